@@ -1,0 +1,19 @@
+//! The IP catalog: which prefixes belong to which user organisation and which telecom
+//! operator connects them. Holds the model, the store (SQLite or PostgreSQL), the
+//! operator list formats and their checked import, and the immutable lookup snapshot
+//! the gateways read on every connection.
+
+pub mod format;
+pub mod import;
+pub mod model;
+pub mod net;
+pub mod snapshot;
+pub mod store;
+#[path = "lpm_tmp.rs"]
+mod lpm;
+
+pub use format::{Format, Problem, RawRow};
+pub use model::{Assignment, Bin, Change, Operator, Organisation, Role};
+pub use net::Net;
+pub use store::{Store, StoreError};
+

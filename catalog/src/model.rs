@@ -1,0 +1,186 @@
+//! Catalog entities as the rest of the system sees them: operators and their links,
+//! user organisations (identified by BIN), assignments of prefixes, roles and the audit
+//! trail. Plain values; the store turns them into rows.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+use crate::net::Net;
+
+/// A telecom operator: connects user organisations and delivers their traffic on links.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Operator {
+    pub id: i64,
+    /// Short unique handle used in the CLI, API paths and files (e.g. `kaztelecom`).
+    pub name: String,
+    pub full_name: String,
+    /// Where notices go.
+    pub contacts: Vec<String>,
+    /// Names of the links on which this operator delivers traffic.
+    pub links: Vec<String>,
+}
+
+/// A user organisation, identified by its BIN.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Organisation {
+    pub id: i64,
+    pub bin: Bin,
+    pub name: String,
+    /// Handles of the operators that connect it.
+    pub operators: Vec<String>,
+}
+
+/// One prefix assigned to an organisation through an operator, with its validity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assignment {
+    pub prefix: Net,
+    pub bin: Bin,
+    pub organisation: String,
+    pub operator: String,
+    pub comment: String,
+    /// Unix milliseconds when it entered the catalog.
+    pub valid_from: i64,
+    /// Unix milliseconds when it left the catalog; `None` while current.
+    pub valid_to: Option<i64>,
+}
+
+/// A business identification number: 12 digits whose last one is the check digit
+/// defined by the national register (weights 1..11, then 3..11,1,2 if the first sum
+/// gives 10).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Bin(String);
+
+/// Why a text is not a BIN.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BinError {
+    #[error("'{0}' is not a BIN: a BIN is exactly 12 digits")]
+    Format(String),
+    #[error("'{0}' is not a valid BIN: its check digit should be {1}")]
+    Check(String, u32),
+    #[error("'{0}' is not a valid BIN: no check digit exists for its first 11 digits")]
+    NoCheck(String),
+}
+
+impl Bin {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The check digit for the first 11 digits, if one exists.
+    pub fn check_digit(first11: &[u32]) -> Option<u32> {
+        let sum = |w: &[u32]| first11.iter().zip(w).map(|(d, w)| d * w).sum::<u32>() % 11;
+        let first = sum(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+        let digit = if first == 10 { sum(&[3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2]) } else { first };
+        (digit != 10).then_some(digit)
+    }
+}
+
+impl FromStr for Bin {
+    type Err = BinError;
+
+    fn from_str(text: &str) -> Result<Bin, BinError> {
+        let text = text.trim();
+        let digits: Vec<u32> = text.chars().filter_map(|c| c.to_digit(10)).collect();
+        if digits.len() != 12 || text.len() != 12 {
+            return Err(BinError::Format(text.to_string()));
+        }
+        match Bin::check_digit(&digits[..11]) {
+            None => Err(BinError::NoCheck(text.to_string())),
+            Some(d) if d != digits[11] => Err(BinError::Check(text.to_string(), d)),
+            Some(_) => Ok(Bin(text.to_string())),
+        }
+    }
+}
+
+impl TryFrom<String> for Bin {
+    type Error = BinError;
+    fn try_from(s: String) -> Result<Bin, BinError> {
+        s.parse()
+    }
+}
+
+impl From<Bin> for String {
+    fn from(b: Bin) -> String {
+        b.0
+    }
+}
+
+impl fmt::Display for Bin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Who is acting: the duty team sees and changes everything; an operator only its own.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "role", rename_all = "snake_case")]
+pub enum Role {
+    Duty,
+    Operator { operator: String },
+}
+
+impl Role {
+    /// True when this role may read or change the given operator's data.
+    pub fn may_act_for(&self, operator: &str) -> bool {
+        match self {
+            Role::Duty => true,
+            Role::Operator { operator: own } => own == operator,
+        }
+    }
+}
+
+/// One audited change: who, when, what, and the state before and after.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Change {
+    pub id: i64,
+    /// Unix milliseconds.
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Appends the check digit to 11 digits.
+    fn complete(first11: &str) -> String {
+        let d: Vec<u32> = first11.chars().map(|c| c.to_digit(10).unwrap()).collect();
+        format!("{first11}{}", Bin::check_digit(&d).unwrap())
+    }
+
+    #[test]
+    fn accepts_a_bin_with_its_check_digit() {
+        let bin = complete("98014000001");
+        assert!(bin.parse::<Bin>().is_ok(), "{bin}");
+    }
+
+    #[test]
+    fn wrong_check_digit_says_which_is_right() {
+        let good = complete("98014000001");
+        let last = good.chars().last().unwrap().to_digit(10).unwrap();
+        let bad = format!("{}{}", &good[..11], (last + 1) % 10);
+        let err = bad.parse::<Bin>().unwrap_err();
+        assert_eq!(err, BinError::Check(bad.clone(), last));
+    }
+
+    #[test]
+    fn rejects_wrong_shapes() {
+        for bad in ["12345", "1234567890123", "12345678901a", "１２３４５６７８９０１２", ""] {
+            assert!(matches!(bad.parse::<Bin>(), Err(BinError::Format(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn roles_limit_operators_to_their_own_data() {
+        let op = Role::Operator { operator: "alpha".into() };
+        assert!(op.may_act_for("alpha"));
+        assert!(!op.may_act_for("beta"));
+        assert!(Role::Duty.may_act_for("beta"));
+    }
+}

@@ -1,0 +1,220 @@
+//! The immutable lookup snapshot the gateways read: `classify(ip)` answers which
+//! organisation and operator own an address by longest-prefix match. A publisher
+//! rebuilds it off the hot path whenever the store's generation moves and swaps it in
+//! atomically; readers never lock, and a failed rebuild keeps the old snapshot.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use serde::Serialize;
+
+use crate::lpm::{LpmV4, LpmV6, Match};
+use crate::net::{Family, Net};
+use crate::store::{Store, StoreError};
+
+/// An organisation as the snapshot names it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct OrgRef {
+    pub bin: String,
+    pub name: String,
+}
+
+/// What the catalog says about one source address.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Class<'s> {
+    Known { organisation: &'s OrgRef, operator: &'s str, prefix: Net },
+    Unknown,
+}
+
+/// One immutable generation of the catalog, ready for lookups.
+pub struct Snapshot {
+    v4: LpmV4,
+    v6: LpmV6,
+    /// owner index → (organisation index, operator index)
+    owners: Vec<(u32, u32)>,
+    orgs: Vec<OrgRef>,
+    operators: Vec<String>,
+    generation: i64,
+}
+
+/// Why a snapshot could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("building the lookup table failed: {0}")]
+    Build(String),
+    #[error("the rebuild task failed: {0}")]
+    Task(String),
+}
+
+impl Snapshot {
+    /// The empty catalog: every address is unknown.
+    pub fn empty() -> Snapshot {
+        Snapshot::build(Vec::new(), HashMap::new(), HashMap::new(), 0).expect("an empty table always builds")
+    }
+
+    /// Builds from (prefix, organisation id, operator id) and the names behind the ids.
+    pub fn build(
+        assignments: Vec<(Net, i64, i64)>,
+        orgs: HashMap<i64, OrgRef>,
+        operators: HashMap<i64, String>,
+        generation: i64,
+    ) -> Result<Snapshot, SnapshotError> {
+        let mut interner = Interner::default();
+        let (mut v4, mut v6) = (Vec::new(), Vec::new());
+        for (net, org, op) in assignments {
+            let value = interner.owner(org, op);
+            match net.family() {
+                Family::V4 => v4.push((net.bits() as u32, net.len(), value)),
+                Family::V6 => v6.push((net.bits(), net.len(), value)),
+            }
+        }
+        let missing = |what: &str, id: i64| SnapshotError::Build(format!("{what} {id} is referenced but not loaded"));
+        let org_list = interner.orgs.iter().map(|id| orgs.get(id).cloned().ok_or_else(|| missing("organisation", *id)));
+        let org_list = org_list.collect::<Result<Vec<_>, _>>()?;
+        let op_list = interner.ops.iter().map(|id| operators.get(id).cloned().ok_or_else(|| missing("operator", *id)));
+        let op_list = op_list.collect::<Result<Vec<_>, _>>()?;
+        Ok(Snapshot {
+            v4: LpmV4::build(v4).map_err(|e| SnapshotError::Build(e.to_string()))?,
+            v6: LpmV6::build(v6).map_err(|e| SnapshotError::Build(e.to_string()))?,
+            owners: interner.owners,
+            orgs: org_list,
+            operators: op_list,
+            generation,
+        })
+    }
+
+    /// Loads everything current from the store and builds a snapshot.
+    pub async fn load(store: &Store) -> Result<Snapshot, SnapshotError> {
+        let generation = store.generation().await?;
+        let assignments = store.current_assignments().await?;
+        let orgs = store.organisations(None).await?;
+        let orgs = orgs.into_iter().map(|o| (o.id, OrgRef { bin: o.bin.to_string(), name: o.name })).collect();
+        let operators = store.operators().await?.into_iter().map(|o| (o.id, o.name)).collect();
+        tokio::task::spawn_blocking(move || Snapshot::build(assignments, orgs, operators, generation))
+            .await
+            .map_err(|e| SnapshotError::Task(e.to_string()))?
+    }
+
+    /// Longest-prefix match of `ip` against the catalog.
+    pub fn classify(&self, ip: IpAddr) -> Class<'_> {
+        let found = match ip {
+            IpAddr::V4(a) => self.v4.lookup(u32::from(a)),
+            IpAddr::V6(a) => match a.to_ipv4_mapped() {
+                Some(v4) => self.v4.lookup(u32::from(v4)),
+                None => self.v6.lookup(u128::from(a)),
+            },
+        };
+        let Some(Match { value, len }) = found else { return Class::Unknown };
+        let (org, op) = self.owners[value as usize];
+        let ip = match ip {
+            IpAddr::V6(a) => a.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        Class::Known { organisation: &self.orgs[org as usize], operator: &self.operators[op as usize], prefix: Net::containing(ip, len) }
+    }
+
+    /// The store generation this snapshot reflects.
+    pub fn generation(&self) -> i64 {
+        self.generation
+    }
+
+    /// Number of IPv4 and IPv6 prefixes.
+    pub fn prefixes(&self) -> (usize, usize) {
+        (self.v4.len(), self.v6.len())
+    }
+
+    /// Memory held by the lookup tables.
+    pub fn heap_bytes(&self) -> usize {
+        self.v4.heap_bytes() + self.v6.heap_bytes()
+    }
+}
+
+/// Gives each distinct (organisation, operator) pair a dense owner index.
+#[derive(Default)]
+struct Interner {
+    pairs: HashMap<(i64, i64), u32>,
+    owners: Vec<(u32, u32)>,
+    org_index: HashMap<i64, u32>,
+    orgs: Vec<i64>,
+    op_index: HashMap<i64, u32>,
+    ops: Vec<i64>,
+}
+
+impl Interner {
+    fn owner(&mut self, org: i64, op: i64) -> u32 {
+        if let Some(v) = self.pairs.get(&(org, op)) {
+            return *v;
+        }
+        let o = dense(&mut self.org_index, &mut self.orgs, org);
+        let p = dense(&mut self.op_index, &mut self.ops, op);
+        self.owners.push((o, p));
+        let v = self.owners.len() as u32 - 1;
+        self.pairs.insert((org, op), v);
+        v
+    }
+}
+
+fn dense(index: &mut HashMap<i64, u32>, list: &mut Vec<i64>, id: i64) -> u32 {
+    *index.entry(id).or_insert_with(|| {
+        list.push(id);
+        list.len() as u32 - 1
+    })
+}
+
+/// The current snapshot, shared by every reader; swapped whole.
+#[derive(Clone)]
+pub struct SnapshotHandle(Arc<ArcSwap<Snapshot>>);
+
+impl SnapshotHandle {
+    pub fn new(snapshot: Snapshot) -> SnapshotHandle {
+        SnapshotHandle(Arc::new(ArcSwap::from_pointee(snapshot)))
+    }
+
+    /// The snapshot to use for one connection or request.
+    pub fn current(&self) -> Arc<Snapshot> {
+        self.0.load_full()
+    }
+
+    /// Rebuilds from the store if it moved past the current generation. Returns the
+    /// new generation when a swap happened; on error the old snapshot stays.
+    pub async fn refresh(&self, store: &Store) -> Result<Option<i64>, SnapshotError> {
+        if store.generation().await? <= self.current().generation() {
+            return Ok(None);
+        }
+        let started = Instant::now();
+        let fresh = Snapshot::load(store).await?;
+        let generation = fresh.generation();
+        let (v4, v6) = fresh.prefixes();
+        self.0.store(Arc::new(fresh));
+        tracing::info!(generation, v4, v6, ms = started.elapsed().as_millis() as u64, "catalog snapshot swapped in");
+        Ok(Some(generation))
+    }
+
+    /// Keeps the snapshot current: polls the store's generation every `every` (changes
+    /// made by other processes, such as the CLI, are seen this way) and rebuilds when
+    /// nudged through the returned sender.
+    pub fn spawn_publisher(&self, store: Store, every: Duration) -> tokio::sync::mpsc::Sender<()> {
+        let (nudge, mut nudged) = tokio::sync::mpsc::channel::<()>(1);
+        let handle = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    got = nudged.recv() => if got.is_none() { break },
+                }
+                if let Err(e) = handle.refresh(&store).await {
+                    tracing::error!(error = %e, "catalog snapshot rebuild failed; keeping the previous one");
+                }
+            }
+        });
+        nudge
+    }
+}

@@ -1,0 +1,268 @@
+//! Operators' prefix lists in the store: replacing a list as a whole (checked and
+//! applied in one transaction, or only compared on a dry run), reading the current
+//! list, and the history that answers who held an address at a given time.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use serde_json::json;
+use sqlx::Row;
+
+use super::{Result, Store, StoreError, audit, now_ms, write_lock};
+use crate::format::{Problem, RawRow};
+use crate::import::{self, Current, Diff, DiffSummary, Entry, OrgInfo, OtherPrefixes};
+use crate::model::{Assignment, Bin};
+use crate::net::{Family, Net};
+
+/// Rows per multi-row statement: 10 parameters each stays far below both databases'
+/// parameter limits.
+const BATCH: usize = 500;
+
+/// Receives progress while a large list is applied: (rows written, rows to write).
+pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Send + Sync);
+
+/// The result of an import: the diff, and whether it was applied.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct ImportOutcome {
+    pub operator: String,
+    pub applied: bool,
+    /// The audit entry of an applied import.
+    pub change: Option<i64>,
+    pub diff: DiffSummary,
+}
+
+/// An import that was refused: every problem, nothing applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("the list has {} problem(s); nothing was applied", .0.len())]
+    Rejected(Vec<Problem>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for ImportError {
+    fn from(e: sqlx::Error) -> ImportError {
+        ImportError::Store(e.into())
+    }
+}
+
+impl Store {
+    /// Replaces `operator`'s list with `rows` as a whole, or on a dry run only reports
+    /// the difference. Checks happen under the write lock, so a concurrent import of
+    /// another operator cannot slip an overlapping prefix in between.
+    pub async fn import(
+        &self,
+        actor: &str,
+        operator: &str,
+        rows: Vec<RawRow>,
+        read_problems: Vec<Problem>,
+        dry_run: bool,
+        progress: Progress<'_>,
+    ) -> std::result::Result<ImportOutcome, ImportError> {
+        let mut tx = self.pool.begin().await?;
+        write_lock(&mut tx).await?;
+        let op_id = self.require_operator(&mut tx, operator).await?;
+        let orgs = org_infos(&mut tx, op_id).await?;
+        let others = other_prefixes(&mut tx, op_id).await?;
+        let entries = import::check(rows, read_problems, &orgs, &others, operator).map_err(ImportError::Rejected)?;
+        let bins: HashMap<i64, Bin> = orgs.into_iter().map(|(bin, o)| (o.id, bin)).collect();
+        let diff = Diff::between(current(&mut tx, op_id, &bins).await?, entries);
+        let summary = diff.summary();
+        if dry_run || diff.is_empty() {
+            tx.rollback().await?;
+            return Ok(ImportOutcome { operator: operator.to_string(), applied: false, change: None, diff: summary });
+        }
+        let counts = json!({"added": diff.added.len(), "removed": diff.removed.len(), "moved": diff.moved.len(),
+            "updated": diff.updated.len(), "unchanged": diff.unchanged});
+        let subject = format!("operator:{operator}");
+        let change = audit(&mut tx, actor, "list.import", &subject, None, Some(counts)).await?;
+        apply(&mut tx, op_id, change, &diff, progress).await?;
+        tx.commit().await?;
+        Ok(ImportOutcome { operator: operator.to_string(), applied: true, change: Some(change), diff: summary })
+    }
+
+    /// The operator's current list, sorted by prefix.
+    pub async fn list(&self, operator: &str) -> Result<Vec<Assignment>> {
+        let mut conn = self.pool.acquire().await?;
+        let op_id = self.require_operator(&mut conn, operator).await?;
+        let rows = sqlx::query(&format!("{ASSIGNMENT_SELECT} WHERE a.operator_id = $1 AND a.valid_to IS NULL"))
+            .bind(op_id)
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut list = rows.iter().map(assignment).collect::<Result<Vec<_>>>()?;
+        list.sort_by_key(|a| a.prefix);
+        Ok(list)
+    }
+
+    /// Every assignment whose prefix contains `ip` and whose validity overlaps
+    /// `[from, to)` (unix ms), most specific first: who held the address then.
+    pub async fn holders(&self, ip: std::net::IpAddr, from: i64, to: i64) -> Result<Vec<Assignment>> {
+        let host = Net::host(ip);
+        let key = Net::key(host.family(), host.bits());
+        let rows = sqlx::query(&format!(
+            "{ASSIGNMENT_SELECT} WHERE a.family = $1 AND a.start_key <= $2 AND a.end_key >= $2 \
+             AND a.valid_from < $3 AND (a.valid_to IS NULL OR a.valid_to > $4)"
+        ))
+        .bind(family_code(host.family()))
+        .bind(&key)
+        .bind(to)
+        .bind(from)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut found = rows.iter().map(assignment).collect::<Result<Vec<_>>>()?;
+        found.sort_by_key(|a| (std::cmp::Reverse(a.prefix.len()), a.valid_from));
+        Ok(found)
+    }
+
+    /// Every current assignment as (prefix, organisation id, operator id), for
+    /// building the lookup snapshot.
+    pub async fn current_assignments(&self) -> Result<Vec<(Net, i64, i64)>> {
+        let rows = sqlx::query("SELECT prefix, organisation_id, operator_id FROM assignments WHERE valid_to IS NULL")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((parse_net(r.try_get("prefix")?)?, r.try_get("organisation_id")?, r.try_get("operator_id")?)))
+            .collect()
+    }
+}
+
+const ASSIGNMENT_SELECT: &str = "SELECT a.prefix, g.bin, g.name AS organisation, o.name AS operator, a.comment, \
+     a.valid_from, a.valid_to FROM assignments a JOIN organisations g ON g.id = a.organisation_id \
+     JOIN operators o ON o.id = a.operator_id";
+
+fn assignment(r: &sqlx::any::AnyRow) -> Result<Assignment> {
+    let bin: String = r.try_get("bin")?;
+    Ok(Assignment {
+        prefix: parse_net(r.try_get("prefix")?)?,
+        bin: bin.parse().map_err(|e| StoreError::Invalid(format!("stored {e}")))?,
+        organisation: r.try_get("organisation")?,
+        operator: r.try_get("operator")?,
+        comment: r.try_get("comment")?,
+        valid_from: r.try_get("valid_from")?,
+        valid_to: r.try_get("valid_to")?,
+    })
+}
+
+fn parse_net(text: String) -> Result<Net> {
+    text.parse().map_err(|e| StoreError::Invalid(format!("stored prefix: {e}")))
+}
+
+fn family_code(f: Family) -> i64 {
+    match f {
+        Family::V4 => 4,
+        Family::V6 => 6,
+    }
+}
+
+async fn org_infos(tx: &mut sqlx::AnyConnection, op_id: i64) -> Result<HashMap<Bin, OrgInfo>> {
+    let rows = sqlx::query(
+        "SELECT g.id, g.bin, g.name, c.operator_id FROM organisations g \
+         LEFT JOIN connections c ON c.organisation_id = g.id AND c.operator_id = $1",
+    )
+    .bind(op_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut orgs = HashMap::with_capacity(rows.len());
+    for r in rows {
+        let bin: String = r.try_get("bin")?;
+        let Ok(bin) = bin.parse::<Bin>() else { continue };
+        let connected = r.try_get::<Option<i64>, _>("operator_id")?.is_some();
+        orgs.insert(bin, OrgInfo { id: r.try_get("id")?, name: r.try_get("name")?, connected });
+    }
+    Ok(orgs)
+}
+
+async fn other_prefixes(tx: &mut sqlx::AnyConnection, op_id: i64) -> Result<OtherPrefixes> {
+    let rows = sqlx::query(
+        "SELECT a.prefix, o.name FROM assignments a JOIN operators o ON o.id = a.operator_id \
+         WHERE a.valid_to IS NULL AND a.operator_id <> $1",
+    )
+    .bind(op_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let pairs = rows.iter().map(|r| Ok((parse_net(r.try_get("prefix")?)?, r.try_get("name")?))).collect::<Result<Vec<_>>>()?;
+    Ok(OtherPrefixes::new(pairs))
+}
+
+async fn current(tx: &mut sqlx::AnyConnection, op_id: i64, bins: &HashMap<i64, Bin>) -> Result<Vec<Current>> {
+    let rows = sqlx::query("SELECT id, prefix, organisation_id, comment FROM assignments WHERE operator_id = $1 AND valid_to IS NULL")
+        .bind(op_id)
+        .fetch_all(&mut *tx)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let organisation_id: i64 = r.try_get("organisation_id")?;
+            let bin = bins.get(&organisation_id).cloned().ok_or_else(|| StoreError::Invalid("assignment without organisation".into()))?;
+            Ok(Current { row_id: r.try_get("id")?, net: parse_net(r.try_get("prefix")?)?, bin, organisation_id, comment: r.try_get("comment")? })
+        })
+        .collect()
+}
+
+/// Closes the rows that leave and inserts the rows that arrive, in batches.
+async fn apply(tx: &mut sqlx::AnyConnection, op_id: i64, change: i64, diff: &Diff, progress: Progress<'_>) -> Result<()> {
+    let closing: Vec<i64> = diff
+        .removed
+        .iter()
+        .map(|c| c.row_id)
+        .chain(diff.moved.iter().chain(&diff.updated).map(|(c, _)| c.row_id))
+        .collect();
+    let inserting: Vec<&Entry> = diff.added.iter().chain(diff.moved.iter().chain(&diff.updated).map(|(_, e)| e)).collect();
+    let total = closing.len() + inserting.len();
+    let now = now_ms();
+    for (i, ids) in closing.chunks(BATCH).enumerate() {
+        let marks = placeholders(ids.len(), 1, 3);
+        let sql = format!("UPDATE assignments SET valid_to = $1, removed_by = $2 WHERE id IN ({marks})");
+        let query = ids.iter().fold(sqlx::query(&sql).bind(now).bind(change), |q, id| q.bind(*id));
+        query.execute(&mut *tx).await?;
+        progress((i * BATCH + ids.len()).min(total), total);
+    }
+    for (i, rows) in inserting.chunks(BATCH).enumerate() {
+        insert_batch(tx, op_id, change, now, rows).await?;
+        progress(closing.len() + (i * BATCH + rows.len()), total);
+    }
+    Ok(())
+}
+
+async fn insert_batch(tx: &mut sqlx::AnyConnection, op_id: i64, change: i64, now: i64, rows: &[&Entry]) -> Result<()> {
+    let sql = format!(
+        "INSERT INTO assignments (operator_id, organisation_id, prefix, family, start_key, end_key, plen, comment, \
+         valid_from, added_by) VALUES {}",
+        placeholders(rows.len(), 10, 1)
+    );
+    let mut query = sqlx::query(&sql);
+    for e in rows {
+        let family = e.net.family();
+        query = query
+            .bind(op_id)
+            .bind(e.organisation_id)
+            .bind(e.net.to_string())
+            .bind(family_code(family))
+            .bind(Net::key(family, e.net.bits()))
+            .bind(Net::key(family, e.net.last()))
+            .bind(i64::from(e.net.len()))
+            .bind(e.comment.clone())
+            .bind(now)
+            .bind(change);
+    }
+    query.execute(&mut *tx).await?;
+    Ok(())
+}
+
+/// `$first, $first+1, ...` for `groups` groups of `width`: `($1, $2), ($3, $4)` when
+/// width > 1, a flat list when width is 1.
+fn placeholders(groups: usize, width: usize, first: usize) -> String {
+    let group = |g: usize| {
+        let marks: Vec<String> = (0..width).map(|i| format!("${}", first + g * width + i)).collect();
+        if width == 1 { marks.join(", ") } else { format!("({})", marks.join(", ")) }
+    };
+    (0..groups).map(group).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_number_groups_in_order() {
+        assert_eq!(super::placeholders(2, 2, 1), "($1, $2), ($3, $4)");
+        assert_eq!(super::placeholders(3, 1, 3), "$3, $4, $5");
+    }
+}

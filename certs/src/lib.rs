@@ -1,0 +1,1 @@
+//! Gateway root CA and forged leaf certificates.

@@ -1,0 +1,1 @@
+//! EPBSH, the e-government mail gateway: SMTP relay, spool, delivery, anomaly detection.

@@ -1,0 +1,81 @@
+//! API errors: a status and a JSON body with a message a person can act on, plus the
+//! list of problems when an uploaded list was refused.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use catalog::StoreError;
+use catalog::format::Problem;
+use catalog::store::ImportError;
+use serde_json::json;
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+    pub problems: Vec<Problem>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError { status, message: message.into(), problems: Vec::new() }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({ "error": self.message });
+        if !self.problems.is_empty() {
+            body["problems"] = json!(self.problems);
+        }
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert("www-authenticate", axum::http::HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        let status = match &e {
+            StoreError::NotFound { .. } => StatusCode::NOT_FOUND,
+            StoreError::Conflict(_) => StatusCode::CONFLICT,
+            StoreError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            StoreError::Db(_) | StoreError::Migrate(_) => {
+                tracing::error!(error = %e, "store failure while serving the API");
+                return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the catalog store is unavailable; try again later");
+            }
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
+impl From<ImportError> for ApiError {
+    fn from(e: ImportError) -> ApiError {
+        match e {
+            ImportError::Rejected(problems) => ApiError {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                message: format!("the list has {} problem(s); nothing was applied", problems.len()),
+                problems,
+            },
+            ImportError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<catalog::snapshot::SnapshotError> for ApiError {
+    fn from(e: catalog::snapshot::SnapshotError) -> ApiError {
+        tracing::error!(error = %e, "snapshot failure while serving the API");
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the catalog snapshot is unavailable; try again later")
+    }
+}

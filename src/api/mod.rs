@@ -1,0 +1,44 @@
+//! The control-plane HTTP API, versioned under `/api/v1`: JSON in and out, a bearer
+//! token on every request. Operator tokens see and change only their operator's data;
+//! duty-team tokens see everything.
+
+mod auth;
+mod error;
+mod routes;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, put};
+use catalog::Store;
+use catalog::snapshot::SnapshotHandle;
+
+pub use auth::Caller;
+pub use error::ApiError;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub snapshot: SnapshotHandle,
+    /// Asks the snapshot publisher to rebuild now (after an import through the API).
+    pub nudge: tokio::sync::mpsc::Sender<()>,
+}
+
+/// The API's routes.
+pub fn router(state: AppState, max_body: usize) -> Router {
+    let v1 = Router::new()
+        .route("/whoami", get(routes::whoami))
+        .route("/operators", get(routes::operators).post(routes::add_operator))
+        .route("/operators/{operator}", get(routes::operator))
+        .route("/operators/{operator}/prefixes", put(routes::import).get(routes::export))
+        .route("/organisations", get(routes::organisations).post(routes::add_organisation))
+        .route("/lookup/{ip}", get(routes::lookup))
+        .route("/history/{ip}", get(routes::history))
+        .route("/audit", get(routes::audit))
+        .fallback(routes::not_found);
+    Router::new()
+        .nest("/api/v1", v1)
+        .route("/healthz", get(|| async { "ok\n" }))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}

@@ -1,0 +1,174 @@
+//! The API's handlers: operators, organisations, lists (import and export), lookups,
+//! history and the audit trail. Each checks the caller's role first.
+
+use std::net::IpAddr;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use catalog::format::{self, Format};
+use catalog::snapshot::Class;
+use catalog::store::NewOperator;
+use catalog::{Bin, Role};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{ApiError, AppState, Caller};
+use crate::cmd::catalog::{Lookup, export_rows};
+use crate::output::{parse_day, parse_instant};
+
+type ApiResult<T> = Result<T, ApiError>;
+
+pub async fn whoami(caller: Caller) -> Json<serde_json::Value> {
+    Json(json!({ "token": caller.token, "role": caller.role }))
+}
+
+pub async fn operators(State(s): State<AppState>, caller: Caller) -> ApiResult<Response> {
+    let mut ops = s.store.operators().await?;
+    if let Some(own) = caller.own_operator() {
+        ops.retain(|o| o.name == own);
+    }
+    Ok(Json(ops).into_response())
+}
+
+pub async fn add_operator(State(s): State<AppState>, caller: Caller, Json(new): Json<NewOperator>) -> ApiResult<Response> {
+    caller.require_duty()?;
+    let op = s.store.add_operator(&caller.actor(), new).await?;
+    Ok((StatusCode::CREATED, Json(op)).into_response())
+}
+
+pub async fn operator(State(s): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Response> {
+    caller.require_operator(&name)?;
+    Ok(Json(s.store.operator(&name).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrganisation {
+    bin: String,
+    name: String,
+    operators: Vec<String>,
+}
+
+pub async fn organisations(State(s): State<AppState>, caller: Caller) -> ApiResult<Response> {
+    Ok(Json(s.store.organisations(caller.own_operator()).await?).into_response())
+}
+
+pub async fn add_organisation(State(s): State<AppState>, caller: Caller, Json(new): Json<NewOrganisation>) -> ApiResult<Response> {
+    caller.require_duty()?;
+    let bin: Bin = new.bin.parse().map_err(|e: catalog::model::BinError| ApiError::bad_request(e.to_string()))?;
+    let org = s.store.add_organisation(&caller.actor(), &bin, &new.name, &new.operators).await?;
+    Ok((StatusCode::CREATED, Json(org)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportQuery {
+    #[serde(default)]
+    dry_run: bool,
+}
+
+pub async fn import(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(operator): Path<String>,
+    Query(q): Query<ImportQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    caller.require_operator(&operator)?;
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let format = Format::from_content_type(content_type).ok_or_else(|| {
+        ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "send the list as Content-Type: text/csv or application/json")
+    })?;
+    let (rows, problems) = tokio::task::spawn_blocking(move || format::read(format, &body))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("reading the list failed: {e}")))?;
+    let outcome = s.store.import(&caller.actor(), &operator, rows, problems, q.dry_run, &|_, _| {}).await?;
+    if outcome.applied {
+        let _ = s.nudge.try_send(());
+    }
+    Ok(Json(outcome).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    format: Option<Format>,
+}
+
+pub async fn export(State(s): State<AppState>, caller: Caller, Path(operator): Path<String>, Query(q): Query<ExportQuery>) -> ApiResult<Response> {
+    caller.require_operator(&operator)?;
+    let format = q.format.unwrap_or(Format::Json);
+    let rows = export_rows(&s.store, &operator).await.map_err(|e| match e.downcast::<catalog::StoreError>() {
+        Ok(store) => ApiError::from(store),
+        Err(other) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+    })?;
+    let content_type = match format {
+        Format::Csv => "text/csv; charset=utf-8",
+        Format::Json => "application/json",
+    };
+    Ok(([(header::CONTENT_TYPE, content_type)], format::write(format, &rows)).into_response())
+}
+
+fn parse_ip(text: &str) -> ApiResult<IpAddr> {
+    text.parse().map_err(|_| ApiError::bad_request(format!("'{text}' is not an IPv4 or IPv6 address")))
+}
+
+pub async fn lookup(State(s): State<AppState>, caller: Caller, Path(ip): Path<String>) -> ApiResult<Response> {
+    let ip = parse_ip(&ip)?;
+    let snapshot = s.snapshot.current();
+    let class = snapshot.classify(ip);
+    if let (Some(own), Class::Known { operator, .. }) = (caller.own_operator(), &class)
+        && own != *operator
+    {
+        return Err(ApiError::forbidden(format!("{ip} is not in operator '{own}''s list")));
+    }
+    Ok(Json(Lookup::new(ip, class)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    at: Option<String>,
+    on: Option<String>,
+}
+
+pub async fn history(State(s): State<AppState>, caller: Caller, Path(ip): Path<String>, Query(q): Query<HistoryQuery>) -> ApiResult<Response> {
+    let ip = parse_ip(&ip)?;
+    let bad = |e: anyhow::Error| ApiError::bad_request(e.to_string());
+    let (from, to) = match (q.at, q.on) {
+        (Some(at), _) => parse_instant(&at).map(|t| (t, t + 1)).map_err(bad)?,
+        (None, Some(day)) => parse_day(&day).map_err(bad)?,
+        (None, None) => (i64::MIN, i64::MAX),
+    };
+    let mut holders = s.store.holders(ip, from, to).await?;
+    if let Some(own) = caller.own_operator() {
+        holders.retain(|a| a.operator == own);
+    }
+    Ok(Json(holders).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    subject: Option<String>,
+    limit: Option<i64>,
+}
+
+pub async fn audit(State(s): State<AppState>, caller: Caller, Query(q): Query<AuditQuery>) -> ApiResult<Response> {
+    let subject = match (&caller.role, q.subject) {
+        (Role::Duty, subject) => subject,
+        (Role::Operator { operator }, None) => Some(format!("operator:{operator}")),
+        (Role::Operator { operator }, Some(s)) if s == format!("operator:{operator}") => Some(s),
+        (Role::Operator { .. }, Some(_)) => return Err(ApiError::forbidden("an operator token sees only its own operator's changes")),
+    };
+    let limit = q.limit.unwrap_or(100).clamp(1, 10_000);
+    Ok(Json(s.store.changes(subject.as_deref(), limit).await?).into_response())
+}
+
+pub async fn not_found(_caller: Caller) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no such API endpoint; see the README for the /api/v1 routes")
+}

@@ -1,0 +1,224 @@
+//! Command-line interface: the commands, their flags and their help text.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// perimeter: the IP catalog, the Internet access gateway and the mail gateway of a
+/// government network.
+///
+/// Start with `perimeter up` (runs on defaults: SQLite in ./perimeter-data, API on
+/// 127.0.0.1:8750). Register operators and organisations, create API tokens, and
+/// import operators' IP lists with the commands below.
+#[derive(Parser, Debug)]
+#[command(name = "perimeter", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// Configuration file (TOML). Without one, every setting takes its default.
+    #[arg(long, short, global = true, env = "PERIMETER_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory (overrides `data_dir`).
+    #[arg(long, global = true, env = "PERIMETER_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Catalog database URL, sqlite://PATH or postgres://... (overrides `store.url`).
+    #[arg(long, global = true, env = "PERIMETER_STORE_URL", value_name = "URL", hide_env_values = true)]
+    pub store: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the service: the control-plane API and the catalog snapshot publisher.
+    Up(UpArgs),
+    /// Check a configuration file, or print the example one.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+    /// Telecom operators: register and inspect.
+    #[command(subcommand)]
+    Operator(OperatorCmd),
+    /// User organisations: register, connect through operators, list.
+    #[command(subcommand, name = "org")]
+    Org(OrgCmd),
+    /// Operators' IP lists: import, export, look up an address, history.
+    #[command(subcommand)]
+    Catalog(CatalogCmd),
+    /// API tokens for operators and the duty team.
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// The audit trail: who changed what, when.
+    Audit(AuditArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct UpArgs {
+    /// Address for the API (overrides `api.listen`); port 0 picks a free port.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCmd {
+    /// Parse the configuration (from --config) and print it with every default filled in.
+    Check,
+    /// Print a commented example configuration.
+    Example,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OperatorCmd {
+    /// Register an operator.
+    Add {
+        /// Short handle: lowercase letters, digits, '-', '_', '.' (e.g. kaztelecom).
+        name: String,
+        /// Full legal name.
+        #[arg(long)]
+        full_name: Option<String>,
+        /// Contact e-mail for notices (repeat for several).
+        #[arg(long = "contact", value_name = "EMAIL")]
+        contacts: Vec<String>,
+        /// A link on which this operator delivers traffic (repeat for several).
+        #[arg(long = "link", value_name = "LINK")]
+        links: Vec<String>,
+    },
+    /// List operators.
+    List(JsonFlag),
+    /// Show one operator.
+    Show {
+        name: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OrgCmd {
+    /// Register an organisation by its BIN.
+    Add {
+        /// Business identification number: 12 digits with a valid check digit.
+        #[arg(long)]
+        bin: String,
+        /// Organisation name.
+        #[arg(long)]
+        name: String,
+        /// Operator that connects it (repeat for several).
+        #[arg(long = "operator", value_name = "OPERATOR", required = true)]
+        operators: Vec<String>,
+    },
+    /// Connect an organisation through one more operator.
+    Connect { bin: String, operator: String },
+    /// List organisations.
+    List {
+        /// Only those connected through this operator.
+        #[arg(long)]
+        operator: Option<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CatalogCmd {
+    /// Replace an operator's list with FILE (CSV or JSON) as a whole, atomically.
+    ///
+    /// Rows are `prefix,bin[,comment]` (CSV, optional header, '#' comments) or a JSON
+    /// array of {"prefix", "bin", "comment"}. A bad file applies nothing and every
+    /// problem is listed with its line.
+    Import {
+        #[arg(long)]
+        operator: String,
+        file: PathBuf,
+        /// Only show what would change.
+        #[arg(long)]
+        dry_run: bool,
+        /// File format (default: from the file name, else CSV).
+        #[arg(long, value_enum)]
+        format: Option<ListFormat>,
+        /// Print only the counts, not every changed prefix.
+        #[arg(long)]
+        summary: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Write an operator's current list (CSV or JSON) to stdout or a file.
+    Export {
+        #[arg(long)]
+        operator: String,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: ListFormat,
+        /// Output file (default: stdout).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Show which organisation and operator own an address (longest-prefix match).
+    Lookup {
+        ip: IpAddr,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Who held an address: every assignment covering it, or those valid at a time.
+    History {
+        ip: IpAddr,
+        /// An instant, RFC 3339 (2026-03-01T12:00:00+05:00).
+        #[arg(long, conflicts_with = "on")]
+        at: Option<String>,
+        /// A date in Kazakhstan time (YYYY-MM-DD): everyone who held it that day.
+        #[arg(long)]
+        on: Option<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCmd {
+    /// Create a token and print its secret once.
+    Create {
+        /// A name for the token (who or what uses it).
+        name: String,
+        /// A duty-team token: sees and changes everything.
+        #[arg(long, conflicts_with = "operator", required_unless_present = "operator")]
+        duty: bool,
+        /// An operator token: sees and changes only this operator's data.
+        #[arg(long)]
+        operator: Option<String>,
+    },
+    /// List tokens (never their secrets).
+    List(JsonFlag),
+    /// Revoke a token.
+    Revoke { name: String },
+}
+
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    /// Only changes to this subject (operator:NAME, organisation:BIN, token:NAME).
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// How many of the newest changes.
+    #[arg(long, default_value_t = 50)]
+    pub limit: i64,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
+#[derive(Args, Debug, Clone, Copy)]
+pub struct JsonFlag {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum ListFormat {
+    Csv,
+    Json,
+}
+
+impl From<ListFormat> for catalog::Format {
+    fn from(f: ListFormat) -> catalog::Format {
+        match f {
+            ListFormat::Csv => catalog::Format::Csv,
+            ListFormat::Json => catalog::Format::Json,
+        }
+    }
+}

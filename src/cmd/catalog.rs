@@ -1,0 +1,174 @@
+//! Catalog commands: import and export operators' lists, look up an address, show
+//! who held an address over time.
+
+use std::net::IpAddr;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use catalog::format::{self, ExportRow, Format};
+use catalog::import::DiffSummary;
+use catalog::snapshot::{Class, Snapshot};
+use catalog::store::{ImportError, ImportOutcome};
+use catalog::Store;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use super::cli_actor;
+use crate::cli::CatalogCmd;
+use crate::output::{json, parse_day, parse_instant, when};
+
+pub async fn run(store: &Store, cmd: CatalogCmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        CatalogCmd::Import { operator, file, dry_run, format, summary, json: flag } => {
+            let format = format.map(Format::from).or_else(|| Format::from_path(&file)).unwrap_or(Format::Csv);
+            import(store, &operator, &file, format, dry_run, summary, flag.json).await
+        }
+        CatalogCmd::Export { operator, format, output } => {
+            let rows = export_rows(store, &operator).await?;
+            let bytes = format::write(format.into(), &rows);
+            match output {
+                Some(path) => std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?,
+                None => std::io::Write::write_all(&mut std::io::stdout(), &bytes)?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        CatalogCmd::Lookup { ip, json: flag } => {
+            let snapshot = Snapshot::load(store).await?;
+            let answer = Lookup::new(ip, snapshot.classify(ip));
+            if flag.json { json(&answer)? } else { println!("{}", answer.text()) }
+            Ok(ExitCode::SUCCESS)
+        }
+        CatalogCmd::History { ip, at, on, json: flag } => history(store, ip, at, on, flag.json).await,
+    }
+}
+
+/// An operator's current list in the export shape.
+pub async fn export_rows(store: &Store, operator: &str) -> anyhow::Result<Vec<ExportRow>> {
+    let list = store.list(operator).await?;
+    Ok(list.into_iter().map(|a| ExportRow { prefix: a.prefix.to_string(), bin: a.bin.to_string(), comment: a.comment }).collect())
+}
+
+async fn import(
+    store: &Store,
+    operator: &str,
+    file: &std::path::Path,
+    format: Format,
+    dry_run: bool,
+    summary: bool,
+    as_json: bool,
+) -> anyhow::Result<ExitCode> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let (rows, problems) = format::read(format, &bytes);
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} rows ({eta})").unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message(format!("applying {}", file.display()));
+    let progress = |done: usize, total: usize| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    };
+    let result = store.import(&cli_actor(), operator, rows, problems, dry_run, &progress).await;
+    bar.finish_and_clear();
+    match result {
+        Ok(outcome) if as_json => json(&outcome).map(|_| ExitCode::SUCCESS),
+        Ok(outcome) => {
+            print_outcome(&outcome, summary);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(ImportError::Rejected(problems)) => {
+            if as_json {
+                json(&serde_json::json!({ "applied": false, "problems": problems }))?;
+            }
+            for p in &problems {
+                eprintln!("{}", p.located(&file.display().to_string()));
+            }
+            eprintln!("{}: {} problem(s); nothing was applied", file.display(), problems.len());
+            Ok(ExitCode::from(1))
+        }
+        Err(ImportError::Store(e)) => Err(e.into()),
+    }
+}
+
+fn print_outcome(outcome: &ImportOutcome, summary: bool) {
+    let d = &outcome.diff;
+    if !summary {
+        print_lines(d);
+    }
+    let counts = format!(
+        "added {}, removed {}, moved {}, comment changed {}, unchanged {}",
+        d.added.len(),
+        d.removed.len(),
+        d.moved.len(),
+        d.updated.len(),
+        d.unchanged
+    );
+    match outcome.change {
+        Some(id) => println!("{}: {counts}; applied (change #{id})", outcome.operator),
+        None if d.added.is_empty() && d.removed.is_empty() && d.moved.is_empty() && d.updated.is_empty() => {
+            println!("{}: {counts}; nothing to change", outcome.operator)
+        }
+        None => println!("{}: {counts}; dry run, nothing applied", outcome.operator),
+    }
+}
+
+fn print_lines(d: &DiffSummary) {
+    for l in &d.added {
+        println!("+ {} {}", l.prefix, l.bin);
+    }
+    for l in &d.removed {
+        println!("- {} {}", l.prefix, l.bin);
+    }
+    for l in &d.moved {
+        println!("~ {} {} -> {}", l.prefix, l.from_bin.as_deref().unwrap_or("?"), l.bin);
+    }
+    for l in &d.updated {
+        println!("* {} {} (comment changed)", l.prefix, l.bin);
+    }
+}
+
+/// The answer to a lookup, as printed and as served by the API.
+#[derive(Serialize)]
+pub struct Lookup<'s> {
+    pub ip: IpAddr,
+    #[serde(flatten)]
+    pub class: Class<'s>,
+}
+
+impl<'s> Lookup<'s> {
+    pub fn new(ip: IpAddr, class: Class<'s>) -> Lookup<'s> {
+        Lookup { ip, class }
+    }
+
+    pub fn text(&self) -> String {
+        match &self.class {
+            Class::Known { organisation, operator, prefix } => {
+                format!("{}: known, {prefix} of {} '{}' via operator {operator}", self.ip, organisation.bin, organisation.name)
+            }
+            Class::Unknown => format!("{}: unknown (in no operator's list)", self.ip),
+        }
+    }
+}
+
+async fn history(store: &Store, ip: IpAddr, at: Option<String>, on: Option<String>, as_json: bool) -> anyhow::Result<ExitCode> {
+    let (from, to) = match (at, on) {
+        (Some(at), _) => {
+            let t = parse_instant(&at)?;
+            (t, t + 1)
+        }
+        (None, Some(day)) => parse_day(&day)?,
+        (None, None) => (i64::MIN, i64::MAX),
+    };
+    let holders = store.holders(ip, from, to).await?;
+    if as_json {
+        json(&holders)?;
+    } else if holders.is_empty() {
+        println!("{ip}: no operator's list covered it then");
+    }
+    if !as_json {
+        for a in holders {
+            let until = a.valid_to.map_or("now".to_string(), when);
+            println!("{}  {} '{}' via {}  from {} until {until}", a.prefix, a.bin, a.organisation, a.operator, when(a.valid_from));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

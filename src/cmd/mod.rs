@@ -1,0 +1,63 @@
+//! What each command does: load the configuration, open the store, act, print.
+
+mod admin;
+pub mod catalog;
+mod up;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::cli::{Cli, Command, ConfigCmd};
+use crate::config::Config;
+
+/// Runs one command line.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = load_config(&cli)?;
+    match cli.command {
+        Command::Up(args) => up::run(config, args).await.map(|_| ExitCode::SUCCESS),
+        Command::Config(ConfigCmd::Check) => {
+            print!("{}", toml::to_string_pretty(&config)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCmd::Example) => {
+            print!("{}", include_str!("../../perimeter.example.toml"));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Operator(c) => admin::operator(&open_store(&config).await?, c).await,
+        Command::Org(c) => admin::org(&open_store(&config).await?, c).await,
+        Command::Token(c) => admin::token(&open_store(&config).await?, c).await,
+        Command::Audit(a) => admin::audit(&open_store(&config).await?, a).await,
+        Command::Catalog(c) => catalog::run(&open_store(&config).await?, c).await,
+    }
+}
+
+/// The file (if any) with command-line and environment overrides applied.
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    let mut config = match &cli.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    if let Some(dir) = &cli.data_dir {
+        config.data_dir = dir.clone();
+    }
+    if let Some(url) = &cli.store {
+        config.store.url = url.clone();
+    }
+    Ok(config)
+}
+
+/// Opens the catalog store, creating the data directory for SQLite.
+pub async fn open_store(config: &Config) -> anyhow::Result<::catalog::Store> {
+    let url = config.store_url();
+    if url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    }
+    ::catalog::Store::open(&url).await.with_context(|| format!("cannot open the catalog store {}", ::catalog::store::redact(&url)))
+}
+
+/// Who is acting from the command line, for the audit trail.
+pub fn cli_actor() -> String {
+    format!("cli:{}", std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into()))
+}

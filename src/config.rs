@@ -1,0 +1,156 @@
+//! The one configuration file (TOML). Every setting has a default, so no file is
+//! needed; unknown keys are refused so a typo never silently does nothing. Command-line
+//! flags and `PERIMETER_*` environment variables override the file.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the SQLite catalog, keys and spools live. Relative paths are relative to
+    /// the working directory.
+    pub data_dir: PathBuf,
+    pub store: StoreConfig,
+    pub api: ApiConfig,
+    pub catalog: CatalogConfig,
+    pub log: LogConfig,
+}
+
+/// The catalog database.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `postgres://USER[:PASSWORD]@HOST:PORT/DB`, or `sqlite://PATH`. Empty: the SQLite
+    /// file `catalog.db` in the data directory.
+    pub url: String,
+}
+
+/// The control-plane HTTP API.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Address and port the API listens on; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// Largest accepted request body (an imported list), in MiB.
+    pub max_body_mib: usize,
+}
+
+/// Catalog behaviour.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogConfig {
+    /// How often a running gateway checks the store for changes made elsewhere (for
+    /// example by the CLI or another instance), in milliseconds.
+    pub refresh_ms: u64,
+}
+
+/// Logging.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `perimeter=debug,info`; `RUST_LOG` overrides.
+    pub level: String,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            data_dir: PathBuf::from("perimeter-data"),
+            store: StoreConfig::default(),
+            api: ApiConfig::default(),
+            catalog: CatalogConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for ApiConfig {
+    fn default() -> ApiConfig {
+        ApiConfig { listen: SocketAddr::from(([127, 0, 0, 1], 8750)), max_body_mib: 256 }
+    }
+}
+
+impl Default for CatalogConfig {
+    fn default() -> CatalogConfig {
+        CatalogConfig { refresh_ms: 1000 }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> LogConfig {
+        LogConfig { format: LogFormat::Text, level: "info".into() }
+    }
+}
+
+impl Config {
+    /// Reads a configuration file; the error names the file, line and key.
+    pub fn from_file(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+        Config::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+
+    /// Parses configuration text.
+    pub fn parse(text: &str) -> Result<Config, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    /// The store URL in force: the configured one, or the SQLite file in the data dir.
+    pub fn store_url(&self) -> String {
+        if self.store.url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("catalog.db").display())
+        } else {
+            self.store.url.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../perimeter.example.toml");
+
+    #[test]
+    fn no_file_means_defaults() {
+        assert_eq!(Config::parse("").unwrap(), Config::default());
+        assert!(Config::default().store_url().ends_with("perimeter-data/catalog.db"));
+    }
+
+    #[test]
+    fn the_example_config_parses_and_differs_from_defaults_only_where_it_says() {
+        let config = Config::parse(EXAMPLE).expect("example config parses");
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/perimeter"));
+        assert_eq!(config.api.listen, "127.0.0.1:8750".parse().unwrap());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_location() {
+        for junk in ["colour = 1", "[api]\nlisten = \"127.0.0.1:1\"\nlisen = 2", "[stor]\nurl = \"\""] {
+            let err = Config::parse(junk).unwrap_err().to_string();
+            assert!(err.contains("unknown field") || err.contains("unknown"), "{junk}: {err}");
+            assert!(err.contains("line"), "{err}");
+        }
+        let with_junk = format!("{EXAMPLE}\n[extra]\nkey = 1\n");
+        assert!(Config::parse(&with_junk).is_err());
+    }
+
+    #[test]
+    fn wrong_types_name_the_key() {
+        let err = Config::parse("[api]\nlisten = \"not an address\"").unwrap_err().to_string();
+        assert!(err.contains("listen"), "{err}");
+    }
+}

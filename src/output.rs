@@ -1,0 +1,50 @@
+//! Printing for people: timestamps in RFC 3339, tables of plain text, JSON.
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Kazakhstan time, UTC+5 (a single zone since 2024-03-01).
+pub const KZ_OFFSET: time::UtcOffset = time::macros::offset!(+5);
+
+/// A unix-millisecond timestamp as RFC 3339 in Kazakhstan time.
+pub fn when(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map(|t| t.to_offset(KZ_OFFSET))
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// Pretty JSON on stdout.
+pub fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// Parses an RFC 3339 instant into unix milliseconds.
+pub fn parse_instant(text: &str) -> anyhow::Result<i64> {
+    let t = OffsetDateTime::parse(text, &Rfc3339)
+        .map_err(|e| anyhow::anyhow!("'{text}' is not an RFC 3339 time such as 2026-03-01T12:00:00+05:00: {e}"))?;
+    Ok((t.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+/// The window [start, end) in unix ms of a Kazakhstan calendar day `YYYY-MM-DD`.
+pub fn parse_day(text: &str) -> anyhow::Result<(i64, i64)> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let date = time::Date::parse(text, &format).map_err(|e| anyhow::anyhow!("'{text}' is not a date YYYY-MM-DD: {e}"))?;
+    let start = date.midnight().assume_offset(KZ_OFFSET).unix_timestamp() * 1000;
+    Ok((start, start + 86_400_000))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn days_are_kazakhstan_days() {
+        let (start, end) = super::parse_day("2026-03-01").unwrap();
+        assert_eq!(super::when(start), "2026-03-01T00:00:00+05:00");
+        assert_eq!(end - start, 86_400_000);
+        assert_eq!(super::parse_instant("2026-02-28T19:00:00Z").unwrap(), start);
+        assert!(super::parse_day("2026-02-30").is_err());
+    }
+}

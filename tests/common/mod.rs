@@ -1,0 +1,191 @@
+//! Test harness: runs the real `perimeter` binary against a fresh database (SQLite, or
+//! PostgreSQL when the test run provides one), starts `perimeter up` on a free
+//! loopback port, and talks to its API with curl.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+/// A BIN with a valid check digit, built from 11 digits.
+pub fn bin(first11: &str) -> String {
+    let d: Vec<u32> = first11.chars().map(|c| c.to_digit(10).expect("digits")).collect();
+    let sum = |w: &[u32]| d.iter().zip(w).map(|(a, b)| a * b).sum::<u32>() % 11;
+    let mut check = sum(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    if check == 10 {
+        check = sum(&[3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2]);
+    }
+    assert!(check < 10, "{first11} has no check digit; pick another");
+    format!("{first11}{check}")
+}
+
+/// One isolated installation: a data directory and an empty catalog database.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub store_url: String,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let store_url = rt.block_on(catalog::store::testing::fresh_database(dir.path()));
+        Env { dir, store_url }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, content: &str) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, content).expect("write test file");
+        path
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_perimeter"));
+        cmd.args(args)
+            .env("PERIMETER_DATA_DIR", self.dir.path().join("data"))
+            .env("PERIMETER_STORE_URL", &self.store_url)
+            .env("USER", "tester")
+            .env_remove("PERIMETER_CONFIG")
+            .env_remove("RUST_LOG");
+        cmd
+    }
+
+    /// Runs the binary and returns its whole output.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("the perimeter binary runs")
+    }
+
+    /// Runs the binary, asserts success and returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "perimeter {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("utf-8 stdout")
+    }
+
+    /// Runs the binary, asserts failure and returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(!out.status.success(), "perimeter {args:?} should have failed:\n{}", String::from_utf8_lossy(&out.stdout));
+        String::from_utf8(out.stderr).expect("utf-8 stderr")
+    }
+
+    /// Two operators, three organisations: the usual cast of the tests.
+    /// alpha connects A and B, beta connects B and C.
+    pub fn cast(&self) -> Cast {
+        let cast = Cast { a: bin("98014000001"), b: bin("98014000002"), c: bin("98014000003") };
+        self.ok(&["operator", "add", "alpha", "--contact", "noc@alpha.example", "--link", "alpha-1"]);
+        self.ok(&["operator", "add", "beta", "--link", "beta-1"]);
+        self.ok(&["org", "add", "--bin", &cast.a, "--name", "Ministry A", "--operator", "alpha"]);
+        self.ok(&["org", "add", "--bin", &cast.b, "--name", "Akimat B", "--operator", "alpha", "--operator", "beta"]);
+        self.ok(&["org", "add", "--bin", &cast.c, "--name", "Agency C", "--operator", "beta"]);
+        cast
+    }
+
+    /// Creates a token and returns its secret.
+    pub fn token(&self, name: &str, role: &[&str]) -> String {
+        let mut args = vec!["token", "create", name];
+        args.extend_from_slice(role);
+        self.ok(&args).trim().to_string()
+    }
+
+    /// Starts `perimeter up` on a free loopback port.
+    pub fn up(&self) -> Server {
+        let mut child = self
+            .command(&["up", "--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("perimeter up starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("perimeter up prints its address");
+        let base = line
+            .split("http://")
+            .nth(1)
+            .map(|s| s.trim().trim_end_matches("/api/v1").to_string())
+            .unwrap_or_else(|| panic!("unexpected first line from perimeter up: {line:?}"));
+        Server { child, base: format!("http://{base}") }
+    }
+}
+
+/// The BINs of the standard cast.
+pub struct Cast {
+    pub a: String,
+    pub b: String,
+    pub c: String,
+}
+
+/// A running `perimeter up`, stopped when dropped.
+pub struct Server {
+    child: Child,
+    pub base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP answer.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+impl Server {
+    /// Calls the API with curl: method, path under the base, optional token, optional
+    /// body file with its content type.
+    pub fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<(&Path, &str)>) -> Reply {
+        let mut cmd = Command::new(curl());
+        cmd.args(["-sS", "-X", method, "-w", "\n%{http_code}"]);
+        if let Some(t) = token {
+            cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
+        }
+        if let Some((file, content_type)) = body {
+            cmd.args(["-H", &format!("Content-Type: {content_type}"), "--data-binary", &format!("@{}", file.display())]);
+        }
+        cmd.arg(format!("{}{path}", self.base));
+        let out = cmd.output().expect("curl runs");
+        assert!(out.status.success(), "curl failed: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8(out.stdout).expect("utf-8 reply");
+        let (body, status) = text.rsplit_once('\n').expect("status line");
+        Reply { status: status.trim().parse().expect("status code"), body: body.to_string() }
+    }
+
+    pub fn get(&self, path: &str, token: &str) -> Reply {
+        self.call("GET", path, Some(token), None)
+    }
+}
+
+/// The curl binary; its absence fails the test (it is installed by the test script).
+pub fn curl() -> &'static str {
+    let found = Command::new("curl").arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success());
+    assert!(found, "curl is required by this test: install it (the test script does) ");
+    "curl"
+}
+
+/// Polls `check` until it returns true, for at most ten seconds.
+pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("timed out waiting until {what}");
+}
