@@ -48,6 +48,66 @@ pub enum Command {
     Token(TokenCmd),
     /// The audit trail: who changed what, when.
     Audit(AuditArgs),
+    /// Unknown source addresses seen by the gateways, with their notice and deadline.
+    Unknown {
+        /// Only this operator's.
+        #[arg(long)]
+        operator: Option<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Notices sent to operators about unknown addresses, and their delivery status.
+    Notices {
+        #[arg(long)]
+        operator: Option<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Blocks: list them, or block and unblock by hand (duty team; a reason is required).
+    #[command(subcommand)]
+    Block(BlockCmd),
+    /// Run one reconciler pass now: open due notices, send them, apply passed deadlines.
+    /// (`perimeter up` does this on its own every `reconcile.interval_secs`.)
+    Reconcile {
+        /// Pretend it is this time (RFC 3339). Only honoured when PERIMETER_TEST_CLOCK=1,
+        /// for tests; production always uses the real clock.
+        #[arg(long, hide = true)]
+        at: Option<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BlockCmd {
+    /// Block an address or prefix.
+    Add {
+        /// An address (203.0.113.7) or a prefix (203.0.113.0/24).
+        target: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift the live block on exactly this address or prefix.
+    Lift {
+        target: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// List live blocks (or all, with --all).
+    List {
+        #[arg(long)]
+        all: bool,
+        /// auto or manual
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long)]
+        operator: Option<String>,
+        /// Only blocks covering this address.
+        #[arg(long)]
+        ip: Option<IpAddr>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
 }
 
 #[derive(Args, Debug)]

@@ -18,7 +18,46 @@ pub struct Config {
     pub store: StoreConfig,
     pub api: ApiConfig,
     pub catalog: CatalogConfig,
+    pub notices: NoticesConfig,
+    pub calendar: CalendarConfig,
     pub log: LogConfig,
+}
+
+/// Notices to operators about unknown addresses (rule 1).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct NoticesConfig {
+    /// The SMTP relay notices go through: `smtp://HOST:PORT` (add `?tls=required` for
+    /// STARTTLS), or `smtps://HOST:PORT`.
+    pub smtp_url: String,
+    /// The From: of notices.
+    pub from: String,
+    /// Local time (UTC+5) at which each day's notices go out, `HH:MM`.
+    pub send_at: String,
+    /// First retry delay after a failed send, in seconds; doubles up to an hour.
+    pub retry_base_secs: u64,
+    /// How often the reconciler runs (notices, deadlines), in seconds.
+    pub interval_secs: u64,
+}
+
+/// The working-day calendar.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct CalendarConfig {
+    /// A calendar file to use instead of the built-in Kazakhstan calendar.
+    pub file: Option<PathBuf>,
+}
+
+impl Default for NoticesConfig {
+    fn default() -> NoticesConfig {
+        NoticesConfig {
+            smtp_url: "smtp://127.0.0.1:25".into(),
+            from: "perimeter <perimeter@localhost>".into(),
+            send_at: "09:00".into(),
+            retry_base_secs: 60,
+            interval_secs: 60,
+        }
+    }
 }
 
 /// The catalog database.
@@ -73,6 +112,8 @@ impl Default for Config {
             store: StoreConfig::default(),
             api: ApiConfig::default(),
             catalog: CatalogConfig::default(),
+            notices: NoticesConfig::default(),
+            calendar: CalendarConfig::default(),
             log: LogConfig::default(),
         }
     }

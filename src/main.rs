@@ -2,6 +2,7 @@
 //! control-plane HTTP API, and the administrative commands.
 
 mod api;
+mod calendar;
 mod cli;
 pub mod cmd;
 mod config;

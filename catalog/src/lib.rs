@@ -5,8 +5,10 @@
 
 pub mod format;
 pub mod import;
+pub mod ingest;
 pub mod model;
 pub mod net;
+pub mod reconcile;
 pub mod snapshot;
 pub mod store;
 #[path = "lpm_tmp.rs"]

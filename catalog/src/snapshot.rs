@@ -26,14 +26,27 @@ pub struct OrgRef {
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Class<'s> {
+    /// Denied whatever the lists say: an automatic or manual block.
+    Blocked { reason: &'s str, since: i64, prefix: Net },
     Known { organisation: &'s OrgRef, operator: &'s str, prefix: Net },
     Unknown,
+}
+
+/// A live block as the snapshot holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockRef {
+    pub prefix: Net,
+    pub reason: String,
+    pub since: i64,
 }
 
 /// One immutable generation of the catalog, ready for lookups.
 pub struct Snapshot {
     v4: LpmV4,
     v6: LpmV6,
+    blocked_v4: LpmV4,
+    blocked_v6: LpmV6,
+    blocks: Vec<BlockRef>,
     /// owner index → (organisation index, operator index)
     owners: Vec<(u32, u32)>,
     orgs: Vec<OrgRef>,
@@ -55,14 +68,16 @@ pub enum SnapshotError {
 impl Snapshot {
     /// The empty catalog: every address is unknown.
     pub fn empty() -> Snapshot {
-        Snapshot::build(Vec::new(), HashMap::new(), HashMap::new(), 0).expect("an empty table always builds")
+        Snapshot::build(Vec::new(), HashMap::new(), HashMap::new(), Vec::new(), 0).expect("an empty table always builds")
     }
 
-    /// Builds from (prefix, organisation id, operator id) and the names behind the ids.
+    /// Builds from (prefix, organisation id, operator id), the names behind the ids
+    /// and the live blocks.
     pub fn build(
         assignments: Vec<(Net, i64, i64)>,
         orgs: HashMap<i64, OrgRef>,
         operators: HashMap<i64, String>,
+        blocks: Vec<BlockRef>,
         generation: i64,
     ) -> Result<Snapshot, SnapshotError> {
         let mut interner = Interner::default();
@@ -79,9 +94,13 @@ impl Snapshot {
         let org_list = org_list.collect::<Result<Vec<_>, _>>()?;
         let op_list = interner.ops.iter().map(|id| operators.get(id).cloned().ok_or_else(|| missing("operator", *id)));
         let op_list = op_list.collect::<Result<Vec<_>, _>>()?;
+        let (blocked_v4, blocked_v6) = block_tables(&blocks)?;
         Ok(Snapshot {
             v4: LpmV4::build(v4).map_err(|e| SnapshotError::Build(e.to_string()))?,
             v6: LpmV6::build(v6).map_err(|e| SnapshotError::Build(e.to_string()))?,
+            blocked_v4,
+            blocked_v6,
+            blocks,
             owners: interner.owners,
             orgs: org_list,
             operators: op_list,
@@ -96,26 +115,29 @@ impl Snapshot {
         let orgs = store.organisations(None).await?;
         let orgs = orgs.into_iter().map(|o| (o.id, OrgRef { bin: o.bin.to_string(), name: o.name })).collect();
         let operators = store.operators().await?.into_iter().map(|o| (o.id, o.name)).collect();
-        tokio::task::spawn_blocking(move || Snapshot::build(assignments, orgs, operators, generation))
+        let blocks = store.blocks(&Default::default()).await?;
+        let blocks = blocks.into_iter().map(|b| BlockRef { prefix: b.prefix, reason: b.reason, since: b.since }).collect();
+        tokio::task::spawn_blocking(move || Snapshot::build(assignments, orgs, operators, blocks, generation))
             .await
             .map_err(|e| SnapshotError::Task(e.to_string()))?
     }
 
-    /// Longest-prefix match of `ip` against the catalog.
+    /// What the catalog says about `ip`: blocked first, else the longest-prefix match.
     pub fn classify(&self, ip: IpAddr) -> Class<'_> {
-        let found = match ip {
-            IpAddr::V4(a) => self.v4.lookup(u32::from(a)),
-            IpAddr::V6(a) => match a.to_ipv4_mapped() {
-                Some(v4) => self.v4.lookup(u32::from(v4)),
-                None => self.v6.lookup(u128::from(a)),
-            },
-        };
-        let Some(Match { value, len }) = found else { return Class::Unknown };
-        let (org, op) = self.owners[value as usize];
         let ip = match ip {
             IpAddr::V6(a) => a.to_ipv4_mapped().map_or(ip, IpAddr::V4),
             v4 => v4,
         };
+        let (blocked, found) = match ip {
+            IpAddr::V4(a) => (self.blocked_v4.lookup(u32::from(a)), self.v4.lookup(u32::from(a))),
+            IpAddr::V6(a) => (self.blocked_v6.lookup(u128::from(a)), self.v6.lookup(u128::from(a))),
+        };
+        if let Some(Match { value, .. }) = blocked {
+            let b = &self.blocks[value as usize];
+            return Class::Blocked { reason: &b.reason, since: b.since, prefix: b.prefix };
+        }
+        let Some(Match { value, len }) = found else { return Class::Unknown };
+        let (org, op) = self.owners[value as usize];
         Class::Known { organisation: &self.orgs[org as usize], operator: &self.operators[op as usize], prefix: Net::containing(ip, len) }
     }
 
@@ -133,6 +155,19 @@ impl Snapshot {
     pub fn heap_bytes(&self) -> usize {
         self.v4.heap_bytes() + self.v6.heap_bytes()
     }
+}
+
+/// Lookup tables over the blocked prefixes; the value is the index into `blocks`.
+fn block_tables(blocks: &[BlockRef]) -> Result<(LpmV4, LpmV6), SnapshotError> {
+    let (mut v4, mut v6) = (Vec::new(), Vec::new());
+    for (i, b) in blocks.iter().enumerate() {
+        match b.prefix.family() {
+            Family::V4 => v4.push((b.prefix.bits() as u32, b.prefix.len(), i as u32)),
+            Family::V6 => v6.push((b.prefix.bits(), b.prefix.len(), i as u32)),
+        }
+    }
+    let err = |e: crate::lpm::BuildError| SnapshotError::Build(format!("blocks: {e}"));
+    Ok((LpmV4::build(v4).map_err(err)?, LpmV6::build(v6).map_err(err)?))
 }
 
 /// Gives each distinct (organisation, operator) pair a dense owner index.

@@ -5,6 +5,7 @@
 mod auth;
 mod error;
 mod routes;
+mod rules;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -35,6 +36,11 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/lookup/{ip}", get(routes::lookup))
         .route("/history/{ip}", get(routes::history))
         .route("/audit", get(routes::audit))
+        .route("/observations", axum::routing::post(rules::observe))
+        .route("/unknown", get(rules::unknown))
+        .route("/notices", get(rules::notices))
+        .route("/blocks", get(rules::blocks).post(rules::add_block))
+        .route("/blocks/lift", axum::routing::post(rules::lift_block))
         .fallback(routes::not_found);
     Router::new()
         .nest("/api/v1", v1)

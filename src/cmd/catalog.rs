@@ -145,6 +145,9 @@ impl<'s> Lookup<'s> {
                 format!("{}: known, {prefix} of {} '{}' via operator {operator}", self.ip, organisation.bin, organisation.name)
             }
             Class::Unknown => format!("{}: unknown (in no operator's list)", self.ip),
+            Class::Blocked { reason, since, prefix } => {
+                format!("{}: blocked ({prefix}) since {}: {reason}", self.ip, crate::output::when(*since))
+            }
         }
     }
 }

@@ -2,6 +2,7 @@
 
 mod admin;
 pub mod catalog;
+pub mod reconcile;
 mod up;
 
 use std::process::ExitCode;
@@ -29,6 +30,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(c) => admin::token(&open_store(&config).await?, c).await,
         Command::Audit(a) => admin::audit(&open_store(&config).await?, a).await,
         Command::Catalog(c) => catalog::run(&open_store(&config).await?, c).await,
+        Command::Unknown { operator, json } => reconcile::unknown(&open_store(&config).await?, operator, json.json).await,
+        Command::Notices { operator, json } => reconcile::notices(&open_store(&config).await?, operator, json.json).await,
+        Command::Block(c) => reconcile::block(&open_store(&config).await?, c).await,
+        Command::Reconcile { at, json } => reconcile::run_once(&config, open_store(&config).await?, at, json.json).await,
     }
 }
 

@@ -17,6 +17,8 @@ pub async fn run(config: Config, args: UpArgs) -> anyhow::Result<()> {
     let (v4, v6) = snapshot.current().prefixes();
     tracing::info!(store = %catalog::store::redact(&config.store_url()), v4, v6, "catalog loaded");
     let nudge = snapshot.spawn_publisher(store.clone(), Duration::from_millis(config.catalog.refresh_ms.max(50)));
+    let reconciler = super::reconcile::reconciler(&config, store.clone())?;
+    let _reconciling = reconciler.spawn(Duration::from_secs(config.notices.interval_secs.max(1)));
     let listen = args.listen.unwrap_or(config.api.listen);
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let bound = listener.local_addr()?;

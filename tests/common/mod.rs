@@ -23,6 +23,8 @@ pub fn bin(first11: &str) -> String {
 pub struct Env {
     pub dir: tempfile::TempDir,
     pub store_url: String,
+    /// A configuration file given to every command, if set.
+    pub config: Option<PathBuf>,
 }
 
 impl Env {
@@ -30,7 +32,12 @@ impl Env {
         let dir = tempfile::tempdir().expect("temp dir");
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let store_url = rt.block_on(catalog::store::testing::fresh_database(dir.path()));
-        Env { dir, store_url }
+        Env { dir, store_url, config: None }
+    }
+
+    /// Uses this TOML as the configuration file of every later command.
+    pub fn configure(&mut self, toml: &str) {
+        self.config = Some(self.write("perimeter.toml", toml));
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -51,12 +58,22 @@ impl Env {
             .env("USER", "tester")
             .env_remove("PERIMETER_CONFIG")
             .env_remove("RUST_LOG");
+        if let Some(config) = &self.config {
+            cmd.env("PERIMETER_CONFIG", config);
+        }
         cmd
     }
 
     /// Runs the binary and returns its whole output.
     pub fn run(&self, args: &[&str]) -> Output {
         self.command(args).output().expect("the perimeter binary runs")
+    }
+
+    /// Runs the binary with extra environment variables.
+    pub fn run_with_env(&self, args: &[&str], vars: &[(&str, &str)]) -> Output {
+        let mut cmd = self.command(args);
+        cmd.envs(vars.iter().copied());
+        cmd.output().expect("the perimeter binary runs")
     }
 
     /// Runs the binary, asserts success and returns stdout.
@@ -188,4 +205,91 @@ pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     panic!("timed out waiting until {what}");
+}
+
+/// A real SMTP server on loopback (Postfix's `smtp-sink`) that writes every message it
+/// accepts to a file; optionally refusing a command (`-f data`: 5xx at DATA).
+pub struct SmtpSink {
+    child: Child,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl SmtpSink {
+    pub fn start(extra: &[&str]) -> SmtpSink {
+        let port = free_port();
+        SmtpSink::start_on(port, extra)
+    }
+
+    pub fn start_on(port: u16, extra: &[&str]) -> SmtpSink {
+        let binary = ["/usr/sbin/smtp-sink", "/usr/bin/smtp-sink"].into_iter().find(|p| Path::new(p).exists());
+        let binary = binary.expect("smtp-sink (Debian package postfix) is required by this test: the test script installs it");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut cmd = Command::new(binary);
+        let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+        if root {
+            let chown = Command::new("chown").args(["nobody", &dir.path().display().to_string()]).status();
+            assert!(chown.is_ok_and(|s| s.success()), "chown the sink directory");
+            cmd.args(["-u", "nobody"]);
+        }
+        cmd.args(extra).arg("-d").arg(format!("{}/%M.", dir.path().display())).arg(format!("127.0.0.1:{port}")).arg("10");
+        let child = cmd.stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().expect("smtp-sink starts");
+        eventually("smtp-sink listens", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+        SmtpSink { child, port, dir }
+    }
+
+    /// The messages received so far, with folded headers unfolded and base64 parts
+    /// decoded, so a test can search them as a person reads them.
+    pub fn readable(&self) -> Vec<String> {
+        self.messages().iter().map(|m| readable(m)).collect()
+    }
+
+    /// The messages received so far, as text.
+    pub fn messages(&self) -> Vec<String> {
+        let mut files: Vec<_> = std::fs::read_dir(self.dir.path()).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+        files.sort();
+        files.iter().map(|f| String::from_utf8_lossy(&std::fs::read(f).unwrap_or_default()).into_owned()).collect()
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A TCP port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// Unfolds header lines and decodes base64 MIME parts.
+pub fn readable(message: &str) -> String {
+    use base64::Engine;
+    let text = message.replace("\r\n", "\n").replace("\n ", " ").replace("\n\t", " ");
+    let mut out = String::new();
+    let mut block = String::new();
+    let flush = |block: &mut String, out: &mut String| {
+        let decoded = base64::engine::general_purpose::STANDARD.decode(block.as_bytes()).ok().and_then(|b| String::from_utf8(b).ok());
+        out.push_str(&decoded.unwrap_or_else(|| block.clone()));
+        out.push('\n');
+        block.clear();
+    };
+    for line in text.lines() {
+        let looks_b64 = line.len() >= 16 && !line.contains(' ') && !line.contains(':') && !line.starts_with("--");
+        if looks_b64 {
+            block.push_str(line);
+            continue;
+        }
+        if !block.is_empty() {
+            flush(&mut block, &mut out);
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    if !block.is_empty() {
+        flush(&mut block, &mut out);
+    }
+    out
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::json;
 use sqlx::Row;
 
-use super::{Result, Store, StoreError, audit, now_ms, write_lock};
+use super::{Backend, Result, Store, StoreError, audit, now_ms, write_lock};
 use crate::format::{Problem, RawRow};
 use crate::import::{self, Current, Diff, DiffSummary, Entry, OrgInfo, OtherPrefixes};
 use crate::model::{Assignment, Bin};
@@ -29,6 +29,11 @@ pub struct ImportOutcome {
     /// The audit entry of an applied import.
     pub change: Option<i64>,
     pub diff: DiffSummary,
+    /// Unknown addresses the new list covers: closed, and unblocked if they were blocked.
+    #[serde(default)]
+    pub resolved: Vec<String>,
+    #[serde(default)]
+    pub unblocked: Vec<String>,
 }
 
 /// An import that was refused: every problem, nothing applied.
@@ -70,15 +75,19 @@ impl Store {
         let summary = diff.summary();
         if dry_run || diff.is_empty() {
             tx.rollback().await?;
-            return Ok(ImportOutcome { operator: operator.to_string(), applied: false, change: None, diff: summary });
+            let operator = operator.to_string();
+            return Ok(ImportOutcome { operator, applied: false, change: None, diff: summary, resolved: vec![], unblocked: vec![] });
         }
         let counts = json!({"added": diff.added.len(), "removed": diff.removed.len(), "moved": diff.moved.len(),
             "updated": diff.updated.len(), "unchanged": diff.unchanged});
         let subject = format!("operator:{operator}");
         let change = audit(&mut tx, actor, "list.import", &subject, None, Some(counts)).await?;
-        apply(&mut tx, op_id, change, &diff, progress).await?;
+        apply(&mut tx, self.backend, op_id, change, &diff, progress).await?;
+        let arriving = diff.added.iter().chain(diff.moved.iter().map(|(_, e)| e)).map(|e| (e.net, String::new()));
+        let (resolved, unblocked) = resolve_covered(&mut tx, OtherPrefixes::new(arriving), actor, change).await?;
         tx.commit().await?;
-        Ok(ImportOutcome { operator: operator.to_string(), applied: true, change: Some(change), diff: summary })
+        let operator = operator.to_string();
+        Ok(ImportOutcome { operator, applied: true, change: Some(change), diff: summary, resolved, unblocked })
     }
 
     /// The operator's current list, sorted by prefix.
@@ -198,8 +207,64 @@ async fn current(tx: &mut sqlx::AnyConnection, op_id: i64, bins: &HashMap<i64, B
         .collect()
 }
 
+/// True when a current assignment covers `ip`.
+pub(super) async fn covered(tx: &mut sqlx::AnyConnection, ip: std::net::IpAddr) -> Result<bool> {
+    let host = Net::host(ip);
+    let key = Net::key(host.family(), host.bits());
+    let row = sqlx::query(
+        "SELECT 1 AS hit FROM assignments WHERE family = $1 AND start_key <= $2 AND end_key >= $2 AND valid_to IS NULL LIMIT 1",
+    )
+    .bind(family_code(host.family()))
+    .bind(&key)
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(row.is_some())
+}
+
+/// Closes the live unknown-address records that the arriving prefixes cover and lifts
+/// their automatic blocks at once. Returns (resolved, unblocked) addresses.
+async fn resolve_covered(
+    tx: &mut sqlx::AnyConnection,
+    arriving: OtherPrefixes,
+    actor: &str,
+    change: i64,
+) -> Result<(Vec<String>, Vec<String>)> {
+    let rows = sqlx::query("SELECT id, ip, status FROM observations WHERE status <> 'resolved'").fetch_all(&mut *tx).await?;
+    let (mut resolved, mut unblocked) = (Vec::new(), Vec::new());
+    let now = now_ms();
+    for r in rows {
+        let ip_text: String = r.try_get("ip")?;
+        let Ok(ip) = ip_text.parse::<std::net::IpAddr>() else { continue };
+        if arriving.overlap(&Net::host(ip)).is_none() {
+            continue;
+        }
+        let (id, status): (i64, String) = (r.try_get("id")?, r.try_get("status")?);
+        sqlx::query("UPDATE observations SET status = 'resolved', closed_at = $1 WHERE id = $2").bind(now).bind(id).execute(&mut *tx).await?;
+        if status == "blocked" {
+            let live = sqlx::query("SELECT id FROM blocks WHERE prefix = $1 AND kind = 'auto' AND lifted_at IS NULL")
+                .bind(Net::host(ip).to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(b) = live {
+                let why = format!("registered in change {change}");
+                super::blocks::lift(tx, b.try_get("id")?, actor, &why).await?;
+                unblocked.push(ip_text.clone());
+            }
+        }
+        resolved.push(ip_text);
+    }
+    Ok((resolved, unblocked))
+}
+
 /// Closes the rows that leave and inserts the rows that arrive, in batches.
-async fn apply(tx: &mut sqlx::AnyConnection, op_id: i64, change: i64, diff: &Diff, progress: Progress<'_>) -> Result<()> {
+async fn apply(
+    tx: &mut sqlx::AnyConnection,
+    backend: Backend,
+    op_id: i64,
+    change: i64,
+    diff: &Diff,
+    progress: Progress<'_>,
+) -> Result<()> {
     let closing: Vec<i64> = diff
         .removed
         .iter()
@@ -210,24 +275,25 @@ async fn apply(tx: &mut sqlx::AnyConnection, op_id: i64, change: i64, diff: &Dif
     let total = closing.len() + inserting.len();
     let now = now_ms();
     for (i, ids) in closing.chunks(BATCH).enumerate() {
-        let marks = placeholders(ids.len(), 1, 3);
-        let sql = format!("UPDATE assignments SET valid_to = $1, removed_by = $2 WHERE id IN ({marks})");
+        let (head, marks) = (placeholders(backend, 2, 1, 1), placeholders(backend, ids.len(), 1, 3));
+        let (valid_to, removed_by) = head.split_once(", ").unwrap_or_default();
+        let sql = format!("UPDATE assignments SET valid_to = {valid_to}, removed_by = {removed_by} WHERE id IN ({marks})");
         let query = ids.iter().fold(sqlx::query(&sql).bind(now).bind(change), |q, id| q.bind(*id));
         query.execute(&mut *tx).await?;
         progress((i * BATCH + ids.len()).min(total), total);
     }
     for (i, rows) in inserting.chunks(BATCH).enumerate() {
-        insert_batch(tx, op_id, change, now, rows).await?;
+        insert_batch(tx, backend, op_id, change, now, rows).await?;
         progress(closing.len() + (i * BATCH + rows.len()), total);
     }
     Ok(())
 }
 
-async fn insert_batch(tx: &mut sqlx::AnyConnection, op_id: i64, change: i64, now: i64, rows: &[&Entry]) -> Result<()> {
+async fn insert_batch(tx: &mut sqlx::AnyConnection, backend: Backend, op_id: i64, change: i64, now: i64, rows: &[&Entry]) -> Result<()> {
     let sql = format!(
         "INSERT INTO assignments (operator_id, organisation_id, prefix, family, start_key, end_key, plen, comment, \
          valid_from, added_by) VALUES {}",
-        placeholders(rows.len(), 10, 1)
+        placeholders(backend, rows.len(), 10, 1)
     );
     let mut query = sqlx::query(&sql);
     for e in rows {
@@ -248,11 +314,17 @@ async fn insert_batch(tx: &mut sqlx::AnyConnection, op_id: i64, change: i64, now
     Ok(())
 }
 
-/// `$first, $first+1, ...` for `groups` groups of `width`: `($1, $2), ($3, $4)` when
-/// width > 1, a flat list when width is 1.
-fn placeholders(groups: usize, width: usize, first: usize) -> String {
+/// Parameter marks for `groups` groups of `width` values, numbered from `first`:
+/// `($1, $2), ($3, $4)` when width > 1, a flat list when width is 1. SQLite gets
+/// anonymous `?` marks: looking up a numbered mark there costs time linear in the
+/// number of marks, which makes large statements quadratic.
+pub(super) fn placeholders(backend: Backend, groups: usize, width: usize, first: usize) -> String {
+    let mark = |i: usize| match backend {
+        Backend::Sqlite => "?".to_string(),
+        Backend::Postgres => format!("${i}"),
+    };
     let group = |g: usize| {
-        let marks: Vec<String> = (0..width).map(|i| format!("${}", first + g * width + i)).collect();
+        let marks: Vec<String> = (0..width).map(|i| mark(first + g * width + i)).collect();
         if width == 1 { marks.join(", ") } else { format!("({})", marks.join(", ")) }
     };
     (0..groups).map(group).collect::<Vec<_>>().join(", ")
@@ -262,7 +334,9 @@ fn placeholders(groups: usize, width: usize, first: usize) -> String {
 mod tests {
     #[test]
     fn placeholders_number_groups_in_order() {
-        assert_eq!(super::placeholders(2, 2, 1), "($1, $2), ($3, $4)");
-        assert_eq!(super::placeholders(3, 1, 3), "$3, $4, $5");
+        use super::Backend::{Postgres, Sqlite};
+        assert_eq!(super::placeholders(Postgres, 2, 2, 1), "($1, $2), ($3, $4)");
+        assert_eq!(super::placeholders(Postgres, 3, 1, 3), "$3, $4, $5");
+        assert_eq!(super::placeholders(Sqlite, 2, 2, 1), "(?, ?), (?, ?)");
     }
 }

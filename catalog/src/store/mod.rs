@@ -3,8 +3,11 @@
 //! every query is written once. Every change is recorded in `changes` (who, when,
 //! what before and after) inside the same transaction as the change itself.
 
+mod blocks;
 mod entities;
 mod lists;
+mod notices;
+mod observe;
 mod tokens;
 #[doc(hidden)]
 pub mod testing;
@@ -17,7 +20,10 @@ use sqlx::{AnyPool, Row};
 
 use crate::model::Change;
 
+pub use blocks::{Block, BlockFilter};
 pub use entities::{NewOperator, valid_handle};
+pub use notices::{DeadlineReport, NoticeAddress, NoticeInfo, PendingNotice};
+pub use observe::{IngestReport, Observation, UnknownAddress};
 pub use lists::{ImportError, ImportOutcome, Progress};
 pub use tokens::TokenInfo;
 
@@ -170,7 +176,7 @@ fn change_from_row(row: &sqlx::any::AnyRow) -> Result<Change> {
 
 /// Records one change inside the caller's transaction and returns its id.
 async fn audit(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     actor: &str,
     action: &str,
     subject: &str,
@@ -187,15 +193,15 @@ async fn audit(
     .bind(subject)
     .bind(before.map(|v| v.to_string()))
     .bind(after.map(|v| v.to_string()))
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *tx)
     .await?;
     Ok(row.try_get("id")?)
 }
 
 /// Serialises writers that must see a stable catalog while they check and apply:
 /// a row update takes PostgreSQL's row lock and SQLite's write lock.
-async fn write_lock(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<()> {
-    sqlx::query("UPDATE meta SET value = value WHERE key = 'write_lock'").execute(&mut **tx).await?;
+async fn write_lock(tx: &mut sqlx::AnyConnection) -> Result<()> {
+    sqlx::query("UPDATE meta SET value = value WHERE key = 'write_lock'").execute(&mut *tx).await?;
     Ok(())
 }
 

@@ -1,0 +1,198 @@
+//! The reconciler: rule 1 end to end. On each tick it opens notices for operators with
+//! new unknown addresses (once per scheduled period), sends due notices (recorded
+//! first, retried with backoff, marked sent with their deadline), and applies passed
+//! deadlines (block what is still uncovered, close what is now registered). Every step
+//! reads and writes the store, so a restart loses nothing and repeats nothing; deadlines
+//! that passed while the service was down are applied on the first tick.
+
+pub mod mail;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lettre::message::Mailbox;
+use serde::Serialize;
+use time::{Date, OffsetDateTime, Time};
+
+use crate::store::{DeadlineReport, Store, StoreError};
+use mail::Mailer;
+
+/// Kazakhstan time, UTC+5 (a single zone since 2024-03-01).
+pub const KZ: time::UtcOffset = time::macros::offset!(+5);
+
+/// Working days after a notice before its addresses are blocked.
+pub const DEADLINE_WORKING_DAYS: u32 = 5;
+
+/// Which days count as working days.
+pub trait WorkingDays: Send + Sync {
+    fn is_working_day(&self, date: Date) -> bool;
+}
+
+/// How notices are sent.
+#[derive(Clone, Debug)]
+pub struct NoticeSettings {
+    pub from: Mailbox,
+    /// Local (UTC+5) time of day at which each day's notices go out.
+    pub send_at: Time,
+    /// First retry delay; doubles per attempt up to one hour.
+    pub retry_base: Duration,
+}
+
+/// What one tick did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct TickReport {
+    pub notices_created: Vec<i64>,
+    pub operators_without_contacts: Vec<String>,
+    pub sent: Vec<i64>,
+    pub failed: Vec<(i64, String)>,
+    pub deadlines: DeadlineReport,
+}
+
+/// Runs rule 1 over the store.
+pub struct Reconciler {
+    store: Store,
+    calendar: Arc<dyn WorkingDays>,
+    mailer: Arc<dyn Mailer>,
+    settings: NoticeSettings,
+}
+
+impl Reconciler {
+    pub fn new(store: Store, calendar: Arc<dyn WorkingDays>, mailer: Arc<dyn Mailer>, settings: NoticeSettings) -> Reconciler {
+        Reconciler { store, calendar, mailer, settings }
+    }
+
+    /// One pass at time `now` (unix ms).
+    pub async fn tick(&self, now: i64) -> Result<TickReport, StoreError> {
+        let mut report = TickReport::default();
+        let period = period_start(now, self.settings.send_at);
+        (report.notices_created, report.operators_without_contacts) = self.store.create_notices(now, period).await?;
+        for notice in self.store.due_notices(now).await? {
+            let (day, deadline_at) = deadline(self.calendar.as_ref(), now);
+            let day = day.to_string();
+            let sent = match mail::compose(&notice, &self.settings.from, &day) {
+                Ok(message) => self.mailer.send(message).await,
+                Err(e) => Err(e),
+            };
+            match sent {
+                Ok(()) => {
+                    self.store.notice_sent(notice.id, now, &day, deadline_at).await?;
+                    tracing::info!(notice = notice.id, operator = %notice.operator, deadline = %day, "notice sent");
+                    report.sent.push(notice.id);
+                }
+                Err(e) => {
+                    let delay = backoff(self.settings.retry_base, notice.attempts);
+                    self.store.notice_failed(notice.id, &e, Some(now + delay)).await?;
+                    tracing::warn!(notice = notice.id, operator = %notice.operator, error = %e, retry_in_ms = delay, "notice not sent");
+                    report.failed.push((notice.id, e));
+                }
+            }
+        }
+        report.deadlines = self.store.apply_deadlines(now).await?;
+        Ok(report)
+    }
+
+    /// Ticks every `every` on the real clock until the task is dropped.
+    pub fn spawn(self, every: Duration) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = self.tick(crate::store::now_ms()).await {
+                    tracing::error!(error = %e, "reconciler pass failed; will retry");
+                }
+            }
+        })
+    }
+}
+
+/// The local date of an instant.
+pub fn kz_date(ms: i64) -> Date {
+    OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)).map_or(Date::MIN, |t| t.to_offset(KZ).date())
+}
+
+/// An instant as RFC 3339 in Kazakhstan time.
+pub fn rfc3339_kz(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .ok()
+        .and_then(|t| t.to_offset(KZ).format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// Local midnight at the start of `date`, in unix ms.
+pub fn kz_midnight(date: Date) -> i64 {
+    date.midnight().assume_offset(KZ).unix_timestamp() * 1000
+}
+
+/// The deadline of a notice sent at `sent`: the fifth working day counted from the
+/// day after, and the instant it ends (the next local midnight).
+pub fn deadline(calendar: &dyn WorkingDays, sent: i64) -> (Date, i64) {
+    let mut day = kz_date(sent);
+    let mut left = DEADLINE_WORKING_DAYS;
+    while left > 0 {
+        day = day.next_day().unwrap_or(Date::MAX);
+        if calendar.is_working_day(day) {
+            left -= 1;
+        }
+    }
+    (day, kz_midnight(day.next_day().unwrap_or(Date::MAX)))
+}
+
+/// The latest scheduled sending time at or before `now`.
+pub fn period_start(now: i64, send_at: Time) -> i64 {
+    let today = kz_date(now);
+    let at = today.with_time(send_at).assume_offset(KZ).unix_timestamp() * 1000;
+    if at <= now { at } else { at - 86_400_000 }
+}
+
+/// Retry delay in ms after `attempts` failures: base × 2^attempts, at most one hour.
+pub fn backoff(base: Duration, attempts: i64) -> i64 {
+    let base = base.as_millis() as i64;
+    base.saturating_mul(1i64 << attempts.clamp(0, 20)).min(3_600_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::{date, time};
+
+    struct Weekdays;
+    impl WorkingDays for Weekdays {
+        fn is_working_day(&self, d: Date) -> bool {
+            !matches!(d.weekday(), time::Weekday::Saturday | time::Weekday::Sunday)
+        }
+    }
+
+    fn at(d: Date, t: Time) -> i64 {
+        d.with_time(t).assume_offset(KZ).unix_timestamp() * 1000
+    }
+
+    #[test]
+    fn deadline_counts_working_days_from_the_next_day() {
+        // Friday 2026-11-20: Mon 23 .. Fri 27 are the five working days.
+        let (day, end) = deadline(&Weekdays, at(date!(2026 - 11 - 20), time!(10:00)));
+        assert_eq!(day, date!(2026 - 11 - 27));
+        assert_eq!(end, at(date!(2026 - 11 - 28), time!(00:00)));
+        // 23:30 local on Sunday is still Sunday: Mon..Fri.
+        let (day, _) = deadline(&Weekdays, at(date!(2026 - 11 - 22), time!(23:30)));
+        assert_eq!(day, date!(2026 - 11 - 27));
+        // 00:30 local on Monday (19:30 UTC Sunday): Tue..Mon.
+        let (day, _) = deadline(&Weekdays, at(date!(2026 - 11 - 23), time!(00:30)));
+        assert_eq!(day, date!(2026 - 11 - 30));
+    }
+
+    #[test]
+    fn periods_start_at_the_daily_sending_time() {
+        let nine = time!(09:00);
+        assert_eq!(period_start(at(date!(2026 - 11 - 23), time!(10:00)), nine), at(date!(2026 - 11 - 23), nine));
+        assert_eq!(period_start(at(date!(2026 - 11 - 23), time!(08:59)), nine), at(date!(2026 - 11 - 22), nine));
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let base = Duration::from_secs(30);
+        assert_eq!(backoff(base, 0), 30_000);
+        assert_eq!(backoff(base, 3), 240_000);
+        assert_eq!(backoff(base, 60), 3_600_000);
+    }
+}

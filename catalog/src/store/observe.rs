@@ -1,0 +1,166 @@
+//! Unknown source addresses reported by the gateways: merged per (address, operator)
+//! into one live record with first/last seen and a count, and listed for the duty team
+//! and the operator with the notice and deadline that apply.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use super::{Result, Store, StoreError};
+
+/// One gateway report: an address the catalog lacks, seen on a link.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Observation {
+    pub ip: IpAddr,
+    pub link: String,
+    /// Unix milliseconds.
+    pub first_seen: i64,
+    pub last_seen: i64,
+    #[serde(default = "one")]
+    pub count: i64,
+}
+
+fn one() -> i64 {
+    1
+}
+
+/// What happened to a batch of observations.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestReport {
+    pub accepted: usize,
+    /// Reports refused, with the reason (unknown link, bad times).
+    pub refused: Vec<String>,
+}
+
+/// A live unknown address with its notice and deadline, as listed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct UnknownAddress {
+    pub ip: String,
+    pub operator: String,
+    pub link: String,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    pub seen: i64,
+    pub status: String,
+    pub notice: Option<i64>,
+    pub deadline_day: Option<String>,
+    pub deadline_at: Option<i64>,
+}
+
+/// Rows per upsert statement.
+const BATCH: usize = 400;
+
+impl Store {
+    /// Merges a batch of observations into the store. Reports on unknown links are
+    /// refused one by one; the rest are applied.
+    pub async fn record_observations(&self, batch: Vec<Observation>) -> Result<IngestReport> {
+        let links = self.link_map().await?;
+        let mut report = IngestReport::default();
+        let mut merged: HashMap<(IpAddr, i64), Merged> = HashMap::new();
+        for o in batch {
+            let Some(&op) = links.get(&o.link) else {
+                report.refused.push(format!("{}: link '{}' belongs to no operator", o.ip, o.link));
+                continue;
+            };
+            if o.first_seen > o.last_seen || o.count < 1 {
+                report.refused.push(format!("{}: first_seen after last_seen, or count below 1", o.ip));
+                continue;
+            }
+            let ip = canonical(o.ip);
+            merged.entry((ip, op)).and_modify(|m| m.merge(&o)).or_insert_with(|| Merged::from(&o));
+            report.accepted += 1;
+        }
+        let rows: Vec<_> = merged.into_iter().collect();
+        for chunk in rows.chunks(BATCH) {
+            self.upsert(chunk).await?;
+        }
+        Ok(report)
+    }
+
+    async fn upsert(&self, rows: &[((IpAddr, i64), Merged)]) -> Result<()> {
+        let values = super::lists::placeholders(self.backend, rows.len(), 7, 1);
+        let sql = format!(
+            "INSERT INTO observations (ip, operator_id, link, first_seen, last_seen, seen, status) VALUES {values} \
+             ON CONFLICT (ip, operator_id) WHERE status <> 'resolved' DO UPDATE SET \
+             first_seen = CASE WHEN excluded.first_seen < observations.first_seen THEN excluded.first_seen ELSE observations.first_seen END, \
+             last_seen = CASE WHEN excluded.last_seen > observations.last_seen THEN excluded.last_seen ELSE observations.last_seen END, \
+             link = CASE WHEN excluded.last_seen > observations.last_seen THEN excluded.link ELSE observations.link END, \
+             seen = observations.seen + excluded.seen"
+        );
+        let mut query = sqlx::query(&sql);
+        for ((ip, op), m) in rows {
+            query = query.bind(ip.to_string()).bind(*op).bind(m.link.clone()).bind(m.first).bind(m.last).bind(m.count).bind("open");
+        }
+        query.execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Link name → operator id.
+    async fn link_map(&self) -> Result<HashMap<String, i64>> {
+        let rows = sqlx::query("SELECT name, operator_id FROM links").fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok((r.try_get("name")?, r.try_get("operator_id")?))).collect()
+    }
+
+    /// Live (unresolved) unknown addresses, optionally of one operator, oldest first.
+    pub async fn unknown_addresses(&self, operator: Option<&str>) -> Result<Vec<UnknownAddress>> {
+        let rows = sqlx::query(
+            "SELECT b.ip, o.name AS operator, b.link, b.first_seen, b.last_seen, b.seen, b.status, b.notice_id, \
+             n.deadline_day, n.deadline_at FROM observations b JOIN operators o ON o.id = b.operator_id \
+             LEFT JOIN notices n ON n.id = b.notice_id \
+             WHERE b.status <> 'resolved' AND ($1 = '' OR o.name = $1) ORDER BY b.first_seen, b.ip",
+        )
+        .bind(operator.unwrap_or(""))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(UnknownAddress {
+                    ip: r.try_get("ip")?,
+                    operator: r.try_get("operator")?,
+                    link: r.try_get("link")?,
+                    first_seen: r.try_get("first_seen")?,
+                    last_seen: r.try_get("last_seen")?,
+                    seen: r.try_get("seen")?,
+                    status: r.try_get("status")?,
+                    notice: r.try_get("notice_id")?,
+                    deadline_day: r.try_get("deadline_day")?,
+                    deadline_at: r.try_get("deadline_at")?,
+                })
+            })
+            .collect::<Result<_>>()
+            .map_err(|e: StoreError| e)
+    }
+}
+
+/// IPv4-mapped IPv6 addresses are stored as IPv4.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+struct Merged {
+    link: String,
+    first: i64,
+    last: i64,
+    count: i64,
+}
+
+impl Merged {
+    fn from(o: &Observation) -> Merged {
+        Merged { link: o.link.clone(), first: o.first_seen, last: o.last_seen, count: o.count }
+    }
+
+    fn merge(&mut self, o: &Observation) {
+        self.first = self.first.min(o.first_seen);
+        if o.last_seen > self.last {
+            self.last = o.last_seen;
+            self.link = o.link.clone();
+        }
+        self.count = self.count.saturating_add(o.count);
+    }
+}

@@ -1,0 +1,98 @@
+//! The store on its real backends (SQLite file, or PostgreSQL when the test run gives
+//! one): imports are atomic and serialised, the snapshot follows the store.
+
+use std::net::IpAddr;
+
+use catalog::format::{Format, read};
+use catalog::snapshot::{Class, SnapshotHandle, Snapshot};
+use catalog::store::testing::fresh_database;
+use catalog::store::{ImportError, NewOperator};
+use catalog::{Bin, Store};
+
+async fn store(dir: &tempfile::TempDir) -> Store {
+    Store::open(&fresh_database(dir.path()).await).await.expect("store opens")
+}
+
+fn bin(first11: &str) -> Bin {
+    let d: Vec<u32> = first11.chars().map(|c| c.to_digit(10).unwrap()).collect();
+    format!("{first11}{}", Bin::check_digit(&d).unwrap()).parse().unwrap()
+}
+
+async fn setup(store: &Store) -> (Bin, Bin) {
+    let (a, b) = (bin("98014000001"), bin("98014000002"));
+    for name in ["alpha", "beta"] {
+        store.add_operator("test", NewOperator { name: name.into(), ..Default::default() }).await.unwrap();
+    }
+    store.add_organisation("test", &a, "A", &["alpha".into()]).await.unwrap();
+    store.add_organisation("test", &b, "B", &["beta".into()]).await.unwrap();
+    (a, b)
+}
+
+async fn import(store: &Store, op: &str, csv: &str) -> Result<catalog::store::ImportOutcome, ImportError> {
+    let (rows, problems) = read(Format::Csv, csv.as_bytes());
+    store.import("test", op, rows, problems, false, &|_, _| {}).await
+}
+
+#[tokio::test]
+async fn concurrent_overlapping_imports_cannot_both_land() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let (a, b) = setup(&store).await;
+    for round in 0..5 {
+        let net = format!("198.51.{round}.0/24");
+        let (list_a, list_b) = (format!("{net},{a}\n"), format!("{net},{b}\n"));
+        let (one, two) = tokio::join!(import(&store, "alpha", &list_a), import(&store, "beta", &list_b));
+        let landed = [&one, &two].iter().filter(|r| r.is_ok()).count();
+        assert_eq!(landed, 1, "round {round}: exactly one import of {net} lands: {one:?} / {two:?}");
+        let refused = if one.is_err() { one } else { two };
+        match refused {
+            Err(ImportError::Rejected(p)) => assert!(p[0].message.contains("which operator"), "{p:?}"),
+            other => panic!("expected a refusal naming the other operator, got {other:?}"),
+        }
+        // Clear both lists for the next round.
+        import(&store, "alpha", "").await.unwrap();
+        import(&store, "beta", "").await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn the_snapshot_follows_the_store_and_keeps_the_old_one_until_swapped() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let (a, _) = setup(&store).await;
+    let handle = SnapshotHandle::new(Snapshot::load(&store).await.unwrap());
+    let ip: IpAddr = "203.0.113.9".parse().unwrap();
+    let before = handle.current();
+    assert_eq!(before.classify(ip), Class::Unknown);
+    import(&store, "alpha", &format!("203.0.113.0/24,{a}\n203.0.113.0/28,{a}\n")).await.unwrap();
+    assert!(handle.refresh(&store).await.unwrap().is_some(), "a new generation is swapped in");
+    assert_eq!(before.classify(ip), Class::Unknown, "a reader holding the old snapshot keeps its view");
+    match handle.current().classify(ip) {
+        Class::Known { prefix, operator, organisation } => {
+            assert_eq!(prefix.to_string(), "203.0.113.0/28");
+            assert_eq!(operator, "alpha");
+            assert_eq!(organisation.bin, a.to_string());
+        }
+        other => panic!("expected known, got {other:?}"),
+    }
+    assert_eq!(handle.refresh(&store).await.unwrap(), None, "no change, no rebuild");
+}
+
+#[tokio::test]
+async fn a_large_list_imports_and_replaces_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let (a, _) = setup(&store).await;
+    let mut csv = String::new();
+    for i in 0..20_000u32 {
+        csv.push_str(&format!("{}.{}.{}.0/24,{a}\n", 11 + i / 65536, (i / 256) % 256, i % 256));
+    }
+    let out = import(&store, "alpha", &csv).await.unwrap();
+    assert_eq!(out.diff.added.len(), 20_000);
+    assert_eq!(store.list("alpha").await.unwrap().len(), 20_000);
+    csv.push_str("not-a-prefix,x\n");
+    assert!(matches!(import(&store, "alpha", &csv).await, Err(ImportError::Rejected(p)) if p.len() == 2));
+    let out = import(&store, "alpha", &format!("11.0.0.0/24,{a}\n")).await.unwrap();
+    assert_eq!((out.diff.removed.len(), out.diff.unchanged), (19_999, 1));
+    assert_eq!(store.list("alpha").await.unwrap().len(), 1);
+}

@@ -1,0 +1,90 @@
+//! Rule-1 endpoints: the gateways' observation ingest, unknown addresses, notices and
+//! blocks. Operators read their own; only the duty team blocks and unblocks.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use catalog::snapshot::Class;
+use catalog::store::{BlockFilter, Observation};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{ApiError, AppState, Caller};
+use crate::cmd::reconcile::target;
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// Ingests a batch of unknown-address reports (duty-team or gateway tokens). Reports
+/// for addresses the catalog knows by now are skipped and counted.
+pub async fn observe(State(s): State<AppState>, caller: Caller, body: axum::body::Bytes) -> ApiResult<Response> {
+    caller.require_duty()?;
+    let batch: Vec<Observation> = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "malformed observation batch (line {}, column {}): {e}; expected [{{\"ip\", \"link\", \"first_seen\", \"last_seen\", \"count\"}}]",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let snapshot = s.snapshot.current();
+    let (unknown, known): (Vec<_>, Vec<_>) = batch.into_iter().partition(|o| !matches!(snapshot.classify(o.ip), Class::Known { .. }));
+    let report = s.store.record_observations(unknown).await?;
+    Ok(Json(json!({ "accepted": report.accepted, "already_known": known.len(), "refused": report.refused })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorQuery {
+    operator: Option<String>,
+}
+
+/// The operator a listing is limited to: an operator token sees only its own.
+fn scope(caller: &Caller, asked: Option<String>) -> ApiResult<Option<String>> {
+    match (caller.own_operator(), asked) {
+        (None, asked) => Ok(asked),
+        (Some(own), None) => Ok(Some(own.to_string())),
+        (Some(own), Some(asked)) => {
+            caller.require_operator(&asked)?;
+            Ok(Some(own.to_string()))
+        }
+    }
+}
+
+pub async fn unknown(State(s): State<AppState>, caller: Caller, Query(q): Query<OperatorQuery>) -> ApiResult<Response> {
+    let operator = scope(&caller, q.operator)?;
+    Ok(Json(s.store.unknown_addresses(operator.as_deref()).await?).into_response())
+}
+
+pub async fn notices(State(s): State<AppState>, caller: Caller, Query(q): Query<OperatorQuery>) -> ApiResult<Response> {
+    let operator = scope(&caller, q.operator)?;
+    Ok(Json(s.store.notices(operator.as_deref()).await?).into_response())
+}
+
+pub async fn blocks(State(s): State<AppState>, caller: Caller, Query(mut filter): Query<BlockFilter>) -> ApiResult<Response> {
+    filter.operator = scope(&caller, filter.operator)?;
+    Ok(Json(s.store.blocks(&filter).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockRequest {
+    /// An address or a prefix.
+    target: String,
+    reason: String,
+}
+
+pub async fn add_block(State(s): State<AppState>, caller: Caller, Json(req): Json<BlockRequest>) -> ApiResult<Response> {
+    caller.require_duty()?;
+    let net = target(&req.target).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let block = s.store.block(&caller.actor(), net, &req.reason).await?;
+    let _ = s.nudge.try_send(());
+    Ok((StatusCode::CREATED, Json(block)).into_response())
+}
+
+pub async fn lift_block(State(s): State<AppState>, caller: Caller, Json(req): Json<BlockRequest>) -> ApiResult<Response> {
+    caller.require_duty()?;
+    let net = target(&req.target).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let block = s.store.unblock(&caller.actor(), net, &req.reason).await?;
+    let _ = s.nudge.try_send(());
+    Ok(Json(block).into_response())
+}
