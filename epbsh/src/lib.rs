@@ -1,1 +1,15 @@
 //! EPBSH, the e-government mail gateway: SMTP relay, spool, delivery, anomaly detection.
+//!
+//! This crate currently holds two foundations of the relay:
+//! - [`spool`]: the durable, group-committed message queue on disk;
+//! - [`smtp`]: the inbound SMTP server session, generic over its stream, which
+//!   consults a [`smtp::Policy`] for every relay decision and hands accepted
+//!   messages to a [`smtp::Sink`] (normally the spool).
+//!
+//! The shared envelope types live in [`envelope`].
+
+pub mod envelope;
+pub mod smtp;
+pub mod spool;
+
+pub use envelope::{Envelope, Mailbox, SystemId};

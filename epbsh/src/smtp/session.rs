@@ -1,0 +1,168 @@
+//! [`Session`]: one SMTP server conversation over any byte stream, its state
+//! (greeting, transaction, error count) and the read–dispatch loop.
+
+use std::io;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::command;
+use super::config::SessionConfig;
+use super::policy::{Policy, Sink};
+use super::reply::{Reply, fixed};
+use super::wire::{Line, Wire, WireError};
+use crate::envelope::Mailbox;
+
+/// How a session ended (for logs and metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// The client sent QUIT.
+    Quit,
+    /// The client closed the connection.
+    PeerClosed,
+    /// Nothing arrived within the idle timeout (421 4.4.2 sent).
+    IdleTimeout,
+    /// Too many errors (421 4.7.0 sent).
+    TooManyErrors,
+    /// The policy refused the connection at the greeting.
+    Refused,
+    /// Input was pipelined after STARTTLS (421 sent, no TLS started).
+    TlsInjection,
+    /// The TLS handshake failed.
+    TlsFailed,
+}
+
+/// A transport failure that ended the session.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// Reading or writing the stream failed.
+    #[error("smtp session i/o error: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// What the client said in EHLO/HELO.
+pub(crate) struct Hello {
+    pub name: String,
+    pub esmtp: bool,
+}
+
+/// The mail transaction opened by MAIL FROM.
+pub(crate) struct Transaction {
+    pub sender: Option<Mailbox>,
+    pub recipients: Vec<Mailbox>,
+}
+
+/// Whether the loop goes on.
+pub(crate) enum Flow {
+    Continue,
+    End(SessionEnd),
+}
+
+/// One SMTP server session, generic over the stream (`TcpStream`, a duplex
+/// pipe in tests), the [`Policy`] and the [`Sink`].
+pub struct Session<S, P, K> {
+    pub(crate) wire: Wire<S>,
+    pub(crate) cfg: Arc<SessionConfig>,
+    pub(crate) policy: Arc<P>,
+    pub(crate) sink: Arc<K>,
+    pub(crate) peer: IpAddr,
+    pub(crate) hello: Option<Hello>,
+    pub(crate) tx: Option<Transaction>,
+    pub(crate) errors: u32,
+}
+
+impl<S, P, K> Session<S, P, K>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+    P: Policy,
+    K: Sink,
+{
+    /// A session for a client at `peer`.
+    pub fn new(
+        stream: S,
+        peer: IpAddr,
+        cfg: Arc<SessionConfig>,
+        policy: Arc<P>,
+        sink: Arc<K>,
+    ) -> Self {
+        let wire = Wire::new(stream, cfg.idle_timeout);
+        Self {
+            wire,
+            cfg,
+            policy,
+            sink,
+            peer,
+            hello: None,
+            tx: None,
+            errors: 0,
+        }
+    }
+
+    /// Runs the conversation to its end and closes the stream.
+    pub async fn run(mut self) -> Result<SessionEnd, SessionError> {
+        let result = self.serve().await;
+        let end = match result {
+            Ok(end) => Ok(end),
+            Err(WireError::Eof) => Ok(SessionEnd::PeerClosed),
+            Err(WireError::Timeout) => {
+                let r = fixed::idle_timeout(&self.cfg.hostname);
+                self.wire.reply(&r);
+                Ok(SessionEnd::IdleTimeout)
+            }
+            Err(WireError::Io(e)) => Err(SessionError::Io(e)),
+        };
+        self.wire.close().await;
+        tracing::debug!(peer = %self.peer, ?end, "smtp session ended");
+        end
+    }
+
+    async fn serve(&mut self) -> Result<SessionEnd, WireError> {
+        if let Some(r) = self.policy.on_connect(self.peer).await.refusal() {
+            self.wire.reply(&r);
+            return Ok(SessionEnd::Refused);
+        }
+        self.wire
+            .reply(&Reply::plain(220, format!("{} ESMTP", self.cfg.hostname)));
+        loop {
+            let line = self.wire.read_line(self.cfg.max_line_length).await?;
+            if let Flow::End(end) = self.dispatch(line).await? {
+                return Ok(end);
+            }
+            if self.errors >= self.cfg.max_errors {
+                let r = fixed::too_many_errors(&self.cfg.hostname);
+                self.wire.reply(&r);
+                return Ok(SessionEnd::TooManyErrors);
+            }
+        }
+    }
+
+    /// Queues a reply; 5xx replies count towards the error limit.
+    pub(crate) fn send(&mut self, r: Reply) {
+        if r.is_permanent() {
+            self.errors += 1;
+        }
+        self.wire.reply(&r);
+    }
+
+    async fn dispatch(&mut self, line: Line) -> Result<Flow, WireError> {
+        let raw = match line {
+            Line::TooLong => {
+                self.send(fixed::line_too_long());
+                return Ok(Flow::Continue);
+            }
+            Line::Full(raw) => raw,
+        };
+        let Some(text) = raw.strip_suffix(b"\r\n") else {
+            self.send(fixed::bare_lf());
+            return Ok(Flow::Continue);
+        };
+        match command::parse(text) {
+            Ok(cmd) => self.handle(cmd).await,
+            Err(r) => {
+                self.send(r);
+                Ok(Flow::Continue)
+            }
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! The connection: a plain or TLS stream, an input buffer cut into lines with
+//! a length limit, an output buffer flushed only before the session would
+//! block on input (RFC 2920 pipelining), and the idle timeout on every read
+//! and write.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::time::timeout;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+
+use super::reply::Reply;
+
+/// The stream under the session, before or after STARTTLS.
+pub(crate) enum Conn<S> {
+    Plain(S),
+    Tls(Box<TlsStream<S>>),
+    /// Transient state while upgrading, or after a failed handshake.
+    Gone,
+}
+
+fn gone() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "connection closed")
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Conn<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Conn::Gone => Poll::Ready(Err(gone())),
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Conn<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Conn::Gone => Poll::Ready(Err(gone())),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Conn::Gone => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Conn::Gone => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+/// Why no line could be read.
+#[derive(Debug)]
+pub(crate) enum WireError {
+    /// The peer closed the connection.
+    Eof,
+    /// Nothing arrived (or could be sent) within the idle timeout.
+    Timeout,
+    /// Transport error.
+    Io(io::Error),
+}
+
+/// One input line.
+#[derive(Debug)]
+pub(crate) enum Line {
+    /// A complete line including its terminating LF (and CR if any).
+    Full(Bytes),
+    /// The line exceeded the limit; it was consumed through its LF.
+    TooLong,
+}
+
+/// Buffered, line-oriented connection.
+pub(crate) struct Wire<S> {
+    conn: Conn<S>,
+    rbuf: BytesMut,
+    wbuf: Vec<u8>,
+    idle: Duration,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
+    pub fn new(stream: S, idle: Duration) -> Self {
+        Self {
+            conn: Conn::Plain(stream),
+            rbuf: BytesMut::with_capacity(4096),
+            wbuf: Vec::with_capacity(1024),
+            idle,
+        }
+    }
+
+    pub fn is_tls(&self) -> bool {
+        matches!(self.conn, Conn::Tls(_))
+    }
+
+    /// True when input beyond the last consumed line is already buffered.
+    pub fn has_buffered_input(&self) -> bool {
+        !self.rbuf.is_empty()
+    }
+
+    /// Queues a reply; it is sent at the next flush.
+    pub fn reply(&mut self, r: &Reply) {
+        r.write_line(true, &mut self.wbuf);
+    }
+
+    /// Queues a multi-line reply (EHLO).
+    pub fn reply_multi(&mut self, lines: &[Reply]) {
+        for (i, r) in lines.iter().enumerate() {
+            r.write_line(i + 1 == lines.len(), &mut self.wbuf);
+        }
+    }
+
+    /// Sends queued replies.
+    pub async fn flush(&mut self) -> Result<(), WireError> {
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
+        let write = async {
+            self.conn.write_all(&self.wbuf).await?;
+            self.conn.flush().await
+        };
+        match timeout(self.idle, write).await {
+            Err(_) => Err(WireError::Timeout),
+            Ok(Err(e)) => Err(WireError::Io(e)),
+            Ok(Ok(())) => {
+                self.wbuf.clear();
+                Ok(())
+            }
+        }
+    }
+
+    /// Flushes pending replies, then reads more input (idle timeout applies).
+    async fn fill(&mut self) -> Result<(), WireError> {
+        self.flush().await?;
+        match timeout(self.idle, self.conn.read_buf(&mut self.rbuf)).await {
+            Err(_) => Err(WireError::Timeout),
+            Ok(Err(e)) => Err(WireError::Io(e)),
+            Ok(Ok(0)) => Err(WireError::Eof),
+            Ok(Ok(_)) => Ok(()),
+        }
+    }
+
+    /// Reads one line of at most `max` bytes including CRLF.
+    pub async fn read_line(&mut self, max: usize) -> Result<Line, WireError> {
+        loop {
+            if let Some(pos) = memchr(&self.rbuf) {
+                let line = self.rbuf.split_to(pos + 1).freeze();
+                return Ok(if line.len() > max {
+                    Line::TooLong
+                } else {
+                    Line::Full(line)
+                });
+            }
+            if self.rbuf.len() >= max {
+                return self.discard_line().await;
+            }
+            self.fill().await?;
+        }
+    }
+
+    /// Drops input up to and including the next LF, keeping memory bounded.
+    async fn discard_line(&mut self) -> Result<Line, WireError> {
+        loop {
+            if let Some(pos) = memchr(&self.rbuf) {
+                let _ = self.rbuf.split_to(pos + 1);
+                return Ok(Line::TooLong);
+            }
+            self.rbuf.clear();
+            self.fill().await?;
+        }
+    }
+
+    /// Sends queued replies, then performs the TLS handshake on the raw
+    /// stream. The input buffer must be empty (checked by the caller).
+    pub async fn upgrade(&mut self, acceptor: &TlsAcceptor) -> Result<(), WireError> {
+        self.flush().await?;
+        self.rbuf.clear();
+        let Conn::Plain(stream) = std::mem::replace(&mut self.conn, Conn::Gone) else {
+            return Err(WireError::Io(gone()));
+        };
+        match timeout(self.idle, acceptor.accept(stream)).await {
+            Err(_) => Err(WireError::Timeout),
+            Ok(Err(e)) => Err(WireError::Io(e)),
+            Ok(Ok(tls)) => {
+                self.conn = Conn::Tls(Box::new(tls));
+                Ok(())
+            }
+        }
+    }
+
+    /// Flushes and closes the write side, ignoring errors (end of session).
+    pub async fn close(&mut self) {
+        if self.flush().await.is_ok() {
+            let _ = timeout(self.idle, self.conn.shutdown()).await;
+        }
+    }
+}
+
+fn memchr(buf: &[u8]) -> Option<usize> {
+    buf.iter().position(|&b| b == b'\n')
+}

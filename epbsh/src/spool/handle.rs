@@ -1,0 +1,310 @@
+//! [`Spool`], the cloneable handle: open/recover, accept, state changes,
+//! reads, compaction and shutdown. All file work happens on the writer thread
+//! or in `spawn_blocking`; the async methods only encode and wait.
+
+use std::fs::{self, File};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use bytes::Bytes;
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, oneshot};
+
+use super::codec::{self, StateOp};
+use super::error::{Result, SpoolError};
+use super::index::{Index, Location};
+use super::record::{self, RecordKind};
+use super::recovery::{self, Recovered};
+use super::writer::{Append, Effect, Op, Writer};
+use super::{
+    CompactReport, MessageId, QueuedMessage, RecipientOutcome, SpoolConfig, SpoolStats, Stats,
+    segment,
+};
+use crate::envelope::Envelope;
+
+/// Bodies above this size are encoded and checksummed off the async workers.
+const INLINE_ENCODE_MAX: usize = 256 << 10;
+
+/// Handle to an open spool; cheap to clone, shared by all sessions.
+#[derive(Clone)]
+pub struct Spool {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tx: mpsc::Sender<Op>,
+    index: Arc<Mutex<Index>>,
+    stats: Arc<Stats>,
+    next_id: AtomicU64,
+    dir: PathBuf,
+    max_record: u32,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn now_micros() -> u64 {
+    u64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000).unwrap_or(0)
+}
+
+impl Spool {
+    /// Opens (creating if needed) the spool in `dir`, recovers its content and
+    /// starts the writer. Returns the messages still queued, in log order.
+    ///
+    /// This does blocking file I/O: call it at start-up or from
+    /// `spawn_blocking`.
+    pub fn open(dir: impl AsRef<Path>, config: SpoolConfig) -> Result<(Self, Vec<QueuedMessage>)> {
+        let dir = dir.as_ref().to_path_buf();
+        fs::create_dir_all(&dir).map_err(|e| SpoolError::io("create spool directory", &dir, e))?;
+        let lock = segment::lock(&dir)?;
+        let rec = recovery::recover(&dir, config.max_record_size)?;
+        let seq = rec.last_segment.map_or(1, |s| s + 1);
+        let file = segment::create(&dir, seq)?;
+        let Recovered {
+            mut index,
+            messages,
+            max_id,
+            max_batch,
+            corrupt,
+            torn_tails,
+            ..
+        } = rec;
+        index.set_active(seq);
+        let index = Arc::new(Mutex::new(index));
+        let stats = Arc::new(Stats::default());
+        stats.corrupt_records.store(corrupt, Ordering::Relaxed);
+        stats.torn_tails.store(torn_tails, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(config.channel_capacity.max(1));
+        let writer = Writer {
+            dir: dir.clone(),
+            cfg: config.clone(),
+            file,
+            seq,
+            size: 0,
+            batch: max_batch,
+            index: index.clone(),
+            stats: stats.clone(),
+            _lock: lock,
+            poisoned: None,
+            buf: Vec::new(),
+            dirty_since: Some(std::time::Instant::now()),
+        };
+        let thread = writer
+            .spawn(rx)
+            .map_err(|e| SpoolError::io("spawn writer", &dir, e))?;
+        let inner = Inner {
+            tx,
+            index,
+            stats,
+            next_id: AtomicU64::new((max_id + 1).max(now_micros())),
+            dir,
+            max_record: config.max_record_size,
+            thread: Mutex::new(Some(thread)),
+        };
+        Ok((
+            Self {
+                inner: Arc::new(inner),
+            },
+            messages,
+        ))
+    }
+
+    /// Stores a message; returns only once it is fsynced (group commit).
+    pub async fn accept(&self, envelope: Envelope, body: Bytes) -> Result<MessageId> {
+        let id = MessageId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
+        let recipients = envelope.recipients.len();
+        let (payload, pcrc) = if body.len() > INLINE_ENCODE_MAX {
+            tokio::task::spawn_blocking(move || encode_message(id, &envelope, &body))
+                .await
+                .map_err(|_| SpoolError::Closed)??
+        } else {
+            encode_message(id, &envelope, &body)?
+        };
+        let size = payload.len() + record::HEADER_LEN;
+        if size > self.inner.max_record as usize {
+            return Err(SpoolError::TooLarge {
+                size,
+                max: self.inner.max_record,
+            });
+        }
+        let effect = Effect::Insert { id, recipients };
+        self.append(RecordKind::Message, payload, pcrc, effect)
+            .await?;
+        Ok(id)
+    }
+
+    /// Records the final outcome for recipient `index` (0-based, RCPT order).
+    /// When no recipient is pending any more the message is finished.
+    pub async fn mark(&self, id: MessageId, index: usize, outcome: RecipientOutcome) -> Result<()> {
+        let count = self.live(id)?.recipients.len();
+        let recipient = u32::try_from(index).ok().filter(|_| index < count);
+        let recipient = recipient.ok_or(SpoolError::NoSuchRecipient { id, index })?;
+        self.state(id, StateOp::Outcome { recipient, outcome })
+            .await
+    }
+
+    /// Holds a message: recovery and [`Self::status`] report it as held.
+    pub async fn hold(&self, id: MessageId) -> Result<()> {
+        self.live(id)?;
+        self.state(id, StateOp::Hold).await
+    }
+
+    /// Releases a held message.
+    pub async fn release(&self, id: MessageId) -> Result<()> {
+        self.live(id)?;
+        self.state(id, StateOp::Release).await
+    }
+
+    /// Removes a message from the queue whatever its recipients' states.
+    pub async fn finish(&self, id: MessageId) -> Result<()> {
+        self.live(id)?;
+        self.state(id, StateOp::Finish).await
+    }
+
+    /// Reads a queued message back from disk (checksums verified).
+    pub async fn read(&self, id: MessageId) -> Result<QueuedMessage> {
+        let (loc, recipients, held) = {
+            let e = self.live(id)?;
+            (e.loc, e.recipients.clone(), e.held)
+        };
+        let dir = self.inner.dir.clone();
+        let max = self.inner.max_record;
+        let bytes = tokio::task::spawn_blocking(move || read_at(&dir, loc))
+            .await
+            .map_err(|_| SpoolError::Closed)??;
+        let frame = record::decode(&bytes, max).map_err(|_| SpoolError::CorruptOnRead(id))?;
+        let m = codec::decode_message(frame.payload).map_err(|_| SpoolError::CorruptOnRead(id))?;
+        if m.id != id {
+            return Err(SpoolError::CorruptOnRead(id));
+        }
+        let body = Bytes::copy_from_slice(m.body);
+        Ok(QueuedMessage {
+            id,
+            envelope: m.envelope,
+            body,
+            recipients,
+            held,
+        })
+    }
+
+    /// Ids of all queued (not finished) messages, ascending.
+    pub fn queued(&self) -> Vec<MessageId> {
+        self.index().live_ids()
+    }
+
+    /// Recipient states and hold flag of a queued message.
+    pub fn status(&self, id: MessageId) -> Option<(Vec<super::RecipientState>, bool)> {
+        self.index()
+            .live(id)
+            .map(|e| (e.recipients.clone(), e.held))
+    }
+
+    /// Deletes the segments no longer needed (also runs automatically).
+    pub async fn compact(&self) -> Result<CompactReport> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Op::Compact(tx)).await?;
+        rx.await.map_err(|_| SpoolError::Closed)?
+    }
+
+    /// Counters since open.
+    pub fn stats(&self) -> SpoolStats {
+        let idx = self.index();
+        self.inner
+            .stats
+            .snapshot(idx.live_ids().len(), idx.segment_count())
+    }
+
+    /// Stops the writer after the requests already queued and waits for its
+    /// thread; the directory lock is released when this returns.
+    pub async fn shutdown(self) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        if self.send(Op::Shutdown(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+        let thread = self
+            .inner
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(t) = thread {
+            tokio::task::spawn_blocking(move || t.join())
+                .await
+                .map_err(|_| SpoolError::Closed)?
+                .map_err(|_| SpoolError::Closed)?;
+        }
+        Ok(())
+    }
+
+    fn index(&self) -> std::sync::MutexGuard<'_, Index> {
+        self.inner
+            .index
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn live(&self, id: MessageId) -> Result<LiveEntry> {
+        let idx = self.index();
+        let e = idx.live(id).ok_or(SpoolError::UnknownMessage(id))?;
+        Ok(LiveEntry {
+            loc: e.loc,
+            recipients: e.recipients.clone(),
+            held: e.held,
+        })
+    }
+
+    async fn state(&self, id: MessageId, op: StateOp) -> Result<()> {
+        let payload = codec::encode_state(id, op);
+        let pcrc = record::checksum(&payload);
+        self.append(RecordKind::State, payload, pcrc, Effect::State { id, op })
+            .await
+    }
+
+    async fn append(
+        &self,
+        kind: RecordKind,
+        payload: Vec<u8>,
+        pcrc: u32,
+        effect: Effect,
+    ) -> Result<()> {
+        let (ack, rx) = oneshot::channel();
+        self.send(Op::Append(Append {
+            kind,
+            payload,
+            pcrc,
+            effect,
+            ack,
+        }))
+        .await?;
+        rx.await.map_err(|_| SpoolError::Closed)?
+    }
+
+    async fn send(&self, op: Op) -> Result<()> {
+        self.inner.tx.send(op).await.map_err(|_| SpoolError::Closed)
+    }
+}
+
+struct LiveEntry {
+    loc: Location,
+    recipients: Vec<super::RecipientState>,
+    held: bool,
+}
+
+fn encode_message(id: MessageId, envelope: &Envelope, body: &[u8]) -> Result<(Vec<u8>, u32)> {
+    let payload = codec::encode_message(id, envelope, body)?;
+    let pcrc = record::checksum(&payload);
+    Ok((payload, pcrc))
+}
+
+fn read_at(dir: &Path, loc: Location) -> Result<Vec<u8>> {
+    let p = segment::path(dir, loc.seg);
+    let mut buf = vec![0u8; loc.len as usize];
+    File::open(&p)
+        .and_then(|mut f| {
+            f.seek(SeekFrom::Start(loc.offset))?;
+            f.read_exact(&mut buf)
+        })
+        .map_err(|e| SpoolError::io("read message", &p, e))?;
+    Ok(buf)
+}

@@ -1,0 +1,248 @@
+//! The group-commit writer: one dedicated OS thread owns the active segment.
+//!
+//! It blocks on the bounded request channel, then drains whatever else is
+//! already waiting (up to a record and byte budget), appends the whole batch
+//! with one `write_all`, calls `sync_data` once, applies the batch to the
+//! index and only then acknowledges every request of the batch. A failed
+//! write or fsync poisons the writer: the page-cache state is unknown after a
+//! failed fsync, so every later request is refused until a restart recovers.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::codec::StateOp;
+use super::error::{Result, SpoolError};
+use super::index::{Index, Location};
+use super::record::{self, RecordKind};
+use super::{CompactReport, MessageId, SpoolConfig, Stats, segment};
+
+/// What a committed record changes in the index.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Effect {
+    Insert { id: MessageId, recipients: usize },
+    State { id: MessageId, op: StateOp },
+}
+
+/// One record to append; acknowledged after its batch is fsynced.
+pub(crate) struct Append {
+    pub kind: RecordKind,
+    pub payload: Vec<u8>,
+    pub pcrc: u32,
+    pub effect: Effect,
+    pub ack: oneshot::Sender<Result<()>>,
+}
+
+/// A request to the writer.
+pub(crate) enum Op {
+    Append(Append),
+    Compact(oneshot::Sender<Result<CompactReport>>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// State owned by the writer thread.
+pub(crate) struct Writer {
+    pub dir: PathBuf,
+    pub cfg: SpoolConfig,
+    pub file: File,
+    pub seq: u64,
+    pub size: u64,
+    pub batch: u64,
+    pub index: Arc<Mutex<Index>>,
+    pub stats: Arc<Stats>,
+    /// Held for the writer's lifetime: the directory lock.
+    pub _lock: File,
+    pub poisoned: Option<String>,
+    pub buf: Vec<u8>,
+    pub dirty_since: Option<Instant>,
+}
+
+impl Writer {
+    /// Starts the writer thread.
+    pub fn spawn(self, rx: mpsc::Receiver<Op>) -> std::io::Result<std::thread::JoinHandle<()>> {
+        std::thread::Builder::new()
+            .name("spool-writer".into())
+            .spawn(move || self.run(rx))
+    }
+
+    fn run(mut self, mut rx: mpsc::Receiver<Op>) {
+        while let Some(first) = rx.blocking_recv() {
+            let (appends, control) = self.gather(first, &mut rx);
+            if !appends.is_empty() {
+                self.commit(appends);
+            }
+            if let Some(op) = control
+                && self.control(op)
+            {
+                break;
+            }
+        }
+        // Dropping `self` closes the active segment and releases the lock.
+    }
+
+    /// Collects the batch: `first` plus whatever is queued, stopping at a
+    /// control request so that ordering is preserved.
+    fn gather(&self, first: Op, rx: &mut mpsc::Receiver<Op>) -> (Vec<Append>, Option<Op>) {
+        let mut appends = Vec::new();
+        let mut bytes = 0usize;
+        let mut next = Some(first);
+        while let Some(op) = next.take() {
+            match op {
+                Op::Append(a) => {
+                    bytes += a.payload.len() + record::HEADER_LEN;
+                    appends.push(a);
+                }
+                control => return (appends, Some(control)),
+            }
+            if appends.len() < self.cfg.max_batch_records && bytes < self.cfg.max_batch_bytes {
+                next = rx.try_recv().ok();
+            }
+        }
+        (appends, None)
+    }
+
+    fn control(&mut self, op: Op) -> bool {
+        match op {
+            Op::Append(a) => {
+                self.commit(vec![a]);
+                false
+            }
+            Op::Compact(ack) => {
+                let _ = ack.send(self.compact());
+                false
+            }
+            Op::Shutdown(ack) => {
+                let _ = ack.send(());
+                true
+            }
+        }
+    }
+
+    fn poison(&mut self, err: &SpoolError) {
+        tracing::error!(error = %err, "spool writer failed; refusing further writes");
+        self.poisoned = Some(err.to_string());
+    }
+
+    fn commit(&mut self, appends: Vec<Append>) {
+        if self.poisoned.is_none()
+            && self.size >= self.cfg.segment_size
+            && let Err(e) = self.rotate()
+        {
+            self.poison(&e);
+        }
+        if let Some(reason) = &self.poisoned {
+            for a in appends {
+                let _ = a.ack.send(Err(SpoolError::Poisoned(reason.clone())));
+            }
+            return;
+        }
+        let locs = self.encode(&appends);
+        if let Err(e) = self.write_and_sync() {
+            self.poison(&e);
+            return self.commit(appends);
+        }
+        self.size += self.buf.len() as u64;
+        self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+        self.stats.batches.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .records
+            .fetch_add(appends.len() as u64, Ordering::Relaxed);
+        self.apply(&appends, &locs);
+        for a in appends {
+            let _ = a.ack.send(Ok(()));
+        }
+        self.maybe_compact();
+    }
+
+    fn encode(&mut self, appends: &[Append]) -> Vec<Location> {
+        self.batch += 1;
+        self.buf.clear();
+        if self.buf.capacity() > 2 * self.cfg.max_batch_bytes {
+            self.buf.shrink_to(self.cfg.max_batch_bytes);
+        }
+        let mut locs = Vec::with_capacity(appends.len());
+        for a in appends {
+            let offset = self.size + self.buf.len() as u64;
+            record::encode_into(&mut self.buf, a.kind, self.batch, &a.payload, a.pcrc);
+            let len = (record::HEADER_LEN + a.payload.len()) as u32;
+            locs.push(Location {
+                seg: self.seq,
+                offset,
+                len,
+            });
+        }
+        locs
+    }
+
+    fn write_and_sync(&mut self) -> Result<()> {
+        let path = segment::path(&self.dir, self.seq);
+        self.file
+            .write_all(&self.buf)
+            .map_err(|e| SpoolError::io("append", &path, e))?;
+        self.file
+            .sync_data()
+            .map_err(|e| SpoolError::io("fsync", &path, e))
+    }
+
+    fn apply(&mut self, appends: &[Append], locs: &[Location]) {
+        let mut idx = self.index.lock().unwrap_or_else(PoisonError::into_inner);
+        idx.set_size(self.seq, self.size);
+        for (a, loc) in appends.iter().zip(locs) {
+            match a.effect {
+                Effect::Insert { id, recipients } => {
+                    idx.insert(id, *loc, recipients);
+                }
+                Effect::State { id, op } => {
+                    if idx.apply(id, op, self.seq) && self.dirty_since.is_none() {
+                        self.dirty_since = Some(Instant::now());
+                    }
+                }
+            }
+        }
+    }
+
+    fn rotate(&mut self) -> Result<()> {
+        let next = self.seq + 1;
+        self.file = segment::create(&self.dir, next)?;
+        self.seq = next;
+        self.size = 0;
+        self.index
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .set_active(next);
+        self.dirty_since.get_or_insert_with(Instant::now);
+        Ok(())
+    }
+
+    fn maybe_compact(&mut self) {
+        let due = self
+            .dirty_since
+            .is_some_and(|t| t.elapsed() >= self.cfg.compact_interval);
+        if due && let Err(e) = self.compact() {
+            tracing::error!(error = %e, "spool compaction failed");
+        }
+    }
+
+    /// Deletes every segment the index says is no longer needed.
+    pub fn compact(&mut self) -> Result<CompactReport> {
+        self.dirty_since = None;
+        let (seqs, bytes) = self
+            .index
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take_deletable();
+        segment::remove(&self.dir, &seqs)?;
+        self.stats
+            .segments_deleted
+            .fetch_add(seqs.len() as u64, Ordering::Relaxed);
+        Ok(CompactReport {
+            segments_deleted: seqs.len(),
+            bytes_freed: bytes,
+        })
+    }
+}
