@@ -48,6 +48,9 @@ pub enum Command {
     Token(TokenCmd),
     /// The audit trail: who changed what, when.
     Audit(AuditArgs),
+    /// The gateway root CA: create, show, export for operators, rotate.
+    #[command(subcommand)]
+    Ca(CaCmd),
     /// Unknown source addresses seen by the gateways, with their notice and deadline.
     Unknown {
         /// Only this operator's.
@@ -76,6 +79,27 @@ pub enum Command {
         #[command(flatten)]
         json: JsonFlag,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CaCmd {
+    /// Create the root CA (ECDSA P-256 unless `[ca] key = "rsa-3072"`).
+    Init,
+    /// Show the current root (and the previous one during an overlap).
+    Show(JsonFlag),
+    /// Write the root certificate (never the key) for operators: PEM, or DER with --der.
+    Export {
+        #[arg(long)]
+        der: bool,
+        /// Also include the previous root while it is still trusted (PEM only).
+        #[arg(long, conflicts_with = "der")]
+        bundle: bool,
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Make a new root; the old one stays trusted for `[ca] overlap_days`. Every operator
+    /// with a contact address is e-mailed the new certificate and its fingerprint.
+    Rotate,
 }
 
 #[derive(Subcommand, Debug)]

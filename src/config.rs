@@ -20,7 +20,57 @@ pub struct Config {
     pub catalog: CatalogConfig,
     pub notices: NoticesConfig,
     pub calendar: CalendarConfig,
+    pub ca: CaSettings,
     pub log: LogConfig,
+}
+
+/// The gateway root CA (kept in `DATA_DIR/ca`, key file mode 0600).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CaSettings {
+    pub organisation: String,
+    /// Up to 44 characters; a date and key id are appended.
+    pub common_name: String,
+    /// `ecdsa-p256` or `rsa-3072`.
+    pub key: CaKey,
+    pub validity_days: i64,
+    /// How long a replaced root stays trusted after a rotation.
+    pub overlap_days: i64,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum CaKey {
+    EcdsaP256,
+    Rsa3072,
+}
+
+impl Default for CaSettings {
+    fn default() -> CaSettings {
+        CaSettings {
+            organisation: "Perimeter".into(),
+            common_name: "Perimeter Gateway Root CA".into(),
+            key: CaKey::EcdsaP256,
+            validity_days: 3653,
+            overlap_days: 30,
+        }
+    }
+}
+
+impl CaSettings {
+    /// The certs crate's view of these settings.
+    pub fn to_certs(&self) -> certs::CaConfig {
+        certs::CaConfig {
+            organisation: self.organisation.clone(),
+            common_name: self.common_name.clone(),
+            key_algorithm: match self.key {
+                CaKey::EcdsaP256 => certs::KeyAlgorithm::EcdsaP256,
+                CaKey::Rsa3072 => certs::KeyAlgorithm::Rsa3072,
+            },
+            validity: time::Duration::days(self.validity_days),
+            overlap: time::Duration::days(self.overlap_days),
+        }
+    }
 }
 
 /// Notices to operators about unknown addresses (rule 1).
@@ -114,6 +164,7 @@ impl Default for Config {
             catalog: CatalogConfig::default(),
             notices: NoticesConfig::default(),
             calendar: CalendarConfig::default(),
+            ca: CaSettings::default(),
             log: LogConfig::default(),
         }
     }

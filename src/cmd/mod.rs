@@ -1,6 +1,7 @@
 //! What each command does: load the configuration, open the store, act, print.
 
 mod admin;
+pub mod ca;
 pub mod catalog;
 pub mod reconcile;
 mod up;
@@ -28,6 +29,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Operator(c) => admin::operator(&open_store(&config).await?, c).await,
         Command::Org(c) => admin::org(&open_store(&config).await?, c).await,
         Command::Token(c) => admin::token(&open_store(&config).await?, c).await,
+        Command::Ca(c) => ca::run(&config, c).await,
         Command::Audit(a) => admin::audit(&open_store(&config).await?, a).await,
         Command::Catalog(c) => catalog::run(&open_store(&config).await?, c).await,
         Command::Unknown { operator, json } => reconcile::unknown(&open_store(&config).await?, operator, json.json).await,

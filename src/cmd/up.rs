@@ -12,6 +12,8 @@ use crate::config::{Config, LogFormat};
 
 pub async fn run(config: Config, args: UpArgs) -> anyhow::Result<()> {
     init_logging(&config);
+    let ca = super::ca::ensure(&config)?;
+    tracing::info!(fingerprint = %ca.current().fingerprint(), "root CA ready (export it with `perimeter ca export`)");
     let store = super::open_store(&config).await?;
     let snapshot = SnapshotHandle::new(Snapshot::load(&store).await.context("cannot build the catalog snapshot")?);
     let (v4, v6) = snapshot.current().prefixes();

@@ -111,11 +111,16 @@ impl Env {
 
     /// Starts `perimeter up` on a free loopback port.
     pub fn up(&self) -> Server {
+        self.up_logging("warn", Stdio::inherit())
+    }
+
+    /// Starts `perimeter up` with a log level and a destination for its log.
+    pub fn up_logging(&self, level: &str, log: Stdio) -> Server {
         let mut child = self
             .command(&["up", "--listen", "127.0.0.1:0"])
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", level)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(log)
             .spawn()
             .expect("perimeter up starts");
         let stdout = child.stdout.take().expect("stdout");
@@ -267,7 +272,7 @@ pub fn free_port() -> u16 {
 /// Unfolds header lines and decodes base64 MIME parts.
 pub fn readable(message: &str) -> String {
     use base64::Engine;
-    let text = message.replace("\r\n", "\n").replace("\n ", " ").replace("\n\t", " ");
+    let text = message.replace("\r\n", "\n").replace("\n ", " ").replace("\n\t", " ").replace("=\n", "").replace("=3D", "=");
     let mut out = String::new();
     let mut block = String::new();
     let flush = |block: &mut String, out: &mut String| {

@@ -127,6 +127,15 @@ impl Store {
         rows.iter().map(change_from_row).collect()
     }
 
+    /// Records an event that happened outside the catalog tables (a CA rotation, say)
+    /// in the audit trail.
+    pub async fn record(&self, actor: &str, action: &str, subject: &str, after: serde_json::Value) -> Result<i64> {
+        let mut tx = self.pool.begin().await?;
+        let id = audit(&mut tx, actor, action, subject, None, Some(after)).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }
