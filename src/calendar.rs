@@ -1,13 +1,72 @@
-//! TEMPORARY: weekends only, until the policies calendar lands.
-use std::sync::Arc;
+//! The working-day calendar in force: the built-in Kazakhstan calendar, or the file
+//! named in `[calendar] file`, which is read again when it changes (checked at every
+//! reconciler pass). A file with errors is refused whole and the previous calendar
+//! stays in force.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use anyhow::Context;
+use arc_swap::ArcSwap;
 use catalog::reconcile::WorkingDays;
+use policies::calendar::{Calendar, Date};
+
 use crate::config::Config;
-struct Days;
-impl WorkingDays for Days {
-    fn is_working_day(&self, d: time::Date) -> bool {
-        !matches!(d.weekday(), time::Weekday::Saturday | time::Weekday::Sunday)
+
+/// A calendar that follows its file.
+struct Reloading {
+    path: Option<PathBuf>,
+    current: ArcSwap<Calendar>,
+    loaded: Mutex<Option<SystemTime>>,
+}
+
+impl WorkingDays for Reloading {
+    fn is_working_day(&self, date: time::Date) -> bool {
+        match Date::new(date.year(), u8::from(date.month()), date.day()) {
+            Some(d) => self.current.load().is_working_day(d),
+            None => false,
+        }
+    }
+
+    fn refresh(&self) {
+        let Some(path) = &self.path else { return };
+        let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        if modified.is_none() || *loaded == modified {
+            return;
+        }
+        *loaded = modified;
+        match read(path) {
+            Ok(calendar) => {
+                self.current.store(Arc::new(calendar));
+                tracing::info!(file = %path.display(), "calendar reloaded");
+            }
+            Err(e) => tracing::error!(error = %format!("{e:#}"), "calendar not reloaded; the previous one stays in force"),
+        }
     }
 }
-pub fn load(_config: &Config) -> anyhow::Result<Arc<dyn WorkingDays>> {
-    Ok(Arc::new(Days))
+
+fn read(path: &std::path::Path) -> anyhow::Result<Calendar> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read calendar file {}", path.display()))?;
+    let name = path.display().to_string();
+    Calendar::parse(&text, &name).map_err(|e| anyhow::anyhow!("calendar file {name} has errors:\n{e}"))
+}
+
+/// The configured calendar; a file with errors is refused with every error.
+pub fn open(config: &Config) -> anyhow::Result<Calendar> {
+    match &config.calendar.file {
+        None => Ok(Calendar::kazakhstan_default()),
+        Some(path) => read(path),
+    }
+}
+
+/// The configured calendar as the reconciler sees it.
+pub fn load(config: &Config) -> anyhow::Result<Arc<dyn WorkingDays>> {
+    let modified = config.calendar.file.as_ref().and_then(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+    Ok(Arc::new(Reloading {
+        path: config.calendar.file.clone(),
+        current: ArcSwap::from_pointee(open(config)?),
+        loaded: Mutex::new(modified),
+    }))
 }

@@ -48,6 +48,9 @@ pub enum Command {
     Token(TokenCmd),
     /// The audit trail: who changed what, when.
     Audit(AuditArgs),
+    /// The working-day calendar: check a file, list a year's days off, compute a deadline.
+    #[command(subcommand)]
+    Calendar(CalendarCmd),
     /// The gateway root CA: create, show, export for operators, rotate.
     #[command(subcommand)]
     Ca(CaCmd),
@@ -79,6 +82,16 @@ pub enum Command {
         #[command(flatten)]
         json: JsonFlag,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CalendarCmd {
+    /// Check a calendar file (every error with its line); nothing is changed.
+    Check { file: PathBuf },
+    /// The weekdays off in a year under the calendar in force.
+    Show { year: i32 },
+    /// The deadline of a notice sent on DATE: the fifth working day after it.
+    Deadline { date: String },
 }
 
 #[derive(Subcommand, Debug)]

@@ -184,3 +184,23 @@ fn a_notice_that_cannot_be_delivered_is_kept_and_retried() {
     eventually("the notice arrives", || sink.messages().len() == 1);
     assert!(env.fails(&["reconcile", "--at", FRIDAY_10]).contains("for tests only"), "no clock override outside tests");
 }
+
+#[test]
+fn the_calendar_file_is_checked_whole_and_moves_deadlines() {
+    let mut env = Env::new();
+    let bad = env.write("bad.cal", "holiday 01-01 New Year\nholiday 13-01 Nonsense\noff 2026-11-28 Saturday\n");
+    let out = env.run(&["calendar", "check", bad.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("bad.cal:2: '13-01' is not a day of the year") && err.contains("bad.cal:3: 2026-11-28 is a Saturday"), "{err}");
+    assert_eq!(env.ok(&["calendar", "deadline", "2026-11-20"]).trim(), "2026-11-27");
+    let own = env.write("own.cal", &format!("{}\noff 2026-11-25 extra day off\n", policies_default()));
+    env.configure(&format!("[calendar]\nfile = \"{}\"\n", own.display()));
+    assert_eq!(env.ok(&["calendar", "deadline", "2026-11-20"]).trim(), "2026-11-30", "the extra day off moves the deadline");
+    std::fs::write(&own, "holiday 99-99 broken\n").unwrap();
+    assert!(env.fails(&["calendar", "show", "2026"]).contains("has errors"), "a broken calendar is refused, not half-used");
+}
+
+fn policies_default() -> &'static str {
+    include_str!("../policies/data/calendar/kz.cal")
+}

@@ -11,8 +11,7 @@ pub mod net;
 pub mod reconcile;
 pub mod snapshot;
 pub mod store;
-#[path = "lpm_tmp.rs"]
-mod lpm;
+pub mod lpm;
 
 pub use format::{Format, Problem, RawRow};
 pub use model::{Assignment, Bin, Change, Operator, Organisation, Role};

@@ -30,6 +30,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Org(c) => admin::org(&open_store(&config).await?, c).await,
         Command::Token(c) => admin::token(&open_store(&config).await?, c).await,
         Command::Ca(c) => ca::run(&config, c).await,
+        Command::Calendar(c) => calendar(&config, c),
         Command::Audit(a) => admin::audit(&open_store(&config).await?, a).await,
         Command::Catalog(c) => catalog::run(&open_store(&config).await?, c).await,
         Command::Unknown { operator, json } => reconcile::unknown(&open_store(&config).await?, operator, json.json).await,
@@ -67,4 +68,36 @@ pub async fn open_store(config: &Config) -> anyhow::Result<::catalog::Store> {
 /// Who is acting from the command line, for the audit trail.
 pub fn cli_actor() -> String {
     format!("cli:{}", std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into()))
+}
+
+fn calendar(config: &Config, cmd: crate::cli::CalendarCmd) -> anyhow::Result<ExitCode> {
+    use crate::cli::CalendarCmd;
+    use policies::calendar::{Calendar, Date};
+    match cmd {
+        CalendarCmd::Check { file } => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            match Calendar::parse(&text, &file.display().to_string()) {
+                Ok(_) => println!("{}: valid", file.display()),
+                Err(errors) => {
+                    eprint!("{errors}");
+                    return Ok(ExitCode::from(1));
+                }
+            }
+        }
+        CalendarCmd::Show { year } => {
+            let calendar = crate::calendar::open(config)?;
+            if !calendar.covers(year) {
+                eprintln!("note: the calendar lists no religious days or transfers for {year}; only the yearly rules apply");
+            }
+            for (day, why) in calendar.days_off(year) {
+                println!("{day} {:<9} {why}", day.weekday_name());
+            }
+        }
+        CalendarCmd::Deadline { date } => {
+            let calendar = crate::calendar::open(config)?;
+            let day: Date = date.parse().map_err(anyhow::Error::msg)?;
+            println!("{}", calendar.add_working_days(day, ::catalog::reconcile::DEADLINE_WORKING_DAYS));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

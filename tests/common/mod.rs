@@ -272,7 +272,18 @@ pub fn free_port() -> u16 {
 /// Unfolds header lines and decodes base64 MIME parts.
 pub fn readable(message: &str) -> String {
     use base64::Engine;
-    let text = message.replace("\r\n", "\n").replace("\n ", " ").replace("\n\t", " ").replace("=\n", "").replace("=3D", "=");
+    let unfolded = message.replace("\r\n", "\n").replace("\n ", " ").replace("\n\t", " ");
+    // Quoted-printable soft line breaks: a text line (it has spaces or colons) ending in '='.
+    let mut text = String::new();
+    for line in unfolded.lines() {
+        match line.strip_suffix('=') {
+            Some(head) if line.contains(' ') || line.contains(':') => text.push_str(&head.replace("=3D", "=")),
+            _ => {
+                text.push_str(&line.replace("=3D", "="));
+                text.push('\n');
+            }
+        }
+    }
     let mut out = String::new();
     let mut block = String::new();
     let flush = |block: &mut String, out: &mut String| {

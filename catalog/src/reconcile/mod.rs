@@ -26,6 +26,8 @@ pub const DEADLINE_WORKING_DAYS: u32 = 5;
 /// Which days count as working days.
 pub trait WorkingDays: Send + Sync {
     fn is_working_day(&self, date: Date) -> bool;
+    /// Called at the start of every pass: a calendar backed by a file re-reads it here.
+    fn refresh(&self) {}
 }
 
 /// How notices are sent.
@@ -63,6 +65,7 @@ impl Reconciler {
 
     /// One pass at time `now` (unix ms).
     pub async fn tick(&self, now: i64) -> Result<TickReport, StoreError> {
+        self.calendar.refresh();
         let mut report = TickReport::default();
         let period = period_start(now, self.settings.send_at);
         (report.notices_created, report.operators_without_contacts) = self.store.create_notices(now, period).await?;

@@ -1,0 +1,1 @@
+//! Resource categories and the category database. Being written.

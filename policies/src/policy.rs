@@ -1,0 +1,1 @@
+//! Per-organisation access policies. Being written.
