@@ -1,7 +1,5 @@
-//! Pure policy model: resource categories and the exempt set, the category database
-//! (domain → categories), per-organisation access policies and their validity, and the
-//! Kazakhstan working-day calendar. No I/O: callers pass text in and get values out.
+//! Pure policy model: the Kazakhstan working-day calendar (and, to come, resource
+//! categories, the category database and per-organisation access policies). No I/O:
+//! callers pass text in and get values out.
 
 pub mod calendar;
-pub mod category;
-pub mod policy;

@@ -1,1 +1,0 @@
-//! Resource categories and the category database. Being written.

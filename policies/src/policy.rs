@@ -1,1 +1,0 @@
-//! Per-organisation access policies. Being written.
