@@ -100,39 +100,58 @@ fn bench(c: &mut Criterion) {
     // The three must agree before they are timed.
     for a in probes4.iter().take(20_000) {
         let ours = ours4.lookup(*a).map(|m| m.len);
-        let theirs = trie4.get_lpm(&ipnet::Ipv4Net::new(Ipv4Addr::from(*a), 32).expect("valid")).map(|(p, _)| p.prefix_len());
+        let theirs =
+            trie4.get_lpm(&ipnet::Ipv4Net::new(Ipv4Addr::from(*a), 32).expect("valid")).map(|(p, _)| p.prefix_len());
         assert_eq!(ours, theirs, "disagreement at {}", Ipv4Addr::from(*a));
     }
 
     let mut g = c.benchmark_group("lookup_v4");
     g.throughput(Throughput::Elements(PROBES as u64)).sample_size(10);
-    g.bench_function("perimeter", |b| b.iter(|| probes4.iter().map(|a| ours4.lookup(*a).map_or(0, |m| m.value)).fold(0u32, u32::wrapping_add)));
+    g.bench_function("perimeter", |b| {
+        b.iter(|| probes4.iter().map(|a| ours4.lookup(*a).map_or(0, |m| m.value)).fold(0u32, u32::wrapping_add))
+    });
     g.bench_function("prefix_trie", |b| {
         b.iter(|| {
             probes4
                 .iter()
-                .map(|a| trie4.get_lpm(&ipnet::Ipv4Net::new(Ipv4Addr::from(*a), 32).expect("valid")).map_or(0, |(_, v)| *v))
+                .map(|a| {
+                    trie4.get_lpm(&ipnet::Ipv4Net::new(Ipv4Addr::from(*a), 32).expect("valid")).map_or(0, |(_, v)| *v)
+                })
                 .fold(0u32, u32::wrapping_add)
         })
     });
     g.bench_function("ip_network_table", |b| {
-        b.iter(|| probes4.iter().map(|a| table4.longest_match_ipv4(Ipv4Addr::from(*a)).map_or(0, |(_, v)| *v)).fold(0u32, u32::wrapping_add))
+        b.iter(|| {
+            probes4
+                .iter()
+                .map(|a| table4.longest_match_ipv4(Ipv4Addr::from(*a)).map_or(0, |(_, v)| *v))
+                .fold(0u32, u32::wrapping_add)
+        })
     });
     g.finish();
 
     let mut g = c.benchmark_group("lookup_v6");
     g.throughput(Throughput::Elements(PROBES as u64)).sample_size(10);
-    g.bench_function("perimeter", |b| b.iter(|| probes6.iter().map(|a| ours6.lookup(*a).map_or(0, |m| m.value)).fold(0u32, u32::wrapping_add)));
+    g.bench_function("perimeter", |b| {
+        b.iter(|| probes6.iter().map(|a| ours6.lookup(*a).map_or(0, |m| m.value)).fold(0u32, u32::wrapping_add))
+    });
     g.bench_function("prefix_trie", |b| {
         b.iter(|| {
             probes6
                 .iter()
-                .map(|a| trie6.get_lpm(&ipnet::Ipv6Net::new(Ipv6Addr::from(*a), 128).expect("valid")).map_or(0, |(_, v)| *v))
+                .map(|a| {
+                    trie6.get_lpm(&ipnet::Ipv6Net::new(Ipv6Addr::from(*a), 128).expect("valid")).map_or(0, |(_, v)| *v)
+                })
                 .fold(0u32, u32::wrapping_add)
         })
     });
     g.bench_function("ip_network_table", |b| {
-        b.iter(|| probes6.iter().map(|a| table6.longest_match_ipv6(Ipv6Addr::from(*a)).map_or(0, |(_, v)| *v)).fold(0u32, u32::wrapping_add))
+        b.iter(|| {
+            probes6
+                .iter()
+                .map(|a| table6.longest_match_ipv6(Ipv6Addr::from(*a)).map_or(0, |(_, v)| *v))
+                .fold(0u32, u32::wrapping_add)
+        })
     });
     g.finish();
 

@@ -42,13 +42,16 @@ impl WorkingDays for Reloading {
                 self.current.store(Arc::new(calendar));
                 tracing::info!(file = %path.display(), "calendar reloaded");
             }
-            Err(e) => tracing::error!(error = %format!("{e:#}"), "calendar not reloaded; the previous one stays in force"),
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "calendar not reloaded; the previous one stays in force")
+            }
         }
     }
 }
 
 fn read(path: &std::path::Path) -> anyhow::Result<Calendar> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read calendar file {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read calendar file {}", path.display()))?;
     let name = path.display().to_string();
     Calendar::parse(&text, &name).map_err(|e| anyhow::anyhow!("calendar file {name} has errors:\n{e}"))
 }

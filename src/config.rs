@@ -191,7 +191,8 @@ impl Default for LogConfig {
 impl Config {
     /// Reads a configuration file; the error names the file, line and key.
     pub fn from_file(path: &Path) -> anyhow::Result<Config> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
         Config::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
     }
 

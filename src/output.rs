@@ -32,7 +32,8 @@ pub fn parse_instant(text: &str) -> anyhow::Result<i64> {
 /// The window [start, end) in unix ms of a Kazakhstan calendar day `YYYY-MM-DD`.
 pub fn parse_day(text: &str) -> anyhow::Result<(i64, i64)> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
-    let date = time::Date::parse(text, &format).map_err(|e| anyhow::anyhow!("'{text}' is not a date YYYY-MM-DD: {e}"))?;
+    let date =
+        time::Date::parse(text, &format).map_err(|e| anyhow::anyhow!("'{text}' is not a date YYYY-MM-DD: {e}"))?;
     let start = date.midnight().assume_offset(KZ_OFFSET).unix_timestamp() * 1000;
     Ok((start, start + 86_400_000))
 }

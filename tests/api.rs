@@ -49,9 +49,14 @@ fn an_operator_sees_and_changes_only_its_own_data() {
     assert_eq!(ops.as_array().unwrap().len(), 1, "{ops}");
     assert_eq!(ops[0]["name"], "beta");
     let orgs = server.get("/api/v1/organisations", &beta).json();
-    assert!(orgs.as_array().unwrap().iter().all(|o| o["bin"] != cast.a.as_str()), "alpha-only organisation hidden: {orgs}");
+    assert!(
+        orgs.as_array().unwrap().iter().all(|o| o["bin"] != cast.a.as_str()),
+        "alpha-only organisation hidden: {orgs}"
+    );
 
-    eventually("the upload is visible to lookups", || server.get("/api/v1/lookup/203.0.113.9", &duty).json()["status"] == "known");
+    eventually("the upload is visible to lookups", || {
+        server.get("/api/v1/lookup/203.0.113.9", &duty).json()["status"] == "known"
+    });
     assert_eq!(server.get("/api/v1/lookup/203.0.113.9", &alpha).json()["organisation"]["bin"], cast.a.as_str());
     assert_eq!(server.get("/api/v1/lookup/203.0.113.9", &beta).status, 403, "beta cannot read alpha's assignment");
     assert_eq!(server.get("/api/v1/history/203.0.113.9", &beta).json(), serde_json::json!([]));
@@ -72,8 +77,12 @@ fn uploads_are_checked_whole_and_lookups_follow_at_once() {
     let alpha = env.token("alpha", &["--operator", "alpha"]);
     let server = env.up();
 
-    let bad = env.write("bad.json", &format!(r#"[{{"prefix": "10.0.0.1/8", "bin": "{a}"}}, {{"prefix": "::1/128", "bin": "{a}"}}]"#, a = cast.a));
-    let refused = server.call("PUT", "/api/v1/operators/alpha/prefixes", Some(&alpha), Some((&bad, "application/json")));
+    let bad = env.write(
+        "bad.json",
+        &format!(r#"[{{"prefix": "10.0.0.1/8", "bin": "{a}"}}, {{"prefix": "::1/128", "bin": "{a}"}}]"#, a = cast.a),
+    );
+    let refused =
+        server.call("PUT", "/api/v1/operators/alpha/prefixes", Some(&alpha), Some((&bad, "application/json")));
     assert_eq!(refused.status, 422, "{refused:?}");
     let body = refused.json();
     assert!(body["error"].as_str().unwrap().contains("2 problem(s); nothing was applied"), "{body}");
@@ -82,20 +91,32 @@ fn uploads_are_checked_whole_and_lookups_follow_at_once() {
     assert!(body["problems"][0]["message"].as_str().unwrap().contains("the network is 10.0.0.0/8"), "{body}");
     assert!(body["problems"][1]["message"].as_str().unwrap().contains("loopback"), "{body}");
 
-    let good = env.write("good.json", &format!(r#"[{{"prefix": "2001:db8:aa::/48", "bin": "{b}", "comment": "v6"}}]"#, b = cast.b));
-    let dry = server.call("PUT", "/api/v1/operators/alpha/prefixes?dry_run=true", Some(&alpha), Some((&good, "application/json")));
+    let good = env.write(
+        "good.json",
+        &format!(r#"[{{"prefix": "2001:db8:aa::/48", "bin": "{b}", "comment": "v6"}}]"#, b = cast.b),
+    );
+    let dry = server.call(
+        "PUT",
+        "/api/v1/operators/alpha/prefixes?dry_run=true",
+        Some(&alpha),
+        Some((&good, "application/json")),
+    );
     assert_eq!(dry.json()["applied"], false);
     assert_eq!(dry.json()["diff"]["added"][0]["prefix"], "2001:db8:aa::/48");
     assert_eq!(server.get("/api/v1/lookup/2001:db8:aa::1", &alpha).json()["status"], "unknown");
 
-    let applied = server.call("PUT", "/api/v1/operators/alpha/prefixes", Some(&alpha), Some((&good, "application/json")));
+    let applied =
+        server.call("PUT", "/api/v1/operators/alpha/prefixes", Some(&alpha), Some((&good, "application/json")));
     assert_eq!(applied.json()["applied"], true);
-    eventually("the import is looked up", || server.get("/api/v1/lookup/2001:db8:aa::1", &alpha).json()["status"] == "known");
+    eventually("the import is looked up", || {
+        server.get("/api/v1/lookup/2001:db8:aa::1", &alpha).json()["status"] == "known"
+    });
     let export = server.get("/api/v1/operators/alpha/prefixes?format=csv", &alpha);
     assert_eq!(export.body.replace("\r\n", "\n"), format!("prefix,bin,comment\n2001:db8:aa::/48,{},v6\n", cast.b));
 
     let text = env.write("odd.txt", "x");
-    let unsupported = server.call("PUT", "/api/v1/operators/alpha/prefixes", Some(&alpha), Some((&text, "application/xml")));
+    let unsupported =
+        server.call("PUT", "/api/v1/operators/alpha/prefixes", Some(&alpha), Some((&text, "application/xml")));
     assert_eq!(unsupported.status, 415);
     assert_eq!(server.get("/api/v1/lookup/not-an-ip", &alpha).status, 400);
 }

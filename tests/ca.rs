@@ -23,14 +23,21 @@ fn openssl_fingerprint(pem_or_der: &std::path::Path, der: bool) -> String {
 fn the_root_ca_is_created_private_exported_and_rotated_with_operators_told() {
     let sink = SmtpSink::start(&[]);
     let mut env = Env::new();
-    env.configure(&format!("[notices]\nsmtp_url = \"smtp://127.0.0.1:{}\"\nfrom = \"duty@gateway.example\"\n", sink.port));
+    env.configure(&format!(
+        "[notices]\nsmtp_url = \"smtp://127.0.0.1:{}\"\nfrom = \"duty@gateway.example\"\n",
+        sink.port
+    ));
     env.cast();
 
     let init = env.ok(&["ca", "init"]);
     assert!(init.contains("fingerprint (SHA-256)"), "{init}");
     assert!(env.fails(&["ca", "init"]).contains("already"), "init refuses to overwrite");
     let ca_dir = env.path("data").join("ca");
-    let keys: Vec<_> = std::fs::read_dir(&ca_dir).unwrap().flatten().filter(|e| e.path().extension().is_some_and(|x| x == "key")).collect();
+    let keys: Vec<_> = std::fs::read_dir(&ca_dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "key"))
+        .collect();
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0].metadata().unwrap().permissions().mode() & 0o777, 0o600, "key file is 0600");
 
@@ -43,7 +50,10 @@ fn the_root_ca_is_created_private_exported_and_rotated_with_operators_told() {
     assert_eq!(openssl_fingerprint(&pem, false), fingerprint);
     assert_eq!(openssl_fingerprint(&der, true), fingerprint);
     let exported = std::fs::read_to_string(&pem).unwrap();
-    assert!(exported.contains("BEGIN CERTIFICATE") && !exported.contains("PRIVATE KEY"), "only the certificate is exported");
+    assert!(
+        exported.contains("BEGIN CERTIFICATE") && !exported.contains("PRIVATE KEY"),
+        "only the certificate is exported"
+    );
 
     let rotated = env.run(&["ca", "rotate"]);
     let stdout = String::from_utf8_lossy(&rotated.stdout);
@@ -78,7 +88,11 @@ fn up_creates_the_root_ca_on_first_start_and_never_logs_the_key() {
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(log.contains("root CA created") && log.contains(show["fingerprint"].as_str().unwrap()), "{log}");
     assert!(!log.contains("PRIVATE KEY") && !log.contains("BEGIN"), "no key material in the log");
-    let key = std::fs::read_dir(env.path("data").join("ca")).unwrap().flatten().find(|e| e.path().extension().is_some_and(|x| x == "key")).unwrap();
+    let key = std::fs::read_dir(env.path("data").join("ca"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().extension().is_some_and(|x| x == "key"))
+        .unwrap();
     let key_text = std::fs::read_to_string(key.path()).unwrap();
     let body: String = key_text.lines().filter(|l| !l.starts_with("-----")).collect();
     assert!(!log.contains(&body[..40]), "no key bytes in the log");

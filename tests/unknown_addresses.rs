@@ -19,8 +19,7 @@ fn env_with_smtp(smtp_port: u16) -> Env {
 }
 
 fn reconcile(env: &Env, at: &str) -> Value {
-    let out = env
-        .run_with_env(&["reconcile", "--at", at, "--json"], &[("PERIMETER_TEST_CLOCK", "1")]);
+    let out = env.run_with_env(&["reconcile", "--at", at, "--json"], &[("PERIMETER_TEST_CLOCK", "1")]);
     assert!(out.status.success(), "reconcile at {at}: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("JSON report")
 }
@@ -50,11 +49,21 @@ fn unknown_addresses_are_noticed_then_blocked_then_unblocked_by_registration() {
     let server = env.up();
 
     let t = 1_763_600_000_000i64;
-    let sighting = |ip: &str, link: &str| json!({"ip": ip, "link": link, "first_seen": t, "last_seen": t + 5000, "count": 3});
-    let report = observe(&server, &duty, &env, json!([
-        sighting("198.51.100.5", "alpha-1"), sighting("198.51.100.6", "alpha-1"), sighting("2001:db8:ff::7", "alpha-1"),
-        sighting("198.51.100.5", "alpha-1"), sighting("192.0.2.1", "no-such-link"), sighting("203.0.113.9", "alpha-1"),
-    ]));
+    let sighting =
+        |ip: &str, link: &str| json!({"ip": ip, "link": link, "first_seen": t, "last_seen": t + 5000, "count": 3});
+    let report = observe(
+        &server,
+        &duty,
+        &env,
+        json!([
+            sighting("198.51.100.5", "alpha-1"),
+            sighting("198.51.100.6", "alpha-1"),
+            sighting("2001:db8:ff::7", "alpha-1"),
+            sighting("198.51.100.5", "alpha-1"),
+            sighting("192.0.2.1", "no-such-link"),
+            sighting("203.0.113.9", "alpha-1"),
+        ]),
+    );
     assert_eq!(report["accepted"], 4, "{report}");
     assert_eq!(report["already_known"], 1);
     assert!(report["refused"][0].as_str().unwrap().contains("no-such-link"), "{report}");
@@ -73,14 +82,20 @@ fn unknown_addresses_are_noticed_then_blocked_then_unblocked_by_registration() {
     let first = reconcile(&env, FRIDAY_10);
     assert_eq!(first["sent"].as_array().unwrap().len(), 1, "{first}");
     let again = reconcile(&env, FRIDAY_10);
-    assert!(again["notices_created"].as_array().unwrap().is_empty() && again["sent"].as_array().unwrap().is_empty(), "{again}");
+    assert!(
+        again["notices_created"].as_array().unwrap().is_empty() && again["sent"].as_array().unwrap().is_empty(),
+        "{again}"
+    );
     eventually("the notice arrives", || sink.messages().len() == 1);
     let mail = &sink.readable()[0];
     assert!(mail.contains("noc@alpha.example"), "{mail}");
     assert!(mail.contains("register by 2026-11-27"), "{mail}");
     assert!(mail.contains("unregistered-alpha-notice-1.csv"), "{mail}");
     assert!(mail.contains("Deadline: 2026-11-27"), "{mail}");
-    assert!(mail.contains("до 2026-11-27") && mail.contains("198.51.100.6,alpha-1,"), "Russian summary and the CSV: {mail}");
+    assert!(
+        mail.contains("до 2026-11-27") && mail.contains("198.51.100.6,alpha-1,"),
+        "Russian summary and the CSV: {mail}"
+    );
     let notices: Value = serde_json::from_str(&env.ok(&["notices", "--json"])).unwrap();
     assert_eq!(notices[0]["status"], "sent");
     assert_eq!(notices[0]["deadline_day"], "2026-11-27");
@@ -92,23 +107,32 @@ fn unknown_addresses_are_noticed_then_blocked_then_unblocked_by_registration() {
 
     // The operator registers one of the three before the deadline.
     let list = env.write("v2.csv", &format!("203.0.113.0/24,{a}\n198.51.100.4/31,{a}\n", a = cast.a));
-    let imported = server.call("PUT", "/api/v1/operators/alpha/prefixes", Some(&alpha), Some((&list, "text/csv"))).json();
+    let imported =
+        server.call("PUT", "/api/v1/operators/alpha/prefixes", Some(&alpha), Some((&list, "text/csv"))).json();
     assert_eq!(imported["resolved"], json!(["198.51.100.5"]), "{imported}");
 
     // The deadline passes: the other two are blocked, and the lookup says so.
     let after = reconcile(&env, "2026-11-28T00:00:01+05:00");
-    let mut blocked: Vec<&str> = after["deadlines"]["blocked"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let mut blocked: Vec<&str> =
+        after["deadlines"]["blocked"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     blocked.sort();
     assert_eq!(blocked, vec!["198.51.100.6", "2001:db8:ff::7"], "{after}");
-    assert!(reconcile(&env, "2026-11-29T12:00:00+05:00")["deadlines"]["blocked"].as_array().unwrap().is_empty(), "never twice");
-    eventually("the block reaches the gateway snapshot", || status(&server, &duty, "198.51.100.6")["status"] == "blocked");
+    assert!(
+        reconcile(&env, "2026-11-29T12:00:00+05:00")["deadlines"]["blocked"].as_array().unwrap().is_empty(),
+        "never twice"
+    );
+    eventually("the block reaches the gateway snapshot", || {
+        status(&server, &duty, "198.51.100.6")["status"] == "blocked"
+    });
     let looked = status(&server, &duty, "2001:db8:ff::7");
     assert_eq!(looked["reason"], "unregistered after notice 1", "{looked}");
     assert_eq!(status(&server, &duty, "198.51.100.5")["status"], "known");
 
     // The operator covers one blocked address: exactly that one is unblocked at once.
-    let list = env.write("v3.csv", &format!("203.0.113.0/24,{a}\n198.51.100.4/31,{a}\n198.51.100.6/32,{a}\n", a = cast.a));
-    let imported = server.call("PUT", "/api/v1/operators/alpha/prefixes", Some(&alpha), Some((&list, "text/csv"))).json();
+    let list =
+        env.write("v3.csv", &format!("203.0.113.0/24,{a}\n198.51.100.4/31,{a}\n198.51.100.6/32,{a}\n", a = cast.a));
+    let imported =
+        server.call("PUT", "/api/v1/operators/alpha/prefixes", Some(&alpha), Some((&list, "text/csv"))).json();
     assert_eq!(imported["unblocked"], json!(["198.51.100.6"]), "{imported}");
     eventually("the unblock reaches the snapshot", || status(&server, &duty, "198.51.100.6")["status"] == "known");
     assert_eq!(status(&server, &duty, "2001:db8:ff::7")["status"], "blocked");
@@ -192,13 +216,24 @@ fn the_calendar_file_is_checked_whole_and_moves_deadlines() {
     let out = env.run(&["calendar", "check", bad.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("bad.cal:2: '13-01' is not a day of the year") && err.contains("bad.cal:3: 2026-11-28 is a Saturday"), "{err}");
+    assert!(
+        err.contains("bad.cal:2: '13-01' is not a day of the year")
+            && err.contains("bad.cal:3: 2026-11-28 is a Saturday"),
+        "{err}"
+    );
     assert_eq!(env.ok(&["calendar", "deadline", "2026-11-20"]).trim(), "2026-11-27");
     let own = env.write("own.cal", &format!("{}\noff 2026-11-25 extra day off\n", policies_default()));
     env.configure(&format!("[calendar]\nfile = \"{}\"\n", own.display()));
-    assert_eq!(env.ok(&["calendar", "deadline", "2026-11-20"]).trim(), "2026-11-30", "the extra day off moves the deadline");
+    assert_eq!(
+        env.ok(&["calendar", "deadline", "2026-11-20"]).trim(),
+        "2026-11-30",
+        "the extra day off moves the deadline"
+    );
     std::fs::write(&own, "holiday 99-99 broken\n").unwrap();
-    assert!(env.fails(&["calendar", "show", "2026"]).contains("has errors"), "a broken calendar is refused, not half-used");
+    assert!(
+        env.fails(&["calendar", "show", "2026"]).contains("has errors"),
+        "a broken calendar is refused, not half-used"
+    );
 }
 
 fn policies_default() -> &'static str {

@@ -298,7 +298,15 @@ mod tests {
         let (rows, problems) = csv(text);
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(rows.len(), 2);
-        assert_eq!(rows[0], RawRow { line: 4, prefix: "203.0.113.0/24".into(), bin: "980140000016".into(), comment: "HQ, floor 2".into() });
+        assert_eq!(
+            rows[0],
+            RawRow {
+                line: 4,
+                prefix: "203.0.113.0/24".into(),
+                bin: "980140000016".into(),
+                comment: "HQ, floor 2".into()
+            }
+        );
         assert_eq!(rows[1].line, 5);
         assert_eq!(rows[1].comment, "");
     }
@@ -354,13 +362,18 @@ mod tests {
     #[test]
     fn export_round_trips_in_both_formats() {
         let rows = vec![
-            ExportRow { prefix: "192.0.2.0/24".into(), bin: "980140000016".into(), comment: "a, \"quoted\" one".into() },
+            ExportRow {
+                prefix: "192.0.2.0/24".into(),
+                bin: "980140000016".into(),
+                comment: "a, \"quoted\" one".into(),
+            },
             ExportRow { prefix: "2001:db8::/32".into(), bin: "980140000016".into(), comment: String::new() },
         ];
         for format in [Format::Csv, Format::Json] {
             let (back, problems) = read(format, &write(format, &rows));
             assert!(problems.is_empty(), "{format:?}: {problems:?}");
-            let back: Vec<ExportRow> = back.into_iter().map(|r| ExportRow { prefix: r.prefix, bin: r.bin, comment: r.comment }).collect();
+            let back: Vec<ExportRow> =
+                back.into_iter().map(|r| ExportRow { prefix: r.prefix, bin: r.bin, comment: r.comment }).collect();
             assert_eq!(back, rows, "{format:?}");
         }
     }

@@ -118,7 +118,12 @@ pub fn check(
     }
 }
 
-fn check_row(row: RawRow, orgs: &HashMap<Bin, OrgInfo>, others: &OtherPrefixes, operator: &str) -> Result<Entry, Vec<Problem>> {
+fn check_row(
+    row: RawRow,
+    orgs: &HashMap<Bin, OrgInfo>,
+    others: &OtherPrefixes,
+    operator: &str,
+) -> Result<Entry, Vec<Problem>> {
     let line = row.line;
     let net = check_prefix(&row.prefix, others).map_err(|m| Problem::new(line, Some("prefix"), m));
     let org = check_bin(&row.bin, orgs, operator).map_err(|m| Problem::new(line, Some("bin"), m));

@@ -6,15 +6,14 @@
 pub mod format;
 pub mod import;
 pub mod ingest;
+pub mod lpm;
 pub mod model;
 pub mod net;
 pub mod reconcile;
 pub mod snapshot;
 pub mod store;
-pub mod lpm;
 
 pub use format::{Format, Problem, RawRow};
 pub use model::{Assignment, Bin, Change, Operator, Organisation, Role};
 pub use net::Net;
 pub use store::{Store, StoreError};
-

@@ -58,7 +58,8 @@ fn v4_matches_the_reference_on_nested_random_sets() {
 
 #[test]
 fn v4_dense_buckets_use_binary_search_correctly() {
-    let prefixes: Vec<(u32, u8, u32)> = (0..4096u32).map(|i| (0x0a0a_0000 | i << 4, 28, i)).chain([(0x0a0a_0000, 16, 9999)]).collect();
+    let prefixes: Vec<(u32, u8, u32)> =
+        (0..4096u32).map(|i| (0x0a0a_0000 | i << 4, 28, i)).chain([(0x0a0a_0000, 16, 9999)]).collect();
     let table = LpmV4::build(prefixes.clone()).unwrap();
     let wide: Vec<_> = prefixes.iter().map(|(n, l, v)| (u128::from(*n), *l, *v)).collect();
     for addr in (0x0a09_fff0u32..0x0a0b_0010).step_by(7) {
@@ -97,7 +98,10 @@ fn edges_empty_full_and_errors() {
     let all = LpmV4::build(vec![(0, 0, 7), (u32::MAX, 32, 8)]).unwrap();
     assert_eq!(all.lookup(12345), Some(Match { value: 7, len: 0 }));
     assert_eq!(all.lookup(u32::MAX), Some(Match { value: 8, len: 32 }));
-    assert_eq!(LpmV4::build(vec![(0x0a00_0000, 8, 1), (0x0a00_0000, 8, 2)]).err(), Some(BuildError::Duplicate { network: 0x0a00_0000, len: 8 }));
+    assert_eq!(
+        LpmV4::build(vec![(0x0a00_0000, 8, 1), (0x0a00_0000, 8, 2)]).err(),
+        Some(BuildError::Duplicate { network: 0x0a00_0000, len: 8 })
+    );
     assert_eq!(LpmV4::build(vec![(0, 33, 1)]).err(), Some(BuildError::Length(33)));
     assert_eq!(LpmV4::build(vec![(0, 8, MAX_VALUE + 1)]).err(), Some(BuildError::Value(MAX_VALUE + 1)));
     let v6 = LpmV6::build(vec![(u128::MAX, 128, 1)]).unwrap();

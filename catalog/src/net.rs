@@ -75,6 +75,8 @@ impl Net {
         self.family
     }
 
+    /// The prefix length (bits of network part), not a count.
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> u8 {
         self.len
     }
@@ -120,11 +122,7 @@ impl Net {
     }
 
     fn mask(&self) -> u128 {
-        if self.len == 0 {
-            0
-        } else {
-            (u128::MAX << (self.family.bits() - self.len)) & self.space()
-        }
+        if self.len == 0 { 0 } else { (u128::MAX << (self.family.bits() - self.len)) & self.space() }
     }
 
     /// The reserved range this prefix overlaps, if any: such a prefix is never a user's
@@ -198,10 +196,8 @@ impl FromStr for Net {
                 max: family.bits(),
             });
         };
-        Net::new(ip, len_bits).ok_or_else(|| NetError::HostBits {
-            text: text.to_string(),
-            meant: Net::containing(ip, len_bits),
-        })
+        Net::new(ip, len_bits)
+            .ok_or_else(|| NetError::HostBits { text: text.to_string(), meant: Net::containing(ip, len_bits) })
     }
 }
 
@@ -250,7 +246,16 @@ mod tests {
 
     #[test]
     fn rejects_malformed_text() {
-        for bad in ["203.0.113.0", "203.0.113.0/", "203.0.113/24", "foo/8", "1.2.3.4/33", "::/129", "1.2.3.0/+24", "1.2.3.0/-1"] {
+        for bad in [
+            "203.0.113.0",
+            "203.0.113.0/",
+            "203.0.113/24",
+            "foo/8",
+            "1.2.3.4/33",
+            "::/129",
+            "1.2.3.0/+24",
+            "1.2.3.0/-1",
+        ] {
             assert!(bad.parse::<Net>().is_err(), "{bad} accepted");
         }
         let err = "::ffff:192.0.2.0/120".parse::<Net>().unwrap_err();

@@ -27,8 +27,16 @@ pub struct OrgRef {
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Class<'s> {
     /// Denied whatever the lists say: an automatic or manual block.
-    Blocked { reason: &'s str, since: i64, prefix: Net },
-    Known { organisation: &'s OrgRef, operator: &'s str, prefix: Net },
+    Blocked {
+        reason: &'s str,
+        since: i64,
+        prefix: Net,
+    },
+    Known {
+        organisation: &'s OrgRef,
+        operator: &'s str,
+        prefix: Net,
+    },
     Unknown,
 }
 
@@ -68,7 +76,8 @@ pub enum SnapshotError {
 impl Snapshot {
     /// The empty catalog: every address is unknown.
     pub fn empty() -> Snapshot {
-        Snapshot::build(Vec::new(), HashMap::new(), HashMap::new(), Vec::new(), 0).expect("an empty table always builds")
+        Snapshot::build(Vec::new(), HashMap::new(), HashMap::new(), Vec::new(), 0)
+            .expect("an empty table always builds")
     }
 
     /// Builds from (prefix, organisation id, operator id), the names behind the ids
@@ -116,7 +125,8 @@ impl Snapshot {
         let orgs = orgs.into_iter().map(|o| (o.id, OrgRef { bin: o.bin.to_string(), name: o.name })).collect();
         let operators = store.operators().await?.into_iter().map(|o| (o.id, o.name)).collect();
         let blocks = store.blocks(&Default::default()).await?;
-        let blocks = blocks.into_iter().map(|b| BlockRef { prefix: b.prefix, reason: b.reason, since: b.since }).collect();
+        let blocks =
+            blocks.into_iter().map(|b| BlockRef { prefix: b.prefix, reason: b.reason, since: b.since }).collect();
         tokio::task::spawn_blocking(move || Snapshot::build(assignments, orgs, operators, blocks, generation))
             .await
             .map_err(|e| SnapshotError::Task(e.to_string()))?
@@ -138,7 +148,11 @@ impl Snapshot {
         }
         let Some(Match { value, len }) = found else { return Class::Unknown };
         let (org, op) = self.owners[value as usize];
-        Class::Known { organisation: &self.orgs[org as usize], operator: &self.operators[op as usize], prefix: Net::containing(ip, len) }
+        Class::Known {
+            organisation: &self.orgs[org as usize],
+            operator: &self.operators[op as usize],
+            prefix: Net::containing(ip, len),
+        }
     }
 
     /// The store generation this snapshot reflects.

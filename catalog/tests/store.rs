@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use catalog::format::{Format, read};
-use catalog::snapshot::{Class, SnapshotHandle, Snapshot};
+use catalog::snapshot::{Class, Snapshot, SnapshotHandle};
 use catalog::store::testing::fresh_database;
 use catalog::store::{ImportError, NewOperator};
 use catalog::{Bin, Store};

@@ -54,22 +54,11 @@ impl<K: Clone + Eq + Hash, V> ClockCache<K, V> {
         }
         if self.slots.len() < self.capacity {
             self.index.insert(key.clone(), self.slots.len());
-            self.slots.push(Slot {
-                key,
-                value,
-                referenced: false,
-            });
+            self.slots.push(Slot { key, value, referenced: false });
             return false;
         }
         let victim = self.advance_to_victim();
-        let old = std::mem::replace(
-            &mut self.slots[victim],
-            Slot {
-                key: key.clone(),
-                value,
-                referenced: false,
-            },
-        );
+        let old = std::mem::replace(&mut self.slots[victim], Slot { key: key.clone(), value, referenced: false });
         self.index.remove(&old.key);
         self.index.insert(key, victim);
         true

@@ -24,9 +24,7 @@ pub enum CaError {
         source: io::Error,
     },
     /// The private key file can be read or written by group or other.
-    #[error(
-        "private key file {path} has mode {mode:04o}; group and other must have no access (expected 0600)"
-    )]
+    #[error("private key file {path} has mode {mode:04o}; group and other must have no access (expected 0600)")]
     KeyFilePermissions { path: PathBuf, mode: u32 },
     /// The private key does not belong to the certificate.
     #[error("private key {key} does not match certificate {cert}")]
@@ -50,13 +48,8 @@ pub enum CaError {
     #[error("a root CA already exists in {path}; refusing to overwrite it")]
     AlreadyInitialised { path: PathBuf },
     /// `rotate` was asked while the previous rotation's overlap still runs.
-    #[error(
-        "previous root {previous} is still in its overlap until {overlap_end}; rotate again after that"
-    )]
-    OverlapInProgress {
-        previous: Fingerprint,
-        overlap_end: OffsetDateTime,
-    },
+    #[error("previous root {previous} is still in its overlap until {overlap_end}; rotate again after that")]
+    OverlapInProgress { previous: Fingerprint, overlap_end: OffsetDateTime },
 }
 
 /// Errors of forging a leaf certificate. Cloneable so one result can be

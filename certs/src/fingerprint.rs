@@ -34,11 +34,7 @@ impl Fingerprint {
 
     /// Lower-case hex of the first `bytes` bytes, for file names.
     pub fn hex_prefix(&self, bytes: usize) -> String {
-        self.0
-            .iter()
-            .take(bytes)
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        self.0.iter().take(bytes).map(|b| format!("{b:02x}")).collect()
     }
 
     /// Parses the colon-separated form written by [`Fingerprint::to_colon_hex`].

@@ -22,19 +22,12 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> CaError {
     let path = path.to_path_buf();
-    move |source| CaError::Io {
-        action,
-        path,
-        source,
-    }
+    move |source| CaError::Io { action, path, source }
 }
 
 fn temp_path(target: &Path) -> PathBuf {
     let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let name = target
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = target.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     target.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()))
 }
 
@@ -42,8 +35,8 @@ fn temp_path(target: &Path) -> PathBuf {
 /// (the umask can only narrow it) and never exists with a wider one.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CaError> {
     let tmp = temp_path(path);
-    let result = write_temp(&tmp, bytes, mode)
-        .and_then(|()| fs::rename(&tmp, path).map_err(io_err("rename into place", path)));
+    let result =
+        write_temp(&tmp, bytes, mode).and_then(|()| fs::rename(&tmp, path).map_err(io_err("rename into place", path)));
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
         return result;
@@ -52,12 +45,8 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), C
 }
 
 fn write_temp(tmp: &Path, bytes: &[u8], mode: u32) -> Result<(), CaError> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(tmp)
-        .map_err(io_err("create", tmp))?;
+    let mut file =
+        OpenOptions::new().write(true).create_new(true).mode(mode).open(tmp).map_err(io_err("create", tmp))?;
     file.write_all(bytes).map_err(io_err("write", tmp))?;
     file.sync_all().map_err(io_err("fsync", tmp))
 }
@@ -67,19 +56,13 @@ fn sync_dir(path: &Path) -> Result<(), CaError> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err("fsync directory", dir))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io_err("fsync directory", dir))
 }
 
 /// Creates the CA directory (mode 0700) if it does not exist.
 pub(crate) fn ensure_dir(dir: &Path) -> Result<(), CaError> {
     use std::os::unix::fs::DirBuilderExt;
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(io_err("create directory", dir))
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io_err("create directory", dir))
 }
 
 /// Reads a file to a string, naming it on error.
@@ -92,10 +75,7 @@ pub(crate) fn check_key_mode(path: &Path) -> Result<(), CaError> {
     let meta = fs::metadata(path).map_err(io_err("stat", path))?;
     let mode = meta.mode() & 0o7777;
     if mode & 0o077 != 0 {
-        return Err(CaError::KeyFilePermissions {
-            path: path.to_path_buf(),
-            mode,
-        });
+        return Err(CaError::KeyFilePermissions { path: path.to_path_buf(), mode });
     }
     Ok(())
 }

@@ -12,8 +12,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rcgen::{
-    CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
-    PKCS_ECDSA_P256_SHA256,
+    CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
 };
 use rustls::crypto::aws_lc_rs::sign::any_ecdsa_type;
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -65,24 +64,17 @@ struct LeafKey {
 
 impl fmt::Debug for LeafKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LeafKey")
-            .field("created", &self.created)
-            .finish_non_exhaustive()
+        f.debug_struct("LeafKey").field("created", &self.created).finish_non_exhaustive()
     }
 }
 
 impl LeafKey {
     fn generate(now: OffsetDateTime) -> Result<Self, ForgeError> {
         let err = |reason: String| ForgeError::LeafKey { reason };
-        let pair =
-            KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|e| err(e.to_string()))?;
+        let pair = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|e| err(e.to_string()))?;
         let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pair.serialize_der()));
         let signer = any_ecdsa_type(&der).map_err(|e| err(e.to_string()))?;
-        Ok(Self {
-            pair,
-            signer,
-            created: now,
-        })
+        Ok(Self { pair, signer, created: now })
     }
 }
 
@@ -102,9 +94,7 @@ pub struct Forger {
 
 impl fmt::Debug for Forger {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Forger")
-            .field("policy", &self.policy)
-            .finish_non_exhaustive()
+        f.debug_struct("Forger").field("policy", &self.policy).finish_non_exhaustive()
     }
 }
 
@@ -141,26 +131,20 @@ fn leaf_params(
 impl Forger {
     /// A forger with the given limits and clock.
     pub fn new(policy: LeafPolicy, clock: Clock) -> Self {
-        Self {
-            policy,
-            clock,
-            keys: Mutex::new(KeyRing::default()),
-        }
+        Self { policy, clock, keys: Mutex::new(KeyRing::default()) }
     }
 
     /// How many leaf keys have been created so far.
     pub fn key_generations(&self) -> u64 {
-        self.keys
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .generations
+        self.keys.lock().unwrap_or_else(PoisonError::into_inner).generations
     }
 
     fn lease_key(&self, now: OffsetDateTime) -> Result<Arc<LeafKey>, ForgeError> {
         let mut ring = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
-        let fresh = ring.current.as_ref().filter(|k| {
-            now - k.created < self.policy.key_max_age && ring.uses < self.policy.key_max_uses
-        });
+        let fresh = ring
+            .current
+            .as_ref()
+            .filter(|k| now - k.created < self.policy.key_max_age && ring.uses < self.policy.key_max_uses);
         let key = match fresh {
             Some(key) => Arc::clone(key),
             None => {
@@ -183,17 +167,10 @@ impl Forger {
         up: &UpstreamCert,
         now: OffsetDateTime,
     ) -> Result<(OffsetDateTime, OffsetDateTime), ForgeError> {
-        let not_after = up
-            .not_after
-            .min(now + self.policy.max_validity)
-            .min(root.not_after());
-        let not_before = (now - self.policy.backdate)
-            .max(up.not_before)
-            .max(root.not_before());
+        let not_after = up.not_after.min(now + self.policy.max_validity).min(root.not_after());
+        let not_before = (now - self.policy.backdate).max(up.not_before).max(root.not_before());
         if not_after <= now || not_after <= not_before {
-            return Err(ForgeError::UpstreamExpired {
-                not_after: up.not_after,
-            });
+            return Err(ForgeError::UpstreamExpired { not_after: up.not_after });
         }
         Ok((not_before, not_after))
     }
@@ -204,12 +181,7 @@ impl Forger {
     /// validity, and that it is valid for `host`) with its own trust store.
     /// This function does not verify anything; it only refuses hosts the
     /// certificate's names do not cover.
-    pub fn forge(
-        &self,
-        root: &RootCa,
-        host: &str,
-        upstream_der: &[u8],
-    ) -> Result<CertifiedKey, ForgeError> {
+    pub fn forge(&self, root: &RootCa, host: &str, upstream_der: &[u8]) -> Result<CertifiedKey, ForgeError> {
         let upstream = UpstreamCert::parse(upstream_der)?;
         self.forge_parsed(root, host, &upstream).map(|(key, _)| key)
     }
@@ -227,16 +199,11 @@ impl Forger {
         let now = (self.clock)();
         let now = now.replace_nanosecond(0).unwrap_or(now);
         let (not_before, not_after) = self.validity(root, upstream, now)?;
-        let sign_err = |reason: String| ForgeError::Sign {
-            host: host.text(),
-            reason,
-        };
+        let sign_err = |reason: String| ForgeError::Sign { host: host.text(), reason };
         let serial = serial::fresh().map_err(|_| sign_err("system random source failed".into()))?;
         let params = leaf_params(&host, sans, (not_before, not_after), serial);
         let key = self.lease_key(now)?;
-        let cert = params
-            .signed_by(&key.pair, root.issuer())
-            .map_err(|e| sign_err(e.to_string()))?;
+        let cert = params.signed_by(&key.pair, root.issuer()).map_err(|e| sign_err(e.to_string()))?;
         let chain = vec![cert.der().clone(), root.cert_der().clone()];
         Ok((CertifiedKey::new(chain, Arc::clone(&key.signer)), not_after))
     }

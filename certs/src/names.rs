@@ -25,9 +25,7 @@ pub(crate) enum Host {
 impl Host {
     /// Normalises a server name; refuses wildcards and invalid names.
     pub(crate) fn parse(raw: &str) -> Result<Self, ForgeError> {
-        let invalid = || ForgeError::InvalidHost {
-            host: raw.chars().take(300).collect(),
-        };
+        let invalid = || ForgeError::InvalidHost { host: raw.chars().take(300).collect() };
         let trimmed = raw.strip_suffix('.').unwrap_or(raw);
         if let Ok(ip) = trimmed.trim_matches(['[', ']']).parse::<IpAddr>() {
             return Ok(Self::Ip(ip));
@@ -52,9 +50,7 @@ impl Host {
 pub(crate) fn dns_covers(pattern: &str, host: &str) -> bool {
     match pattern.strip_prefix("*.") {
         None => pattern == host,
-        Some(rest) => host
-            .split_once('.')
-            .is_some_and(|(label, parent)| !label.is_empty() && parent == rest),
+        Some(rest) => host.split_once('.').is_some_and(|(label, parent)| !label.is_empty() && parent == rest),
     }
 }
 
@@ -104,14 +100,8 @@ mod tests {
 
     #[test]
     fn hosts_are_normalised() {
-        assert_eq!(
-            Host::parse("WWW.Example.ORG.").ok(),
-            Some(Host::Dns("www.example.org".into()))
-        );
-        assert_eq!(
-            Host::parse("192.0.2.1").ok(),
-            Some(Host::Ip("192.0.2.1".parse().expect("ip")))
-        );
+        assert_eq!(Host::parse("WWW.Example.ORG.").ok(), Some(Host::Dns("www.example.org".into())));
+        assert_eq!(Host::parse("192.0.2.1").ok(), Some(Host::Ip("192.0.2.1".parse().expect("ip"))));
         assert!(Host::parse("*.example.org").is_err());
         assert!(Host::parse("bad name").is_err());
         assert!(Host::parse("").is_err());

@@ -9,11 +9,7 @@ const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 fn base64(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -56,9 +52,7 @@ mod tests {
         let der: Vec<u8> = (0..=255u8).cycle().take(700).collect();
         let text = encode("CERTIFICATE", &der);
         let mut reader = text.as_bytes();
-        let certs: Vec<_> = rustls_pemfile::certs(&mut reader)
-            .collect::<Result<_, _>>()
-            .expect("parse");
+        let certs: Vec<_> = rustls_pemfile::certs(&mut reader).collect::<Result<_, _>>().expect("parse");
         assert_eq!(certs.len(), 1);
         assert_eq!(certs[0].as_ref(), der.as_slice());
     }

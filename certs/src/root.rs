@@ -9,8 +9,8 @@
 use std::fmt;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    PKCS_ECDSA_P256_SHA256, PKCS_RSA_SHA256, PublicKeyData, RsaKeySize, SigningKey,
+    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
+    PKCS_RSA_SHA256, PublicKeyData, RsaKeySize, SigningKey,
 };
 use rustls::pki_types::CertificateDer;
 use time::{Duration, OffsetDateTime};
@@ -60,12 +60,7 @@ const CN_SUFFIX_LEN: usize = 20;
 
 impl CaConfig {
     pub(crate) fn validate(&self) -> Result<(), CaError> {
-        let bad = |field, reason: &str| {
-            Err(CaError::Config {
-                field,
-                reason: reason.to_owned(),
-            })
-        };
+        let bad = |field, reason: &str| Err(CaError::Config { field, reason: reason.to_owned() });
         if self.organisation.trim().is_empty() || self.organisation.chars().count() > 64 {
             return bad("organisation", "must be 1 to 64 characters");
         }
@@ -137,10 +132,7 @@ impl fmt::Debug for RootCa {
 }
 
 fn gen_err(what: &'static str) -> impl FnOnce(rcgen::Error) -> CaError {
-    move |e| CaError::Generate {
-        what,
-        reason: e.to_string(),
-    }
+    move |e| CaError::Generate { what, reason: e.to_string() }
 }
 
 fn generate_key(alg: KeyAlgorithm) -> Result<KeyPair, CaError> {
@@ -151,11 +143,7 @@ fn generate_key(alg: KeyAlgorithm) -> Result<KeyPair, CaError> {
     .map_err(gen_err("root key"))
 }
 
-fn root_params(
-    cfg: &CaConfig,
-    key: &KeyPair,
-    now: OffsetDateTime,
-) -> Result<CertificateParams, CaError> {
+fn root_params(cfg: &CaConfig, key: &KeyPair, now: OffsetDateTime) -> Result<CertificateParams, CaError> {
     let now = now.replace_nanosecond(0).unwrap_or(now);
     let mut params = CertificateParams::default();
     let key_id = params.key_identifier(key);
@@ -163,9 +151,7 @@ fn root_params(
     let date = now.date();
     let cn = format!("{} {date} {id_hex}", cfg.common_name.trim());
     params.distinguished_name = rcgen::DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(DnType::OrganizationName, cfg.organisation.trim());
+    params.distinguished_name.push(DnType::OrganizationName, cfg.organisation.trim());
     params.distinguished_name.push(DnType::CommonName, cn);
     params.not_before = now - Duration::hours(1);
     params.not_after = now + cfg.validity;
@@ -184,45 +170,27 @@ impl RootCa {
         cfg.validate()?;
         let key = generate_key(cfg.key_algorithm)?;
         let params = root_params(cfg, &key, now)?;
-        let cert = params
-            .self_signed(&key)
-            .map_err(gen_err("root certificate"))?;
-        Self::from_parts(cert.der().clone(), key).map_err(|e| CaError::Generate {
-            what: "root certificate",
-            reason: e.to_string(),
-        })
+        let cert = params.self_signed(&key).map_err(gen_err("root certificate"))?;
+        Self::from_parts(cert.der().clone(), key)
+            .map_err(|e| CaError::Generate { what: "root certificate", reason: e.to_string() })
     }
 
     /// Assembles a root from its certificate and key, checking that the
     /// certificate is a CA and that the key belongs to it.
-    pub(crate) fn from_parts(
-        cert_der: CertificateDer<'static>,
-        key: KeyPair,
-    ) -> Result<Self, PartsError> {
+    pub(crate) fn from_parts(cert_der: CertificateDer<'static>, key: KeyPair) -> Result<Self, PartsError> {
         let (_, x509) = x509_parser::parse_x509_certificate(&cert_der)
             .map_err(|e| PartsError::Invalid(format!("not a DER certificate: {e}")))?;
         if !x509.is_ca() {
-            return Err(PartsError::Invalid(
-                "not a CA (basicConstraints cA missing)".into(),
-            ));
+            return Err(PartsError::Invalid("not a CA (basicConstraints cA missing)".into()));
         }
         if x509.public_key().subject_public_key.data.as_ref() != key.der_bytes() {
             return Err(PartsError::KeyMismatch);
         }
         let validity = x509.validity();
-        let (not_before, not_after) = (
-            validity.not_before.to_datetime(),
-            validity.not_after.to_datetime(),
-        );
+        let (not_before, not_after) = (validity.not_before.to_datetime(), validity.not_after.to_datetime());
         let issuer = Issuer::from_ca_cert_der(&cert_der, CaKey(key))
             .map_err(|e| PartsError::Invalid(format!("cannot use as issuer: {e}")))?;
-        Ok(Self {
-            fingerprint: Fingerprint::of_der(&cert_der),
-            cert_der,
-            not_before,
-            not_after,
-            issuer,
-        })
+        Ok(Self { fingerprint: Fingerprint::of_der(&cert_der), cert_der, not_before, not_after, issuer })
     }
 
     /// The certificate in DER.

@@ -20,9 +20,7 @@ pub(crate) struct RandomFailed;
 
 fn draw() -> Result<u128, RandomFailed> {
     let mut bytes = [0u8; 16];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| RandomFailed)?;
+    SystemRandom::new().fill(&mut bytes).map_err(|_| RandomFailed)?;
     Ok(u128::from_be_bytes(bytes) & (u128::MAX >> 1))
 }
 

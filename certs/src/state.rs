@@ -45,19 +45,12 @@ pub(crate) struct State {
 }
 
 fn is_bare_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name.starts_with('.')
-        && !name.contains(['/', '\\'])
-        && name.starts_with("root-")
+    !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\']) && name.starts_with("root-")
 }
 
 impl State {
     pub(crate) fn new(current: RootEntry) -> Self {
-        Self {
-            version: VERSION,
-            current,
-            previous: None,
-        }
+        Self { version: VERSION, current, previous: None }
     }
 
     pub(crate) fn set_previous(&mut self, previous: Option<(RootEntry, OffsetDateTime)>) {
@@ -71,10 +64,7 @@ impl State {
     pub(crate) fn read(dir: &Path) -> Result<Self, CaError> {
         let path = Self::path(dir);
         let text = fsutil::read_string(&path)?;
-        let bad = |reason: String| CaError::State {
-            path: path.clone(),
-            reason,
-        };
+        let bad = |reason: String| CaError::State { path: path.clone(), reason };
         let state: Self = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
         if state.version != VERSION {
             return Err(bad(format!("unsupported version {}", state.version)));
@@ -82,10 +72,7 @@ impl State {
         let entries = std::iter::once(&state.current).chain(state.previous.iter().map(|p| &p.root));
         for entry in entries {
             if !is_bare_name(&entry.cert) || !is_bare_name(&entry.key) {
-                return Err(bad(format!(
-                    "file names {:?}/{:?} must be root-* names",
-                    entry.cert, entry.key
-                )));
+                return Err(bad(format!("file names {:?}/{:?} must be root-* names", entry.cert, entry.key)));
             }
         }
         Ok(state)
@@ -93,10 +80,8 @@ impl State {
 
     pub(crate) fn write(&self, dir: &Path) -> Result<(), CaError> {
         let path = Self::path(dir);
-        let mut json = serde_json::to_string_pretty(self).map_err(|e| CaError::State {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
+        let mut json = serde_json::to_string_pretty(self)
+            .map_err(|e| CaError::State { path: path.clone(), reason: e.to_string() })?;
         json.push('\n');
         fsutil::write_atomic(&path, json.as_bytes(), PUBLIC_MODE)
     }

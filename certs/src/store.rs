@@ -76,18 +76,10 @@ fn write_root(dir: &Path, root: &RootCa) -> Result<(), CaError> {
     let entry = entry_for(root);
     let key_pem = root.key_pkcs8_pem();
     fsutil::write_atomic(&dir.join(&entry.key), key_pem.as_bytes(), KEY_MODE)?;
-    fsutil::write_atomic(
-        &dir.join(&entry.cert),
-        root.cert_pem().as_bytes(),
-        PUBLIC_MODE,
-    )
+    fsutil::write_atomic(&dir.join(&entry.cert), root.cert_pem().as_bytes(), PUBLIC_MODE)
 }
 
-fn write_state(
-    dir: &Path,
-    current: &RootCa,
-    previous: Option<(&RootCa, OffsetDateTime)>,
-) -> Result<(), CaError> {
+fn write_state(dir: &Path, current: &RootCa, previous: Option<(&RootCa, OffsetDateTime)>) -> Result<(), CaError> {
     let mut state = State::new(entry_for(current));
     state.set_previous(previous.map(|(root, end)| (entry_for(root), end)));
     state.write(dir)
@@ -95,10 +87,7 @@ fn write_state(
 
 fn read_cert(path: &Path) -> Result<rustls::pki_types::CertificateDer<'static>, CaError> {
     let text = fsutil::read_string(path)?;
-    let bad = |reason: String| CaError::Certificate {
-        path: path.to_path_buf(),
-        reason,
-    };
+    let bad = |reason: String| CaError::Certificate { path: path.to_path_buf(), reason };
     let mut reader = text.as_bytes();
     match rustls_pemfile::certs(&mut reader).next() {
         Some(Ok(der)) => Ok(der),
@@ -110,10 +99,7 @@ fn read_cert(path: &Path) -> Result<rustls::pki_types::CertificateDer<'static>, 
 fn read_key(path: &Path) -> Result<rcgen::KeyPair, CaError> {
     fsutil::check_key_mode(path)?;
     let text = fsutil::read_string(path)?;
-    let bad = |reason: &str| CaError::Key {
-        path: path.to_path_buf(),
-        reason: reason.to_owned(),
-    };
+    let bad = |reason: &str| CaError::Key { path: path.to_path_buf(), reason: reason.to_owned() };
     let mut reader = text.as_bytes();
     let der = rustls_pemfile::private_key(&mut reader)
         .map_err(|_| bad("invalid PEM"))?
@@ -126,22 +112,13 @@ fn load_root(dir: &Path, entry: &RootEntry, state_path: &Path) -> Result<RootCa,
     let key = read_key(&key_path)?;
     let cert = read_cert(&cert_path)?;
     let root = RootCa::from_parts(cert, key).map_err(|e| match e {
-        PartsError::KeyMismatch => CaError::KeyMismatch {
-            key: key_path.clone(),
-            cert: cert_path.clone(),
-        },
-        PartsError::Invalid(reason) => CaError::Certificate {
-            path: cert_path.clone(),
-            reason,
-        },
+        PartsError::KeyMismatch => CaError::KeyMismatch { key: key_path.clone(), cert: cert_path.clone() },
+        PartsError::Invalid(reason) => CaError::Certificate { path: cert_path.clone(), reason },
     })?;
     if root.fingerprint().to_colon_hex() != entry.fingerprint {
         return Err(CaError::State {
             path: state_path.to_path_buf(),
-            reason: format!(
-                "{} does not have the recorded fingerprint",
-                cert_path.display()
-            ),
+            reason: format!("{} does not have the recorded fingerprint", cert_path.display()),
         });
     }
     Ok(root)
@@ -161,11 +138,7 @@ impl CaStore {
         write_root(dir, &root)?;
         write_state(dir, &root, None)?;
         tracing::info!(fingerprint = %root.fingerprint(), "created gateway root CA");
-        Ok(Self {
-            dir: dir.to_path_buf(),
-            current: Arc::new(root),
-            previous: None,
-        })
+        Ok(Self { dir: dir.to_path_buf(), current: Arc::new(root), previous: None })
     }
 
     /// Loads the CA from `dir`, checking key file modes, that each key
@@ -182,11 +155,7 @@ impl CaStore {
             }),
             _ => None,
         };
-        let store = Self {
-            dir: dir.to_path_buf(),
-            current,
-            previous,
-        };
+        let store = Self { dir: dir.to_path_buf(), current, previous };
         if let Some(prev) = state.previous.filter(|p| p.overlap_end <= now) {
             write_state(dir, &store.current, None)?;
             fsutil::remove_if_exists(&dir.join(&prev.root.key))?;
@@ -247,10 +216,7 @@ impl CaStore {
         write_state(&self.dir, &new_root, Some((&self.current, overlap_end)))?;
         let old = std::mem::replace(&mut self.current, Arc::clone(&new_root));
         let old_fingerprint = old.fingerprint();
-        self.previous = Some(PreviousRoot {
-            root: old,
-            overlap_end,
-        });
+        self.previous = Some(PreviousRoot { root: old, overlap_end });
         tracing::info!(new = %new_root.fingerprint(), old = %old_fingerprint, %overlap_end, "rotated gateway root CA");
         Ok(Rotation {
             new_cert_pem: new_root.cert_pem(),

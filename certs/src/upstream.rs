@@ -28,9 +28,7 @@ pub struct UpstreamCert {
 }
 
 fn parse_err(reason: impl ToString) -> ForgeError {
-    ForgeError::UpstreamParse {
-        reason: reason.to_string(),
-    }
+    ForgeError::UpstreamParse { reason: reason.to_string() }
 }
 
 fn ip_from_bytes(bytes: &[u8]) -> Option<IpAddr> {

@@ -54,10 +54,7 @@ fn load_round_trips() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let created = CaStore::init(tmp.path(), &CaConfig::default(), t0()).expect("init");
     let loaded = CaStore::load(tmp.path(), t0()).expect("load");
-    assert_eq!(
-        loaded.current().fingerprint(),
-        created.current().fingerprint()
-    );
+    assert_eq!(loaded.current().fingerprint(), created.current().fingerprint());
     assert_eq!(loaded.current().cert_der(), created.current().cert_der());
     assert_eq!(loaded.current().not_after(), created.current().not_after());
     assert!(loaded.previous().is_none());
@@ -76,10 +73,7 @@ fn world_readable_key_is_refused_naming_the_file() {
 
 #[test]
 fn key_of_another_root_is_refused() {
-    let (a, b) = (
-        tempfile::tempdir().expect("a"),
-        tempfile::tempdir().expect("b"),
-    );
+    let (a, b) = (tempfile::tempdir().expect("a"), tempfile::tempdir().expect("b"));
     CaStore::init(a.path(), &CaConfig::default(), t0()).expect("init a");
     CaStore::init(b.path(), &CaConfig::default(), t0()).expect("init b");
     let key_a = files_with_ext(a.path(), "key").remove(0);
@@ -96,10 +90,7 @@ fn exports_parse_back_and_fingerprint_matches() {
     let der = store.export_current(ExportFormat::Der);
     let pem = store.export_current(ExportFormat::Pem);
     let mut reader = pem.as_slice();
-    let from_pem = rustls_pemfile::certs(&mut reader)
-        .next()
-        .expect("one cert")
-        .expect("pem");
+    let from_pem = rustls_pemfile::certs(&mut reader).next().expect("one cert").expect("pem");
     assert_eq!(from_pem.as_ref(), der.as_slice());
 
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &der);
@@ -112,10 +103,7 @@ fn exports_parse_back_and_fingerprint_matches() {
     assert!(cert.is_ca());
     let ku = cert.key_usage().expect("ku").expect("present").value;
     assert!(ku.key_cert_sign() && ku.crl_sign() && !ku.digital_signature());
-    assert!(
-        cert.name_constraints().expect("nc").is_none(),
-        "no name constraints"
-    );
+    assert!(cert.name_constraints().expect("nc").is_none(), "no name constraints");
     let subject = cert.subject().to_string();
     assert!(subject.contains("O=Perimeter") && subject.contains("CN=Perimeter Gateway Root CA"));
     let years = (cert.validity().not_after.to_datetime() - t0()).whole_days() / 365;
@@ -144,10 +132,7 @@ fn rsa_option_creates_a_loadable_rsa_3072_root() {
     };
     let store = CaStore::init(tmp.path(), &cfg, t0()).expect("init rsa");
     let loaded = CaStore::load(tmp.path(), t0()).expect("load rsa");
-    assert_eq!(
-        loaded.current().fingerprint(),
-        store.current().fingerprint()
-    );
+    assert_eq!(loaded.current().fingerprint(), store.current().fingerprint());
     let der = loaded.current().cert_der().to_vec();
     let (_, cert) = x509_parser::parse_x509_certificate(&der).expect("x509");
     match cert.public_key().parsed().expect("public key") {
@@ -160,16 +145,7 @@ fn rsa_option_creates_a_loadable_rsa_3072_root() {
 #[test]
 fn bad_config_names_the_field() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let cfg = CaConfig {
-        common_name: String::new(),
-        ..CaConfig::default()
-    };
+    let cfg = CaConfig { common_name: String::new(), ..CaConfig::default() };
     let err = CaStore::init(tmp.path(), &cfg, t0()).expect_err("must refuse");
-    assert!(matches!(
-        err,
-        CaError::Config {
-            field: "common_name",
-            ..
-        }
-    ));
+    assert!(matches!(err, CaError::Config { field: "common_name", .. }));
 }

@@ -16,12 +16,7 @@ fn service(capacity: usize, clock: &TestClock) -> (Arc<RootCa>, LeafForge) {
 
 fn service_with(capacity: usize, threads: usize, clock: &TestClock) -> (Arc<RootCa>, LeafForge) {
     let root = Arc::new(RootCa::generate(&CaConfig::default(), t0()).expect("root"));
-    let cfg = ForgeConfig {
-        cache_capacity: capacity,
-        threads,
-        clock: clock.clock(),
-        ..ForgeConfig::default()
-    };
+    let cfg = ForgeConfig { cache_capacity: capacity, threads, clock: clock.clock(), ..ForgeConfig::default() };
     let forge = LeafForge::new(Arc::clone(&root), cfg).expect("start forge");
     (root, forge)
 }
@@ -31,31 +26,16 @@ async fn second_call_is_a_cache_hit_without_forging() {
     let (clock, ca) = (TestClock::at(t0()), TestCa::new());
     let (root, forge) = service(16, &clock);
     let upstream = ca.upstream_now(&["hit.example"], t0());
-    let first = forge
-        .certified_key("hit.example", &upstream)
-        .await
-        .expect("first");
-    let second = forge
-        .certified_key("HIT.example.", &upstream)
-        .await
-        .expect("second");
+    let first = forge.certified_key("hit.example", &upstream).await.expect("first");
+    let second = forge.certified_key("HIT.example.", &upstream).await.expect("second");
     assert!(Arc::ptr_eq(&first, &second));
     let stats = forge.stats();
-    assert_eq!(
-        (stats.hits, stats.misses, stats.forged, stats.cached),
-        (1, 1, 1, 1)
-    );
+    assert_eq!((stats.hits, stats.misses, stats.forged, stats.cached), (1, 1, 1, 1));
     verify_chain(&[&root], &first.cert, "hit.example", t0()).expect("verifies");
 
     let changed = ca.upstream_now(&["hit.example"], t0());
-    let third = forge
-        .certified_key("hit.example", &changed)
-        .await
-        .expect("changed origin");
-    assert!(
-        !Arc::ptr_eq(&first, &third),
-        "a new origin cert gets a new leaf"
-    );
+    let third = forge.certified_key("hit.example", &changed).await.expect("changed origin");
+    assert!(!Arc::ptr_eq(&first, &third), "a new origin cert gets a new leaf");
     assert_eq!(forge.stats().forged, 2);
 }
 
@@ -64,12 +44,7 @@ async fn capacity_bound_evicts() {
     let (clock, ca) = (TestClock::at(t0()), TestCa::new());
     let (_root, forge) = service(2, &clock);
     let upstream = ca.upstream_now(&["*.evict.example"], t0());
-    for host in [
-        "a.evict.example",
-        "b.evict.example",
-        "c.evict.example",
-        "d.evict.example",
-    ] {
+    for host in ["a.evict.example", "b.evict.example", "c.evict.example", "d.evict.example"] {
         forge.certified_key(host, &upstream).await.expect("forge");
     }
     let stats = forge.stats();
@@ -80,38 +55,20 @@ async fn capacity_bound_evicts() {
 async fn concurrent_callers_share_one_forge() {
     let (clock, ca) = (TestClock::at(t0()), TestCa::new());
     let (_root, forge) = service_with(16, 2, &clock);
-    let (forge, upstream) = (
-        Arc::new(forge),
-        Arc::new(ca.upstream_now(&["flight.example"], t0())),
-    );
+    let (forge, upstream) = (Arc::new(forge), Arc::new(ca.upstream_now(&["flight.example"], t0())));
     let callers = 32;
     let barrier = Arc::new(Barrier::new(callers));
     let mut tasks = JoinSet::new();
     for _ in 0..callers {
-        let (forge, upstream, barrier) = (
-            Arc::clone(&forge),
-            Arc::clone(&upstream),
-            Arc::clone(&barrier),
-        );
+        let (forge, upstream, barrier) = (Arc::clone(&forge), Arc::clone(&upstream), Arc::clone(&barrier));
         tasks.spawn(async move {
             barrier.wait().await;
             forge.certified_key("flight.example", &upstream).await
         });
     }
-    let leaves: Vec<_> = tasks
-        .join_all()
-        .await
-        .into_iter()
-        .map(|r| r.expect("leaf"))
-        .collect();
+    let leaves: Vec<_> = tasks.join_all().await.into_iter().map(|r| r.expect("leaf")).collect();
     assert!(leaves.iter().all(|l| Arc::ptr_eq(l, &leaves[0])));
-    let ForgeStats {
-        hits,
-        misses,
-        coalesced,
-        forged,
-        ..
-    } = forge.stats();
+    let ForgeStats { hits, misses, coalesced, forged, .. } = forge.stats();
     assert_eq!((forged, misses), (1, 1));
     assert_eq!(hits + coalesced, callers as u64 - 1);
 }
@@ -121,20 +78,11 @@ async fn failures_reach_every_caller_and_are_not_cached() {
     let (clock, ca) = (TestClock::at(t0()), TestCa::new());
     let (_root, forge) = service(16, &clock);
     let upstream = ca.upstream_now(&["only.example"], t0());
-    let (a, b) = tokio::join!(
-        forge.certified_key("other.example", &upstream),
-        forge.certified_key("other.example", &upstream)
-    );
-    let want = ForgeError::NameNotCovered {
-        host: "other.example".into(),
-    };
+    let (a, b) =
+        tokio::join!(forge.certified_key("other.example", &upstream), forge.certified_key("other.example", &upstream));
+    let want = ForgeError::NameNotCovered { host: "other.example".into() };
     assert_eq!((a.expect_err("a"), b.expect_err("b")), (want.clone(), want));
-    assert!(
-        forge
-            .certified_key("other.example", &upstream)
-            .await
-            .is_err()
-    );
+    assert!(forge.certified_key("other.example", &upstream).await.is_err());
     let stats = forge.stats();
     assert_eq!((stats.forged, stats.cached), (0, 0));
     assert!(stats.failures >= 2);
@@ -147,26 +95,14 @@ async fn switching_root_signs_new_leaves_with_the_new_root() {
     let (clock, ca) = (TestClock::at(t0()), TestCa::new());
     let (old_root, forge) = service(16, &clock);
     let upstream = ca.upstream_now(&["switch.example"], t0());
-    let before = forge
-        .certified_key("switch.example", &upstream)
-        .await
-        .expect("before");
+    let before = forge.certified_key("switch.example", &upstream).await.expect("before");
     let new_root = Arc::new(RootCa::generate(&CaConfig::default(), t0()).expect("new root"));
     forge.set_root(Arc::clone(&new_root));
     assert_eq!(forge.root_fingerprint(), new_root.fingerprint());
-    let after = forge
-        .certified_key("switch.example", &upstream)
-        .await
-        .expect("after");
+    let after = forge.certified_key("switch.example", &upstream).await.expect("after");
     verify_chain(&[&new_root], &after.cert, "switch.example", t0()).expect("new root");
     assert!(verify_chain(&[&new_root], &before.cert, "switch.example", t0()).is_err());
-    verify_chain(
-        &[&new_root, &old_root],
-        &before.cert,
-        "switch.example",
-        t0(),
-    )
-    .expect("bundle");
+    verify_chain(&[&new_root, &old_root], &before.cert, "switch.example", t0()).expect("bundle");
 }
 
 #[tokio::test]
@@ -174,15 +110,9 @@ async fn expired_cache_entries_are_forged_again() {
     let (clock, ca) = (TestClock::at(t0()), TestCa::new());
     let (_root, forge) = service(16, &clock);
     let upstream = ca.upstream_now(&["stale.example"], t0());
-    forge
-        .certified_key("stale.example", &upstream)
-        .await
-        .expect("first");
+    forge.certified_key("stale.example", &upstream).await.expect("first");
     clock.advance(time::Duration::days(30));
-    forge
-        .certified_key("stale.example", &upstream)
-        .await
-        .expect("second");
+    forge.certified_key("stale.example", &upstream).await.expect("second");
     assert_eq!(forge.stats().forged, 2);
 }
 
@@ -192,18 +122,12 @@ async fn timing_of_a_cache_hit() {
     let (_root, forge) = service(16, &clock);
     let upstream = ca.upstream_now(&["fast.example"], t0());
     let start = std::time::Instant::now();
-    forge
-        .certified_key("fast.example", &upstream)
-        .await
-        .expect("miss");
+    forge.certified_key("fast.example", &upstream).await.expect("miss");
     let miss = start.elapsed();
     let n = 1000;
     let start = std::time::Instant::now();
     for _ in 0..n {
-        forge
-            .certified_key("fast.example", &upstream)
-            .await
-            .expect("hit");
+        forge.certified_key("fast.example", &upstream).await.expect("hit");
     }
     let hit = start.elapsed() / n;
     assert_eq!(forge.stats().forged, 1);

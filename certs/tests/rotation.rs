@@ -12,10 +12,7 @@ use time::Duration;
 fn bundle_count(store: &CaStore, now: time::OffsetDateTime) -> usize {
     let pem = store.bundle_pem(now);
     let mut reader = pem.as_bytes();
-    rustls_pemfile::certs(&mut reader)
-        .collect::<Result<Vec<_>, _>>()
-        .expect("bundle parses")
-        .len()
+    rustls_pemfile::certs(&mut reader).collect::<Result<Vec<_>, _>>().expect("bundle parses").len()
 }
 
 fn state(dir: &std::path::Path) -> serde_json::Value {
@@ -28,9 +25,7 @@ fn rotate_keeps_both_roots_until_overlap_end_then_retires_old() {
     let cfg = CaConfig::default();
     let mut store = CaStore::init(tmp.path(), &cfg, t0()).expect("init");
     let old_fp = store.current().fingerprint();
-    let old_key = tmp
-        .path()
-        .join(format!("root-{}.key", old_fp.hex_prefix(8)));
+    let old_key = tmp.path().join(format!("root-{}.key", old_fp.hex_prefix(8)));
 
     let now = t0() + Duration::days(400);
     let rotation = store.rotate(&cfg, now).expect("rotate");
@@ -42,10 +37,7 @@ fn rotate_keeps_both_roots_until_overlap_end_then_retires_old() {
     assert_eq!(bundle_count(&store, now), 2);
 
     let json = state(tmp.path());
-    assert_eq!(
-        json["current"]["fingerprint"],
-        rotation.new_fingerprint.to_colon_hex()
-    );
+    assert_eq!(json["current"]["fingerprint"], rotation.new_fingerprint.to_colon_hex());
     assert_eq!(json["previous"]["fingerprint"], old_fp.to_colon_hex());
 
     let during = CaStore::load(tmp.path(), now + Duration::days(29)).expect("load during");
@@ -65,26 +57,12 @@ fn rotate_keeps_both_roots_until_overlap_end_then_retires_old() {
 #[test]
 fn in_memory_store_retires_when_asked_after_overlap() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let cfg = CaConfig {
-        overlap: Duration::days(7),
-        ..CaConfig::default()
-    };
+    let cfg = CaConfig { overlap: Duration::days(7), ..CaConfig::default() };
     let mut store = CaStore::init(tmp.path(), &cfg, t0()).expect("init");
     let rotation = store.rotate(&cfg, t0()).expect("rotate");
-    assert_eq!(
-        store
-            .retire_expired(t0() + Duration::days(6))
-            .expect("early"),
-        None
-    );
-    assert_eq!(
-        bundle_count(&store, t0() + Duration::days(8)),
-        1,
-        "bundle drops it at once"
-    );
-    let retired = store
-        .retire_expired(t0() + Duration::days(8))
-        .expect("retire");
+    assert_eq!(store.retire_expired(t0() + Duration::days(6)).expect("early"), None);
+    assert_eq!(bundle_count(&store, t0() + Duration::days(8)), 1, "bundle drops it at once");
+    let retired = store.retire_expired(t0() + Duration::days(8)).expect("retire");
     assert_eq!(retired, Some(rotation.old_fingerprint));
     assert!(store.previous().is_none());
 }
@@ -95,15 +73,9 @@ fn rotate_during_overlap_is_refused_and_later_allowed() {
     let cfg = CaConfig::default();
     let mut store = CaStore::init(tmp.path(), &cfg, t0()).expect("init");
     let first = store.rotate(&cfg, t0()).expect("rotate");
-    let err = store
-        .rotate(&cfg, t0() + Duration::days(1))
-        .expect_err("in overlap");
-    assert!(
-        matches!(err, CaError::OverlapInProgress { previous, .. } if previous == first.old_fingerprint)
-    );
-    let second = store
-        .rotate(&cfg, t0() + Duration::days(31))
-        .expect("rotate again");
+    let err = store.rotate(&cfg, t0() + Duration::days(1)).expect_err("in overlap");
+    assert!(matches!(err, CaError::OverlapInProgress { previous, .. } if previous == first.old_fingerprint));
+    let second = store.rotate(&cfg, t0() + Duration::days(31)).expect("rotate again");
     assert_eq!(second.old_fingerprint, first.new_fingerprint);
 }
 
@@ -118,8 +90,5 @@ fn rotated_roots_have_distinct_subjects() {
         cert.subject().to_string()
     };
     let prev = store.previous().expect("previous").root();
-    assert_ne!(
-        subject(store.current().cert_der()),
-        subject(prev.cert_der())
-    );
+    assert_ne!(subject(store.current().cert_der()), subject(prev.cert_der()));
 }

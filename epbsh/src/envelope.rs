@@ -20,10 +20,7 @@ impl Mailbox {
     /// Builds a mailbox; the domain is lower-cased. No syntax check here: the
     /// SMTP parser validates before constructing one.
     pub fn new(local: impl Into<String>, domain: impl AsRef<str>) -> Self {
-        Self {
-            local: local.into(),
-            domain: domain.as_ref().to_ascii_lowercase(),
-        }
+        Self { local: local.into(), domain: domain.as_ref().to_ascii_lowercase() }
     }
 
     /// The local part, as received.

@@ -53,7 +53,10 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             StoreError::Db(_) | StoreError::Migrate(_) => {
                 tracing::error!(error = %e, "store failure while serving the API");
-                return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the catalog store is unavailable; try again later");
+                return ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the catalog store is unavailable; try again later",
+                );
             }
         };
         ApiError::new(status, e.to_string())

@@ -33,7 +33,11 @@ pub async fn operators(State(s): State<AppState>, caller: Caller) -> ApiResult<R
     Ok(Json(ops).into_response())
 }
 
-pub async fn add_operator(State(s): State<AppState>, caller: Caller, Json(new): Json<NewOperator>) -> ApiResult<Response> {
+pub async fn add_operator(
+    State(s): State<AppState>,
+    caller: Caller,
+    Json(new): Json<NewOperator>,
+) -> ApiResult<Response> {
     caller.require_duty()?;
     let op = s.store.add_operator(&caller.actor(), new).await?;
     Ok((StatusCode::CREATED, Json(op)).into_response())
@@ -56,7 +60,11 @@ pub async fn organisations(State(s): State<AppState>, caller: Caller) -> ApiResu
     Ok(Json(s.store.organisations(caller.own_operator()).await?).into_response())
 }
 
-pub async fn add_organisation(State(s): State<AppState>, caller: Caller, Json(new): Json<NewOrganisation>) -> ApiResult<Response> {
+pub async fn add_organisation(
+    State(s): State<AppState>,
+    caller: Caller,
+    Json(new): Json<NewOrganisation>,
+) -> ApiResult<Response> {
     caller.require_duty()?;
     let bin: Bin = new.bin.parse().map_err(|e: catalog::model::BinError| ApiError::bad_request(e.to_string()))?;
     let org = s.store.add_organisation(&caller.actor(), &bin, &new.name, &new.operators).await?;
@@ -99,7 +107,12 @@ pub struct ExportQuery {
     format: Option<Format>,
 }
 
-pub async fn export(State(s): State<AppState>, caller: Caller, Path(operator): Path<String>, Query(q): Query<ExportQuery>) -> ApiResult<Response> {
+pub async fn export(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(operator): Path<String>,
+    Query(q): Query<ExportQuery>,
+) -> ApiResult<Response> {
     caller.require_operator(&operator)?;
     let format = q.format.unwrap_or(Format::Json);
     let rows = export_rows(&s.store, &operator).await.map_err(|e| match e.downcast::<catalog::StoreError>() {
@@ -136,7 +149,12 @@ pub struct HistoryQuery {
     on: Option<String>,
 }
 
-pub async fn history(State(s): State<AppState>, caller: Caller, Path(ip): Path<String>, Query(q): Query<HistoryQuery>) -> ApiResult<Response> {
+pub async fn history(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(ip): Path<String>,
+    Query(q): Query<HistoryQuery>,
+) -> ApiResult<Response> {
     let ip = parse_ip(&ip)?;
     let bad = |e: anyhow::Error| ApiError::bad_request(e.to_string());
     let (from, to) = match (q.at, q.on) {
@@ -163,7 +181,9 @@ pub async fn audit(State(s): State<AppState>, caller: Caller, Query(q): Query<Au
         (Role::Duty, subject) => subject,
         (Role::Operator { operator }, None) => Some(format!("operator:{operator}")),
         (Role::Operator { operator }, Some(s)) if s == format!("operator:{operator}") => Some(s),
-        (Role::Operator { .. }, Some(_)) => return Err(ApiError::forbidden("an operator token sees only its own operator's changes")),
+        (Role::Operator { .. }, Some(_)) => {
+            return Err(ApiError::forbidden("an operator token sees only its own operator's changes"));
+        }
     };
     let limit = q.limit.unwrap_or(100).clamp(1, 10_000);
     Ok(Json(s.store.changes(subject.as_deref(), limit).await?).into_response())

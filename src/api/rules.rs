@@ -27,9 +27,11 @@ pub async fn observe(State(s): State<AppState>, caller: Caller, body: axum::body
         ))
     })?;
     let snapshot = s.snapshot.current();
-    let (unknown, known): (Vec<_>, Vec<_>) = batch.into_iter().partition(|o| !matches!(snapshot.classify(o.ip), Class::Known { .. }));
+    let (unknown, known): (Vec<_>, Vec<_>) =
+        batch.into_iter().partition(|o| !matches!(snapshot.classify(o.ip), Class::Known { .. }));
     let report = s.store.record_observations(unknown).await?;
-    Ok(Json(json!({ "accepted": report.accepted, "already_known": known.len(), "refused": report.refused })).into_response())
+    Ok(Json(json!({ "accepted": report.accepted, "already_known": known.len(), "refused": report.refused }))
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -60,7 +62,11 @@ pub async fn notices(State(s): State<AppState>, caller: Caller, Query(q): Query<
     Ok(Json(s.store.notices(operator.as_deref()).await?).into_response())
 }
 
-pub async fn blocks(State(s): State<AppState>, caller: Caller, Query(mut filter): Query<BlockFilter>) -> ApiResult<Response> {
+pub async fn blocks(
+    State(s): State<AppState>,
+    caller: Caller,
+    Query(mut filter): Query<BlockFilter>,
+) -> ApiResult<Response> {
     filter.operator = scope(&caller, filter.operator)?;
     Ok(Json(s.store.blocks(&filter).await?).into_response())
 }
@@ -73,7 +79,11 @@ pub struct BlockRequest {
     reason: String,
 }
 
-pub async fn add_block(State(s): State<AppState>, caller: Caller, Json(req): Json<BlockRequest>) -> ApiResult<Response> {
+pub async fn add_block(
+    State(s): State<AppState>,
+    caller: Caller,
+    Json(req): Json<BlockRequest>,
+) -> ApiResult<Response> {
     caller.require_duty()?;
     let net = target(&req.target).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let block = s.store.block(&caller.actor(), net, &req.reason).await?;
@@ -81,7 +91,11 @@ pub async fn add_block(State(s): State<AppState>, caller: Caller, Json(req): Jso
     Ok((StatusCode::CREATED, Json(block)).into_response())
 }
 
-pub async fn lift_block(State(s): State<AppState>, caller: Caller, Json(req): Json<BlockRequest>) -> ApiResult<Response> {
+pub async fn lift_block(
+    State(s): State<AppState>,
+    caller: Caller,
+    Json(req): Json<BlockRequest>,
+) -> ApiResult<Response> {
     caller.require_duty()?;
     let net = target(&req.target).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let block = s.store.unblock(&caller.actor(), net, &req.reason).await?;

@@ -23,7 +23,13 @@ pub async fn operator(store: &Store, cmd: OperatorCmd) -> anyhow::Result<ExitCod
                 json(&ops)?;
             } else {
                 for op in ops {
-                    println!("{:<20} {:<40} contacts: {}  links: {}", op.name, op.full_name, list_or_none(&op.contacts), list_or_none(&op.links));
+                    println!(
+                        "{:<20} {:<40} contacts: {}  links: {}",
+                        op.name,
+                        op.full_name,
+                        list_or_none(&op.contacts),
+                        list_or_none(&op.links)
+                    );
                 }
             }
         }
@@ -34,7 +40,13 @@ pub async fn operator(store: &Store, cmd: OperatorCmd) -> anyhow::Result<ExitCod
             } else {
                 let orgs = store.organisations(Some(&name)).await?;
                 let list = store.list(&name).await?;
-                println!("operator   {}\nfull name  {}\ncontacts   {}\nlinks      {}", op.name, op.full_name, list_or_none(&op.contacts), list_or_none(&op.links));
+                println!(
+                    "operator   {}\nfull name  {}\ncontacts   {}\nlinks      {}",
+                    op.name,
+                    op.full_name,
+                    list_or_none(&op.contacts),
+                    list_or_none(&op.links)
+                );
                 println!("organisations {}\nprefixes      {}", orgs.len(), list.len());
             }
         }
@@ -47,7 +59,12 @@ pub async fn org(store: &Store, cmd: OrgCmd) -> anyhow::Result<ExitCode> {
         OrgCmd::Add { bin, name, operators } => {
             let bin: Bin = bin.parse()?;
             let org = store.add_organisation(&cli_actor(), &bin, &name, &operators).await?;
-            println!("organisation {} '{}' registered, connected through {}", org.bin, org.name, org.operators.join(", "));
+            println!(
+                "organisation {} '{}' registered, connected through {}",
+                org.bin,
+                org.name,
+                org.operators.join(", ")
+            );
         }
         OrgCmd::Connect { bin, operator } => {
             let org = store.connect(&cli_actor(), &bin.parse()?, &operator).await?;

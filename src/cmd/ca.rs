@@ -29,7 +29,8 @@ pub fn ensure(config: &Config) -> anyhow::Result<CaStore> {
     if dir.join("state.json").exists() {
         return CaStore::load(&dir, now).with_context(|| format!("cannot load the root CA from {}", dir.display()));
     }
-    let store = CaStore::init(&dir, &config.ca.to_certs(), now).with_context(|| format!("cannot create the root CA in {}", dir.display()))?;
+    let store = CaStore::init(&dir, &config.ca.to_certs(), now)
+        .with_context(|| format!("cannot create the root CA in {}", dir.display()))?;
     tracing::info!(fingerprint = %store.current().fingerprint(), dir = %dir.display(), "root CA created");
     Ok(store)
 }
@@ -41,7 +42,12 @@ pub async fn run(config: &Config, cmd: CaCmd) -> anyhow::Result<ExitCode> {
         CaCmd::Init => {
             let store = CaStore::init(&dir, &config.ca.to_certs(), now)?;
             let root = store.current();
-            println!("root CA created in {}\nfingerprint (SHA-256) {}\nvalid until {}", dir.display(), root.fingerprint(), root.not_after());
+            println!(
+                "root CA created in {}\nfingerprint (SHA-256) {}\nvalid until {}",
+                dir.display(),
+                root.fingerprint(),
+                root.not_after()
+            );
             println!("give operators the certificate from `perimeter ca export`; the key stays in {}", dir.display());
         }
         CaCmd::Show(flag) => {
@@ -67,7 +73,9 @@ pub async fn run(config: &Config, cmd: CaCmd) -> anyhow::Result<ExitCode> {
                 (false, false) => store.export_current(ExportFormat::Pem),
             };
             match output {
-                Some(path) => std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?,
+                Some(path) => {
+                    std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?
+                }
                 None => std::io::Write::write_all(&mut std::io::stdout(), &bytes)?,
             }
         }
@@ -79,10 +87,16 @@ pub async fn run(config: &Config, cmd: CaCmd) -> anyhow::Result<ExitCode> {
 async fn rotate(config: &Config, now: OffsetDateTime) -> anyhow::Result<ExitCode> {
     let mut ca = CaStore::load(&ca_dir(config), now)?;
     let rotation = ca.rotate(&config.ca.to_certs(), now)?;
-    println!("new root {}\nold root {} stays trusted until {}", rotation.new_fingerprint, rotation.old_fingerprint, kz(rotation.overlap_end));
+    println!(
+        "new root {}\nold root {} stays trusted until {}",
+        rotation.new_fingerprint,
+        rotation.old_fingerprint,
+        kz(rotation.overlap_end)
+    );
     let store = open_store(config).await?;
     let mailer = SmtpMailer::new(&config.notices.smtp_url).map_err(anyhow::Error::msg)?;
-    let from: Mailbox = config.notices.from.parse().with_context(|| format!("[notices] from: '{}'", config.notices.from))?;
+    let from: Mailbox =
+        config.notices.from.parse().with_context(|| format!("[notices] from: '{}'", config.notices.from))?;
     let mut failed = 0;
     let mut told = Vec::new();
     for op in store.operators().await? {
@@ -126,9 +140,10 @@ fn rotation_mail(from: &Mailbox, to: &[String], r: &certs::Rotation) -> Result<M
         kz(r.overlap_end)
     );
     let pem = ContentType::parse("application/x-pem-file").map_err(|e| e.to_string())?;
-    let body = MultiPart::mixed()
-        .singlepart(SinglePart::plain(text))
-        .singlepart(Attachment::new(format!("perimeter-root-{}.pem", short(&r.new_fingerprint.to_string()).replace(':', ""))).body(r.new_cert_pem.clone(), pem));
+    let body = MultiPart::mixed().singlepart(SinglePart::plain(text)).singlepart(
+        Attachment::new(format!("perimeter-root-{}.pem", short(&r.new_fingerprint.to_string()).replace(':', "")))
+            .body(r.new_cert_pem.clone(), pem),
+    );
     builder.multipart(body).map_err(|e| e.to_string())
 }
 

@@ -5,11 +5,11 @@ use std::net::IpAddr;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use catalog::Store;
 use catalog::format::{self, ExportRow, Format};
 use catalog::import::DiffSummary;
 use catalog::snapshot::{Class, Snapshot};
 use catalog::store::{ImportError, ImportOutcome};
-use catalog::Store;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
@@ -27,7 +27,9 @@ pub async fn run(store: &Store, cmd: CatalogCmd) -> anyhow::Result<ExitCode> {
             let rows = export_rows(store, &operator).await?;
             let bytes = format::write(format.into(), &rows);
             match output {
-                Some(path) => std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?,
+                Some(path) => {
+                    std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?
+                }
                 None => std::io::Write::write_all(&mut std::io::stdout(), &bytes)?,
             }
             Ok(ExitCode::SUCCESS)
@@ -35,7 +37,11 @@ pub async fn run(store: &Store, cmd: CatalogCmd) -> anyhow::Result<ExitCode> {
         CatalogCmd::Lookup { ip, json: flag } => {
             let snapshot = Snapshot::load(store).await?;
             let answer = Lookup::new(ip, snapshot.classify(ip));
-            if flag.json { json(&answer)? } else { println!("{}", answer.text()) }
+            if flag.json {
+                json(&answer)?
+            } else {
+                println!("{}", answer.text())
+            }
             Ok(ExitCode::SUCCESS)
         }
         CatalogCmd::History { ip, at, on, json: flag } => history(store, ip, at, on, flag.json).await,
@@ -45,7 +51,10 @@ pub async fn run(store: &Store, cmd: CatalogCmd) -> anyhow::Result<ExitCode> {
 /// An operator's current list in the export shape.
 pub async fn export_rows(store: &Store, operator: &str) -> anyhow::Result<Vec<ExportRow>> {
     let list = store.list(operator).await?;
-    Ok(list.into_iter().map(|a| ExportRow { prefix: a.prefix.to_string(), bin: a.bin.to_string(), comment: a.comment }).collect())
+    Ok(list
+        .into_iter()
+        .map(|a| ExportRow { prefix: a.prefix.to_string(), bin: a.bin.to_string(), comment: a.comment })
+        .collect())
 }
 
 async fn import(
@@ -60,7 +69,8 @@ async fn import(
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let (rows, problems) = format::read(format, &bytes);
     let bar = ProgressBar::new(0).with_style(
-        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} rows ({eta})").unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} rows ({eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.set_message(format!("applying {}", file.display()));
     let progress = |done: usize, total: usize| {
@@ -142,7 +152,10 @@ impl<'s> Lookup<'s> {
     pub fn text(&self) -> String {
         match &self.class {
             Class::Known { organisation, operator, prefix } => {
-                format!("{}: known, {prefix} of {} '{}' via operator {operator}", self.ip, organisation.bin, organisation.name)
+                format!(
+                    "{}: known, {prefix} of {} '{}' via operator {operator}",
+                    self.ip, organisation.bin, organisation.name
+                )
             }
             Class::Unknown => format!("{}: unknown (in no operator's list)", self.ip),
             Class::Blocked { reason, since, prefix } => {
@@ -152,7 +165,13 @@ impl<'s> Lookup<'s> {
     }
 }
 
-async fn history(store: &Store, ip: IpAddr, at: Option<String>, on: Option<String>, as_json: bool) -> anyhow::Result<ExitCode> {
+async fn history(
+    store: &Store,
+    ip: IpAddr,
+    at: Option<String>,
+    on: Option<String>,
+    as_json: bool,
+) -> anyhow::Result<ExitCode> {
     let (from, to) = match (at, on) {
         (Some(at), _) => {
             let t = parse_instant(&at)?;
@@ -170,7 +189,14 @@ async fn history(store: &Store, ip: IpAddr, at: Option<String>, on: Option<Strin
     if !as_json {
         for a in holders {
             let until = a.valid_to.map_or("now".to_string(), when);
-            println!("{}  {} '{}' via {}  from {} until {until}", a.prefix, a.bin, a.organisation, a.operator, when(a.valid_from));
+            println!(
+                "{}  {} '{}' via {}  from {} until {until}",
+                a.prefix,
+                a.bin,
+                a.organisation,
+                a.operator,
+                when(a.valid_from)
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -33,10 +33,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Calendar(c) => calendar(&config, c),
         Command::Audit(a) => admin::audit(&open_store(&config).await?, a).await,
         Command::Catalog(c) => catalog::run(&open_store(&config).await?, c).await,
-        Command::Unknown { operator, json } => reconcile::unknown(&open_store(&config).await?, operator, json.json).await,
-        Command::Notices { operator, json } => reconcile::notices(&open_store(&config).await?, operator, json.json).await,
+        Command::Unknown { operator, json } => {
+            reconcile::unknown(&open_store(&config).await?, operator, json.json).await
+        }
+        Command::Notices { operator, json } => {
+            reconcile::notices(&open_store(&config).await?, operator, json.json).await
+        }
         Command::Block(c) => reconcile::block(&open_store(&config).await?, c).await,
-        Command::Reconcile { at, json } => reconcile::run_once(&config, open_store(&config).await?, at, json.json).await,
+        Command::Reconcile { at, json } => {
+            reconcile::run_once(&config, open_store(&config).await?, at, json.json).await
+        }
     }
 }
 
@@ -62,7 +68,9 @@ pub async fn open_store(config: &Config) -> anyhow::Result<::catalog::Store> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
     }
-    ::catalog::Store::open(&url).await.with_context(|| format!("cannot open the catalog store {}", ::catalog::store::redact(&url)))
+    ::catalog::Store::open(&url)
+        .await
+        .with_context(|| format!("cannot open the catalog store {}", ::catalog::store::redact(&url)))
 }
 
 /// Who is acting from the command line, for the audit trail.
@@ -87,7 +95,9 @@ fn calendar(config: &Config, cmd: crate::cli::CalendarCmd) -> anyhow::Result<Exi
         CalendarCmd::Show { year } => {
             let calendar = crate::calendar::open(config)?;
             if !calendar.covers(year) {
-                eprintln!("note: the calendar lists no religious days or transfers for {year}; only the yearly rules apply");
+                eprintln!(
+                    "note: the calendar lists no religious days or transfers for {year}; only the yearly rules apply"
+                );
             }
             for (day, why) in calendar.days_off(year) {
                 println!("{day} {:<9} {why}", day.weekday_name());

@@ -19,11 +19,16 @@ use crate::output::{json, parse_instant, when};
 pub fn reconciler(config: &Config, store: Store) -> anyhow::Result<Reconciler> {
     let calendar = crate::calendar::load(config)?;
     let mailer = SmtpMailer::new(&config.notices.smtp_url).map_err(anyhow::Error::msg).context("[notices] smtp_url")?;
-    let from = config.notices.from.parse().with_context(|| format!("[notices] from: '{}' is not a mailbox", config.notices.from))?;
+    let from = config
+        .notices
+        .from
+        .parse()
+        .with_context(|| format!("[notices] from: '{}' is not a mailbox", config.notices.from))?;
     let format = time::macros::format_description!("[hour]:[minute]");
     let send_at = time::Time::parse(&config.notices.send_at, &format)
         .with_context(|| format!("[notices] send_at: '{}' is not HH:MM", config.notices.send_at))?;
-    let settings = NoticeSettings { from, send_at, retry_base: Duration::from_secs(config.notices.retry_base_secs.max(1)) };
+    let settings =
+        NoticeSettings { from, send_at, retry_base: Duration::from_secs(config.notices.retry_base_secs.max(1)) };
     Ok(Reconciler::new(store, calendar, Arc::new(mailer), settings))
 }
 
@@ -64,7 +69,16 @@ pub async fn unknown(store: &Store, operator: Option<String>, as_json: bool) -> 
     for u in list {
         let notice = u.notice.map_or("-".to_string(), |n| format!("notice {n}"));
         let deadline = u.deadline_day.unwrap_or_else(|| "-".into());
-        println!("{:<40} {:<12} {:<12} {:<9} {:<11} deadline {deadline}  seen {} times, last {}", u.ip, u.operator, u.link, u.status, notice, u.seen, when(u.last_seen));
+        println!(
+            "{:<40} {:<12} {:<12} {:<9} {:<11} deadline {deadline}  seen {} times, last {}",
+            u.ip,
+            u.operator,
+            u.link,
+            u.status,
+            notice,
+            u.seen,
+            when(u.last_seen)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -109,7 +123,14 @@ pub async fn block(store: &Store, cmd: BlockCmd) -> anyhow::Result<ExitCode> {
                 json(&blocks)?;
             } else {
                 for b in blocks {
-                    let lifted = b.lifted_at.map_or(String::new(), |at| format!("  lifted {} by {}: {}", when(at), b.lifted_by.clone().unwrap_or_default(), b.lift_reason.clone().unwrap_or_default()));
+                    let lifted = b.lifted_at.map_or(String::new(), |at| {
+                        format!(
+                            "  lifted {} by {}: {}",
+                            when(at),
+                            b.lifted_by.clone().unwrap_or_default(),
+                            b.lift_reason.clone().unwrap_or_default()
+                        )
+                    });
                     println!("{:<24} {:<6} since {}  {}{lifted}", b.prefix, b.kind, when(b.since), b.reason);
                 }
             }

@@ -86,7 +86,11 @@ impl Env {
     /// Runs the binary, asserts failure and returns stderr.
     pub fn fails(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert!(!out.status.success(), "perimeter {args:?} should have failed:\n{}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            !out.status.success(),
+            "perimeter {args:?} should have failed:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         String::from_utf8(out.stderr).expect("utf-8 stderr")
     }
 
@@ -178,7 +182,12 @@ impl Server {
             cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
         }
         if let Some((file, content_type)) = body {
-            cmd.args(["-H", &format!("Content-Type: {content_type}"), "--data-binary", &format!("@{}", file.display())]);
+            cmd.args([
+                "-H",
+                &format!("Content-Type: {content_type}"),
+                "--data-binary",
+                &format!("@{}", file.display()),
+            ]);
         }
         cmd.arg(format!("{}{path}", self.base));
         let out = cmd.output().expect("curl runs");
@@ -228,7 +237,8 @@ impl SmtpSink {
 
     pub fn start_on(port: u16, extra: &[&str]) -> SmtpSink {
         let binary = ["/usr/sbin/smtp-sink", "/usr/bin/smtp-sink"].into_iter().find(|p| Path::new(p).exists());
-        let binary = binary.expect("smtp-sink (Debian package postfix) is required by this test: the test script installs it");
+        let binary =
+            binary.expect("smtp-sink (Debian package postfix) is required by this test: the test script installs it");
         let dir = tempfile::tempdir().expect("temp dir");
         let mut cmd = Command::new(binary);
         let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
@@ -237,7 +247,11 @@ impl SmtpSink {
             assert!(chown.is_ok_and(|s| s.success()), "chown the sink directory");
             cmd.args(["-u", "nobody"]);
         }
-        cmd.args(extra).arg("-d").arg(format!("{}/%M.", dir.path().display())).arg(format!("127.0.0.1:{port}")).arg("10");
+        cmd.args(extra)
+            .arg("-d")
+            .arg(format!("{}/%M.", dir.path().display()))
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("10");
         let child = cmd.stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().expect("smtp-sink starts");
         eventually("smtp-sink listens", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
         SmtpSink { child, port, dir }
@@ -251,7 +265,8 @@ impl SmtpSink {
 
     /// The messages received so far, as text.
     pub fn messages(&self) -> Vec<String> {
-        let mut files: Vec<_> = std::fs::read_dir(self.dir.path()).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+        let mut files: Vec<_> =
+            std::fs::read_dir(self.dir.path()).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
         files.sort();
         files.iter().map(|f| String::from_utf8_lossy(&std::fs::read(f).unwrap_or_default()).into_owned()).collect()
     }
@@ -287,7 +302,10 @@ pub fn readable(message: &str) -> String {
     let mut out = String::new();
     let mut block = String::new();
     let flush = |block: &mut String, out: &mut String| {
-        let decoded = base64::engine::general_purpose::STANDARD.decode(block.as_bytes()).ok().and_then(|b| String::from_utf8(b).ok());
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(block.as_bytes())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok());
         out.push_str(&decoded.unwrap_or_else(|| block.clone()));
         out.push('\n');
         block.clear();

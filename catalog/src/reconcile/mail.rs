@@ -40,16 +40,19 @@ impl Mailer for SmtpMailer {
 /// Astana time).
 pub fn compose(notice: &PendingNotice, from: &Mailbox, deadline_day: &str) -> Result<Message, String> {
     let n = notice.addresses.len();
-    let subject = format!("[perimeter] {n} unregistered address(es) on {}'s links: register by {deadline_day}", notice.operator);
-    let mut builder = Message::builder().from(from.clone()).subject(subject).message_id(Some(notice.message_id.clone()));
+    let subject =
+        format!("[perimeter] {n} unregistered address(es) on {}'s links: register by {deadline_day}", notice.operator);
+    let mut builder =
+        Message::builder().from(from.clone()).subject(subject).message_id(Some(notice.message_id.clone()));
     for to in &notice.recipients {
         let mailbox: Mailbox = to.parse().map_err(|e| format!("recipient '{to}': {e}"))?;
         builder = builder.to(mailbox);
     }
     let file = format!("unregistered-{}-notice-{}.csv", notice.operator, notice.id);
-    let body = MultiPart::mixed()
-        .singlepart(SinglePart::plain(text(notice, deadline_day)))
-        .singlepart(Attachment::new(file).body(csv(&notice.addresses), ContentType::parse("text/csv; charset=utf-8").map_err(|e| e.to_string())?));
+    let body = MultiPart::mixed().singlepart(SinglePart::plain(text(notice, deadline_day))).singlepart(
+        Attachment::new(file)
+            .body(csv(&notice.addresses), ContentType::parse("text/csv; charset=utf-8").map_err(|e| e.to_string())?),
+    );
     builder.multipart(body).map_err(|e| format!("building notice {}: {e}", notice.id))
 }
 

@@ -59,7 +59,12 @@ pub struct Reconciler {
 }
 
 impl Reconciler {
-    pub fn new(store: Store, calendar: Arc<dyn WorkingDays>, mailer: Arc<dyn Mailer>, settings: NoticeSettings) -> Reconciler {
+    pub fn new(
+        store: Store,
+        calendar: Arc<dyn WorkingDays>,
+        mailer: Arc<dyn Mailer>,
+        settings: NoticeSettings,
+    ) -> Reconciler {
         Reconciler { store, calendar, mailer, settings }
     }
 

@@ -79,14 +79,17 @@ impl Store {
         let before = self.block_by_id(&mut tx, id).await?;
         lift(&mut tx, id, actor, reason).await?;
         if before.kind == "auto" {
-            sqlx::query("UPDATE observations SET status = 'resolved', closed_at = $1 WHERE ip = $2 AND status = 'blocked'")
-                .bind(now_ms())
-                .bind(prefix.network().to_string())
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE observations SET status = 'resolved', closed_at = $1 WHERE ip = $2 AND status = 'blocked'",
+            )
+            .bind(now_ms())
+            .bind(prefix.network().to_string())
+            .execute(&mut *tx)
+            .await?;
         }
         let after = self.block_by_id(&mut tx, id).await?;
-        audit(&mut tx, actor, "block.lift", &format!("block:{prefix}"), Some(json!(before)), Some(json!(after))).await?;
+        audit(&mut tx, actor, "block.lift", &format!("block:{prefix}"), Some(json!(before)), Some(json!(after)))
+            .await?;
         tx.commit().await?;
         Ok(after)
     }

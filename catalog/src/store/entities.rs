@@ -57,24 +57,31 @@ impl Store {
             return Err(StoreError::Conflict(format!("operator '{}' already exists", new.name)));
         }
         let full_name = if new.full_name.is_empty() { new.name.clone() } else { new.full_name.clone() };
-        let row = sqlx::query("INSERT INTO operators (name, full_name, contacts, created_at) VALUES ($1, $2, $3, $4) RETURNING id")
-            .bind(&new.name)
-            .bind(&full_name)
-            .bind(json!(new.contacts).to_string())
-            .bind(now_ms())
-            .fetch_one(&mut *tx)
-            .await?;
+        let row = sqlx::query(
+            "INSERT INTO operators (name, full_name, contacts, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(&new.name)
+        .bind(&full_name)
+        .bind(json!(new.contacts).to_string())
+        .bind(now_ms())
+        .fetch_one(&mut *tx)
+        .await?;
         let id: i64 = row.try_get("id")?;
         for link in &new.links {
-            let taken = sqlx::query("SELECT o.name FROM links l JOIN operators o ON o.id = l.operator_id WHERE l.name = $1")
-                .bind(link)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let taken =
+                sqlx::query("SELECT o.name FROM links l JOIN operators o ON o.id = l.operator_id WHERE l.name = $1")
+                    .bind(link)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             if let Some(r) = taken {
                 let owner: String = r.try_get("name")?;
                 return Err(StoreError::Conflict(format!("link '{link}' already belongs to operator '{owner}'")));
             }
-            sqlx::query("INSERT INTO links (name, operator_id) VALUES ($1, $2)").bind(link).bind(id).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO links (name, operator_id) VALUES ($1, $2)")
+                .bind(link)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
         }
         let op = Operator { id, name: new.name.clone(), full_name, contacts: new.contacts, links: new.links };
         audit(&mut tx, actor, "operator.add", &format!("operator:{}", op.name), None, Some(json!(op))).await?;
@@ -84,7 +91,9 @@ impl Store {
 
     /// All operators, by name.
     pub async fn operators(&self) -> Result<Vec<Operator>> {
-        let rows = sqlx::query("SELECT id, name, full_name, contacts FROM operators ORDER BY name").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT id, name, full_name, contacts FROM operators ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
         let links = sqlx::query("SELECT name, operator_id FROM links ORDER BY name").fetch_all(&self.pool).await?;
         let mut ops = Vec::with_capacity(rows.len());
         for r in rows {
@@ -131,17 +140,28 @@ impl Store {
     }
 
     pub(super) async fn require_operator(&self, tx: &mut sqlx::AnyConnection, name: &str) -> Result<i64> {
-        self.operator_id_in(tx, name).await?.ok_or_else(|| StoreError::NotFound { what: "operator", name: name.to_string() })
+        self.operator_id_in(tx, name)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { what: "operator", name: name.to_string() })
     }
 
     /// Registers an organisation connected through the given operators.
-    pub async fn add_organisation(&self, actor: &str, bin: &Bin, name: &str, operators: &[String]) -> Result<Organisation> {
+    pub async fn add_organisation(
+        &self,
+        actor: &str,
+        bin: &Bin,
+        name: &str,
+        operators: &[String],
+    ) -> Result<Organisation> {
         if name.trim().is_empty() {
             return Err(StoreError::Invalid("organisation name is empty".into()));
         }
         let mut tx = self.pool.begin().await?;
         write_lock(&mut tx).await?;
-        let exists = sqlx::query("SELECT name FROM organisations WHERE bin = $1").bind(bin.as_str()).fetch_optional(&mut *tx).await?;
+        let exists = sqlx::query("SELECT name FROM organisations WHERE bin = $1")
+            .bind(bin.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
         if let Some(r) = exists {
             let name: String = r.try_get("name")?;
             return Err(StoreError::Conflict(format!("BIN {bin} is already registered as '{name}'")));

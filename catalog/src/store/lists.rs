@@ -76,7 +76,14 @@ impl Store {
         if dry_run || diff.is_empty() {
             tx.rollback().await?;
             let operator = operator.to_string();
-            return Ok(ImportOutcome { operator, applied: false, change: None, diff: summary, resolved: vec![], unblocked: vec![] });
+            return Ok(ImportOutcome {
+                operator,
+                applied: false,
+                change: None,
+                diff: summary,
+                resolved: vec![],
+                unblocked: vec![],
+            });
         }
         let counts = json!({"added": diff.added.len(), "removed": diff.removed.len(), "moved": diff.moved.len(),
             "updated": diff.updated.len(), "unchanged": diff.unchanged});
@@ -189,20 +196,32 @@ async fn other_prefixes(tx: &mut sqlx::AnyConnection, op_id: i64) -> Result<Othe
     .bind(op_id)
     .fetch_all(&mut *tx)
     .await?;
-    let pairs = rows.iter().map(|r| Ok((parse_net(r.try_get("prefix")?)?, r.try_get("name")?))).collect::<Result<Vec<_>>>()?;
+    let pairs =
+        rows.iter().map(|r| Ok((parse_net(r.try_get("prefix")?)?, r.try_get("name")?))).collect::<Result<Vec<_>>>()?;
     Ok(OtherPrefixes::new(pairs))
 }
 
 async fn current(tx: &mut sqlx::AnyConnection, op_id: i64, bins: &HashMap<i64, Bin>) -> Result<Vec<Current>> {
-    let rows = sqlx::query("SELECT id, prefix, organisation_id, comment FROM assignments WHERE operator_id = $1 AND valid_to IS NULL")
-        .bind(op_id)
-        .fetch_all(&mut *tx)
-        .await?;
+    let rows = sqlx::query(
+        "SELECT id, prefix, organisation_id, comment FROM assignments WHERE operator_id = $1 AND valid_to IS NULL",
+    )
+    .bind(op_id)
+    .fetch_all(&mut *tx)
+    .await?;
     rows.iter()
         .map(|r| {
             let organisation_id: i64 = r.try_get("organisation_id")?;
-            let bin = bins.get(&organisation_id).cloned().ok_or_else(|| StoreError::Invalid("assignment without organisation".into()))?;
-            Ok(Current { row_id: r.try_get("id")?, net: parse_net(r.try_get("prefix")?)?, bin, organisation_id, comment: r.try_get("comment")? })
+            let bin = bins
+                .get(&organisation_id)
+                .cloned()
+                .ok_or_else(|| StoreError::Invalid("assignment without organisation".into()))?;
+            Ok(Current {
+                row_id: r.try_get("id")?,
+                net: parse_net(r.try_get("prefix")?)?,
+                bin,
+                organisation_id,
+                comment: r.try_get("comment")?,
+            })
         })
         .collect()
 }
@@ -229,7 +248,8 @@ async fn resolve_covered(
     actor: &str,
     change: i64,
 ) -> Result<(Vec<String>, Vec<String>)> {
-    let rows = sqlx::query("SELECT id, ip, status FROM observations WHERE status <> 'resolved'").fetch_all(&mut *tx).await?;
+    let rows =
+        sqlx::query("SELECT id, ip, status FROM observations WHERE status <> 'resolved'").fetch_all(&mut *tx).await?;
     let (mut resolved, mut unblocked) = (Vec::new(), Vec::new());
     let now = now_ms();
     for r in rows {
@@ -239,7 +259,11 @@ async fn resolve_covered(
             continue;
         }
         let (id, status): (i64, String) = (r.try_get("id")?, r.try_get("status")?);
-        sqlx::query("UPDATE observations SET status = 'resolved', closed_at = $1 WHERE id = $2").bind(now).bind(id).execute(&mut *tx).await?;
+        sqlx::query("UPDATE observations SET status = 'resolved', closed_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         if status == "blocked" {
             let live = sqlx::query("SELECT id FROM blocks WHERE prefix = $1 AND kind = 'auto' AND lifted_at IS NULL")
                 .bind(Net::host(ip).to_string())
@@ -271,13 +295,15 @@ async fn apply(
         .map(|c| c.row_id)
         .chain(diff.moved.iter().chain(&diff.updated).map(|(c, _)| c.row_id))
         .collect();
-    let inserting: Vec<&Entry> = diff.added.iter().chain(diff.moved.iter().chain(&diff.updated).map(|(_, e)| e)).collect();
+    let inserting: Vec<&Entry> =
+        diff.added.iter().chain(diff.moved.iter().chain(&diff.updated).map(|(_, e)| e)).collect();
     let total = closing.len() + inserting.len();
     let now = now_ms();
     for (i, ids) in closing.chunks(BATCH).enumerate() {
         let (head, marks) = (placeholders(backend, 2, 1, 1), placeholders(backend, ids.len(), 1, 3));
         let (valid_to, removed_by) = head.split_once(", ").unwrap_or_default();
-        let sql = format!("UPDATE assignments SET valid_to = {valid_to}, removed_by = {removed_by} WHERE id IN ({marks})");
+        let sql =
+            format!("UPDATE assignments SET valid_to = {valid_to}, removed_by = {removed_by} WHERE id IN ({marks})");
         let query = ids.iter().fold(sqlx::query(&sql).bind(now).bind(change), |q, id| q.bind(*id));
         query.execute(&mut *tx).await?;
         progress((i * BATCH + ids.len()).min(total), total);
@@ -289,7 +315,14 @@ async fn apply(
     Ok(())
 }
 
-async fn insert_batch(tx: &mut sqlx::AnyConnection, backend: Backend, op_id: i64, change: i64, now: i64, rows: &[&Entry]) -> Result<()> {
+async fn insert_batch(
+    tx: &mut sqlx::AnyConnection,
+    backend: Backend,
+    op_id: i64,
+    change: i64,
+    now: i64,
+    rows: &[&Entry],
+) -> Result<()> {
     let sql = format!(
         "INSERT INTO assignments (operator_id, organisation_id, prefix, family, start_key, end_key, plen, comment, \
          valid_from, added_by) VALUES {}",

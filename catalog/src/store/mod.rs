@@ -8,9 +8,9 @@ mod entities;
 mod lists;
 mod notices;
 mod observe;
-mod tokens;
 #[doc(hidden)]
 pub mod testing;
+mod tokens;
 
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -22,9 +22,9 @@ use crate::model::Change;
 
 pub use blocks::{Block, BlockFilter};
 pub use entities::{NewOperator, valid_handle};
+pub use lists::{ImportError, ImportOutcome, Progress};
 pub use notices::{DeadlineReport, NoticeAddress, NoticeInfo, PendingNotice};
 pub use observe::{IngestReport, Observation, UnknownAddress};
-pub use lists::{ImportError, ImportOutcome, Progress};
 pub use tokens::TokenInfo;
 
 /// Which database serves the store.

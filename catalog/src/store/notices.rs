@@ -103,10 +103,12 @@ impl Store {
         let mut due = Vec::with_capacity(rows.len());
         for r in rows {
             let id: i64 = r.try_get("id")?;
-            let addrs = sqlx::query("SELECT ip, link, first_seen, last_seen, seen FROM observations WHERE notice_id = $1 ORDER BY ip")
-                .bind(id)
-                .fetch_all(&self.pool)
-                .await?;
+            let addrs = sqlx::query(
+                "SELECT ip, link, first_seen, last_seen, seen FROM observations WHERE notice_id = $1 ORDER BY ip",
+            )
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
             let addresses = addrs
                 .iter()
                 .map(|a| {
@@ -154,13 +156,15 @@ impl Store {
     /// Records a failed attempt: retry at `next_attempt`, or give up when `None`.
     pub async fn notice_failed(&self, id: i64, error: &str, next_attempt: Option<i64>) -> Result<()> {
         let status = if next_attempt.is_some() { "pending" } else { "failed" };
-        sqlx::query("UPDATE notices SET status = $1, attempts = attempts + 1, last_error = $2, next_attempt = $3 WHERE id = $4")
-            .bind(status)
-            .bind(error)
-            .bind(next_attempt.unwrap_or(i64::MAX))
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE notices SET status = $1, attempts = attempts + 1, last_error = $2, next_attempt = $3 WHERE id = $4",
+        )
+        .bind(status)
+        .bind(error)
+        .bind(next_attempt.unwrap_or(i64::MAX))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -242,7 +246,13 @@ impl Store {
     }
 }
 
-async fn open_notice(tx: &mut sqlx::AnyConnection, op_id: i64, operator: &str, contacts: &[String], now: i64) -> Result<i64> {
+async fn open_notice(
+    tx: &mut sqlx::AnyConnection,
+    op_id: i64,
+    operator: &str,
+    contacts: &[String],
+    now: i64,
+) -> Result<i64> {
     let count = sqlx::query("SELECT COUNT(*) AS c FROM observations WHERE operator_id = $1 AND status = 'open'")
         .bind(op_id)
         .fetch_one(&mut *tx)
@@ -261,11 +271,13 @@ async fn open_notice(tx: &mut sqlx::AnyConnection, op_id: i64, operator: &str, c
     .fetch_one(&mut *tx)
     .await?;
     let id: i64 = row.try_get("id")?;
-    sqlx::query("UPDATE observations SET status = 'noticed', notice_id = $1 WHERE operator_id = $2 AND status = 'open'")
-        .bind(id)
-        .bind(op_id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "UPDATE observations SET status = 'noticed', notice_id = $1 WHERE operator_id = $2 AND status = 'open'",
+    )
+    .bind(id)
+    .bind(op_id)
+    .execute(&mut *tx)
+    .await?;
     let after = json!({"notice": id, "addresses": count, "recipients": contacts});
     audit(tx, "reconciler", "notice.create", &format!("operator:{operator}"), None, Some(after)).await?;
     Ok(id)

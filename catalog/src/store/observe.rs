@@ -92,7 +92,14 @@ impl Store {
         );
         let mut query = sqlx::query(&sql);
         for ((ip, op), m) in rows {
-            query = query.bind(ip.to_string()).bind(*op).bind(m.link.clone()).bind(m.first).bind(m.last).bind(m.count).bind("open");
+            query = query
+                .bind(ip.to_string())
+                .bind(*op)
+                .bind(m.link.clone())
+                .bind(m.first)
+                .bind(m.last)
+                .bind(m.count)
+                .bind("open");
         }
         query.execute(&self.pool).await?;
         Ok(())

@@ -19,7 +19,12 @@ pub async fn fresh_database(dir: &Path) -> String {
     let Some(server) = postgres_server() else {
         return format!("sqlite://{}", dir.join("catalog.db").display());
     };
-    let name = format!("perimeter_t{}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed), super::now_ms() % 1_000_000);
+    let name = format!(
+        "perimeter_t{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        super::now_ms() % 1_000_000
+    );
     let mut conn = sqlx::PgConnection::connect(&server).await.expect("the PostgreSQL test server is reachable");
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("a test database can be created");
     let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);

@@ -37,7 +37,9 @@ impl Store {
     /// Creates a token and returns its secret, which is not stored and cannot be shown again.
     pub async fn create_token(&self, actor: &str, name: &str, role: &Role) -> Result<String> {
         if !valid_handle(name) {
-            return Err(StoreError::Invalid(format!("token name '{name}': use 1-64 lowercase letters, digits, '-', '_' or '.'")));
+            return Err(StoreError::Invalid(format!(
+                "token name '{name}': use 1-64 lowercase letters, digits, '-', '_' or '.'"
+            )));
         }
         let secret = new_secret()?;
         let mut tx = self.pool.begin().await?;

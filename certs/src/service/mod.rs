@@ -32,9 +32,7 @@ pub struct LeafForge {
 
 impl fmt::Debug for LeafForge {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LeafForge")
-            .field("stats", &self.stats())
-            .finish_non_exhaustive()
+        f.debug_struct("LeafForge").field("stats", &self.stats()).finish_non_exhaustive()
     }
 }
 
@@ -51,9 +49,7 @@ impl LeafForge {
             thread::Builder::new()
                 .name(format!("leaf-forge-{i}"))
                 .spawn(move || worker_loop(&shared, &rx))
-                .map_err(|e| ForgeError::Spawn {
-                    reason: e.to_string(),
-                })?;
+                .map_err(|e| ForgeError::Spawn { reason: e.to_string() })?;
         }
         Ok(Self { shared, jobs: tx })
     }
@@ -66,27 +62,15 @@ impl LeafForge {
     /// and valid for `host`). This crate never verifies upstream trust; it
     /// only copies names and validity, and refuses hosts those names do not
     /// cover. Forging for an unverified certificate would forge trust.
-    pub async fn certified_key(
-        &self,
-        host: &str,
-        upstream_der: &[u8],
-    ) -> Result<Arc<CertifiedKey>, ForgeError> {
+    pub async fn certified_key(&self, host: &str, upstream_der: &[u8]) -> Result<Arc<CertifiedKey>, ForgeError> {
         let host = Host::parse(host)?.text();
         let root = self.shared.current_root();
-        let key = CacheKey {
-            host,
-            root: root.fingerprint(),
-            upstream: Fingerprint::of_der(upstream_der),
-        };
+        let key = CacheKey { host, root: root.fingerprint(), upstream: Fingerprint::of_der(upstream_der) };
         let rx = match self.shared.lookup_or_join(&key) {
             Lookup::Hit(leaf) => return Ok(leaf),
             Lookup::Wait(rx) => rx,
             Lookup::Lead(rx) => {
-                self.submit(Job {
-                    key,
-                    root,
-                    upstream: upstream_der.to_vec(),
-                });
+                self.submit(Job { key, root, upstream: upstream_der.to_vec() });
                 rx
             }
         };
@@ -96,12 +80,8 @@ impl LeafForge {
     fn submit(&self, job: Job) {
         match self.jobs.try_send(job) {
             Ok(()) => {}
-            Err(TrySendError::Full(job)) => {
-                self.shared.complete(&job.key, Err(ForgeError::Overloaded))
-            }
-            Err(TrySendError::Disconnected(job)) => {
-                self.shared.complete(&job.key, Err(ForgeError::Shutdown))
-            }
+            Err(TrySendError::Full(job)) => self.shared.complete(&job.key, Err(ForgeError::Overloaded)),
+            Err(TrySendError::Disconnected(job)) => self.shared.complete(&job.key, Err(ForgeError::Shutdown)),
         }
     }
 

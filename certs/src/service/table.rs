@@ -73,17 +73,9 @@ pub(super) enum Lookup {
 }
 
 impl Shared {
-    pub(super) fn new(
-        root: Arc<RootCa>,
-        cache_capacity: usize,
-        forger: Forger,
-        clock: Clock,
-    ) -> Self {
+    pub(super) fn new(root: Arc<RootCa>, cache_capacity: usize, forger: Forger, clock: Clock) -> Self {
         Self {
-            table: Mutex::new(Table {
-                cache: ClockCache::new(cache_capacity),
-                inflight: HashMap::new(),
-            }),
+            table: Mutex::new(Table { cache: ClockCache::new(cache_capacity), inflight: HashMap::new() }),
             root: RwLock::new(root),
             forger,
             clock,
@@ -130,19 +122,12 @@ impl Shared {
     }
 
     /// Caches a success and answers every caller waiting on `key`.
-    pub(super) fn complete(
-        &self,
-        key: &CacheKey,
-        result: Result<(CertifiedKey, OffsetDateTime), ForgeError>,
-    ) {
+    pub(super) fn complete(&self, key: &CacheKey, result: Result<(CertifiedKey, OffsetDateTime), ForgeError>) {
         let outcome = result.map(|(leaf, not_after)| (Arc::new(leaf), not_after));
         let waiters = {
             let mut table = self.table();
             if let Ok((leaf, not_after)) = &outcome {
-                let entry = Entry {
-                    leaf: Arc::clone(leaf),
-                    not_after: *not_after,
-                };
+                let entry = Entry { leaf: Arc::clone(leaf), not_after: *not_after };
                 if table.cache.insert(key.clone(), entry) {
                     self.counters.evictions.fetch_add(1, Relaxed);
                 }
@@ -167,8 +152,8 @@ pub(super) fn worker_loop(shared: &Shared, jobs: &Mutex<Receiver<Job>>) {
     loop {
         let next = jobs.lock().unwrap_or_else(PoisonError::into_inner).recv();
         let Ok(job) = next else { return };
-        let result = panic::catch_unwind(AssertUnwindSafe(|| forge_job(shared, &job)))
-            .unwrap_or(Err(ForgeError::WorkerLost));
+        let result =
+            panic::catch_unwind(AssertUnwindSafe(|| forge_job(shared, &job))).unwrap_or(Err(ForgeError::WorkerLost));
         shared.complete(&job.key, result);
     }
 }
@@ -176,7 +161,5 @@ pub(super) fn worker_loop(shared: &Shared, jobs: &Mutex<Receiver<Job>>) {
 /// Parses the upstream certificate and forges; runs on a signing thread.
 fn forge_job(shared: &Shared, job: &Job) -> Result<(CertifiedKey, OffsetDateTime), ForgeError> {
     let upstream = UpstreamCert::parse(&job.upstream)?;
-    shared
-        .forger
-        .forge_parsed(&job.root, &job.key.host, &upstream)
+    shared.forger.forge_parsed(&job.root, &job.key.host, &upstream)
 }

@@ -9,9 +9,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use certs::{Clock, RootCa};
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
-};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
 use rustls::RootCertStore;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::ServerCertVerifier;
@@ -52,14 +50,10 @@ impl TestCa {
     pub fn new() -> Self {
         let key = KeyPair::generate().expect("test CA key");
         let mut params = CertificateParams::default();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "Test Public CA");
+        params.distinguished_name.push(DnType::CommonName, "Test Public CA");
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign];
-        Self {
-            issuer: Issuer::new(params, key),
-        }
+        Self { issuer: Issuer::new(params, key) }
     }
 
     /// An origin certificate with the given DNS and IP SANs and validity.
@@ -72,20 +66,13 @@ impl TestCa {
     ) -> Vec<u8> {
         let key = KeyPair::generate().expect("upstream key");
         let mut params =
-            CertificateParams::new(dns.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-                .expect("upstream params");
+            CertificateParams::new(dns.iter().map(|s| s.to_string()).collect::<Vec<_>>()).expect("upstream params");
         for ip in ips {
-            params
-                .subject_alt_names
-                .push(SanType::IpAddress(ip.parse::<IpAddr>().expect("ip")));
+            params.subject_alt_names.push(SanType::IpAddress(ip.parse::<IpAddr>().expect("ip")));
         }
         params.not_before = not_before;
         params.not_after = not_after;
-        params
-            .signed_by(&key, &self.issuer)
-            .expect("sign upstream")
-            .der()
-            .to_vec()
+        params.signed_by(&key, &self.issuer).expect("sign upstream").der().to_vec()
     }
 
     /// An origin certificate valid from a day before to 90 days after `now`.
@@ -116,9 +103,7 @@ pub fn parse(der: &[u8]) -> Parsed {
                 GeneralName::IPAddress(b) if b.len() == 4 => {
                     ips.push(IpAddr::from(<[u8; 4]>::try_from(*b).expect("v4")))
                 }
-                GeneralName::IPAddress(b) => {
-                    ips.push(IpAddr::from(<[u8; 16]>::try_from(*b).expect("v6")))
-                }
+                GeneralName::IPAddress(b) => ips.push(IpAddr::from(<[u8; 16]>::try_from(*b).expect("v6"))),
                 _ => {}
             }
         }
@@ -146,13 +131,9 @@ pub fn verify_chain(
         store.add(root.cert_der().clone()).expect("add root");
     }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider)
-        .build()
-        .expect("verifier");
+    let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider).build().expect("verifier");
     let name = ServerName::try_from(server_name.to_owned()).expect("server name");
     let secs = u64::try_from(now.unix_timestamp()).expect("after epoch");
     let at = UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs));
-    verifier
-        .verify_server_cert(&chain[0], &chain[1..], &name, &[], at)
-        .map(|_| ())
+    verifier.verify_server_cert(&chain[0], &chain[1..], &name, &[], at).map(|_| ())
 }

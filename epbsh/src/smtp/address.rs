@@ -60,20 +60,13 @@ pub(crate) fn parse_path(s: &str) -> Result<(Path, &str), PathError> {
     if !valid_domain(domain) && !valid_literal(domain) {
         return Err(PathError::Syntax);
     }
-    Ok((
-        Path::Mailbox(Mailbox::new(local, domain)),
-        &after_at[end + 1..],
-    ))
+    Ok((Path::Mailbox(Mailbox::new(local, domain)), &after_at[end + 1..]))
 }
 
 /// Splits off a Dot-string or Quoted-string local part (quotes kept).
 fn local_part(s: &str) -> Result<(&str, &str), PathError> {
     let b = s.as_bytes();
-    let end = if b.first() == Some(&b'"') {
-        quoted_end(b)?
-    } else {
-        dot_string_end(b)?
-    };
+    let end = if b.first() == Some(&b'"') { quoted_end(b)? } else { dot_string_end(b)? };
     if end == 0 || end > MAX_LOCAL {
         return Err(PathError::Syntax);
     }
@@ -94,16 +87,9 @@ fn quoted_end(b: &[u8]) -> Result<usize, PathError> {
 }
 
 fn dot_string_end(b: &[u8]) -> Result<usize, PathError> {
-    let end = b
-        .iter()
-        .position(|&c| !(is_atext(c) || c == b'.'))
-        .unwrap_or(b.len());
+    let end = b.iter().position(|&c| !(is_atext(c) || c == b'.')).unwrap_or(b.len());
     let word = &b[..end];
-    if word.is_empty()
-        || word[0] == b'.'
-        || word[end - 1] == b'.'
-        || word.windows(2).any(|w| w == b"..")
-    {
+    if word.is_empty() || word[0] == b'.' || word[end - 1] == b'.' || word.windows(2).any(|w| w == b"..") {
         return Err(PathError::Syntax);
     }
     Ok(end)
@@ -153,10 +139,7 @@ mod tests {
 
     #[test]
     fn accepts_valid_paths() {
-        assert_eq!(
-            mb("<User.Name+tag@Example.ORG>"),
-            Mailbox::new("User.Name+tag", "example.org")
-        );
+        assert_eq!(mb("<User.Name+tag@Example.ORG>"), Mailbox::new("User.Name+tag", "example.org"));
         assert_eq!(mb("<\"john doe\"@example.org>").local(), "\"john doe\"");
         assert_eq!(mb("<a@[192.0.2.1]>").domain(), "[192.0.2.1]");
         assert_eq!(mb("<a@[IPv6:2001:db8::1]>").domain(), "[ipv6:2001:db8::1]");
@@ -194,17 +177,9 @@ mod tests {
     fn source_routes_and_routing_chars() {
         assert_eq!(parse_path("<@a:b@c>"), Err(PathError::SourceRoute));
         assert_eq!(parse_path("<@a,@x:b@c>"), Err(PathError::SourceRoute));
-        assert!(has_routing_chars(
-            mb("<user%other@registered.example>").local()
-        ));
-        assert!(has_routing_chars(
-            mb("<host!user@registered.example>").local()
-        ));
-        assert!(has_routing_chars(
-            mb("<\"user@outside\"@registered.example>").local()
-        ));
-        assert!(!has_routing_chars(
-            mb("<plain.user@registered.example>").local()
-        ));
+        assert!(has_routing_chars(mb("<user%other@registered.example>").local()));
+        assert!(has_routing_chars(mb("<host!user@registered.example>").local()));
+        assert!(has_routing_chars(mb("<\"user@outside\"@registered.example>").local()));
+        assert!(!has_routing_chars(mb("<plain.user@registered.example>").local()));
     }
 }

@@ -64,18 +64,15 @@ pub(crate) fn parse(line: &[u8]) -> Result<Command, Reply> {
         "HELP" => Ok(Command::Help),
         "VRFY" if !arg.trim().is_empty() => Ok(Command::Vrfy),
         "VRFY" => Err(fixed::syntax("VRFY string")),
-        "EXPN" | "AUTH" | "BDAT" | "ETRN" | "ATRN" | "TURN" | "BURL" | "SEND" | "SOML" | "SAML"
-        | "VERB" => Ok(Command::NotImplemented),
+        "EXPN" | "AUTH" | "BDAT" | "ETRN" | "ATRN" | "TURN" | "BURL" | "SEND" | "SOML" | "SAML" | "VERB" => {
+            Ok(Command::NotImplemented)
+        }
         _ => Err(fixed::unknown_command()),
     }
 }
 
 fn bare(arg: &str, cmd: Command, name: &str) -> Result<Command, Reply> {
-    if arg.trim().is_empty() {
-        Ok(cmd)
-    } else {
-        Err(fixed::syntax(name))
-    }
+    if arg.trim().is_empty() { Ok(cmd) } else { Err(fixed::syntax(name)) }
 }
 
 fn hello(arg: &str, usage: &str) -> Result<String, Reply> {
@@ -88,8 +85,7 @@ fn hello(arg: &str, usage: &str) -> Result<String, Reply> {
 /// Strips `keyword:` (case-insensitive) and optional spaces after the colon.
 fn after_keyword<'a>(arg: &'a str, keyword: &str) -> Option<&'a str> {
     let head = arg.get(..keyword.len())?;
-    head.eq_ignore_ascii_case(keyword)
-        .then(|| arg[keyword.len()..].trim_start_matches(' '))
+    head.eq_ignore_ascii_case(keyword).then(|| arg[keyword.len()..].trim_start_matches(' '))
 }
 
 fn path_error(e: PathError, syntax: Reply) -> Reply {
@@ -101,8 +97,7 @@ fn path_error(e: PathError, syntax: Reply) -> Reply {
 
 fn mail(arg: &str) -> Result<Command, Reply> {
     let rest = after_keyword(arg, "FROM:").ok_or_else(|| fixed::syntax("MAIL FROM:<address>"))?;
-    let (path, params) =
-        address::parse_path(rest).map_err(|e| path_error(e, fixed::bad_sender()))?;
+    let (path, params) = address::parse_path(rest).map_err(|e| path_error(e, fixed::bad_sender()))?;
     if path == Path::Postmaster {
         return Err(fixed::bad_sender());
     }
@@ -164,31 +159,16 @@ mod tests {
 
     #[test]
     fn parses_commands() {
-        assert_eq!(
-            parse(b"ehlo client.example"),
-            Ok(Command::Ehlo("client.example".into()))
-        );
+        assert_eq!(parse(b"ehlo client.example"), Ok(Command::Ehlo("client.example".into())));
         let mb = Mailbox::new("a", "b.example");
-        let p = MailParams {
-            size: Some(1000),
-            body: Some(Body::EightBitMime),
-        };
+        let p = MailParams { size: Some(1000), body: Some(Body::EightBitMime) };
         assert_eq!(
             parse(b"MAIL FROM:<a@b.example> size=1000 BODY=8bitmime"),
             Ok(Command::Mail(Path::Mailbox(mb.clone()), p))
         );
-        assert_eq!(
-            parse(b"MAIL FROM: <>"),
-            Ok(Command::Mail(Path::Null, MailParams::default()))
-        );
-        assert_eq!(
-            parse(b"Rcpt To:<a@b.example>"),
-            Ok(Command::Rcpt(Path::Mailbox(mb)))
-        );
-        assert_eq!(
-            parse(b"RCPT TO:<Postmaster>"),
-            Ok(Command::Rcpt(Path::Postmaster))
-        );
+        assert_eq!(parse(b"MAIL FROM: <>"), Ok(Command::Mail(Path::Null, MailParams::default())));
+        assert_eq!(parse(b"Rcpt To:<a@b.example>"), Ok(Command::Rcpt(Path::Mailbox(mb))));
+        assert_eq!(parse(b"RCPT TO:<Postmaster>"), Ok(Command::Rcpt(Path::Postmaster)));
         assert_eq!(parse(b"QUIT"), Ok(Command::Quit));
         assert_eq!(parse(b"EXPN list"), Ok(Command::NotImplemented));
     }
@@ -207,9 +187,6 @@ mod tests {
         assert_eq!(code("DATA now"), 501);
         assert_eq!(code("EHLO"), 501);
         assert_eq!(code("MAIL FROM:<a\u{1}@b>"), 500);
-        assert_eq!(
-            parse(b"MAIL FROM:<a@b> SIZE=99999999999999999999").map(|_| ()),
-            Ok(())
-        );
+        assert_eq!(parse(b"MAIL FROM:<a@b> SIZE=99999999999999999999").map(|_| ()), Ok(()));
     }
 }

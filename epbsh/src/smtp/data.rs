@@ -78,10 +78,7 @@ pub(crate) async fn read_body<S: AsyncRead + AsyncWrite + Unpin>(
     max_size: usize,
     max_line: usize,
 ) -> Result<DataOutcome, WireError> {
-    let mut r = Reader {
-        after_crlf: true,
-        ..Reader::default()
-    };
+    let mut r = Reader { after_crlf: true, ..Reader::default() };
     loop {
         match wire.read_line(max_line).await? {
             Line::TooLong => {
@@ -103,10 +100,7 @@ mod tests {
     use super::*;
 
     fn run(lines: &[&[u8]], max: usize) -> (bool, DataOutcome) {
-        let mut r = Reader {
-            after_crlf: true,
-            ..Reader::default()
-        };
+        let mut r = Reader { after_crlf: true, ..Reader::default() };
         let done = lines.iter().any(|l| r.line(l, max));
         (done, r.outcome())
     }

@@ -73,10 +73,7 @@ where
         if !hello.esmtp && !params.is_empty() {
             return self.send(fixed::unsupported_param());
         }
-        if params
-            .size
-            .is_some_and(|s| s > self.cfg.max_message_size as u64)
-        {
+        if params.size.is_some_and(|s| s > self.cfg.max_message_size as u64) {
             return self.send(fixed::too_big());
         }
         let sender = match path {
@@ -84,18 +81,10 @@ where
             Path::Mailbox(m) => Some(m),
             Path::Postmaster => return self.send(fixed::bad_sender()),
         };
-        match self
-            .policy
-            .on_mail_from(sender.as_ref(), self.peer)
-            .await
-            .refusal()
-        {
+        match self.policy.on_mail_from(sender.as_ref(), self.peer).await.refusal() {
             Some(r) => self.send(r),
             None => {
-                self.tx = Some(Transaction {
-                    sender,
-                    recipients: Vec::new(),
-                });
+                self.tx = Some(Transaction { sender, recipients: Vec::new() });
                 self.send(fixed::sender_ok());
             }
         }
@@ -123,10 +112,7 @@ where
             Ok(m) => m,
             Err(r) => return self.send(r),
         };
-        let verdict = self
-            .policy
-            .on_rcpt_to(tx.sender.as_ref(), &rcpt, self.peer)
-            .await;
+        let verdict = self.policy.on_rcpt_to(tx.sender.as_ref(), &rcpt, self.peer).await;
         if let Some(r) = verdict.refusal() {
             return self.send(r);
         }

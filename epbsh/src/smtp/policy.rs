@@ -35,8 +35,7 @@ impl Verdict {
     /// The reply to send for a refusal, forced into the right class; `None`
     /// for `Accept`.
     pub(crate) fn refusal(self) -> Option<Reply> {
-        let class_ok =
-            |r: &Reply, c: u16| r.code / 100 == c && r.enhanced.is_none_or(|e| u16::from(e.0) == c);
+        let class_ok = |r: &Reply, c: u16| r.code / 100 == c && r.enhanced.is_none_or(|e| u16::from(e.0) == c);
         match self {
             Verdict::Accept => None,
             Verdict::Reject(r) if class_ok(&r, 5) => Some(r),
@@ -54,11 +53,7 @@ pub trait Policy: Send + Sync + 'static {
     fn on_connect(&self, peer: IpAddr) -> impl Future<Output = Verdict> + Send;
 
     /// MAIL FROM; `sender` is `None` for the null reverse-path.
-    fn on_mail_from(
-        &self,
-        sender: Option<&Mailbox>,
-        peer: IpAddr,
-    ) -> impl Future<Output = Verdict> + Send;
+    fn on_mail_from(&self, sender: Option<&Mailbox>, peer: IpAddr) -> impl Future<Output = Verdict> + Send;
 
     /// RCPT TO; the relay decision (open-relay protection lives here).
     fn on_rcpt_to(
@@ -88,11 +83,7 @@ pub enum SinkError {
 /// returned `Ok`, i.e. once the message is durable.
 pub trait Sink: Send + Sync + 'static {
     /// Stores the message; returns its queue id.
-    fn store(
-        &self,
-        envelope: Envelope,
-        body: Bytes,
-    ) -> impl Future<Output = Result<MessageId, SinkError>> + Send;
+    fn store(&self, envelope: Envelope, body: Bytes) -> impl Future<Output = Result<MessageId, SinkError>> + Send;
 }
 
 impl Sink for Spool {
@@ -110,23 +101,9 @@ mod tests {
         assert_eq!(Verdict::Accept.refusal(), None);
         let ok = Verdict::reject(554, (5, 7, 1), "no");
         assert_eq!(ok.refusal().map(|r| r.code), Some(554));
-        assert_eq!(
-            Verdict::reject(250, (2, 0, 0), "oops").refusal(),
-            Some(fixed::policy_reject())
-        );
-        assert_eq!(
-            Verdict::reject(550, (4, 7, 1), "mixed").refusal(),
-            Some(fixed::policy_reject())
-        );
-        assert_eq!(
-            Verdict::temp_fail(550, (5, 0, 0), "no").refusal(),
-            Some(fixed::policy_tempfail())
-        );
-        assert_eq!(
-            Verdict::temp_fail(450, (4, 7, 1), "later")
-                .refusal()
-                .map(|r| r.code),
-            Some(450)
-        );
+        assert_eq!(Verdict::reject(250, (2, 0, 0), "oops").refusal(), Some(fixed::policy_reject()));
+        assert_eq!(Verdict::reject(550, (4, 7, 1), "mixed").refusal(), Some(fixed::policy_reject()));
+        assert_eq!(Verdict::temp_fail(550, (5, 0, 0), "no").refusal(), Some(fixed::policy_tempfail()));
+        assert_eq!(Verdict::temp_fail(450, (4, 7, 1), "later").refusal().map(|r| r.code), Some(450));
     }
 }

@@ -22,20 +22,12 @@ impl Reply {
     /// A reply with an enhanced status code.
     pub fn new(code: u16, enhanced: (u8, u16, u16), text: impl Into<String>) -> Self {
         let (c, s, d) = enhanced;
-        Self {
-            code,
-            enhanced: Some(Enhanced(c, s, d)),
-            text: text.into(),
-        }
+        Self { code, enhanced: Some(Enhanced(c, s, d)), text: text.into() }
     }
 
     /// A reply without an enhanced status code.
     pub fn plain(code: u16, text: impl Into<String>) -> Self {
-        Self {
-            code,
-            enhanced: None,
-            text: text.into(),
-        }
+        Self { code, enhanced: None, text: text.into() }
     }
 
     /// True for 5xx replies.
@@ -51,11 +43,7 @@ impl Reply {
         if let Some(Enhanced(c, s, d)) = self.enhanced {
             let _ = write!(line, "{c}.{s}.{d} ");
         }
-        line.extend(
-            self.text
-                .chars()
-                .map(|ch| if ch.is_control() { ' ' } else { ch }),
-        );
+        line.extend(self.text.chars().map(|ch| if ch.is_control() { ' ' } else { ch }));
         out.extend_from_slice(line.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
@@ -81,11 +69,7 @@ pub(crate) mod fixed {
         Reply::new(221, (2, 0, 0), "Bye")
     }
     pub fn vrfy() -> Reply {
-        Reply::new(
-            252,
-            (2, 5, 2),
-            "Cannot VRFY user, but will accept message and attempt delivery",
-        )
+        Reply::new(252, (2, 5, 2), "Cannot VRFY user, but will accept message and attempt delivery")
     }
     pub fn help() -> Reply {
         Reply::new(214, (2, 0, 0), "See RFC 5321")
@@ -130,56 +114,28 @@ pub(crate) mod fixed {
         Reply::new(553, (5, 7, 1), "Source routes are not accepted")
     }
     pub fn routing_chars() -> Reply {
-        Reply::new(
-            553,
-            (5, 7, 1),
-            "Percent-hack, bang paths and quoted @ are not accepted",
-        )
+        Reply::new(553, (5, 7, 1), "Percent-hack, bang paths and quoted @ are not accepted")
     }
     pub fn too_big() -> Reply {
-        Reply::new(
-            552,
-            (5, 3, 4),
-            "Message size exceeds fixed maximum message size",
-        )
+        Reply::new(552, (5, 3, 4), "Message size exceeds fixed maximum message size")
     }
     pub fn bare_cr_lf_in_data() -> Reply {
-        Reply::new(
-            550,
-            (5, 6, 0),
-            "Message contains bare CR or LF; lines must end with CRLF",
-        )
+        Reply::new(550, (5, 6, 0), "Message contains bare CR or LF; lines must end with CRLF")
     }
     pub fn too_many_rcpts() -> Reply {
         Reply::new(452, (4, 5, 3), "Too many recipients")
     }
     pub fn sink_failed() -> Reply {
-        Reply::new(
-            451,
-            (4, 3, 0),
-            "Temporary failure, message not accepted; try again later",
-        )
+        Reply::new(451, (4, 3, 0), "Temporary failure, message not accepted; try again later")
     }
     pub fn idle_timeout(host: &str) -> Reply {
-        Reply::new(
-            421,
-            (4, 4, 2),
-            format!("{host} Idle timeout, closing connection"),
-        )
+        Reply::new(421, (4, 4, 2), format!("{host} Idle timeout, closing connection"))
     }
     pub fn too_many_errors(host: &str) -> Reply {
-        Reply::new(
-            421,
-            (4, 7, 0),
-            format!("{host} Too many errors, closing connection"),
-        )
+        Reply::new(421, (4, 7, 0), format!("{host} Too many errors, closing connection"))
     }
     pub fn tls_injection(host: &str) -> Reply {
-        Reply::new(
-            421,
-            (4, 5, 0),
-            format!("{host} Data pipelined after STARTTLS, closing connection"),
-        )
+        Reply::new(421, (4, 5, 0), format!("{host} Data pipelined after STARTTLS, closing connection"))
     }
     pub fn policy_reject() -> Reply {
         Reply::new(550, (5, 7, 1), "Rejected by policy")

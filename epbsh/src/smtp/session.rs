@@ -79,24 +79,9 @@ where
     K: Sink,
 {
     /// A session for a client at `peer`.
-    pub fn new(
-        stream: S,
-        peer: IpAddr,
-        cfg: Arc<SessionConfig>,
-        policy: Arc<P>,
-        sink: Arc<K>,
-    ) -> Self {
+    pub fn new(stream: S, peer: IpAddr, cfg: Arc<SessionConfig>, policy: Arc<P>, sink: Arc<K>) -> Self {
         let wire = Wire::new(stream, cfg.idle_timeout);
-        Self {
-            wire,
-            cfg,
-            policy,
-            sink,
-            peer,
-            hello: None,
-            tx: None,
-            errors: 0,
-        }
+        Self { wire, cfg, policy, sink, peer, hello: None, tx: None, errors: 0 }
     }
 
     /// Runs the conversation to its end and closes the stream.
@@ -122,8 +107,7 @@ where
             self.wire.reply(&r);
             return Ok(SessionEnd::Refused);
         }
-        self.wire
-            .reply(&Reply::plain(220, format!("{} ESMTP", self.cfg.hostname)));
+        self.wire.reply(&Reply::plain(220, format!("{} ESMTP", self.cfg.hostname)));
         loop {
             let line = self.wire.read_line(self.cfg.max_line_length).await?;
             if let Flow::End(end) = self.dispatch(line).await? {

@@ -32,12 +32,7 @@ where
             return Ok(Flow::Continue);
         };
         self.wire.reply(&fixed::start_data());
-        let outcome = data::read_body(
-            &mut self.wire,
-            self.cfg.max_message_size,
-            self.cfg.max_line_length,
-        )
-        .await?;
+        let outcome = data::read_body(&mut self.wire, self.cfg.max_message_size, self.cfg.max_line_length).await?;
         let reply = match outcome {
             DataOutcome::Body(body) => self.deliver(tx, body).await,
             DataOutcome::TooBig => fixed::too_big(),
@@ -50,11 +45,7 @@ where
 
     async fn deliver(&mut self, tx: Transaction, body: Bytes) -> Reply {
         let received_at = OffsetDateTime::now_utc();
-        let helo = self
-            .hello
-            .as_ref()
-            .map(|h| h.name.clone())
-            .unwrap_or_default();
+        let helo = self.hello.as_ref().map(|h| h.name.clone()).unwrap_or_default();
         let envelope = Envelope {
             sender: tx.sender,
             recipients: tx.recipients,

@@ -29,11 +29,7 @@ fn gone() -> io::Error {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Conn<S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
@@ -43,11 +39,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Conn<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Conn<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
@@ -102,12 +94,7 @@ pub(crate) struct Wire<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
     pub fn new(stream: S, idle: Duration) -> Self {
-        Self {
-            conn: Conn::Plain(stream),
-            rbuf: BytesMut::with_capacity(4096),
-            wbuf: Vec::with_capacity(1024),
-            idle,
-        }
+        Self { conn: Conn::Plain(stream), rbuf: BytesMut::with_capacity(4096), wbuf: Vec::with_capacity(1024), idle }
     }
 
     pub fn is_tls(&self) -> bool {
@@ -166,11 +153,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
         loop {
             if let Some(pos) = memchr(&self.rbuf) {
                 let line = self.rbuf.split_to(pos + 1).freeze();
-                return Ok(if line.len() > max {
-                    Line::TooLong
-                } else {
-                    Line::Full(line)
-                });
+                return Ok(if line.len() > max { Line::TooLong } else { Line::Full(line) });
             }
             if self.rbuf.len() >= max {
                 return self.discard_line().await;

@@ -25,10 +25,7 @@ pub(crate) struct Malformed;
 /// A state change carried by a state record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StateOp {
-    Outcome {
-        recipient: u32,
-        outcome: RecipientOutcome,
-    },
+    Outcome { recipient: u32, outcome: RecipientOutcome },
     Hold,
     Release,
     Finish,
@@ -55,8 +52,7 @@ impl Enc {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
     fn str16(&mut self, s: &str) -> Result<(), SpoolError> {
-        let len = u16::try_from(s.len())
-            .map_err(|_| SpoolError::InvalidEnvelope("field longer than 65535 bytes"))?;
+        let len = u16::try_from(s.len()).map_err(|_| SpoolError::InvalidEnvelope("field longer than 65535 bytes"))?;
         self.0.extend_from_slice(&len.to_le_bytes());
         self.0.extend_from_slice(s.as_bytes());
         Ok(())
@@ -80,21 +76,14 @@ impl Enc {
 }
 
 /// Encodes a message record payload.
-pub(crate) fn encode_message(
-    id: MessageId,
-    env: &Envelope,
-    body: &[u8],
-) -> Result<Vec<u8>, SpoolError> {
+pub(crate) fn encode_message(id: MessageId, env: &Envelope, body: &[u8]) -> Result<Vec<u8>, SpoolError> {
     if env.recipients.is_empty() {
         return Err(SpoolError::InvalidEnvelope("no recipients"));
     }
     let nanos = i64::try_from(env.received_at.unix_timestamp_nanos())
         .map_err(|_| SpoolError::InvalidEnvelope("received-at out of range"))?;
-    let count = u32::try_from(env.recipients.len())
-        .map_err(|_| SpoolError::InvalidEnvelope("too many recipients"))?;
-    let mut e = Enc(Vec::with_capacity(
-        128 + body.len() + 64 * env.recipients.len(),
-    ));
+    let count = u32::try_from(env.recipients.len()).map_err(|_| SpoolError::InvalidEnvelope("too many recipients"))?;
+    let mut e = Enc(Vec::with_capacity(128 + body.len() + 64 * env.recipients.len()));
     e.u8(VERSION);
     e.u64(id.0);
     e.u64(nanos as u64);
@@ -197,11 +186,7 @@ impl<'a> Dec<'a> {
         }
     }
     fn version(&mut self) -> Result<(), Malformed> {
-        if self.u8()? == VERSION {
-            Ok(())
-        } else {
-            Err(Malformed)
-        }
+        if self.u8()? == VERSION { Ok(()) } else { Err(Malformed) }
     }
 }
 
@@ -210,8 +195,7 @@ pub(crate) fn decode_message(payload: &[u8]) -> Result<MessageRecord<'_>, Malfor
     let mut d = Dec(payload);
     d.version()?;
     let id = MessageId(d.u64()?);
-    let received_at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(d.u64()? as i64))
-        .map_err(|_| Malformed)?;
+    let received_at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(d.u64()? as i64)).map_err(|_| Malformed)?;
     let client_ip = d.ip()?;
     let helo = d.str16()?;
     let system_id = match d.u8()? {
@@ -229,22 +213,9 @@ pub(crate) fn decode_message(payload: &[u8]) -> Result<MessageRecord<'_>, Malfor
     if count == 0 || count > d.0.len() / 4 {
         return Err(Malformed);
     }
-    let recipients = (0..count)
-        .map(|_| d.mailbox())
-        .collect::<Result<Vec<_>, _>>()?;
-    let envelope = Envelope {
-        sender,
-        recipients,
-        received_at,
-        client_ip,
-        helo,
-        system_id,
-    };
-    Ok(MessageRecord {
-        id,
-        envelope,
-        body: d.0,
-    })
+    let recipients = (0..count).map(|_| d.mailbox()).collect::<Result<Vec<_>, _>>()?;
+    let envelope = Envelope { sender, recipients, received_at, client_ip, helo, system_id };
+    Ok(MessageRecord { id, envelope, body: d.0 })
 }
 
 /// Decodes a state record payload.
@@ -267,9 +238,5 @@ pub(crate) fn decode_state(payload: &[u8]) -> Result<(MessageId, StateOp), Malfo
         4 => StateOp::Finish,
         _ => return Err(Malformed),
     };
-    if d.0.is_empty() {
-        Ok((id, op))
-    } else {
-        Err(Malformed)
-    }
+    if d.0.is_empty() { Ok((id, op)) } else { Err(Malformed) }
 }

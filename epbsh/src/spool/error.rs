@@ -58,11 +58,7 @@ pub enum SpoolError {
 
 impl SpoolError {
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
-        Self::Io {
-            op,
-            path: path.into(),
-            source,
-        }
+        Self::Io { op, path: path.into(), source }
     }
 }
 

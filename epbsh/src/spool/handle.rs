@@ -19,10 +19,7 @@ use super::index::{Index, Location};
 use super::record::{self, RecordKind};
 use super::recovery::{self, Recovered};
 use super::writer::{Append, Effect, Op, Writer};
-use super::{
-    CompactReport, MessageId, QueuedMessage, RecipientOutcome, SpoolConfig, SpoolStats, Stats,
-    segment,
-};
+use super::{CompactReport, MessageId, QueuedMessage, RecipientOutcome, SpoolConfig, SpoolStats, Stats, segment};
 use crate::envelope::Envelope;
 
 /// Bodies above this size are encoded and checksummed off the async workers.
@@ -61,15 +58,7 @@ impl Spool {
         let rec = recovery::recover(&dir, config.max_record_size)?;
         let seq = rec.last_segment.map_or(1, |s| s + 1);
         let file = segment::create(&dir, seq)?;
-        let Recovered {
-            mut index,
-            messages,
-            max_id,
-            max_batch,
-            corrupt,
-            torn_tails,
-            ..
-        } = rec;
+        let Recovered { mut index, messages, max_id, max_batch, corrupt, torn_tails, .. } = rec;
         index.set_active(seq);
         let index = Arc::new(Mutex::new(index));
         let stats = Arc::new(Stats::default());
@@ -90,9 +79,7 @@ impl Spool {
             buf: Vec::new(),
             dirty_since: Some(std::time::Instant::now()),
         };
-        let thread = writer
-            .spawn(rx)
-            .map_err(|e| SpoolError::io("spawn writer", &dir, e))?;
+        let thread = writer.spawn(rx).map_err(|e| SpoolError::io("spawn writer", &dir, e))?;
         let inner = Inner {
             tx,
             index,
@@ -102,12 +89,7 @@ impl Spool {
             max_record: config.max_record_size,
             thread: Mutex::new(Some(thread)),
         };
-        Ok((
-            Self {
-                inner: Arc::new(inner),
-            },
-            messages,
-        ))
+        Ok((Self { inner: Arc::new(inner) }, messages))
     }
 
     /// Stores a message; returns only once it is fsynced (group commit).
@@ -123,14 +105,10 @@ impl Spool {
         };
         let size = payload.len() + record::HEADER_LEN;
         if size > self.inner.max_record as usize {
-            return Err(SpoolError::TooLarge {
-                size,
-                max: self.inner.max_record,
-            });
+            return Err(SpoolError::TooLarge { size, max: self.inner.max_record });
         }
         let effect = Effect::Insert { id, recipients };
-        self.append(RecordKind::Message, payload, pcrc, effect)
-            .await?;
+        self.append(RecordKind::Message, payload, pcrc, effect).await?;
         Ok(id)
     }
 
@@ -140,8 +118,7 @@ impl Spool {
         let count = self.live(id)?.recipients.len();
         let recipient = u32::try_from(index).ok().filter(|_| index < count);
         let recipient = recipient.ok_or(SpoolError::NoSuchRecipient { id, index })?;
-        self.state(id, StateOp::Outcome { recipient, outcome })
-            .await
+        self.state(id, StateOp::Outcome { recipient, outcome }).await
     }
 
     /// Holds a message: recovery and [`Self::status`] report it as held.
@@ -170,22 +147,14 @@ impl Spool {
         };
         let dir = self.inner.dir.clone();
         let max = self.inner.max_record;
-        let bytes = tokio::task::spawn_blocking(move || read_at(&dir, loc))
-            .await
-            .map_err(|_| SpoolError::Closed)??;
+        let bytes = tokio::task::spawn_blocking(move || read_at(&dir, loc)).await.map_err(|_| SpoolError::Closed)??;
         let frame = record::decode(&bytes, max).map_err(|_| SpoolError::CorruptOnRead(id))?;
         let m = codec::decode_message(frame.payload).map_err(|_| SpoolError::CorruptOnRead(id))?;
         if m.id != id {
             return Err(SpoolError::CorruptOnRead(id));
         }
         let body = Bytes::copy_from_slice(m.body);
-        Ok(QueuedMessage {
-            id,
-            envelope: m.envelope,
-            body,
-            recipients,
-            held,
-        })
+        Ok(QueuedMessage { id, envelope: m.envelope, body, recipients, held })
     }
 
     /// Ids of all queued (not finished) messages, ascending.
@@ -195,9 +164,7 @@ impl Spool {
 
     /// Recipient states and hold flag of a queued message.
     pub fn status(&self, id: MessageId) -> Option<(Vec<super::RecipientState>, bool)> {
-        self.index()
-            .live(id)
-            .map(|e| (e.recipients.clone(), e.held))
+        self.index().live(id).map(|e| (e.recipients.clone(), e.held))
     }
 
     /// Deletes the segments no longer needed (also runs automatically).
@@ -210,9 +177,7 @@ impl Spool {
     /// Counters since open.
     pub fn stats(&self) -> SpoolStats {
         let idx = self.index();
-        self.inner
-            .stats
-            .snapshot(idx.live_ids().len(), idx.segment_count())
+        self.inner.stats.snapshot(idx.live_ids().len(), idx.segment_count())
     }
 
     /// Stops the writer after the requests already queued and waits for its
@@ -222,12 +187,7 @@ impl Spool {
         if self.send(Op::Shutdown(tx)).await.is_ok() {
             let _ = rx.await;
         }
-        let thread = self
-            .inner
-            .thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let thread = self.inner.thread.lock().unwrap_or_else(PoisonError::into_inner).take();
         if let Some(t) = thread {
             tokio::task::spawn_blocking(move || t.join())
                 .await
@@ -238,45 +198,24 @@ impl Spool {
     }
 
     fn index(&self) -> std::sync::MutexGuard<'_, Index> {
-        self.inner
-            .index
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.inner.index.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn live(&self, id: MessageId) -> Result<LiveEntry> {
         let idx = self.index();
         let e = idx.live(id).ok_or(SpoolError::UnknownMessage(id))?;
-        Ok(LiveEntry {
-            loc: e.loc,
-            recipients: e.recipients.clone(),
-            held: e.held,
-        })
+        Ok(LiveEntry { loc: e.loc, recipients: e.recipients.clone(), held: e.held })
     }
 
     async fn state(&self, id: MessageId, op: StateOp) -> Result<()> {
         let payload = codec::encode_state(id, op);
         let pcrc = record::checksum(&payload);
-        self.append(RecordKind::State, payload, pcrc, Effect::State { id, op })
-            .await
+        self.append(RecordKind::State, payload, pcrc, Effect::State { id, op }).await
     }
 
-    async fn append(
-        &self,
-        kind: RecordKind,
-        payload: Vec<u8>,
-        pcrc: u32,
-        effect: Effect,
-    ) -> Result<()> {
+    async fn append(&self, kind: RecordKind, payload: Vec<u8>, pcrc: u32, effect: Effect) -> Result<()> {
         let (ack, rx) = oneshot::channel();
-        self.send(Op::Append(Append {
-            kind,
-            payload,
-            pcrc,
-            effect,
-            ack,
-        }))
-        .await?;
+        self.send(Op::Append(Append { kind, payload, pcrc, effect, ack })).await?;
         rx.await.map_err(|_| SpoolError::Closed)?
     }
 

@@ -111,12 +111,7 @@ impl Index {
             StateOp::Release => entry.held = false,
             StateOp::Finish => entry.finished = true,
         }
-        if !entry.finished
-            && entry
-                .recipients
-                .iter()
-                .all(|r| *r != RecipientState::Pending)
-        {
+        if !entry.finished && entry.recipients.iter().all(|r| *r != RecipientState::Pending) {
             entry.finished = true;
         }
         if !entry.finished {
@@ -132,12 +127,7 @@ impl Index {
 
     /// Ids of the messages still queued.
     pub fn live_ids(&self) -> Vec<MessageId> {
-        let mut ids: Vec<_> = self
-            .entries
-            .iter()
-            .filter(|(_, e)| !e.finished)
-            .map(|(id, _)| *id)
-            .collect();
+        let mut ids: Vec<_> = self.entries.iter().filter(|(_, e)| !e.finished).map(|(id, _)| *id).collect();
         ids.sort_unstable();
         ids
     }
@@ -163,10 +153,7 @@ impl Index {
         let mut out = Vec::new();
         let mut bytes = 0;
         for seq in seqs {
-            let ok = self
-                .segs
-                .get(&seq)
-                .is_some_and(|info| self.deletable(seq, info));
+            let ok = self.segs.get(&seq).is_some_and(|info| self.deletable(seq, info));
             if ok && let Some(info) = self.segs.remove(&seq) {
                 bytes += info.size;
                 self.forget_segment(seq, info);

@@ -79,13 +79,7 @@ pub(crate) enum FrameError {
 }
 
 /// Appends the framed record to `out`.
-pub(crate) fn encode_into(
-    out: &mut Vec<u8>,
-    kind: RecordKind,
-    batch: u64,
-    payload: &[u8],
-    pcrc: u32,
-) {
+pub(crate) fn encode_into(out: &mut Vec<u8>, kind: RecordKind, batch: u64, payload: &[u8], pcrc: u32) {
     let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
     let mut rest = [0u8; HEADER_LEN - 8];
     rest[0..4].copy_from_slice(&len.to_le_bytes());
@@ -115,11 +109,7 @@ pub(crate) fn decode(buf: &[u8], max_len: u32) -> Result<Frame<'_>, FrameError> 
     if buf.len() < HEADER_LEN {
         // A short prefix of a real header is a torn write; anything else is junk.
         let n = buf.len().min(4);
-        return if buf[..n] == MAGIC[..n] {
-            Err(FrameError::Incomplete)
-        } else {
-            Err(FrameError::Corrupt)
-        };
+        return if buf[..n] == MAGIC[..n] { Err(FrameError::Incomplete) } else { Err(FrameError::Corrupt) };
     }
     if buf[0..4] != MAGIC || le_u32(&buf[4..8]) != checksum(&buf[8..HEADER_LEN]) {
         return Err(FrameError::Corrupt);
@@ -138,12 +128,7 @@ pub(crate) fn decode(buf: &[u8], max_len: u32) -> Result<Frame<'_>, FrameError> 
     if le_u32(&buf[21..25]) != checksum(payload) {
         return Err(FrameError::BadPayload { batch, total });
     }
-    Ok(Frame {
-        kind,
-        batch,
-        payload,
-        total,
-    })
+    Ok(Frame { kind, batch, payload, total })
 }
 
 /// Offset of the next valid record strictly after `from`, if any.
@@ -166,13 +151,7 @@ mod tests {
 
     fn frame(payload: &[u8], batch: u64) -> Vec<u8> {
         let mut out = Vec::new();
-        encode_into(
-            &mut out,
-            RecordKind::State,
-            batch,
-            payload,
-            checksum(payload),
-        );
+        encode_into(&mut out, RecordKind::State, batch, payload, checksum(payload));
         out
     }
 
@@ -185,16 +164,9 @@ mod tests {
     fn round_trip_and_every_prefix_is_incomplete() {
         let buf = frame(b"hello world", 7);
         let f = decode(&buf, 1 << 20).expect("valid");
-        assert_eq!(
-            (f.kind, f.batch, f.payload, f.total),
-            (RecordKind::State, 7, &b"hello world"[..], buf.len())
-        );
+        assert_eq!((f.kind, f.batch, f.payload, f.total), (RecordKind::State, 7, &b"hello world"[..], buf.len()));
         for cut in 0..buf.len() {
-            assert_eq!(
-                decode(&buf[..cut], 1 << 20).err(),
-                Some(FrameError::Incomplete),
-                "cut {cut}"
-            );
+            assert_eq!(decode(&buf[..cut], 1 << 20).err(), Some(FrameError::Incomplete), "cut {cut}");
         }
     }
 

@@ -62,13 +62,7 @@ fn max_batch(buf: &[u8], max: u32) -> u64 {
 
 /// Where scanning resumes after the bad record at `pos`, and whether the bad
 /// bytes may belong to the final batch of the segment (`final_batch`).
-fn classify(
-    buf: &[u8],
-    pos: usize,
-    err: FrameError,
-    final_batch: u64,
-    max: u32,
-) -> (Option<usize>, bool) {
+fn classify(buf: &[u8], pos: usize, err: FrameError, final_batch: u64, max: u32) -> (Option<usize>, bool) {
     match err {
         FrameError::BadPayload { batch, total } => {
             let next = pos + total;
@@ -81,20 +75,14 @@ fn classify(
         }
         FrameError::Incomplete | FrameError::Corrupt => {
             let next = record::resync(buf, pos + 1, max);
-            let in_final = next.is_none_or(|n| {
-                record::decode(&buf[n..], max).is_ok_and(|f| f.batch >= final_batch)
-            });
+            let in_final = next.is_none_or(|n| record::decode(&buf[n..], max).is_ok_and(|f| f.batch >= final_batch));
             (next, in_final)
         }
     }
 }
 
 fn scan(buf: &[u8], last: bool, max: u32) -> Scan<'_> {
-    let mut out = Scan {
-        frames: Vec::new(),
-        corrupt: 0,
-        truncate_at: None,
-    };
+    let mut out = Scan { frames: Vec::new(), corrupt: 0, truncate_at: None };
     let final_batch = if last { max_batch(buf, max) } else { 0 };
     let mut pos = 0;
     while pos < buf.len() {
@@ -128,32 +116,20 @@ struct Pending {
     bodies: HashMap<MessageId, (Envelope, Bytes)>,
 }
 
-fn replay_frame(
-    rec: &mut Recovered,
-    pending: &mut Pending,
-    seq: u64,
-    off: usize,
-    f: &Frame<'_>,
-) -> bool {
+fn replay_frame(rec: &mut Recovered, pending: &mut Pending, seq: u64, off: usize, f: &Frame<'_>) -> bool {
     rec.max_batch = rec.max_batch.max(f.batch);
     match f.kind {
         RecordKind::Message => {
             let Ok(m) = codec::decode_message(f.payload) else {
                 return false;
             };
-            let loc = Location {
-                seg: seq,
-                offset: off as u64,
-                len: f.total as u32,
-            };
+            let loc = Location { seg: seq, offset: off as u64, len: f.total as u32 };
             if !rec.index.insert(m.id, loc, m.envelope.recipients.len()) {
                 return false;
             }
             rec.max_id = rec.max_id.max(m.id.0);
             pending.order.push(m.id);
-            pending
-                .bodies
-                .insert(m.id, (m.envelope, Bytes::copy_from_slice(m.body)));
+            pending.bodies.insert(m.id, (m.envelope, Bytes::copy_from_slice(m.body)));
             true
         }
         RecordKind::State => {
@@ -186,32 +162,19 @@ fn recover_segment(
             let q = segment::quarantine(dir, seq, at, dropped)?;
             tracing::error!(segment = seq, offset = at, quarantine = %q.display(), "torn final batch contained checksummed records; saved before truncation");
         } else {
-            tracing::warn!(
-                segment = seq,
-                offset = at,
-                bytes = dropped.len(),
-                "truncating torn tail of last segment"
-            );
+            tracing::warn!(segment = seq, offset = at, bytes = dropped.len(), "truncating torn tail of last segment");
         }
         segment::truncate(dir, seq, at as u64)?;
         size = at as u64;
     }
     if s.corrupt > 0 {
-        tracing::error!(
-            segment = seq,
-            count = s.corrupt,
-            "corrupt records skipped in spool segment"
-        );
+        tracing::error!(segment = seq, count = s.corrupt, "corrupt records skipped in spool segment");
     }
     rec.corrupt += s.corrupt;
     rec.index.add_segment(seq, size);
     for (off, f) in &s.frames {
         if !replay_frame(rec, pending, seq, *off, f) {
-            tracing::error!(
-                segment = seq,
-                offset = off,
-                "undecodable or duplicate record skipped"
-            );
+            tracing::error!(segment = seq, offset = off, "undecodable or duplicate record skipped");
             rec.corrupt += 1;
         }
     }
@@ -221,33 +184,16 @@ fn recover_segment(
 /// Scans the spool directory and rebuilds its state.
 pub(crate) fn recover(dir: &Path, max_record: u32) -> Result<Recovered> {
     let seqs = segment::list(dir)?;
-    let mut rec = Recovered {
-        last_segment: seqs.last().copied(),
-        ..Recovered::default()
-    };
+    let mut rec = Recovered { last_segment: seqs.last().copied(), ..Recovered::default() };
     let mut pending = Pending::default();
     for (i, &seq) in seqs.iter().enumerate() {
-        recover_segment(
-            dir,
-            seq,
-            i + 1 == seqs.len(),
-            max_record,
-            &mut rec,
-            &mut pending,
-        )?;
+        recover_segment(dir, seq, i + 1 == seqs.len(), max_record, &mut rec, &mut pending)?;
     }
     for id in pending.order {
-        let (Some((envelope, body)), Some(e)) = (pending.bodies.remove(&id), rec.index.live(id))
-        else {
+        let (Some((envelope, body)), Some(e)) = (pending.bodies.remove(&id), rec.index.live(id)) else {
             continue;
         };
-        rec.messages.push(QueuedMessage {
-            id,
-            envelope,
-            body,
-            recipients: e.recipients.clone(),
-            held: e.held,
-        });
+        rec.messages.push(QueuedMessage { id, envelope, body, recipients: e.recipients.clone(), held: e.held });
     }
     Ok(rec)
 }

@@ -39,9 +39,7 @@ pub(crate) fn list(dir: &Path) -> Result<Vec<u64>> {
 
 /// fsyncs the directory so that created or removed entries are durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| SpoolError::io("fsync directory", dir, e))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| SpoolError::io("fsync directory", dir, e))
 }
 
 /// Creates a new, empty segment for appending and makes its name durable.
@@ -65,13 +63,8 @@ pub(crate) fn read(dir: &Path, seq: u64) -> Result<Vec<u8>> {
 /// Cuts segment `seq` to `len` bytes and fsyncs it.
 pub(crate) fn truncate(dir: &Path, seq: u64, len: u64) -> Result<()> {
     let p = path(dir, seq);
-    let f = OpenOptions::new()
-        .write(true)
-        .open(&p)
-        .map_err(|e| SpoolError::io("open for truncate", &p, e))?;
-    f.set_len(len)
-        .and_then(|()| f.sync_all())
-        .map_err(|e| SpoolError::io("truncate segment", &p, e))
+    let f = OpenOptions::new().write(true).open(&p).map_err(|e| SpoolError::io("open for truncate", &p, e))?;
+    f.set_len(len).and_then(|()| f.sync_all()).map_err(|e| SpoolError::io("truncate segment", &p, e))
 }
 
 /// Saves bytes that recovery is about to drop (they contain checksummed
@@ -79,9 +72,7 @@ pub(crate) fn truncate(dir: &Path, seq: u64, len: u64) -> Result<()> {
 pub(crate) fn quarantine(dir: &Path, seq: u64, offset: usize, bytes: &[u8]) -> Result<PathBuf> {
     let p = dir.join(format!("{seq:016x}.torn-{offset}"));
     let mut f = File::create(&p).map_err(|e| SpoolError::io("create quarantine", &p, e))?;
-    f.write_all(bytes)
-        .and_then(|()| f.sync_all())
-        .map_err(|e| SpoolError::io("write quarantine", &p, e))?;
+    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(|e| SpoolError::io("write quarantine", &p, e))?;
     sync_dir(dir)?;
     Ok(p)
 }
@@ -92,11 +83,7 @@ pub(crate) fn remove(dir: &Path, seqs: &[u64]) -> Result<()> {
         let p = path(dir, seq);
         fs::remove_file(&p).map_err(|e| SpoolError::io("remove segment", &p, e))?;
     }
-    if seqs.is_empty() {
-        Ok(())
-    } else {
-        sync_dir(dir)
-    }
+    if seqs.is_empty() { Ok(()) } else { sync_dir(dir) }
 }
 
 /// Takes the exclusive advisory lock of the spool directory.

@@ -12,11 +12,8 @@ use crate::envelope::{Envelope, Mailbox, SystemId};
 pub(super) fn envelope(n: usize) -> Envelope {
     Envelope {
         sender: Some(Mailbox::new("alice", "Agency.example")),
-        recipients: (0..n)
-            .map(|i| Mailbox::new(format!("r{i}"), "example.org"))
-            .collect(),
-        received_at: OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_123_456_789)
-            .expect("valid time"),
+        recipients: (0..n).map(|i| Mailbox::new(format!("r{i}"), "example.org")).collect(),
+        received_at: OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_123_456_789).expect("valid time"),
         client_ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)),
         helo: "mx.agency.example".into(),
         system_id: Some(SystemId(42)),
@@ -25,15 +22,7 @@ pub(super) fn envelope(n: usize) -> Envelope {
 
 pub(super) fn body(n: usize, tag: u8) -> Bytes {
     Bytes::from(
-        (0..n)
-            .map(|i| {
-                if i % 78 == 77 {
-                    b'\n'
-                } else {
-                    b'a' + (i as u8).wrapping_add(tag) % 26
-                }
-            })
-            .collect::<Vec<_>>(),
+        (0..n).map(|i| if i % 78 == 77 { b'\n' } else { b'a' + (i as u8).wrapping_add(tag) % 26 }).collect::<Vec<_>>(),
     )
 }
 
@@ -49,15 +38,9 @@ async fn round_trip_and_reopen() {
     let mut env = envelope(2);
     env.sender = None;
     env.client_ip = "2001:db8::1".parse().expect("ip");
-    let id = spool
-        .accept(env.clone(), body(5000, 1))
-        .await
-        .expect("accept");
+    let id = spool.accept(env.clone(), body(5000, 1)).await.expect("accept");
     let read = spool.read(id).await.expect("read");
-    assert_eq!(
-        (read.envelope.clone(), read.body.clone()),
-        (env.clone(), body(5000, 1))
-    );
+    assert_eq!((read.envelope.clone(), read.body.clone()), (env.clone(), body(5000, 1)));
     spool.shutdown().await.expect("shutdown");
 
     let (spool, recovered) = open(dir.path());
@@ -72,10 +55,7 @@ async fn round_trip_and_reopen() {
             held: false
         }
     );
-    let next = spool
-        .accept(envelope(1), body(10, 2))
-        .await
-        .expect("accept");
+    let next = spool.accept(envelope(1), body(10, 2)).await.expect("accept");
     assert!(next > id, "ids keep increasing across restarts");
     spool.shutdown().await.expect("shutdown");
 }
@@ -84,10 +64,7 @@ async fn round_trip_and_reopen() {
 async fn second_open_is_refused_while_locked() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (spool, _) = open(dir.path());
-    assert!(matches!(
-        Spool::open(dir.path(), SpoolConfig::default()),
-        Err(SpoolError::Locked(_))
-    ));
+    assert!(matches!(Spool::open(dir.path(), SpoolConfig::default()), Err(SpoolError::Locked(_))));
     spool.shutdown().await.expect("shutdown");
     let (spool, _) = open(dir.path());
     spool.shutdown().await.expect("shutdown");
@@ -97,40 +74,16 @@ async fn second_open_is_refused_while_locked() {
 async fn state_records_replay() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (spool, _) = open(dir.path());
-    let done = spool
-        .accept(envelope(2), body(100, 1))
-        .await
-        .expect("accept");
-    let partial = spool
-        .accept(envelope(3), body(100, 2))
-        .await
-        .expect("accept");
-    let held = spool
-        .accept(envelope(1), body(100, 3))
-        .await
-        .expect("accept");
-    let finished = spool
-        .accept(envelope(1), body(100, 4))
-        .await
-        .expect("accept");
-    spool
-        .mark(done, 0, RecipientOutcome::Delivered)
-        .await
-        .expect("mark");
-    spool
-        .mark(done, 1, RecipientOutcome::Failed)
-        .await
-        .expect("mark");
-    spool
-        .mark(partial, 1, RecipientOutcome::Delivered)
-        .await
-        .expect("mark");
+    let done = spool.accept(envelope(2), body(100, 1)).await.expect("accept");
+    let partial = spool.accept(envelope(3), body(100, 2)).await.expect("accept");
+    let held = spool.accept(envelope(1), body(100, 3)).await.expect("accept");
+    let finished = spool.accept(envelope(1), body(100, 4)).await.expect("accept");
+    spool.mark(done, 0, RecipientOutcome::Delivered).await.expect("mark");
+    spool.mark(done, 1, RecipientOutcome::Failed).await.expect("mark");
+    spool.mark(partial, 1, RecipientOutcome::Delivered).await.expect("mark");
     spool.hold(held).await.expect("hold");
     spool.finish(finished).await.expect("finish");
-    assert!(matches!(
-        spool.mark(done, 0, RecipientOutcome::Delivered).await,
-        Err(SpoolError::UnknownMessage(_))
-    ));
+    assert!(matches!(spool.mark(done, 0, RecipientOutcome::Delivered).await, Err(SpoolError::UnknownMessage(_))));
     assert!(matches!(
         spool.mark(partial, 3, RecipientOutcome::Delivered).await,
         Err(SpoolError::NoSuchRecipient { .. })
@@ -140,11 +93,7 @@ async fn state_records_replay() {
 
     let (spool, rec) = open(dir.path());
     let ids: Vec<_> = rec.iter().map(|m| m.id).collect();
-    assert_eq!(
-        ids,
-        vec![partial, held],
-        "delivered and finished messages are not returned"
-    );
+    assert_eq!(ids, vec![partial, held], "delivered and finished messages are not returned");
     use RecipientState::*;
     assert_eq!(rec[0].recipients, vec![Pending, Delivered, Pending]);
     assert!(!rec[0].held && rec[1].held);
@@ -166,21 +115,13 @@ async fn rotation_and_compaction() {
     let (spool, _) = Spool::open(dir.path(), cfg.clone()).expect("open");
     let mut ids = Vec::new();
     for i in 0..12 {
-        ids.push(
-            spool
-                .accept(envelope(1), body(1500, i))
-                .await
-                .expect("accept"),
-        );
+        ids.push(spool.accept(envelope(1), body(1500, i)).await.expect("accept"));
     }
     let segs = segment::list(dir.path()).expect("list");
     assert!(segs.len() >= 4, "rotation happened: {segs:?}");
     // Keep the last message live; everything else is delivered.
     for id in &ids[..11] {
-        spool
-            .mark(*id, 0, RecipientOutcome::Delivered)
-            .await
-            .expect("mark");
+        spool.mark(*id, 0, RecipientOutcome::Delivered).await.expect("mark");
     }
     let report = spool.compact().await.expect("compact");
     assert!(report.segments_deleted >= 3, "{report:?}");
@@ -192,11 +133,7 @@ async fn rotation_and_compaction() {
     assert_eq!(rec.iter().map(|m| m.id).collect::<Vec<_>>(), vec![ids[11]]);
     spool.finish(ids[11]).await.expect("finish");
     spool.compact().await.expect("compact");
-    assert_eq!(
-        segment::list(dir.path()).expect("list").len(),
-        1,
-        "only the active segment is left"
-    );
+    assert_eq!(segment::list(dir.path()).expect("list").len(), 1, "only the active segment is left");
     spool.shutdown().await.expect("shutdown");
     assert_eq!(open_count(dir.path()), 0);
 }
@@ -211,18 +148,9 @@ async fn state_record_of_a_live_message_blocks_compaction_of_its_segment() {
     };
     let (spool, _) = Spool::open(dir.path(), cfg.clone()).expect("open");
     // Every batch goes to its own segment (segment_size 1).
-    let live = spool
-        .accept(envelope(2), body(100, 1))
-        .await
-        .expect("accept");
-    spool
-        .mark(live, 0, RecipientOutcome::Delivered)
-        .await
-        .expect("mark");
-    spool
-        .accept(envelope(1), body(100, 2))
-        .await
-        .expect("accept");
+    let live = spool.accept(envelope(2), body(100, 1)).await.expect("accept");
+    spool.mark(live, 0, RecipientOutcome::Delivered).await.expect("mark");
+    spool.accept(envelope(1), body(100, 2)).await.expect("accept");
     spool.compact().await.expect("compact");
     spool.shutdown().await.expect("shutdown");
     let (spool, rec) = Spool::open(dir.path(), cfg).expect("reopen");
@@ -242,24 +170,15 @@ pub(super) fn open_count(dir: &Path) -> usize {
 #[tokio::test]
 async fn runtime_read_detects_corruption_and_oversize_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = SpoolConfig {
-        max_record_size: 4096,
-        ..SpoolConfig::default()
-    };
+    let cfg = SpoolConfig { max_record_size: 4096, ..SpoolConfig::default() };
     let (spool, _) = Spool::open(dir.path(), cfg).expect("open");
-    let id = spool
-        .accept(envelope(1), body(500, 1))
-        .await
-        .expect("accept");
+    let id = spool.accept(envelope(1), body(500, 1)).await.expect("accept");
     let big = spool.accept(envelope(1), body(5000, 1)).await;
     assert!(matches!(big, Err(SpoolError::TooLarge { .. })), "{big:?}");
     let seg = segment::path(dir.path(), 1);
     let mut bytes = std::fs::read(&seg).expect("read");
     bytes[300] ^= 1;
     std::fs::write(&seg, &bytes).expect("write");
-    assert!(matches!(
-        spool.read(id).await,
-        Err(SpoolError::CorruptOnRead(_))
-    ));
+    assert!(matches!(spool.read(id).await, Err(SpoolError::CorruptOnRead(_))));
     spool.shutdown().await.expect("shutdown");
 }

@@ -15,12 +15,7 @@ async fn group_commit_uses_far_fewer_fsyncs() {
     let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(n));
     let tasks: Vec<_> = (0..n)
         .map(|i| {
-            let (s, b, env, body) = (
-                spool.clone(),
-                barrier.clone(),
-                envelope(1),
-                body(5 << 10, i as u8),
-            );
+            let (s, b, env, body) = (spool.clone(), barrier.clone(), envelope(1), body(5 << 10, i as u8));
             tokio::spawn(async move {
                 b.wait().await;
                 s.accept(env, body).await
@@ -31,16 +26,9 @@ async fn group_commit_uses_far_fewer_fsyncs() {
         t.await.expect("join").expect("accept");
     }
     let st = spool.stats();
-    println!(
-        "group commit: {n} accepts, {} fsyncs, {} batches",
-        st.fsyncs, st.batches
-    );
+    println!("group commit: {n} accepts, {} fsyncs, {} batches", st.fsyncs, st.batches);
     assert_eq!(st.records, n as u64);
-    assert!(
-        st.fsyncs * 4 <= n as u64,
-        "expected batching, got {} fsyncs for {n} accepts",
-        st.fsyncs
-    );
+    assert!(st.fsyncs * 4 <= n as u64, "expected batching, got {} fsyncs for {n} accepts", st.fsyncs);
     spool.shutdown().await.expect("shutdown");
     assert_eq!(open_count(dir.path()), n);
 }
@@ -56,10 +44,7 @@ async fn throughput_printout_5k_bodies_20_sessions() {
             let spool = spool.clone();
             tokio::spawn(async move {
                 for i in 0..per {
-                    spool
-                        .accept(envelope(1), body(5 << 10, (s + i) as u8))
-                        .await
-                        .expect("accept");
+                    spool.accept(envelope(1), body(5 << 10, (s + i) as u8)).await.expect("accept");
                 }
             })
         })

@@ -12,10 +12,7 @@ async fn build(n: usize, body_len: usize) -> (Vec<u8>, Vec<usize>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let (spool, _) = open(dir.path());
     for i in 0..n {
-        spool
-            .accept(envelope(1), body(body_len, i as u8))
-            .await
-            .expect("accept");
+        spool.accept(envelope(1), body(body_len, i as u8)).await.expect("accept");
     }
     spool.shutdown().await.expect("shutdown");
     let bytes = segment::read(dir.path(), 1).expect("read");
@@ -23,9 +20,7 @@ async fn build(n: usize, body_len: usize) -> (Vec<u8>, Vec<usize>) {
     let mut pos = 0;
     while pos < bytes.len() {
         offsets.push(pos);
-        pos += record::decode(&bytes[pos..], u32::MAX)
-            .expect("valid")
-            .total;
+        pos += record::decode(&bytes[pos..], u32::MAX).expect("valid").total;
     }
     (bytes, offsets)
 }
@@ -48,28 +43,11 @@ async fn torn_last_record_at_every_offset() {
     for cut in last..bytes.len() {
         let dir = crash_image(&bytes[..cut]);
         let (spool, rec) = open(dir.path());
-        assert_eq!(
-            bodies(&rec),
-            vec![body(120, 0), body(120, 1)],
-            "cut at {cut}"
-        );
-        assert_eq!(
-            spool.stats().torn_tails,
-            u64::from(cut > last),
-            "cut at {cut}"
-        );
+        assert_eq!(bodies(&rec), vec![body(120, 0), body(120, 1)], "cut at {cut}");
+        assert_eq!(spool.stats().torn_tails, u64::from(cut > last), "cut at {cut}");
         assert_eq!(spool.stats().corrupt_records, 0);
-        assert_eq!(
-            std::fs::metadata(segment::path(dir.path(), 1))
-                .expect("meta")
-                .len(),
-            last as u64,
-            "truncated"
-        );
-        spool
-            .accept(envelope(1), body(7, 9))
-            .await
-            .expect("accept after recovery");
+        assert_eq!(std::fs::metadata(segment::path(dir.path(), 1)).expect("meta").len(), last as u64, "truncated");
+        spool.accept(envelope(1), body(7, 9)).await.expect("accept after recovery");
         spool.shutdown().await.expect("shutdown");
         let (spool, rec) = open(dir.path());
         assert_eq!(rec.len(), 3, "cut at {cut}: appends after recovery survive");
@@ -86,10 +64,7 @@ fn flip(bytes: &[u8], at: usize) -> Vec<u8> {
 fn quarantined(dir: &Path) -> usize {
     std::fs::read_dir(dir)
         .expect("dir")
-        .filter(|e| {
-            e.as_ref()
-                .is_ok_and(|e| e.file_name().to_string_lossy().contains(".torn-"))
-        })
+        .filter(|e| e.as_ref().is_ok_and(|e| e.file_name().to_string_lossy().contains(".torn-")))
         .count()
 }
 
@@ -101,11 +76,7 @@ async fn flipped_bit_in_sealed_segment_is_counted_and_skipped() {
         // A later segment makes segment 1 sealed.
         std::fs::write(segment::path(dir.path(), 2), b"").expect("write");
         let (spool, rec) = open(dir.path());
-        assert_eq!(
-            bodies(&rec),
-            vec![body(300, 0), body(300, 2)],
-            "flip at {at}"
-        );
+        assert_eq!(bodies(&rec), vec![body(300, 0), body(300, 2)], "flip at {at}");
         assert_eq!(spool.stats().corrupt_records, 1);
         assert_eq!(spool.stats().torn_tails, 0);
         spool.shutdown().await.expect("shutdown");
@@ -118,10 +89,7 @@ async fn flipped_payload_bit_in_an_earlier_batch_of_last_segment_is_skipped() {
     let dir = crash_image(&flip(&bytes, offs[2] + 100));
     let (spool, rec) = open(dir.path());
     assert_eq!(bodies(&rec), vec![body(300, 0), body(300, 1), body(300, 3)]);
-    assert_eq!(
-        (spool.stats().corrupt_records, spool.stats().torn_tails),
-        (1, 0)
-    );
+    assert_eq!((spool.stats().corrupt_records, spool.stats().torn_tails), (1, 0));
     spool.shutdown().await.expect("shutdown");
 }
 
@@ -132,11 +100,7 @@ async fn flipped_header_bit_before_final_batch_truncates_and_quarantines() {
     let (spool, rec) = open(dir.path());
     assert_eq!(bodies(&rec), vec![body(300, 0), body(300, 1)]);
     assert_eq!(spool.stats().torn_tails, 1);
-    assert_eq!(
-        quarantined(dir.path()),
-        1,
-        "dropped checksummed records are saved"
-    );
+    assert_eq!(quarantined(dir.path()), 1, "dropped checksummed records are saved");
     spool.shutdown().await.expect("shutdown");
 }
 
@@ -153,9 +117,7 @@ async fn flipped_bit_in_final_record_is_a_torn_tail() {
 
 #[tokio::test]
 async fn garbage_file_never_panics() {
-    let junk: Vec<u8> = (0..5000u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
+    let junk: Vec<u8> = (0..5000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     let dir = crash_image(&junk);
     std::fs::write(segment::path(dir.path(), 2), &junk).expect("write");
     let (spool, rec) = open(dir.path());

@@ -65,9 +65,7 @@ pub(crate) struct Writer {
 impl Writer {
     /// Starts the writer thread.
     pub fn spawn(self, rx: mpsc::Receiver<Op>) -> std::io::Result<std::thread::JoinHandle<()>> {
-        std::thread::Builder::new()
-            .name("spool-writer".into())
-            .spawn(move || self.run(rx))
+        std::thread::Builder::new().name("spool-writer".into()).spawn(move || self.run(rx))
     }
 
     fn run(mut self, mut rx: mpsc::Receiver<Op>) {
@@ -149,9 +147,7 @@ impl Writer {
         self.size += self.buf.len() as u64;
         self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
-        self.stats
-            .records
-            .fetch_add(appends.len() as u64, Ordering::Relaxed);
+        self.stats.records.fetch_add(appends.len() as u64, Ordering::Relaxed);
         self.apply(&appends, &locs);
         for a in appends {
             let _ = a.ack.send(Ok(()));
@@ -170,23 +166,15 @@ impl Writer {
             let offset = self.size + self.buf.len() as u64;
             record::encode_into(&mut self.buf, a.kind, self.batch, &a.payload, a.pcrc);
             let len = (record::HEADER_LEN + a.payload.len()) as u32;
-            locs.push(Location {
-                seg: self.seq,
-                offset,
-                len,
-            });
+            locs.push(Location { seg: self.seq, offset, len });
         }
         locs
     }
 
     fn write_and_sync(&mut self) -> Result<()> {
         let path = segment::path(&self.dir, self.seq);
-        self.file
-            .write_all(&self.buf)
-            .map_err(|e| SpoolError::io("append", &path, e))?;
-        self.file
-            .sync_data()
-            .map_err(|e| SpoolError::io("fsync", &path, e))
+        self.file.write_all(&self.buf).map_err(|e| SpoolError::io("append", &path, e))?;
+        self.file.sync_data().map_err(|e| SpoolError::io("fsync", &path, e))
     }
 
     fn apply(&mut self, appends: &[Append], locs: &[Location]) {
@@ -211,18 +199,13 @@ impl Writer {
         self.file = segment::create(&self.dir, next)?;
         self.seq = next;
         self.size = 0;
-        self.index
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .set_active(next);
+        self.index.lock().unwrap_or_else(PoisonError::into_inner).set_active(next);
         self.dirty_since.get_or_insert_with(Instant::now);
         Ok(())
     }
 
     fn maybe_compact(&mut self) {
-        let due = self
-            .dirty_since
-            .is_some_and(|t| t.elapsed() >= self.cfg.compact_interval);
+        let due = self.dirty_since.is_some_and(|t| t.elapsed() >= self.cfg.compact_interval);
         if due && let Err(e) = self.compact() {
             tracing::error!(error = %e, "spool compaction failed");
         }
@@ -231,18 +214,9 @@ impl Writer {
     /// Deletes every segment the index says is no longer needed.
     pub fn compact(&mut self) -> Result<CompactReport> {
         self.dirty_since = None;
-        let (seqs, bytes) = self
-            .index
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take_deletable();
+        let (seqs, bytes) = self.index.lock().unwrap_or_else(PoisonError::into_inner).take_deletable();
         segment::remove(&self.dir, &seqs)?;
-        self.stats
-            .segments_deleted
-            .fetch_add(seqs.len() as u64, Ordering::Relaxed);
-        Ok(CompactReport {
-            segments_deleted: seqs.len(),
-            bytes_freed: bytes,
-        })
+        self.stats.segments_deleted.fetch_add(seqs.len() as u64, Ordering::Relaxed);
+        Ok(CompactReport { segments_deleted: seqs.len(), bytes_freed: bytes })
     }
 }

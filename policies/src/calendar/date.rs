@@ -17,7 +17,11 @@ impl Date {
 
     /// A date, if it exists.
     pub fn new(year: i32, month: u8, day: u8) -> Option<Date> {
-        ((1..=12).contains(&month) && day >= 1 && day <= days_in_month(year, month)).then_some(Date { year, month, day })
+        ((1..=12).contains(&month) && day >= 1 && day <= days_in_month(year, month)).then_some(Date {
+            year,
+            month,
+            day,
+        })
     }
 
     pub fn year(&self) -> i32 {

@@ -54,7 +54,11 @@ impl std::error::Error for CalendarErrors {}
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum When {
     /// Every year within [from, until], month and day (a range expands to several).
-    Yearly { days: Vec<(u8, u8)>, from: i32, until: i32 },
+    Yearly {
+        days: Vec<(u8, u8)>,
+        from: i32,
+        until: i32,
+    },
     Once(Date),
 }
 
@@ -208,7 +212,11 @@ fn parse_line(line: &str) -> Result<Entry, String> {
     let (mut from, mut until) = (i32::MIN, i32::MAX);
     while let [key @ ("from" | "until"), year, ..] = rest.as_slice() {
         let y: i32 = year.parse().map_err(|_| format!("'{key} {year}': the year must be a number"))?;
-        if *key == "from" { from = y } else { until = y }
+        if *key == "from" {
+            from = y
+        } else {
+            until = y
+        }
         rest.drain(..2);
     }
     let name = rest.join(" ");
@@ -256,13 +264,18 @@ fn month_day(text: &str) -> Result<(u8, u8), String> {
 
 fn check_kind(kind: Kind, when: &When, text: &str) -> Result<(), String> {
     match (kind, when) {
-        (Kind::Off | Kind::Work, When::Yearly { .. }) => Err(format!("a transfer needs a full date YYYY-MM-DD, not {text}")),
-        (Kind::Off, When::Once(d)) if d.is_weekend() => Err(format!("{d} is a {}, already off: 'off' is for weekdays", d.weekday_name())),
-        (Kind::Work, When::Once(d)) if !d.is_weekend() => Err(format!("{d} is a {}, already worked: 'work' is for weekend days", d.weekday_name())),
+        (Kind::Off | Kind::Work, When::Yearly { .. }) => {
+            Err(format!("a transfer needs a full date YYYY-MM-DD, not {text}"))
+        }
+        (Kind::Off, When::Once(d)) if d.is_weekend() => {
+            Err(format!("{d} is a {}, already off: 'off' is for weekdays", d.weekday_name()))
+        }
+        (Kind::Work, When::Once(d)) if !d.is_weekend() => {
+            Err(format!("{d} is a {}, already worked: 'work' is for weekend days", d.weekday_name()))
+        }
         _ => Ok(()),
     }
 }
 
 #[cfg(test)]
-
 mod tests;

@@ -20,15 +20,8 @@ async fn pipelined_happy_path_replies_in_order() {
         "DATA\r\n",
     ))
     .await;
-    let ehlo = c
-        .expect("250-gw.test Hello client.test [198.51.100.66]")
-        .await;
-    for cap in [
-        "SIZE 10000",
-        "PIPELINING",
-        "8BITMIME",
-        "ENHANCEDSTATUSCODES",
-    ] {
+    let ehlo = c.expect("250-gw.test Hello client.test [198.51.100.66]").await;
+    for cap in ["SIZE 10000", "PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES"] {
         assert!(ehlo.contains(cap), "{cap} missing in {ehlo}");
     }
     assert!(!ehlo.contains("STARTTLS"), "no TLS configured");
@@ -43,19 +36,11 @@ async fn pipelined_happy_path_replies_in_order() {
     let msgs = sink.messages();
     assert_eq!(msgs.len(), 1);
     let (env, body) = &msgs[0];
-    assert_eq!(
-        env.sender.as_ref().map(ToString::to_string).as_deref(),
-        Some("alice@outside.example")
-    );
+    assert_eq!(env.sender.as_ref().map(ToString::to_string).as_deref(), Some("alice@outside.example"));
     assert_eq!(env.recipients.len(), 2);
     assert_eq!(env.helo, "client.test");
     let text = String::from_utf8_lossy(body);
-    assert!(
-        text.starts_with(
-            "Received: from client.test ([198.51.100.66])\r\n\tby gw.test with ESMTP;"
-        ),
-        "{text}"
-    );
+    assert!(text.starts_with("Received: from client.test ([198.51.100.66])\r\n\tby gw.test with ESMTP;"), "{text}");
     assert!(text.ends_with("\r\nSubject: hi\r\n\r\nhello\r\n"), "{text}");
 }
 
@@ -64,21 +49,11 @@ async fn dot_stuffing_and_final_dot_split_across_writes() {
     let sink = Arc::new(MemSink::default());
     let (mut c, task) = start(config(), sink.clone(), STRANGER_IP);
     ehlo(&mut c).await;
-    c.send("MAIL FROM:<>\r\nRCPT TO:<bob@agency.gov.example>\r\nDATA\r\n")
-        .await;
+    c.send("MAIL FROM:<>\r\nRCPT TO:<bob@agency.gov.example>\r\nDATA\r\n").await;
     c.expect("250 2.1.0").await;
     c.expect("250 2.1.5").await;
     c.expect("354").await;
-    for part in [
-        "line one\r\n..leading dot\r",
-        "\n.",
-        "..two dots\r\n",
-        "\r",
-        "\n",
-        ".",
-        "\r",
-        "\n",
-    ] {
+    for part in ["line one\r\n..leading dot\r", "\n.", "..two dots\r\n", "\r", "\n", ".", "\r", "\n"] {
         c.send(part).await;
         tokio::task::yield_now().await;
     }
@@ -88,10 +63,7 @@ async fn dot_stuffing_and_final_dot_split_across_writes() {
     end(task).await;
     let (env, body) = &sink.messages()[0];
     assert!(env.sender.is_none(), "null reverse-path");
-    assert!(
-        String::from_utf8_lossy(body)
-            .ends_with("\r\nline one\r\n.leading dot\r\n..two dots\r\n\r\n")
-    );
+    assert!(String::from_utf8_lossy(body).ends_with("\r\nline one\r\n.leading dot\r\n..two dots\r\n\r\n"));
 }
 
 #[tokio::test]
@@ -102,29 +74,18 @@ async fn sequence_errors_and_simple_commands() {
     c.expect("220").await;
     c.send("MAIL FROM:<a@b.example>\r\n").await;
     c.expect("503 5.5.1").await;
-    c.send("HELO client.test\r\nMAIL FROM:<a@b.example> SIZE=10\r\n")
-        .await;
+    c.send("HELO client.test\r\nMAIL FROM:<a@b.example> SIZE=10\r\n").await;
     c.expect("250 gw.test").await;
     c.expect("555 5.5.4").await;
     c.send("RCPT TO:<x@agency.gov.example>\r\nDATA\r\n").await;
     c.expect("503 5.5.1").await;
     c.expect("503 5.5.1").await;
-    c.send("MAIL FROM:<a@b.example>\r\nMAIL FROM:<a@b.example>\r\nDATA\r\n")
-        .await;
+    c.send("MAIL FROM:<a@b.example>\r\nMAIL FROM:<a@b.example>\r\nDATA\r\n").await;
     c.expect("250 2.1.0").await;
     c.expect("503 5.5.1").await;
     c.expect("554 5.5.1").await;
-    c.send("NOOP\r\nVRFY bob\r\nHELP\r\nEXPN list\r\nRSET\r\nFOO\r\n")
-        .await;
-    for code in [
-        "250 2.0.0",
-        "252 2.5.2",
-        "214 2.0.0",
-        "502 5.5.1",
-        "250 2.0.0",
-        "500 5.5.2",
-        "421 4.7.0",
-    ] {
+    c.send("NOOP\r\nVRFY bob\r\nHELP\r\nEXPN list\r\nRSET\r\nFOO\r\n").await;
+    for code in ["250 2.0.0", "252 2.5.2", "214 2.0.0", "502 5.5.1", "250 2.0.0", "500 5.5.2", "421 4.7.0"] {
         c.expect(code).await;
     }
     assert!(c.closed().await);
@@ -136,8 +97,7 @@ async fn sink_failure_answers_451_and_nothing_is_acknowledged() {
     let sink = Arc::new(MemSink::failing());
     let (mut c, task) = start(config(), sink.clone(), STRANGER_IP);
     ehlo(&mut c).await;
-    c.send("MAIL FROM:<a@b.example>\r\nRCPT TO:<bob@agency.gov.example>\r\nDATA\r\n")
-        .await;
+    c.send("MAIL FROM:<a@b.example>\r\nRCPT TO:<bob@agency.gov.example>\r\nDATA\r\n").await;
     c.expect("250").await;
     c.expect("250").await;
     c.expect("354").await;
@@ -155,8 +115,7 @@ async fn accepted_message_is_in_the_spool_before_250() {
     let (spool, _) = Spool::open(dir.path(), SpoolConfig::default()).expect("open");
     let (mut c, task) = start(config(), Arc::new(spool.clone()), SERVER_IP);
     ehlo(&mut c).await;
-    c.send("MAIL FROM:<a@agency.gov.example>\r\nRCPT TO:<x@outside.example>\r\nDATA\r\n")
-        .await;
+    c.send("MAIL FROM:<a@agency.gov.example>\r\nRCPT TO:<x@outside.example>\r\nDATA\r\n").await;
     c.expect("250").await;
     c.expect("250").await;
     c.expect("354").await;

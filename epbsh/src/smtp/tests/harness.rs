@@ -11,9 +11,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader
 use tokio::task::JoinHandle;
 
 use crate::envelope::{Envelope, Mailbox};
-use crate::smtp::{
-    Policy, Session, SessionConfig, SessionEnd, SessionError, Sink, SinkError, Verdict,
-};
+use crate::smtp::{Policy, Session, SessionConfig, SessionEnd, SessionError, Sink, SinkError, Verdict};
 use crate::spool::MessageId;
 
 pub const SERVER_IP: &str = "192.0.2.10";
@@ -63,10 +61,7 @@ pub struct MemSink {
 
 impl MemSink {
     pub fn failing() -> Self {
-        Self {
-            fail: true,
-            ..Self::default()
-        }
+        Self { fail: true, ..Self::default() }
     }
     pub fn messages(&self) -> Vec<(Envelope, Bytes)> {
         self.stored.lock().expect("lock").clone()
@@ -100,17 +95,11 @@ pub struct Client<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     pub fn new(io: S) -> Self {
-        Self {
-            io: BufReader::new(io),
-        }
+        Self { io: BufReader::new(io) }
     }
 
     pub async fn send(&mut self, bytes: &str) {
-        self.io
-            .get_mut()
-            .write_all(bytes.as_bytes())
-            .await
-            .expect("write");
+        self.io.get_mut().write_all(bytes.as_bytes()).await.expect("write");
         self.io.get_mut().flush().await.expect("flush");
     }
 
@@ -123,10 +112,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
                 .await
                 .expect("reply in time")
                 .expect("read");
-            assert!(
-                n > 0,
-                "connection closed while waiting for a reply; got so far: {all:?}"
-            );
+            assert!(n > 0, "connection closed while waiting for a reply; got so far: {all:?}");
             assert!(line.ends_with("\r\n"), "reply line without CRLF: {line:?}");
             all.push_str(line.trim_end());
             if line.as_bytes().get(3) == Some(&b' ') {
@@ -146,10 +132,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     /// True when the server closed the connection (EOF, nothing pending).
     pub async fn closed(&mut self) -> bool {
         let mut line = String::new();
-        matches!(
-            tokio::time::timeout(Duration::from_secs(10), self.io.read_line(&mut line)).await,
-            Ok(Ok(0))
-        )
+        matches!(tokio::time::timeout(Duration::from_secs(10), self.io.read_line(&mut line)).await, Ok(Ok(0)))
     }
 
     pub fn into_inner(self) -> S {
@@ -160,20 +143,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
 pub type Running = JoinHandle<Result<SessionEnd, SessionError>>;
 
 /// Starts a session for a client at `peer`, returns the client and the task.
-pub fn start<K: Sink>(
-    cfg: SessionConfig,
-    sink: Arc<K>,
-    peer: &str,
-) -> (Client<DuplexStream>, Running) {
+pub fn start<K: Sink>(cfg: SessionConfig, sink: Arc<K>, peer: &str) -> (Client<DuplexStream>, Running) {
     let (client, server) = tokio::io::duplex(64 << 10);
     let peer = peer.parse().expect("peer ip");
-    let session = Session::new(
-        server,
-        peer,
-        Arc::new(cfg),
-        Arc::new(TestPolicy::new()),
-        sink,
-    );
+    let session = Session::new(server, peer, Arc::new(cfg), Arc::new(TestPolicy::new()), sink);
     (Client::new(client), tokio::spawn(session.run()))
 }
 

@@ -9,8 +9,7 @@ use crate::smtp::SessionEnd;
 
 async fn open_tx(c: &mut Client<tokio::io::DuplexStream>) {
     ehlo(c).await;
-    c.send("MAIL FROM:<a@b.example>\r\nRCPT TO:<bob@agency.gov.example>\r\nDATA\r\n")
-        .await;
+    c.send("MAIL FROM:<a@b.example>\r\nRCPT TO:<bob@agency.gov.example>\r\nDATA\r\n").await;
     c.expect("250 2.1.0").await;
     c.expect("250 2.1.5").await;
     c.expect("354").await;
@@ -41,8 +40,7 @@ async fn command_line_too_long() {
 async fn declared_size_too_big() {
     let (mut c, task) = start(config(), Arc::new(MemSink::default()), STRANGER_IP);
     ehlo(&mut c).await;
-    c.send("MAIL FROM:<a@b.example> SIZE=10001\r\nMAIL FROM:<a@b.example> SIZE=10000\r\nQUIT\r\n")
-        .await;
+    c.send("MAIL FROM:<a@b.example> SIZE=10001\r\nMAIL FROM:<a@b.example> SIZE=10000\r\nQUIT\r\n").await;
     c.expect("552 5.3.4").await;
     c.expect("250 2.1.0").await;
     c.expect("221").await;
@@ -72,8 +70,7 @@ async fn data_line_too_long() {
     let sink = Arc::new(MemSink::default());
     let (mut c, task) = start(config(), sink.clone(), STRANGER_IP);
     open_tx(&mut c).await;
-    c.send(&format!("{}\r\nshort\r\n.\r\nQUIT\r\n", "w".repeat(1500)))
-        .await;
+    c.send(&format!("{}\r\nshort\r\n.\r\nQUIT\r\n", "w".repeat(1500))).await;
     c.expect("500 5.5.6").await;
     c.expect("221").await;
     end(task).await;
@@ -87,8 +84,7 @@ async fn too_many_recipients() {
     c.send("MAIL FROM:<a@b.example>\r\n").await;
     c.expect("250").await;
     for i in 0..4 {
-        c.send(&format!("RCPT TO:<r{i}@agency.gov.example>\r\n"))
-            .await;
+        c.send(&format!("RCPT TO:<r{i}@agency.gov.example>\r\n")).await;
     }
     for code in ["250 2.1.5", "250 2.1.5", "250 2.1.5", "452 4.5.3"] {
         c.expect(code).await;
@@ -170,8 +166,7 @@ async fn bare_cr_in_data_rejects_the_message() {
 async fn syntax_errors_use_501_and_unknown_500() {
     let (mut c, task) = start(config(), Arc::new(MemSink::default()), STRANGER_IP);
     ehlo(&mut c).await;
-    c.send("MAIL FROM:bob@b.example\r\nMAIL FROM:<bob@@b>\r\nXYZZY\r\nEHLO\r\nQUIT\r\n")
-        .await;
+    c.send("MAIL FROM:bob@b.example\r\nMAIL FROM:<bob@@b>\r\nXYZZY\r\nEHLO\r\nQUIT\r\n").await;
     for code in ["501 5.1.7", "501 5.1.7", "500 5.5.2", "501 5.5.4", "221"] {
         c.expect(code).await;
     }

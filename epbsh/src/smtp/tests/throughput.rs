@@ -10,8 +10,7 @@ use crate::spool::{Spool, SpoolConfig};
 async fn client(mut c: Client<tokio::io::DuplexStream>, messages: usize, body: Arc<String>) {
     ehlo(&mut c).await;
     for _ in 0..messages {
-        c.send("MAIL FROM:<a@agency.gov.example>\r\nRCPT TO:<b@agency.gov.example>\r\nDATA\r\n")
-            .await;
+        c.send("MAIL FROM:<a@agency.gov.example>\r\nRCPT TO:<b@agency.gov.example>\r\nDATA\r\n").await;
         c.expect("250").await;
         c.expect("250").await;
         c.expect("354").await;

@@ -30,10 +30,7 @@ fn tls_pair() -> (TlsAcceptor, TlsConnector) {
         .expect("versions")
         .with_root_certificates(roots)
         .with_no_client_auth();
-    (
-        TlsAcceptor::from(Arc::new(server)),
-        TlsConnector::from(Arc::new(client)),
-    )
+    (TlsAcceptor::from(Arc::new(server)), TlsConnector::from(Arc::new(client)))
 }
 
 fn tls_config() -> (SessionConfig, TlsConnector) {
@@ -54,10 +51,7 @@ async fn starttls_upgrades_and_resets_state() {
     c.send("STARTTLS\r\n").await;
     c.expect("220 2.0.0").await;
     let name = ServerName::try_from("gw.test").expect("name");
-    let tls = connector
-        .connect(name, c.into_inner())
-        .await
-        .expect("handshake");
+    let tls = connector.connect(name, c.into_inner()).await.expect("handshake");
     let mut c = Client::new(tls);
     // State was reset: the earlier MAIL and EHLO are forgotten.
     c.send("MAIL FROM:<a@b.example>\r\n").await;
@@ -65,8 +59,7 @@ async fn starttls_upgrades_and_resets_state() {
     c.send("EHLO client.test\r\n").await;
     let ehlo = c.expect("250-gw.test").await;
     assert!(!ehlo.contains("STARTTLS"), "not offered again inside TLS");
-    c.send("STARTTLS\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@agency.gov.example>\r\nDATA\r\n")
-        .await;
+    c.send("STARTTLS\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@agency.gov.example>\r\nDATA\r\n").await;
     c.expect("503 5.5.1").await;
     c.expect("250 2.1.0").await;
     c.expect("250 2.1.5").await;
@@ -85,8 +78,7 @@ async fn commands_pipelined_after_starttls_are_refused() {
     let sink = Arc::new(MemSink::default());
     let (mut c, task) = start(cfg, sink.clone(), STRANGER_IP);
     ehlo(&mut c).await;
-    c.send("STARTTLS\r\nMAIL FROM:<evil@outside.example>\r\n")
-        .await;
+    c.send("STARTTLS\r\nMAIL FROM:<evil@outside.example>\r\n").await;
     c.expect("421 4.5.0").await;
     assert!(c.closed().await);
     assert_eq!(end(task).await, SessionEnd::TlsInjection);
