@@ -110,6 +110,15 @@ fn bench(c: &mut Criterion) {
     g.bench_function("perimeter", |b| {
         b.iter(|| probes4.iter().map(|a| ours4.lookup(*a).map_or(0, |m| m.value)).fold(0u32, u32::wrapping_add))
     });
+    g.bench_function("perimeter_batch16", |b| {
+        b.iter(|| {
+            probes4
+                .chunks_exact(16)
+                .flat_map(|c| ours4.lookup_many::<16>(c.try_into().expect("16")))
+                .map(|m| m.map_or(0, |m| m.value))
+                .fold(0u32, u32::wrapping_add)
+        })
+    });
     g.bench_function("prefix_trie", |b| {
         b.iter(|| {
             probes4

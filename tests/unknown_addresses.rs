@@ -143,6 +143,9 @@ fn unknown_addresses_are_noticed_then_blocked_then_unblocked_by_registration() {
     assert!(blocks[0]["lift_reason"].as_str().unwrap().starts_with("registered in change"), "{blocks}");
     assert_eq!(blocks[0]["lifted_by"], "token:alpha");
     assert_eq!(sink.messages().len(), 1, "one notice in all");
+    let history = env.ok(&["catalog", "history", "198.51.100.6"]);
+    assert!(history.contains("198.51.100.6/32") && history.contains("unregistered after notice 1"), "{history}");
+    assert!(history.contains("lifted") && history.contains("registered in change"), "{history}");
 }
 
 #[test]

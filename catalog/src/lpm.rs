@@ -49,8 +49,6 @@ const NONE: u32 = u32::MAX;
 /// Buckets of the direct index: the top 16 address bits.
 const BUCKETS: usize = 1 << 16;
 
-/// Above this many keys in a bucket, binary search beats a linear count.
-const LINEAR: usize = 48;
 
 /// Flattens prefixes (network, last address, payload) over a `bits`-wide space into
 /// disjoint intervals (start, payload) sorted by start, the first starting at 0.
@@ -91,6 +89,24 @@ fn flatten(mut prefixes: Vec<(u128, u128, u8, u32)>, bits: u8) -> Result<Vec<(u1
 /// Merges neighbours with the same payload (left behind by replaced starts).
 fn dedup(out: &mut Vec<(u128, u32)>) {
     out.dedup_by(|next, prev| next.1 == prev.1);
+}
+
+/// Offset, from the start of a bucket, of the interval containing `low`: the last key
+/// at or below it, or -1 (the interval that began in an earlier bucket). A branchless
+/// binary search: its few instructions let the processor overlap many lookups.
+#[inline]
+fn last_at_or_below(keys: &[u16], low: u16) -> usize {
+    let (mut base, mut size) = (0usize, keys.len());
+    while size > 1 {
+        let half = size / 2;
+        let mid = base + half;
+        base = if keys[mid] <= low { mid } else { base };
+        size -= half;
+    }
+    // Wraps to usize::MAX (-1) when no key of the bucket is at or below `low`; the
+    // caller adds it to the bucket's start, which is never 0 in that case because the
+    // first interval starts at address 0.
+    (base + usize::from(keys.get(base).is_some_and(|k| *k <= low))).wrapping_sub(1)
 }
 
 fn payload(value: u32, len: u8) -> Result<u32, BuildError> {
@@ -152,15 +168,23 @@ impl LpmV4 {
     pub fn lookup(&self, addr: u32) -> Option<Match> {
         let bucket = (addr >> 16) as usize;
         let (lo, hi) = (self.index[bucket] as usize, self.index[bucket + 1] as usize);
-        let low = addr as u16;
-        let keys = &self.keys[lo..hi];
-        let below = if keys.len() <= LINEAR {
-            keys.iter().map(|k| usize::from(*k <= low)).sum::<usize>()
-        } else {
-            keys.partition_point(|k| *k <= low)
-        };
-        // lo + below > 0 always: the first interval starts at address 0.
-        answer(self.payloads[lo + below - 1])
+        answer(self.payloads[lo.wrapping_add(last_at_or_below(&self.keys[lo..hi], addr as u16))])
+    }
+
+    /// Looks up `N` addresses in stages (all bucket bounds, then all searches, then all
+    /// answers) so that their cache misses overlap; for callers that hold a batch, such
+    /// as a packet gate reading a ring of packets.
+    #[inline]
+    pub fn lookup_many<const N: usize>(&self, addrs: &[u32; N]) -> [Option<Match>; N] {
+        let bounds: [(usize, usize); N] = std::array::from_fn(|i| {
+            let bucket = (addrs[i] >> 16) as usize;
+            (self.index[bucket] as usize, self.index[bucket + 1] as usize)
+        });
+        let at: [usize; N] = std::array::from_fn(|i| {
+            let (lo, hi) = bounds[i];
+            lo.wrapping_add(last_at_or_below(&self.keys[lo..hi], addrs[i] as u16))
+        });
+        std::array::from_fn(|i| answer(self.payloads[at[i]]))
     }
 
     pub fn len(&self) -> usize {

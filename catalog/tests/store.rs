@@ -96,3 +96,42 @@ async fn a_large_list_imports_and_replaces_whole() {
     assert_eq!((out.diff.removed.len(), out.diff.unchanged), (19_999, 1));
     assert_eq!(store.list("alpha").await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn the_in_process_sink_merges_and_never_blocks() {
+    use catalog::ingest::ObservationSink;
+    use catalog::store::Observation;
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    store
+        .add_operator("test", NewOperator { name: "gamma".into(), links: vec!["gamma-1".into()], ..Default::default() })
+        .await
+        .unwrap();
+    let sink = ObservationSink::spawn(store.clone(), 10_000, std::time::Duration::from_millis(50));
+    for i in 0..3000u32 {
+        let ip: IpAddr = format!("198.51.100.{}", i % 100).parse().unwrap();
+        sink.report(Observation { ip, link: "gamma-1".into(), first_seen: i64::from(i), last_seen: i64::from(i), count: 1 });
+    }
+    // The writer flushes in batches; wait (bounded) until every sighting is in the store.
+    let mut unknown = Vec::new();
+    for _ in 0..200 {
+        unknown = store.unknown_addresses(Some("gamma")).await.unwrap();
+        if unknown.iter().map(|u| u.seen).sum::<i64>() >= 3000 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(sink.counters().written.load(Ordering::Relaxed) >= 100);
+    assert_eq!(unknown.len(), 100, "one record per address");
+    assert_eq!(unknown.iter().map(|u| u.seen).sum::<i64>(), 3000, "every sighting counted");
+    assert_eq!(unknown[0].first_seen, 0);
+
+    let tiny = ObservationSink::spawn(store.clone(), 1, std::time::Duration::from_secs(60));
+    for _ in 0..1000 {
+        tiny.report(Observation { ip: "198.51.100.1".parse().unwrap(), link: "gamma-1".into(), first_seen: 1, last_seen: 1, count: 1 });
+    }
+    let c = tiny.counters();
+    assert_eq!(c.reported.load(Ordering::Relaxed), 1000);
+    assert!(c.dropped.load(Ordering::Relaxed) > 0, "a full buffer drops and counts instead of waiting");
+}

@@ -79,26 +79,28 @@ pub struct BlockRequest {
     reason: String,
 }
 
-pub async fn add_block(
-    State(s): State<AppState>,
-    caller: Caller,
-    Json(req): Json<BlockRequest>,
-) -> ApiResult<Response> {
-    caller.require_duty()?;
-    let net = target(&req.target).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let block = s.store.block(&caller.actor(), net, &req.reason).await?;
-    let _ = s.nudge.try_send(());
-    Ok((StatusCode::CREATED, Json(block)).into_response())
+pub async fn add_block(state: State<AppState>, caller: Caller, req: Json<BlockRequest>) -> ApiResult<Response> {
+    change_block(state, caller, req, true).await.map(|b| (StatusCode::CREATED, b).into_response())
 }
 
-pub async fn lift_block(
+pub async fn lift_block(state: State<AppState>, caller: Caller, req: Json<BlockRequest>) -> ApiResult<Response> {
+    change_block(state, caller, req, false).await.map(IntoResponse::into_response)
+}
+
+/// Blocks (`add`) or lifts a block, then asks for a fresh snapshot at once.
+async fn change_block(
     State(s): State<AppState>,
     caller: Caller,
     Json(req): Json<BlockRequest>,
-) -> ApiResult<Response> {
+    add: bool,
+) -> ApiResult<Json<catalog::store::Block>> {
     caller.require_duty()?;
     let net = target(&req.target).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let block = s.store.unblock(&caller.actor(), net, &req.reason).await?;
+    let block = if add {
+        s.store.block(&caller.actor(), net, &req.reason).await?
+    } else {
+        s.store.unblock(&caller.actor(), net, &req.reason).await?
+    };
     let _ = s.nudge.try_send(());
-    Ok(Json(block).into_response())
+    Ok(Json(block))
 }

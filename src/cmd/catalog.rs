@@ -198,6 +198,12 @@ async fn history(
                 when(a.valid_from)
             );
         }
+        let filter = catalog::store::BlockFilter { all: true, ip: Some(ip), ..Default::default() };
+        for b in store.blocks(&filter).await? {
+            let lift = b.lift_reason.clone().unwrap_or_default();
+            let state = b.lifted_at.map_or("still blocked".to_string(), |at| format!("lifted {}: {lift}", when(at)));
+            println!("{}  blocked ({}) {} by {}: {}; {state}", b.prefix, b.kind, when(b.since), b.actor, b.reason);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
