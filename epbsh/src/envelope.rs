@@ -40,9 +40,9 @@ impl fmt::Display for Mailbox {
     }
 }
 
-/// Identifier of a connected government mail system (filled in later by the
-/// registry; `None` until then).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Identifier of a connected government mail system (its row id in the registry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct SystemId(pub u32);
 
 /// The SMTP envelope of one accepted message.

@@ -6,9 +6,12 @@
 //!   consults a [`smtp::Policy`] for every relay decision and hands accepted
 //!   messages to a [`smtp::Sink`] (normally the spool).
 //!
-//! The shared envelope types live in [`envelope`].
+//! The shared envelope types live in [`envelope`]; the registry of connected systems as
+//! the relay reads it in [`registry`]; the seam to traffic watching in [`hooks`].
 
 pub mod envelope;
+pub mod hooks;
+pub mod registry;
 pub mod smtp;
 pub mod spool;
 
