@@ -72,6 +72,9 @@ pub enum Command {
     /// Blocks: list them, or block and unblock by hand (duty team; a reason is required).
     #[command(subcommand)]
     Block(BlockCmd),
+    /// Connected government mail systems (the mail gateway's registry).
+    #[command(subcommand)]
+    Mail(MailCmd),
     /// Run one reconciler pass now: open due notices, send them, apply passed deadlines.
     /// (`perimeter up` does this on its own every `reconcile.interval_secs`.)
     Reconcile {
@@ -144,6 +147,59 @@ pub enum BlockCmd {
         ip: Option<IpAddr>,
         #[command(flatten)]
         json: JsonFlag,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MailCmd {
+    /// Connect a mail system: its domains, the addresses its servers send from, its
+    /// owner organisation and technical contacts.
+    Connect {
+        /// Short handle (lowercase letters, digits, '-', '_', '.'), e.g. minfin-mail.
+        name: String,
+        /// BIN of the owner organisation (registered with `perimeter org add`).
+        #[arg(long)]
+        owner: String,
+        /// A mail domain it receives for (repeat for several).
+        #[arg(long = "domain", value_name = "DOMAIN", required = true)]
+        domains: Vec<String>,
+        /// An address its mail servers send from (repeat for several).
+        #[arg(long = "server", value_name = "IP", required = true)]
+        servers: Vec<IpAddr>,
+        /// Where inbound mail goes (default: the first server, port 25).
+        #[arg(long, value_name = "IP:PORT")]
+        deliver_to: Option<std::net::SocketAddr>,
+        /// A technical contact, e-mailed on suspension (repeat for several).
+        #[arg(long = "contact", value_name = "EMAIL", required = true)]
+        contacts: Vec<String>,
+    },
+    /// List mail systems and their status.
+    List(JsonFlag),
+    /// One mail system with its history.
+    Show {
+        name: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Suspend by hand: new mail gets 4xx, queued outbound mail is held (never dropped).
+    Suspend {
+        name: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Resume a suspended system; its held mail is released with a fresh expiry.
+    Resume {
+        name: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Disconnect now, or at an agreed time (--at, RFC 3339).
+    Disconnect {
+        name: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        at: Option<String>,
     },
 }
 

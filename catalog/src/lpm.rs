@@ -49,7 +49,6 @@ const NONE: u32 = u32::MAX;
 /// Buckets of the direct index: the top 16 address bits.
 const BUCKETS: usize = 1 << 16;
 
-
 /// Flattens prefixes (network, last address, payload) over a `bits`-wide space into
 /// disjoint intervals (start, payload) sorted by start, the first starting at 0.
 fn flatten(mut prefixes: Vec<(u128, u128, u8, u32)>, bits: u8) -> Result<Vec<(u128, u32)>, BuildError> {

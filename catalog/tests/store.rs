@@ -111,7 +111,13 @@ async fn the_in_process_sink_merges_and_never_blocks() {
     let sink = ObservationSink::spawn(store.clone(), 10_000, std::time::Duration::from_millis(50));
     for i in 0..3000u32 {
         let ip: IpAddr = format!("198.51.100.{}", i % 100).parse().unwrap();
-        sink.report(Observation { ip, link: "gamma-1".into(), first_seen: i64::from(i), last_seen: i64::from(i), count: 1 });
+        sink.report(Observation {
+            ip,
+            link: "gamma-1".into(),
+            first_seen: i64::from(i),
+            last_seen: i64::from(i),
+            count: 1,
+        });
     }
     // The writer flushes in batches; wait (bounded) until every sighting is in the store.
     let mut unknown = Vec::new();
@@ -129,7 +135,13 @@ async fn the_in_process_sink_merges_and_never_blocks() {
 
     let tiny = ObservationSink::spawn(store.clone(), 1, std::time::Duration::from_secs(60));
     for _ in 0..1000 {
-        tiny.report(Observation { ip: "198.51.100.1".parse().unwrap(), link: "gamma-1".into(), first_seen: 1, last_seen: 1, count: 1 });
+        tiny.report(Observation {
+            ip: "198.51.100.1".parse().unwrap(),
+            link: "gamma-1".into(),
+            first_seen: 1,
+            last_seen: 1,
+            count: 1,
+        });
     }
     let c = tiny.counters();
     assert_eq!(c.reported.load(Ordering::Relaxed), 1000);

@@ -4,6 +4,7 @@
 
 mod auth;
 mod error;
+mod mail;
 mod routes;
 mod rules;
 
@@ -41,6 +42,9 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/notices", get(rules::notices))
         .route("/blocks", get(rules::blocks).post(rules::add_block))
         .route("/blocks/lift", axum::routing::post(rules::lift_block))
+        .route("/mail/systems", get(mail::systems).post(mail::connect))
+        .route("/mail/systems/{name}", get(mail::system))
+        .route("/mail/systems/{name}/status", put(mail::set_status))
         .fallback(routes::not_found);
     Router::new()
         .nest("/api/v1", v1)

@@ -3,6 +3,7 @@
 mod admin;
 pub mod ca;
 pub mod catalog;
+pub mod mail;
 pub mod reconcile;
 mod up;
 
@@ -39,6 +40,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Notices { operator, json } => {
             reconcile::notices(&open_store(&config).await?, operator, json.json).await
         }
+        Command::Mail(c) => mail::run(&open_store(&config).await?, c).await,
         Command::Block(c) => reconcile::block(&open_store(&config).await?, c).await,
         Command::Reconcile { at, json } => {
             reconcile::run_once(&config, open_store(&config).await?, at, json.json).await

@@ -26,7 +26,7 @@ pub fn valid_handle(text: &str) -> bool {
         && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
 }
 
-fn valid_email(text: &str) -> bool {
+pub(super) fn valid_email(text: &str) -> bool {
     let Some((local, domain)) = text.split_once('@') else { return false };
     !local.is_empty() && domain.contains('.') && !text.contains(char::is_whitespace) && !domain.contains('@')
 }

@@ -6,6 +6,7 @@
 mod blocks;
 mod entities;
 mod lists;
+mod mail;
 mod notices;
 mod observe;
 #[doc(hidden)]
@@ -23,6 +24,7 @@ use crate::model::Change;
 pub use blocks::{Block, BlockFilter};
 pub use entities::{NewOperator, valid_handle};
 pub use lists::{ImportError, ImportOutcome, Progress};
+pub use mail::{MailSystemRecord, NewMailSystem};
 pub use notices::{DeadlineReport, NoticeAddress, NoticeInfo, PendingNotice};
 pub use observe::{IngestReport, Observation, UnknownAddress};
 pub use tokens::TokenInfo;

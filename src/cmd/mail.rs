@@ -1,0 +1,91 @@
+//! `perimeter mail`: the registry of connected government mail systems (connect,
+//! suspend, resume, disconnect now or at an agreed time, list, show with history).
+
+use std::process::ExitCode;
+
+use catalog::Store;
+use catalog::store::{MailSystemRecord, NewMailSystem};
+
+use super::cli_actor;
+use crate::cli::MailCmd;
+use crate::output::{json, parse_instant, when};
+
+pub async fn run(store: &Store, cmd: MailCmd) -> anyhow::Result<ExitCode> {
+    let actor = cli_actor();
+    match cmd {
+        MailCmd::Connect { name, owner, domains, servers, deliver_to, contacts } => {
+            let new = NewMailSystem { name, owner_bin: owner, domains, servers, deliver_to, contacts };
+            let s = store.connect_mail_system(&actor, new).await?;
+            println!(
+                "mail system '{}' connected: domains {}, servers {}",
+                s.name,
+                s.domains.join(" "),
+                join(&s.servers)
+            );
+        }
+        MailCmd::List(flag) => {
+            let systems = store.mail_systems().await?;
+            if flag.json {
+                json(&systems)?;
+            } else {
+                for s in systems {
+                    println!("{:<20} {:<13} {:<12} {}", s.name, s.status, s.owner_bin, s.domains.join(" "));
+                }
+            }
+        }
+        MailCmd::Show { name, json: flag } => {
+            let s = store.mail_system(&name).await?;
+            let history = store.changes(Some(&format!("mail:{name}")), 100).await?;
+            if flag.json {
+                json(&serde_json::json!({ "system": s, "history": history }))?;
+            } else {
+                print_system(&s);
+                println!("history:");
+                for c in history.iter().rev() {
+                    println!("  {}  {:<26} by {}", when(c.at), c.action, c.actor);
+                }
+            }
+        }
+        MailCmd::Suspend { name, reason } => {
+            let s = store.set_mail_status(&actor, &name, "suspended", &reason).await?;
+            println!("mail system '{}' suspended: new mail gets 4xx, its queued mail is held", s.name);
+        }
+        MailCmd::Resume { name, reason } => {
+            let s = store.set_mail_status(&actor, &name, "active", &reason).await?;
+            println!("mail system '{}' resumed: held mail is released with a fresh expiry", s.name);
+        }
+        MailCmd::Disconnect { name, reason, at: None } => {
+            store.set_mail_status(&actor, &name, "disconnected", &reason).await?;
+            println!("mail system '{name}' disconnected");
+        }
+        MailCmd::Disconnect { name, reason, at: Some(at) } => {
+            let at = parse_instant(&at)?;
+            store.schedule_disconnect(&actor, &name, at, &reason).await?;
+            println!("mail system '{name}' will be disconnected at {}", when(at));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn join<T: ToString>(items: &[T]) -> String {
+    items.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")
+}
+
+fn print_system(s: &MailSystemRecord) {
+    println!(
+        "mail system  {}\nowner        {}\nstatus       {} since {}",
+        s.name,
+        s.owner_bin,
+        s.status,
+        when(s.status_since)
+    );
+    if let Some(r) = &s.status_reason {
+        println!("reason       {r}");
+    }
+    if let Some(at) = s.disconnect_at {
+        println!("disconnect   at {}", when(at));
+    }
+    println!("domains      {}\nservers      {}", s.domains.join(" "), join(&s.servers));
+    let inbound = s.deliver_to.map_or_else(|| format!("{} port 25", s.servers[0]), |d| d.to_string());
+    println!("inbound to   {inbound}\ncontacts     {}", s.contacts.join(" "));
+}
