@@ -1,5 +1,10 @@
-//! Pure policy model: the Kazakhstan working-day calendar (and, to come, resource
-//! categories, the category database and per-organisation access policies). No I/O:
-//! callers pass text in and get values out.
+//! Pure policy model, no I/O (callers pass text in and get values out):
+//! - [`calendar`]: the Kazakhstan working-day calendar and its data;
+//! - [`category`]: resource categories, the exempt set of rule 2, the risky services of
+//!   rule 4, and the category database (domain suffix → categories) with shipped lists;
+//! - [`policy`]: per-organisation access policies with their one-year validity, and the
+//!   pure evaluation of a request against them.
 
 pub mod calendar;
+pub mod category;
+pub mod policy;
