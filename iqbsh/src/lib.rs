@@ -1,1 +1,48 @@
-//! IQBSH, the Internet access gateway: packet gate and web proxy. Not built yet.
+//! IQBSH, the Internet access gateway: the web proxy.
+//!
+//! Lives here: the explicit proxy (plain HTTP and `CONNECT`) and the
+//! transparent TLS listener; admission of clients by source address through
+//! the IP catalog (rule 1, unknown sources reported); splicing of exempt
+//! categories and bumping of everything else under forged leaves (rule 2),
+//! with HTTP/1.1 and HTTP/2 relayed request by request under the rules of
+//! the client's organisation (rule 4); the access log (Squid format and
+//! JSON lines) and Prometheus metrics.
+//!
+//! Entry: [`serve`] with a [`ProxyConfig`] and [`ProxyDeps`]; the category
+//! database and policies come in through the [`Rules`] trait, held in a
+//! [`RulesHandle`] so they can be replaced at runtime.
+//!
+//! Must not: decide categories or policies itself, store anything (the
+//! catalog does), or trust an origin certificate that fails verification.
+//! The packet gate is not built yet.
+
+mod accesslog;
+mod admission;
+mod bump;
+mod config;
+mod conn;
+mod denial;
+mod explicit;
+mod forward;
+mod hello;
+mod hosts;
+mod idle;
+mod metrics;
+mod origin;
+mod page;
+mod relay;
+mod resolve;
+mod rewind;
+mod rules;
+mod server;
+mod tunnel;
+
+pub use accesslog::{Action, Record, json_line, squid_line};
+pub use config::{
+    AccessLogConfig, ConfigError, DnsConfig, ExplicitConfig, Problem, ProxyConfig, RateLimitConfig, TimeoutConfig,
+    TransparentConfig, UpstreamConfig,
+};
+pub use denial::{Denial, DenyKind};
+pub use metrics::Metrics;
+pub use rules::{Categorized, Decision, Rules, RulesHandle};
+pub use server::{ProxyDeps, ProxyHandle, ServeError, serve};

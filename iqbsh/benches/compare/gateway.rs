@@ -1,0 +1,60 @@
+//! The IQBSH side of the comparison: the proxy on its own runtime, with a
+//! catalog snapshot that knows 127.0.0.1, an allow-all rule set whose only
+//! host is not exempt (so every connection is bumped), and the test CA as
+//! extra trust anchor.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use catalog::ingest::ObservationSink;
+use catalog::snapshot::{OrgRef, Snapshot, SnapshotHandle};
+use certs::{CaConfig, ForgeConfig, LeafForge, RootCa};
+use iqbsh::{Categorized, Decision, ProxyConfig, ProxyDeps, ProxyHandle, Rules, RulesHandle};
+
+struct AllowAll;
+
+impl Rules for AllowAll {
+    fn categorize(&self, _: &str) -> Categorized {
+        Categorized { categories: vec!["news".into()], exempt: false }
+    }
+    fn decide(&self, _: &str, _: &str, _: &str, _: &[String]) -> Decision {
+        Decision::allow("benchmark")
+    }
+}
+
+/// A running gateway and the PEM of its root.
+pub struct Gateway {
+    pub handle: ProxyHandle,
+    pub root_pem: String,
+}
+
+/// Starts the proxy; `dir` holds the store, the logs and the anchors file.
+pub async fn start(dir: &Path, test_ca_pem: &Path, origin_port: u16, host: &str) -> Gateway {
+    let store = catalog::Store::open(&format!("sqlite://{}", dir.join("catalog.db").display())).await.expect("store");
+    let net = "127.0.0.1/32".parse().expect("net");
+    let orgs = HashMap::from([(1, OrgRef { bin: "980140000010".into(), name: "bench".into() })]);
+    let ops = HashMap::from([(1, "bench".to_owned())]);
+    let snapshot = Snapshot::build(vec![(net, 1, 1)], orgs, ops, Vec::new(), 1).expect("snapshot");
+    let root = Arc::new(RootCa::generate(&CaConfig::default(), time::OffsetDateTime::now_utc()).expect("root"));
+    let root_pem = root.cert_pem();
+    let mut cfg = ProxyConfig::default();
+    cfg.explicit.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    cfg.connect_ports = vec![origin_port];
+    cfg.upstream.extra_anchors = vec![test_ca_pem.to_path_buf()];
+    cfg.dns.deny_destinations = Vec::new();
+    cfg.dns.hosts.insert(host.into(), vec!["127.0.0.1".parse().expect("ip")]);
+    cfg.rate_limit.per_second = 1_000_000;
+    cfg.rate_limit.burst = 1_000_000;
+    cfg.access_log.squid = Some(dir.join("iqbsh-access.log"));
+    cfg.access_log.json = Some(dir.join("iqbsh-access.jsonl"));
+    let deps = ProxyDeps {
+        snapshot: SnapshotHandle::new(snapshot),
+        observations: ObservationSink::spawn(store, 1000, Duration::from_secs(1)),
+        forge: Arc::new(LeafForge::new(root, ForgeConfig::default()).expect("forge")),
+        rules: RulesHandle::new(Arc::new(AllowAll)),
+    };
+    Gateway { handle: iqbsh::serve(cfg, deps).await.expect("proxy starts"), root_pem }
+}

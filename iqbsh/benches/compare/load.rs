@@ -1,0 +1,161 @@
+//! The load generator: workers that open connections through a proxy
+//! (`CONNECT` + TLS, or plain absolute-form HTTP) and send keep-alive
+//! HTTP/1.1 requests, recording per-request and per-connection latency.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::Request;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+/// Where to send load.
+pub struct Target {
+    pub proxy: SocketAddr,
+    pub host: String,
+    pub port: u16,
+    /// `Some`: CONNECT and TLS (trusting the proxy's root); `None`: plain HTTP.
+    pub tls: Option<TlsConnector>,
+}
+
+/// What a run measured.
+#[derive(Default)]
+pub struct Stats {
+    pub requests: Vec<Duration>,
+    pub setups: Vec<Duration>,
+    pub errors: usize,
+    pub first_error: Option<String>,
+    pub elapsed: Duration,
+}
+
+impl Stats {
+    pub fn per_second(&self) -> f64 {
+        self.requests.len() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// The `q` quantile (0..=1) of `samples` in milliseconds.
+pub fn quantile_ms(samples: &mut [Duration], q: f64) -> f64 {
+    if samples.is_empty() {
+        return f64::NAN;
+    }
+    samples.sort_unstable();
+    let i = ((samples.len() - 1) as f64 * q).round() as usize;
+    samples[i].as_secs_f64() * 1000.0
+}
+
+/// Runs `workers` workers, each opening `conns` connections with `reqs` requests on each.
+pub async fn run(target: Arc<Target>, workers: usize, conns: usize, reqs: usize) -> Stats {
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..workers {
+        let target = Arc::clone(&target);
+        tasks.push(tokio::spawn(async move {
+            let mut stats = Stats::default();
+            for _ in 0..conns {
+                if let Err(e) = connection(&target, reqs, &mut stats).await {
+                    stats.errors += 1;
+                    stats.first_error.get_or_insert(e);
+                }
+            }
+            stats
+        }));
+    }
+    let mut total = Stats::default();
+    for task in tasks {
+        let Ok(s) = task.await else { continue };
+        total.requests.extend(s.requests);
+        total.setups.extend(s.setups);
+        total.errors += s.errors;
+        total.first_error = total.first_error.or(s.first_error);
+    }
+    total.elapsed = started.elapsed();
+    total
+}
+
+async fn connection(target: &Target, reqs: usize, stats: &mut Stats) -> Result<(), String> {
+    let begun = Instant::now();
+    let tcp = TcpStream::connect(target.proxy).await.map_err(|e| e.to_string())?;
+    tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+    let authority = format!("{}:{}", target.host, target.port);
+    let mut send = match &target.tls {
+        Some(tls) => {
+            let tcp = connect_tunnel(tcp, &authority).await?;
+            let name = ServerName::try_from(target.host.clone()).map_err(|e| e.to_string())?;
+            let stream = tls.connect(name, tcp).await.map_err(|e| format!("TLS: {e}"))?;
+            handshake(stream).await?
+        }
+        None => handshake(tcp).await?,
+    };
+    stats.setups.push(begun.elapsed());
+    let uri = if target.tls.is_some() { "/bench".to_owned() } else { format!("http://{authority}/bench") };
+    for _ in 0..reqs {
+        let t = Instant::now();
+        let req = Request::get(uri.as_str()).header("host", authority.as_str()).body(Empty::<Bytes>::new());
+        let req = req.map_err(|e| e.to_string())?;
+        send.ready().await.map_err(|e| e.to_string())?;
+        let response = send.send_request(req).await.map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("status {}", response.status()));
+        }
+        response.into_body().collect().await.map_err(|e| e.to_string())?;
+        stats.requests.push(t.elapsed());
+    }
+    Ok(())
+}
+
+async fn handshake<I>(io: I) -> Result<http1::SendRequest<Empty<Bytes>>, String>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (send, conn) = http1::handshake(TokioIo::new(io)).await.map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    Ok(send)
+}
+
+/// Sends `CONNECT authority` and reads the proxy's answer head.
+async fn connect_tunnel(mut tcp: TcpStream, authority: &str) -> Result<TcpStream, String> {
+    let head = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n");
+    tcp.write_all(head.as_bytes()).await.map_err(|e| e.to_string())?;
+    let mut reader = BufReader::new(tcp);
+    let mut status = String::new();
+    reader.read_line(&mut status).await.map_err(|e| e.to_string())?;
+    if !status.contains(" 200") {
+        return Err(format!("CONNECT answered {status:?}"));
+    }
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).await.map_err(|e| e.to_string())?;
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+    }
+    if !reader.buffer().is_empty() {
+        return Err("proxy sent bytes after the CONNECT answer".into());
+    }
+    Ok(reader.into_inner())
+}
+
+/// A TLS connector trusting only the PEM certificate `root`.
+pub fn connector(root_pem: &str) -> TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut root_pem.as_bytes()) {
+        roots.add(cert.expect("PEM certificate")).expect("trust anchor");
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.resumption = rustls::client::Resumption::disabled();
+    TlsConnector::from(Arc::new(config))
+}

@@ -1,0 +1,360 @@
+//! The proxy's configuration: [`ProxyConfig`] as read from TOML (serde,
+//! unknown keys rejected, every field defaulted by a named function), and its
+//! validation into the runtime [`Settings`] with every problem collected and
+//! named by field or file.
+//!
+//! Must not: open sockets or start tasks; `serve` does that with the result.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use catalog::Net;
+use serde::{Deserialize, Serialize};
+
+/// Everything the web proxy needs to know at start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxyConfig {
+    /// The explicit (forward) proxy listener: plain HTTP and `CONNECT`.
+    pub explicit: ExplicitConfig,
+    /// The transparent TLS listener; off unless configured.
+    pub transparent: Option<TransparentConfig>,
+    /// Ports `CONNECT` may reach. Default: `[443]`.
+    pub connect_ports: Vec<u16>,
+    /// Trust in origin certificates.
+    pub upstream: UpstreamConfig,
+    /// Name resolution and destinations the proxy never connects to.
+    pub dns: DnsConfig,
+    /// Per-organisation limit on new client connections.
+    pub rate_limit: RateLimitConfig,
+    /// Where the access log goes.
+    pub access_log: AccessLogConfig,
+    /// Time limits.
+    pub timeouts: TimeoutConfig,
+    /// Largest request header block a client may send, in bytes. Default 65536.
+    pub max_header_bytes: usize,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        Self {
+            explicit: ExplicitConfig::default(),
+            transparent: None,
+            connect_ports: default_connect_ports(),
+            upstream: UpstreamConfig::default(),
+            dns: DnsConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+            access_log: AccessLogConfig::default(),
+            timeouts: TimeoutConfig::default(),
+            max_header_bytes: default_max_header_bytes(),
+        }
+    }
+}
+
+/// `[explicit]`: the forward proxy listener.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExplicitConfig {
+    /// Listen address. Default `127.0.0.1:3128`.
+    pub listen: SocketAddr,
+    /// Catalog link name reported with unknown sources seen here. Default `iqbsh-explicit`.
+    pub link: String,
+}
+
+impl Default for ExplicitConfig {
+    fn default() -> Self {
+        Self { listen: SocketAddr::from(([127, 0, 0, 1], 3128)), link: "iqbsh-explicit".to_owned() }
+    }
+}
+
+/// `[transparent]`: TLS connections redirected to the proxy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransparentConfig {
+    /// Listen address. Default `127.0.0.1:3130`.
+    pub listen: SocketAddr,
+    /// Catalog link name reported with unknown sources seen here. Default `iqbsh-transparent`.
+    pub link: String,
+    /// Port of the origin the proxy connects to. Default 443.
+    pub upstream_port: u16,
+}
+
+impl Default for TransparentConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3130)),
+            link: "iqbsh-transparent".to_owned(),
+            upstream_port: 443,
+        }
+    }
+}
+
+/// `[upstream]`: which origin certificates are trusted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamConfig {
+    /// Trust the system's root store. Default true.
+    pub system_roots: bool,
+    /// PEM files of extra trust anchors. Default none.
+    pub extra_anchors: Vec<PathBuf>,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        Self { system_roots: true, extra_anchors: Vec::new() }
+    }
+}
+
+/// `[dns]`: how the proxy finds origins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsConfig {
+    /// A hosts-format file (`address name...`) consulted before DNS. Default none.
+    pub hosts_file: Option<PathBuf>,
+    /// Static names (`name = ["address", ...]`) consulted before the file and DNS.
+    pub hosts: BTreeMap<String, Vec<IpAddr>>,
+    /// Name servers to ask; empty means the system's (`/etc/resolv.conf`). Default empty.
+    pub nameservers: Vec<SocketAddr>,
+    /// Destinations never connected to. Default: the catalog's reserved ranges
+    /// (loopback, link-local, multicast, unspecified).
+    pub deny_destinations: Vec<Net>,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        Self {
+            hosts_file: None,
+            hosts: BTreeMap::new(),
+            nameservers: Vec::new(),
+            deny_destinations: default_deny_destinations(),
+        }
+    }
+}
+
+/// `[rate_limit]`: new client connections per organisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Sustained connections per second. Default 50.
+    pub per_second: u32,
+    /// Connections allowed at once above the sustained rate. Default 200.
+    pub burst: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self { per_second: 50, burst: 200 }
+    }
+}
+
+/// `[access_log]`: the two access-log writers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessLogConfig {
+    /// Squid native `access.log` format. Default none (off).
+    pub squid: Option<PathBuf>,
+    /// One JSON object per line. Default none (off).
+    pub json: Option<PathBuf>,
+    /// Records buffered for the writer before new ones are dropped (and counted). Default 65536.
+    pub queue: usize,
+}
+
+impl Default for AccessLogConfig {
+    fn default() -> Self {
+        Self { squid: None, json: None, queue: 65_536 }
+    }
+}
+
+/// `[timeouts]`, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimeoutConfig {
+    /// Connecting to an origin (per address). Default 10.
+    pub connect_secs: u64,
+    /// Receiving the ClientHello and completing each TLS handshake. Default 10.
+    pub handshake_secs: u64,
+    /// Waiting for a request's header block. Default 30.
+    pub header_secs: u64,
+    /// Idle time of a spliced tunnel before it is closed. Default 300.
+    pub tunnel_idle_secs: u64,
+}
+
+impl Default for TimeoutConfig {
+    fn default() -> Self {
+        Self { connect_secs: 10, handshake_secs: 10, header_secs: 30, tunnel_idle_secs: 300 }
+    }
+}
+
+fn default_connect_ports() -> Vec<u16> {
+    vec![443]
+}
+
+fn default_max_header_bytes() -> usize {
+    65_536
+}
+
+fn default_deny_destinations() -> Vec<Net> {
+    catalog::net::RESERVED.iter().map(|r| r.net()).collect()
+}
+
+/// One thing wrong with the configuration, named by field or file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The field (`rate_limit.per_second`) or file (`/etc/x.pem`, `hosts:12`).
+    pub location: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Every problem found in a configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    /// The problems, in the order found.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid proxy configuration:")?;
+        for p in &self.problems {
+            write!(f, "\n  {}: {}", p.location, p.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl ConfigError {
+    pub(crate) fn one(location: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { problems: vec![Problem { location: location.into(), message: message.into() }] }
+    }
+}
+
+impl ProxyConfig {
+    /// Parses TOML text; unknown keys and bad values are errors naming the key.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::one("toml", e.to_string()))
+    }
+
+    /// Checks the fields that need no file access; every problem is reported.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        let mut bad = |location: &str, message: &str| {
+            problems.push(Problem { location: location.to_owned(), message: message.to_owned() })
+        };
+        if self.explicit.link.trim().is_empty() {
+            bad("explicit.link", "must name a catalog link");
+        }
+        if let Some(t) = &self.transparent {
+            if t.link.trim().is_empty() {
+                bad("transparent.link", "must name a catalog link");
+            }
+            if t.upstream_port == 0 {
+                bad("transparent.upstream_port", "must be a port number (1-65535)");
+            }
+            if t.listen == self.explicit.listen && t.listen.port() != 0 {
+                bad("transparent.listen", "must differ from explicit.listen");
+            }
+        }
+        if self.connect_ports.contains(&0) {
+            bad("connect_ports", "0 is not a port");
+        }
+        if self.rate_limit.per_second == 0 {
+            bad("rate_limit.per_second", "must be at least 1");
+        }
+        if self.rate_limit.burst == 0 {
+            bad("rate_limit.burst", "must be at least 1");
+        }
+        if self.access_log.queue == 0 {
+            bad("access_log.queue", "must be at least 1");
+        }
+        let t = &self.timeouts;
+        for (name, value) in [
+            ("timeouts.connect_secs", t.connect_secs),
+            ("timeouts.handshake_secs", t.handshake_secs),
+            ("timeouts.header_secs", t.header_secs),
+            ("timeouts.tunnel_idle_secs", t.tunnel_idle_secs),
+        ] {
+            if value == 0 {
+                bad(name, "must be at least 1 second");
+            }
+        }
+        if self.max_header_bytes < 8192 {
+            bad("max_header_bytes", "must be at least 8192");
+        }
+        for name in self.dns.hosts.keys() {
+            if crate::hosts::normalise(name).is_none() {
+                bad(&format!("dns.hosts.{name:?}"), "is not a valid host name");
+            }
+        }
+        if problems.is_empty() { Ok(()) } else { Err(ConfigError { problems }) }
+    }
+
+    pub(crate) fn settings(&self) -> Settings {
+        let t = &self.timeouts;
+        Settings {
+            connect_ports: self.connect_ports.clone(),
+            connect_timeout: Duration::from_secs(t.connect_secs),
+            handshake_timeout: Duration::from_secs(t.handshake_secs),
+            header_timeout: Duration::from_secs(t.header_secs),
+            tunnel_idle: Duration::from_secs(t.tunnel_idle_secs),
+            max_header_bytes: self.max_header_bytes,
+        }
+    }
+}
+
+/// The validated values the data plane reads.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub connect_ports: Vec<u16>,
+    pub connect_timeout: Duration,
+    pub handshake_timeout: Duration,
+    pub header_timeout: Duration,
+    pub tunnel_idle: Duration,
+    pub max_header_bytes: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_text_gives_the_defaults() {
+        let cfg = ProxyConfig::from_toml("").expect("empty config parses");
+        assert_eq!(cfg, ProxyConfig::default());
+        assert_eq!(cfg.explicit.listen.to_string(), "127.0.0.1:3128");
+        assert!(cfg.transparent.is_none());
+        assert_eq!(cfg.connect_ports, vec![443]);
+        assert!(cfg.dns.deny_destinations.iter().any(|n| n.to_string() == "127.0.0.0/8"));
+        cfg.check().expect("defaults are valid");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_name() {
+        for text in ["junk = 1", "[explicit]\nlisten_addr = \"127.0.0.1:1\"", "[transparent]\nport = 1"] {
+            let err = ProxyConfig::from_toml(text).expect_err(text).to_string();
+            assert!(err.contains("unknown field"), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_partial_section_keeps_the_other_defaults() {
+        let cfg = ProxyConfig::from_toml("[transparent]\nupstream_port = 8443\n").expect("parses");
+        let t = cfg.transparent.expect("transparent on");
+        assert_eq!((t.upstream_port, t.link.as_str()), (8443, "iqbsh-transparent"));
+    }
+
+    #[test]
+    fn every_bad_field_is_named() {
+        let text = "max_header_bytes = 10\nconnect_ports = [0]\n[rate_limit]\nper_second = 0\n\
+                    [timeouts]\nconnect_secs = 0\n[dns.hosts]\n\"bad name\" = [\"127.0.0.1\"]\n";
+        let err = ProxyConfig::from_toml(text).expect("parses").check().expect_err("invalid");
+        let fields: Vec<&str> = err.problems.iter().map(|p| p.location.as_str()).collect();
+        for want in ["max_header_bytes", "connect_ports", "rate_limit.per_second", "timeouts.connect_secs"] {
+            assert!(fields.contains(&want), "{want} missing from {fields:?}");
+        }
+        assert!(fields.iter().any(|f| f.contains("bad name")), "{fields:?}");
+    }
+}

@@ -1,0 +1,109 @@
+//! State shared by every connection ([`Shared`]) and the context of one
+//! client connection ([`Conn`]): its listener, client, and the rules loaded
+//! when it was accepted, plus helpers that log decisions consistently.
+//!
+//! Must not: hold locks; everything here is immutable or atomic.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use certs::LeafForge;
+use rustls::crypto::CryptoProvider;
+
+use crate::accesslog::{AccessLog, Action, Record, reference_id};
+use crate::admission::{Client, Gate};
+use crate::config::Settings;
+use crate::denial::Denial;
+use crate::metrics::Metrics;
+use crate::origin::OriginTls;
+use crate::resolve::Resolver;
+use crate::rules::{Rules, RulesHandle};
+
+/// Everything the listeners share.
+pub(crate) struct Shared {
+    pub settings: Settings,
+    pub gate: Gate,
+    pub rules: RulesHandle,
+    pub resolver: Resolver,
+    pub origin: OriginTls,
+    pub forge: Arc<LeafForge>,
+    pub provider: Arc<CryptoProvider>,
+    pub log: AccessLog,
+    pub metrics: Arc<Metrics>,
+    /// Becomes `true` at shutdown; tasks that outlive their listener watch it.
+    pub stop: tokio::sync::watch::Receiver<bool>,
+}
+
+/// Which listener accepted a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Listener {
+    Explicit,
+    Transparent,
+}
+
+impl Listener {
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Self::Explicit => "explicit",
+            Self::Transparent => "transparent",
+        }
+    }
+}
+
+/// One client connection.
+pub(crate) struct Conn {
+    pub shared: Arc<Shared>,
+    pub listener: Listener,
+    pub client: Client,
+    /// The rules in force when the connection was accepted.
+    pub rules: Arc<dyn Rules>,
+}
+
+impl Conn {
+    /// The organisation's BIN (empty when unknown; only admitted connections reach the rules).
+    pub(crate) fn bin(&self) -> &str {
+        self.client.org.as_deref().unwrap_or_default()
+    }
+
+    /// A record for a decision about `host`, started at `started`, with no outcome yet.
+    pub(crate) fn record(&self, started: SystemTime, method: &str, host: &str, url: String) -> Record {
+        Record {
+            started,
+            duration_ms: 0,
+            client: self.client.ip,
+            org: self.client.org.clone(),
+            listener: self.listener.label(),
+            method: method.to_owned(),
+            host: if host.is_empty() { "-".to_owned() } else { host.to_owned() },
+            url,
+            categories: Vec::new(),
+            action: Action::Deny,
+            deny_kind: None,
+            status: 0,
+            reason: String::new(),
+            cert_error: None,
+            bytes_to_client: 0,
+            bytes_from_client: 0,
+            upstream: None,
+            content_type: None,
+            reference: reference_id(),
+        }
+    }
+
+    /// Completes and writes `record` (duration from its start); counts bytes.
+    pub(crate) fn finish(&self, mut record: Record) {
+        let elapsed = record.started.elapsed().unwrap_or_default();
+        record.duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+        self.shared.metrics.bytes(record.bytes_to_client, record.bytes_from_client);
+        self.shared.log.write(record);
+    }
+
+    /// Marks `record` as refused for `denial` (counted) with the given answer status.
+    pub(crate) fn deny(&self, record: &mut Record, denial: &Denial, status: u16) {
+        record.action = Action::Deny;
+        record.deny_kind = Some(denial.kind);
+        record.status = status;
+        record.reason.clone_from(&denial.reason);
+        self.shared.metrics.denial(denial.kind);
+    }
+}

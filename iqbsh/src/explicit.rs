@@ -1,0 +1,183 @@
+//! The explicit (forward) proxy: HTTP/1.1 from clients configured to use
+//! the gateway. Absolute-form `http://` requests are checked and forwarded
+//! one by one; `CONNECT host:port` is checked, answered `200`, and the
+//! tunnel handed to the TLS path (splice or bump). A refused source gets the
+//! block page for every request (and `CONNECT`), then the connection closes.
+//!
+//! Must not: forward `https://` absolute-form requests or origin-form
+//! requests (the proxy is not a web server), or open `CONNECT` to ports
+//! outside `connect_ports`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::SystemTime;
+
+use http::uri::Scheme;
+use http::{Method, Request, Response};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpStream;
+use tokio::sync::Mutex;
+
+use crate::conn::Conn;
+use crate::denial::{Denial, DenyKind};
+use crate::forward::{Answer, Upstream, refuse, to_client, to_origin};
+use crate::page;
+use crate::relay::host_of;
+use crate::tunnel::{self, Target, tunnel_url};
+
+/// Serves one client connection of the explicit listener.
+pub(crate) async fn serve(conn: Arc<Conn>, denial: Option<Denial>, stream: TcpStream) {
+    let settings = conn.shared.settings.clone();
+    let session = Arc::new(Session { conn, denial, kept: Mutex::new(None) });
+    let service = service_fn(move |req| handle(Arc::clone(&session), req));
+    let result = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.header_timeout)
+        .max_buf_size(settings.max_header_bytes)
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades()
+        .await;
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "explicit proxy connection ended");
+    }
+}
+
+/// One client connection: its admission and the origin connection kept for plain HTTP.
+struct Session {
+    conn: Arc<Conn>,
+    denial: Option<Denial>,
+    kept: Mutex<Option<Kept>>,
+}
+
+/// The origin connection of the previous plain request, reused for the next one to the same authority.
+struct Kept {
+    authority: String,
+    addr: Option<SocketAddr>,
+    upstream: Upstream,
+}
+
+async fn handle(session: Arc<Session>, req: Request<Incoming>) -> Answer {
+    let conn = Arc::clone(&session.conn);
+    if let Some(denial) = &session.denial {
+        let host = req.uri().host().map(str::to_owned).unwrap_or_default();
+        let record = conn.record(SystemTime::now(), req.method().as_str(), &host, req.uri().to_string());
+        return Ok(refuse(&conn, record, denial, true));
+    }
+    if req.method() == Method::CONNECT {
+        return Ok(connect(conn, req));
+    }
+    Ok(plain(&session, req).await)
+}
+
+/// `CONNECT host:port`: checks, answers 200 and hands the tunnel to the TLS path.
+fn connect(conn: Arc<Conn>, mut req: Request<Incoming>) -> Response<page::ProxyBody> {
+    let target = req.uri().authority().map(|a| (host_of(a.as_str()), a.port_u16().unwrap_or(443)));
+    let raw = req.uri().to_string();
+    let mut record = conn.record(SystemTime::now(), "CONNECT", "", raw.clone());
+    let Some((host, port)) = target.filter(|(host, _)| !host.is_empty()) else {
+        let denial = Denial::new(DenyKind::BadRequest, format!("CONNECT needs host:port, not {raw:?}"));
+        return refuse(&conn, record, &denial, true);
+    };
+    record.host.clone_from(&host);
+    if !conn.shared.settings.connect_ports.contains(&port) {
+        let denial = Denial::new(DenyKind::Destination, format!("port {port} is not open for CONNECT"));
+        return refuse(&conn, record, &denial, false);
+    }
+    let categorized = conn.rules.categorize(&host);
+    if categorized.exempt {
+        let decision = conn.rules.decide(conn.bin(), &host, &tunnel_url(&host, port), &categorized.categories);
+        if !decision.allow {
+            record.categories = categorized.categories;
+            return refuse(&conn, record, &Denial::new(DenyKind::Policy, decision.reason), false);
+        }
+    }
+    let upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let mut stop = conn.shared.stop.clone();
+        conn.shared.metrics.opened();
+        match upgrade.await {
+            Ok(upgraded) => tokio::select! {
+                () = tunnel::run(Arc::clone(&conn), TokioIo::new(upgraded), Target::Connect { host, port }) => {}
+                _ = stop.changed() => {}
+            },
+            Err(e) => tracing::debug!(error = %e, "CONNECT upgrade failed"),
+        }
+        conn.shared.metrics.closed();
+    });
+    Response::new(page::empty())
+}
+
+/// An absolute-form `http://` request: checks and forwards it.
+async fn plain(session: &Session, req: Request<Incoming>) -> Response<page::ProxyBody> {
+    let conn = &session.conn;
+    let uri = req.uri().clone();
+    let host = uri.host().map(host_of).unwrap_or_default();
+    let record = conn.record(SystemTime::now(), req.method().as_str(), &host, uri.to_string());
+    let (Some(authority), true) = (uri.authority(), uri.scheme() == Some(&Scheme::HTTP)) else {
+        let why = "this is a proxy: send absolute http:// URLs, or CONNECT for https";
+        return refuse(conn, record, &Denial::new(DenyKind::BadRequest, why), true);
+    };
+    let authority = authority.as_str().to_owned();
+    forward_plain(session, record, req, &authority, uri.port_u16().unwrap_or(80)).await
+}
+
+async fn forward_plain(
+    session: &Session,
+    mut record: crate::accesslog::Record,
+    req: Request<Incoming>,
+    authority: &str,
+    port: u16,
+) -> Response<page::ProxyBody> {
+    let conn = &session.conn;
+    let host = record.host.clone();
+    let categorized = conn.rules.categorize(&host);
+    let decision = conn.rules.decide(conn.bin(), &host, &record.url, &categorized.categories);
+    record.categories = categorized.categories;
+    record.reason = decision.reason;
+    if !decision.allow {
+        let denial = Denial::new(DenyKind::Policy, record.reason.clone());
+        return refuse(conn, record, &denial, false);
+    }
+    let mut kept = session.kept.lock().await;
+    let mut origin = match reuse_or_connect(conn, kept.take(), authority, &host, port).await {
+        Ok(origin) => origin,
+        Err(denial) => return refuse(conn, record, &denial, false),
+    };
+    record.upstream = origin.addr;
+    let from_client = Arc::new(AtomicU64::new(0));
+    let upstream_req = match to_origin(req, authority, false, Arc::clone(&from_client)) {
+        Ok(req) => req,
+        Err(denial) => return refuse(conn, record, &denial, false),
+    };
+    let sent = origin.upstream.send(upstream_req).await;
+    *kept = Some(origin);
+    match sent {
+        Ok(response) => to_client(Arc::clone(conn), record, response, from_client),
+        Err(e) => refuse(conn, record, &Denial::new(DenyKind::Upstream, format!("{host}: {e}")), false),
+    }
+}
+
+/// The kept origin connection if it is to `authority` and still usable, else a new one.
+async fn reuse_or_connect(
+    conn: &Conn,
+    kept: Option<Kept>,
+    authority: &str,
+    host: &str,
+    port: u16,
+) -> Result<Kept, Denial> {
+    if let Some(mut kept) = kept.filter(|k| k.authority == authority && !k.upstream.is_closed())
+        && kept.upstream.ready().await.is_ok()
+    {
+        return Ok(kept);
+    }
+    let settings = &conn.shared.settings;
+    let tcp = conn.shared.resolver.connect(host, port, settings.connect_timeout).await?;
+    let addr = tcp.peer_addr().ok();
+    let upstream = Upstream::handshake(tcp, false)
+        .await
+        .map_err(|e| Denial::new(DenyKind::Upstream, format!("HTTP with {host} failed: {e}")))?;
+    Ok(Kept { authority: authority.to_owned(), addr, upstream })
+}

@@ -1,0 +1,225 @@
+//! Relaying HTTP requests to an origin and responses back: the upstream
+//! connection (HTTP/1.1 or HTTP/2, hyper client), header hygiene, request
+//! rewriting for the upstream protocol, byte counting, and the access-log
+//! record written when a response body has been sent (or abandoned).
+//!
+//! Must not: decide; the caller has applied the rules before forwarding.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, Uri, Version};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::accesslog::{Action, Record};
+use crate::conn::Conn;
+use crate::denial::{Denial, DenyKind};
+use crate::page::{self, ProxyBody};
+
+/// An open connection to an origin.
+pub(crate) enum Upstream {
+    /// HTTP/1.1: one request at a time.
+    H1(http1::SendRequest<ProxyBody>),
+    /// HTTP/2: multiplexed; clones share the connection.
+    H2(http2::SendRequest<ProxyBody>),
+}
+
+impl Upstream {
+    /// Starts HTTP on `io` (HTTP/2 when `h2`), driving the connection on its own task.
+    pub(crate) async fn handshake<I>(io: I, h2: bool) -> Result<Self, hyper::Error>
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let io = TokioIo::new(io);
+        if h2 {
+            let (send, conn) = http2::handshake(TokioExecutor::new(), io).await?;
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(error = %e, "upstream HTTP/2 connection ended");
+                }
+            });
+            return Ok(Self::H2(send));
+        }
+        let (send, conn) = http1::handshake(io).await?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "upstream HTTP/1.1 connection ended");
+            }
+        });
+        Ok(Self::H1(send))
+    }
+
+    /// The origin has closed the connection; a new one is needed.
+    pub(crate) fn is_closed(&self) -> bool {
+        match self {
+            Self::H1(send) => send.is_closed(),
+            Self::H2(send) => send.is_closed(),
+        }
+    }
+
+    /// Waits until the connection can take a request; an error means it is gone.
+    pub(crate) async fn ready(&mut self) -> Result<(), hyper::Error> {
+        match self {
+            Self::H1(send) => send.ready().await,
+            Self::H2(send) => send.ready().await,
+        }
+    }
+
+    /// Sends one request and waits for the response head.
+    pub(crate) async fn send(&mut self, req: Request<ProxyBody>) -> Result<Response<Incoming>, hyper::Error> {
+        self.ready().await?;
+        self.start(req).await
+    }
+
+    /// Starts sending `req` on a ready connection; the returned future (which
+    /// does not borrow `self`) yields the response head.
+    pub(crate) fn start(&mut self, req: Request<ProxyBody>) -> Pending {
+        match self {
+            Self::H1(send) => Box::pin(send.send_request(req)),
+            Self::H2(send) => Box::pin(send.clone().send_request(req)),
+        }
+    }
+}
+
+/// A request under way to an origin.
+pub(crate) type Pending = Pin<Box<dyn Future<Output = Result<Response<Incoming>, hyper::Error>> + Send>>;
+
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Removes hop-by-hop headers, including those the `Connection` header names.
+/// `TE: trailers` survives (gRPC over HTTP/2 needs it).
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+    let te_trailers = headers.get(header::TE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
+    if !te_trailers {
+        headers.remove(header::TE);
+    }
+}
+
+/// Rewrites a client request for the origin: origin-form URI and `Host` for
+/// HTTP/1.1, absolute URI without `Host` for HTTP/2; the body is counted into `from_client`.
+pub(crate) fn to_origin(
+    req: Request<Incoming>,
+    authority: &str,
+    h2: bool,
+    from_client: Arc<AtomicU64>,
+) -> Result<Request<ProxyBody>, Denial> {
+    let (mut parts, body) = req.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str()).to_owned();
+    let bad = || Denial::new(DenyKind::BadRequest, format!("cannot forward to {authority}{path}"));
+    if h2 {
+        parts.uri = Uri::try_from(format!("https://{authority}{path}")).map_err(|_| bad())?;
+        parts.headers.remove(header::HOST);
+        parts.version = Version::HTTP_2;
+    } else {
+        parts.uri = Uri::try_from(path.as_str()).map_err(|_| bad())?;
+        let host = HeaderValue::from_str(authority).map_err(|_| bad())?;
+        parts.headers.insert(header::HOST, host);
+        parts.version = Version::HTTP_11;
+    }
+    let body = body
+        .map_frame(move |frame| {
+            if let Some(data) = frame.data_ref() {
+                from_client.fetch_add(data.len() as u64, Relaxed);
+            }
+            frame
+        })
+        .boxed();
+    Ok(Request::from_parts(parts, body))
+}
+
+/// Writes the access-log record of a forwarded request when dropped, which
+/// is when the response body has been sent or abandoned.
+struct LogOnDrop {
+    conn: Arc<Conn>,
+    record: Option<Record>,
+    to_client: u64,
+    from_client: Arc<AtomicU64>,
+}
+
+impl LogOnDrop {
+    /// Counts bytes sent to the client (a method, so the closure owns the whole guard).
+    fn sent(&mut self, bytes: usize) {
+        self.to_client += bytes as u64;
+    }
+}
+
+impl Drop for LogOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut record) = self.record.take() {
+            record.bytes_to_client = self.to_client;
+            record.bytes_from_client = self.from_client.load(Relaxed);
+            self.conn.finish(record);
+        }
+    }
+}
+
+/// The origin's response for the client; the record is written once its body is done.
+pub(crate) fn to_client(
+    conn: Arc<Conn>,
+    mut record: Record,
+    response: Response<Incoming>,
+    from_client: Arc<AtomicU64>,
+) -> Response<ProxyBody> {
+    let (mut parts, body) = response.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    record.action = Action::Allow;
+    record.status = parts.status.as_u16();
+    record.content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    conn.shared.metrics.request(Action::Allow);
+    let mut guard = LogOnDrop { conn, record: Some(record), to_client: 0, from_client };
+    let body = body
+        .map_frame(move |frame| {
+            if let Some(data) = frame.data_ref() {
+                guard.sent(data.len());
+            }
+            frame
+        })
+        .boxed();
+    Response::from_parts(parts, body)
+}
+
+/// Answers a refused request with the block page and logs it.
+pub(crate) fn refuse(conn: &Conn, mut record: Record, denial: &Denial, close: bool) -> Response<ProxyBody> {
+    let status = denial.kind.status();
+    conn.deny(&mut record, denial, status);
+    let html = page::html(denial, &record.host, &record.reference);
+    record.bytes_to_client = html.len() as u64;
+    record.content_type = Some("text/html".to_owned());
+    let response = page::block(denial, &record.host, &record.reference, close);
+    conn.shared.metrics.request(Action::Deny);
+    conn.finish(record);
+    response
+}
+
+/// The infallible result type of the proxy's HTTP services.
+pub(crate) type Answer = Result<Response<ProxyBody>, Infallible>;

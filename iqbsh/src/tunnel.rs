@@ -1,0 +1,184 @@
+//! A client's TLS connection (after `CONNECT`, or redirected to the
+//! transparent listener): peek the ClientHello, then splice or bump.
+//!
+//! Splice (bytes pass untouched; the client sees the origin's own
+//! certificate) only when all hold: the ClientHello names a server (SNI),
+//! offers no Encrypted Client Hello (whose SNI is only an outer name), the
+//! name is in an exempt category, it equals the `CONNECT` host (explicit
+//! proxy), and the organisation's policy allows the host. Everything else is
+//! bumped; on the transparent listener a ClientHello without SNI is refused
+//! (there is no name to verify the origin against). With `CONNECT`, a
+//! ClientHello without SNI is bumped for the `CONNECT` host, and one whose SNI
+//! differs from it is bumped for the SNI (the name the origin's certificate
+//! is then verified against and requests are checked against).
+//!
+//! Must not: splice anything it cannot name and categorise.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
+use crate::accesslog::{Action, Record};
+use crate::conn::Conn;
+use crate::denial::{Denial, DenyKind};
+use crate::hello::{self, ClientHello};
+use crate::rules::Categorized;
+
+/// Largest ClientHello accepted (post-quantum key shares included).
+const MAX_HELLO: usize = 64 * 1024;
+
+/// TLS alert descriptions sent when refusing.
+pub(crate) const ALERT_HANDSHAKE_FAILURE: u8 = 40;
+pub(crate) const ALERT_ACCESS_DENIED: u8 = 49;
+
+/// Where the client wanted to go.
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    /// `CONNECT host:port` on the explicit listener.
+    Connect { host: String, port: u16 },
+    /// The transparent listener: the SNI names the host, the port is configured.
+    Transparent { port: u16 },
+}
+
+/// The URL a tunnel's decision is about.
+pub(crate) fn tunnel_url(host: &str, port: u16) -> String {
+    if port == 443 { format!("https://{host}/") } else { format!("https://{host}:{port}/") }
+}
+
+/// Handles a client TLS connection to its end.
+pub(crate) async fn run<S>(conn: Arc<Conn>, mut stream: S, target: Target)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let started = SystemTime::now();
+    let timeout = conn.shared.settings.handshake_timeout;
+    let hello = match tokio::time::timeout(timeout, hello::read(&mut stream, MAX_HELLO)).await {
+        Ok(Ok(hello)) => hello,
+        Ok(Err(e)) => return refuse_unnamed(&conn, started, &target, Denial::new(DenyKind::BadRequest, e.to_string())),
+        Err(_) => {
+            let denial = Denial::new(DenyKind::BadRequest, format!("no ClientHello within {}s", timeout.as_secs()));
+            return refuse_unnamed(&conn, started, &target, denial);
+        }
+    };
+    let (name, port) = match (&target, &hello.sni) {
+        (_, Some(sni)) => (sni.clone(), target_port(&target)),
+        (Target::Connect { host, port }, None) => (host.clone(), *port),
+        (Target::Transparent { .. }, None) => {
+            let denial = Denial::new(DenyKind::BadRequest, "the ClientHello names no server (SNI)");
+            refuse_unnamed(&conn, started, &target, denial);
+            return alert(stream, ALERT_ACCESS_DENIED).await;
+        }
+    };
+    let mut record = conn.record(started, "CONNECT", &name, format!("{name}:{port}"));
+    let categorized = conn.rules.categorize(&name);
+    record.categories.clone_from(&categorized.categories);
+    if may_splice(&target, &hello, &categorized) {
+        splice(conn, record, stream, hello, port).await;
+    } else {
+        crate::bump::run(conn, record, stream, hello, port).await;
+    }
+}
+
+fn target_port(target: &Target) -> u16 {
+    match target {
+        Target::Connect { port, .. } | Target::Transparent { port } => *port,
+    }
+}
+
+/// Whether the connection qualifies for splicing (see the module doc).
+fn may_splice(target: &Target, hello: &ClientHello, categorized: &Categorized) -> bool {
+    let Some(sni) = &hello.sni else { return false };
+    let connect_matches = match target {
+        Target::Connect { host, .. } => host.trim_end_matches('.').eq_ignore_ascii_case(sni),
+        Target::Transparent { .. } => true,
+    };
+    categorized.exempt && !hello.ech && connect_matches
+}
+
+/// Logs a refusal that happened before the server name was known.
+fn refuse_unnamed(conn: &Conn, started: SystemTime, target: &Target, denial: Denial) {
+    let host = match target {
+        Target::Connect { host, .. } => host.as_str(),
+        Target::Transparent { .. } => "",
+    };
+    let mut record = conn.record(started, "CONNECT", host, format!("{host}:{}", target_port(target)));
+    conn.deny(&mut record, &denial, 0);
+    conn.shared.metrics.connection(Action::Deny);
+    conn.finish(record);
+}
+
+/// Refuses a named TLS connection: logs it and sends a fatal alert.
+pub(crate) async fn refuse<S: AsyncWrite + Unpin>(conn: &Conn, mut record: Record, stream: S, denial: &Denial) {
+    conn.deny(&mut record, denial, 0);
+    conn.shared.metrics.connection(Action::Deny);
+    conn.finish(record);
+    let description = match denial.kind {
+        DenyKind::UpstreamCert | DenyKind::Upstream => ALERT_HANDSHAKE_FAILURE,
+        _ => ALERT_ACCESS_DENIED,
+    };
+    alert(stream, description).await;
+}
+
+/// Sends a fatal TLS alert (in a plaintext record, as before a handshake) and closes.
+pub(crate) async fn alert<S: AsyncWrite + Unpin>(mut stream: S, description: u8) {
+    let _ = stream.write_all(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, description]).await;
+    let _ = stream.shutdown().await;
+}
+
+/// Passes the connection through untouched, replaying the peeked ClientHello.
+async fn splice<S>(conn: Arc<Conn>, mut record: Record, client: S, hello: ClientHello, port: u16)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let host = record.host.clone();
+    let decision = conn.rules.decide(conn.bin(), &host, &tunnel_url(&host, port), &record.categories);
+    record.reason = decision.reason;
+    if !decision.allow {
+        let denial = Denial::new(DenyKind::Policy, record.reason.clone());
+        return refuse(&conn, record, client, &denial).await;
+    }
+    let settings = &conn.shared.settings;
+    let mut origin = match conn.shared.resolver.connect(&host, port, settings.connect_timeout).await {
+        Ok(origin) => origin,
+        Err(denial) => return refuse(&conn, record, client, &denial).await,
+    };
+    record.upstream = origin.peer_addr().ok();
+    if let Err(e) = origin.write_all(&hello.raw).await {
+        let denial = Denial::new(DenyKind::Upstream, format!("origin {host}:{port} closed: {e}"));
+        return refuse(&conn, record, client, &denial).await;
+    }
+    record.action = Action::Splice;
+    record.status = 200;
+    conn.shared.metrics.connection(Action::Splice);
+    let relayed = crate::idle::relay(client, origin, settings.tunnel_idle).await;
+    record.bytes_from_client = relayed.from_client + hello.raw.len() as u64;
+    record.bytes_to_client = relayed.to_client;
+    if relayed.idle {
+        record.reason.push_str(" (closed after the idle limit)");
+    }
+    conn.finish(record);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hello(sni: Option<&str>, ech: bool) -> ClientHello {
+        ClientHello { sni: sni.map(str::to_owned), ech, ..ClientHello::default() }
+    }
+
+    #[test]
+    fn only_a_named_exempt_hello_without_ech_matching_the_connect_host_is_spliced() {
+        let exempt = Categorized { categories: vec!["finance".into()], exempt: true };
+        let plain = Categorized { categories: vec!["news".into()], exempt: false };
+        let connect = Target::Connect { host: "bank.test".into(), port: 443 };
+        let transparent = Target::Transparent { port: 443 };
+        assert!(may_splice(&connect, &hello(Some("bank.test"), false), &exempt));
+        assert!(may_splice(&transparent, &hello(Some("bank.test"), false), &exempt));
+        assert!(!may_splice(&transparent, &hello(Some("bank.test"), false), &plain), "not exempt");
+        assert!(!may_splice(&transparent, &hello(Some("bank.test"), true), &exempt), "ECH: outer name only");
+        assert!(!may_splice(&connect, &hello(None, false), &exempt), "no SNI");
+        assert!(!may_splice(&connect, &hello(Some("news.test"), false), &exempt), "SNI differs from CONNECT");
+    }
+}

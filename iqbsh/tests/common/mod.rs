@@ -1,0 +1,8 @@
+//! Shared harness of the proxy's integration tests: origins, the catalog
+//! world, the running proxy and curl.
+
+#![allow(dead_code)]
+
+pub mod curl;
+pub mod origin;
+pub mod world;

@@ -1,0 +1,256 @@
+//! The explicit proxy with curl: CONNECT splice and bump (HTTP/1.1 and
+//! HTTP/2), policy denials with the block page, refused origin certificates,
+//! plain HTTP, and the access log of each.
+
+mod common;
+
+use common::curl::{curl, issuers};
+use common::origin::TEST_CA_NAME;
+use common::world::{BLOCK_REASON, BLOCKED, EXPLICIT_LINK, KNOWN, UNKNOWN, World};
+use iqbsh::{Action, DenyKind};
+
+const GATEWAY_CA_NAME: &str = "Perimeter Gateway Root CA";
+
+fn https(w: &World, host: &str) -> String {
+    format!("https://{host}:{}/page", w.origin.addr.port())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exempt_host_is_spliced_and_shows_the_origin_certificate() {
+    let w = World::start(|_, _| {}).await;
+    let ca = w.test_ca_pem.to_str().expect("path");
+    let out = curl(&["-x", &w.proxy_url(), "--cacert", ca, "-w", "%{certs}", &https(&w, "bank.test")]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.starts_with("origin=bank.test"), "{out:?}");
+    let issuers = issuers(&out.stdout);
+    assert!(!issuers.is_empty() && issuers.iter().all(|i| i.contains(TEST_CA_NAME)), "{issuers:?}");
+    let r = w.wait_record("splice of bank.test", |r| r["action"] == "splice").await;
+    assert_eq!(r["host"], "bank.test");
+    assert_eq!(r["categories"][0], "finance");
+    assert_eq!(r["org"], w.catalog.bin.to_string());
+    assert_eq!(r["client"], KNOWN);
+    assert!(r["bytes_to_client"].as_u64().unwrap_or(0) > 0, "{r}");
+    assert_eq!(w.proxy.metrics().connections(Action::Splice), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_exempt_host_is_bumped_under_the_gateway_root_with_http2() {
+    let w = World::start(|_, _| {}).await;
+    let gw = w.gateway_pem.to_str().expect("path");
+    let fmt = "%{http_version}\n%{certs}";
+    let out = curl(&["--http2", "-x", &w.proxy_url(), "--cacert", gw, "-w", fmt, &https(&w, "news.test")]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.starts_with("origin=news.test proto=HTTP/2.0 path=/page"), "{out:?}");
+    assert_eq!(out.stdout.lines().nth(1), Some("2"), "curl spoke HTTP/2 to the gateway: {out:?}");
+    let issuers = issuers(&out.stdout);
+    assert!(!issuers.is_empty() && issuers[0].contains(GATEWAY_CA_NAME), "{issuers:?}");
+    assert!(w.origin.saw("news.test", "HTTP/2.0"), "the origin saw h2");
+
+    let out = curl(&["--http1.1", "-x", &w.proxy_url(), "--cacert", gw, "-w", fmt, &https(&w, "news.test")]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.starts_with("origin=news.test proto=HTTP/1.1"), "{out:?}");
+    assert_eq!(out.stdout.lines().nth(1), Some("1.1"), "{out:?}");
+    assert!(w.origin.saw("news.test", "HTTP/1.1"));
+
+    let r = w.wait_record("allowed GET", |r| r["action"] == "allow" && r["method"] == "GET").await;
+    assert_eq!(r["url"], format!("https://news.test:{}/page", w.origin.addr.port()));
+    assert_eq!(r["status"], 200);
+    assert!(r["bytes_to_client"].as_u64().unwrap_or(0) > 0, "{r}");
+    w.wait_record("bump", |r| r["action"] == "bump" && r["host"] == "news.test").await;
+    let metrics = w.proxy.render_metrics();
+    assert!(metrics.contains("iqbsh_connections_total{action=\"bump\"} 2"), "{metrics}");
+    assert!(metrics.contains("iqbsh_forge_cache_hits_total 1"), "{metrics}");
+    assert!(metrics.contains("iqbsh_forge_cache_misses_total 1"), "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denied_host_gets_the_block_page_with_reason_and_reference() {
+    let w = World::start(|_, _| {}).await;
+    let gw = w.gateway_pem.to_str().expect("path");
+    let out = curl(&["-x", &w.proxy_url(), "--cacert", gw, "-w", "\n%{http_code}", &https(&w, "casino.test")]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.ends_with("\n403"), "{out:?}");
+    let reason = format!("category gambling is not in the policy of organisation {}", w.catalog.bin);
+    assert!(out.stdout.contains(&reason), "{out:?}");
+    let r = w.wait_record("policy denial", |r| r["deny"] == "policy").await;
+    let reference = r["reference"].as_str().expect("reference");
+    assert!(out.stdout.contains(reference), "the page shows the logged reference {reference}: {out:?}");
+    assert_eq!(r["reason"], reason.as_str());
+    assert_eq!(r["categories"][0], "gambling");
+    let squid = w.squid_lines().await;
+    let line = squid.iter().find(|l| l.contains(&format!("ref={reference}"))).expect("squid line");
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(fields[2..6], [KNOWN, "TCP_DENIED/403", fields[4], "GET"], "{line}");
+    assert_eq!(fields[7], w.catalog.bin.to_string(), "{line}");
+    assert!(line.contains("action=deny category=gambling deny=policy"), "{line}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denied_exempt_host_is_refused_at_connect() {
+    let w = World::start(|_, _| {}).await;
+    let out = curl(&["-v", "-x", &w.proxy_url(), &https(&w, "doctor.test")]).await;
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("HTTP/1.1 403"), "{out:?}");
+    let r = w.wait_record("CONNECT denial", |r| r["deny"] == "policy").await;
+    assert_eq!((r["method"].as_str(), r["host"].as_str()), (Some("CONNECT"), Some("doctor.test")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_origin_certificates_are_refused_never_forged() {
+    let w = World::start(|_, _| {}).await;
+    let gw = w.gateway_pem.to_str().expect("path");
+    for host in ["expired.test", "wrongname.test", "selfsigned.test"] {
+        let out = curl(&["-x", &w.proxy_url(), "--cacert", gw, &https(&w, host)]).await;
+        assert_ne!(out.code, 0, "{host}: {out:?}");
+        assert!(!out.stdout.contains("origin="), "{host}: {out:?}");
+        // Even a client that accepts any certificate gets none: nothing was forged.
+        let out = curl(&["-k", "-x", &w.proxy_url(), "-w", "%{certs}", &https(&w, host)]).await;
+        assert_ne!(out.code, 0, "{host} with -k: {out:?}");
+        assert!(issuers(&out.stdout).is_empty(), "{host}: no certificate at all: {out:?}");
+    }
+    let records = w.json_records().await;
+    let errors: Vec<_> = records.iter().filter(|r| r["deny"] == "upstream_cert").collect();
+    assert_eq!(errors.len(), 6, "{records:#?}");
+    for r in &errors {
+        let err = r["cert_error"].as_str().expect("cert_error logged");
+        assert!(err.contains("certificate"), "{err}");
+    }
+    let expired = errors.iter().find(|r| r["host"] == "expired.test").expect("expired");
+    assert!(expired["cert_error"].as_str().unwrap_or_default().to_lowercase().contains("expired"), "{expired}");
+    assert_eq!(w.proxy.metrics().denials(DenyKind::UpstreamCert), 6);
+    let metrics = w.proxy.render_metrics();
+    assert!(metrics.contains("iqbsh_upstream_cert_errors_total 6"), "{metrics}");
+    assert!(metrics.contains("iqbsh_forge_cache_misses_total 0"), "nothing was sent to the forge: {metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http_is_forwarded_or_blocked_per_request() {
+    let w = World::start(|_, _| {}).await;
+    let port = w.plain.addr.port();
+    let out = curl(&["-x", &w.proxy_url(), &format!("http://news.test:{port}/plain")]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.starts_with(&format!("origin=news.test:{port} proto=HTTP/1.1 path=/plain")), "{out:?}");
+    let out = curl(&["-x", &w.proxy_url(), "-w", "\n%{http_code}", &format!("http://casino.test:{port}/")]).await;
+    assert!(out.stdout.ends_with("\n403") && out.stdout.contains("category gambling"), "{out:?}");
+    let r = w.wait_record("plain allow", |r| r["action"] == "allow").await;
+    assert_eq!(r["url"], format!("http://news.test:{port}/plain"));
+    assert_eq!(r["upstream"], format!("127.0.0.1:{port}"));
+    let squid = w.squid_lines().await;
+    assert!(squid.iter().any(|l| l.contains(" TCP_MISS/200 ") && l.contains(" HIER_DIRECT/127.0.0.1 ")), "{squid:?}");
+
+    // Two requests on one client connection share one origin connection.
+    let before = w.plain.connections.load(std::sync::atomic::Ordering::Relaxed);
+    let (a, b) = (format!("http://news.test:{port}/a"), format!("http://news.test:{port}/b"));
+    let out = curl(&["-x", &w.proxy_url(), &a, &b]).await;
+    assert!(out.stdout.contains("path=/a") && out.stdout.contains("path=/b"), "{out:?}");
+    assert_eq!(w.plain.connections.load(std::sync::atomic::Ordering::Relaxed), before + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_source_is_denied_and_reported_to_the_catalog() {
+    let w = World::start(|_, _| {}).await;
+    let url = https(&w, "news.test");
+    let out = curl(&["--interface", UNKNOWN, "-v", "-x", &w.proxy_url(), &url]).await;
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("HTTP/1.1 403"), "{out:?}");
+    let port = w.plain.addr.port();
+    let plain = format!("http://news.test:{port}/");
+    let out = curl(&["--interface", UNKNOWN, "-x", &w.proxy_url(), &plain]).await;
+    assert!(out.stdout.contains("is not in the IP catalog"), "{out:?}");
+    let r = w.wait_record("unknown source", |r| r["deny"] == "unknown_source").await;
+    assert_eq!((r["client"].as_str(), r["org"].is_null()), (Some(UNKNOWN), true));
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        seen = w.catalog.store.unknown_addresses(Some(common::world::OPERATOR)).await.expect("list");
+        if !seen.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let found = seen.iter().find(|u| u.ip == UNKNOWN).expect("observation stored");
+    assert_eq!(found.link, EXPLICIT_LINK);
+    assert_eq!(found.seen, 2, "one sighting per connection");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_source_is_denied_with_the_block_reason() {
+    let w = World::start(|_, _| {}).await;
+    let port = w.plain.addr.port();
+    let url = format!("http://news.test:{port}/");
+    let out = curl(&["--interface", BLOCKED, "-x", &w.proxy_url(), "-w", "\n%{http_code}", &url]).await;
+    assert!(out.stdout.ends_with("\n403"), "{out:?}");
+    assert!(out.stdout.contains(BLOCK_REASON), "{out:?}");
+    let r = w.wait_record("blocked source", |r| r["deny"] == "blocked_source").await;
+    assert!(r["reason"].as_str().unwrap_or_default().contains(BLOCK_REASON), "{r}");
+    assert!(w.catalog.store.unknown_addresses(None).await.expect("list").is_empty(), "blocked is not unknown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organisation_over_its_rate_limit_gets_429() {
+    let w = World::start(|cfg, _| {
+        cfg.rate_limit.per_second = 1;
+        cfg.rate_limit.burst = 2;
+    })
+    .await;
+    let url = format!("http://news.test:{}/", w.plain.addr.port());
+    let mut codes = Vec::new();
+    for _ in 0..4 {
+        let out = curl(&["-x", &w.proxy_url(), "-o", "/dev/null", "-w", "%{http_code}", &url]).await;
+        codes.push(out.stdout);
+    }
+    assert_eq!(codes[..2], ["200", "200"], "{codes:?}");
+    assert!(codes.iter().any(|c| c == "429"), "{codes:?}");
+    let metrics = w.proxy.render_metrics();
+    assert!(!metrics.contains("iqbsh_rate_limited_total 0"), "{metrics}");
+    w.wait_record("rate limited", |r| r["deny"] == "rate_limited" && r["status"] == 429).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaced_rules_apply_to_new_connections() {
+    let w = World::start(|_, _| {}).await;
+    let url = format!("http://news.test:{}/", w.plain.addr.port());
+    let before = curl(&["-x", &w.proxy_url(), "-o", "/dev/null", "-w", "%{http_code}", &url]).await;
+    let mut stricter = common::world::TestRules::standard();
+    stricter.denied.insert("news");
+    w.rules.replace(std::sync::Arc::new(stricter));
+    let after = curl(&["-x", &w.proxy_url(), "-o", "/dev/null", "-w", "%{http_code}", &url]).await;
+    assert_eq!((before.stdout.as_str(), after.stdout.as_str()), ("200", "403"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exempt_connect_host_with_another_sni_is_bumped_not_spliced() {
+    let w = World::start(|_, _| {}).await;
+    let port = w.origin.addr.port();
+    let gw = w.gateway_pem.to_str().expect("path");
+    // curl sends CONNECT bank.test (exempt) but its ClientHello names news.test.
+    let to = format!("news.test:{port}:bank.test:{port}");
+    let args = ["-v", "-x", &w.proxy_url(), "--connect-to", &to, "--cacert", gw, "-w", "%{certs}"];
+    let out = curl(&[&args[..], &[https(&w, "news.test").as_str()]].concat()).await;
+    assert!(out.stderr.contains("CONNECT bank.test:"), "the tunnel named the exempt host: {out:?}");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.starts_with("origin=news.test"), "{out:?}");
+    assert!(issuers(&out.stdout)[0].contains(GATEWAY_CA_NAME), "bumped under the gateway root: {out:?}");
+    w.wait_record("bump", |r| r["action"] == "bump" && r["host"] == "news.test").await;
+    assert_eq!(w.proxy.metrics().connections(Action::Splice), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bumped_connection_reopens_the_origin_when_it_closes() {
+    let w = World::start(|_, _| {}).await;
+    let gw = w.gateway_pem.to_str().expect("path");
+    let port = w.origin.addr.port();
+    let (first, second) = (format!("https://news.test:{port}/close"), format!("https://news.test:{port}/again"));
+    let out = curl(&["--http1.1", "-x", &w.proxy_url(), "--cacert", gw, &first, &second]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("path=/close") && out.stdout.contains("path=/again"), "{out:?}");
+    assert_eq!(w.proxy.metrics().connections(Action::Bump), 1, "one client connection for both requests");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_is_refused_outside_the_configured_ports() {
+    let w = World::start(|_, _| {}).await;
+    let out = curl(&["-v", "-x", &w.proxy_url(), "https://news.test:22/"]).await;
+    assert!(out.stderr.contains("HTTP/1.1 403"), "{out:?}");
+    let r = w.wait_record("port refusal", |r| r["deny"] == "destination").await;
+    assert!(r["reason"].as_str().unwrap_or_default().contains("port 22"), "{r}");
+}

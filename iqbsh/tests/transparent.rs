@@ -1,0 +1,101 @@
+//! The transparent TLS listener with curl (`--connect-to` stands in for the
+//! redirecting firewall): splice by SNI, bump with HTTP/2, block page,
+//! refusals without SNI, for bad origin certificates and unknown sources.
+
+mod common;
+
+use common::curl::{curl, issuers};
+use common::origin::TEST_CA_NAME;
+use common::world::{TRANSPARENT_LINK, UNKNOWN, World};
+
+async fn world() -> World {
+    World::start(|cfg, origin| {
+        let t = iqbsh::TransparentConfig {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            link: TRANSPARENT_LINK.into(),
+            upstream_port: origin.addr.port(),
+        };
+        cfg.transparent = Some(t);
+    })
+    .await
+}
+
+/// `--connect-to` arguments sending `host:443` to the transparent listener.
+fn redirect(w: &World, host: &str) -> String {
+    let addr = w.proxy.transparent_addr().expect("transparent listener");
+    format!("{host}:443:{}:{}", addr.ip(), addr.port())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exempt_host_is_spliced_by_sni() {
+    let w = world().await;
+    let ca = w.test_ca_pem.to_str().expect("path");
+    let to = redirect(&w, "bank.test");
+    let out = curl(&["--connect-to", &to, "--cacert", ca, "-w", "%{certs}", "https://bank.test/"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.starts_with("origin=bank.test"), "{out:?}");
+    let issuers = issuers(&out.stdout);
+    assert!(!issuers.is_empty() && issuers.iter().all(|i| i.contains(TEST_CA_NAME)), "{issuers:?}");
+    let r = w.wait_record("splice", |r| r["action"] == "splice").await;
+    assert_eq!((r["listener"].as_str(), r["host"].as_str()), (Some("transparent"), Some("bank.test")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_exempt_host_is_bumped_with_http2_and_checked_per_request() {
+    let w = world().await;
+    let gw = w.gateway_pem.to_str().expect("path");
+    let to = redirect(&w, "news.test");
+    let args =
+        ["--http2", "--connect-to", &to, "--cacert", gw, "-w", "%{http_version}\n%{certs}", "https://news.test/x"];
+    let out = curl(&args).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.starts_with("origin=news.test proto=HTTP/2.0 path=/x"), "{out:?}");
+    assert_eq!(out.stdout.lines().nth(1), Some("2"), "{out:?}");
+    assert!(issuers(&out.stdout)[0].contains("Perimeter Gateway Root CA"), "{out:?}");
+    assert!(w.origin.saw("news.test", "HTTP/2.0"));
+
+    let to = redirect(&w, "casino.test");
+    let out = curl(&["--connect-to", &to, "--cacert", gw, "-w", "\n%{http_code}", "https://casino.test/"]).await;
+    assert!(out.stdout.ends_with("\n403") && out.stdout.contains("category gambling"), "{out:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hello_without_sni_is_refused() {
+    let w = world().await;
+    let addr = w.proxy.transparent_addr().expect("listener");
+    let out = curl(&["-k", &format!("https://{addr}/")]).await;
+    assert_ne!(out.code, 0, "{out:?}");
+    let r = w.wait_record("no SNI", |r| r["deny"] == "bad_request").await;
+    assert!(r["reason"].as_str().unwrap_or_default().contains("SNI"), "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_origin_certificate_is_refused() {
+    let w = world().await;
+    let to = redirect(&w, "expired.test");
+    let out = curl(&["-k", "--connect-to", &to, "-w", "%{certs}", "https://expired.test/"]).await;
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(issuers(&out.stdout).is_empty(), "{out:?}");
+    let r = w.wait_record("cert error", |r| r["deny"] == "upstream_cert").await;
+    assert!(r["cert_error"].as_str().unwrap_or_default().to_lowercase().contains("expired"), "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_source_is_closed_and_reported() {
+    let w = world().await;
+    let to = redirect(&w, "news.test");
+    let out = curl(&["--interface", UNKNOWN, "-k", "--connect-to", &to, "https://news.test/"]).await;
+    assert_ne!(out.code, 0, "{out:?}");
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        seen = w.catalog.store.unknown_addresses(None).await.expect("list");
+        if !seen.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let found = seen.iter().find(|u| u.ip == UNKNOWN).expect("observation stored");
+    assert_eq!(found.link, TRANSPARENT_LINK);
+    let r = w.wait_record("unknown source", |r| r["deny"] == "unknown_source").await;
+    assert_eq!(r["listener"], "transparent");
+}
