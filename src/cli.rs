@@ -208,6 +208,9 @@ pub struct UpArgs {
     /// Address for the API (overrides `api.listen`); port 0 picks a free port.
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<std::net::SocketAddr>,
+    /// Address for the explicit web proxy (overrides `proxy.explicit.listen`).
+    #[arg(long, env = "PERIMETER_PROXY_LISTEN", value_name = "ADDR:PORT")]
+    pub proxy_listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -22,6 +22,26 @@ pub struct Config {
     pub calendar: CalendarConfig,
     pub ca: CaSettings,
     pub log: LogConfig,
+    /// Which gateways `perimeter up` runs.
+    pub services: ServicesConfig,
+    /// The web gateway (IQBSH proxy).
+    pub proxy: iqbsh::ProxyConfig,
+    /// Resource categories and organisations' access policies for the web gateway.
+    pub policies: crate::web::PoliciesConfig,
+}
+
+/// Which gateways run beside the catalog and the API.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServicesConfig {
+    /// The web proxy (`[proxy]`).
+    pub web: bool,
+}
+
+impl Default for ServicesConfig {
+    fn default() -> ServicesConfig {
+        ServicesConfig { web: true }
+    }
 }
 
 /// The gateway root CA (kept in `DATA_DIR/ca`, key file mode 0600).
@@ -166,6 +186,9 @@ impl Default for Config {
             calendar: CalendarConfig::default(),
             ca: CaSettings::default(),
             log: LogConfig::default(),
+            services: ServicesConfig::default(),
+            proxy: iqbsh::ProxyConfig::default(),
+            policies: crate::web::PoliciesConfig::default(),
         }
     }
 }

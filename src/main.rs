@@ -7,6 +7,7 @@ mod cli;
 pub mod cmd;
 mod config;
 mod output;
+mod web;
 
 use clap::Parser;
 

@@ -24,6 +24,8 @@ pub struct AppState {
     pub snapshot: SnapshotHandle,
     /// Asks the snapshot publisher to rebuild now (after an import through the API).
     pub nudge: tokio::sync::mpsc::Sender<()>,
+    /// The running web proxy (for its metrics), when it runs.
+    pub proxy: Option<std::sync::Arc<iqbsh::ProxyHandle>>,
 }
 
 /// The API's routes.
@@ -45,6 +47,7 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/mail/systems", get(mail::systems).post(mail::connect))
         .route("/mail/systems/{name}", get(mail::system))
         .route("/mail/systems/{name}/status", put(mail::set_status))
+        .route("/metrics", get(routes::metrics))
         .fallback(routes::not_found);
     Router::new()
         .nest("/api/v1", v1)

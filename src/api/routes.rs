@@ -192,3 +192,10 @@ pub async fn audit(State(s): State<AppState>, caller: Caller, Query(q): Query<Au
 pub async fn not_found(_caller: Caller) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "no such API endpoint; see the README for the /api/v1 routes")
 }
+
+/// Prometheus metrics of the gateways (duty team, or a scraper with a duty token).
+pub async fn metrics(State(s): State<AppState>, caller: Caller) -> ApiResult<Response> {
+    caller.require_duty()?;
+    let body = s.proxy.as_ref().map(|p| p.render_metrics()).unwrap_or_default();
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response())
+}

@@ -1,6 +1,7 @@
 //! `perimeter up`: opens the store, builds the first catalog snapshot, keeps it
 //! current, and serves the control-plane API until interrupted.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -10,8 +11,11 @@ use crate::api::{AppState, router};
 use crate::cli::UpArgs;
 use crate::config::{Config, LogFormat};
 
-pub async fn run(config: Config, args: UpArgs) -> anyhow::Result<()> {
+pub async fn run(mut config: Config, args: UpArgs) -> anyhow::Result<()> {
     init_logging(&config);
+    if let Some(addr) = args.proxy_listen {
+        config.proxy.explicit.listen = addr;
+    }
     let ca = super::ca::ensure(&config)?;
     tracing::info!(fingerprint = %ca.current().fingerprint(), "root CA ready (export it with `perimeter ca export`)");
     let store = super::open_store(&config).await?;
@@ -21,16 +25,51 @@ pub async fn run(config: Config, args: UpArgs) -> anyhow::Result<()> {
     let nudge = snapshot.spawn_publisher(store.clone(), Duration::from_millis(config.catalog.refresh_ms.max(50)));
     let reconciler = super::reconcile::reconciler(&config, store.clone())?;
     let _reconciling = reconciler.spawn(Duration::from_secs(config.notices.interval_secs.max(1)));
+    let proxy = match config.services.web {
+        true => Some(Arc::new(start_web(&config, &store, &snapshot, &ca).await?)),
+        false => None,
+    };
     let listen = args.listen.unwrap_or(config.api.listen);
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let bound = listener.local_addr()?;
-    println!("perimeter is up: API on http://{bound}/api/v1");
+    // One line, so a supervisor (or a test) can read every address at once.
+    let mut up = format!("perimeter is up: API on http://{bound}/api/v1");
+    if let Some(p) = &proxy {
+        up.push_str(&format!(" web proxy on {}", p.explicit_addr()));
+        if let Some(t) = p.transparent_addr() {
+            up.push_str(&format!(" transparent TLS on {t}"));
+        }
+    }
+    println!("{up}");
     tracing::info!(%bound, "API listening");
-    let app = router(AppState { store: store.clone(), snapshot, nudge }, config.api.max_body_mib << 20);
+    let state = AppState { store: store.clone(), snapshot, nudge, proxy: proxy.clone() };
+    let app = router(state, config.api.max_body_mib << 20);
     axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.context("the API server failed")?;
+    if let Some(p) = &proxy {
+        p.flush_access_log().await;
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Starts the web proxy with the categories and policies in force (reloaded on change).
+async fn start_web(
+    config: &Config,
+    store: &catalog::Store,
+    snapshot: &SnapshotHandle,
+    ca: &certs::CaStore,
+) -> anyhow::Result<iqbsh::ProxyHandle> {
+    let rules = crate::web::PolicyRules::load(&config.policies).context("cannot load categories and policies")?;
+    let rules = iqbsh::RulesHandle::new(Arc::new(rules));
+    crate::web::spawn_reloader(config.policies.clone(), rules.clone());
+    let forge = certs::LeafForge::new(ca.current().clone(), certs::ForgeConfig::default())
+        .context("cannot start the certificate forge")?;
+    let observations = catalog::ingest::ObservationSink::spawn(store.clone(), 100_000, Duration::from_secs(1));
+    let deps = iqbsh::ProxyDeps { snapshot: snapshot.clone(), observations, forge: Arc::new(forge), rules };
+    let proxy = iqbsh::serve(config.proxy.clone(), deps).await.context("cannot start the web proxy")?;
+    tracing::info!(explicit = %proxy.explicit_addr(), "web proxy listening");
+    Ok(proxy)
 }
 
 async fn shutdown() {

@@ -56,6 +56,7 @@ impl Env {
             .env("PERIMETER_DATA_DIR", self.dir.path().join("data"))
             .env("PERIMETER_STORE_URL", &self.store_url)
             .env("USER", "tester")
+            .env("PERIMETER_PROXY_LISTEN", "127.0.0.1:0")
             .env_remove("PERIMETER_CONFIG")
             .env_remove("RUST_LOG");
         if let Some(config) = &self.config {
@@ -120,8 +121,14 @@ impl Env {
 
     /// Starts `perimeter up` with a log level and a destination for its log.
     pub fn up_logging(&self, level: &str, log: Stdio) -> Server {
+        self.up_with(level, log, &[])
+    }
+
+    /// Starts `perimeter up` with extra environment variables.
+    pub fn up_with(&self, level: &str, log: Stdio, vars: &[(&str, &str)]) -> Server {
         let mut child = self
             .command(&["up", "--listen", "127.0.0.1:0"])
+            .envs(vars.iter().copied())
             .env("RUST_LOG", level)
             .stdout(Stdio::piped())
             .stderr(log)
@@ -130,12 +137,12 @@ impl Env {
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).expect("perimeter up prints its address");
-        let base = line
-            .split("http://")
-            .nth(1)
-            .map(|s| s.trim().trim_end_matches("/api/v1").to_string())
+        let after =
+            |label: &str| line.split(label).nth(1).and_then(|s| s.split_whitespace().next()).map(str::to_string);
+        let base = after("API on ")
+            .map(|s| s.trim_end_matches("/api/v1").to_string())
             .unwrap_or_else(|| panic!("unexpected first line from perimeter up: {line:?}"));
-        Server { child, base: format!("http://{base}") }
+        Server { child, base, proxy: after("web proxy on ") }
     }
 }
 
@@ -150,6 +157,8 @@ pub struct Cast {
 pub struct Server {
     child: Child,
     pub base: String,
+    /// The explicit web proxy's address, when it runs.
+    pub proxy: Option<String>,
 }
 
 impl Drop for Server {

@@ -1,0 +1,155 @@
+//! The web gateway as `perimeter up` runs it: the category database and the policy book
+//! (from the shipped lists and the duty team's files) behind iqbsh's [`Rules`], reloaded
+//! when the files change (a failed reload keeps the rules in force), and the proxy
+//! started with the catalog snapshot, the observation sink and the root CA.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use iqbsh::{Categorized, Decision, Rules, RulesHandle};
+use policies::calendar::Date;
+use policies::category::{Category, CategoryDb};
+use policies::policy::PolicyBook;
+use serde::{Deserialize, Serialize};
+
+/// Where the categories and the organisations' policies come from.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PoliciesConfig {
+    /// A directory of category lists in the squidGuard/UT1 layout (`<category>/domains`)
+    /// and/or CSV files (`*.csv`: `domain,category[,category…]`), added to the shipped
+    /// lists of the exempt categories.
+    pub categories_dir: Option<PathBuf>,
+    /// The policy book (TOML): the default policy and each organisation's policy.
+    /// Without one, every organisation gets the default: uncategorised sites and the
+    /// exempt categories.
+    pub file: Option<PathBuf>,
+    /// How often the files are checked for changes, in seconds.
+    pub reload_secs: u64,
+}
+
+impl Default for PoliciesConfig {
+    fn default() -> PoliciesConfig {
+        PoliciesConfig { categories_dir: None, file: None, reload_secs: 10 }
+    }
+}
+
+/// Categories and policies as iqbsh asks for them.
+pub struct PolicyRules {
+    db: CategoryDb,
+    book: PolicyBook,
+}
+
+impl Rules for PolicyRules {
+    fn categorize(&self, host: &str) -> Categorized {
+        let found = self.db.lookup(host);
+        Categorized {
+            categories: found.iter().map(ToString::to_string).collect(),
+            exempt: found.iter().any(Category::is_exempt),
+        }
+    }
+
+    fn decide(&self, org_bin: &str, host: &str, _url: &str, categories: &[String]) -> Decision {
+        let cats: Vec<Category> = categories.iter().filter_map(|c| Category::new(c).ok()).collect();
+        let d = self.book.evaluate(Some(org_bin), host, &cats, today());
+        Decision { allow: d.allow, reason: d.reason }
+    }
+}
+
+/// Today in Kazakhstan time (UTC+5).
+fn today() -> Date {
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    Date::from_unix(now, 5 * 3600)
+}
+
+impl PolicyRules {
+    /// Reads the configured files; any problem refuses the whole set.
+    pub fn load(config: &PoliciesConfig) -> anyhow::Result<PolicyRules> {
+        let mut builder = CategoryDb::builder().with_ut1_aliases();
+        builder.add_defaults();
+        if let Some(dir) = &config.categories_dir {
+            add_dir(&mut builder, dir)?;
+        }
+        let book = match &config.file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+                PolicyBook::parse(&text, &path.display().to_string()).map_err(|e| anyhow::anyhow!("{e}"))?
+            }
+            None => PolicyBook::default(),
+        };
+        Ok(PolicyRules { db: builder.build(), book })
+    }
+}
+
+fn add_dir(builder: &mut policies::category::Builder, dir: &Path) -> anyhow::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read the categories directory {}", dir.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let source = path.display().to_string();
+        if path.is_dir() && path.join("domains").is_file() {
+            let text = std::fs::read_to_string(path.join("domains"))?;
+            builder.add_ut1_domains(&name, &text, &format!("{source}/domains")).map_err(|e| anyhow::anyhow!("{e}"))?;
+        } else if name.ends_with(".csv") {
+            let text = std::fs::read_to_string(&path)?;
+            builder.add_csv(&text, &source).map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The newest modification time among the configured files (and the category
+/// directory's entries), to notice edits.
+fn stamp(config: &PoliciesConfig) -> Option<SystemTime> {
+    let mut newest = None;
+    let mut see = |p: &Path| {
+        if let Ok(t) = std::fs::metadata(p).and_then(|m| m.modified()) {
+            newest = newest.max(Some(t));
+        }
+    };
+    if let Some(f) = &config.file {
+        see(f);
+    }
+    if let Some(dir) = &config.categories_dir {
+        see(dir);
+        for e in std::fs::read_dir(dir).into_iter().flatten().filter_map(Result::ok) {
+            see(&e.path());
+            see(&e.path().join("domains"));
+        }
+    }
+    newest
+}
+
+/// Reloads the rules whenever the files change; a bad edit is logged and the rules in
+/// force stay.
+pub fn spawn_reloader(config: PoliciesConfig, handle: RulesHandle) {
+    let every = Duration::from_secs(config.reload_secs.max(1));
+    tokio::spawn(async move {
+        let mut seen = stamp(&config);
+        loop {
+            tokio::time::sleep(every).await;
+            let now = stamp(&config);
+            if now == seen {
+                continue;
+            }
+            seen = now;
+            let cfg = config.clone();
+            match tokio::task::spawn_blocking(move || PolicyRules::load(&cfg)).await {
+                Ok(Ok(rules)) => {
+                    tracing::info!(domains = rules.db.len(), "categories and policies reloaded");
+                    handle.replace(Arc::new(rules));
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(error = %format!("{e:#}"), "reloading categories and policies failed; the previous ones stay in force")
+                }
+                Err(e) => tracing::error!(error = %e, "the reload task failed"),
+            }
+        }
+    });
+}

@@ -1,0 +1,236 @@
+//! The web gateway end to end, as a user runs it: `perimeter up` with the catalog, a
+//! category list and a policy book; a workstation in its own network namespace
+//! (198.51.100.2, catalogued for organisation A) using the exported root certificate
+//! and the explicit proxy; origin servers (`openssl s_server`) with certificates from a
+//! test CA that only the gateway trusts. Needs root (network namespaces), iproute2,
+//! curl and openssl; the test script installs them.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+
+use common::{Env, eventually, free_port};
+
+const HOST_SIDE: &str = "198.51.100.1";
+const WORKSTATION: &str = "198.51.100.2";
+const STRANGER: &str = "198.51.100.3";
+
+/// A network namespace joined to the host by a veth pair, removed on drop.
+struct Netns {
+    name: String,
+    veth: String,
+}
+
+fn sh(args: &[&str]) {
+    let out = Command::new(args[0]).args(&args[1..]).output().unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+impl Netns {
+    fn new() -> Netns {
+        let id = std::process::id() % 100_000;
+        let (name, veth, peer) = (format!("pmtweb{id}"), format!("pw{id}h"), format!("pw{id}n"));
+        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        let _ = Command::new("ip").args(["link", "del", &veth]).output();
+        sh(&["ip", "netns", "add", &name]);
+        sh(&["ip", "link", "add", &veth, "type", "veth", "peer", "name", &peer]);
+        sh(&["ip", "link", "set", &peer, "netns", &name]);
+        sh(&["ip", "addr", "add", &format!("{HOST_SIDE}/24"), "dev", &veth]);
+        sh(&["ip", "link", "set", &veth, "up"]);
+        for addr in [WORKSTATION, STRANGER] {
+            sh(&["ip", "netns", "exec", &name, "ip", "addr", "add", &format!("{addr}/24"), "dev", &peer]);
+        }
+        sh(&["ip", "netns", "exec", &name, "ip", "link", "set", &peer, "up"]);
+        sh(&["ip", "netns", "exec", &name, "ip", "link", "set", "lo", "up"]);
+        Netns { name, veth }
+    }
+
+    /// curl inside the namespace from `source`; returns (exit ok, stdout, stderr).
+    fn curl(&self, source: &str, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.name, "curl", "-sS", "--max-time", "10", "--interface", source])
+            .args(args)
+            .output()
+            .expect("curl runs in the namespace");
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", &self.veth]).output();
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
+    }
+}
+
+/// `openssl s_server -www` on a loopback port, killed on drop.
+struct Origin(Child);
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn openssl(env: &Env, args: &[&str]) {
+    let out = Command::new("openssl").current_dir(env.dir.path()).args(args).output().expect("openssl runs");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A test CA and one origin certificate for the three test hosts.
+fn origin(env: &Env, port: u16) -> Origin {
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    openssl(
+        env,
+        &[
+            &["req", "-x509"],
+            &ec[..],
+            &["-keyout", "ca.key", "-out", "origin-ca.pem", "-days", "30", "-subj", "/CN=Test Origin CA"],
+        ]
+        .concat(),
+    );
+    openssl(env, &[&["req"], &ec[..], &["-keyout", "o.key", "-out", "o.csr", "-subj", "/CN=origin"]].concat());
+    env.write("san.ext", "subjectAltName=DNS:bank.test,DNS:news.test,DNS:casino.test\n");
+    openssl(
+        env,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "o.csr",
+            "-CA",
+            "origin-ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "o.pem",
+            "-days",
+            "30",
+            "-extfile",
+            "san.ext",
+        ],
+    );
+    let child = Command::new("openssl")
+        .current_dir(env.dir.path())
+        .args([
+            "s_server",
+            "-quiet",
+            "-www",
+            "-accept",
+            &format!("127.0.0.1:{port}"),
+            "-cert",
+            "o.pem",
+            "-key",
+            "o.key",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("openssl s_server starts");
+    eventually("the origin listens", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    Origin(child)
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+#[test]
+fn exempt_sites_pass_untouched_others_are_inspected_and_denied_ones_blocked() {
+    assert!(is_root(), "this test needs root to create a network namespace (run the test script as root)");
+    let mut env = Env::new();
+    let cast = env.cast();
+    let port = free_port();
+    let _origin = origin(&env, port);
+    let today = time::OffsetDateTime::now_utc().date();
+    std::fs::create_dir_all(env.path("categories")).unwrap();
+    env.write("categories/test.csv", "bank.test,finance\nnews.test,news\ncasino.test,gambling\n");
+    env.write(
+        "policies.toml",
+        &format!(
+            "[[organisation]]\nbin = \"{}\"\nname = \"Ministry A\"\nreceived = {today}\ngranted = {today}\ncategories = [\"news\"]\n",
+            cast.a
+        ),
+    );
+    let dir = env.dir.path().display().to_string();
+    env.configure(&format!(
+        r#"
+[catalog]
+refresh_ms = 200
+[policies]
+categories_dir = "{dir}/categories"
+file = "{dir}/policies.toml"
+[proxy]
+connect_ports = [{port}]
+[proxy.explicit]
+link = "alpha-1"
+[proxy.upstream]
+extra_anchors = ["{dir}/origin-ca.pem"]
+[proxy.dns]
+deny_destinations = []
+[proxy.dns.hosts]
+"bank.test" = ["127.0.0.1"]
+"news.test" = ["127.0.0.1"]
+"casino.test" = ["127.0.0.1"]
+[proxy.access_log]
+json = "{dir}/access.json"
+"#
+    ));
+    env.write("list.csv", &format!("{WORKSTATION}/32,{}\n", cast.a));
+    env.ok(&["catalog", "import", "--operator", "alpha", env.path("list.csv").to_str().unwrap()]);
+    env.ok(&["ca", "init"]);
+    env.ok(&["ca", "export", "-o", env.path("gateway-root.pem").to_str().unwrap()]);
+    let ns = Netns::new();
+    let server = env.up_with("warn", Stdio::inherit(), &[("PERIMETER_PROXY_LISTEN", &format!("{HOST_SIDE}:0"))]);
+    let proxy = format!("http://{}", server.proxy.as_deref().expect("the web proxy runs"));
+    let gateway_root = env.path("gateway-root.pem").display().to_string();
+    let origin_ca = env.path("origin-ca.pem").display().to_string();
+    let url = |host: &str| format!("https://{host}:{port}/");
+
+    // Exempt (finance): spliced, the workstation sees the origin's own certificate.
+    let (ok, _, err) = ns.curl(WORKSTATION, &["-v", "-x", &proxy, "--cacert", &origin_ca, &url("bank.test")]);
+    assert!(ok && err.contains("Test Origin CA"), "spliced with the origin's certificate:\n{err}");
+
+    // Not exempt, allowed by the organisation's policy: inspected under the gateway root.
+    let (ok, body, err) = ns.curl(WORKSTATION, &["-v", "-x", &proxy, "--cacert", &gateway_root, &url("news.test")]);
+    assert!(ok && body.contains("s_server"), "bumped and relayed:\n{err}\n{body}");
+    assert!(err.contains("Perimeter Gateway Root CA"), "the forged certificate chains to the gateway root:\n{err}");
+    let (ok, _, _) = ns.curl(WORKSTATION, &["-x", &proxy, "--cacert", &origin_ca, &url("news.test")]);
+    assert!(!ok, "an inspected site does not present the origin's certificate");
+
+    // A category outside the organisation's list: the block page.
+    let (_, body, _) =
+        ns.curl(WORKSTATION, &["-x", &proxy, "--cacert", &gateway_root, "-w", "\n%{http_code}", &url("casino.test")]);
+    assert!(body.ends_with("403") && body.contains("gambling"), "{body}");
+
+    // An address the catalog lacks: denied and reported to its operator's list.
+    let (_, body, _) =
+        ns.curl(STRANGER, &["-x", &proxy, "--cacert", &gateway_root, "-w", "\n%{http_code}", &url("news.test")]);
+    assert!(!body.ends_with("200"), "{body}");
+    eventually("the unknown address is observed", || env.ok(&["unknown", "--operator", "alpha"]).contains(STRANGER));
+
+    // Blocked by the duty team: denied with the block's reason.
+    env.ok(&["block", "add", WORKSTATION, "--reason", "incident 42"]);
+    eventually("the block reaches the proxy", || {
+        let (_, out, _) = ns
+            .curl(WORKSTATION, &["-x", &proxy, "--cacert", &gateway_root, "-w", "%{http_connect}", &url("news.test")]);
+        out.ends_with("403")
+    });
+
+    // Every decision is in the access log.
+    let log = std::fs::read_to_string(env.path("access.json")).unwrap_or_default();
+    let actions: Vec<serde_json::Value> = log.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let blocked = actions
+        .iter()
+        .any(|a| a["client"] == WORKSTATION && a["reason"].as_str().is_some_and(|r| r.contains("incident 42")));
+    assert!(blocked, "the block and its reason are logged:\n{log}");
+    for (host, action) in [("bank.test", "splice"), ("news.test", "bump"), ("casino.test", "deny")] {
+        assert!(
+            actions.iter().any(|a| a["host"] == host && a["action"] == action),
+            "no {action} for {host} in the access log:\n{log}"
+        );
+    }
+    drop(server);
+}
