@@ -211,6 +211,9 @@ pub struct UpArgs {
     /// Address for the explicit web proxy (overrides `proxy.explicit.listen`).
     #[arg(long, env = "PERIMETER_PROXY_LISTEN", value_name = "ADDR:PORT")]
     pub proxy_listen: Option<std::net::SocketAddr>,
+    /// Address for the mail relay (overrides `relay.listen`).
+    #[arg(long, env = "PERIMETER_RELAY_LISTEN", value_name = "ADDR:PORT")]
+    pub relay_listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -28,6 +28,8 @@ pub struct Config {
     pub proxy: iqbsh::ProxyConfig,
     /// Resource categories and organisations' access policies for the web gateway.
     pub policies: crate::web::PoliciesConfig,
+    /// The mail gateway (EPBSH relay). A relative `spool_dir` is under `data_dir`.
+    pub relay: epbsh::relay::RelayConfig,
 }
 
 /// Which gateways run beside the catalog and the API.
@@ -36,11 +38,13 @@ pub struct Config {
 pub struct ServicesConfig {
     /// The web proxy (`[proxy]`).
     pub web: bool,
+    /// The mail relay (`[relay]`).
+    pub mail: bool,
 }
 
 impl Default for ServicesConfig {
     fn default() -> ServicesConfig {
-        ServicesConfig { web: true }
+        ServicesConfig { web: true, mail: true }
     }
 }
 
@@ -189,6 +193,7 @@ impl Default for Config {
             services: ServicesConfig::default(),
             proxy: iqbsh::ProxyConfig::default(),
             policies: crate::web::PoliciesConfig::default(),
+            relay: epbsh::relay::RelayConfig { spool_dir: "spool".into(), ..Default::default() },
         }
     }
 }

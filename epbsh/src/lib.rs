@@ -8,10 +8,16 @@
 //!
 //! The shared envelope types live in [`envelope`]; the registry of connected systems as
 //! the relay reads it in [`registry`]; the seam to traffic watching in [`hooks`].
+//!
+//! [`relay`] puts them together: [`relay::start`] runs the listener with the relay policy,
+//! the spool and the [`delivery`] queue (routing, retries, DSNs, held mail of suspended
+//! systems).
 
+pub mod delivery;
 pub mod envelope;
 pub mod hooks;
 pub mod registry;
+pub mod relay;
 pub mod smtp;
 pub mod spool;
 

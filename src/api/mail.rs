@@ -1,5 +1,6 @@
 //! Mail-gateway endpoints (duty team only): the registry of connected mail systems —
-//! connect, list, show with history, suspend, resume, disconnect.
+//! connect, list, show with history, suspend, resume, disconnect; the relay's queue and
+//! the release or deletion of held mail.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -58,4 +59,58 @@ pub async fn set_status(
         (None, status) => s.store.set_mail_status(&caller.actor(), &name, status, &req.reason).await?,
     };
     Ok(Json(system).into_response())
+}
+
+fn gateway(s: &AppState) -> ApiResult<&crate::mail::MailGateway> {
+    s.mail.as_deref().ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the mail relay is not running"))
+}
+
+/// What the relay has queued, per connected system (held, deferred, oldest).
+pub async fn queue(State(s): State<AppState>, caller: Caller) -> ApiResult<Response> {
+    caller.require_duty()?;
+    let gateway = gateway(&s)?;
+    let registry = gateway.registry.load();
+    let lines: Vec<_> = gateway
+        .relay
+        .queue_summary()
+        .into_iter()
+        .map(|q| {
+            let name = q.system.and_then(|id| registry.get(id)).map(|sys| sys.name.clone());
+            json!({ "system": name, "queued": q.queued, "held": q.held, "deferred": q.deferred, "oldest": q.oldest })
+        })
+        .collect();
+    Ok(Json(lines).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeldRequest {
+    /// `release` (the system must be active again) or `delete` (after review).
+    action: String,
+    reason: String,
+}
+
+/// Releases or deletes a system's held mail; audited.
+pub async fn held(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Json(req): Json<HeldRequest>,
+) -> ApiResult<Response> {
+    caller.require_duty()?;
+    if req.reason.trim().is_empty() {
+        return Err(ApiError::bad_request("a reason is required"));
+    }
+    let gateway = gateway(&s)?;
+    let record = s.store.mail_system(&name).await?;
+    let id = epbsh::SystemId(u32::try_from(record.id).unwrap_or(u32::MAX));
+    let result = match req.action.as_str() {
+        "release" => gateway.relay.release_held(id).await,
+        "delete" => gateway.relay.delete_held(id).await,
+        other => return Err(ApiError::bad_request(format!("unknown action '{other}': use release or delete"))),
+    };
+    let count = result.map_err(|e| ApiError::new(StatusCode::CONFLICT, e.to_string()))?;
+    let event = json!({ "action": req.action, "messages": count, "reason": req.reason.trim() });
+    s.store.record(&caller.actor(), &format!("mail.held.{}", req.action), &format!("mail:{name}"), event).await?;
+    Ok(Json(json!({ "system": name, "action": req.action, "messages": count })).into_response())
 }

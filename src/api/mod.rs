@@ -26,6 +26,8 @@ pub struct AppState {
     pub nudge: tokio::sync::mpsc::Sender<()>,
     /// The running web proxy (for its metrics), when it runs.
     pub proxy: Option<std::sync::Arc<iqbsh::ProxyHandle>>,
+    /// The running mail gateway (its queue and held mail), when it runs.
+    pub mail: Option<std::sync::Arc<crate::mail::MailGateway>>,
 }
 
 /// The API's routes.
@@ -47,6 +49,8 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/mail/systems", get(mail::systems).post(mail::connect))
         .route("/mail/systems/{name}", get(mail::system))
         .route("/mail/systems/{name}/status", put(mail::set_status))
+        .route("/mail/systems/{name}/held", axum::routing::post(mail::held))
+        .route("/mail/queue", get(mail::queue))
         .route("/metrics", get(routes::metrics))
         .fallback(routes::not_found);
     Router::new()

@@ -16,6 +16,9 @@ pub async fn run(mut config: Config, args: UpArgs) -> anyhow::Result<()> {
     if let Some(addr) = args.proxy_listen {
         config.proxy.explicit.listen = addr;
     }
+    if let Some(addr) = args.relay_listen {
+        config.relay.listen = addr;
+    }
     let ca = super::ca::ensure(&config)?;
     tracing::info!(fingerprint = %ca.current().fingerprint(), "root CA ready (export it with `perimeter ca export`)");
     let store = super::open_store(&config).await?;
@@ -29,6 +32,10 @@ pub async fn run(mut config: Config, args: UpArgs) -> anyhow::Result<()> {
         true => Some(Arc::new(start_web(&config, &store, &snapshot, &ca).await?)),
         false => None,
     };
+    let mail = match config.services.mail {
+        true => Some(crate::mail::start(&config, &store, Arc::new(epbsh::hooks::OpenGuard)).await?),
+        false => None,
+    };
     let listen = args.listen.unwrap_or(config.api.listen);
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let bound = listener.local_addr()?;
@@ -40,9 +47,12 @@ pub async fn run(mut config: Config, args: UpArgs) -> anyhow::Result<()> {
             up.push_str(&format!(" transparent TLS on {t}"));
         }
     }
+    if let Some(m) = &mail {
+        up.push_str(&format!(" mail relay on {}", m.relay.local_addr()));
+    }
     println!("{up}");
     tracing::info!(%bound, "API listening");
-    let state = AppState { store: store.clone(), snapshot, nudge, proxy: proxy.clone() };
+    let state = AppState { store: store.clone(), snapshot, nudge, proxy: proxy.clone(), mail: mail.clone() };
     let app = router(state, config.api.max_body_mib << 20);
     axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.context("the API server failed")?;
     if let Some(p) = &proxy {

@@ -57,6 +57,7 @@ impl Env {
             .env("PERIMETER_STORE_URL", &self.store_url)
             .env("USER", "tester")
             .env("PERIMETER_PROXY_LISTEN", "127.0.0.1:0")
+            .env("PERIMETER_RELAY_LISTEN", "127.0.0.1:0")
             .env_remove("PERIMETER_CONFIG")
             .env_remove("RUST_LOG");
         if let Some(config) = &self.config {
@@ -142,7 +143,7 @@ impl Env {
         let base = after("API on ")
             .map(|s| s.trim_end_matches("/api/v1").to_string())
             .unwrap_or_else(|| panic!("unexpected first line from perimeter up: {line:?}"));
-        Server { child, base, proxy: after("web proxy on ") }
+        Server { child, base, proxy: after("web proxy on "), relay: after("mail relay on ") }
     }
 }
 
@@ -159,6 +160,8 @@ pub struct Server {
     pub base: String,
     /// The explicit web proxy's address, when it runs.
     pub proxy: Option<String>,
+    /// The mail relay's address, when it runs.
+    pub relay: Option<String>,
 }
 
 impl Drop for Server {

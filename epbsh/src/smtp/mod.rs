@@ -28,3 +28,9 @@ pub use config::SessionConfig;
 pub use policy::{Policy, Sink, SinkError, Verdict};
 pub use reply::{Enhanced, Reply};
 pub use session::{Session, SessionEnd, SessionError};
+
+/// True when `name` is a syntactically valid RFC 5321 domain (LDH labels), as the
+/// session checks the domains of paths.
+pub fn is_domain(name: &str) -> bool {
+    address::valid_domain(name)
+}

@@ -5,7 +5,8 @@
 //! mailbox), recipients (u32 count + mailboxes), body (the rest)`, where a
 //! mailbox is `local str16, domain str16` and `str16` is `u16 length + UTF-8`.
 //!
-//! State payload: `version u8, id u64, op u8 [, recipient u32, outcome u8]`.
+//! State payload: `version u8, id u64, op u8 [, recipient u32, outcome u8 | since i64]`;
+//! op 5 (requeue) carries the new start of the queue lifetime in unix ns.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -25,10 +26,17 @@ pub(crate) struct Malformed;
 /// A state change carried by a state record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StateOp {
-    Outcome { recipient: u32, outcome: RecipientOutcome },
+    Outcome {
+        recipient: u32,
+        outcome: RecipientOutcome,
+    },
     Hold,
     Release,
     Finish,
+    /// Release with a fresh queue lifetime starting at `since` (unix ns).
+    Requeue {
+        since: i64,
+    },
 }
 
 /// A decoded message record.
@@ -128,6 +136,10 @@ pub(crate) fn encode_state(id: MessageId, op: StateOp) -> Vec<u8> {
         StateOp::Hold => e.u8(2),
         StateOp::Release => e.u8(3),
         StateOp::Finish => e.u8(4),
+        StateOp::Requeue { since } => {
+            e.u8(5);
+            e.u64(since as u64);
+        }
     }
     e.0
 }
@@ -236,6 +248,7 @@ pub(crate) fn decode_state(payload: &[u8]) -> Result<(MessageId, StateOp), Malfo
         2 => StateOp::Hold,
         3 => StateOp::Release,
         4 => StateOp::Finish,
+        5 => StateOp::Requeue { since: d.u64()? as i64 },
         _ => return Err(Malformed),
     };
     if d.0.is_empty() { Ok((id, op)) } else { Err(Malformed) }

@@ -133,6 +133,22 @@ impl Spool {
         self.state(id, StateOp::Release).await
     }
 
+    /// Releases a held message (or any queued one) and records `since` as the new start of
+    /// its queue lifetime, so that expiry counts from there, also after a restart.
+    pub async fn requeue(&self, id: MessageId, since: OffsetDateTime) -> Result<()> {
+        self.live(id)?;
+        let since = i64::try_from(since.unix_timestamp_nanos())
+            .map_err(|_| SpoolError::InvalidEnvelope("requeue time out of range"))?;
+        self.state(id, StateOp::Requeue { since }).await
+    }
+
+    /// When the current queue lifetime of a queued message started, if a [`Self::requeue`]
+    /// restarted it (otherwise it started at the envelope's `received_at`).
+    pub fn requeued_at(&self, id: MessageId) -> Option<OffsetDateTime> {
+        let nanos = self.index().live(id)?.requeued_at?;
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos)).ok()
+    }
+
     /// Removes a message from the queue whatever its recipients' states.
     pub async fn finish(&self, id: MessageId) -> Result<()> {
         self.live(id)?;

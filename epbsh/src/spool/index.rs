@@ -27,6 +27,8 @@ pub(crate) struct Entry {
     pub loc: Location,
     pub recipients: Vec<RecipientState>,
     pub held: bool,
+    /// Start of the current queue lifetime when it was restarted by a requeue (unix ns).
+    pub requeued_at: Option<i64>,
     pub finished: bool,
     record_alive: bool,
     state_segs: BTreeSet<u64>,
@@ -77,6 +79,7 @@ impl Index {
             loc,
             recipients: vec![RecipientState::Pending; recipients],
             held: false,
+            requeued_at: None,
             finished: false,
             record_alive: true,
             state_segs: BTreeSet::new(),
@@ -109,6 +112,10 @@ impl Index {
             }
             StateOp::Hold => entry.held = true,
             StateOp::Release => entry.held = false,
+            StateOp::Requeue { since } => {
+                entry.held = false;
+                entry.requeued_at = Some(since);
+            }
             StateOp::Finish => entry.finished = true,
         }
         if !entry.finished && entry.recipients.iter().all(|r| *r != RecipientState::Pending) {

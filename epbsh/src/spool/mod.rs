@@ -20,6 +20,8 @@ mod tests;
 mod tests_commit;
 #[cfg(test)]
 mod tests_recovery;
+#[cfg(test)]
+mod tests_requeue;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,0 +1,189 @@
+//! Queue and delivery: everything the spool holds is delivered per recipient to its next
+//! hop — a connected system's inbound server, a transport-map entry, the smarthost, or
+//! the MX hosts — with retries on the configured schedule, expiry after the queue lifetime
+//! and a DSN to the sender for permanent failures and expiry.
+//!
+//! Files: `queue` (in-memory state), `scheduler` (the task), `job` (one attempt and its
+//! settlement), `route` and `resolve` (where mail goes), `client`, `reply`, `tls` and
+//! `pool` (the SMTP client side), `dsn` (reports).
+//!
+//! Guarantees: an accepted message leaves the spool only when every recipient has a final
+//! state or the duty team deleted it while held. A delivery done but not yet marked when
+//! the process dies is repeated after restart (at-least-once), and so is a DSN queued but
+//! not yet followed by its failed marks. Mail of a suspended system is held — never
+//! attempted, bounced or expired while held — until [`Delivery::release_held`] gives it a
+//! fresh lifetime, or [`Delivery::delete_held`] drops it without a DSN.
+//! Must not: block on the async workers, or decide relay policy (the listener does).
+
+mod client;
+mod dsn;
+mod job;
+mod pool;
+mod queue;
+mod reply;
+mod resolve;
+mod route;
+mod scheduler;
+mod tls;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use time::OffsetDateTime;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+pub use queue::SystemQueue;
+pub use route::{NextHop, Route};
+pub use tls::TlsState;
+
+use crate::envelope::{Envelope, SystemId};
+use crate::hooks::Guard;
+use crate::registry::RegistryHandle;
+use crate::relay::config::DeliveryConfig;
+use crate::relay::metrics::{Metrics, bump};
+use crate::spool::{MessageId, QueuedMessage, RecipientState, Spool, SpoolError};
+
+/// What the delivery side needs from the relay that starts it.
+pub(crate) struct Context {
+    pub spool: Spool,
+    pub registry: RegistryHandle,
+    pub guard: Arc<dyn Guard>,
+    pub hostname: String,
+    pub cfg: DeliveryConfig,
+    pub metrics: Arc<Metrics>,
+    /// The relay's own listening address (mail routed there would loop).
+    pub local: SocketAddr,
+}
+
+/// State shared by the scheduler, the attempts and the handle.
+pub(crate) struct Shared {
+    pub spool: Spool,
+    queue: Mutex<queue::Queue>,
+    pub registry: RegistryHandle,
+    pub guard: Arc<dyn Guard>,
+    pub hostname: String,
+    pub cfg: DeliveryConfig,
+    pub metrics: Arc<Metrics>,
+    resolver: resolve::Resolver,
+    tls: Option<tls::TlsClient>,
+    pool: pool::Pool,
+    wake: Notify,
+    local: SocketAddr,
+}
+
+impl Shared {
+    fn queue(&self) -> MutexGuard<'_, queue::Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues a newly spooled message (lifetime from now-ish: its `received_at`, or `since`).
+    pub fn enqueue(&self, id: MessageId, envelope: Envelope, since: Option<OffsetDateTime>) {
+        let states = vec![RecipientState::Pending; envelope.recipients.len()];
+        let since = since.unwrap_or(envelope.received_at);
+        self.queue().insert(id, envelope, states, false, since, tokio::time::Instant::now());
+        self.wake.notify_one();
+    }
+
+    /// Records holds in the spool, all at once so that they share group commits.
+    async fn persist_holds(&self, ids: &[MessageId]) {
+        let mut writes = tokio::task::JoinSet::new();
+        for &id in ids {
+            bump(&self.metrics.messages_held);
+            tracing::info!(%id, "holding message of a suspended system");
+            let spool = self.spool.clone();
+            writes.spawn(async move { (id, spool.hold(id).await) });
+        }
+        while let Some(done) = writes.join_next().await {
+            if let Ok((id, Err(e))) = done {
+                tracing::error!(%id, error = %e, "cannot record hold; it is held in memory only");
+            }
+        }
+    }
+
+    fn is_self(&self, addr: SocketAddr) -> bool {
+        addr == self.local
+            || (self.local.ip().is_unspecified() && addr.port() == self.local.port() && addr.ip().is_loopback())
+    }
+}
+
+/// Handle to the running queue and its scheduler.
+pub struct Delivery {
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Delivery {
+    /// Queues what the spool recovered and starts the scheduler.
+    pub(crate) fn start(ctx: Context, recovered: Vec<QueuedMessage>) -> Result<Delivery, String> {
+        let tls = if ctx.cfg.starttls { Some(tls::TlsClient::new(ctx.cfg.ca_file.as_deref())?) } else { None };
+        let resolver = resolve::Resolver::new(&ctx.cfg.dns_servers, ctx.cfg.mx_port, ctx.cfg.max_hosts);
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(queue::Queue::new(ctx.cfg.retry.clone(), ctx.cfg.queue_lifetime)),
+            pool: pool::Pool::new(ctx.cfg.reuse_idle),
+            wake: Notify::new(),
+            resolver,
+            tls,
+            spool: ctx.spool,
+            registry: ctx.registry,
+            guard: ctx.guard,
+            hostname: ctx.hostname,
+            cfg: ctx.cfg,
+            metrics: ctx.metrics,
+            local: ctx.local,
+        });
+        let now = tokio::time::Instant::now();
+        for m in recovered {
+            let since = shared.spool.requeued_at(m.id).unwrap_or(m.envelope.received_at);
+            shared.queue().insert(m.id, m.envelope, m.recipients, m.held, since, now);
+        }
+        let (stop, rx) = watch::channel(false);
+        let task = tokio::spawn(scheduler::run(shared.clone(), rx));
+        Ok(Delivery { shared, stop, task })
+    }
+
+    pub(crate) fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
+    }
+
+    /// Counts per sending system.
+    pub fn summary(&self) -> Vec<SystemQueue> {
+        self.shared.queue().summary()
+    }
+
+    /// Releases the held mail of `system` with a fresh queue lifetime; returns how many.
+    pub async fn release_held(&self, system: SystemId) -> Result<usize, SpoolError> {
+        let ids = self.shared.queue().held_of(system);
+        let now = OffsetDateTime::now_utc();
+        for &id in &ids {
+            self.shared.spool.requeue(id, now).await?;
+            self.shared.queue().release(id, now, tokio::time::Instant::now());
+            bump(&self.shared.metrics.messages_released);
+        }
+        self.shared.wake.notify_one();
+        Ok(ids.len())
+    }
+
+    /// Deletes the held mail of `system` (no DSN: the duty team reviewed it); returns how many.
+    pub async fn delete_held(&self, system: SystemId) -> Result<usize, SpoolError> {
+        let ids = self.shared.queue().held_of(system);
+        let mut n = 0;
+        for id in ids {
+            if self.shared.queue().remove_held(id) {
+                self.shared.spool.finish(id).await?;
+                tracing::info!(%id, system = system.0, "held message deleted by the duty team");
+                bump(&self.shared.metrics.messages_deleted);
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Stops the scheduler (bounded wait for running attempts) and closes idle connections.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+        self.shared.pool.close_all().await;
+    }
+}

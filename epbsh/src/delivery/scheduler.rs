@@ -1,0 +1,60 @@
+//! The scheduler task: wakes when mail is queued, an attempt ends, the earliest retry is
+//! due or a tick passes; holds the queued mail of systems the registry now shows as
+//! suspended; starts due attempts up to `max_concurrent`. On stop it starts nothing new
+//! and waits a bounded time for running attempts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use tokio::time::{Instant, sleep_until, timeout};
+
+use super::{Shared, job};
+use crate::registry::{Registry, Status};
+
+/// Longest sleep: registry changes are noticed within this.
+const TICK: Duration = Duration::from_millis(500);
+/// How long shutdown waits for running attempts before abandoning them (they stay queued).
+const DRAIN: Duration = Duration::from_secs(10);
+
+pub(crate) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let permits = Arc::new(Semaphore::new(shared.cfg.max_concurrent));
+    let mut running = JoinSet::new();
+    let mut seen: Option<Arc<Registry>> = None;
+    loop {
+        let registry = shared.registry.load_full();
+        if !seen.as_ref().is_some_and(|s| Arc::ptr_eq(s, &registry)) {
+            let held = shared.queue().hold_where(suspended(&registry));
+            shared.persist_holds(&held).await;
+            seen = Some(registry.clone());
+        }
+        let free = permits.available_permits();
+        let (due, held) = shared.queue().take_due(Instant::now(), free, suspended(&registry));
+        shared.persist_holds(&held).await;
+        for id in due {
+            let Ok(permit) = permits.clone().try_acquire_owned() else { break };
+            let s = shared.clone();
+            running.spawn(async move {
+                job::run(s, id).await;
+                drop(permit);
+            });
+        }
+        let next = shared.queue().next_due().map_or(Instant::now() + TICK, |t| t.min(Instant::now() + TICK));
+        tokio::select! {
+            _ = shared.wake.notified() => {}
+            _ = sleep_until(next) => {}
+            Some(_) = running.join_next(), if !running.is_empty() => {}
+            _ = stop.changed() => break,
+        }
+    }
+    if timeout(DRAIN, async { while running.join_next().await.is_some() {} }).await.is_err() {
+        tracing::warn!(left = running.len(), "delivery attempts still running at shutdown; they stay queued");
+        running.abort_all();
+    }
+}
+
+/// The test "is this system suspended now" for one registry snapshot.
+fn suspended(registry: &Registry) -> impl Fn(crate::envelope::SystemId) -> bool + '_ {
+    move |id| registry.get(id).is_some_and(|s| s.status == Status::Suspended)
+}

@@ -1,0 +1,150 @@
+//! The relay: the SMTP listener with the relay policy of connected mail systems, the
+//! spool, and the [`Delivery`] queue, started together by [`start`] and controlled through
+//! [`Relay`] (address, queue summary, release/delete of held mail, metrics, graceful
+//! shutdown).
+//!
+//! Relay policy, per connection and one registry snapshot:
+//! - **outbound**: the client is a live system's server; its sender must be in one of the
+//!   system's domains (or `<>`); a suspended system gets 451 4.7.1, the [`Guard`] may
+//!   answer 451 4.7.0 (throttle) or 451 4.7.1 (suspended); any recipient domain except
+//!   address literals and the relay's own name;
+//! - **inbound**: anyone else may send only to live registered domains (suspended systems
+//!   still receive);
+//! - everything else is `550 5.7.1 relaying denied`; disconnected systems are unknown.
+//!
+//! Files: `config` (settings, defaults, validation) and `duration`, `tls` (listener
+//! certificate), `listener` (accept loop), `policy` (relay rules), `sink` (spool, guard,
+//! queue), `metrics` (counters). Must not: decide what is abnormal traffic (the guard
+//! does) or persist the registry (the catalog store does).
+
+pub mod config;
+mod duration;
+mod listener;
+pub mod metrics;
+mod policy;
+mod sink;
+mod tls;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use config::{ConfigProblem, DeliveryConfig, Limits, RelayConfig};
+pub use metrics::{Metrics, MetricsSnapshot};
+
+use crate::delivery::{self, Delivery, SystemQueue};
+use crate::envelope::SystemId;
+use crate::hooks::Guard;
+use crate::registry::{RegistryHandle, Status};
+use crate::spool::{Spool, SpoolConfig, SpoolError};
+
+/// Why the relay could not start or an operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("invalid configuration: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Config(Vec<ConfigProblem>),
+    #[error("TLS setup: {0}")]
+    Tls(String),
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: io::Error },
+    #[error("system {0:?} is still suspended: set it active before releasing its mail")]
+    StillSuspended(SystemId),
+}
+
+/// The running relay.
+pub struct Relay {
+    addr: SocketAddr,
+    registry: RegistryHandle,
+    delivery: Delivery,
+    spool: Spool,
+    metrics: Arc<Metrics>,
+    stop: watch::Sender<bool>,
+    listener: JoinHandle<()>,
+}
+
+/// Opens the spool (queuing everything it recovered), binds the listener and starts
+/// accepting and delivering.
+pub async fn start(config: RelayConfig, registry: RegistryHandle, guard: Arc<dyn Guard>) -> Result<Relay, RelayError> {
+    config.validate().map_err(RelayError::Config)?;
+    let mut session = config.session();
+    session.tls = Some(tls::acceptor(&config.hostname, config.tls_cert.as_deref(), config.tls_key.as_deref())?);
+    let dir = config.spool_dir.clone();
+    let (spool, recovered) = tokio::task::spawn_blocking(move || Spool::open(dir, SpoolConfig::default()))
+        .await
+        .map_err(|_| RelayError::Spool(SpoolError::Closed))??;
+    let tcp =
+        TcpListener::bind(config.listen).await.map_err(|source| RelayError::Bind { addr: config.listen, source })?;
+    let addr = tcp.local_addr().map_err(|source| RelayError::Bind { addr: config.listen, source })?;
+    let metrics = Arc::new(Metrics::default());
+    tracing::info!(%addr, queued = recovered.len(), "relay starting");
+    let ctx = delivery::Context {
+        spool: spool.clone(),
+        registry: registry.clone(),
+        guard: guard.clone(),
+        hostname: config.hostname.clone(),
+        cfg: config.delivery.clone(),
+        metrics: metrics.clone(),
+        local: addr,
+    };
+    let delivery = Delivery::start(ctx, recovered).map_err(RelayError::Tls)?;
+    let (stop, rx) = watch::channel(false);
+    let listener = listener::Listener {
+        session: Arc::new(session),
+        registry: registry.clone(),
+        guard,
+        delivery: delivery.shared(),
+        metrics: metrics.clone(),
+        max_sessions: config.limits.max_sessions,
+    };
+    let listener = tokio::spawn(listener.serve(tcp, rx));
+    Ok(Relay { addr, registry, delivery, spool, metrics, stop, listener })
+}
+
+impl Relay {
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Queue counts per sending system.
+    pub fn queue_summary(&self) -> Vec<SystemQueue> {
+        self.delivery.summary()
+    }
+
+    /// Releases `system`'s held mail with a fresh queue lifetime; the system must no
+    /// longer be suspended. Returns how many messages were released.
+    pub async fn release_held(&self, system: SystemId) -> Result<usize, RelayError> {
+        let suspended = self.registry.load().get(system).is_some_and(|s| s.status == Status::Suspended);
+        if suspended {
+            return Err(RelayError::StillSuspended(system));
+        }
+        Ok(self.delivery.release_held(system).await?)
+    }
+
+    /// Deletes `system`'s held mail after the duty team's review (no DSN is sent).
+    /// Returns how many messages were deleted.
+    pub async fn delete_held(&self, system: SystemId) -> Result<usize, RelayError> {
+        Ok(self.delivery.delete_held(system).await?)
+    }
+
+    /// Counters since start.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.metrics.snapshot()
+    }
+
+    /// Stops accepting, lets open sessions finish (bounded), stops delivery (bounded wait
+    /// for running attempts) and closes the spool. Queued mail stays in the spool.
+    pub async fn shutdown(self) -> Result<(), RelayError> {
+        let _ = self.stop.send(true);
+        let _ = self.listener.await;
+        self.delivery.shutdown().await;
+        self.spool.shutdown().await?;
+        Ok(())
+    }
+}

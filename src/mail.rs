@@ -1,0 +1,111 @@
+//! The mail gateway as `perimeter up` runs it: the relay started on the registry of
+//! connected systems from the store, the registry rebuilt whenever the store changes
+//! (held mail released when a system is resumed, agreed disconnections applied), and the
+//! traffic watch's suspensions written back to the store and mailed to the owner's
+//! contacts.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use catalog::Store;
+use catalog::store::MailSystemRecord;
+use epbsh::SystemId;
+use epbsh::hooks::Guard;
+use epbsh::registry::{self, MailSystem, Registry, RegistryHandle, Status};
+use epbsh::relay::Relay;
+
+use crate::config::Config;
+
+/// The running mail gateway.
+pub struct MailGateway {
+    pub relay: Relay,
+    pub registry: RegistryHandle,
+}
+
+fn status(text: &str) -> Status {
+    match text {
+        "active" => Status::Active,
+        "suspended" => Status::Suspended,
+        _ => Status::Disconnected,
+    }
+}
+
+/// The relay's view of the store's mail systems.
+pub fn registry_from(records: &[MailSystemRecord]) -> Result<Registry, registry::RegistryError> {
+    let systems = records
+        .iter()
+        .map(|r| MailSystem {
+            id: SystemId(u32::try_from(r.id).unwrap_or(u32::MAX)),
+            name: r.name.clone(),
+            owner_bin: r.owner_bin.clone(),
+            domains: r.domains.clone(),
+            servers: r.servers.clone(),
+            deliver_to: r.deliver_to,
+            contacts: r.contacts.clone(),
+            status: status(&r.status),
+        })
+        .collect();
+    Registry::new(systems)
+}
+
+/// Starts the relay on the current registry and keeps the registry current.
+pub async fn start(config: &Config, store: &Store, guard: Arc<dyn Guard>) -> anyhow::Result<Arc<MailGateway>> {
+    let records = store.mail_systems().await?;
+    let registry = registry::handle(registry_from(&records).context("the mail-system registry is inconsistent")?);
+    let mut relay_config = config.relay.clone();
+    if relay_config.spool_dir.is_relative() {
+        relay_config.spool_dir = config.data_dir.join(&relay_config.spool_dir);
+    }
+    let relay =
+        epbsh::relay::start(relay_config, registry.clone(), guard).await.context("cannot start the mail relay")?;
+    let gateway = Arc::new(MailGateway { relay, registry });
+    tokio::spawn(follow_store(
+        gateway.clone(),
+        store.clone(),
+        Duration::from_millis(config.catalog.refresh_ms.max(50)),
+    ));
+    Ok(gateway)
+}
+
+/// Rebuilds the registry when the store changes; releases the held mail of systems that
+/// went from suspended to active; applies agreed disconnections.
+async fn follow_store(gateway: Arc<MailGateway>, store: Store, every: Duration) {
+    let mut seen = store.generation().await.unwrap_or(0);
+    loop {
+        tokio::time::sleep(every).await;
+        if let Err(e) = store.apply_due_disconnects(catalog::store::now_ms()).await {
+            tracing::error!(error = %e, "applying agreed mail-system disconnections failed");
+        }
+        let Ok(generation) = store.generation().await else { continue };
+        if generation == seen {
+            continue;
+        }
+        seen = generation;
+        match store.mail_systems().await.map_err(anyhow::Error::from).and_then(|r| Ok(registry_from(&r)?)) {
+            Ok(next) => swap(&gateway, next).await,
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "rebuilding the mail registry failed; the previous one stays")
+            }
+        }
+    }
+}
+
+async fn swap(gateway: &MailGateway, next: Registry) {
+    let before: HashMap<SystemId, Status> =
+        gateway.registry.load().systems().iter().map(|s| (s.id, s.status)).collect();
+    let resumed: Vec<SystemId> = next
+        .systems()
+        .iter()
+        .filter(|s| s.status == Status::Active && before.get(&s.id) == Some(&Status::Suspended))
+        .map(|s| s.id)
+        .collect();
+    gateway.registry.store(Arc::new(next));
+    for id in resumed {
+        match gateway.relay.release_held(id).await {
+            Ok(n) => tracing::info!(system = id.0, released = n, "mail system resumed; held mail released"),
+            Err(e) => tracing::error!(system = id.0, error = %e, "releasing held mail failed"),
+        }
+    }
+}

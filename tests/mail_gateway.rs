@@ -1,0 +1,126 @@
+//! The mail gateway end to end, as the duty team runs it: `perimeter up`, a connected
+//! mail system registered with the CLI, swaks as its mail server (from 127.0.0.2) and as
+//! an outside server (from 127.0.0.1), Postfix's smtp-sink as the receiving servers.
+//! Outbound and inbound relay, no open relay, suspension by hand (4xx, mail held) and
+//! resumption (held mail delivered), all visible from the CLI and the API.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::{Env, SmtpSink, eventually};
+
+const SYSTEM_SERVER: &str = "127.0.0.2";
+
+/// swaks with these arguments; returns its whole transcript.
+fn swaks(relay: &str, from_ip: &str, from: &str, to: &str) -> String {
+    let (host, port) = relay.rsplit_once(':').expect("host:port");
+    let out = Command::new("swaks")
+        .args(["--server", host, "--port", port, "--local-interface", from_ip, "--from", from, "--to", to])
+        .args(["--header", "Subject: perimeter relay test", "--body", "hello through the gateway"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("swaks (Debian package swaks) is required by this test: the test script installs it");
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+fn accepted(transcript: &str) -> bool {
+    transcript.lines().any(|l| l.starts_with("<-  250") && l.contains("queued"))
+        || transcript.lines().filter(|l| l.starts_with("<-  250")).count() >= 4
+}
+
+#[test]
+fn a_connected_system_relays_both_ways_is_suspended_and_resumed_without_losing_mail() {
+    let mut env = Env::new();
+    let cast = env.cast();
+    let owner = SmtpSink::start(&[]);
+    let outside = SmtpSink::start(&[]);
+    let later_port = common::free_port();
+    env.configure(&format!(
+        "[catalog]\nrefresh_ms = 200\n[relay]\nspool_dir = \"spool\"\nhostname = \"relay.test\"\n\
+         [relay.delivery]\nretry = [\"1s\"]\n[relay.delivery.transport]\n\"example.net\" = \"127.0.0.1:{}\"\n\
+         \"later.example\" = \"127.0.0.1:{later_port}\"\n",
+        outside.port
+    ));
+    env.ok(&[
+        "mail",
+        "connect",
+        "minex",
+        "--owner",
+        &cast.a,
+        "--domain",
+        "minex.gov.kz",
+        "--server",
+        SYSTEM_SERVER,
+        "--deliver-to",
+        &format!("127.0.0.1:{}", owner.port),
+        "--contact",
+        "postmaster@minex.gov.kz",
+    ]);
+    let duty = env.token("duty", &["--duty"]);
+    let server = env.up();
+    let relay = server.relay.clone().expect("the mail relay runs");
+
+    // Outbound: from the system's server to an external domain.
+    let t = swaks(&relay, SYSTEM_SERVER, "clerk@minex.gov.kz", "someone@example.net");
+    assert!(accepted(&t), "{t}");
+    eventually("the outbound message arrives", || {
+        outside.messages().iter().any(|m| m.contains("hello through the gateway"))
+    });
+
+    // Inbound: from outside to the system's domain, delivered to its own server.
+    let t = swaks(&relay, "127.0.0.1", "partner@example.net", "clerk@minex.gov.kz");
+    assert!(accepted(&t), "{t}");
+    eventually("the inbound message arrives", || {
+        owner.messages().iter().any(|m| m.contains("hello through the gateway"))
+    });
+
+    // No open relay: outside to outside, and a foreign sender domain from the system.
+    let t = swaks(&relay, "127.0.0.1", "spammer@example.org", "victim@example.net");
+    assert!(t.contains("<** 550") && t.contains("relaying denied"), "{t}");
+    let t = swaks(&relay, SYSTEM_SERVER, "ceo@bank.example", "victim@example.net");
+    assert!(t.contains("<** 550"), "a sender outside the system's domains is refused:\n{t}");
+
+    // Accepted while the next hop is down: it waits in the queue.
+    let t = swaks(&relay, SYSTEM_SERVER, "clerk@minex.gov.kz", "friend@later.example");
+    assert!(accepted(&t), "{t}");
+
+    // Suspended by the duty team: 4xx for new mail, whoever the sender claims to be;
+    // the waiting message is held, neither dropped nor bounced.
+    env.ok(&["mail", "suspend", "minex", "--reason", "phishing wave reported"]);
+    eventually("the suspension reaches the relay", || {
+        swaks(&relay, SYSTEM_SERVER, "postmaster@minex.gov.kz", "someone@example.net").contains("<** 451")
+    });
+    let shown = env.ok(&["mail", "show", "minex"]);
+    assert!(
+        shown.contains("suspended") && shown.contains("phishing wave reported") && shown.contains("mail.suspend"),
+        "{shown}"
+    );
+
+    eventually("the waiting message is held", || {
+        let q = server.get("/api/v1/mail/queue", &duty).json();
+        q.as_array().unwrap().iter().any(|l| l["system"] == "minex" && l["held"] == 1)
+    });
+    let later = SmtpSink::start_on(later_port, &[]);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert!(later.messages().is_empty(), "held mail is not delivered while the system is suspended");
+
+    // Resumed: accepted again and delivered, held mail too.
+    let before = outside.messages().len();
+    env.ok(&["mail", "resume", "minex", "--reason", "owner cleaned the compromised account"]);
+    eventually("the system relays again", || {
+        accepted(&swaks(&relay, SYSTEM_SERVER, "clerk@minex.gov.kz", "x@example.net"))
+    });
+    eventually("mail after resumption is delivered", || outside.messages().len() > before);
+    eventually("the held message is released and delivered", || {
+        later.messages().iter().any(|m| m.contains("hello through the gateway"))
+    });
+    assert!(outside.messages().iter().all(|m| !m.contains("Undelivered Mail")), "nothing bounced");
+
+    let queue = server.get("/api/v1/mail/queue", &duty);
+    assert_eq!(queue.status, 200, "{queue:?}");
+    let systems = server.get("/api/v1/mail/systems", &duty).json();
+    assert_eq!(systems[0]["status"], "active");
+    let operator = env.token("alpha-upload", &["--operator", "alpha"]);
+    assert_eq!(server.get("/api/v1/mail/systems", &operator).status, 403, "mail systems are the duty team's");
+}
