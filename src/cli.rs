@@ -72,6 +72,9 @@ pub enum Command {
     /// Blocks: list them, or block and unblock by hand (duty team; a reason is required).
     #[command(subcommand)]
     Block(BlockCmd),
+    /// Web access policies: check the files, explain a decision, list overdue requests.
+    #[command(subcommand)]
+    Policy(PolicyCmd),
     /// Connected government mail systems (the mail gateway's registry).
     #[command(subcommand)]
     Mail(MailCmd),
@@ -148,6 +151,22 @@ pub enum BlockCmd {
         #[command(flatten)]
         json: JsonFlag,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PolicyCmd {
+    /// Load the configured category lists and policy book (or the given policy file) and
+    /// report every problem; nothing changes.
+    Check { file: Option<PathBuf> },
+    /// What the web gateway decides for an organisation and a host today, and why.
+    Explain {
+        /// The organisation's BIN.
+        #[arg(long)]
+        org: String,
+        host: String,
+    },
+    /// Requests not applied within ten working days of receipt (rule 4).
+    Overdue,
 }
 
 #[derive(Subcommand, Debug)]

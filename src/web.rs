@@ -58,6 +58,47 @@ impl Rules for PolicyRules {
     }
 }
 
+/// `perimeter policy ...`: check the files, explain a decision, list overdue requests.
+pub fn policy_command(
+    config: &crate::config::Config,
+    cmd: crate::cli::PolicyCmd,
+) -> anyhow::Result<std::process::ExitCode> {
+    use crate::cli::PolicyCmd;
+    let mut settings = config.policies.clone();
+    if let PolicyCmd::Check { file: Some(f) } = &cmd {
+        settings.file = Some(f.clone());
+    }
+    let rules = match PolicyRules::load(&settings) {
+        Ok(r) => r,
+        Err(e) => {
+            eprint!("{e:#}");
+            return Ok(std::process::ExitCode::from(1));
+        }
+    };
+    match cmd {
+        PolicyCmd::Check { .. } => {
+            let orgs = rules.book.organisations().count();
+            println!("valid: {} categorised domains, {orgs} organisation policies", rules.db.len());
+        }
+        PolicyCmd::Explain { org, host } => {
+            let found = rules.categorize(&host);
+            let decision = rules.decide(&org, &host, "", &found.categories);
+            let handling = if found.exempt { "spliced (exempt from inspection)" } else { "inspected" };
+            let cats = if found.categories.is_empty() { "none".to_string() } else { found.categories.join(", ") };
+            println!("host        {host}\ncategories  {cats}\ntls         {handling}");
+            println!("decision    {}\nreason      {}", if decision.allow { "allow" } else { "deny" }, decision.reason);
+        }
+        PolicyCmd::Overdue => {
+            let calendar = crate::calendar::open(config)?;
+            for (p, by) in rules.book.overdue(&calendar, today()) {
+                let state = p.granted.map_or_else(|| "still pending".to_string(), |g| format!("granted {g}"));
+                println!("{} {:<40} received {}  due {by}  {state}", p.bin, p.name, p.received);
+            }
+        }
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
 /// Today in Kazakhstan time (UTC+5).
 fn today() -> Date {
     let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);

@@ -40,6 +40,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Notices { operator, json } => {
             reconcile::notices(&open_store(&config).await?, operator, json.json).await
         }
+        Command::Policy(c) => crate::web::policy_command(&config, c),
         Command::Mail(c) => mail::run(&open_store(&config).await?, c).await,
         Command::Block(c) => reconcile::block(&open_store(&config).await?, c).await,
         Command::Reconcile { at, json } => {
