@@ -44,6 +44,14 @@ max_sessions = 1000
 [relay.delivery]
 smarthost = "127.0.0.1:$sink_port"
 max_concurrent = 100
+# The traffic watch counts and fingerprints every message, as in production, but the
+# benchmark's one system sending the same text at full speed must not be suspended.
+[relay.watch.volume]
+min_messages = 1000000000
+min_recipients = 1000000000
+[relay.watch.fanout]
+throttle = 1000000000
+suspend = 1000000000
 TOML
 export PERIMETER_CONFIG=$work/perimeter.toml
 "$bin" operator add bench >/dev/null

@@ -256,6 +256,7 @@ mod tests {
         let config = Config::parse(EXAMPLE).expect("example config parses");
         assert_eq!(config.data_dir, PathBuf::from("/var/lib/perimeter"));
         assert_eq!(config.api.listen, "127.0.0.1:8750".parse().unwrap());
+        assert_eq!(config.relay.watch, epbsh::watch::WatchConfig::default(), "the example shows the defaults");
     }
 
     #[test]

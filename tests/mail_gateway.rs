@@ -6,27 +6,14 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-
+use common::swaks::accepted;
 use common::{Env, SmtpSink, eventually};
 
 const SYSTEM_SERVER: &str = "127.0.0.2";
 
-/// swaks with these arguments; returns its whole transcript.
+/// One test message with swaks; returns its transcript.
 fn swaks(relay: &str, from_ip: &str, from: &str, to: &str) -> String {
-    let (host, port) = relay.rsplit_once(':').expect("host:port");
-    let out = Command::new("swaks")
-        .args(["--server", host, "--port", port, "--local-interface", from_ip, "--from", from, "--to", to])
-        .args(["--header", "Subject: perimeter relay test", "--body", "hello through the gateway"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("swaks (Debian package swaks) is required by this test: the test script installs it");
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
-
-/// True when the relay answered the end of DATA with 250 ("queued as").
-fn accepted(transcript: &str) -> bool {
-    transcript.lines().any(|l| l.starts_with("<-  250 ") && l.contains("queued as"))
+    common::swaks::send(relay, from_ip, from, to, &["Subject: perimeter relay test"], "hello through the gateway")
 }
 
 #[test]

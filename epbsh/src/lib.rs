@@ -9,6 +9,9 @@
 //! The shared envelope types live in [`envelope`]; the registry of connected systems as
 //! the relay reads it in [`registry`]; the seam to traffic watching in [`hooks`].
 //!
+//! [`watch`] is the guard `perimeter up` runs: per-system counters, abnormal-traffic
+//! detection, throttling and suspension.
+//!
 //! [`relay`] puts them together: [`relay::start`] runs the listener with the relay policy,
 //! the spool and the [`delivery`] queue (routing, retries, DSNs, held mail of suspended
 //! systems).
@@ -20,5 +23,6 @@ pub mod registry;
 pub mod relay;
 pub mod smtp;
 pub mod spool;
+pub mod watch;
 
 pub use envelope::{Envelope, Mailbox, SystemId};

@@ -134,7 +134,7 @@ async fn the_guard_admits_and_hears_about_every_outbound_message() {
     }
     *guard.admission.lock().unwrap() = Some(Admission::Suspended { reason: "abnormal volume".into() });
     let (_, t) = swaks(addr, SERVER_A, &["--from", "postmaster@a.gov.test", "--to", "bob@ext.test"]).await;
-    has(&t, "<** 451 4.7.1 abnormal volume; outbound mail is not accepted now");
+    has(&t, "<** 451 4.7.1 system sys-a.gov.test is suspended (abnormal volume); outbound mail is not accepted now");
     *guard.admission.lock().unwrap() = None;
     send(addr, SERVER_A, "alice@a.gov.test", "watched").await;
     let (ok, t) = swaks(addr, STRANGER, &["--from", "x@outside.example", "--to", "alice@a.gov.test"]).await;

@@ -1,5 +1,5 @@
 //! Mail-gateway endpoints (duty team only): the registry of connected mail systems —
-//! connect, list, show with history, suspend, resume, disconnect; the relay's queue and
+//! connect, list, show with history and traffic counters, suspend, resume, disconnect; the relay's queue and
 //! the release or deletion of held mail.
 
 use axum::Json;
@@ -29,7 +29,11 @@ pub async fn system(State(s): State<AppState>, caller: Caller, Path(name): Path<
     caller.require_duty()?;
     let system = s.store.mail_system(&name).await?;
     let history = s.store.changes(Some(&format!("mail:{name}")), 100).await?;
-    Ok(Json(json!({ "system": system, "history": history })).into_response())
+    let live = s.mail.as_ref().and_then(|m| m.watch.as_deref());
+    let traffic = crate::mail::traffic(&s.store, live, system.id)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")))?;
+    Ok(Json(json!({ "system": system, "history": history, "traffic": traffic })).into_response())
 }
 
 #[derive(Deserialize)]

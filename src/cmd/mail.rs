@@ -36,10 +36,14 @@ pub async fn run(store: &Store, cmd: MailCmd) -> anyhow::Result<ExitCode> {
         MailCmd::Show { name, json: flag } => {
             let s = store.mail_system(&name).await?;
             let history = store.changes(Some(&format!("mail:{name}")), 100).await?;
+            let traffic = crate::mail::traffic(store, None, s.id).await?;
             if flag.json {
-                json(&serde_json::json!({ "system": s, "history": history }))?;
+                json(&serde_json::json!({ "system": s, "history": history, "traffic": traffic }))?;
             } else {
                 print_system(&s);
+                if let Some(t) = &traffic {
+                    print_traffic(t);
+                }
                 println!("history:");
                 for c in history.iter().rev() {
                     println!("  {}  {:<26} by {}", when(c.at), c.action, c.actor);
@@ -69,6 +73,31 @@ pub async fn run(store: &Store, cmd: MailCmd) -> anyhow::Result<ExitCode> {
 
 fn join<T: ToString>(items: &[T]) -> String {
     items.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")
+}
+
+/// The traffic watch's counters as last saved by the running gateway.
+fn print_traffic(t: &epbsh::watch::SystemWatch) {
+    let (w, b) = (&t.counters.window, &t.counters.baseline);
+    println!(
+        "traffic      window from {}: {} messages, {} recipients, {} domains, {} delivered, {} refused, {} bounces",
+        when(i64::try_from(w.start_ms).unwrap_or(i64::MAX)),
+        w.messages,
+        w.recipients,
+        w.domains.len(),
+        w.delivered,
+        w.rejected,
+        w.bounces
+    );
+    println!(
+        "usual        {:.1} messages, {:.1} recipients, {:.1} domains per window ({} windows learnt)",
+        b.messages, b.recipients, b.domains, b.windows
+    );
+    if let Some(until) = t.throttled_until_ms {
+        println!("throttled    until {}", when(i64::try_from(until).unwrap_or(i64::MAX)));
+    }
+    for f in &t.findings {
+        println!("signal       {} ({:?}): {}", f.signal, f.level, f.detail);
+    }
 }
 
 fn print_system(s: &MailSystemRecord) {

@@ -33,7 +33,7 @@ pub async fn run(mut config: Config, args: UpArgs) -> anyhow::Result<()> {
         false => None,
     };
     let mail = match config.services.mail {
-        true => Some(crate::mail::start(&config, &store, Arc::new(epbsh::hooks::OpenGuard)).await?),
+        true => Some(crate::mail::start(&config, &store).await?),
         false => None,
     };
     let listen = args.listen.unwrap_or(config.api.listen);

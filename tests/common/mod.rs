@@ -3,6 +3,8 @@
 //! loopback port, and talks to its API with curl.
 #![allow(dead_code)]
 
+pub mod swaks;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -21,7 +21,7 @@ mod job;
 mod pool;
 mod queue;
 mod reply;
-mod resolve;
+pub(crate) mod resolve;
 mod route;
 mod scheduler;
 mod tls;

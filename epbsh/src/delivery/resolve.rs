@@ -27,6 +27,19 @@ pub(crate) enum Unresolved {
     Temporary(String),
 }
 
+/// A hickory resolver on `servers`, or on the system configuration when none are given.
+pub(crate) fn dns_resolver(servers: &[SocketAddr]) -> Result<TokioResolver, String> {
+    if servers.is_empty() {
+        return TokioResolver::builder_tokio().map(|b| b.build()).map_err(|e| format!("system resolver: {e}"));
+    }
+    let ns: Vec<_> = servers
+        .iter()
+        .flat_map(|a| [NameServerConfig::new(*a, Protocol::Udp), NameServerConfig::new(*a, Protocol::Tcp)])
+        .collect();
+    let config = ResolverConfig::from_parts(None, vec![], ns);
+    Ok(TokioResolver::builder_with_config(config, TokioConnectionProvider::default()).build())
+}
+
 /// Resolves routes with hickory.
 pub(crate) struct Resolver {
     dns: Result<TokioResolver, String>,
@@ -38,16 +51,7 @@ impl Resolver {
     /// Uses `servers` when given, else the system configuration. A system without a usable
     /// configuration still starts; MX and host lookups then defer.
     pub fn new(servers: &[SocketAddr], mx_port: u16, max_hosts: usize) -> Resolver {
-        let dns = if servers.is_empty() {
-            TokioResolver::builder_tokio().map(|b| b.build()).map_err(|e| format!("system resolver: {e}"))
-        } else {
-            let ns: Vec<_> = servers
-                .iter()
-                .flat_map(|a| [NameServerConfig::new(*a, Protocol::Udp), NameServerConfig::new(*a, Protocol::Tcp)])
-                .collect();
-            let config = ResolverConfig::from_parts(None, vec![], ns);
-            Ok(TokioResolver::builder_with_config(config, TokioConnectionProvider::default()).build())
-        };
+        let dns = dns_resolver(servers);
         if let Err(e) = &dns {
             tracing::warn!(error = %e, "no DNS resolver; MX deliveries will be deferred");
         }

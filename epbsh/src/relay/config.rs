@@ -33,6 +33,8 @@ pub struct RelayConfig {
     pub tls_key: Option<PathBuf>,
     pub limits: Limits,
     pub delivery: DeliveryConfig,
+    /// Abnormal-traffic detection for connected systems.
+    pub watch: crate::watch::WatchConfig,
 }
 
 /// Protocol limits of the listener.
@@ -111,6 +113,7 @@ impl Default for RelayConfig {
             tls_key: None,
             limits: Limits::default(),
             delivery: DeliveryConfig::default(),
+            watch: crate::watch::WatchConfig::default(),
         }
     }
 }
@@ -199,6 +202,7 @@ impl RelayConfig {
             bad("limits.max_line_length", "must be at least 512");
         }
         self.delivery.check(&mut bad);
+        self.watch.check(&mut bad);
         if out.is_empty() { Ok(()) } else { Err(out) }
     }
 

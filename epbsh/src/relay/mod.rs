@@ -18,7 +18,7 @@
 //! does) or persist the registry (the catalog store does).
 
 pub mod config;
-mod duration;
+pub(crate) mod duration;
 mod listener;
 pub mod metrics;
 mod policy;

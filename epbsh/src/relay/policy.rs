@@ -61,7 +61,7 @@ impl ConnPolicy {
                 (4, 7, 0),
                 format!("too much mail from system {}; try again in {} s", sys.name, retry_after.as_secs().max(1)),
             ),
-            Admission::Suspended { reason } => suspended(&reason),
+            Admission::Suspended { reason } => suspended(&format!("system {} is suspended ({reason})", sys.name)),
         }
     }
 

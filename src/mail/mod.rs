@@ -2,7 +2,11 @@
 //! connected systems from the store, the registry rebuilt whenever the store changes
 //! (held mail released when a system is resumed, agreed disconnections applied), and the
 //! traffic watch's suspensions written back to the store and mailed to the owner's
-//! contacts.
+//! contacts (`watch`).
+
+mod watch;
+
+pub use watch::traffic;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,9 +16,10 @@ use anyhow::Context;
 use catalog::Store;
 use catalog::store::MailSystemRecord;
 use epbsh::SystemId;
-use epbsh::hooks::Guard;
+use epbsh::hooks::{Guard, OpenGuard};
 use epbsh::registry::{self, MailSystem, Registry, RegistryHandle, Status};
 use epbsh::relay::Relay;
+use epbsh::watch::Watch;
 
 use crate::config::Config;
 
@@ -22,6 +27,8 @@ use crate::config::Config;
 pub struct MailGateway {
     pub relay: Relay,
     pub registry: RegistryHandle,
+    /// The traffic watch, unless `[relay.watch] enabled = false`.
+    pub watch: Option<Arc<Watch>>,
 }
 
 fn status(text: &str) -> Status {
@@ -50,8 +57,17 @@ pub fn registry_from(records: &[MailSystemRecord]) -> Result<Registry, registry:
     Registry::new(systems)
 }
 
-/// Starts the relay on the current registry and keeps the registry current.
-pub async fn start(config: &Config, store: &Store, guard: Arc<dyn Guard>) -> anyhow::Result<Arc<MailGateway>> {
+/// Starts the relay (and its traffic watch) on the current registry and keeps the
+/// registry current.
+pub async fn start(config: &Config, store: &Store) -> anyhow::Result<Arc<MailGateway>> {
+    let watched = match config.relay.watch.enabled {
+        true => Some(watch::start(config, store).await?),
+        false => None,
+    };
+    let guard: Arc<dyn Guard> = match &watched {
+        Some((w, _)) => w.clone(),
+        None => Arc::new(OpenGuard),
+    };
     let records = store.mail_systems().await?;
     let registry = registry::handle(registry_from(&records).context("the mail-system registry is inconsistent")?);
     let mut relay_config = config.relay.clone();
@@ -60,7 +76,14 @@ pub async fn start(config: &Config, store: &Store, guard: Arc<dyn Guard>) -> any
     }
     let relay =
         epbsh::relay::start(relay_config, registry.clone(), guard).await.context("cannot start the mail relay")?;
-    let gateway = Arc::new(MailGateway { relay, registry });
+    let watch = match watched {
+        Some((w, suspensions)) => {
+            watch::follow(config, store, &w, registry.clone(), suspensions)?;
+            Some(w)
+        }
+        None => None,
+    };
+    let gateway = Arc::new(MailGateway { relay, registry, watch });
     tokio::spawn(follow_store(
         gateway.clone(),
         store.clone(),
@@ -101,6 +124,10 @@ async fn swap(gateway: &MailGateway, next: Registry) {
         .filter(|s| s.status == Status::Active && before.get(&s.id) == Some(&Status::Suspended))
         .map(|s| s.id)
         .collect();
+    // The watch lets go first; until the registry changes too, the relay still refuses.
+    if let Some(w) = &gateway.watch {
+        resumed.iter().for_each(|id| w.resume(*id));
+    }
     gateway.registry.store(Arc::new(next));
     for id in resumed {
         match gateway.relay.release_held(id).await {

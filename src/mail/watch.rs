@@ -1,0 +1,181 @@
+//! The traffic watch as `perimeter up` runs it: counters loaded from the store at start
+//! and saved back every few seconds, blocklist checks, and every suspension the watch
+//! decides written to the store (the registry follows, audited as the traffic watch)
+//! and e-mailed with its evidence to the owner's technical contacts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use catalog::Store;
+use catalog::reconcile::mail::{Mailer, SmtpMailer};
+use epbsh::registry::RegistryHandle;
+use epbsh::watch::{Suspension, Watch, WatchState};
+use lettre::Message;
+use lettre::message::Mailbox;
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+
+/// Name of the watch's counters in the store's saved state.
+pub const STATE: &str = "mail-watch";
+/// The actor the watch's changes are audited as.
+const ACTOR: &str = "traffic-watch";
+/// How often the counters are saved.
+const SAVE_EVERY: Duration = Duration::from_secs(5);
+/// Waits between attempts to mail the owner's contacts.
+const NOTICE_RETRIES: [Duration; 4] =
+    [Duration::from_secs(5), Duration::from_secs(30), Duration::from_secs(120), Duration::from_secs(600)];
+
+/// Starts the watch with its saved counters; returns it with the receiver of its
+/// suspensions (to be handed to [`follow`] once the registry exists).
+pub async fn start(
+    config: &Config,
+    store: &Store,
+) -> anyhow::Result<(Arc<Watch>, mpsc::UnboundedReceiver<Suspension>)> {
+    let (watch, suspensions) = Watch::new(config.relay.watch.clone());
+    if let Some(saved) = store.load_state(STATE).await? {
+        match serde_json::from_str::<WatchState>(&saved) {
+            Ok(state) => watch.import(state),
+            Err(e) => {
+                tracing::error!(error = %e, "the saved traffic-watch counters are unreadable; starting from zero")
+            }
+        }
+    }
+    let watch = Arc::new(watch);
+    epbsh::watch::blocklist::spawn(&watch, &config.relay.delivery.dns_servers);
+    Ok((watch, suspensions))
+}
+
+/// Saves the counters now and then, and records and announces every suspension.
+pub fn follow(
+    config: &Config,
+    store: &Store,
+    watch: &Arc<Watch>,
+    registry: RegistryHandle,
+    mut suspensions: mpsc::UnboundedReceiver<Suspension>,
+) -> anyhow::Result<()> {
+    let mailer = SmtpMailer::new(&config.notices.smtp_url).map_err(anyhow::Error::msg).context("[notices] smtp_url")?;
+    let from: Mailbox = config
+        .notices
+        .from
+        .parse()
+        .with_context(|| format!("[notices] from: '{}' is not a mailbox", config.notices.from))?;
+    watch.reconcile(&registry.load());
+    tokio::spawn(save(store.clone(), Arc::downgrade(watch)));
+    let (store, mailer) = (store.clone(), Arc::new(mailer));
+    tokio::spawn(async move {
+        while let Some(s) = suspensions.recv().await {
+            match record(&store, &registry, &s).await {
+                Ok(notice) => {
+                    tokio::spawn(announce(store.clone(), mailer.clone(), from.clone(), notice));
+                }
+                Err(e) => {
+                    tracing::error!(system = s.system.0, error = %format!("{e:#}"), "recording a suspension failed; the watch keeps the system suspended")
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+/// What the watch knows of a system: live from the running gateway when there is one,
+/// else as last saved in the store.
+pub async fn traffic(
+    store: &Store,
+    live: Option<&Watch>,
+    id: i64,
+) -> anyhow::Result<Option<epbsh::watch::SystemWatch>> {
+    let id = epbsh::SystemId(u32::try_from(id).unwrap_or(u32::MAX));
+    if let Some(w) = live {
+        return Ok(Some(w.view(id)));
+    }
+    let Some(saved) = store.load_state(STATE).await? else { return Ok(None) };
+    let state: WatchState = serde_json::from_str(&saved).context("the saved traffic-watch counters")?;
+    Ok(state.systems.into_iter().find(|(s, _)| *s == id).map(|(_, w)| w))
+}
+
+async fn save(store: Store, watch: std::sync::Weak<Watch>) {
+    loop {
+        tokio::time::sleep(SAVE_EVERY).await;
+        let Some(w) = watch.upgrade() else { return };
+        let state = w.export();
+        drop(w);
+        match serde_json::to_string(&state) {
+            Ok(text) => {
+                if let Err(e) = store.save_state(STATE, &text).await {
+                    tracing::warn!(error = %e, "saving the traffic-watch counters failed; retrying");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "serialising the traffic-watch counters failed"),
+        }
+    }
+}
+
+/// The e-mail to a suspended system's contacts.
+struct Notice {
+    system: String,
+    contacts: Vec<String>,
+    subject: String,
+    body: String,
+}
+
+/// Writes the suspension to the store with its evidence; returns the notice to send.
+async fn record(store: &Store, registry: &RegistryHandle, s: &Suspension) -> anyhow::Result<Notice> {
+    let Some(found) = registry.load().get(s.system).cloned() else {
+        anyhow::bail!("the watch suspended system {} which the registry does not know", s.system.0);
+    };
+    store.set_mail_status(ACTOR, &found.name, "suspended", &s.reason).await?;
+    let subject = format!("mail system {}", found.name);
+    store
+        .record(ACTOR, "mail.watch_evidence", &format!("mail:{}", found.name), serde_json::to_value(&s.evidence)?)
+        .await?;
+    tracing::warn!(system = %found.name, reason = %s.reason, "mail system suspended by the traffic watch");
+    let body = format!(
+        "The e-government mail gateway has suspended the mail system {name} (owner BIN {bin}) because its \
+         outbound traffic turned abnormal.\n\nWhile it is suspended, the gateway answers your servers with a \
+         temporary error (451), so they keep their mail and retry; mail the gateway had already accepted is held, \
+         neither dropped nor bounced. Please check the accounts and servers that sent the messages below, then ask \
+         the gateway's duty team to resume the system.\n\n{evidence}",
+        name = found.name,
+        bin = found.owner_bin,
+        evidence = s.evidence,
+    );
+    Ok(Notice {
+        system: found.name.clone(),
+        contacts: found.contacts.clone(),
+        subject: format!("[perimeter] {subject} suspended: {}", s.reason),
+        body,
+    })
+}
+
+/// Mails the notice to the contacts, retrying a bounded number of times; the outcome is
+/// audited.
+async fn announce(store: Store, mailer: Arc<SmtpMailer>, from: Mailbox, notice: Notice) {
+    let mut result = send(mailer.as_ref(), &from, &notice).await;
+    for wait in NOTICE_RETRIES {
+        if result.is_ok() || notice.contacts.is_empty() {
+            break;
+        }
+        tracing::warn!(system = %notice.system, error = ?result, "suspension notice not sent; retrying");
+        tokio::time::sleep(wait).await;
+        result = send(mailer.as_ref(), &from, &notice).await;
+    }
+    let event =
+        serde_json::json!({ "contacts": notice.contacts, "sent": result.is_ok(), "error": result.as_ref().err() });
+    if let Err(e) = store.record(ACTOR, "mail.suspension_notice", &format!("mail:{}", notice.system), event).await {
+        tracing::error!(error = %e, "auditing a suspension notice failed");
+    }
+}
+
+async fn send(mailer: &dyn Mailer, from: &Mailbox, notice: &Notice) -> Result<(), String> {
+    if notice.contacts.is_empty() {
+        return Err("the system has no technical contacts".into());
+    }
+    let mut builder = Message::builder().from(from.clone()).subject(notice.subject.clone());
+    for c in &notice.contacts {
+        builder = builder.to(c.parse().map_err(|e| format!("contact '{c}': {e}"))?);
+    }
+    let message = builder.body(notice.body.clone()).map_err(|e| e.to_string())?;
+    mailer.send(message).await
+}
