@@ -58,6 +58,9 @@ pub async fn run(mut config: Config, args: UpArgs) -> anyhow::Result<()> {
     if let Some(p) = &proxy {
         p.flush_access_log().await;
     }
+    if let Some(m) = &mail {
+        crate::mail::stop(m, &store).await;
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())

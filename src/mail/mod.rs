@@ -115,6 +115,13 @@ async fn follow_store(gateway: Arc<MailGateway>, store: Store, every: Duration) 
     }
 }
 
+/// Saves what must outlive the process (the traffic watch's counters) before it stops.
+pub async fn stop(gateway: &MailGateway, store: &Store) {
+    if let Some(w) = &gateway.watch {
+        watch::save_now(store, w).await;
+    }
+}
+
 async fn swap(gateway: &MailGateway, next: Registry) {
     let before: HashMap<SystemId, Status> =
         gateway.registry.load().systems().iter().map(|s| (s.id, s.status)).collect();

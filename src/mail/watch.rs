@@ -99,16 +99,19 @@ async fn save(store: Store, watch: std::sync::Weak<Watch>) {
     loop {
         tokio::time::sleep(SAVE_EVERY).await;
         let Some(w) = watch.upgrade() else { return };
-        let state = w.export();
-        drop(w);
-        match serde_json::to_string(&state) {
-            Ok(text) => {
-                if let Err(e) = store.save_state(STATE, &text).await {
-                    tracing::warn!(error = %e, "saving the traffic-watch counters failed; retrying");
-                }
+        save_now(&store, &w).await;
+    }
+}
+
+/// Saves the watch's counters in the store (also at shutdown).
+pub async fn save_now(store: &Store, watch: &Watch) {
+    match serde_json::to_string(&watch.export()) {
+        Ok(text) => {
+            if let Err(e) = store.save_state(STATE, &text).await {
+                tracing::warn!(error = %e, "saving the traffic-watch counters failed");
             }
-            Err(e) => tracing::error!(error = %e, "serialising the traffic-watch counters failed"),
         }
+        Err(e) => tracing::error!(error = %e, "serialising the traffic-watch counters failed"),
     }
 }
 

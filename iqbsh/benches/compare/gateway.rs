@@ -1,7 +1,7 @@
 //! The IQBSH side of the comparison: the proxy on its own runtime, with a
-//! catalog snapshot that knows 127.0.0.1, an allow-all rule set whose only
-//! host is not exempt (so every connection is bumped), and the test CA as
-//! extra trust anchor.
+//! catalog snapshot that knows 127.0.0.1, an allow-all rule set in which
+//! `bank.test` is exempt (spliced) and every other host is bumped, and the test
+//! CA as extra trust anchor.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -17,8 +17,11 @@ use iqbsh::{Categorized, Decision, ProxyConfig, ProxyDeps, ProxyHandle, Rules, R
 struct AllowAll;
 
 impl Rules for AllowAll {
-    fn categorize(&self, _: &str) -> Categorized {
-        Categorized { categories: vec!["news".into()], exempt: false }
+    fn categorize(&self, host: &str) -> Categorized {
+        match host {
+            super::SPLICED => Categorized { categories: vec!["banking".into()], exempt: true },
+            _ => Categorized { categories: vec!["news".into()], exempt: false },
+        }
     }
     fn decide(&self, _: &str, _: &str, _: &str, _: &[String]) -> Decision {
         Decision::allow("benchmark")
@@ -45,7 +48,9 @@ pub async fn start(dir: &Path, test_ca_pem: &Path, origin_port: u16, host: &str)
     cfg.connect_ports = vec![origin_port];
     cfg.upstream.extra_anchors = vec![test_ca_pem.to_path_buf()];
     cfg.dns.deny_destinations = Vec::new();
-    cfg.dns.hosts.insert(host.into(), vec!["127.0.0.1".parse().expect("ip")]);
+    for name in [host, super::SPLICED] {
+        cfg.dns.hosts.insert(name.into(), vec!["127.0.0.1".parse().expect("ip")]);
+    }
     cfg.rate_limit.per_second = 1_000_000;
     cfg.rate_limit.burst = 1_000_000;
     cfg.access_log.squid = Some(dir.join("iqbsh-access.log"));

@@ -21,6 +21,8 @@ pub struct Target {
     pub proxy: SocketAddr,
     pub host: String,
     pub port: u16,
+    /// The request path (`/bench`, or `/bulk/N` for N-byte bodies).
+    pub path: String,
     /// `Some`: CONNECT and TLS (trusting the proxy's root); `None`: plain HTTP.
     pub tls: Option<TlsConnector>,
 }
@@ -33,6 +35,8 @@ pub struct Stats {
     pub errors: usize,
     pub first_error: Option<String>,
     pub elapsed: Duration,
+    /// Response body bytes received.
+    pub bytes: u64,
 }
 
 impl Stats {
@@ -74,6 +78,7 @@ pub async fn run(target: Arc<Target>, workers: usize, conns: usize, reqs: usize)
         total.requests.extend(s.requests);
         total.setups.extend(s.setups);
         total.errors += s.errors;
+        total.bytes += s.bytes;
         total.first_error = total.first_error.or(s.first_error);
     }
     total.elapsed = started.elapsed();
@@ -95,7 +100,8 @@ async fn connection(target: &Target, reqs: usize, stats: &mut Stats) -> Result<(
         None => handshake(tcp).await?,
     };
     stats.setups.push(begun.elapsed());
-    let uri = if target.tls.is_some() { "/bench".to_owned() } else { format!("http://{authority}/bench") };
+    let path = &target.path;
+    let uri = if target.tls.is_some() { path.clone() } else { format!("http://{authority}{path}") };
     for _ in 0..reqs {
         let t = Instant::now();
         let req = Request::get(uri.as_str()).header("host", authority.as_str()).body(Empty::<Bytes>::new());
@@ -105,7 +111,8 @@ async fn connection(target: &Target, reqs: usize, stats: &mut Stats) -> Result<(
         if !response.status().is_success() {
             return Err(format!("status {}", response.status()));
         }
-        response.into_body().collect().await.map_err(|e| e.to_string())?;
+        let body = response.into_body().collect().await.map_err(|e| e.to_string())?;
+        stats.bytes += body.to_bytes().len() as u64;
         stats.requests.push(t.elapsed());
     }
     Ok(())

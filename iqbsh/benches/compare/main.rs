@@ -3,15 +3,18 @@
 //! Both proxies bump every connection to one local TLS origin (certificate
 //! from a test CA both trust) and relay HTTP/1.1 (Squid offers no HTTP/2 on
 //! bumped connections). Scenarios: keep-alive requests through a bumped
-//! tunnel, a new bumped tunnel per request (handshake-bound), and plain HTTP
-//! forwarding. The load generator and the origin run in this process on their
+//! tunnel, a new bumped tunnel per request (handshake-bound), plain HTTP
+//! forwarding, and bulk transfers (large bodies) through a bumped and through a
+//! spliced tunnel (`bank.test` is exempt on both proxies), the spliced one also
+//! through a plain TCP relay (`relay`) as the floor. The load generator and the origin run in this process on their
 //! own runtime; IQBSH runs on a separate runtime with `IQBSH_WORKERS` threads
 //! (default 1, as Squid is one process). Both write access logs.
 //!
 //! Run: `cargo bench -p iqbsh --bench compare` (needs `squid-openssl`; without
 //! it only IQBSH is measured and the baseline is reported missing). Sizes:
 //! `BENCH_WORKERS` (16), `BENCH_CONNS` (connections per worker, 20),
-//! `BENCH_REQS` (requests per keep-alive connection, 50).
+//! `BENCH_REQS` (requests per keep-alive connection, 50), `BENCH_BULK_MIB`
+//! (body size of the bulk scenarios, 8; 4 workers x 2 connections x 4 bodies).
 
 mod cpu;
 mod gateway;
@@ -19,6 +22,7 @@ mod load;
 #[allow(dead_code)]
 #[path = "../../tests/common/origin.rs"]
 mod origin;
+mod relay;
 mod squid;
 
 use std::net::SocketAddr;
@@ -27,6 +31,8 @@ use std::sync::Arc;
 use load::{Stats, Target, connector, quantile_ms, run};
 
 const HOST: &str = "news.test";
+/// The exempt host: spliced by both proxies.
+const SPLICED: &str = "bank.test";
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -36,6 +42,7 @@ struct Sizes {
     workers: usize,
     conns: usize,
     reqs: usize,
+    bulk_mib: usize,
 }
 
 fn report(proxy: &str, scenario: &str, mut s: Stats, cpu: f64) {
@@ -50,11 +57,35 @@ fn report(proxy: &str, scenario: &str, mut s: Stats, cpu: f64) {
     );
 }
 
-/// Runs every scenario against one proxy.
+/// A bulk run's throughput and the proxy's CPU per MiB moved.
+fn report_bulk(proxy: &str, scenario: &str, s: &Stats, cpu: f64) {
+    let mib = s.bytes as f64 / f64::from(1 << 20);
+    println!(
+        "{proxy:<6} {scenario:<22} {:>9.1} MiB/s  {:>6.0} MiB moved  proxy cpu {cpu:>5.2}s = {:>6.3} ms/MiB  errors {}{}",
+        mib / s.elapsed.as_secs_f64().max(1e-9),
+        mib,
+        cpu * 1000.0 / mib.max(1e-9),
+        s.errors,
+        s.first_error.as_ref().map(|e| format!(" (first: {e})")).unwrap_or_default()
+    );
+}
+
+/// Bulk transfers of `sizes.bulk_mib` bodies to `host` through `proxy`.
+async fn bulk(proxy: &str, scenario: &str, target: Target, sizes: &Sizes, cpu: &dyn Fn() -> f64) {
+    let target = Arc::new(Target { path: format!("/bulk/{}", sizes.bulk_mib << 20), ..target });
+    let before = cpu();
+    let stats = run(target, 4, 2, 4).await;
+    report_bulk(proxy, scenario, &stats, cpu() - before);
+}
+
+/// Runs every scenario against one proxy; `test_ca_pem` is what a client of a
+/// spliced connection trusts (the origin's own CA).
+#[allow(clippy::too_many_arguments)]
 async fn scenarios(
     proxy: &str,
     addr: SocketAddr,
     root_pem: &str,
+    test_ca_pem: &str,
     ports: (u16, u16),
     sizes: &Sizes,
     cpu: &dyn Fn() -> f64,
@@ -62,7 +93,7 @@ async fn scenarios(
     let tls = || Some(connector(root_pem));
     let target = |tls: Option<_>| {
         let port = if tls.is_some() { ports.0 } else { ports.1 };
-        Arc::new(Target { proxy: addr, host: HOST.into(), port, tls })
+        Arc::new(Target { proxy: addr, host: HOST.into(), port, path: "/bench".into(), tls })
     };
     // Warm-up: forged-certificate caches on both sides.
     let _ = run(target(tls()), 2, 2, 2).await;
@@ -76,10 +107,24 @@ async fn scenarios(
         let stats = run(target(tls), sizes.workers, sizes.conns, reqs).await;
         report(proxy, scenario, stats, cpu() - before);
     }
+    let through = |host: &str, pem: &str| Target {
+        proxy: addr,
+        host: host.into(),
+        port: ports.0,
+        path: String::new(),
+        tls: Some(connector(pem)),
+    };
+    bulk(proxy, "bumped bulk", through(HOST, root_pem), sizes, cpu).await;
+    bulk(proxy, "spliced bulk", through(SPLICED, test_ca_pem), sizes, cpu).await;
 }
 
 fn main() {
-    let sizes = Sizes { workers: env("BENCH_WORKERS", 16), conns: env("BENCH_CONNS", 20), reqs: env("BENCH_REQS", 50) };
+    let sizes = Sizes {
+        workers: env("BENCH_WORKERS", 16),
+        conns: env("BENCH_CONNS", 20),
+        reqs: env("BENCH_REQS", 50),
+        bulk_mib: env("BENCH_BULK_MIB", 8),
+    };
     let dir = tempfile::tempdir().expect("tempdir");
     let client = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("rt");
     let proxy_rt = tokio::runtime::Builder::new_multi_thread()
@@ -90,16 +135,34 @@ fn main() {
         .expect("rt");
     let ca = origin::TestCa::new();
     let ca_pem = ca.write_pem(dir.path());
+    let test_ca_pem = std::fs::read_to_string(&ca_pem).expect("test CA PEM");
     let (tls_origin, plain_origin) =
         client.block_on(async { (origin::tls_origin(&ca).await, origin::plain_origin().await) });
     let (port, ports) = (tls_origin.addr.port(), (tls_origin.addr.port(), plain_origin.addr.port()));
     println!("workers {} x connections {} x requests {} (keep-alive)", sizes.workers, sizes.conns, sizes.reqs);
     let gw = proxy_rt.block_on(gateway::start(dir.path(), &ca_pem, port, HOST));
-    client.block_on(scenarios("iqbsh", gw.handle.explicit_addr(), &gw.root_pem, ports, &sizes, &|| {
+    client.block_on(scenarios("iqbsh", gw.handle.explicit_addr(), &gw.root_pem, &test_ca_pem, ports, &sizes, &|| {
         cpu::threads(&["iqbsh", "leaf-forge"])
     }));
+    let relay_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("tcp-relay")
+        .enable_all()
+        .build()
+        .expect("rt");
+    let relay_addr = relay_rt.block_on(relay::start());
+    let floor = Target {
+        proxy: relay_addr,
+        host: SPLICED.into(),
+        port,
+        path: String::new(),
+        tls: Some(connector(&test_ca_pem)),
+    };
+    client.block_on(bulk("relay", "spliced bulk", floor, &sizes, &|| cpu::threads(&["tcp-relay"])));
     match squid::start(dir.path(), port, HOST) {
-        Ok(sq) => client.block_on(scenarios("squid", sq.addr, &sq.root_pem, ports, &sizes, &|| cpu::process(sq.pid()))),
+        Ok(sq) => client.block_on(scenarios("squid", sq.addr, &sq.root_pem, &test_ca_pem, ports, &sizes, &|| {
+            cpu::process(sq.pid())
+        })),
         Err(e) => println!("squid  baseline not measured: {e}"),
     }
     proxy_rt.block_on(gw.handle.shutdown());

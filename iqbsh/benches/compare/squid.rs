@@ -49,12 +49,13 @@ fn write_ca(dir: &Path) -> String {
 }
 
 fn config(dir: &Path, port: u16, origin_port: u16) -> String {
-    let d = dir.display();
+    let (d, spliced) = (dir.display(), super::SPLICED);
     format!(
         "http_port 127.0.0.1:{port} ssl-bump tls-cert={d}/squid-ca.pem tls-key={d}/squid-ca.key \
          generate-host-certificates=on dynamic_cert_mem_cache_size=16MB\n\
          sslcrtd_program {CERTGEN} -s {d}/ssl_db -M 16MB\nsslcrtd_children 5\n\
-         acl step1 at_step SslBump1\nssl_bump peek step1\nssl_bump bump all\n\
+         acl step1 at_step SslBump1\nacl exempt ssl::server_name {spliced}\n\
+         ssl_bump peek step1\nssl_bump splice exempt\nssl_bump bump all\n\
          tls_outgoing_options cafile={d}/test-origin-ca.pem\nhosts_file {d}/hosts\n\
          acl bench_ports port {origin_port}\nhttp_access allow all\ncache deny all\n\
          access_log stdio:{d}/squid-access.log\ncache_log {d}/squid-cache.log\npid_filename {d}/squid.pid\n\
@@ -68,7 +69,7 @@ pub fn start(dir: &Path, origin_port: u16, host: &str) -> Result<Squid, String> 
         return Err(format!("{SQUID} is not installed (apt-get install squid-openssl)"));
     }
     let root_pem = write_ca(dir);
-    std::fs::write(dir.join("hosts"), format!("127.0.0.1 {host}\n")).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("hosts"), format!("127.0.0.1 {host} {}\n", super::SPLICED)).map_err(|e| e.to_string())?;
     let port = free_port();
     let conf: PathBuf = dir.join("squid.conf");
     std::fs::write(&conf, config(dir, port, origin_port)).map_err(|e| e.to_string())?;

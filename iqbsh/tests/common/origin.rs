@@ -102,8 +102,21 @@ impl TlsOrigin {
     }
 }
 
+/// Largest body `/bulk/N` serves.
+const BULK_MAX: usize = 64 << 20;
+
+/// `/bulk/N`: N bytes (at most 64 MiB) from one shared buffer, for throughput runs.
+fn bulk(path: &str) -> Option<Bytes> {
+    static BUFFER: std::sync::OnceLock<Bytes> = std::sync::OnceLock::new();
+    let n: usize = path.strip_prefix("/bulk/")?.parse().ok()?;
+    Some(BUFFER.get_or_init(|| Bytes::from(vec![b'x'; BULK_MAX])).slice(..n.min(BULK_MAX)))
+}
+
 fn answer(host: String, req: &Request<Incoming>, seen: &Seen) -> Response<Full<Bytes>> {
     let proto = format!("{:?}", req.version());
+    if let Some(body) = bulk(req.uri().path()) {
+        return Response::new(Full::new(body));
+    }
     seen.lock().expect("seen").push((host.clone(), proto.clone()));
     let body = Bytes::from(format!("origin={host} proto={proto} path={}\n", req.uri().path()));
     let mut response = Response::new(Full::new(body));
