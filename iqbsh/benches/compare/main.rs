@@ -14,7 +14,7 @@
 //! it only IQBSH is measured and the baseline is reported missing). Sizes:
 //! `BENCH_WORKERS` (16), `BENCH_CONNS` (connections per worker, 20),
 //! `BENCH_REQS` (requests per keep-alive connection, 50), `BENCH_BULK_MIB`
-//! (body size of the bulk scenarios, 8; 4 workers x 2 connections x 4 bodies).
+//! (body size of the bulk scenarios, 32; 4 workers x 2 connections x 4 bodies).
 
 mod cpu;
 mod gateway;
@@ -123,7 +123,7 @@ fn main() {
         workers: env("BENCH_WORKERS", 16),
         conns: env("BENCH_CONNS", 20),
         reqs: env("BENCH_REQS", 50),
-        bulk_mib: env("BENCH_BULK_MIB", 8),
+        bulk_mib: env("BENCH_BULK_MIB", 32),
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let client = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("rt");
