@@ -1,6 +1,7 @@
 //! The scheduler task: wakes when mail is queued, an attempt ends, the earliest retry is
 //! due or a tick passes; holds the queued mail of systems the registry now shows as
-//! suspended; starts due attempts up to `max_concurrent`. On stop it starts nothing new
+//! suspended; starts due attempts up to `max_concurrent` (when all are running, the
+//! next wake-up is an attempt ending). On stop it starts nothing new
 //! and waits a bounded time for running attempts.
 
 use std::sync::Arc;
@@ -40,7 +41,13 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 drop(permit);
             });
         }
-        let next = shared.queue().next_due().map_or(Instant::now() + TICK, |t| t.min(Instant::now() + TICK));
+        // With every permit taken, a due message waits for an attempt to end (a wake-up
+        // below), not for its due time: that time has passed and would spin this loop.
+        let tick = Instant::now() + TICK;
+        let next = match permits.available_permits() {
+            0 => tick,
+            _ => shared.queue().next_due().map_or(tick, |t| t.min(tick)),
+        };
         tokio::select! {
             _ = shared.wake.notified() => {}
             _ = sleep_until(next) => {}

@@ -33,13 +33,20 @@ pub fn digest(data: &[u8]) -> Option<Digest> {
     Some(Digest { fingerprint: fnv1a(text.as_bytes()), subject, message_id })
 }
 
-/// Lower-case, no digits, runs of whitespace as one space, at most `limit` characters.
+/// Lower-case, no digits, runs of whitespace as one space, at most `limit` bytes. ASCII
+/// (most mail) takes a byte-wise path; other characters go through Unicode case mapping.
 fn normalise(text: &str, limit: usize) -> String {
-    let mut out = String::new();
+    if text.is_ascii() {
+        return normalise_ascii(text.as_bytes(), limit);
+    }
+    let mut out = String::with_capacity(text.len().min(limit));
     let mut space = false;
-    for c in text.chars().filter(|c| !c.is_numeric()).flat_map(char::to_lowercase) {
+    for c in text.chars() {
         if out.len() >= limit {
             break;
+        }
+        if c.is_numeric() {
+            continue;
         }
         if c.is_whitespace() {
             space = !out.is_empty();
@@ -49,9 +56,37 @@ fn normalise(text: &str, limit: usize) -> String {
             out.push(' ');
             space = false;
         }
-        out.push(c);
+        if c.is_ascii() {
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.extend(c.to_lowercase());
+        }
     }
     out
+}
+
+/// [`normalise`] for ASCII text, byte by byte (the same result).
+fn normalise_ascii(text: &[u8], limit: usize) -> String {
+    let mut out = Vec::with_capacity(text.len().min(limit));
+    let mut space = false;
+    for &b in text {
+        if out.len() >= limit {
+            break;
+        }
+        if b.is_ascii_digit() {
+            continue;
+        }
+        if char::from(b).is_whitespace() {
+            space = !out.is_empty();
+            continue;
+        }
+        if space {
+            out.push(b' ');
+            space = false;
+        }
+        out.push(b.to_ascii_lowercase());
+    }
+    String::from_utf8(out).unwrap_or_default()
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
@@ -86,5 +121,8 @@ mod tests {
         let d = digest(raw.as_bytes()).unwrap();
         assert_eq!(d.subject, "Привет");
         assert_eq!(normalise("Привет,  мир 2", 100), "привет, мир");
+        let ascii = " Dear\tCustomer,\r\n\x0b pay 12 NOW \x0c";
+        assert_eq!(normalise(ascii, 100), "dear customer, pay now");
+        assert_eq!(normalise(&format!("{ascii}é"), 100), "dear customer, pay now é", "both paths agree");
     }
 }
