@@ -35,7 +35,8 @@ pub struct Gateway {
 }
 
 /// Starts the proxy; `dir` holds the store, the logs and the anchors file.
-pub async fn start(dir: &Path, test_ca_pem: &Path, origin_port: u16, host: &str) -> Gateway {
+/// `names` are the host names the static resolver maps to 127.0.0.1.
+pub async fn start(dir: &Path, test_ca_pem: &Path, origin_port: u16, names: &[String]) -> Gateway {
     let store = catalog::Store::open(&format!("sqlite://{}", dir.join("catalog.db").display())).await.expect("store");
     let net = "127.0.0.1/32".parse().expect("net");
     let orgs = HashMap::from([(1, OrgRef { bin: "980140000010".into(), name: "bench".into() })]);
@@ -48,8 +49,8 @@ pub async fn start(dir: &Path, test_ca_pem: &Path, origin_port: u16, host: &str)
     cfg.connect_ports = vec![origin_port];
     cfg.upstream.extra_anchors = vec![test_ca_pem.to_path_buf()];
     cfg.dns.deny_destinations = Vec::new();
-    for name in [host, super::SPLICED] {
-        cfg.dns.hosts.insert(name.into(), vec!["127.0.0.1".parse().expect("ip")]);
+    for name in names {
+        cfg.dns.hosts.insert(name.clone(), vec!["127.0.0.1".parse().expect("ip")]);
     }
     cfg.rate_limit.per_second = 1_000_000;
     cfg.rate_limit.burst = 1_000_000;

@@ -23,6 +23,8 @@ pub struct Target {
     pub port: u16,
     /// The request path (`/bench`, or `/bulk/N` for N-byte bodies).
     pub path: String,
+    /// Each connection names a new host `c<N>.<host>` (certificate cache misses).
+    pub fresh_names: bool,
     /// `Some`: CONNECT and TLS (trusting the proxy's root); `None`: plain HTTP.
     pub tls: Option<TlsConnector>,
 }
@@ -59,12 +61,16 @@ pub fn quantile_ms(samples: &mut [Duration], q: f64) -> f64 {
 pub async fn run(target: Arc<Target>, workers: usize, conns: usize, reqs: usize) -> Stats {
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..workers {
+    for w in 0..workers {
         let target = Arc::clone(&target);
         tasks.push(tokio::spawn(async move {
             let mut stats = Stats::default();
-            for _ in 0..conns {
-                if let Err(e) = connection(&target, reqs, &mut stats).await {
+            for c in 0..conns {
+                let host = match target.fresh_names {
+                    true => format!("c{}.{}", w * conns + c, target.host),
+                    false => target.host.clone(),
+                };
+                if let Err(e) = connection(&target, &host, reqs, &mut stats).await {
                     stats.errors += 1;
                     stats.first_error.get_or_insert(e);
                 }
@@ -85,15 +91,15 @@ pub async fn run(target: Arc<Target>, workers: usize, conns: usize, reqs: usize)
     total
 }
 
-async fn connection(target: &Target, reqs: usize, stats: &mut Stats) -> Result<(), String> {
+async fn connection(target: &Target, host: &str, reqs: usize, stats: &mut Stats) -> Result<(), String> {
     let begun = Instant::now();
     let tcp = TcpStream::connect(target.proxy).await.map_err(|e| e.to_string())?;
     tcp.set_nodelay(true).map_err(|e| e.to_string())?;
-    let authority = format!("{}:{}", target.host, target.port);
+    let authority = format!("{host}:{}", target.port);
     let mut send = match &target.tls {
         Some(tls) => {
             let tcp = connect_tunnel(tcp, &authority).await?;
-            let name = ServerName::try_from(target.host.clone()).map_err(|e| e.to_string())?;
+            let name = ServerName::try_from(host.to_owned()).map_err(|e| e.to_string())?;
             let stream = tls.connect(name, tcp).await.map_err(|e| format!("TLS: {e}"))?;
             handshake(stream).await?
         }

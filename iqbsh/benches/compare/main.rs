@@ -91,20 +91,21 @@ async fn scenarios(
     cpu: &dyn Fn() -> f64,
 ) {
     let tls = || Some(connector(root_pem));
-    let target = |tls: Option<_>| {
+    let target = |tls: Option<_>, fresh_names: bool| {
         let port = if tls.is_some() { ports.0 } else { ports.1 };
-        Arc::new(Target { proxy: addr, host: HOST.into(), port, path: "/bench".into(), tls })
+        Arc::new(Target { proxy: addr, host: HOST.into(), port, path: "/bench".into(), fresh_names, tls })
     };
     // Warm-up: forged-certificate caches on both sides.
-    let _ = run(target(tls()), 2, 2, 2).await;
+    let _ = run(target(tls(), false), 2, 2, 2).await;
     let plans = [
-        ("bumped keep-alive", tls(), sizes.reqs),
-        ("bumped new tunnel", tls(), 1),
-        ("plain keep-alive", None, sizes.reqs),
+        ("bumped keep-alive", tls(), sizes.reqs, false),
+        ("bumped new tunnel", tls(), 1, false),
+        ("bumped new host", tls(), 1, true),
+        ("plain keep-alive", None, sizes.reqs, false),
     ];
-    for (scenario, tls, reqs) in plans {
+    for (scenario, tls, reqs, fresh_names) in plans {
         let before = cpu();
-        let stats = run(target(tls), sizes.workers, sizes.conns, reqs).await;
+        let stats = run(target(tls, fresh_names), sizes.workers, sizes.conns, reqs).await;
         report(proxy, scenario, stats, cpu() - before);
     }
     let through = |host: &str, pem: &str| Target {
@@ -112,6 +113,7 @@ async fn scenarios(
         host: host.into(),
         port: ports.0,
         path: String::new(),
+        fresh_names: false,
         tls: Some(connector(pem)),
     };
     bulk(proxy, "bumped bulk", through(HOST, root_pem), sizes, cpu).await;
@@ -140,7 +142,10 @@ fn main() {
         client.block_on(async { (origin::tls_origin(&ca).await, origin::plain_origin().await) });
     let (port, ports) = (tls_origin.addr.port(), (tls_origin.addr.port(), plain_origin.addr.port()));
     println!("workers {} x connections {} x requests {} (keep-alive)", sizes.workers, sizes.conns, sizes.reqs);
-    let gw = proxy_rt.block_on(gateway::start(dir.path(), &ca_pem, port, HOST));
+    // The bench's host names: the bumped one, the spliced one, one per new-host connection.
+    let fresh = (0..sizes.workers * sizes.conns).map(|i| format!("c{i}.{HOST}"));
+    let names: Vec<String> = [HOST.to_owned(), SPLICED.to_owned()].into_iter().chain(fresh).collect();
+    let gw = proxy_rt.block_on(gateway::start(dir.path(), &ca_pem, port, &names));
     client.block_on(scenarios("iqbsh", gw.handle.explicit_addr(), &gw.root_pem, &test_ca_pem, ports, &sizes, &|| {
         cpu::threads(&["iqbsh", "leaf-forge"])
     }));
@@ -156,12 +161,13 @@ fn main() {
         host: SPLICED.into(),
         port,
         path: String::new(),
+        fresh_names: false,
         tls: Some(connector(&test_ca_pem)),
     };
     client.block_on(bulk("relay", "spliced bulk", floor, &sizes, &|| cpu::threads(&["tcp-relay"])));
-    match squid::start(dir.path(), port, HOST) {
+    match squid::start(dir.path(), port, &names) {
         Ok(sq) => client.block_on(scenarios("squid", sq.addr, &sq.root_pem, &test_ca_pem, ports, &sizes, &|| {
-            cpu::process(sq.pid())
+            cpu::process_tree(sq.pid())
         })),
         Err(e) => println!("squid  baseline not measured: {e}"),
     }

@@ -64,12 +64,13 @@ fn config(dir: &Path, port: u16, origin_port: u16) -> String {
 }
 
 /// Starts Squid in `dir` (which holds `test-origin-ca.pem`) for `host` on 127.0.0.1.
-pub fn start(dir: &Path, origin_port: u16, host: &str) -> Result<Squid, String> {
+pub fn start(dir: &Path, origin_port: u16, names: &[String]) -> Result<Squid, String> {
     if !Path::new(SQUID).exists() {
         return Err(format!("{SQUID} is not installed (apt-get install squid-openssl)"));
     }
     let root_pem = write_ca(dir);
-    std::fs::write(dir.join("hosts"), format!("127.0.0.1 {host} {}\n", super::SPLICED)).map_err(|e| e.to_string())?;
+    let hosts: String = names.iter().map(|n| format!("127.0.0.1 {n}\n")).collect();
+    std::fs::write(dir.join("hosts"), hosts).map_err(|e| e.to_string())?;
     let port = free_port();
     let conf: PathBuf = dir.join("squid.conf");
     std::fs::write(&conf, config(dir, port, origin_port)).map_err(|e| e.to_string())?;

@@ -28,8 +28,9 @@ use tokio_rustls::TlsAcceptor;
 
 pub const TEST_CA_NAME: &str = "IQBSH Test Origin CA";
 
-/// Names the good certificate covers.
-pub const GOOD_NAMES: [&str; 4] = ["bank.test", "news.test", "casino.test", "doctor.test"];
+/// Names the good certificate covers (the wildcard serves benchmarks that need many
+/// distinct host names).
+pub const GOOD_NAMES: [&str; 5] = ["bank.test", "news.test", "casino.test", "doctor.test", "*.news.test"];
 
 /// The stand-in public CA.
 pub struct TestCa {
@@ -81,7 +82,9 @@ impl fmt::Debug for BySni {
 
 impl ResolvesServerCert for BySni {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        self.0.get(hello.server_name()?).cloned()
+        let name = hello.server_name()?;
+        let wildcard = name.split_once('.').map(|(_, parent)| format!("*.{parent}"));
+        self.0.get(name).or_else(|| self.0.get(wildcard.as_deref()?)).cloned()
     }
 }
 
