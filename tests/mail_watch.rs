@@ -72,11 +72,13 @@ fn a_burst_gets_its_system_suspended_and_its_owner_told_while_the_other_system_f
 
     // The burst: accepted until the watch throttles, then suspends the system. The
     // receiving side for these recipients is down, so what was accepted stays queued.
-    let (mut taken, mut suspended) = (Vec::new(), None);
+    let (mut taken, mut suspended, mut throttled_first) = (Vec::new(), None, false);
     for n in 0..BURST {
         let t = burst(&relay, n);
         if accepted(&t) {
             taken.push(n);
+            let traffic = &server.get("/api/v1/mail/systems/minex", &duty).json()["traffic"];
+            throttled_first |= traffic["throttled_until_ms"].is_u64() && traffic["suspended"].is_null();
         } else if t.contains("<** 451 4.7.1") {
             suspended = Some(t);
             break;
@@ -91,6 +93,7 @@ fn a_burst_gets_its_system_suspended_and_its_owner_told_while_the_other_system_f
         }
     }
     let refusal = suspended.unwrap_or_else(|| panic!("the burst was not stopped after {BURST} messages"));
+    assert!(throttled_first, "the system is throttled before it is suspended");
     assert!(refusal.contains("suspended"), "{refusal}");
     assert!(taken.len() >= 5 && taken.len() < 10, "accepted up to the throttle, a few more at its rate: {taken:?}");
 
