@@ -6,12 +6,8 @@
 //! Must not: forge for an origin whose certificate failed verification
 //! (the connection is refused instead).
 
-use std::fmt;
 use std::sync::Arc;
 
-use rustls::ServerConfig;
-use rustls::server::{ClientHello as RustlsHello, ResolvesServerCert};
-use rustls::sign::CertifiedKey;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsAcceptor;
 
@@ -24,21 +20,6 @@ use crate::origin::{H2, OriginError};
 use crate::relay::OriginLink;
 use crate::rewind::Rewind;
 use crate::tunnel;
-
-/// Serves the one forged leaf of a bumped connection.
-struct Forged(Arc<CertifiedKey>);
-
-impl fmt::Debug for Forged {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Forged")
-    }
-}
-
-impl ResolvesServerCert for Forged {
-    fn resolve(&self, _hello: RustlsHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(Arc::clone(&self.0))
-    }
-}
 
 /// Bumps a client TLS connection whose ClientHello was peeked into `hello`.
 pub(crate) async fn run<S>(conn: Arc<Conn>, mut record: Record, client: S, hello: ClientHello, port: u16)
@@ -80,10 +61,7 @@ where
     };
     let h2 = alpn.as_deref() == Some(H2);
     let alpn_chosen = alpn.clone();
-    let acceptor = match server_config(&conn, key, alpn) {
-        Ok(config) => TlsAcceptor::from(config),
-        Err(e) => return client_gave_up(&conn, record, &format!("TLS server setup failed: {e}")),
-    };
+    let acceptor = TlsAcceptor::from(shared.client_tls.config(key, alpn));
     let accept = acceptor.accept(Rewind::new(hello.raw, client));
     let client = match tokio::time::timeout(settings.handshake_timeout, accept).await {
         Ok(Ok(client)) => client,
@@ -109,16 +87,4 @@ fn client_gave_up(conn: &Conn, mut record: Record, why: &str) {
     record.reason = why.to_owned();
     conn.shared.metrics.connection(Action::Bump);
     conn.finish(record);
-}
-
-fn server_config(
-    conn: &Conn,
-    key: Arc<CertifiedKey>,
-    alpn: Option<Vec<u8>>,
-) -> Result<Arc<ServerConfig>, rustls::Error> {
-    let builder = ServerConfig::builder_with_provider(Arc::clone(&conn.shared.provider));
-    let mut config =
-        builder.with_safe_default_protocol_versions()?.with_no_client_auth().with_cert_resolver(Arc::new(Forged(key)));
-    config.alpn_protocols = alpn.into_iter().collect();
-    Ok(Arc::new(config))
 }

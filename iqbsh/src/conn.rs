@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use certs::LeafForge;
-use rustls::crypto::CryptoProvider;
 
 use crate::accesslog::{AccessLog, Action, Record, reference_id};
 use crate::admission::{Client, Gate};
@@ -18,6 +17,7 @@ use crate::metrics::Metrics;
 use crate::origin::OriginTls;
 use crate::resolve::Resolver;
 use crate::rules::{Rules, RulesHandle};
+use crate::tls::ClientSide;
 
 /// Everything the listeners share.
 pub(crate) struct Shared {
@@ -27,7 +27,7 @@ pub(crate) struct Shared {
     pub resolver: Resolver,
     pub origin: OriginTls,
     pub forge: Arc<LeafForge>,
-    pub provider: Arc<CryptoProvider>,
+    pub client_tls: ClientSide,
     pub log: AccessLog,
     pub metrics: Arc<Metrics>,
     /// Becomes `true` at shutdown; tasks that outlive their listener watch it.

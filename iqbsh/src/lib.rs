@@ -35,6 +35,7 @@ mod resolve;
 mod rewind;
 mod rules;
 mod server;
+mod tls;
 mod tunnel;
 
 pub use accesslog::{Action, Record, json_line, squid_line};

@@ -11,6 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::client::{ClientSessionMemoryCache, ClientSessionStore, Resumption};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
@@ -23,6 +24,10 @@ use crate::config::{ConfigError, Problem, UpstreamConfig};
 /// The ALPN protocols the proxy can relay, which are the only ones it offers origins.
 pub(crate) const H2: &[u8] = b"h2";
 pub(crate) const HTTP11: &[u8] = b"http/1.1";
+
+/// Origin sessions remembered for resumption (shared by every ALPN variant);
+/// a resumed origin handshake is verified by the session's earlier full one.
+const ORIGIN_SESSIONS: usize = 4_096;
 
 /// Why an origin handshake failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +52,7 @@ impl OriginTls {
     /// Loads the trust anchors and builds the client configurations.
     pub(crate) fn new(cfg: &UpstreamConfig, provider: Arc<CryptoProvider>) -> Result<Self, ConfigError> {
         let roots = Arc::new(trust_anchors(cfg)?);
+        let sessions = Arc::new(ClientSessionMemoryCache::new(ORIGIN_SESSIONS));
         let mut configs = HashMap::new();
         for alpn in variants() {
             let mut client = ClientConfig::builder_with_provider(Arc::clone(&provider))
@@ -55,6 +61,7 @@ impl OriginTls {
                 .with_root_certificates(Arc::clone(&roots))
                 .with_no_client_auth();
             client.alpn_protocols = alpn.clone();
+            client.resumption = Resumption::store(Arc::clone(&sessions) as Arc<dyn ClientSessionStore>);
             configs.insert(alpn, TlsConnector::from(Arc::new(client)));
         }
         Ok(Self { configs })

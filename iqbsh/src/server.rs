@@ -26,6 +26,7 @@ use crate::metrics::Metrics;
 use crate::origin::OriginTls;
 use crate::resolve::Resolver;
 use crate::rules::RulesHandle;
+use crate::tls::ClientSide;
 use crate::tunnel::{self, Target};
 
 /// What the proxy is built on.
@@ -116,7 +117,7 @@ pub async fn serve(config: ProxyConfig, deps: ProxyDeps) -> Result<ProxyHandle, 
     config.check()?;
     let (stop, stop_rx) = watch::channel(false);
     let metrics = Arc::new(Metrics::default());
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = crate::tls::provider();
     let shared = Arc::new(Shared {
         settings: config.settings(),
         gate: Gate::new(deps.snapshot, deps.observations, config.rate_limit, Arc::clone(&metrics)),
@@ -124,7 +125,8 @@ pub async fn serve(config: ProxyConfig, deps: ProxyDeps) -> Result<ProxyHandle, 
         resolver: Resolver::new(&config.dns)?,
         origin: OriginTls::new(&config.upstream, Arc::clone(&provider))?,
         forge: deps.forge,
-        provider,
+        client_tls: ClientSide::new(provider)
+            .map_err(|e| ConfigError::one("tls", format!("TLS server setup failed: {e}")))?,
         log: AccessLog::start(&config.access_log, Arc::clone(&metrics))?,
         metrics,
         stop: stop_rx.clone(),

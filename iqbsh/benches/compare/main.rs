@@ -12,7 +12,7 @@
 //!
 //! Run: `cargo bench -p iqbsh --bench compare` (needs `squid-openssl`; without
 //! it only IQBSH is measured and the baseline is reported missing). Sizes:
-//! `BENCH_WORKERS` (16), `BENCH_CONNS` (connections per worker, 20),
+//! `BENCH_WORKERS` (16), `BENCH_CONNS` (connections per worker, 50),
 //! `BENCH_REQS` (requests per keep-alive connection, 50), `BENCH_BULK_MIB`
 //! (body size of the bulk scenarios, 32; 4 workers x 2 connections x 4 bodies).
 
@@ -123,7 +123,7 @@ async fn scenarios(
 fn main() {
     let sizes = Sizes {
         workers: env("BENCH_WORKERS", 16),
-        conns: env("BENCH_CONNS", 20),
+        conns: env("BENCH_CONNS", 50),
         reqs: env("BENCH_REQS", 50),
         bulk_mib: env("BENCH_BULK_MIB", 32),
     };

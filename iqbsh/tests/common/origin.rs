@@ -150,6 +150,7 @@ pub async fn tls_origin(ca: &TestCa) -> TlsOrigin {
     let seen2 = Arc::clone(&seen);
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
+            let _ = tcp.set_nodelay(true);
             let (acceptor, seen) = (acceptor.clone(), Arc::clone(&seen2));
             tokio::spawn(async move {
                 let Ok(tls) = acceptor.accept(tcp).await else { return };
@@ -175,6 +176,7 @@ pub async fn plain_origin() -> TlsOrigin {
     let counter = Arc::clone(&connections);
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
+            let _ = tcp.set_nodelay(true);
             counter.fetch_add(1, Ordering::Relaxed);
             let seen = Arc::clone(&seen2);
             tokio::spawn(async move {
