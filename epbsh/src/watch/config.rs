@@ -30,7 +30,9 @@ pub struct WatchConfig {
     pub throttle_for: Duration,
     pub volume: VolumeLimits,
     pub domains: DomainLimits,
+    #[serde(deserialize_with = "rejections")]
     pub rejections: ShareLimits,
+    #[serde(deserialize_with = "bounces")]
     pub bounces: ShareLimits,
     pub fanout: FanoutLimits,
     pub blocklist: BlocklistConfig,
@@ -59,8 +61,9 @@ pub struct DomainLimits {
 }
 
 /// A share (0–1) of a population, judged once the population is large enough.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+/// Rejections and bounces have different defaults; a table that gives only some
+/// fields takes the others from its own signal's defaults.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ShareLimits {
     /// Smallest population that is judged (default 20).
     pub min_count: u64,
@@ -68,6 +71,39 @@ pub struct ShareLimits {
     pub throttle: f64,
     /// Suspend above this share.
     pub suspend: f64,
+}
+
+impl ShareLimits {
+    /// Remote refusals of recipients (default 0.2 to throttle, 0.5 to suspend).
+    pub const REJECTIONS: Self = Self { min_count: 20, throttle: 0.2, suspend: 0.5 };
+    /// Bounces the system sent (default 0.3 to throttle, 0.6 to suspend).
+    pub const BOUNCES: Self = Self { min_count: 20, throttle: 0.3, suspend: 0.6 };
+}
+
+/// The fields of a `ShareLimits` table as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SharePatch {
+    min_count: Option<u64>,
+    throttle: Option<f64>,
+    suspend: Option<f64>,
+}
+
+fn share_over<'de, D: serde::Deserializer<'de>>(d: D, base: ShareLimits) -> Result<ShareLimits, D::Error> {
+    let p = SharePatch::deserialize(d)?;
+    Ok(ShareLimits {
+        min_count: p.min_count.unwrap_or(base.min_count),
+        throttle: p.throttle.unwrap_or(base.throttle),
+        suspend: p.suspend.unwrap_or(base.suspend),
+    })
+}
+
+fn rejections<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ShareLimits, D::Error> {
+    share_over(d, ShareLimits::REJECTIONS)
+}
+
+fn bounces<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ShareLimits, D::Error> {
+    share_over(d, ShareLimits::BOUNCES)
 }
 
 /// Recipients of the same content (subject and body fingerprint) per window.
@@ -107,8 +143,8 @@ impl Default for WatchConfig {
             throttle_for: Duration::from_secs(1800),
             volume: VolumeLimits::default(),
             domains: DomainLimits::default(),
-            rejections: ShareLimits { min_count: 20, throttle: 0.2, suspend: 0.5 },
-            bounces: ShareLimits { min_count: 20, throttle: 0.3, suspend: 0.6 },
+            rejections: ShareLimits::REJECTIONS,
+            bounces: ShareLimits::BOUNCES,
             fanout: FanoutLimits::default(),
             blocklist: BlocklistConfig::default(),
         }
@@ -124,12 +160,6 @@ impl Default for VolumeLimits {
 impl Default for DomainLimits {
     fn default() -> Self {
         DomainLimits { min_domains: 100, factor: 5.0 }
-    }
-}
-
-impl Default for ShareLimits {
-    fn default() -> Self {
-        ShareLimits { min_count: 20, throttle: 0.2, suspend: 0.5 }
     }
 }
 
@@ -167,5 +197,20 @@ impl WatchConfig {
         let b = &self.blocklist;
         check(b.tighten > 0.0 && b.tighten <= 1.0, "blocklist.tighten", "must be in (0, 1]");
         check(b.zones.is_empty() || !b.addresses.is_empty(), "blocklist.addresses", "zones need addresses to check");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partial_share_table_keeps_its_own_signals_defaults() {
+        let cfg: WatchConfig =
+            toml::from_str("[bounces]\nmin_count = 50\n[rejections]\nsuspend = 0.9\n").expect("parses");
+        assert_eq!(cfg.bounces, ShareLimits { min_count: 50, ..ShareLimits::BOUNCES });
+        assert_eq!(cfg.rejections, ShareLimits { suspend: 0.9, ..ShareLimits::REJECTIONS });
+        let err = toml::from_str::<WatchConfig>("[bounces]\nshare = 0.5\n").expect_err("unknown key");
+        assert!(err.to_string().contains("share"), "{err}");
     }
 }
