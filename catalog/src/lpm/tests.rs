@@ -50,18 +50,44 @@ fn v4_matches_the_reference_on_nested_random_sets() {
             probes.extend([*net, last, last.wrapping_add(1), net.wrapping_sub(1)]);
         }
         probes.extend((0..500).map(|_| ((rng.next() % 4) as u32 + 10) << 24 | (rng.next() as u32 & 0x00ff_ffff)));
-        for chunk in probes.chunks_exact(4) {
-            let many = table.lookup_many::<4>(chunk.try_into().unwrap());
-            for (addr, got) in chunk.iter().zip(many) {
-                assert_eq!(table.lookup(*addr), naive(&wide, 32, u128::from(*addr)), "round {round}, {addr:#x}");
-                assert_eq!(got, table.lookup(*addr), "batched lookup agrees, {addr:#x}");
-            }
+        let mut many = vec![None; probes.len()];
+        table.lookup_into(&probes, &mut many);
+        for (addr, got) in probes.iter().zip(many) {
+            assert_eq!(table.lookup(*addr), naive(&wide, 32, u128::from(*addr)), "round {round}, {addr:#x}");
+            assert_eq!(got, table.lookup(*addr), "batched lookup agrees, {addr:#x}");
         }
     }
 }
 
 #[test]
-fn v4_dense_buckets_use_binary_search_correctly() {
+fn v4_wide_values_and_deep_nodes_at_every_edge() {
+    // Values beyond 3-byte answers, prefixes longer than /24 at the first and last
+    // address of /24s, /18 quarters and /16s, nested under shorter ones.
+    let mut prefixes = vec![(0x0a00_0000u32, 8u8, MAX_VALUE), (0x0a0a_0000, 16, 300_000)];
+    for (i, net) in [0x0a0a_0000u32, 0x0a0a_3fff, 0x0a0a_4000, 0x0a0a_ff80, 0x0a0b_0000, 0x0a0a_1280].iter().enumerate()
+    {
+        for len in [25u8, 30, 32] {
+            let n = net & (u32::MAX << (32 - len));
+            if !prefixes.iter().any(|p| p.0 == n && p.1 == len) {
+                prefixes.push((n, len, 1_000_000 + i as u32 * 100 + u32::from(len)));
+            }
+        }
+    }
+    let table = LpmV4::build(prefixes.clone()).unwrap();
+    let wide: Vec<_> = prefixes.iter().map(|(n, l, v)| (u128::from(*n), *l, *v)).collect();
+    let probes: Vec<u32> = (0x09ff_ff00u32..0x0a0c_0100).step_by(3).chain(0x0a0a_1200..0x0a0a_1300).collect();
+    let mut many = vec![None; probes.len()];
+    table.lookup_into(&probes, &mut many);
+    for (addr, got) in probes.iter().zip(many) {
+        assert_eq!(table.lookup(*addr), naive(&wide, 32, u128::from(*addr)), "{addr:#x}");
+        assert_eq!(got, table.lookup(*addr), "batched lookup agrees, {addr:#x}");
+    }
+    let mut none = [];
+    table.lookup_into(&[], &mut none);
+}
+
+#[test]
+fn v4_dense_buckets_answer_correctly() {
     let prefixes: Vec<(u32, u8, u32)> =
         (0..4096u32).map(|i| (0x0a0a_0000 | i << 4, 28, i)).chain([(0x0a0a_0000, 16, 9999)]).collect();
     let table = LpmV4::build(prefixes.clone()).unwrap();
@@ -111,4 +137,31 @@ fn edges_empty_full_and_errors() {
     let v6 = LpmV6::build(vec![(u128::MAX, 128, 1)]).unwrap();
     assert_eq!(v6.lookup(u128::MAX), Some(Match { value: 1, len: 128 }));
     assert_eq!(v6.lookup(u128::MAX - 1), None);
+}
+
+#[test]
+fn v4_sparse_prefixes_over_the_whole_space() {
+    // Few prefixes far apart: long stretches of quarters share one answer.
+    let mut rng = Rng(7);
+    let mut prefixes: Vec<(u32, u8, u32)> = Vec::new();
+    while prefixes.len() < 3000 {
+        let len = [9u8, 14, 17, 18, 19, 23, 24, 26, 32][(rng.next() % 9) as usize];
+        let net = rng.next() as u32 & (u32::MAX << (32 - len));
+        if !prefixes.iter().any(|p| p.0 == net && p.1 == len) {
+            prefixes.push((net, len, prefixes.len() as u32 * 997 % 5000));
+        }
+    }
+    let table = LpmV4::build(prefixes.clone()).unwrap();
+    let wide: Vec<_> = prefixes.iter().map(|(n, l, v)| (u128::from(*n), *l, *v)).collect();
+    let mut probes: Vec<u32> = (0..3000).map(|_| rng.next() as u32).collect();
+    for (net, len, _) in prefixes.iter().take(500) {
+        let last = net | u32::MAX.checked_shr(u32::from(*len)).unwrap_or(0);
+        probes.extend([*net, last, last.wrapping_add(1), net.wrapping_sub(1)]);
+    }
+    let mut many = vec![None; probes.len()];
+    table.lookup_into(&probes, &mut many);
+    for (addr, got) in probes.iter().zip(many) {
+        assert_eq!(got, naive(&wide, 32, u128::from(*addr)), "{addr:#x}");
+        assert_eq!(table.lookup(*addr), got, "single lookup agrees, {addr:#x}");
+    }
 }
