@@ -252,3 +252,33 @@ async fn expiry_bounces_with_4_4_7() {
     assert_eq!(r.relay.metrics().recipients_expired, 1);
     r.relay.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deferred_message_keeps_its_retry_time_across_a_restart() {
+    let port = free_port();
+    let inbox = Sink::start(&[]);
+    let spool = tempfile::tempdir().expect("tempdir");
+    let systems = || vec![system(1, "a.gov.test", SERVER_A, inbox.addr)];
+    let start_relay = |systems| {
+        let mut cfg = config(spool.path(), &[("later.test", loopback(port))]);
+        cfg.delivery.retry = vec![Duration::from_millis(200), Duration::from_secs(3600)];
+        let registry = registry::handle(Registry::new(systems).expect("registry"));
+        async move { (relay::start(cfg, registry.clone(), Arc::new(OpenGuard)).await.expect("relay starts"), registry) }
+    };
+    let (relay, _registry) = start_relay(systems()).await;
+    let (ok, t) = swaks(relay.local_addr(), SERVER_A, &["--from", "alice@a.gov.test", "--to", "bob@later.test"]).await;
+    assert!(ok, "{t}");
+    eventually("two failed attempts", WAIT, || relay.metrics().recipients_deferred >= 2).await;
+    relay.shutdown().await.expect("shutdown");
+
+    // The next hop is up now, but the recorded retry is an hour away: a restarted relay
+    // waits for it instead of trying every queued message at once.
+    let late = Sink::start_on(port, &[]);
+    let (relay, _registry) = start_relay(systems()).await;
+    let summary = relay.queue_summary();
+    assert_eq!((summary[0].queued, summary[0].deferred), (1, 1), "attempts survive: {summary:?}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(late.messages().is_empty(), "retried before its time");
+    assert_eq!(relay.metrics().recipients_deferred, 0, "no attempt since the restart");
+    relay.shutdown().await.expect("shutdown");
+}

@@ -154,7 +154,8 @@ async fn connect(shared: &Shared, t: &Target) -> Result<Client, String> {
 }
 
 /// Records the results: delivered marks, then the DSN (spooled before the failed marks, so
-/// a crash in between repeats the DSN rather than losing it), guard reports, reschedule.
+/// a crash in between repeats the DSN rather than losing it), guard reports, reschedule
+/// (recorded in the spool, so that a restart keeps the retry schedule).
 async fn settle(shared: &Shared, id: MessageId, env: &Envelope, results: Vec<RcptResult>) {
     let mut settled = Vec::new();
     let mut failures = Vec::new();
@@ -187,7 +188,18 @@ async fn settle(shared: &Shared, id: MessageId, env: &Envelope, results: Vec<Rcp
             settled.push((*index, RecipientState::Failed));
         }
     }
-    shared.queue().finish_attempt(id, &settled, last_error, tokio::time::Instant::now(), OffsetDateTime::now_utc());
+    let (now, wall) = (tokio::time::Instant::now(), OffsetDateTime::now_utc());
+    let retry = {
+        let mut queue = shared.queue();
+        queue.finish_attempt(id, &settled, last_error, now, wall);
+        queue.get(id).filter(|i| !i.held).and_then(|i| Some((i.attempts, i.next_at?)))
+    };
+    if let Some((attempts, at)) = retry {
+        let next = wall + at.saturating_duration_since(now);
+        if let Err(e) = shared.spool.defer(id, attempts, next).await {
+            tracing::warn!(%id, error = %e, "cannot record the retry time; after a restart it is retried at once");
+        }
+    }
 }
 
 fn report(shared: &Shared, id: MessageId, env: &Envelope, r: &RcptResult) {

@@ -28,6 +28,7 @@ mod tls;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use time::OffsetDateTime;
 use tokio::sync::{Notify, watch};
@@ -133,10 +134,17 @@ impl Delivery {
             metrics: ctx.metrics,
             local: ctx.local,
         });
-        let now = tokio::time::Instant::now();
+        let (now, wall) = (tokio::time::Instant::now(), OffsetDateTime::now_utc());
         for m in recovered {
-            let since = shared.spool.requeued_at(m.id).unwrap_or(m.envelope.received_at);
-            shared.queue().insert(m.id, m.envelope, m.recipients, m.held, since, now);
+            let id = m.id;
+            let since = shared.spool.requeued_at(id).unwrap_or(m.envelope.received_at);
+            let mut queue = shared.queue();
+            queue.insert(id, m.envelope, m.recipients, m.held, since, now);
+            // A message deferred before the restart waits for its recorded retry time.
+            if let Some((attempts, next)) = shared.spool.retry_state(id).filter(|r| r.0 > 0) {
+                let wait = next.map_or(Duration::ZERO, |n| Duration::try_from(n - wall).unwrap_or(Duration::ZERO));
+                queue.restore(id, attempts, now + wait);
+            }
         }
         let (stop, rx) = watch::channel(false);
         let task = tokio::spawn(scheduler::run(shared.clone(), rx));

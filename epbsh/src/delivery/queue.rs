@@ -185,6 +185,16 @@ impl Queue {
         true
     }
 
+    /// Restores the retry state recorded before a restart: `attempts` so far, the next
+    /// attempt at `at` (unless the message is held).
+    pub fn restore(&mut self, id: MessageId, attempts: u32, at: Instant) {
+        let Some(item) = self.items.get_mut(&id) else { return };
+        item.attempts = attempts;
+        if !item.held {
+            self.schedule(id, at);
+        }
+    }
+
     /// Held messages of `system`.
     pub fn held_of(&self, system: SystemId) -> Vec<MessageId> {
         let mut v: Vec<_> = self

@@ -5,8 +5,9 @@
 //! mailbox), recipients (u32 count + mailboxes), body (the rest)`, where a
 //! mailbox is `local str16, domain str16` and `str16` is `u16 length + UTF-8`.
 //!
-//! State payload: `version u8, id u64, op u8 [, recipient u32, outcome u8 | since i64]`;
-//! op 5 (requeue) carries the new start of the queue lifetime in unix ns.
+//! State payload: `version u8, id u64, op u8 [, recipient u32, outcome u8 | since i64 |
+//! attempts u32, next_at i64]`; op 5 (requeue) carries the new start of the queue
+//! lifetime in unix ns, op 6 (defer) the attempts so far and the next one in unix ns.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -36,6 +37,12 @@ pub(crate) enum StateOp {
     /// Release with a fresh queue lifetime starting at `since` (unix ns).
     Requeue {
         since: i64,
+    },
+    /// An attempt left recipients pending: `attempts` so far, the next due at `next_at`
+    /// (unix ns).
+    Defer {
+        attempts: u32,
+        next_at: i64,
     },
 }
 
@@ -139,6 +146,11 @@ pub(crate) fn encode_state(id: MessageId, op: StateOp) -> Vec<u8> {
         StateOp::Requeue { since } => {
             e.u8(5);
             e.u64(since as u64);
+        }
+        StateOp::Defer { attempts, next_at } => {
+            e.u8(6);
+            e.u32(attempts);
+            e.u64(next_at as u64);
         }
     }
     e.0
@@ -249,6 +261,7 @@ pub(crate) fn decode_state(payload: &[u8]) -> Result<(MessageId, StateOp), Malfo
         3 => StateOp::Release,
         4 => StateOp::Finish,
         5 => StateOp::Requeue { since: d.u64()? as i64 },
+        6 => StateOp::Defer { attempts: d.u32()?, next_at: d.u64()? as i64 },
         _ => return Err(Malformed),
     };
     if d.0.is_empty() { Ok((id, op)) } else { Err(Malformed) }

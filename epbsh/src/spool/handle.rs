@@ -149,6 +149,23 @@ impl Spool {
         OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos)).ok()
     }
 
+    /// Records that an attempt left recipients pending: `attempts` so far, the next due at
+    /// `next_at`. After a restart the message waits for that time instead of being tried
+    /// at once (losing this record in a crash only brings the retry forward).
+    pub async fn defer(&self, id: MessageId, attempts: u32, next_at: OffsetDateTime) -> Result<()> {
+        self.live(id)?;
+        let next_at = i64::try_from(next_at.unix_timestamp_nanos())
+            .map_err(|_| SpoolError::InvalidEnvelope("retry time out of range"))?;
+        self.state(id, StateOp::Defer { attempts, next_at }).await
+    }
+
+    /// The attempts a queued message has had and when its next is due (none: at once),
+    /// as last recorded by [`Self::defer`] (a release or requeue makes it due at once).
+    pub fn retry_state(&self, id: MessageId) -> Option<(u32, Option<OffsetDateTime>)> {
+        let (attempts, next_at) = self.index().live(id).map(|e| (e.attempts, e.next_at))?;
+        Some((attempts, next_at.and_then(|n| OffsetDateTime::from_unix_timestamp_nanos(i128::from(n)).ok())))
+    }
+
     /// Removes a message from the queue whatever its recipients' states.
     pub async fn finish(&self, id: MessageId) -> Result<()> {
         self.live(id)?;

@@ -29,6 +29,10 @@ pub(crate) struct Entry {
     pub held: bool,
     /// Start of the current queue lifetime when it was restarted by a requeue (unix ns).
     pub requeued_at: Option<i64>,
+    /// Delivery attempts that left recipients pending, and when the next is due (unix
+    /// ns; none: due at once).
+    pub attempts: u32,
+    pub next_at: Option<i64>,
     pub finished: bool,
     record_alive: bool,
     state_segs: BTreeSet<u64>,
@@ -80,6 +84,8 @@ impl Index {
             recipients: vec![RecipientState::Pending; recipients],
             held: false,
             requeued_at: None,
+            attempts: 0,
+            next_at: None,
             finished: false,
             record_alive: true,
             state_segs: BTreeSet::new(),
@@ -111,11 +117,16 @@ impl Index {
                 }
             }
             StateOp::Hold => entry.held = true,
-            StateOp::Release => entry.held = false,
+            StateOp::Release => {
+                entry.held = false;
+                entry.next_at = None;
+            }
             StateOp::Requeue { since } => {
                 entry.held = false;
                 entry.requeued_at = Some(since);
+                (entry.attempts, entry.next_at) = (0, None);
             }
+            StateOp::Defer { attempts, next_at } => (entry.attempts, entry.next_at) = (attempts, Some(next_at)),
             StateOp::Finish => entry.finished = true,
         }
         if !entry.finished && entry.recipients.iter().all(|r| *r != RecipientState::Pending) {
