@@ -212,6 +212,13 @@ pub enum MailCmd {
         #[arg(long)]
         reason: String,
     },
+    /// Delete a suspended system's held mail after review (the running gateway applies
+    /// it; the count appears in `mail show`). Otherwise held mail waits for resumption.
+    DeleteHeld {
+        name: String,
+        #[arg(long)]
+        reason: String,
+    },
     /// Disconnect now, or at an agreed time (--at, RFC 3339).
     Disconnect {
         name: String,

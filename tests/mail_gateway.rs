@@ -2,7 +2,8 @@
 //! mail system registered with the CLI, swaks as its mail server (from 127.0.0.2) and as
 //! an outside server (from 127.0.0.1), Postfix's smtp-sink as the receiving servers.
 //! Outbound and inbound relay, no open relay, suspension by hand (4xx, mail held) and
-//! resumption (held mail delivered), all visible from the CLI and the API.
+//! resumption (held mail delivered), deletion of held mail after review, all visible from
+//! the CLI and the API.
 
 mod common;
 
@@ -110,4 +111,61 @@ fn a_connected_system_relays_both_ways_is_suspended_and_resumed_without_losing_m
     assert_eq!(systems[0]["status"], "active");
     let operator = env.token("alpha-upload", &["--operator", "alpha"]);
     assert_eq!(server.get("/api/v1/mail/systems", &operator).status, 403, "mail systems are the duty team's");
+}
+
+#[test]
+fn the_duty_team_deletes_held_mail_from_the_cli_after_review() {
+    let mut env = Env::new();
+    let cast = env.cast();
+    let owner = SmtpSink::start(&[]);
+    let later_port = common::free_port();
+    env.configure(&format!(
+        "[catalog]\nrefresh_ms = 200\n[relay]\nspool_dir = \"spool\"\nhostname = \"relay.test\"\n\
+         [relay.delivery]\nretry = [\"1s\"]\n[relay.delivery.transport]\n\"later.example\" = \"127.0.0.1:{later_port}\"\n"
+    ));
+    let deliver_to = format!("127.0.0.1:{}", owner.port);
+    env.ok(&["mail", "connect", "minex", "--owner", &cast.a, "--domain", "minex.gov.kz"]
+        .into_iter()
+        .chain(["--server", SYSTEM_SERVER, "--deliver-to", &deliver_to, "--contact", "postmaster@minex.gov.kz"])
+        .collect::<Vec<_>>());
+    let refused = env.fails(&["mail", "delete-held", "minex", "--reason", "too early"]);
+    assert!(refused.contains("is active") && refused.contains("only a suspended system's mail is held"), "{refused}");
+
+    let duty = env.token("duty", &["--duty"]);
+    let server = env.up();
+    let relay = server.relay.clone().expect("the mail relay runs");
+    for _ in 0..2 {
+        let t = swaks(&relay, SYSTEM_SERVER, "clerk@minex.gov.kz", "friend@later.example");
+        assert!(accepted(&t), "{t}");
+    }
+    env.ok(&["mail", "suspend", "minex", "--reason", "phishing wave reported"]);
+    let held = || {
+        let q = server.get("/api/v1/mail/queue", &duty).json();
+        q.as_array().unwrap().iter().find(|l| l["system"] == "minex").and_then(|l| l["held"].as_u64()).unwrap_or(0)
+    };
+    eventually("both messages are held", || held() == 2);
+
+    let out = env.ok(&["mail", "delete-held", "minex", "--reason", "reviewed: all phishing"]);
+    assert!(out.contains("deletion of the held mail of 'minex' requested"), "{out}");
+    eventually("the gateway deletes them", || held() == 0);
+    let shown = env.ok(&["mail", "show", "minex", "--json"]);
+    let shown: serde_json::Value = serde_json::from_str(&shown).expect("json");
+    let history = shown["history"].as_array().expect("history");
+    let deleted = history.iter().find(|c| c["action"] == "mail.held.delete").expect("the deletion is audited");
+    assert_eq!(
+        deleted["actor"],
+        history.iter().find(|c| c["action"] == "mail.held.delete_requested").unwrap()["actor"]
+    );
+    assert_eq!(deleted["after"]["messages"], 2, "{deleted}");
+
+    // Resumed with the next hop up: the deleted mail is gone for good, nothing bounced.
+    let later = SmtpSink::start_on(later_port, &[]);
+    env.ok(&["mail", "resume", "minex", "--reason", "account cleaned"]);
+    eventually("the system relays again", || {
+        accepted(&swaks(&relay, SYSTEM_SERVER, "clerk@minex.gov.kz", "friend@later.example"))
+    });
+    eventually("mail after resumption is delivered", || !later.messages().is_empty());
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert_eq!(later.messages().len(), 1, "only the message sent after resumption arrives");
+    assert!(owner.messages().is_empty(), "no bounce for deleted held mail");
 }

@@ -1,5 +1,6 @@
 //! `perimeter mail`: the registry of connected government mail systems (connect,
-//! suspend, resume, disconnect now or at an agreed time, list, show with history).
+//! suspend, resume, delete held mail, disconnect now or at an agreed time, list, show
+//! with history).
 
 use std::process::ExitCode;
 
@@ -57,6 +58,13 @@ pub async fn run(store: &Store, cmd: MailCmd) -> anyhow::Result<ExitCode> {
         MailCmd::Resume { name, reason } => {
             let s = store.set_mail_status(&actor, &name, "active", &reason).await?;
             println!("mail system '{}' resumed: held mail is released with a fresh expiry", s.name);
+        }
+        MailCmd::DeleteHeld { name, reason } => {
+            store.request_held_deletion(&actor, &name, &reason).await?;
+            println!(
+                "deletion of the held mail of '{name}' requested: the running gateway deletes it \
+                 (`perimeter mail show {name}` shows how many)"
+            );
         }
         MailCmd::Disconnect { name, reason, at: None } => {
             store.set_mail_status(&actor, &name, "disconnected", &reason).await?;

@@ -93,9 +93,12 @@ pub async fn start(config: &Config, store: &Store) -> anyhow::Result<Arc<MailGat
 }
 
 /// Rebuilds the registry when the store changes; releases the held mail of systems that
-/// went from suspended to active; applies agreed disconnections.
+/// went from suspended to active; deletes held mail the duty team asked to delete;
+/// applies agreed disconnections.
 async fn follow_store(gateway: Arc<MailGateway>, store: Store, every: Duration) {
     let mut seen = store.generation().await.unwrap_or(0);
+    // Requests made while the gateway was down.
+    delete_held(&gateway, &store).await;
     loop {
         tokio::time::sleep(every).await;
         if let Err(e) = store.apply_due_disconnects(catalog::store::now_ms()).await {
@@ -111,6 +114,37 @@ async fn follow_store(gateway: Arc<MailGateway>, store: Store, every: Duration) 
             Err(e) => {
                 tracing::error!(error = %format!("{e:#}"), "rebuilding the mail registry failed; the previous one stays")
             }
+        }
+        delete_held(&gateway, &store).await;
+    }
+}
+
+/// Applies the duty team's pending requests to delete held mail (`perimeter mail
+/// delete-held`); a request that fails stays pending and is tried at the next change.
+async fn delete_held(gateway: &MailGateway, store: &Store) {
+    let requests = match store.pending_held_deletions().await {
+        Ok(r) => r,
+        Err(e) => return tracing::error!(error = %e, "reading held-mail deletion requests failed"),
+    };
+    for request in requests {
+        let record = match store.mail_system(&request.system).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(system = %request.system, error = %e, "held-mail deletion for an unknown system");
+                continue;
+            }
+        };
+        let id = SystemId(u32::try_from(record.id).unwrap_or(u32::MAX));
+        match gateway.relay.delete_held(id).await {
+            Ok(n) => match store.complete_held_deletion(&request, n).await {
+                Ok(()) => {
+                    tracing::info!(system = %request.system, deleted = n, by = %request.actor, "held mail deleted")
+                }
+                Err(e) => {
+                    tracing::error!(system = %request.system, error = %e, "recording a held-mail deletion failed")
+                }
+            },
+            Err(e) => tracing::error!(system = %request.system, error = %e, "deleting held mail failed"),
         }
     }
 }

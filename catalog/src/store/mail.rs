@@ -298,7 +298,7 @@ impl Store {
     }
 }
 
-async fn fetch(conn: &mut sqlx::AnyConnection, name: &str) -> Result<MailSystemRecord> {
+pub(super) async fn fetch(conn: &mut sqlx::AnyConnection, name: &str) -> Result<MailSystemRecord> {
     let row = sqlx::query(&format!("{SELECT} WHERE name = $1"))
         .bind(name)
         .fetch_optional(&mut *conn)

@@ -5,6 +5,7 @@
 
 mod blocks;
 mod entities;
+mod held;
 mod lists;
 mod mail;
 mod notices;
@@ -23,6 +24,7 @@ use crate::model::Change;
 
 pub use blocks::{Block, BlockFilter};
 pub use entities::{NewOperator, valid_handle};
+pub use held::HeldDeletion;
 pub use lists::{ImportError, ImportOutcome, Progress};
 pub use mail::{MailSystemRecord, NewMailSystem};
 pub use notices::{DeadlineReport, NoticeAddress, NoticeInfo, PendingNotice};
