@@ -49,7 +49,8 @@ impl Upstream {
         }
         let (send, conn) = http1::handshake(io).await?;
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            // With upgrades, a 101 hands the connection to `upgrade` instead of closing it.
+            if let Err(e) = conn.with_upgrades().await {
                 tracing::debug!(error = %e, "upstream HTTP/1.1 connection ended");
             }
         });

@@ -5,7 +5,7 @@
 //! the IP catalog (rule 1, unknown sources reported); splicing of exempt
 //! categories and bumping of everything else under forged leaves (rule 2),
 //! with HTTP/1.1 and HTTP/2 relayed request by request under the rules of
-//! the client's organisation (rule 4); the access log (Squid format and
+//! the client's organisation (rule 4), WebSocket upgrades included; the access log (Squid format and
 //! JSON lines) and Prometheus metrics.
 //!
 //! Entry: [`serve`] with a [`ProxyConfig`] and [`ProxyDeps`]; the category
@@ -37,6 +37,7 @@ mod rules;
 mod server;
 mod tls;
 mod tunnel;
+mod upgrade;
 
 pub use accesslog::{Action, Record, json_line, squid_line};
 pub use config::{

@@ -2,7 +2,8 @@
 //! the one the TLS connection was verified for (else 421), the rules decide
 //! on its host and URL (else the block page), and allowed requests go to the
 //! origin over the connection opened during the bump, reopened (and its
-//! certificate verified again) when the origin has closed it.
+//! certificate verified again) when the origin has closed it. A WebSocket
+//! handshake goes to `upgrade`.
 //!
 //! Must not: send a request to an origin under another name than the one
 //! whose certificate was verified.
@@ -58,7 +59,7 @@ impl OriginLink {
     }
 
     /// A new verified connection to the same origin, speaking the same protocol.
-    async fn reopen(&self, conn: &Conn) -> Result<Upstream, Denial> {
+    pub(crate) async fn reopen(&self, conn: &Conn) -> Result<Upstream, Denial> {
         let (shared, name) = (&conn.shared, self.name.as_str());
         let settings = &shared.settings;
         let tcp = shared.resolver.connect(name, self.port, settings.connect_timeout).await?;
@@ -110,6 +111,7 @@ where
             .header_read_timeout(settings.header_timeout)
             .max_buf_size(settings.max_header_bytes)
             .serve_connection(io, service)
+            .with_upgrades()
             .await
     };
     if let Err(e) = result {
@@ -154,6 +156,9 @@ async fn request(bumped: Arc<Bumped>, req: Request<Incoming>) -> Answer {
         return Ok(refuse(conn, record, &denial, false));
     }
     record.upstream = origin.addr;
+    if !bumped.h2 && crate::upgrade::is_websocket(&req) {
+        return Ok(crate::upgrade::websocket(conn, origin, req, &authority, record).await);
+    }
     let from_client = Arc::new(AtomicU64::new(0));
     let sent = match to_origin(req, &authority, bumped.h2, Arc::clone(&from_client)) {
         Ok(upstream_req) => origin.start(conn, upstream_req).await,

@@ -162,7 +162,8 @@ async fn an_unknown_source_is_denied_and_reported_to_the_catalog() {
     let mut seen = Vec::new();
     for _ in 0..100 {
         seen = w.catalog.store.unknown_addresses(Some(common::world::OPERATOR)).await.expect("list");
-        if !seen.is_empty() {
+        // Sightings are written in batches: wait for both connections' (bounded).
+        if seen.iter().any(|u| u.ip == UNKNOWN && u.seen >= 2) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -253,4 +254,68 @@ async fn connect_is_refused_outside_the_configured_ports() {
     assert!(out.stderr.contains("HTTP/1.1 403"), "{out:?}");
     let r = w.wait_record("port refusal", |r| r["deny"] == "destination").await;
     assert!(r["reason"].as_str().unwrap_or_default().contains("port 22"), "{r}");
+}
+
+/// Reads from `stream` up to the end of an HTTP head.
+async fn read_head(stream: &mut (impl tokio::io::AsyncRead + Unpin)) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        assert_eq!(stream.read(&mut byte).await.expect("read head"), 1, "closed inside a head: {head:?}");
+        head.push(byte[0]);
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_through_a_bumped_connection_is_relayed_and_logged() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let w = World::start(|_, _| {}).await;
+    let target = format!("news.test:{}", w.origin.addr.port());
+    let mut tcp = tokio::net::TcpStream::connect(w.proxy.explicit_addr()).await.expect("connect");
+    tcp.write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes()).await.expect("CONNECT");
+    let head = read_head(&mut tcp).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+
+    // A browser's WebSocket: TLS trusting the gateway root, HTTP/1.1, Upgrade.
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(&w.gateway_pem).expect("gateway root");
+    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+        roots.add(cert.expect("pem")).expect("root");
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let name = rustls::pki_types::ServerName::try_from("news.test").expect("name");
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let mut tls = connector.connect(name, tcp).await.expect("TLS under the gateway root");
+    let handshake = format!(
+        "GET /chat HTTP/1.1\r\nHost: {target}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    tls.write_all(handshake.as_bytes()).await.expect("handshake");
+    let head = read_head(&mut tls).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("upgrade: websocket"), "{head}");
+
+    let message = b"frames through the gateway";
+    for _ in 0..3 {
+        tls.write_all(message).await.expect("send");
+        let mut echoed = vec![0u8; message.len()];
+        tls.read_exact(&mut echoed).await.expect("echo");
+        assert_eq!(echoed, message);
+    }
+    tls.shutdown().await.expect("close");
+    drop(tls);
+
+    let r = w.wait_record("the WebSocket", |r| r["status"] == 101).await;
+    assert_eq!((r["action"].as_str(), r["host"].as_str()), (Some("allow"), Some("news.test")), "{r}");
+    assert_eq!(r["url"], format!("https://{target}/chat"));
+    assert_eq!(r["bytes_from_client"], 3 * message.len() as u64, "{r}");
+    assert_eq!(r["bytes_to_client"], 3 * message.len() as u64, "{r}");
 }

@@ -2,7 +2,8 @@
 //! trusts it through `extra_anchors`, curl does not), a TLS origin that picks
 //! its certificate by SNI (good, expired, wrong-name and self-signed ones),
 //! and a plain HTTP origin. Both answer with the name, protocol and path they
-//! saw, and record the protocols.
+//! saw, and record the protocols. The TLS origin also takes WebSocket handshakes
+//! (HTTP/1.1 `Upgrade: websocket`) and echoes every byte sent after its 101.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -129,6 +130,22 @@ fn answer(host: String, req: &Request<Incoming>, seen: &Seen) -> Response<Full<B
     response
 }
 
+/// Answers a WebSocket handshake with 101 and echoes the upgraded stream.
+fn echo(req: &mut Request<Incoming>) -> Response<Full<Bytes>> {
+    let upgrade = hyper::upgrade::on(req);
+    tokio::spawn(async move {
+        let Ok(upgraded) = upgrade.await else { return };
+        let (mut read, mut write) = tokio::io::split(TokioIo::new(upgraded));
+        let _ = tokio::io::copy(&mut read, &mut write).await;
+    });
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = hyper::StatusCode::SWITCHING_PROTOCOLS;
+    for (name, value) in [("connection", "upgrade"), ("upgrade", "websocket"), ("sec-websocket-accept", "test")] {
+        response.headers_mut().insert(name, hyper::header::HeaderValue::from_static(value));
+    }
+    response
+}
+
 /// Starts the TLS origin on loopback with good and bad certificates.
 pub async fn tls_origin(ca: &TestCa) -> TlsOrigin {
     let good = ca.leaf(&GOOD_NAMES, -1, 90, false);
@@ -155,12 +172,15 @@ pub async fn tls_origin(ca: &TestCa) -> TlsOrigin {
             tokio::spawn(async move {
                 let Ok(tls) = acceptor.accept(tcp).await else { return };
                 let host = tls.get_ref().1.server_name().unwrap_or("-").to_owned();
-                let svc = service_fn(move |req| {
-                    let resp = answer(host.clone(), &req, &seen);
+                let svc = service_fn(move |mut req: Request<Incoming>| {
+                    let resp = match req.headers().get("upgrade") {
+                        Some(_) => echo(&mut req),
+                        None => answer(host.clone(), &req, &seen),
+                    };
                     async move { Ok::<_, Infallible>(resp) }
                 });
                 let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                let _ = builder.serve_connection(TokioIo::new(tls), svc).await;
+                let _ = builder.serve_connection_with_upgrades(TokioIo::new(tls), svc).await;
             });
         }
     });
