@@ -38,6 +38,7 @@ mod server;
 mod tls;
 mod tunnel;
 mod upgrade;
+mod verify;
 
 pub use accesslog::{Action, Record, json_line, squid_line};
 pub use config::{

@@ -1,7 +1,7 @@
 //! The TLS client side towards origins: trust anchors (the system's roots
 //! plus configured PEM files), one client configuration per offered ALPN
 //! list, and the handshake that verifies the origin's certificate chain,
-//! validity and name.
+//! validity and name (through `verify`, which remembers successes).
 //!
 //! Must not: ever accept an origin certificate that fails verification;
 //! a failure here ends the connection, it is never forged over.
@@ -11,7 +11,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::client::{ClientSessionMemoryCache, ClientSessionStore, Resumption};
+use rustls::client::danger::ServerCertVerifier;
+use rustls::client::{ClientSessionMemoryCache, ClientSessionStore, Resumption, WebPkiServerVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
@@ -20,6 +21,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use crate::config::{ConfigError, Problem, UpstreamConfig};
+use crate::verify::CachingVerifier;
 
 /// The ALPN protocols the proxy can relay, which are the only ones it offers origins.
 pub(crate) const H2: &[u8] = b"h2";
@@ -52,13 +54,19 @@ impl OriginTls {
     /// Loads the trust anchors and builds the client configurations.
     pub(crate) fn new(cfg: &UpstreamConfig, provider: Arc<CryptoProvider>) -> Result<Self, ConfigError> {
         let roots = Arc::new(trust_anchors(cfg)?);
+        // The WebPKI checks, with successes remembered across every configuration.
+        let webpki = WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(&provider))
+            .build()
+            .map_err(|e| ConfigError::one("upstream", format!("TLS verifier setup failed: {e}")))?;
+        let verifier = Arc::new(CachingVerifier::new(webpki));
         let sessions = Arc::new(ClientSessionMemoryCache::new(ORIGIN_SESSIONS));
         let mut configs = HashMap::new();
         for alpn in variants() {
             let mut client = ClientConfig::builder_with_provider(Arc::clone(&provider))
                 .with_safe_default_protocol_versions()
                 .map_err(|e| ConfigError::one("upstream", format!("TLS client setup failed: {e}")))?
-                .with_root_certificates(Arc::clone(&roots))
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::clone(&verifier) as Arc<dyn ServerCertVerifier>)
                 .with_no_client_auth();
             client.alpn_protocols = alpn.clone();
             client.resumption = Resumption::store(Arc::clone(&sessions) as Arc<dyn ClientSessionStore>);
