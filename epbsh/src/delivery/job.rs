@@ -17,7 +17,7 @@ use super::tls::TlsState;
 use crate::envelope::{Envelope, Mailbox};
 use crate::hooks::{Delivery, Outcome};
 use crate::relay::metrics::bump;
-use crate::spool::{MessageId, RecipientOutcome, RecipientState};
+use crate::spool::{MessageId, RecipientOutcome, RecipientState, Retry};
 
 /// The result for one recipient (by index) and the server that gave it.
 pub(crate) struct RcptResult {
@@ -192,13 +192,15 @@ async fn settle(shared: &Shared, id: MessageId, env: &Envelope, results: Vec<Rcp
     let retry = {
         let mut queue = shared.queue();
         queue.finish_attempt(id, &settled, last_error, now, wall);
-        queue.get(id).filter(|i| !i.held).and_then(|i| Some((i.attempts, i.next_at?)))
+        queue.get(id).filter(|i| !i.held).and_then(|i| {
+            let next_at = Some(wall + i.next_at?.saturating_duration_since(now));
+            Some(Retry { attempts: i.attempts, next_at, last_error: i.last_error.clone() })
+        })
     };
-    if let Some((attempts, at)) = retry {
-        let next = wall + at.saturating_duration_since(now);
-        if let Err(e) = shared.spool.defer(id, attempts, next).await {
-            tracing::warn!(%id, error = %e, "cannot record the retry time; after a restart it is retried at once");
-        }
+    if let Some(retry) = retry
+        && let Err(e) = shared.spool.defer(id, &retry).await
+    {
+        tracing::warn!(%id, error = %e, "cannot record the retry time; after a restart it is retried at once");
     }
 }
 

@@ -141,9 +141,9 @@ impl Delivery {
             let mut queue = shared.queue();
             queue.insert(id, m.envelope, m.recipients, m.held, since, now);
             // A message deferred before the restart waits for its recorded retry time.
-            if let Some((attempts, next)) = shared.spool.retry_state(id).filter(|r| r.0 > 0) {
-                let wait = next.map_or(Duration::ZERO, |n| Duration::try_from(n - wall).unwrap_or(Duration::ZERO));
-                queue.restore(id, attempts, now + wait);
+            if let Some(retry) = shared.spool.retry_state(id).filter(|r| r.attempts > 0) {
+                let wait = retry.next_at.map_or(Duration::ZERO, |n| Duration::try_from(n - wall).unwrap_or_default());
+                queue.restore(id, retry.attempts, now + wait, retry.last_error);
             }
         }
         let (stop, rx) = watch::channel(false);

@@ -186,10 +186,11 @@ impl Queue {
     }
 
     /// Restores the retry state recorded before a restart: `attempts` so far, the next
-    /// attempt at `at` (unless the message is held).
-    pub fn restore(&mut self, id: MessageId, attempts: u32, at: Instant) {
+    /// attempt at `at` (unless the message is held), the last error.
+    pub fn restore(&mut self, id: MessageId, attempts: u32, at: Instant, last_error: Option<String>) {
         let Some(item) = self.items.get_mut(&id) else { return };
         item.attempts = attempts;
+        item.last_error = last_error;
         if !item.held {
             self.schedule(id, at);
         }

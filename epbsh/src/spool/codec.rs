@@ -6,8 +6,9 @@
 //! mailbox is `local str16, domain str16` and `str16` is `u16 length + UTF-8`.
 //!
 //! State payload: `version u8, id u64, op u8 [, recipient u32, outcome u8 | since i64 |
-//! attempts u32, next_at i64]`; op 5 (requeue) carries the new start of the queue
-//! lifetime in unix ns, op 6 (defer) the attempts so far and the next one in unix ns.
+//! attempts u32, next_at i64, error str16]`; op 5 (requeue) carries the new start of the
+//! queue lifetime in unix ns, op 6 (defer) the attempts so far, the next one in unix ns
+//! and the last error (at most `MAX_ERROR` bytes).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -18,6 +19,9 @@ use crate::envelope::{Envelope, Mailbox, SystemId};
 
 const VERSION: u8 = 1;
 
+/// Longest last-error text a defer record keeps (cut at a character boundary).
+const MAX_ERROR: usize = 1024;
+
 /// A payload that passed its checksum but does not decode (format bug or
 /// unknown version): counted as a corrupt record by recovery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -25,7 +29,7 @@ const VERSION: u8 = 1;
 pub(crate) struct Malformed;
 
 /// A state change carried by a state record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum StateOp {
     Outcome {
         recipient: u32,
@@ -39,11 +43,22 @@ pub(crate) enum StateOp {
         since: i64,
     },
     /// An attempt left recipients pending: `attempts` so far, the next due at `next_at`
-    /// (unix ns).
+    /// (unix ns), and the last error a next hop gave (empty: none).
     Defer {
         attempts: u32,
         next_at: i64,
+        error: String,
     },
+}
+
+/// The part of a last-error text a defer record keeps: at most `MAX_ERROR` bytes, cut
+/// at a character boundary.
+pub(crate) fn bounded(error: &str) -> &str {
+    let mut cut = error.len().min(MAX_ERROR);
+    while !error.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &error[..cut]
 }
 
 /// A decoded message record.
@@ -127,14 +142,14 @@ pub(crate) fn encode_message(id: MessageId, env: &Envelope, body: &[u8]) -> Resu
 }
 
 /// Encodes a state record payload.
-pub(crate) fn encode_state(id: MessageId, op: StateOp) -> Vec<u8> {
+pub(crate) fn encode_state(id: MessageId, op: &StateOp) -> Vec<u8> {
     let mut e = Enc(Vec::with_capacity(16));
     e.u8(VERSION);
     e.u64(id.0);
     match op {
         StateOp::Outcome { recipient, outcome } => {
             e.u8(1);
-            e.u32(recipient);
+            e.u32(*recipient);
             e.u8(match outcome {
                 RecipientOutcome::Delivered => 1,
                 RecipientOutcome::Failed => 2,
@@ -145,12 +160,14 @@ pub(crate) fn encode_state(id: MessageId, op: StateOp) -> Vec<u8> {
         StateOp::Finish => e.u8(4),
         StateOp::Requeue { since } => {
             e.u8(5);
-            e.u64(since as u64);
+            e.u64(*since as u64);
         }
-        StateOp::Defer { attempts, next_at } => {
+        StateOp::Defer { attempts, next_at, error } => {
             e.u8(6);
-            e.u32(attempts);
-            e.u64(next_at as u64);
+            e.u32(*attempts);
+            e.u64(*next_at as u64);
+            // At most MAX_ERROR bytes: always fits the 16-bit length.
+            let _ = e.str16(bounded(error));
         }
     }
     e.0
@@ -261,7 +278,7 @@ pub(crate) fn decode_state(payload: &[u8]) -> Result<(MessageId, StateOp), Malfo
         3 => StateOp::Release,
         4 => StateOp::Finish,
         5 => StateOp::Requeue { since: d.u64()? as i64 },
-        6 => StateOp::Defer { attempts: d.u32()?, next_at: d.u64()? as i64 },
+        6 => StateOp::Defer { attempts: d.u32()?, next_at: d.u64()? as i64, error: d.str16()? },
         _ => return Err(Malformed),
     };
     if d.0.is_empty() { Ok((id, op)) } else { Err(Malformed) }

@@ -19,7 +19,9 @@ use super::index::{Index, Location};
 use super::record::{self, RecordKind};
 use super::recovery::{self, Recovered};
 use super::writer::{Append, Effect, Op, Writer};
-use super::{CompactReport, MessageId, QueuedMessage, RecipientOutcome, SpoolConfig, SpoolStats, Stats, segment};
+use super::{
+    CompactReport, MessageId, QueuedMessage, RecipientOutcome, Retry, SpoolConfig, SpoolStats, Stats, segment,
+};
 use crate::envelope::Envelope;
 
 /// Bodies above this size are encoded and checksummed off the async workers.
@@ -149,21 +151,27 @@ impl Spool {
         OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos)).ok()
     }
 
-    /// Records that an attempt left recipients pending: `attempts` so far, the next due at
-    /// `next_at`. After a restart the message waits for that time instead of being tried
-    /// at once (losing this record in a crash only brings the retry forward).
-    pub async fn defer(&self, id: MessageId, attempts: u32, next_at: OffsetDateTime) -> Result<()> {
+    /// Records that an attempt left recipients pending: attempts so far, the next due, the
+    /// last error. After a restart the message waits for that time instead of being tried
+    /// at once, and an expiry report still quotes the error (losing this record in a
+    /// crash only brings the retry forward).
+    pub async fn defer(&self, id: MessageId, retry: &Retry) -> Result<()> {
         self.live(id)?;
-        let next_at = i64::try_from(next_at.unix_timestamp_nanos())
+        let next_at = retry
+            .next_at
+            .map_or(Ok(0), |n| i64::try_from(n.unix_timestamp_nanos()))
             .map_err(|_| SpoolError::InvalidEnvelope("retry time out of range"))?;
-        self.state(id, StateOp::Defer { attempts, next_at }).await
+        let error = codec::bounded(retry.last_error.as_deref().unwrap_or_default()).to_owned();
+        self.state(id, StateOp::Defer { attempts: retry.attempts, next_at, error }).await
     }
 
-    /// The attempts a queued message has had and when its next is due (none: at once),
-    /// as last recorded by [`Self::defer`] (a release or requeue makes it due at once).
-    pub fn retry_state(&self, id: MessageId) -> Option<(u32, Option<OffsetDateTime>)> {
-        let (attempts, next_at) = self.index().live(id).map(|e| (e.attempts, e.next_at))?;
-        Some((attempts, next_at.and_then(|n| OffsetDateTime::from_unix_timestamp_nanos(i128::from(n)).ok())))
+    /// The retry state of a queued message as last recorded by [`Self::defer`] (a release
+    /// or requeue makes it due at once and counts attempts afresh).
+    pub fn retry_state(&self, id: MessageId) -> Option<Retry> {
+        let index = self.index();
+        let entry = index.live(id)?;
+        let next_at = entry.next_at.and_then(|n| OffsetDateTime::from_unix_timestamp_nanos(i128::from(n)).ok());
+        Some(Retry { attempts: entry.attempts, next_at, last_error: entry.last_error.clone() })
     }
 
     /// Removes a message from the queue whatever its recipients' states.
@@ -241,7 +249,7 @@ impl Spool {
     }
 
     async fn state(&self, id: MessageId, op: StateOp) -> Result<()> {
-        let payload = codec::encode_state(id, op);
+        let payload = codec::encode_state(id, &op);
         let pcrc = record::checksum(&payload);
         self.append(RecordKind::State, payload, pcrc, Effect::State { id, op }).await
     }

@@ -33,6 +33,8 @@ pub(crate) struct Entry {
     /// ns; none: due at once).
     pub attempts: u32,
     pub next_at: Option<i64>,
+    /// The last error a next hop gave, as recorded with the last deferral.
+    pub last_error: Option<String>,
     pub finished: bool,
     record_alive: bool,
     state_segs: BTreeSet<u64>,
@@ -86,6 +88,7 @@ impl Index {
             requeued_at: None,
             attempts: 0,
             next_at: None,
+            last_error: None,
             finished: false,
             record_alive: true,
             state_segs: BTreeSet::new(),
@@ -124,9 +127,12 @@ impl Index {
             StateOp::Requeue { since } => {
                 entry.held = false;
                 entry.requeued_at = Some(since);
-                (entry.attempts, entry.next_at) = (0, None);
+                (entry.attempts, entry.next_at, entry.last_error) = (0, None, None);
             }
-            StateOp::Defer { attempts, next_at } => (entry.attempts, entry.next_at) = (attempts, Some(next_at)),
+            StateOp::Defer { attempts, next_at, error } => {
+                (entry.attempts, entry.next_at) = (attempts, Some(next_at));
+                entry.last_error = (!error.is_empty()).then_some(error);
+            }
             StateOp::Finish => entry.finished = true,
         }
         if !entry.finished && entry.recipients.iter().all(|r| *r != RecipientState::Pending) {

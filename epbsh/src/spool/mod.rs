@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use time::OffsetDateTime;
 
 pub use error::{Result, SpoolError};
 pub use handle::Spool;
@@ -71,6 +72,15 @@ impl From<RecipientOutcome> for RecipientState {
             RecipientOutcome::Failed => Self::Failed,
         }
     }
+}
+
+/// Delivery attempts of a queued message: how many left recipients pending, when the
+/// next is due (none: at once) and the last error a next hop gave.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Retry {
+    pub attempts: u32,
+    pub next_at: Option<OffsetDateTime>,
+    pub last_error: Option<String>,
 }
 
 /// A message still in the queue (returned by recovery and [`Spool::read`]).

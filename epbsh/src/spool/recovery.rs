@@ -136,7 +136,8 @@ fn replay_frame(rec: &mut Recovered, pending: &mut Pending, seq: u64, off: usize
             let Ok((id, op)) = codec::decode_state(f.payload) else {
                 return false;
             };
-            if rec.index.apply(id, op, seq) || matches!(op, StateOp::Finish) {
+            let finish = matches!(op, StateOp::Finish);
+            if rec.index.apply(id, op, seq) || finish {
                 pending.bodies.remove(&id);
             }
             true

@@ -3,6 +3,7 @@
 
 use time::OffsetDateTime;
 
+use super::Retry;
 use super::tests::{body, envelope, open};
 
 #[tokio::test]
@@ -29,22 +30,31 @@ async fn deferral_survives_restart_and_requeue_clears_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (spool, _) = open(dir.path());
     let id = spool.accept(envelope(1), body(100, 1)).await.expect("accept");
-    assert_eq!(spool.retry_state(id), Some((0, None)));
+    assert_eq!(spool.retry_state(id), Some(Retry::default()));
     let next = OffsetDateTime::from_unix_timestamp_nanos(1_900_000_000_000_000_007).expect("time");
-    spool.defer(id, 1, next - time::Duration::minutes(5)).await.expect("defer");
-    spool.defer(id, 3, next).await.expect("defer");
-    assert_eq!(spool.retry_state(id), Some((3, Some(next))));
+    let first = Retry { attempts: 1, next_at: Some(next - time::Duration::minutes(5)), last_error: None };
+    spool.defer(id, &first).await.expect("defer");
+    // A long error is kept up to its limit, cut at a character boundary.
+    let error = format!("451 4.3.0 {}", "é".repeat(600));
+    let third = Retry { attempts: 3, next_at: Some(next), last_error: Some(error.clone()) };
+    spool.defer(id, &third).await.expect("defer");
+    let kept = spool.retry_state(id).expect("queued");
+    assert_eq!((kept.attempts, kept.next_at), (3, Some(next)));
+    let kept_error = kept.last_error.expect("error kept");
+    assert!(kept_error.len() <= 1024 && error.starts_with(&kept_error) && kept_error.len() > 1000, "{kept_error}");
     spool.shutdown().await.expect("shutdown");
 
     let (spool, _) = open(dir.path());
-    assert_eq!(spool.retry_state(id), Some((3, Some(next))), "the last deferral is recovered");
+    let recovered = spool.retry_state(id).expect("queued");
+    assert_eq!((recovered.attempts, recovered.next_at), (3, Some(next)), "the last deferral is recovered");
+    assert_eq!(recovered.last_error.as_deref(), Some(kept_error.as_str()));
     spool.hold(id).await.expect("hold");
     let since = OffsetDateTime::from_unix_timestamp_nanos(1_950_000_000_000_000_000).expect("time");
     spool.requeue(id, since).await.expect("requeue");
-    assert_eq!(spool.retry_state(id), Some((0, None)), "a requeue starts afresh");
+    assert_eq!(spool.retry_state(id), Some(Retry::default()), "a requeue starts afresh");
     spool.shutdown().await.expect("shutdown");
 
     let (spool, _) = open(dir.path());
-    assert_eq!(spool.retry_state(id), Some((0, None)));
+    assert_eq!(spool.retry_state(id), Some(Retry::default()));
     spool.shutdown().await.expect("shutdown");
 }

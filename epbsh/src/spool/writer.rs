@@ -23,7 +23,7 @@ use super::record::{self, RecordKind};
 use super::{CompactReport, MessageId, SpoolConfig, Stats, segment};
 
 /// What a committed record changes in the index.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) enum Effect {
     Insert { id: MessageId, recipients: usize },
     State { id: MessageId, op: StateOp },
@@ -181,12 +181,12 @@ impl Writer {
         let mut idx = self.index.lock().unwrap_or_else(PoisonError::into_inner);
         idx.set_size(self.seq, self.size);
         for (a, loc) in appends.iter().zip(locs) {
-            match a.effect {
+            match &a.effect {
                 Effect::Insert { id, recipients } => {
-                    idx.insert(id, *loc, recipients);
+                    idx.insert(*id, *loc, *recipients);
                 }
                 Effect::State { id, op } => {
-                    if idx.apply(id, op, self.seq) && self.dirty_since.is_none() {
+                    if idx.apply(*id, op.clone(), self.seq) && self.dirty_since.is_none() {
                         self.dirty_since = Some(Instant::now());
                     }
                 }
