@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::codec::{self, StateOp};
 use super::error::{Result, SpoolError};
+use super::fresh::Fresh;
 use super::index::{Index, Location};
 use super::record::{self, RecordKind};
 use super::recovery::{self, Recovered};
@@ -40,6 +41,7 @@ struct Inner {
     next_id: AtomicU64,
     dir: PathBuf,
     max_record: u32,
+    fresh: Mutex<Fresh>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -73,6 +75,7 @@ impl Spool {
             file,
             seq,
             size: 0,
+            zeroed_to: 0,
             batch: max_batch,
             index: index.clone(),
             stats: stats.clone(),
@@ -89,6 +92,7 @@ impl Spool {
             next_id: AtomicU64::new((max_id + 1).max(now_micros())),
             dir,
             max_record: config.max_record_size,
+            fresh: Mutex::new(Fresh::new(config.fresh_budget)),
             thread: Mutex::new(Some(thread)),
         };
         Ok((Self { inner: Arc::new(inner) }, messages))
@@ -98,6 +102,7 @@ impl Spool {
     pub async fn accept(&self, envelope: Envelope, body: Bytes) -> Result<MessageId> {
         let id = MessageId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
         let recipients = envelope.recipients.len();
+        let kept = (envelope.clone(), body.clone());
         let (payload, pcrc) = if body.len() > INLINE_ENCODE_MAX {
             tokio::task::spawn_blocking(move || encode_message(id, &envelope, &body))
                 .await
@@ -111,6 +116,7 @@ impl Spool {
         }
         let effect = Effect::Insert { id, recipients };
         self.append(RecordKind::Message, payload, pcrc, effect).await?;
+        self.fresh().put(id, &kept.0, &kept.1);
         Ok(id)
     }
 
@@ -180,12 +186,13 @@ impl Spool {
         self.state(id, StateOp::Finish).await
     }
 
-    /// Reads a queued message back from disk (checksums verified).
+    /// Reads a queued message: its first read after acceptance from memory when it
+    /// was kept there, otherwise from disk (checksums verified).
     pub async fn read(&self, id: MessageId) -> Result<QueuedMessage> {
-        let (loc, recipients, held) = {
-            let e = self.live(id)?;
-            (e.loc, e.recipients.clone(), e.held)
-        };
+        let LiveEntry { loc, recipients, held } = self.live(id)?;
+        if let Some((envelope, body)) = self.fresh().take(id) {
+            return Ok(QueuedMessage { id, envelope, body, recipients, held });
+        }
         let dir = self.inner.dir.clone();
         let max = self.inner.max_record;
         let bytes = tokio::task::spawn_blocking(move || read_at(&dir, loc)).await.map_err(|_| SpoolError::Closed)??;
@@ -194,8 +201,10 @@ impl Spool {
         if m.id != id {
             return Err(SpoolError::CorruptOnRead(id));
         }
-        let body = Bytes::copy_from_slice(m.body);
-        Ok(QueuedMessage { id, envelope: m.envelope, body, recipients, held })
+        let start = m.body.as_ptr() as usize - bytes.as_ptr() as usize;
+        let body = start..start + m.body.len();
+        let envelope = m.envelope;
+        Ok(QueuedMessage { id, envelope, body: Bytes::from(bytes).slice(body), recipients, held })
     }
 
     /// Ids of all queued (not finished) messages, ascending.
@@ -248,7 +257,12 @@ impl Spool {
         Ok(LiveEntry { loc: e.loc, recipients: e.recipients.clone(), held: e.held })
     }
 
+    fn fresh(&self) -> std::sync::MutexGuard<'_, Fresh> {
+        self.inner.fresh.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     async fn state(&self, id: MessageId, op: StateOp) -> Result<()> {
+        self.fresh().take(id);
         let payload = codec::encode_state(id, &op);
         let pcrc = record::checksum(&payload);
         self.append(RecordKind::State, payload, pcrc, Effect::State { id, op }).await

@@ -3,10 +3,12 @@
 //!
 //! Layout: `record` (framing and crc32c), `codec` (payloads), `segment`
 //! (files), `index` (in-memory state and compaction rule), `writer` (group
-//! commit thread), `recovery` (scan on open), `handle` (the public [`Spool`]).
+//! commit thread), `recovery` (scan on open), `fresh` (just-accepted messages
+//! kept for their first read), `handle` (the public [`Spool`]).
 
 mod codec;
 mod error;
+mod fresh;
 mod handle;
 mod index;
 mod record;
@@ -114,6 +116,8 @@ pub struct SpoolConfig {
     pub max_record_size: u32,
     /// Minimum time between automatic compactions after messages finish.
     pub compact_interval: Duration,
+    /// Bytes of just-accepted messages kept in memory for their first read.
+    pub fresh_budget: usize,
 }
 
 impl Default for SpoolConfig {
@@ -125,6 +129,7 @@ impl Default for SpoolConfig {
             max_batch_bytes: 16 << 20,
             max_record_size: 128 << 20,
             compact_interval: Duration::from_secs(1),
+            fresh_budget: 32 << 20,
         }
     }
 }

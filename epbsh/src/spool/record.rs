@@ -19,18 +19,14 @@
 //! a torn final batch (never acknowledged) from damage to data that had been
 //! fsynced (a later batch exists).
 
-use crc::{CRC_32_ISCSI, Crc, Table};
-
 /// Record magic.
 pub(crate) const MAGIC: [u8; 4] = *b"EPBR";
 /// Size of the fixed header.
 pub(crate) const HEADER_LEN: usize = 25;
 
-static CRC32C: Crc<u32, Table<16>> = Crc::<u32, Table<16>>::new(&CRC_32_ISCSI);
-
-/// crc32c (Castagnoli) of `bytes`.
+/// crc32c (Castagnoli) of `bytes` (the CPU's CRC32 instruction where it has one).
 pub(crate) fn checksum(bytes: &[u8]) -> u32 {
-    CRC32C.checksum(bytes)
+    crc32c::crc32c(bytes)
 }
 
 /// What a record carries.
@@ -135,7 +131,7 @@ pub(crate) fn decode(buf: &[u8], max_len: u32) -> Result<Frame<'_>, FrameError> 
 pub(crate) fn resync(buf: &[u8], from: usize, max_len: u32) -> Option<usize> {
     let mut pos = from;
     while pos + HEADER_LEN <= buf.len() {
-        let rel = buf[pos..].windows(4).position(|w| w == MAGIC)?;
+        let rel = memchr::memmem::find(&buf[pos..], &MAGIC)?;
         pos += rel;
         if decode(&buf[pos..], max_len).is_ok() {
             return Some(pos);

@@ -10,6 +10,8 @@
 //!   an earlier batch (its intact header says so, or a later batch follows it)
 //!   is damage to data that was fsynced before that later batch was written:
 //!   counted and skipped like in a sealed segment.
+//! - Any segment: an all-zero tail is the zeros the writer lays ahead of its
+//!   batches, the clean end of the data (the last segment is cut there quietly).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -39,6 +41,8 @@ struct Scan<'a> {
     frames: Vec<(usize, Frame<'a>)>,
     corrupt: u64,
     truncate_at: Option<usize>,
+    /// Where the all-zero tail begins, if there is one.
+    zero_tail: Option<usize>,
 }
 
 /// Highest batch number among the valid records of `buf`.
@@ -82,7 +86,7 @@ fn classify(buf: &[u8], pos: usize, err: FrameError, final_batch: u64, max: u32)
 }
 
 fn scan(buf: &[u8], last: bool, max: u32) -> Scan<'_> {
-    let mut out = Scan { frames: Vec::new(), corrupt: 0, truncate_at: None };
+    let mut out = Scan { frames: Vec::new(), corrupt: 0, truncate_at: None, zero_tail: None };
     let final_batch = if last { max_batch(buf, max) } else { 0 };
     let mut pos = 0;
     while pos < buf.len() {
@@ -95,6 +99,10 @@ fn scan(buf: &[u8], last: bool, max: u32) -> Scan<'_> {
             }
             Err(e) => e,
         };
+        if buf[pos..].iter().all(|&b| b == 0) {
+            out.zero_tail = Some(pos);
+            break;
+        }
         let (next, in_final) = classify(buf, pos, err, final_batch, max);
         if last && in_final {
             out.truncate_at = Some(pos);
@@ -166,6 +174,11 @@ fn recover_segment(
             tracing::warn!(segment = seq, offset = at, bytes = dropped.len(), "truncating torn tail of last segment");
         }
         segment::truncate(dir, seq, at as u64)?;
+        size = at as u64;
+    } else if let Some(at) = s.zero_tail {
+        if last {
+            segment::truncate(dir, seq, at as u64)?;
+        }
         size = at as u64;
     }
     if s.corrupt > 0 {

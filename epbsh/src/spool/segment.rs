@@ -42,12 +42,12 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(|e| SpoolError::io("fsync directory", dir, e))
 }
 
-/// Creates a new, empty segment for appending and makes its name durable.
+/// Creates a new, empty segment for writing and makes its name durable.
 pub(crate) fn create(dir: &Path, seq: u64) -> Result<File> {
     let p = path(dir, seq);
     let file = OpenOptions::new()
         .create_new(true)
-        .append(true)
+        .write(true)
         .open(&p)
         .map_err(|e| SpoolError::io("create segment", &p, e))?;
     sync_dir(dir)?;

@@ -170,7 +170,7 @@ pub(super) fn open_count(dir: &Path) -> usize {
 #[tokio::test]
 async fn runtime_read_detects_corruption_and_oversize_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = SpoolConfig { max_record_size: 4096, ..SpoolConfig::default() };
+    let cfg = SpoolConfig { max_record_size: 4096, fresh_budget: 0, ..SpoolConfig::default() };
     let (spool, _) = Spool::open(dir.path(), cfg).expect("open");
     let id = spool.accept(envelope(1), body(500, 1)).await.expect("accept");
     let big = spool.accept(envelope(1), body(5000, 1)).await;
@@ -180,5 +180,24 @@ async fn runtime_read_detects_corruption_and_oversize_is_refused() {
     bytes[300] ^= 1;
     std::fs::write(&seg, &bytes).expect("write");
     assert!(matches!(spool.read(id).await, Err(SpoolError::CorruptOnRead(_))));
+    spool.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn the_first_read_after_acceptance_comes_from_memory_later_ones_from_disk() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (spool, _) = Spool::open(dir.path(), SpoolConfig::default()).expect("open");
+    let sent = body(500, 7);
+    let id = spool.accept(envelope(2), sent.clone()).await.expect("accept");
+    let seg = segment::path(dir.path(), 1);
+    let good = std::fs::read(&seg).expect("read");
+    let mut bad = good.clone();
+    bad[300] ^= 1;
+    std::fs::write(&seg, &bad).expect("write");
+    let first = spool.read(id).await.expect("first read, from memory");
+    assert_eq!((first.body, first.envelope), (sent.clone(), envelope(2)));
+    assert!(matches!(spool.read(id).await, Err(SpoolError::CorruptOnRead(_))), "second read goes to disk");
+    std::fs::write(&seg, &good).expect("restore");
+    assert_eq!(spool.read(id).await.expect("read from disk").body, sent);
     spool.shutdown().await.expect("shutdown");
 }

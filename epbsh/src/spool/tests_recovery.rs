@@ -15,13 +15,15 @@ async fn build(n: usize, body_len: usize) -> (Vec<u8>, Vec<usize>) {
         spool.accept(envelope(1), body(body_len, i as u8)).await.expect("accept");
     }
     spool.shutdown().await.expect("shutdown");
-    let bytes = segment::read(dir.path(), 1).expect("read");
+    let mut bytes = segment::read(dir.path(), 1).expect("read");
     let mut offsets = Vec::new();
     let mut pos = 0;
-    while pos < bytes.len() {
+    while bytes[pos..].iter().any(|&b| b != 0) {
         offsets.push(pos);
         pos += record::decode(&bytes[pos..], u32::MAX).expect("valid").total;
     }
+    assert!(bytes.len() > pos, "the writer lays zeros ahead of its data");
+    bytes.truncate(pos);
     (bytes, offsets)
 }
 
@@ -123,4 +125,58 @@ async fn garbage_file_never_panics() {
     let (spool, rec) = open(dir.path());
     assert!(rec.is_empty());
     spool.shutdown().await.expect("shutdown");
+}
+
+/// `bytes` followed by `zeros` zero bytes.
+fn with_zeros(bytes: &[u8], zeros: usize) -> Vec<u8> {
+    let mut b = bytes.to_vec();
+    b.resize(bytes.len() + zeros, 0);
+    b
+}
+
+#[tokio::test]
+async fn a_zero_tail_is_a_clean_end_in_the_last_and_in_sealed_segments() {
+    let (bytes, offs) = build(3, 300).await;
+    // A stop (crash or not) leaves the zeros laid ahead of the data: nothing torn.
+    let dir = crash_image(&with_zeros(&bytes, 70_000));
+    let (spool, rec) = open(dir.path());
+    assert_eq!(bodies(&rec), vec![body(300, 0), body(300, 1), body(300, 2)]);
+    assert_eq!((spool.stats().corrupt_records, spool.stats().torn_tails), (0, 0));
+    assert_eq!(std::fs::metadata(segment::path(dir.path(), 1)).expect("meta").len(), bytes.len() as u64, "cut");
+    spool.shutdown().await.expect("shutdown");
+    // The same tail in a sealed segment (a later segment exists).
+    let dir = crash_image(&with_zeros(&bytes, 5000));
+    std::fs::write(segment::path(dir.path(), 2), b"").expect("write");
+    let (spool, rec) = open(dir.path());
+    assert_eq!((rec.len(), spool.stats().corrupt_records, spool.stats().torn_tails), (3, 0, 0));
+    spool.shutdown().await.expect("shutdown");
+    // A final record cut short, then zeros: torn, as without the zeros.
+    let cut = offs[2] + 150;
+    let dir = crash_image(&with_zeros(&bytes[..cut], 5000));
+    let (spool, rec) = open(dir.path());
+    assert_eq!((rec.len(), spool.stats().torn_tails), (2, 1));
+    spool.shutdown().await.expect("shutdown");
+    // Zeros inside the data, with a valid record after them, are not an end.
+    let mut holed = bytes.clone();
+    holed[offs[1]..offs[2]].fill(0);
+    let dir = crash_image(&holed);
+    std::fs::write(segment::path(dir.path(), 2), b"").expect("write");
+    let (spool, rec) = open(dir.path());
+    assert_eq!(bodies(&rec), vec![body(300, 0), body(300, 2)]);
+    assert_eq!(spool.stats().corrupt_records, 1);
+    spool.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn appends_after_a_restart_survive_the_next_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for round in 0..3u8 {
+        let (spool, rec) = open(dir.path());
+        assert_eq!(rec.len(), usize::from(round) * 2, "round {round}");
+        assert_eq!((spool.stats().corrupt_records, spool.stats().torn_tails), (0, 0), "round {round}");
+        for i in 0..2 {
+            spool.accept(envelope(1), body(2000, round * 2 + i)).await.expect("accept");
+        }
+        spool.shutdown().await.expect("shutdown");
+    }
 }
