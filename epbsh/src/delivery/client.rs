@@ -246,15 +246,17 @@ fn parse_caps(text: &str) -> Caps {
 
 /// The DATA content: dot-stuffed, ending in CRLF, then the final `.`.
 fn stuffed(body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(body.len() + body.len() / 64 + 8);
-    let mut at_line_start = true;
-    for &b in body {
-        if at_line_start && b == b'.' {
-            out.push(b'.');
-        }
-        out.push(b);
-        at_line_start = b == b'\n';
+    let mut out = Vec::with_capacity(body.len() + 8);
+    if body.first() == Some(&b'.') {
+        out.push(b'.');
     }
+    let mut from = 0;
+    for lf in memchr::memmem::find_iter(body, b"\n.") {
+        out.extend_from_slice(&body[from..=lf]);
+        out.push(b'.');
+        from = lf + 1;
+    }
+    out.extend_from_slice(&body[from..]);
     if !body.is_empty() && !body.ends_with(b"\r\n") {
         out.extend_from_slice(b"\r\n");
     }
@@ -314,6 +316,7 @@ mod tests {
         assert_eq!(stuffed(b".a\r\nb\r\n..c\r\n"), b"..a\r\nb\r\n...c\r\n.\r\n");
         assert_eq!(stuffed(b"no newline"), b"no newline\r\n.\r\n");
         assert_eq!(stuffed(b""), b".\r\n");
+        assert_eq!(stuffed(b"a\r\n.\r\n."), b"a\r\n..\r\n..\r\n.\r\n");
     }
 
     #[test]

@@ -88,7 +88,7 @@ async fn deliver(shared: &Shared, env: &Envelope, pending: &[usize], body: &[u8]
 
 /// `Received:` header fields in the header section.
 fn hops(body: &[u8]) -> usize {
-    let end = body.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(body.len());
+    let end = memchr::memmem::find(body, b"\r\n\r\n").unwrap_or(body.len());
     body[..end].split(|b| *b == b'\n').filter(|l| l.len() >= 9 && l[..9].eq_ignore_ascii_case(b"received:")).count()
 }
 

@@ -84,7 +84,7 @@ where
         match self.policy.on_mail_from(sender.as_ref(), self.peer).await.refusal() {
             Some(r) => self.send(r),
             None => {
-                self.tx = Some(Transaction { sender, recipients: Vec::new() });
+                self.tx = Some(Transaction { sender, recipients: Vec::new(), size: params.size });
                 self.send(fixed::sender_ok());
             }
         }

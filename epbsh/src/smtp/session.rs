@@ -51,6 +51,8 @@ pub(crate) struct Hello {
 pub(crate) struct Transaction {
     pub sender: Option<Mailbox>,
     pub recipients: Vec<Mailbox>,
+    /// The size the client declared with `SIZE=` (a hint for buffering).
+    pub size: Option<u64>,
 }
 
 /// Whether the loop goes on.

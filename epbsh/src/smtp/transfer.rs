@@ -3,12 +3,12 @@
 
 use std::net::IpAddr;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::data::{self, DataOutcome};
+use super::data::{self, DataLimits, DataOutcome};
 use super::policy::{Policy, Sink};
 use super::reply::{Reply, fixed};
 use super::session::{Flow, Session, SessionEnd, Transaction};
@@ -32,9 +32,13 @@ where
             return Ok(Flow::Continue);
         };
         self.wire.reply(&fixed::start_data());
-        let outcome = data::read_body(&mut self.wire, self.cfg.max_message_size, self.cfg.max_line_length).await?;
+        let received_at = OffsetDateTime::now_utc();
+        let header = self.trace_header(received_at);
+        let limits = DataLimits { max_size: self.cfg.max_message_size, max_line: self.cfg.max_line_length };
+        let hint = usize::try_from(tx.size.unwrap_or(0)).unwrap_or(usize::MAX);
+        let outcome = data::read_body(&mut self.wire, limits, header.as_bytes(), hint).await?;
         let reply = match outcome {
-            DataOutcome::Body(body) => self.deliver(tx, body).await,
+            DataOutcome::Body(message) => self.deliver(tx, received_at, message, header.len()).await,
             DataOutcome::TooBig => fixed::too_big(),
             DataOutcome::LineTooLong => fixed::line_too_long(),
             DataOutcome::BareLineEnding => fixed::bare_cr_lf_in_data(),
@@ -43,8 +47,8 @@ where
         Ok(Flow::Continue)
     }
 
-    async fn deliver(&mut self, tx: Transaction, body: Bytes) -> Reply {
-        let received_at = OffsetDateTime::now_utc();
+    /// Hands the message (trace header and content) to the sink.
+    async fn deliver(&mut self, tx: Transaction, received_at: OffsetDateTime, message: Bytes, header: usize) -> Reply {
         let helo = self.hello.as_ref().map(|h| h.name.clone()).unwrap_or_default();
         let envelope = Envelope {
             sender: tx.sender,
@@ -54,11 +58,10 @@ where
             helo,
             system_id: None,
         };
-        if let Some(r) = self.policy.on_data(&envelope, body.len()).await.refusal() {
+        if let Some(r) = self.policy.on_data(&envelope, message.len() - header).await.refusal() {
             return r;
         }
-        let body = self.with_trace_header(&envelope, body);
-        match self.sink.store(envelope, body).await {
+        match self.sink.store(envelope, message).await {
             Ok(id) => Reply::new(250, (2, 0, 0), format!("OK: queued as {id}")),
             Err(e) => {
                 tracing::warn!(peer = %self.peer, error = %e, "sink refused message; answering 451");
@@ -67,20 +70,16 @@ where
         }
     }
 
-    /// Prepends the RFC 5321 §4.4 `Received:` trace header.
-    fn with_trace_header(&self, env: &Envelope, body: Bytes) -> Bytes {
-        let esmtp = self.hello.as_ref().is_some_and(|h| h.esmtp);
+    /// The RFC 5321 §4.4 `Received:` trace header that starts the stored message.
+    fn trace_header(&self, received_at: OffsetDateTime) -> String {
+        let (helo, esmtp) = self.hello.as_ref().map_or(("", false), |h| (h.name.as_str(), h.esmtp));
         let proto = match (esmtp, self.wire.is_tls()) {
             (false, _) => "SMTP",
             (true, false) => "ESMTP",
             (true, true) => "ESMTPS",
         };
-        let date = env.received_at.format(&Rfc2822).unwrap_or_default();
-        let header = received(&env.helo, env.client_ip, &self.cfg.hostname, proto, &date);
-        let mut out = BytesMut::with_capacity(header.len() + body.len());
-        out.extend_from_slice(header.as_bytes());
-        out.extend_from_slice(&body);
-        out.freeze()
+        let date = received_at.format(&Rfc2822).unwrap_or_default();
+        received(helo, self.peer, &self.cfg.hostname, proto, &date)
     }
 
     pub(crate) async fn starttls(&mut self) -> Result<Flow, WireError> {

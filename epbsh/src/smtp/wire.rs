@@ -8,7 +8,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
+use memchr::memchr;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::timeout;
 use tokio_rustls::TlsAcceptor;
@@ -148,10 +149,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
         }
     }
 
+    /// The input read but not consumed yet.
+    pub fn input(&self) -> &[u8] {
+        &self.rbuf
+    }
+
+    /// Drops the first `n` bytes of [`Self::input`].
+    pub fn consume(&mut self, n: usize) {
+        self.rbuf.advance(n);
+    }
+
+    /// Flushes pending replies, then reads more input into a buffer with room
+    /// for at least `room` more bytes (bulk reads during DATA).
+    pub async fn read_more(&mut self, room: usize) -> Result<(), WireError> {
+        self.rbuf.reserve(room);
+        self.fill().await
+    }
+
     /// Reads one line of at most `max` bytes including CRLF.
     pub async fn read_line(&mut self, max: usize) -> Result<Line, WireError> {
         loop {
-            if let Some(pos) = memchr(&self.rbuf) {
+            if let Some(pos) = memchr(b'\n', &self.rbuf) {
                 let line = self.rbuf.split_to(pos + 1).freeze();
                 return Ok(if line.len() > max { Line::TooLong } else { Line::Full(line) });
             }
@@ -165,7 +183,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
     /// Drops input up to and including the next LF, keeping memory bounded.
     async fn discard_line(&mut self) -> Result<Line, WireError> {
         loop {
-            if let Some(pos) = memchr(&self.rbuf) {
+            if let Some(pos) = memchr(b'\n', &self.rbuf) {
                 let _ = self.rbuf.split_to(pos + 1);
                 return Ok(Line::TooLong);
             }
@@ -198,8 +216,4 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
             let _ = timeout(self.idle, self.conn.shutdown()).await;
         }
     }
-}
-
-fn memchr(buf: &[u8]) -> Option<usize> {
-    buf.iter().position(|&b| b == b'\n')
 }
