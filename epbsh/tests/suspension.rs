@@ -100,6 +100,8 @@ async fn suspended_systems_mail_is_held_then_released_or_deleted() {
 struct RecordingGuard {
     admission: Mutex<Option<Admission>>,
     accepted: Mutex<Vec<(SystemId, usize)>>,
+    /// Sizes of the contents it was given to inspect.
+    inspected: Mutex<Vec<usize>>,
     delivered: Mutex<Vec<(SystemId, String, Outcome)>>,
 }
 
@@ -107,8 +109,13 @@ impl Guard for RecordingGuard {
     fn admit(&self, _: SystemId) -> Admission {
         self.admission.lock().unwrap().clone().unwrap_or(Admission::Accept)
     }
+    fn inspect(&self, data: &[u8]) -> Option<epbsh::watch::fingerprint::Digest> {
+        self.inspected.lock().unwrap().push(data.len());
+        None
+    }
     fn accepted(&self, m: &Accepted<'_>) {
-        self.accepted.lock().unwrap().push((m.system, m.data.len()));
+        let size = self.inspected.lock().unwrap().last().copied().unwrap_or(0);
+        self.accepted.lock().unwrap().push((m.system, size));
     }
     fn delivered(&self, d: &Delivery<'_>) {
         self.delivered.lock().unwrap().push((d.system, d.recipient.to_string(), d.outcome.clone()));
@@ -145,6 +152,8 @@ async fn the_guard_admits_and_hears_about_every_outbound_message() {
     let accepted = guard.accepted.lock().unwrap().clone();
     assert_eq!(accepted.len(), 1, "only the system's message: {accepted:?}");
     assert_eq!(accepted[0].0, A);
+    assert!(accepted[0].1 > 0, "the content was inspected before it was reported");
+    assert_eq!(guard.inspected.lock().unwrap().len(), 1, "inbound mail is not inspected");
     let delivered = guard.delivered.lock().unwrap().clone();
     assert_eq!(delivered, vec![(A, "bob@ext.test".to_string(), Outcome::Delivered)]);
     relay.shutdown().await.expect("shutdown");

@@ -1,6 +1,6 @@
 //! Where one connection's accepted messages go: stamped with the sending system, spooled
-//! (fsynced before the session answers 250), reported to the [`Guard`], then queued for
-//! delivery.
+//! (fsynced before the session answers 250; the [`Guard`] reads the content meanwhile),
+//! reported to the guard, then queued for delivery.
 
 use std::sync::Arc;
 
@@ -24,10 +24,14 @@ pub(crate) struct ConnSink {
 impl Sink for ConnSink {
     async fn store(&self, mut envelope: Envelope, body: Bytes) -> Result<MessageId, SinkError> {
         envelope.system_id = self.system;
-        let id = self.delivery.spool.accept(envelope.clone(), body.clone()).await?;
+        let stored = self.delivery.spool.accept(envelope.clone(), body.clone());
+        // Polled after the spool has the message: runs while the writer's fsync is under way.
+        let inspected = async { self.system.and_then(|_| self.guard.inspect(&body)) };
+        let (stored, digest) = tokio::join!(stored, inspected);
+        let id = stored?;
         bump(&self.metrics.messages_accepted);
         if let Some(system) = self.system {
-            self.guard.accepted(&Accepted { id, system, envelope: &envelope, data: &body });
+            self.guard.accepted(&Accepted { id, system, envelope: &envelope, digest });
         }
         tracing::debug!(%id, system = ?self.system, rcpts = envelope.recipients.len(), "message accepted");
         self.delivery.enqueue(id, envelope, None);

@@ -7,8 +7,9 @@
 use mail_parser::MessageParser;
 
 /// Only this much of a message is parsed: the subject and the start of the text
-/// identify a mailing.
-const PARSE_LIMIT: usize = 256 << 10;
+/// identify a mailing (this covers the header section and the first text part of
+/// ordinary mail; a longer message costs no more to fingerprint).
+const PARSE_LIMIT: usize = 32 << 10;
 /// Normalised body characters hashed.
 const BODY_LIMIT: usize = 4096;
 

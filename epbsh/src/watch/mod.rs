@@ -222,8 +222,12 @@ impl Guard for Watch {
         }
     }
 
+    fn inspect(&self, data: &[u8]) -> Option<fingerprint::Digest> {
+        fingerprint::digest(data)
+    }
+
     fn accepted(&self, message: &Accepted<'_>) {
-        let digest = fingerprint::digest(message.data);
+        let digest = message.digest.clone();
         let id = match digest.as_ref().and_then(|d| d.message_id.as_deref()) {
             Some(mid) => format!("{} <{mid}>", message.id),
             None => message.id.to_string(),

@@ -42,7 +42,7 @@ fn send(w: &Watch, system: SystemId, n: u64, subject: &str) {
             system_id: Some(system),
         };
         let data = format!("Subject: {subject}\r\nMessage-ID: <{i}@a.gov.test>\r\n\r\nHello {i}\r\n");
-        w.accepted(&Accepted { id: MessageId(i), system, envelope: &envelope, data: data.as_bytes() });
+        w.accepted(&Accepted { id: MessageId(i), system, envelope: &envelope, digest: w.inspect(data.as_bytes()) });
     }
 }
 
