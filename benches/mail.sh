@@ -9,6 +9,9 @@
 #   benches/mail.sh [MESSAGES]        # default 2000 per run; needs postfix (Debian)
 #   WATCH=off benches/mail.sh ...     # the same without the traffic watch (its cost)
 #   SIZES="5120" SESSIONS="100" benches/mail.sh ...   # a subset of the rows
+#   CEILING=off benches/mail.sh ...   # without the reference row (smtp-source straight
+#                                     # into smtp-sink: what the load generator and the
+#                                     # loopback allow a server that stores nothing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-2000}
@@ -99,6 +102,7 @@ drained() {
     case $1 in
         ours) curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$api_port/api/v1/mail/queue" | grep -q '"queued":[1-9]' && return 1 || return 0 ;;
         postfix) postqueue -c "$work/postfix" -p 2>/dev/null | grep -q "Mail queue is empty" ;;
+        sink) return 0 ;;
     esac
 }
 
@@ -129,5 +133,7 @@ for size in ${SIZES:-5120 102400}; do
     for sess in ${SESSIONS:-1 20 100}; do
         run ours "$ours_port" "$size" "$sess"
         run postfix "$pf_port" "$size" "$sess"
+        # The ceiling: the same load straight into the sink, which keeps nothing.
+        [[ ${CEILING:-on} == off ]] || run sink "$sink_port" "$size" "$sess"
     done
 done

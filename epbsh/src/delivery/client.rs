@@ -169,7 +169,7 @@ impl Client {
         if self.caps.size {
             mail.push_str(&format!(" SIZE={}", body.len()));
         }
-        if self.caps.eightbit && body.iter().any(|b| *b >= 0x80) {
+        if self.caps.eightbit && !body.is_ascii() {
             mail.push_str(" BODY=8BITMIME");
         }
         mail.push_str("\r\n");

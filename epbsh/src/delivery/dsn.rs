@@ -121,7 +121,7 @@ fn clean(text: &str) -> String {
 
 /// The original header section (without the blank line), cut at a line end if too long.
 fn header_section(body: &[u8]) -> &[u8] {
-    let end = body.windows(4).position(|w| w == b"\r\n\r\n").map_or(body.len(), |p| p + 2);
+    let end = memchr::memmem::find(body, b"\r\n\r\n").map_or(body.len(), |p| p + 2);
     let head = &body[..end.min(MAX_QUOTED_HEADERS)];
     match head.len() < end {
         true => head.iter().rposition(|b| *b == b'\n').map_or(&head[..0], |p| &head[..=p]),
