@@ -80,9 +80,8 @@ impl Reader {
         self.too_big || self.too_long || self.bare
     }
 
-    /// Marks the message as refused and frees what was kept of it.
-    fn fail(&mut self, flag: fn(&mut Self) -> &mut bool) {
-        *flag(self) = true;
+    /// Frees what was kept of a message that is refused.
+    fn discard(&mut self) {
         self.body = BytesMut::new();
     }
 
@@ -92,7 +91,8 @@ impl Reader {
             return;
         }
         if self.body.len() - self.base + content.len() > self.limits.max_size {
-            return self.fail(|r| &mut r.too_big);
+            self.too_big = true;
+            return self.discard();
         }
         self.body.extend_from_slice(content);
     }
@@ -113,8 +113,9 @@ impl Reader {
             let line = &buf[pos..=lf];
             let crlf = line.ends_with(b"\r\n");
             if line.len() > self.limits.max_line {
-                self.fail(|r| &mut r.too_long);
+                self.too_long = true;
                 self.after_crlf = true;
+                self.discard();
             } else if crlf && self.after_crlf && line == b".\r\n" {
                 self.keep(&buf[run..pos]);
                 return (lf + 1, true);
@@ -122,7 +123,8 @@ impl Reader {
                 self.after_crlf = crlf;
                 let text = &line[..line.len() - if crlf { 2 } else { 1 }];
                 if !crlf || memchr(b'\r', text).is_some() {
-                    self.fail(|r| &mut r.bare);
+                    self.bare = true;
+                    self.discard();
                 }
                 if line[0] == b'.' {
                     self.keep(&buf[run..pos]);
@@ -133,8 +135,9 @@ impl Reader {
         }
         self.keep(&buf[run..pos]);
         if buf.len() - pos >= self.limits.max_line {
-            self.fail(|r| &mut r.too_long);
+            self.too_long = true;
             self.skipping = true;
+            self.discard();
             return (buf.len(), false);
         }
         (pos, false)

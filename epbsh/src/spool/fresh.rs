@@ -22,12 +22,12 @@ impl Fresh {
     }
 
     /// Keeps a just-accepted message if the budget allows.
-    pub fn put(&mut self, id: MessageId, envelope: &Envelope, body: &Bytes) {
+    pub fn put(&mut self, id: MessageId, envelope: Envelope, body: Bytes) {
         if self.bytes + body.len() > self.budget {
             return;
         }
         self.bytes += body.len();
-        if let Some((_, old)) = self.messages.insert(id, (envelope.clone(), body.clone())) {
+        if let Some((_, old)) = self.messages.insert(id, (envelope, body)) {
             self.bytes -= old.len();
         }
     }
@@ -58,12 +58,12 @@ mod tests {
     #[test]
     fn keeps_within_budget_and_gives_each_message_once() {
         let mut fresh = Fresh::new(10);
-        fresh.put(MessageId(1), &envelope(), &Bytes::from_static(b"123456"));
-        fresh.put(MessageId(2), &envelope(), &Bytes::from_static(b"123456"));
+        fresh.put(MessageId(1), envelope(), Bytes::from_static(b"123456"));
+        fresh.put(MessageId(2), envelope(), Bytes::from_static(b"123456"));
         assert_eq!(fresh.take(MessageId(2)), None, "over budget: not kept");
         assert_eq!(fresh.take(MessageId(1)).map(|(_, b)| b), Some(Bytes::from_static(b"123456")));
         assert_eq!(fresh.take(MessageId(1)), None);
-        fresh.put(MessageId(3), &envelope(), &Bytes::from_static(b"0123456789"));
+        fresh.put(MessageId(3), envelope(), Bytes::from_static(b"0123456789"));
         assert!(fresh.take(MessageId(3)).is_some(), "the budget is free again");
     }
 }

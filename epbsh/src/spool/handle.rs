@@ -102,21 +102,22 @@ impl Spool {
     pub async fn accept(&self, envelope: Envelope, body: Bytes) -> Result<MessageId> {
         let id = MessageId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
         let recipients = envelope.recipients.len();
-        let kept = (envelope.clone(), body.clone());
-        let (payload, pcrc) = if body.len() > INLINE_ENCODE_MAX {
-            tokio::task::spawn_blocking(move || encode_message(id, &envelope, &body))
+        let (encoded, envelope) = if body.len() > INLINE_ENCODE_MAX {
+            let shared = body.clone();
+            tokio::task::spawn_blocking(move || (encode_message(id, &envelope, &shared), envelope))
                 .await
-                .map_err(|_| SpoolError::Closed)??
+                .map_err(|_| SpoolError::Closed)?
         } else {
-            encode_message(id, &envelope, &body)?
+            (encode_message(id, &envelope, &body), envelope)
         };
+        let (payload, pcrc) = encoded?;
         let size = payload.len() + record::HEADER_LEN;
         if size > self.inner.max_record as usize {
             return Err(SpoolError::TooLarge { size, max: self.inner.max_record });
         }
         let effect = Effect::Insert { id, recipients };
         self.append(RecordKind::Message, payload, pcrc, effect).await?;
-        self.fresh().put(id, &kept.0, &kept.1);
+        self.fresh().put(id, envelope, body);
         Ok(id)
     }
 
