@@ -12,6 +12,9 @@
 #   CEILING=off benches/mail.sh ...   # without the reference row (smtp-source straight
 #                                     # into smtp-sink: what the load generator and the
 #                                     # loopback allow a server that stores nothing)
+#   REUSE=on benches/mail.sh ...      # each session sends its messages over one
+#                                     # connection (smtp-source -d), as MTAs do, instead
+#                                     # of a new connection per message
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-2000}
@@ -111,7 +114,9 @@ run() { # name port size sessions
     local c0 t0 t1 c1 base
     base=$(sink_count)
     c0=$(cpu_jiffies); t0=$(date +%s.%N)
-    smtp-source -s "$sess" -l "$size" -m "$n" -f sender@source.example -t rcpt@dest.example "127.0.0.1:$port"
+    local reuse=()
+    [[ ${REUSE:-off} == on ]] && reuse=(-d)
+    smtp-source "${reuse[@]}" -s "$sess" -l "$size" -m "$n" -f sender@source.example -t rcpt@dest.example "127.0.0.1:$port"
     local ta; ta=$(date +%s.%N)
     local deadline=$((SECONDS + 300))
     until [[ $(($(sink_count) - base)) -ge $n ]] && drained "$name"; do

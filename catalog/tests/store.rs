@@ -147,3 +147,51 @@ async fn the_in_process_sink_merges_and_never_blocks() {
     assert_eq!(c.reported.load(Ordering::Relaxed), 1000);
     assert!(c.dropped.load(Ordering::Relaxed) > 0, "a full buffer drops and counts instead of waiting");
 }
+
+#[tokio::test]
+async fn a_batch_is_classified_as_one_address_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let (a, b) = setup(&store).await;
+    let list = format!("203.0.113.0/24,{a}\n203.0.113.128/25,{a}\n2001:db8::/32,{a}\n10.20.0.0/16,{a}\n");
+    import(&store, "alpha", &list).await.unwrap();
+    import(&store, "beta", &format!("198.51.100.0/24,{b}\n198.51.100.77/32,{b}\n")).await.unwrap();
+    store.block("test", "198.51.100.64/26".parse().unwrap(), "left unregistered").await.unwrap();
+    let snapshot = Snapshot::load(&store).await.unwrap();
+    let ips: Vec<IpAddr> = [
+        "203.0.113.7",
+        "203.0.113.200",
+        "::ffff:203.0.113.9",
+        "192.0.2.1",
+        "198.51.100.77",
+        "198.51.100.5",
+        "2001:db8::1",
+        "2001:db9::1",
+        "10.20.30.40",
+        "10.21.0.1",
+    ]
+    .iter()
+    .map(|s| s.parse().unwrap())
+    .collect();
+    let one_by_one: Vec<Class<'_>> = ips.iter().map(|ip| snapshot.classify(*ip)).collect();
+    assert_eq!(snapshot.classify_many(&ips), one_by_one);
+    let names = |c: &Class<'_>| match c {
+        Class::Known { prefix, .. } => format!("known {prefix}"),
+        Class::Blocked { prefix, .. } => format!("blocked {prefix}"),
+        Class::Unknown => "unknown".into(),
+    };
+    let expected = [
+        "known 203.0.113.0/24",
+        "known 203.0.113.128/25",
+        "known 203.0.113.0/24",
+        "unknown",
+        "blocked 198.51.100.64/26",
+        "known 198.51.100.0/24",
+        "known 2001:db8::/32",
+        "unknown",
+        "known 10.20.0.0/16",
+        "unknown",
+    ];
+    assert_eq!(one_by_one.iter().map(names).collect::<Vec<_>>(), expected);
+    assert!(snapshot.classify_many(&[]).is_empty());
+}

@@ -27,8 +27,10 @@ pub async fn observe(State(s): State<AppState>, caller: Caller, body: axum::body
         ))
     })?;
     let snapshot = s.snapshot.current();
+    let classes = snapshot.classify_many(&batch.iter().map(|o| o.ip).collect::<Vec<_>>());
     let (unknown, known): (Vec<_>, Vec<_>) =
-        batch.into_iter().partition(|o| !matches!(snapshot.classify(o.ip), Class::Known { .. }));
+        batch.into_iter().zip(classes).partition(|(_, class)| !matches!(class, Class::Known { .. }));
+    let unknown = unknown.into_iter().map(|(o, _)| o).collect();
     let report = s.store.record_observations(unknown).await?;
     Ok(Json(json!({ "accepted": report.accepted, "already_known": known.len(), "refused": report.refused }))
         .into_response())
