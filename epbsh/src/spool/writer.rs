@@ -10,9 +10,11 @@
 //! overwrite blocks that already exist, so their `sync_data` flushes data only,
 //! without the file-size and block-allocation metadata (on ext4 here: about
 //! 0.25 ms instead of 0.45–0.55 ms per commit). Recovery reads an all-zero tail
-//! as the clean end of a segment. A failed
-//! write or fsync poisons the writer: the page-cache state is unknown after a
-//! failed fsync, so every later request is refused until a restart recovers.
+//! as the clean end of a segment.
+//!
+//! A failed write or fsync poisons the writer: the page-cache state is unknown
+//! after a failed fsync, so every later request is refused until a restart
+//! recovers.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
