@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Instant;
 
-use catalog::lpm::{LpmV4, LpmV6};
+use catalog::lpm::{LpmV4, LpmV6, Match};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -69,6 +69,16 @@ fn v6_set(rng: &mut StdRng) -> Vec<(u128, u8, u32)> {
     out
 }
 
+/// The sum of the values found for `probes`, looked up in batches as a packet gate would
+/// hold them: a ring's worth, its answers consumed before the next.
+fn batched<A>(probes: &[A], answers: &mut [Option<Match>], lookup_into: impl Fn(&[A], &mut [Option<Match>])) -> u32 {
+    probes.chunks(BATCH).fold(0u32, |sum, chunk| {
+        let out = &mut answers[..chunk.len()];
+        lookup_into(chunk, out);
+        out.iter().map(|m| m.map_or(0, |m| m.value)).fold(sum, u32::wrapping_add)
+    })
+}
+
 fn bench(c: &mut Criterion) {
     let mut rng = StdRng::seed_from_u64(20261123);
     let v4 = v4_set(&mut rng);
@@ -106,22 +116,21 @@ fn bench(c: &mut Criterion) {
             trie4.get_lpm(&ipnet::Ipv4Net::new(Ipv4Addr::from(*a), 32).expect("valid")).map(|(p, _)| p.prefix_len());
         assert_eq!(ours, theirs, "disagreement at {}", Ipv4Addr::from(*a));
     }
+    for a in probes6.iter().take(20_000) {
+        let ours = ours6.lookup(*a).map(|m| m.len);
+        let theirs =
+            trie6.get_lpm(&ipnet::Ipv6Net::new(Ipv6Addr::from(*a), 128).expect("valid")).map(|(p, _)| p.prefix_len());
+        assert_eq!(ours, theirs, "disagreement at {}", Ipv6Addr::from(*a));
+    }
 
     let mut g = c.benchmark_group("lookup_v4");
     g.throughput(Throughput::Elements(PROBES as u64)).sample_size(10);
     g.bench_function("perimeter", |b| {
         b.iter(|| probes4.iter().map(|a| ours4.lookup(*a).map_or(0, |m| m.value)).fold(0u32, u32::wrapping_add))
     });
-    // Batches as a packet gate would hold them: a ring's worth, consumed at once.
     let mut answers = vec![None; BATCH];
     g.bench_function("perimeter_batch", |b| {
-        b.iter(|| {
-            probes4.chunks(BATCH).fold(0u32, |sum, chunk| {
-                let out = &mut answers[..chunk.len()];
-                ours4.lookup_into(chunk, out);
-                out.iter().map(|m| m.map_or(0, |m| m.value)).fold(sum, u32::wrapping_add)
-            })
-        })
+        b.iter(|| batched(&probes4, &mut answers, |chunk, out| ours4.lookup_into(chunk, out)))
     });
     g.bench_function("prefix_trie", |b| {
         b.iter(|| {
@@ -147,6 +156,9 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(PROBES as u64)).sample_size(10);
     g.bench_function("perimeter", |b| {
         b.iter(|| probes6.iter().map(|a| ours6.lookup(*a).map_or(0, |m| m.value)).fold(0u32, u32::wrapping_add))
+    });
+    g.bench_function("perimeter_batch", |b| {
+        b.iter(|| batched(&probes6, &mut answers, |chunk, out| ours6.lookup_into(chunk, out)))
     });
     g.bench_function("prefix_trie", |b| {
         b.iter(|| {

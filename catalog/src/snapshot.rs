@@ -142,29 +142,28 @@ impl Snapshot {
         self.class(ip, blocked, found)
     }
 
-    /// `classify` for a batch, in order. The IPv4 addresses are looked up together so
-    /// that their memory loads overlap (`LpmV4::lookup_into`): for callers that hold
-    /// many addresses at once, such as the gateways' observation reports.
+    /// `classify` for a batch, in order. The addresses of each family are looked up
+    /// together so that their memory loads overlap (`LpmV4::lookup_into`,
+    /// `LpmV6::lookup_into`): for callers that hold many addresses at once, such as the
+    /// gateways' observation reports.
     pub fn classify_many(&self, ips: &[IpAddr]) -> Vec<Class<'_>> {
         let ips: Vec<IpAddr> = ips.iter().map(|ip| unmapped(*ip)).collect();
-        let v4: Vec<u32> = ips
-            .iter()
-            .filter_map(|ip| match ip {
-                IpAddr::V4(a) => Some(u32::from(*a)),
-                IpAddr::V6(_) => None,
-            })
-            .collect();
-        let (mut blocked, mut found) = (vec![None; v4.len()], vec![None; v4.len()]);
-        self.blocked_v4.lookup_into(&v4, &mut blocked);
-        self.v4.lookup_into(&v4, &mut found);
-        let mut v4_answers = blocked.into_iter().zip(found);
+        let (mut v4, mut v6) = (Vec::new(), Vec::new());
+        for ip in &ips {
+            match ip {
+                IpAddr::V4(a) => v4.push(u32::from(*a)),
+                IpAddr::V6(a) => v6.push(u128::from(*a)),
+            }
+        }
+        let mut v4_answers =
+            batch(&v4, &|a, out| self.blocked_v4.lookup_into(a, out), &|a, out| self.v4.lookup_into(a, out));
+        let mut v6_answers =
+            batch(&v6, &|a, out| self.blocked_v6.lookup_into(a, out), &|a, out| self.v6.lookup_into(a, out));
         ips.iter()
-            .map(|ip| match ip {
-                IpAddr::V4(_) => {
-                    let (blocked, found) = v4_answers.next().expect("one answer per IPv4 address");
-                    self.class(*ip, blocked, found)
-                }
-                IpAddr::V6(_) => self.classify(*ip),
+            .map(|ip| {
+                let answers = if ip.is_ipv4() { &mut v4_answers } else { &mut v6_answers };
+                let (blocked, found) = answers.next().expect("one answer per address");
+                self.class(*ip, blocked, found)
             })
             .collect()
     }
@@ -206,6 +205,20 @@ fn unmapped(ip: IpAddr) -> IpAddr {
         IpAddr::V6(a) => a.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
     }
+}
+
+/// A table's `lookup_into`.
+type LookupInto<'a, A> = &'a dyn Fn(&[A], &mut [Option<Match>]);
+/// The (blocked, assigned) matches of a batch, in order.
+type Answers = std::iter::Zip<std::vec::IntoIter<Option<Match>>, std::vec::IntoIter<Option<Match>>>;
+
+/// The (blocked, assigned) matches of each address in `addrs`, in order: each table
+/// answers the whole batch at once.
+fn batch<A>(addrs: &[A], blocked: LookupInto<'_, A>, assigned: LookupInto<'_, A>) -> Answers {
+    let (mut b, mut a) = (vec![None; addrs.len()], vec![None; addrs.len()]);
+    blocked(addrs, &mut b);
+    assigned(addrs, &mut a);
+    b.into_iter().zip(a)
 }
 
 /// Lookup tables over the blocked prefixes; the value is the index into `blocks`.

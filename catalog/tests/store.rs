@@ -157,6 +157,7 @@ async fn a_batch_is_classified_as_one_address_at_a_time() {
     import(&store, "alpha", &list).await.unwrap();
     import(&store, "beta", &format!("198.51.100.0/24,{b}\n198.51.100.77/32,{b}\n")).await.unwrap();
     store.block("test", "198.51.100.64/26".parse().unwrap(), "left unregistered").await.unwrap();
+    store.block("test", "2001:db8:bad::/48".parse().unwrap(), "left unregistered").await.unwrap();
     let snapshot = Snapshot::load(&store).await.unwrap();
     let ips: Vec<IpAddr> = [
         "203.0.113.7",
@@ -166,6 +167,7 @@ async fn a_batch_is_classified_as_one_address_at_a_time() {
         "198.51.100.77",
         "198.51.100.5",
         "2001:db8::1",
+        "2001:db8:bad::5",
         "2001:db9::1",
         "10.20.30.40",
         "10.21.0.1",
@@ -188,6 +190,7 @@ async fn a_batch_is_classified_as_one_address_at_a_time() {
         "blocked 198.51.100.64/26",
         "known 198.51.100.0/24",
         "known 2001:db8::/32",
+        "blocked 2001:db8:bad::/48",
         "unknown",
         "known 10.20.0.0/16",
         "unknown",

@@ -32,6 +32,8 @@ pub enum BuildError {
     Value(u32),
     /// The memory for the table could not be mapped.
     Memory(String),
+    /// More intervals than the table's 32-bit (IPv6 index: 27-bit) positions address.
+    TooLarge,
 }
 
 impl fmt::Display for BuildError {
@@ -41,6 +43,7 @@ impl fmt::Display for BuildError {
             BuildError::Length(l) => write!(f, "prefix length {l} is out of range"),
             BuildError::Value(v) => write!(f, "value {v} exceeds {MAX_VALUE}"),
             BuildError::Memory(e) => write!(f, "mapping memory for the table failed: {e}"),
+            BuildError::TooLarge => write!(f, "too many prefixes for one lookup table"),
         }
     }
 }

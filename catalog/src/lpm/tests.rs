@@ -121,6 +121,39 @@ fn v6_matches_the_reference() {
 }
 
 #[test]
+fn v6_second_levels_match_the_reference() {
+    // Prefixes over a few top-16 buckets, dense enough that each gets a second level,
+    // plus nested ones and host routes; probes at random and at every edge.
+    let mut rng = Rng(11);
+    let mut prefixes = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let random = |rng: &mut Rng| {
+        let top = [0x2001u128, 0x2a00, 0x2a01, 0x3fff][(rng.next() % 4) as usize];
+        top << 112 | u128::from(rng.next()) << 48 | u128::from(rng.next()) >> 16
+    };
+    while prefixes.len() < 4000 {
+        let len = [16u8, 20, 29, 32, 36, 48, 56, 64, 128][(rng.next() % 9) as usize];
+        let net = random(&mut rng) & (u128::MAX << (128 - len));
+        if seen.insert((net, len)) {
+            prefixes.push((net, len, prefixes.len() as u32));
+        }
+    }
+    let table = LpmV6::build(prefixes.clone()).unwrap();
+    assert!(!table.sub.is_empty(), "dense buckets get a second level");
+    let mut probes: Vec<u128> = (0..4000).map(|_| random(&mut rng)).collect();
+    for (net, len, _) in &prefixes {
+        let last = net | u128::MAX.checked_shr(u32::from(*len)).unwrap_or(0);
+        probes.extend([*net, last, last.wrapping_add(1), net.wrapping_sub(1)]);
+    }
+    let mut many = vec![None; probes.len()];
+    table.lookup_into(&probes, &mut many);
+    for (addr, got) in probes.iter().zip(many) {
+        assert_eq!(got, naive(&prefixes, 128, *addr), "{addr:#x}");
+        assert_eq!(table.lookup(*addr), got, "single lookup agrees, {addr:#x}");
+    }
+}
+
+#[test]
 fn edges_empty_full_and_errors() {
     let empty = LpmV4::build(vec![]).unwrap();
     assert_eq!(empty.lookup(0), None);
