@@ -156,9 +156,9 @@ impl Snapshot {
             }
         }
         let mut v4_answers =
-            batch(&v4, &|a, out| self.blocked_v4.lookup_into(a, out), &|a, out| self.v4.lookup_into(a, out));
+            batch(&v4, |a, out| self.blocked_v4.lookup_into(a, out), |a, out| self.v4.lookup_into(a, out));
         let mut v6_answers =
-            batch(&v6, &|a, out| self.blocked_v6.lookup_into(a, out), &|a, out| self.v6.lookup_into(a, out));
+            batch(&v6, |a, out| self.blocked_v6.lookup_into(a, out), |a, out| self.v6.lookup_into(a, out));
         ips.iter()
             .map(|ip| {
                 let answers = if ip.is_ipv4() { &mut v4_answers } else { &mut v6_answers };
@@ -207,18 +207,17 @@ fn unmapped(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// A table's `lookup_into`.
-type LookupInto<'a, A> = &'a dyn Fn(&[A], &mut [Option<Match>]);
-/// The (blocked, assigned) matches of a batch, in order.
-type Answers = std::iter::Zip<std::vec::IntoIter<Option<Match>>, std::vec::IntoIter<Option<Match>>>;
-
 /// The (blocked, assigned) matches of each address in `addrs`, in order: each table
-/// answers the whole batch at once.
-fn batch<A>(addrs: &[A], blocked: LookupInto<'_, A>, assigned: LookupInto<'_, A>) -> Answers {
+/// answers the whole batch at once through its `lookup_into`.
+fn batch<A>(
+    addrs: &[A],
+    blocked: impl Fn(&[A], &mut [Option<Match>]),
+    assigned: impl Fn(&[A], &mut [Option<Match>]),
+) -> std::vec::IntoIter<(Option<Match>, Option<Match>)> {
     let (mut b, mut a) = (vec![None; addrs.len()], vec![None; addrs.len()]);
     blocked(addrs, &mut b);
     assigned(addrs, &mut a);
-    b.into_iter().zip(a)
+    b.into_iter().zip(a).collect::<Vec<_>>().into_iter()
 }
 
 /// Lookup tables over the blocked prefixes; the value is the index into `blocks`.
