@@ -9,10 +9,10 @@ use std::hint::black_box;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Instant;
 
-use catalog::lpm::{LpmV4, LpmV6, Match};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use snapshot::lpm::{LpmV4, LpmV6, Match};
 
 const V4_PREFIXES: usize = 1_000_000;
 const V6_PREFIXES: usize = 200_000;

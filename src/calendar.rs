@@ -22,11 +22,8 @@ struct Reloading {
 }
 
 impl WorkingDays for Reloading {
-    fn is_working_day(&self, date: time::Date) -> bool {
-        match Date::new(date.year(), u8::from(date.month()), date.day()) {
-            Some(d) => self.current.load().is_working_day(d),
-            None => false,
-        }
+    fn is_working_day(&self, date: Date) -> bool {
+        self.current.load().is_working_day(date)
     }
 
     fn refresh(&self) {

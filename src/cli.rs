@@ -79,7 +79,7 @@ pub enum Command {
     #[command(subcommand)]
     Mail(MailCmd),
     /// Run one reconciler pass now: open due notices, send them, apply passed deadlines.
-    /// (`perimeter up` does this on its own every `reconcile.interval_secs`.)
+    /// (`perimeter up` does this on its own every `notices.interval`.)
     Reconcile {
         /// Pretend it is this time (RFC 3339). Only honoured when PERIMETER_TEST_CLOCK=1,
         /// for tests; production always uses the real clock.
@@ -116,7 +116,7 @@ pub enum CaCmd {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
-    /// Make a new root; the old one stays trusted for `[ca] overlap_days`. Every operator
+    /// Make a new root; the old one stays trusted for `[ca] overlap`. Every operator
     /// with a contact address is e-mailed the new certificate and its fingerprint.
     Rotate,
 }

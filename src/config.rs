@@ -5,7 +5,10 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
 use anyhow::Context;
+use policies::duration;
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration.
@@ -57,9 +60,12 @@ pub struct CaSettings {
     pub common_name: String,
     /// `ecdsa-p256` or `rsa-3072`.
     pub key: CaKey,
-    pub validity_days: i64,
+    /// How long a new root is valid, e.g. `"3653d"`.
+    #[serde(with = "duration::one")]
+    pub validity: Duration,
     /// How long a replaced root stays trusted after a rotation.
-    pub overlap_days: i64,
+    #[serde(with = "duration::one")]
+    pub overlap: Duration,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
@@ -75,8 +81,8 @@ impl Default for CaSettings {
             organisation: "Perimeter".into(),
             common_name: "Perimeter Gateway Root CA".into(),
             key: CaKey::EcdsaP256,
-            validity_days: 3653,
-            overlap_days: 30,
+            validity: Duration::from_secs(3653 * 86_400),
+            overlap: Duration::from_secs(30 * 86_400),
         }
     }
 }
@@ -91,8 +97,8 @@ impl CaSettings {
                 CaKey::EcdsaP256 => certs::KeyAlgorithm::EcdsaP256,
                 CaKey::Rsa3072 => certs::KeyAlgorithm::Rsa3072,
             },
-            validity: time::Duration::days(self.validity_days),
-            overlap: time::Duration::days(self.overlap_days),
+            validity: time::Duration::try_from(self.validity).unwrap_or(time::Duration::MAX),
+            overlap: time::Duration::try_from(self.overlap).unwrap_or(time::Duration::MAX),
         }
     }
 }
@@ -108,10 +114,12 @@ pub struct NoticesConfig {
     pub from: String,
     /// Local time (UTC+5) at which each day's notices go out, `HH:MM`.
     pub send_at: String,
-    /// First retry delay after a failed send, in seconds; doubles up to an hour.
-    pub retry_base_secs: u64,
-    /// How often the reconciler runs (notices, deadlines), in seconds.
-    pub interval_secs: u64,
+    /// First retry delay after a failed send; doubles up to an hour.
+    #[serde(with = "duration::one")]
+    pub retry_base: Duration,
+    /// How often the reconciler runs (notices, deadlines).
+    #[serde(with = "duration::one")]
+    pub interval: Duration,
 }
 
 /// The working-day calendar.
@@ -128,8 +136,8 @@ impl Default for NoticesConfig {
             smtp_url: "smtp://127.0.0.1:25".into(),
             from: "perimeter <perimeter@localhost>".into(),
             send_at: "09:00".into(),
-            retry_base_secs: 60,
-            interval_secs: 60,
+            retry_base: Duration::from_secs(60),
+            interval: Duration::from_secs(60),
         }
     }
 }
@@ -158,8 +166,9 @@ pub struct ApiConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct CatalogConfig {
     /// How often a running gateway checks the store for changes made elsewhere (for
-    /// example by the CLI or another instance), in milliseconds.
-    pub refresh_ms: u64,
+    /// example by the CLI or another instance).
+    #[serde(with = "duration::one")]
+    pub refresh: Duration,
 }
 
 /// Logging.
@@ -206,7 +215,7 @@ impl Default for ApiConfig {
 
 impl Default for CatalogConfig {
     fn default() -> CatalogConfig {
-        CatalogConfig { refresh_ms: 1000 }
+        CatalogConfig { refresh: Duration::from_secs(1) }
     }
 }
 

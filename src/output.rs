@@ -4,13 +4,10 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-/// Kazakhstan time, UTC+5 (a single zone since 2024-03-01).
-pub const KZ_OFFSET: time::UtcOffset = time::macros::offset!(+5);
-
 /// A unix-millisecond timestamp as RFC 3339 in Kazakhstan time.
 pub fn when(ms: i64) -> String {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .map(|t| t.to_offset(KZ_OFFSET))
+        .map(|t| t.to_offset(catalog::reconcile::KZ))
         .ok()
         .and_then(|t| t.format(&Rfc3339).ok())
         .unwrap_or_else(|| ms.to_string())
@@ -31,10 +28,8 @@ pub fn parse_instant(text: &str) -> anyhow::Result<i64> {
 
 /// The window [start, end) in unix ms of a Kazakhstan calendar day `YYYY-MM-DD`.
 pub fn parse_day(text: &str) -> anyhow::Result<(i64, i64)> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    let date =
-        time::Date::parse(text, &format).map_err(|e| anyhow::anyhow!("'{text}' is not a date YYYY-MM-DD: {e}"))?;
-    let start = date.midnight().assume_offset(KZ_OFFSET).unix_timestamp() * 1000;
+    let date: policies::calendar::Date = text.parse().map_err(anyhow::Error::msg)?;
+    let start = catalog::reconcile::kz_midnight(date);
     Ok((start, start + 86_400_000))
 }
 

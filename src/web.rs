@@ -9,7 +9,6 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use iqbsh::{Categorized, Decision, Rules, RulesHandle};
-use policies::calendar::Date;
 use policies::category::{Category, CategoryDb};
 use policies::policy::PolicyBook;
 use serde::{Deserialize, Serialize};
@@ -26,13 +25,14 @@ pub struct PoliciesConfig {
     /// Without one, every organisation gets the default: uncategorised sites and the
     /// exempt categories.
     pub file: Option<PathBuf>,
-    /// How often the files are checked for changes, in seconds.
-    pub reload_secs: u64,
+    /// How often the files are checked for changes.
+    #[serde(with = "policies::duration::one")]
+    pub reload: Duration,
 }
 
 impl Default for PoliciesConfig {
     fn default() -> PoliciesConfig {
-        PoliciesConfig { categories_dir: None, file: None, reload_secs: 10 }
+        PoliciesConfig { categories_dir: None, file: None, reload: Duration::from_secs(10) }
     }
 }
 
@@ -99,11 +99,7 @@ pub fn policy_command(
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-/// Today in Kazakhstan time (UTC+5).
-fn today() -> Date {
-    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-    Date::from_unix(now, 5 * 3600)
-}
+use policies::calendar::today;
 
 impl PolicyRules {
     /// Reads the configured files; any problem refuses the whole set.
@@ -170,7 +166,7 @@ fn stamp(config: &PoliciesConfig) -> Option<SystemTime> {
 /// Reloads the rules whenever the files change; a bad edit is logged and the rules in
 /// force stay.
 pub fn spawn_reloader(config: PoliciesConfig, handle: RulesHandle) {
-    let every = Duration::from_secs(config.reload_secs.max(1));
+    let every = config.reload.max(Duration::from_secs(1));
     tokio::spawn(async move {
         let mut seen = stamp(&config);
         loop {

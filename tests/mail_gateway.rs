@@ -25,7 +25,7 @@ fn a_connected_system_relays_both_ways_is_suspended_and_resumed_without_losing_m
     let outside = SmtpSink::start(&[]);
     let later_port = common::free_port();
     env.configure(&format!(
-        "[catalog]\nrefresh_ms = 200\n[relay]\nspool_dir = \"spool\"\nhostname = \"relay.test\"\n\
+        "[catalog]\nrefresh = \"200ms\"\n[relay]\nspool_dir = \"spool\"\nhostname = \"relay.test\"\n\
          [relay.delivery]\nretry = [\"1s\"]\n[relay.delivery.transport]\n\"example.net\" = \"127.0.0.1:{}\"\n\
          \"later.example\" = \"127.0.0.1:{later_port}\"\n",
         outside.port
@@ -120,7 +120,7 @@ fn the_duty_team_deletes_held_mail_from_the_cli_after_review() {
     let owner = SmtpSink::start(&[]);
     let later_port = common::free_port();
     env.configure(&format!(
-        "[catalog]\nrefresh_ms = 200\n[relay]\nspool_dir = \"spool\"\nhostname = \"relay.test\"\n\
+        "[catalog]\nrefresh = \"200ms\"\n[relay]\nspool_dir = \"spool\"\nhostname = \"relay.test\"\n\
          [relay.delivery]\nretry = [\"1s\"]\n[relay.delivery.transport]\n\"later.example\" = \"127.0.0.1:{later_port}\"\n"
     ));
     let deliver_to = format!("127.0.0.1:{}", owner.port);

@@ -37,7 +37,7 @@ fn a_burst_gets_its_system_suspended_and_its_owner_told_while_the_other_system_f
     let outside = SmtpSink::start(&[]);
     let later_port = common::free_port();
     env.configure(&format!(
-        "[catalog]\nrefresh_ms = 200\n\
+        "[catalog]\nrefresh = \"200ms\"\n\
          [notices]\nsmtp_url = \"smtp://127.0.0.1:{}\"\nfrom = \"Gateway duty <duty@gateway.example>\"\n\
          [relay]\nspool_dir = \"spool\"\nhostname = \"relay.test\"\n\
          [relay.delivery]\nretry = [\"1s\"]\n\

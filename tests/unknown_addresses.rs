@@ -13,7 +13,7 @@ fn env_with_smtp(smtp_port: u16) -> Env {
     let mut env = Env::new();
     env.configure(&format!(
         "[notices]\nsmtp_url = \"smtp://127.0.0.1:{smtp_port}\"\nfrom = \"Gateway duty <duty@gateway.example>\"\n\
-         send_at = \"09:00\"\nretry_base_secs = 60\ninterval_secs = 86400\n"
+         send_at = \"09:00\"\nretry_base = \"1m\"\ninterval = \"1d\"\n"
     ));
     env
 }

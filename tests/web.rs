@@ -158,7 +158,7 @@ fn exempt_sites_pass_untouched_others_are_inspected_and_denied_ones_blocked() {
     env.configure(&format!(
         r#"
 [catalog]
-refresh_ms = 200
+refresh = "200ms"
 [policies]
 categories_dir = "{dir}/categories"
 file = "{dir}/policies.toml"

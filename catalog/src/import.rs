@@ -1,33 +1,85 @@
-//! Checking an operator's list before it replaces the old one: every row is parsed
-//! and judged (CIDR, host bits, reserved ranges, BIN, duplicates, overlap with other
-//! operators) and every problem is reported with its line; then the new list is
-//! compared with the current one. Pure: the store supplies what it knows.
+//! Replacing an operator's list: every row is parsed and judged (CIDR, host bits,
+//! reserved ranges, BIN, duplicates, overlap with other operators) and every problem is
+//! reported with its line; then the new list is compared with the current one and the
+//! difference applied as one audited change, all inside one store transaction
+//! ([`import`]). The checks themselves are pure functions over what the store supplies.
+//!
+//! Must not: apply anything when a single row has a problem.
 
 use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::format::{Problem, RawRow};
-use crate::model::Bin;
-use crate::net::{Family, Net};
+use policies::Bin;
+use snapshot::net::{Family, Net};
+use store::{Current, Entry, ListDiff, OrgInfo, Progress, Store, StoreError};
 
-/// A checked row of a new list.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Entry {
-    pub line: usize,
-    pub net: Net,
-    pub bin: Bin,
-    pub organisation_id: i64,
-    pub comment: String,
+use crate::format::{Problem, RawRow};
+
+/// The result of an import: the diff, and whether it was applied.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct ImportOutcome {
+    pub operator: String,
+    pub applied: bool,
+    /// The audit entry of an applied import.
+    pub change: Option<i64>,
+    pub diff: DiffSummary,
+    /// Unknown addresses the new list covers: closed, and unblocked if they were blocked.
+    #[serde(default)]
+    pub resolved: Vec<String>,
+    #[serde(default)]
+    pub unblocked: Vec<String>,
 }
 
-/// What the store knows about an organisation named in a list.
-#[derive(Clone, Debug)]
-pub struct OrgInfo {
-    pub id: i64,
-    pub name: String,
-    /// Whether the importing operator connects this organisation.
-    pub connected: bool,
+/// An import that was refused: every problem, nothing applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("the list has {} problem(s); nothing was applied", .0.len())]
+    Rejected(Vec<Problem>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Replaces `operator`'s list with `rows` as a whole, or on a dry run only reports the
+/// difference. `read_problems` are the problems found while reading the file: any of
+/// them refuses the import too. Checks happen under the store's write lock, so a
+/// concurrent import of another operator cannot slip an overlapping prefix in between.
+pub async fn import(
+    store: &Store,
+    actor: &str,
+    operator: &str,
+    rows: Vec<RawRow>,
+    read_problems: Vec<Problem>,
+    dry_run: bool,
+    progress: Progress<'_>,
+) -> Result<ImportOutcome, ImportError> {
+    let mut change = store.begin_list_change(operator).await?;
+    let orgs = change.organisations().await?;
+    let others = OtherPrefixes::new(change.others().await?);
+    let entries = check(rows, read_problems, &orgs, &others, operator).map_err(ImportError::Rejected)?;
+    let bins: HashMap<i64, Bin> = orgs.into_iter().map(|(bin, o)| (o.id, bin)).collect();
+    let diff = diff(change.current(&bins).await?, entries);
+    let summary = DiffSummary::of(&diff);
+    let operator = operator.to_string();
+    if dry_run || diff.is_empty() {
+        return Ok(ImportOutcome {
+            operator,
+            applied: false,
+            change: None,
+            diff: summary,
+            resolved: vec![],
+            unblocked: vec![],
+        });
+    }
+    let applied = change.commit(actor, &diff, progress).await?;
+    Ok(ImportOutcome {
+        operator,
+        applied: true,
+        change: Some(applied.change),
+        diff: summary,
+        resolved: applied.resolved,
+        unblocked: applied.unblocked,
+    })
 }
 
 /// Other operators' current prefixes, arranged to answer "does this prefix overlap
@@ -137,7 +189,7 @@ fn check_prefix(text: &str, others: &OtherPrefixes) -> Result<Net, String> {
     if text.is_empty() {
         return Err("missing".into());
     }
-    let net: Net = text.parse().map_err(|e: crate::net::NetError| e.to_string())?;
+    let net: Net = text.parse().map_err(|e: snapshot::net::NetError| e.to_string())?;
     if let Some(r) = net.reserved_overlap() {
         return Err(format!("{net} overlaps the reserved {} range {}", r.name, r.cidr));
     }
@@ -151,7 +203,7 @@ fn check_bin<'o>(text: &str, orgs: &'o HashMap<Bin, OrgInfo>, operator: &str) ->
     if text.is_empty() {
         return Err("missing".into());
     }
-    let bin: Bin = text.parse().map_err(|e: crate::model::BinError| e.to_string())?;
+    let bin: Bin = text.parse().map_err(|e: policies::BinError| e.to_string())?;
     let org = orgs.get(&bin).ok_or_else(|| format!("no organisation with BIN {bin} is registered"))?;
     if !org.connected {
         return Err(format!("organisation {bin} ({}) is not connected through operator '{operator}'", org.name));
@@ -159,53 +211,26 @@ fn check_bin<'o>(text: &str, orgs: &'o HashMap<Bin, OrgInfo>, operator: &str) ->
     Ok((bin, org))
 }
 
-/// A prefix in the current list, as the store holds it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Current {
-    pub row_id: i64,
-    pub net: Net,
-    pub bin: Bin,
-    pub organisation_id: i64,
-    pub comment: String,
-}
-
-/// How a new list differs from the current one.
-#[derive(Debug, Default)]
-pub struct Diff {
-    pub added: Vec<Entry>,
-    pub removed: Vec<Current>,
-    /// Same prefix, another organisation.
-    pub moved: Vec<(Current, Entry)>,
-    /// Same prefix and organisation, another comment.
-    pub updated: Vec<(Current, Entry)>,
-    pub unchanged: usize,
-}
-
-impl Diff {
-    /// Compares the checked new list with the current one.
-    pub fn between(current: Vec<Current>, new: Vec<Entry>) -> Diff {
-        let mut old: HashMap<Net, Current> = current.into_iter().map(|c| (c.net, c)).collect();
-        let mut diff = Diff::default();
-        for entry in new {
-            match old.remove(&entry.net) {
-                None => diff.added.push(entry),
-                Some(c) if c.organisation_id != entry.organisation_id => diff.moved.push((c, entry)),
-                Some(c) if c.comment != entry.comment => diff.updated.push((c, entry)),
-                Some(_) => diff.unchanged += 1,
-            }
+/// Compares the checked new list with the current one.
+pub fn diff(current: Vec<Current>, new: Vec<Entry>) -> ListDiff {
+    let mut old: HashMap<Net, Current> = current.into_iter().map(|c| (c.net, c)).collect();
+    let mut diff = ListDiff::default();
+    for entry in new {
+        match old.remove(&entry.net) {
+            None => diff.added.push(entry),
+            Some(c) if c.organisation_id != entry.organisation_id => diff.moved.push((c, entry)),
+            Some(c) if c.comment != entry.comment => diff.updated.push((c, entry)),
+            Some(_) => diff.unchanged += 1,
         }
-        diff.removed = old.into_values().collect();
-        diff.removed.sort_unstable_by_key(|c| c.net);
-        diff
     }
+    diff.removed = old.into_values().collect();
+    diff.removed.sort_unstable_by_key(|c| c.net);
+    diff
+}
 
-    /// True when applying the diff changes nothing.
-    pub fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.removed.is_empty() && self.moved.is_empty() && self.updated.is_empty()
-    }
-
+impl DiffSummary {
     /// Counts and the changed prefixes, for people and the API.
-    pub fn summary(&self) -> DiffSummary {
+    pub fn of(diff: &ListDiff) -> DiffSummary {
         let line = |net: &Net, bin: &Bin| DiffLine { prefix: net.to_string(), bin: bin.to_string(), from_bin: None };
         let mv = |(c, e): &(Current, Entry)| DiffLine {
             prefix: e.net.to_string(),
@@ -213,11 +238,11 @@ impl Diff {
             from_bin: Some(c.bin.to_string()),
         };
         DiffSummary {
-            added: self.added.iter().map(|e| line(&e.net, &e.bin)).collect(),
-            removed: self.removed.iter().map(|c| line(&c.net, &c.bin)).collect(),
-            moved: self.moved.iter().map(mv).collect(),
-            updated: self.updated.iter().map(|(_, e)| line(&e.net, &e.bin)).collect(),
-            unchanged: self.unchanged,
+            added: diff.added.iter().map(|e| line(&e.net, &e.bin)).collect(),
+            removed: diff.removed.iter().map(|c| line(&c.net, &c.bin)).collect(),
+            moved: diff.moved.iter().map(mv).collect(),
+            updated: diff.updated.iter().map(|(_, e)| line(&e.net, &e.bin)).collect(),
+            unchanged: diff.unchanged,
         }
     }
 }

@@ -1,60 +1,34 @@
-//! The in-process path for observations: the data plane reports unknown addresses with
-//! a non-blocking call into a bounded buffer (drops are counted, never waited on); a
-//! background task merges duplicates and writes batches to the store, the same way the
-//! HTTP ingest does.
+//! The receiving half of the observation sink: the data plane reports unknown
+//! addresses into a bounded buffer ([`snapshot::ObservationSink`]); the writer here
+//! merges duplicates and writes batches to the store, the same way the HTTP ingest does.
+//!
+//! Must not: hold more than one batch of merged sightings; a failed batch is logged
+//! and counted, not retried without bound.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use snapshot::observe::SinkCounters;
+use snapshot::{Observation, ObservationSink};
 use tokio::sync::mpsc;
 
-use crate::store::{Observation, Store};
+use store::Store;
 
-/// Where the data plane reports unknown addresses. Cheap to clone; never blocks.
-#[derive(Clone)]
-pub struct ObservationSink {
-    tx: mpsc::Sender<Observation>,
-    counters: Arc<Counters>,
-}
-
-/// What the sink has done since start.
-#[derive(Default, Debug)]
-pub struct Counters {
-    pub reported: AtomicU64,
-    pub dropped: AtomicU64,
-    pub written: AtomicU64,
-    pub failed_batches: AtomicU64,
-}
-
-impl ObservationSink {
-    /// Reports one sighting; if the buffer is full the sighting is dropped and counted.
-    pub fn report(&self, observation: Observation) {
-        self.counters.reported.fetch_add(1, Ordering::Relaxed);
-        if self.tx.try_send(observation).is_err() {
-            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    pub fn counters(&self) -> &Counters {
-        &self.counters
-    }
-
-    /// Starts the writer: buffers up to `capacity` sightings and flushes merged batches
-    /// every `every` (or sooner when a batch is full).
-    pub fn spawn(store: Store, capacity: usize, every: Duration) -> ObservationSink {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
-        let counters = Arc::new(Counters::default());
-        tokio::spawn(writer(store, rx, counters.clone(), every));
-        ObservationSink { tx, counters }
-    }
+/// A sink whose sightings reach `store`: buffers up to `capacity` and writes merged
+/// batches every `every` (or sooner when a batch is full). The writer ends when every
+/// clone of the sink is dropped, after writing what it holds.
+pub fn spawn_sink(store: Store, capacity: usize, every: Duration) -> ObservationSink {
+    let (sink, rx) = ObservationSink::channel(capacity);
+    tokio::spawn(writer(store, rx, Arc::clone(sink.counters()), every));
+    sink
 }
 
 const BATCH: usize = 10_000;
 
-async fn writer(store: Store, mut rx: mpsc::Receiver<Observation>, counters: Arc<Counters>, every: Duration) {
+async fn writer(store: Store, mut rx: mpsc::Receiver<Observation>, counters: Arc<SinkCounters>, every: Duration) {
     let mut pending: HashMap<(IpAddr, String), Observation> = HashMap::new();
     let mut tick = tokio::time::interval(every);
     loop {

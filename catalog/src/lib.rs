@@ -1,19 +1,17 @@
-//! The IP catalog: which prefixes belong to which user organisation and which telecom
-//! operator connects them. Holds the model, the store (SQLite or PostgreSQL), the
-//! operator list formats and their checked import, and the immutable lookup snapshot
-//! the gateways read on every connection.
+//! The IP catalog's own logic: operators' list formats (CSV, JSON) and their checked,
+//! all-or-nothing import; the reconciler that turns unknown source addresses into
+//! notices to operators and, past the five-working-day deadline, into blocks; the
+//! writer that receives the gateways' observations; and the publisher that keeps the
+//! data plane's [`snapshot::Snapshot`] in step with the store.
+//!
+//! Must not: hold records itself (the `store` crate does) or run in the data plane (the
+//! gateways read only the `snapshot` crate).
 
 pub mod format;
 pub mod import;
 pub mod ingest;
-pub mod lpm;
-pub mod model;
-pub mod net;
+pub mod publish;
 pub mod reconcile;
-pub mod snapshot;
-pub mod store;
 
 pub use format::{Format, Problem, RawRow};
-pub use model::{Assignment, Bin, Change, Operator, Organisation, Role};
-pub use net::Net;
-pub use store::{Store, StoreError};
+pub use import::{ImportError, ImportOutcome, import};

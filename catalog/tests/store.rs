@@ -4,18 +4,18 @@
 use std::net::IpAddr;
 
 use catalog::format::{Format, read};
-use catalog::snapshot::{Class, Snapshot, SnapshotHandle};
-use catalog::store::testing::fresh_database;
-use catalog::store::{ImportError, NewOperator};
-use catalog::{Bin, Store};
+use catalog::{ImportError, ImportOutcome};
+use policies::Bin;
+use snapshot::{Class, Observation, SnapshotHandle};
+use store::testing::fresh_database;
+use store::{NewOperator, Store};
 
 async fn store(dir: &tempfile::TempDir) -> Store {
     Store::open(&fresh_database(dir.path()).await).await.expect("store opens")
 }
 
 fn bin(first11: &str) -> Bin {
-    let d: Vec<u32> = first11.chars().map(|c| c.to_digit(10).unwrap()).collect();
-    format!("{first11}{}", Bin::check_digit(&d).unwrap()).parse().unwrap()
+    Bin::with_check_digit(first11).unwrap()
 }
 
 async fn setup(store: &Store) -> (Bin, Bin) {
@@ -28,9 +28,9 @@ async fn setup(store: &Store) -> (Bin, Bin) {
     (a, b)
 }
 
-async fn import(store: &Store, op: &str, csv: &str) -> Result<catalog::store::ImportOutcome, ImportError> {
+async fn import(store: &Store, op: &str, csv: &str) -> Result<ImportOutcome, ImportError> {
     let (rows, problems) = read(Format::Csv, csv.as_bytes());
-    store.import("test", op, rows, problems, false, &|_, _| {}).await
+    catalog::import(store, "test", op, rows, problems, false, &|_, _| {}).await
 }
 
 #[tokio::test]
@@ -60,12 +60,12 @@ async fn the_snapshot_follows_the_store_and_keeps_the_old_one_until_swapped() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(&dir).await;
     let (a, _) = setup(&store).await;
-    let handle = SnapshotHandle::new(Snapshot::load(&store).await.unwrap());
+    let handle = SnapshotHandle::new(catalog::publish::load(&store).await.unwrap());
     let ip: IpAddr = "203.0.113.9".parse().unwrap();
     let before = handle.current();
     assert_eq!(before.classify(ip), Class::Unknown);
     import(&store, "alpha", &format!("203.0.113.0/24,{a}\n203.0.113.0/28,{a}\n")).await.unwrap();
-    assert!(handle.refresh(&store).await.unwrap().is_some(), "a new generation is swapped in");
+    assert!(catalog::publish::refresh(&handle, &store).await.unwrap().is_some(), "a new generation is swapped in");
     assert_eq!(before.classify(ip), Class::Unknown, "a reader holding the old snapshot keeps its view");
     match handle.current().classify(ip) {
         Class::Known { prefix, operator, organisation } => {
@@ -75,7 +75,7 @@ async fn the_snapshot_follows_the_store_and_keeps_the_old_one_until_swapped() {
         }
         other => panic!("expected known, got {other:?}"),
     }
-    assert_eq!(handle.refresh(&store).await.unwrap(), None, "no change, no rebuild");
+    assert_eq!(catalog::publish::refresh(&handle, &store).await.unwrap(), None, "no change, no rebuild");
 }
 
 #[tokio::test]
@@ -99,8 +99,6 @@ async fn a_large_list_imports_and_replaces_whole() {
 
 #[tokio::test]
 async fn the_in_process_sink_merges_and_never_blocks() {
-    use catalog::ingest::ObservationSink;
-    use catalog::store::Observation;
     use std::sync::atomic::Ordering;
     let dir = tempfile::tempdir().unwrap();
     let store = store(&dir).await;
@@ -108,7 +106,7 @@ async fn the_in_process_sink_merges_and_never_blocks() {
         .add_operator("test", NewOperator { name: "gamma".into(), links: vec!["gamma-1".into()], ..Default::default() })
         .await
         .unwrap();
-    let sink = ObservationSink::spawn(store.clone(), 10_000, std::time::Duration::from_millis(50));
+    let sink = catalog::ingest::spawn_sink(store.clone(), 10_000, std::time::Duration::from_millis(50));
     for i in 0..3000u32 {
         let ip: IpAddr = format!("198.51.100.{}", i % 100).parse().unwrap();
         sink.report(Observation {
@@ -133,7 +131,7 @@ async fn the_in_process_sink_merges_and_never_blocks() {
     assert_eq!(unknown.iter().map(|u| u.seen).sum::<i64>(), 3000, "every sighting counted");
     assert_eq!(unknown[0].first_seen, 0);
 
-    let tiny = ObservationSink::spawn(store.clone(), 1, std::time::Duration::from_secs(60));
+    let tiny = catalog::ingest::spawn_sink(store.clone(), 1, std::time::Duration::from_secs(60));
     for _ in 0..1000 {
         tiny.report(Observation {
             ip: "198.51.100.1".parse().unwrap(),
@@ -158,7 +156,7 @@ async fn a_batch_is_classified_as_one_address_at_a_time() {
     import(&store, "beta", &format!("198.51.100.0/24,{b}\n198.51.100.77/32,{b}\n")).await.unwrap();
     store.block("test", "198.51.100.64/26".parse().unwrap(), "left unregistered").await.unwrap();
     store.block("test", "2001:db8:bad::/48".parse().unwrap(), "left unregistered").await.unwrap();
-    let snapshot = Snapshot::load(&store).await.unwrap();
+    let snapshot = catalog::publish::load(&store).await.unwrap();
     let ips: Vec<IpAddr> = [
         "203.0.113.7",
         "203.0.113.200",

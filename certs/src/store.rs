@@ -16,6 +16,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rustls::pki_types::pem::{self, PemObject};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use time::OffsetDateTime;
 
 use crate::fsutil::{self, KEY_MODE, PUBLIC_MODE};
@@ -85,11 +87,10 @@ fn write_state(dir: &Path, current: &RootCa, previous: Option<(&RootCa, OffsetDa
     state.write(dir)
 }
 
-fn read_cert(path: &Path) -> Result<rustls::pki_types::CertificateDer<'static>, CaError> {
+fn read_cert(path: &Path) -> Result<CertificateDer<'static>, CaError> {
     let text = fsutil::read_string(path)?;
     let bad = |reason: String| CaError::Certificate { path: path.to_path_buf(), reason };
-    let mut reader = text.as_bytes();
-    match rustls_pemfile::certs(&mut reader).next() {
+    match CertificateDer::pem_slice_iter(text.as_bytes()).next() {
         Some(Ok(der)) => Ok(der),
         Some(Err(e)) => Err(bad(format!("invalid PEM: {e}"))),
         None => Err(bad("no CERTIFICATE block".to_owned())),
@@ -100,10 +101,10 @@ fn read_key(path: &Path) -> Result<rcgen::KeyPair, CaError> {
     fsutil::check_key_mode(path)?;
     let text = fsutil::read_string(path)?;
     let bad = |reason: &str| CaError::Key { path: path.to_path_buf(), reason: reason.to_owned() };
-    let mut reader = text.as_bytes();
-    let der = rustls_pemfile::private_key(&mut reader)
-        .map_err(|_| bad("invalid PEM"))?
-        .ok_or_else(|| bad("no PRIVATE KEY block"))?;
+    let der = PrivateKeyDer::from_pem_slice(text.as_bytes()).map_err(|e| match e {
+        pem::Error::NoItemsFound => bad("no PRIVATE KEY block"),
+        _ => bad("invalid PEM"),
+    })?;
     rcgen::KeyPair::try_from(&der).map_err(|_| bad("unsupported or malformed key"))
 }
 

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use certs::{CaConfig, CaError, CaStore, ExportFormat, Fingerprint, KeyAlgorithm};
 use common::t0;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 
 fn files_with_ext(dir: &Path, ext: &str) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = fs::read_dir(dir)
@@ -89,8 +91,7 @@ fn exports_parse_back_and_fingerprint_matches() {
     let store = CaStore::init(tmp.path(), &CaConfig::default(), t0()).expect("init");
     let der = store.export_current(ExportFormat::Der);
     let pem = store.export_current(ExportFormat::Pem);
-    let mut reader = pem.as_slice();
-    let from_pem = rustls_pemfile::certs(&mut reader).next().expect("one cert").expect("pem");
+    let from_pem = CertificateDer::pem_slice_iter(&pem).next().expect("one cert").expect("pem");
     assert_eq!(from_pem.as_ref(), der.as_slice());
 
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &der);

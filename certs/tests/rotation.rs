@@ -7,12 +7,13 @@ use std::fs;
 
 use certs::{CaConfig, CaError, CaStore};
 use common::t0;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use time::Duration;
 
 fn bundle_count(store: &CaStore, now: time::OffsetDateTime) -> usize {
     let pem = store.bundle_pem(now);
-    let mut reader = pem.as_bytes();
-    rustls_pemfile::certs(&mut reader).collect::<Result<Vec<_>, _>>().expect("bundle parses").len()
+    CertificateDer::pem_slice_iter(pem.as_bytes()).collect::<Result<Vec<_>, _>>().expect("bundle parses").len()
 }
 
 fn state(dir: &std::path::Path) -> serde_json::Value {

@@ -1,5 +1,5 @@
 //! Envelope types shared by the SMTP session and the spool: [`Mailbox`],
-//! [`Envelope`] and the (placeholder) [`SystemId`] of a connected system.
+//! [`Envelope`] and the [`SystemId`] of a connected system.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -44,6 +44,19 @@ impl fmt::Display for Mailbox {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct SystemId(pub u32);
+
+/// A registry row id that does not fit a [`SystemId`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("mail system id {0} is outside 0..=4294967295")]
+pub struct SystemIdRange(pub i64);
+
+impl TryFrom<i64> for SystemId {
+    type Error = SystemIdRange;
+
+    fn try_from(id: i64) -> Result<SystemId, SystemIdRange> {
+        u32::try_from(id).map(SystemId).map_err(|_| SystemIdRange(id))
+    }
+}
 
 /// The SMTP envelope of one accepted message.
 #[derive(Debug, Clone, PartialEq, Eq)]

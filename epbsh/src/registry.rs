@@ -1,7 +1,7 @@
 //! The registry of connected mail systems as the relay reads it: an immutable
 //! [`Registry`] (who may send from which address, which domains are ours and where their
 //! mail goes, each system's status), published through a [`RegistryHandle`] and swapped
-//! whole when the duty team changes something. Persistence lives in the catalog store.
+//! whole when the duty team changes something. Persistence lives in the `store` crate.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -12,27 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::envelope::SystemId;
 
-/// Where a connected system stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    /// Relays both ways.
-    Active,
-    /// Abnormal traffic: new mail from it gets 4xx, its queued outbound mail is held.
-    Suspended,
-    /// No longer connected: treated as unknown (its addresses and domains relay nothing).
-    Disconnected,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Active => "active",
-            Status::Suspended => "suspended",
-            Status::Disconnected => "disconnected",
-        }
-    }
-}
+/// A system's status: the workspace's one type for it.
+pub use policies::MailStatus as Status;
 
 /// One connected government mail system.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,10 +10,8 @@ use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use catalog::ingest::ObservationSink;
-use catalog::snapshot::{Class, SnapshotHandle};
-use catalog::store::Observation;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use snapshot::{Class, ObservationSink, SnapshotHandle};
 
 use crate::config::RateLimitConfig;
 use crate::denial::{Denial, DenyKind};
@@ -84,8 +82,7 @@ impl Gate {
     }
 
     fn report(&self, ip: IpAddr, link: &str) {
-        let now = catalog::store::now_ms();
-        self.sink.report(Observation { ip, link: link.to_owned(), first_seen: now, last_seen: now, count: 1 });
+        self.sink.report(snapshot::Observation::now(ip, link));
         self.metrics.unknown_reported();
     }
 

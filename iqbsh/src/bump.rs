@@ -12,14 +12,14 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsAcceptor;
 
 use crate::accesslog::{Action, Record};
+use crate::alert::refuse;
 use crate::conn::Conn;
 use crate::denial::{Denial, DenyKind};
 use crate::forward::Upstream;
 use crate::hello::ClientHello;
+use crate::link::OriginLink;
 use crate::origin::{H2, OriginError};
-use crate::relay::OriginLink;
 use crate::rewind::Rewind;
-use crate::tunnel;
 
 /// Bumps a client TLS connection whose ClientHello was peeked into `hello`.
 pub(crate) async fn run<S>(conn: Arc<Conn>, mut record: Record, client: S, hello: ClientHello, port: u16)
@@ -31,7 +31,7 @@ where
     let settings = &shared.settings;
     let tcp = match shared.resolver.connect(&name, port, settings.connect_timeout).await {
         Ok(tcp) => tcp,
-        Err(denial) => return tunnel::refuse(&conn, record, client, &denial).await,
+        Err(denial) => return refuse(&conn, record, client, &denial).await,
     };
     record.upstream = tcp.peer_addr().ok();
     let origin = match shared.origin.connect(tcp, &name, &hello.alpn, settings.handshake_timeout).await {
@@ -39,24 +39,24 @@ where
         Err(OriginError::Certificate(why)) => {
             record.cert_error = Some(why.clone());
             let denial = Denial::new(DenyKind::UpstreamCert, format!("the certificate of {name} is not valid: {why}"));
-            return tunnel::refuse(&conn, record, client, &denial).await;
+            return refuse(&conn, record, client, &denial).await;
         }
         Err(OriginError::Handshake(why)) => {
             let denial = Denial::new(DenyKind::Upstream, format!("TLS with {name}:{port} failed: {why}"));
-            return tunnel::refuse(&conn, record, client, &denial).await;
+            return refuse(&conn, record, client, &denial).await;
         }
     };
     let session = origin.get_ref().1;
     let alpn = session.alpn_protocol().map(<[u8]>::to_vec);
     let Some(leaf) = session.peer_certificates().and_then(|chain| chain.first()).cloned() else {
         let denial = Denial::new(DenyKind::UpstreamCert, format!("{name} presented no certificate"));
-        return tunnel::refuse(&conn, record, client, &denial).await;
+        return refuse(&conn, record, client, &denial).await;
     };
     let key = match shared.forge.certified_key(&name, &leaf).await {
         Ok(key) => key,
         Err(e) => {
             let denial = Denial::new(DenyKind::UpstreamCert, format!("no certificate can be made for {name}: {e}"));
-            return tunnel::refuse(&conn, record, client, &denial).await;
+            return refuse(&conn, record, client, &denial).await;
         }
     };
     let h2 = alpn.as_deref() == Some(H2);

@@ -11,8 +11,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use catalog::Net;
+use policies::duration;
 use serde::{Deserialize, Serialize};
+use snapshot::Net;
 
 /// Everything the web proxy needs to know at start.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -168,23 +169,28 @@ impl Default for AccessLogConfig {
     }
 }
 
-/// `[timeouts]`, in seconds.
+/// `[timeouts]`, written like `"10s"` or `"5m"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TimeoutConfig {
-    /// Connecting to an origin (per address). Default 10.
-    pub connect_secs: u64,
-    /// Receiving the ClientHello and completing each TLS handshake. Default 10.
-    pub handshake_secs: u64,
-    /// Waiting for a request's header block. Default 30.
-    pub header_secs: u64,
-    /// Idle time of a spliced tunnel before it is closed. Default 300.
-    pub tunnel_idle_secs: u64,
+    /// Connecting to an origin (per address). Default 10 s.
+    #[serde(with = "duration::one")]
+    pub connect: Duration,
+    /// Receiving the ClientHello and completing each TLS handshake. Default 10 s.
+    #[serde(with = "duration::one")]
+    pub handshake: Duration,
+    /// Waiting for a request's header block. Default 30 s.
+    #[serde(with = "duration::one")]
+    pub header: Duration,
+    /// Idle time of a spliced tunnel before it is closed. Default 5 min.
+    #[serde(with = "duration::one")]
+    pub tunnel_idle: Duration,
 }
 
 impl Default for TimeoutConfig {
     fn default() -> Self {
-        Self { connect_secs: 10, handshake_secs: 10, header_secs: 30, tunnel_idle_secs: 300 }
+        let secs = Duration::from_secs;
+        Self { connect: secs(10), handshake: secs(10), header: secs(30), tunnel_idle: secs(300) }
     }
 }
 
@@ -197,7 +203,7 @@ fn default_max_header_bytes() -> usize {
 }
 
 fn default_deny_destinations() -> Vec<Net> {
-    catalog::net::RESERVED.iter().map(|r| r.net()).collect()
+    snapshot::net::RESERVED.iter().map(|r| r.net()).collect()
 }
 
 /// One thing wrong with the configuration, named by field or file.
@@ -272,20 +278,20 @@ impl ProxyConfig {
         }
         let t = &self.timeouts;
         for (name, value) in [
-            ("timeouts.connect_secs", t.connect_secs),
-            ("timeouts.handshake_secs", t.handshake_secs),
-            ("timeouts.header_secs", t.header_secs),
-            ("timeouts.tunnel_idle_secs", t.tunnel_idle_secs),
+            ("timeouts.connect", t.connect),
+            ("timeouts.handshake", t.handshake),
+            ("timeouts.header", t.header),
+            ("timeouts.tunnel_idle", t.tunnel_idle),
         ] {
-            if value == 0 {
-                bad(name, "must be at least 1 second");
+            if value < Duration::from_secs(1) {
+                bad(name, "must be at least 1s");
             }
         }
         if self.max_header_bytes < 8192 {
             bad("max_header_bytes", "must be at least 8192");
         }
         for name in self.dns.hosts.keys() {
-            if crate::hosts::normalise(name).is_none() {
+            if crate::hostname::normalise(name).is_none() {
                 bad(&format!("dns.hosts.{name:?}"), "is not a valid host name");
             }
         }
@@ -296,10 +302,10 @@ impl ProxyConfig {
         let t = &self.timeouts;
         Settings {
             connect_ports: self.connect_ports.clone(),
-            connect_timeout: Duration::from_secs(t.connect_secs),
-            handshake_timeout: Duration::from_secs(t.handshake_secs),
-            header_timeout: Duration::from_secs(t.header_secs),
-            tunnel_idle: Duration::from_secs(t.tunnel_idle_secs),
+            connect_timeout: t.connect,
+            handshake_timeout: t.handshake,
+            header_timeout: t.header,
+            tunnel_idle: t.tunnel_idle,
             max_header_bytes: self.max_header_bytes,
         }
     }
@@ -349,10 +355,10 @@ mod tests {
     #[test]
     fn every_bad_field_is_named() {
         let text = "max_header_bytes = 10\nconnect_ports = [0]\n[rate_limit]\nper_second = 0\n\
-                    [timeouts]\nconnect_secs = 0\n[dns.hosts]\n\"bad name\" = [\"127.0.0.1\"]\n";
+                    [timeouts]\nconnect = \"0s\"\n[dns.hosts]\n\"bad name\" = [\"127.0.0.1\"]\n";
         let err = ProxyConfig::from_toml(text).expect("parses").check().expect_err("invalid");
         let fields: Vec<&str> = err.problems.iter().map(|p| p.location.as_str()).collect();
-        for want in ["max_header_bytes", "connect_ports", "rate_limit.per_second", "timeouts.connect_secs"] {
+        for want in ["max_header_bytes", "connect_ports", "rate_limit.per_second", "timeouts.connect"] {
             assert!(fields.contains(&want), "{want} missing from {fields:?}");
         }
         assert!(fields.iter().any(|f| f.contains("bad name")), "{fields:?}");

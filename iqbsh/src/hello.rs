@@ -146,7 +146,7 @@ fn server_name(data: &[u8]) -> Result<Option<String>, HelloError> {
         let name = list.vec16()?;
         if kind == 0 {
             let text = std::str::from_utf8(name).map_err(|_| HelloError::Malformed("server name is not text"))?;
-            return crate::hosts::normalise(text).map(Some).ok_or(HelloError::Malformed("invalid server name"));
+            return crate::hostname::normalise(text).map(Some).ok_or(HelloError::Malformed("invalid server name"));
         }
     }
     Ok(None)

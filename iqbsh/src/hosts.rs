@@ -8,15 +8,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
 
-use rustls::pki_types::DnsName;
-
 use crate::config::{ConfigError, DnsConfig, Problem};
-
-/// A host name in canonical form (lower case, no trailing dot), if valid.
-pub(crate) fn normalise(name: &str) -> Option<String> {
-    let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
-    DnsName::try_from(name.as_str()).is_ok().then_some(name)
-}
+use crate::hostname::normalise;
 
 /// Parses hosts-format text; `source` names the file in problems.
 pub(crate) fn parse(text: &str, source: &str) -> Result<HashMap<String, Vec<IpAddr>>, Vec<Problem>> {

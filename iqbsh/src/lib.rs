@@ -2,22 +2,25 @@
 //!
 //! Lives here: the explicit proxy (plain HTTP and `CONNECT`) and the
 //! transparent TLS listener; admission of clients by source address through
-//! the IP catalog (rule 1, unknown sources reported); splicing of exempt
-//! categories and bumping of everything else under forged leaves (rule 2),
-//! with HTTP/1.1 and HTTP/2 relayed request by request under the rules of
-//! the client's organisation (rule 4), WebSocket upgrades included; the access log (Squid format and
-//! JSON lines) and Prometheus metrics.
+//! the catalog snapshot (rule 1, unknown sources reported); splicing of
+//! exempt categories and bumping of everything else under forged leaves
+//! (rule 2), with HTTP/1.1 and HTTP/2 relayed request by request under the
+//! rules of the client's organisation (rule 4), WebSocket upgrades included;
+//! the access log (Squid format and JSON lines) and Prometheus metrics.
+//! It reads only the store-free `snapshot` crate: no database driver is
+//! linked into the data plane.
 //!
 //! Entry: [`serve`] with a [`ProxyConfig`] and [`ProxyDeps`]; the category
 //! database and policies come in through the [`Rules`] trait, held in a
 //! [`RulesHandle`] so they can be replaced at runtime.
 //!
 //! Must not: decide categories or policies itself, store anything (the
-//! catalog does), or trust an origin certificate that fails verification.
-//! The packet gate is not built yet.
+//! control plane does), or trust an origin certificate that fails
+//! verification.
 
 mod accesslog;
 mod admission;
+mod alert;
 mod bump;
 mod config;
 mod conn;
@@ -25,8 +28,10 @@ mod denial;
 mod explicit;
 mod forward;
 mod hello;
+mod hostname;
 mod hosts;
 mod idle;
+mod link;
 mod metrics;
 mod origin;
 mod page;

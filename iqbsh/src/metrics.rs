@@ -21,7 +21,6 @@ pub struct Metrics {
     upstream_cert_errors: AtomicU64,
     rate_limited: AtomicU64,
     unknown_reported: AtomicU64,
-    log_dropped: AtomicU64,
     bytes_to_client: AtomicU64,
     bytes_from_client: AtomicU64,
     active: AtomicI64,
@@ -49,10 +48,6 @@ impl Metrics {
         self.unknown_reported.fetch_add(1, Relaxed);
     }
 
-    pub(crate) fn log_dropped(&self) {
-        self.log_dropped.fetch_add(1, Relaxed);
-    }
-
     pub(crate) fn bytes(&self, to_client: u64, from_client: u64) {
         self.bytes_to_client.fetch_add(to_client, Relaxed);
         self.bytes_from_client.fetch_add(from_client, Relaxed);
@@ -76,8 +71,9 @@ impl Metrics {
         self.denials[kind.index()].load(Relaxed)
     }
 
-    /// Prometheus text exposition of every counter, with the forge's cache stats.
-    pub fn render(&self, forge: ForgeStats) -> String {
+    /// Prometheus text exposition of every counter, with the forge's cache stats and
+    /// the number of access-log records dropped.
+    pub fn render(&self, forge: ForgeStats, log_dropped: u64) -> String {
         let mut out = String::with_capacity(4096);
         family(&mut out, "iqbsh_connections_total", "counter", "Client connections by action.");
         for action in Action::ALL {
@@ -106,16 +102,15 @@ impl Metrics {
                 "Unknown source addresses reported to the catalog.",
                 &self.unknown_reported,
             ),
-            (
-                "iqbsh_access_log_dropped_total",
-                "Access-log records dropped because the writer fell behind.",
-                &self.log_dropped,
-            ),
         ];
         for (name, help, counter) in singles {
             family(&mut out, name, "counter", help);
             let _ = writeln!(out, "{name} {}", counter.load(Relaxed));
         }
+        let (name, help) =
+            ("iqbsh_access_log_dropped_total", "Access-log records dropped because the writer fell behind.");
+        family(&mut out, name, "counter", help);
+        let _ = writeln!(out, "{name} {log_dropped}");
         family(&mut out, "iqbsh_bytes_total", "counter", "Payload bytes relayed, by direction.");
         let _ = writeln!(out, "iqbsh_bytes_total{{direction=\"to_client\"}} {}", self.bytes_to_client.load(Relaxed));
         let _ =

@@ -14,6 +14,7 @@ use std::time::Duration;
 use rustls::client::danger::ServerCertVerifier;
 use rustls::client::{ClientSessionMemoryCache, ClientSessionStore, Resumption, WebPkiServerVerifier};
 use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
 use tokio::net::TcpStream;
@@ -138,9 +139,8 @@ fn trust_anchors(cfg: &UpstreamConfig) -> Result<RootCertStore, ConfigError> {
 
 fn add_pem_file(roots: &mut RootCertStore, path: &Path) -> Result<(), String> {
     let text = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut text.as_slice())
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("invalid PEM: {e}"))?;
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(&text).collect::<Result<_, _>>().map_err(|e| format!("invalid PEM: {e}"))?;
     if certs.is_empty() {
         return Err("no CERTIFICATE block".into());
     }

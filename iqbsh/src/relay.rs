@@ -8,7 +8,6 @@
 //! Must not: send a request to an origin under another name than the one
 //! whose certificate was verified.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::SystemTime;
@@ -18,70 +17,11 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::Mutex;
 
 use crate::conn::Conn;
 use crate::denial::{Denial, DenyKind};
-use crate::forward::{Answer, Pending, Upstream, refuse, to_client, to_origin};
-use crate::origin::{H2, OriginError};
-
-/// The origin side of a bumped connection.
-pub(crate) struct OriginLink {
-    /// The name the origin's certificate was verified for.
-    name: String,
-    port: u16,
-    /// The ALPN protocol the origin chose (and the client was given).
-    alpn: Option<Vec<u8>>,
-    addr: Option<SocketAddr>,
-    upstream: Mutex<Upstream>,
-}
-
-impl OriginLink {
-    pub(crate) fn new(
-        name: String,
-        port: u16,
-        alpn: Option<Vec<u8>>,
-        addr: Option<SocketAddr>,
-        upstream: Upstream,
-    ) -> Self {
-        Self { name, port, alpn, addr, upstream: Mutex::new(upstream) }
-    }
-
-    /// Starts `req` on the origin connection, reopening it first if the origin closed it.
-    async fn start(&self, conn: &Conn, req: Request<crate::page::ProxyBody>) -> Result<Pending, Denial> {
-        let mut upstream = self.upstream.lock().await;
-        if upstream.is_closed() || upstream.ready().await.is_err() {
-            *upstream = self.reopen(conn).await?;
-            let failed = |e: hyper::Error| Denial::new(DenyKind::Upstream, format!("{}: {e}", self.name));
-            upstream.ready().await.map_err(failed)?;
-        }
-        Ok(upstream.start(req))
-    }
-
-    /// A new verified connection to the same origin, speaking the same protocol.
-    pub(crate) async fn reopen(&self, conn: &Conn) -> Result<Upstream, Denial> {
-        let (shared, name) = (&conn.shared, self.name.as_str());
-        let settings = &shared.settings;
-        let tcp = shared.resolver.connect(name, self.port, settings.connect_timeout).await?;
-        let offered: Vec<Vec<u8>> = self.alpn.iter().cloned().collect();
-        let tls =
-            shared.origin.connect(tcp, name, &offered, settings.handshake_timeout).await.map_err(|e| match e {
-                OriginError::Certificate(why) => Denial::new(DenyKind::UpstreamCert, why),
-                OriginError::Handshake(why) => {
-                    Denial::new(DenyKind::Upstream, format!("TLS with {name} failed: {why}"))
-                }
-            })?;
-        if tls.get_ref().1.alpn_protocol() != self.alpn.as_deref() {
-            return Err(Denial::new(DenyKind::Upstream, format!("{name} no longer speaks the negotiated protocol")));
-        }
-        let h2 = self.alpn.as_deref() == Some(H2);
-        Upstream::handshake(tls, h2).await.map_err(|e| Denial::new(DenyKind::Upstream, format!("{name}: {e}")))
-    }
-
-    fn authority(&self) -> String {
-        if self.port == 443 { self.name.clone() } else { format!("{}:{}", self.name, self.port) }
-    }
-}
+use crate::forward::{Answer, refuse, to_client, to_origin};
+use crate::link::OriginLink;
 
 /// One bumped connection.
 struct Bumped {

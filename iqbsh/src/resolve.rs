@@ -9,11 +9,11 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use catalog::Net;
 use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{NameServerConfig, ResolverConfig};
 use hickory_resolver::name_server::TokioConnectionProvider;
 use hickory_resolver::proto::xfer::Protocol;
+use snapshot::Net;
 use tokio::net::TcpStream;
 
 use crate::config::{ConfigError, DnsConfig};
@@ -72,7 +72,7 @@ impl Resolver {
         if let Ok(ip) = bare.parse::<IpAddr>() {
             return Ok(vec![ip]);
         }
-        let Some(name) = crate::hosts::normalise(host) else {
+        let Some(name) = crate::hostname::normalise(host) else {
             return Err(Denial::new(DenyKind::BadRequest, format!("{host:?} is not a valid host name")));
         };
         if let Some(ips) = self.hosts.get(&name) {

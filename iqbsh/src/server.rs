@@ -11,9 +11,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use catalog::ingest::ObservationSink;
-use catalog::snapshot::SnapshotHandle;
 use certs::LeafForge;
+use snapshot::{ObservationSink, SnapshotHandle};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -84,7 +83,7 @@ impl ProxyHandle {
 
     /// Prometheus text of every counter, including the leaf forge's cache statistics.
     pub fn render_metrics(&self) -> String {
-        self.shared.metrics.render(self.shared.forge.stats())
+        self.shared.metrics.render(self.shared.forge.stats(), self.shared.log.dropped())
     }
 
     /// The rules handle; `replace` on it reloads without restart.
@@ -127,7 +126,7 @@ pub async fn serve(config: ProxyConfig, deps: ProxyDeps) -> Result<ProxyHandle, 
         forge: deps.forge,
         client_tls: ClientSide::new(provider)
             .map_err(|e| ConfigError::one("tls", format!("TLS server setup failed: {e}")))?,
-        log: AccessLog::start(&config.access_log, Arc::clone(&metrics))?,
+        log: AccessLog::start(&config.access_log)?,
         metrics,
         stop: stop_rx.clone(),
     });

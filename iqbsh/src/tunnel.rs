@@ -20,6 +20,7 @@ use std::time::SystemTime;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::accesslog::{Action, Record};
+use crate::alert::{ALERT_ACCESS_DENIED, alert, refuse};
 use crate::conn::Conn;
 use crate::denial::{Denial, DenyKind};
 use crate::hello::{self, ClientHello};
@@ -27,10 +28,6 @@ use crate::rules::Categorized;
 
 /// Largest ClientHello accepted (post-quantum key shares included).
 const MAX_HELLO: usize = 64 * 1024;
-
-/// TLS alert descriptions sent when refusing.
-pub(crate) const ALERT_HANDSHAKE_FAILURE: u8 = 40;
-pub(crate) const ALERT_ACCESS_DENIED: u8 = 49;
 
 /// Where the client wanted to go.
 #[derive(Debug, Clone)]
@@ -106,24 +103,6 @@ fn refuse_unnamed(conn: &Conn, started: SystemTime, target: &Target, denial: Den
     conn.deny(&mut record, &denial, 0);
     conn.shared.metrics.connection(Action::Deny);
     conn.finish(record);
-}
-
-/// Refuses a named TLS connection: logs it and sends a fatal alert.
-pub(crate) async fn refuse<S: AsyncWrite + Unpin>(conn: &Conn, mut record: Record, stream: S, denial: &Denial) {
-    conn.deny(&mut record, denial, 0);
-    conn.shared.metrics.connection(Action::Deny);
-    conn.finish(record);
-    let description = match denial.kind {
-        DenyKind::UpstreamCert | DenyKind::Upstream => ALERT_HANDSHAKE_FAILURE,
-        _ => ALERT_ACCESS_DENIED,
-    };
-    alert(stream, description).await;
-}
-
-/// Sends a fatal TLS alert (in a plaintext record, as before a handshake) and closes.
-pub(crate) async fn alert<S: AsyncWrite + Unpin>(mut stream: S, description: u8) {
-    let _ = stream.write_all(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, description]).await;
-    let _ = stream.shutdown().await;
 }
 
 /// Passes the connection through untouched, replaying the peeked ClientHello.

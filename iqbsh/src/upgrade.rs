@@ -19,8 +19,8 @@ use crate::accesslog::{Action, Record};
 use crate::conn::Conn;
 use crate::denial::{Denial, DenyKind};
 use crate::forward::{refuse, to_client, to_origin};
+use crate::link::OriginLink;
 use crate::page::{ProxyBody, empty};
-use crate::relay::OriginLink;
 
 /// A WebSocket handshake: `Connection: upgrade` and `Upgrade: websocket`.
 pub(crate) fn is_websocket<B>(req: &Request<B>) -> bool {

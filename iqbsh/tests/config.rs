@@ -2,13 +2,10 @@
 //! `serve` refuses bad files and bad fields with errors naming them.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use catalog::ingest::ObservationSink;
-use catalog::snapshot::{Snapshot, SnapshotHandle};
-use catalog::store::testing::fresh_database;
 use certs::{CaConfig, ForgeConfig, LeafForge, RootCa};
 use iqbsh::{Categorized, Decision, ProxyConfig, ProxyDeps, Rules, RulesHandle, ServeError};
+use snapshot::{ObservationSink, Snapshot, SnapshotHandle};
 
 const EXAMPLE: &str = include_str!("../proxy.example.toml");
 
@@ -45,12 +42,11 @@ impl Rules for AllowAll {
     }
 }
 
-async fn serve(dir: &tempfile::TempDir, cfg: ProxyConfig) -> Result<iqbsh::ProxyHandle, ServeError> {
-    let store = catalog::Store::open(&fresh_database(dir.path()).await).await.expect("store");
+async fn serve(cfg: ProxyConfig) -> Result<iqbsh::ProxyHandle, ServeError> {
     let root = Arc::new(RootCa::generate(&CaConfig::default(), time::OffsetDateTime::now_utc()).expect("root"));
     let deps = ProxyDeps {
         snapshot: SnapshotHandle::new(Snapshot::empty()),
-        observations: ObservationSink::spawn(store, 10, Duration::from_secs(1)),
+        observations: ObservationSink::channel(10).0,
         forge: Arc::new(LeafForge::new(root, ForgeConfig::default()).expect("forge")),
         rules: RulesHandle::new(Arc::new(AllowAll)),
     };
@@ -71,7 +67,7 @@ async fn bad_files_are_named() {
     let not_pem = dir.path().join("not.pem");
     std::fs::write(&not_pem, "hello\n").expect("write");
     cfg.upstream.extra_anchors = vec![missing.clone(), not_pem.clone()];
-    let err = serve(&dir, cfg).await.err().expect("refused").to_string();
+    let err = serve(cfg).await.err().expect("refused").to_string();
     assert!(err.contains(&missing.display().to_string()) && err.contains("cannot read"), "{err}");
     assert!(err.contains(&not_pem.display().to_string()) && err.contains("no CERTIFICATE"), "{err}");
 
@@ -79,23 +75,22 @@ async fn bad_files_are_named() {
     std::fs::write(&hosts, "127.0.0.1 ok.test\n300.1.1.1 bad.test\n").expect("write");
     let mut cfg = local();
     cfg.dns.hosts_file = Some(hosts.clone());
-    let err = serve(&dir, cfg).await.err().expect("refused").to_string();
+    let err = serve(cfg).await.err().expect("refused").to_string();
     assert!(err.contains(&format!("{}:2", hosts.display())), "{err}");
 }
 
 #[tokio::test]
 async fn bad_fields_and_busy_ports_are_named() {
-    let dir = tempfile::tempdir().expect("tempdir");
     let mut cfg = local();
     cfg.rate_limit.burst = 0;
     cfg.explicit.link = " ".into();
-    let err = serve(&dir, cfg).await.err().expect("refused").to_string();
+    let err = serve(cfg).await.err().expect("refused").to_string();
     assert!(err.contains("rate_limit.burst") && err.contains("explicit.link"), "{err}");
 
-    let running = serve(&dir, local()).await.expect("starts");
+    let running = serve(local()).await.expect("starts");
     let mut cfg = local();
     cfg.explicit.listen = running.explicit_addr();
-    let err = serve(&dir, cfg).await.err().expect("port in use").to_string();
+    let err = serve(cfg).await.err().expect("port in use").to_string();
     assert!(err.contains("explicit.listen") && err.contains(&running.explicit_addr().to_string()), "{err}");
     running.shutdown().await;
 }

@@ -8,6 +8,8 @@ use common::curl::{curl, issuers};
 use common::origin::TEST_CA_NAME;
 use common::world::{BLOCK_REASON, BLOCKED, EXPLICIT_LINK, KNOWN, UNKNOWN, World};
 use iqbsh::{Action, DenyKind};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 
 const GATEWAY_CA_NAME: &str = "Perimeter Gateway Root CA";
 
@@ -27,7 +29,7 @@ async fn an_exempt_host_is_spliced_and_shows_the_origin_certificate() {
     let r = w.wait_record("splice of bank.test", |r| r["action"] == "splice").await;
     assert_eq!(r["host"], "bank.test");
     assert_eq!(r["categories"][0], "finance");
-    assert_eq!(r["org"], w.catalog.bin.to_string());
+    assert_eq!(r["org"], common::world::BIN);
     assert_eq!(r["client"], KNOWN);
     assert!(r["bytes_to_client"].as_u64().unwrap_or(0) > 0, "{r}");
     assert_eq!(w.proxy.metrics().connections(Action::Splice), 1);
@@ -70,7 +72,7 @@ async fn a_denied_host_gets_the_block_page_with_reason_and_reference() {
     let out = curl(&["-x", &w.proxy_url(), "--cacert", gw, "-w", "\n%{http_code}", &https(&w, "casino.test")]).await;
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stdout.ends_with("\n403"), "{out:?}");
-    let reason = format!("category gambling is not in the policy of organisation {}", w.catalog.bin);
+    let reason = format!("category gambling is not in the policy of organisation {}", common::world::BIN);
     assert!(out.stdout.contains(&reason), "{out:?}");
     let r = w.wait_record("policy denial", |r| r["deny"] == "policy").await;
     let reference = r["reference"].as_str().expect("reference");
@@ -81,7 +83,7 @@ async fn a_denied_host_gets_the_block_page_with_reason_and_reference() {
     let line = squid.iter().find(|l| l.contains(&format!("ref={reference}"))).expect("squid line");
     let fields: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(fields[2..6], [KNOWN, "TCP_DENIED/403", fields[4], "GET"], "{line}");
-    assert_eq!(fields[7], w.catalog.bin.to_string(), "{line}");
+    assert_eq!(fields[7], common::world::BIN, "{line}");
     assert!(line.contains("action=deny category=gambling deny=policy"), "{line}");
 }
 
@@ -159,18 +161,12 @@ async fn an_unknown_source_is_denied_and_reported_to_the_catalog() {
     assert!(out.stdout.contains("is not in the IP catalog"), "{out:?}");
     let r = w.wait_record("unknown source", |r| r["deny"] == "unknown_source").await;
     assert_eq!((r["client"].as_str(), r["org"].is_null()), (Some(UNKNOWN), true));
-    let mut seen = Vec::new();
-    for _ in 0..100 {
-        seen = w.catalog.store.unknown_addresses(Some(common::world::OPERATOR)).await.expect("list");
-        // Sightings are written in batches: wait for both connections' (bounded).
-        if seen.iter().any(|u| u.ip == UNKNOWN && u.seen >= 2) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let found = seen.iter().find(|u| u.ip == UNKNOWN).expect("observation stored");
-    assert_eq!(found.link, EXPLICIT_LINK);
-    assert_eq!(found.seen, 2, "one sighting per connection");
+    let unknown: std::net::IpAddr = UNKNOWN.parse().expect("ip");
+    let seen =
+        w.catalog.wait_sightings("both connections", |s| s.iter().filter(|o| o.ip == unknown).count() >= 2).await;
+    let found: Vec<_> = seen.iter().filter(|o| o.ip == unknown).collect();
+    assert!(found.iter().all(|o| o.link == EXPLICIT_LINK), "{found:?}");
+    assert_eq!(found.len(), 2, "one sighting per connection");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -183,7 +179,7 @@ async fn a_blocked_source_is_denied_with_the_block_reason() {
     assert!(out.stdout.contains(BLOCK_REASON), "{out:?}");
     let r = w.wait_record("blocked source", |r| r["deny"] == "blocked_source").await;
     assert!(r["reason"].as_str().unwrap_or_default().contains(BLOCK_REASON), "{r}");
-    assert!(w.catalog.store.unknown_addresses(None).await.expect("list").is_empty(), "blocked is not unknown");
+    assert!(w.catalog.sightings.lock().expect("sightings").is_empty(), "blocked is not unknown");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -281,7 +277,7 @@ async fn a_websocket_through_a_bumped_connection_is_relayed_and_logged() {
     // A browser's WebSocket: TLS trusting the gateway root, HTTP/1.1, Upgrade.
     let mut roots = rustls::RootCertStore::empty();
     let pem = std::fs::read(&w.gateway_pem).expect("gateway root");
-    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+    for cert in CertificateDer::pem_slice_iter(&pem) {
         roots.add(cert.expect("pem")).expect("root");
     }
     let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());

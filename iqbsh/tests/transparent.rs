@@ -86,15 +86,9 @@ async fn an_unknown_source_is_closed_and_reported() {
     let to = redirect(&w, "news.test");
     let out = curl(&["--interface", UNKNOWN, "-k", "--connect-to", &to, "https://news.test/"]).await;
     assert_ne!(out.code, 0, "{out:?}");
-    let mut seen = Vec::new();
-    for _ in 0..100 {
-        seen = w.catalog.store.unknown_addresses(None).await.expect("list");
-        if !seen.is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let found = seen.iter().find(|u| u.ip == UNKNOWN).expect("observation stored");
+    let unknown: std::net::IpAddr = UNKNOWN.parse().expect("ip");
+    let seen = w.catalog.wait_sightings("the unknown source", |s| s.iter().any(|o| o.ip == unknown)).await;
+    let found = seen.iter().find(|o| o.ip == unknown).expect("reported");
     assert_eq!(found.link, TRANSPARENT_LINK);
     let r = w.wait_record("unknown source", |r| r["deny"] == "unknown_source").await;
     assert_eq!(r["listener"], "transparent");

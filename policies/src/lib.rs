@@ -1,4 +1,7 @@
-//! Pure policy model, no I/O (callers pass text in and get values out):
+//! The pure model every room shares, no I/O (callers pass text in and get values out):
+//! - [`org`]: an organisation's identity, its BIN;
+//! - [`duration`]: the one spelling of durations in configuration files (`"5m"`);
+//! - [`mail`]: the status of a connected mail system;
 //! - [`calendar`]: the Kazakhstan working-day calendar and its data;
 //! - [`category`]: resource categories, the exempt set of rule 2, the risky services of
 //!   rule 4, and the category database (domain suffix → categories) with shipped lists;
@@ -7,4 +10,10 @@
 
 pub mod calendar;
 pub mod category;
+pub mod duration;
+pub mod mail;
+pub mod org;
 pub mod policy;
+
+pub use mail::MailStatus;
+pub use org::{Bin, BinError};

@@ -4,7 +4,7 @@
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use catalog::Role;
+use store::Role;
 
 use super::{ApiError, AppState};
 

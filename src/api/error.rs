@@ -4,10 +4,10 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use catalog::StoreError;
+use catalog::ImportError;
 use catalog::format::Problem;
-use catalog::store::ImportError;
 use serde_json::json;
+use store::StoreError;
 
 /// An error answer.
 #[derive(Debug)]
@@ -53,10 +53,7 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             StoreError::Db(_) | StoreError::Migrate(_) => {
                 tracing::error!(error = %e, "store failure while serving the API");
-                return ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the catalog store is unavailable; try again later",
-                );
+                return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the store is unavailable; try again later");
             }
         };
         ApiError::new(status, e.to_string())
@@ -76,8 +73,8 @@ impl From<ImportError> for ApiError {
     }
 }
 
-impl From<catalog::snapshot::SnapshotError> for ApiError {
-    fn from(e: catalog::snapshot::SnapshotError) -> ApiError {
+impl From<catalog::publish::LoadError> for ApiError {
+    fn from(e: catalog::publish::LoadError) -> ApiError {
         tracing::error!(error = %e, "snapshot failure while serving the API");
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the catalog snapshot is unavailable; try again later")
     }

@@ -6,9 +6,10 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use catalog::store::NewMailSystem;
+use policies::MailStatus;
 use serde::Deserialize;
 use serde_json::json;
+use store::NewMailSystem;
 
 use super::{ApiError, AppState, Caller};
 
@@ -40,7 +41,7 @@ pub async fn system(State(s): State<AppState>, caller: Caller, Path(name): Path<
 #[serde(deny_unknown_fields)]
 pub struct StatusRequest {
     /// `active` (resume), `suspended` or `disconnected`.
-    status: String,
+    status: MailStatus,
     reason: String,
     /// For `disconnected`: an agreed time (RFC 3339) instead of now.
     #[serde(default)]
@@ -54,8 +55,8 @@ pub async fn set_status(
     Json(req): Json<StatusRequest>,
 ) -> ApiResult<Response> {
     caller.require_duty()?;
-    let system = match (&req.at, req.status.as_str()) {
-        (Some(at), "disconnected") => {
+    let system = match (&req.at, req.status) {
+        (Some(at), MailStatus::Disconnected) => {
             let at = crate::output::parse_instant(at).map_err(|e| ApiError::bad_request(e.to_string()))?;
             s.store.schedule_disconnect(&caller.actor(), &name, at, &req.reason).await?
         }
@@ -107,7 +108,8 @@ pub async fn held(
     }
     let gateway = gateway(&s)?;
     let record = s.store.mail_system(&name).await?;
-    let id = epbsh::SystemId(u32::try_from(record.id).unwrap_or(u32::MAX));
+    let id = epbsh::SystemId::try_from(record.id)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let result = match req.action.as_str() {
         "release" => gateway.relay.release_held(id).await,
         "delete" => gateway.relay.delete_held(id).await,

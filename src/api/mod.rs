@@ -11,8 +11,8 @@ mod rules;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, put};
-use catalog::Store;
-use catalog::snapshot::SnapshotHandle;
+use snapshot::SnapshotHandle;
+use store::Store;
 
 pub use auth::Caller;
 pub use error::ApiError;

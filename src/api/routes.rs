@@ -9,11 +9,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use catalog::format::{self, Format};
-use catalog::snapshot::Class;
-use catalog::store::NewOperator;
-use catalog::{Bin, Role};
+use policies::Bin;
 use serde::Deserialize;
 use serde_json::json;
+use snapshot::Class;
+use store::NewOperator;
+use store::Role;
 
 use super::{ApiError, AppState, Caller};
 use crate::cmd::catalog::{Lookup, export_rows};
@@ -66,7 +67,7 @@ pub async fn add_organisation(
     Json(new): Json<NewOrganisation>,
 ) -> ApiResult<Response> {
     caller.require_duty()?;
-    let bin: Bin = new.bin.parse().map_err(|e: catalog::model::BinError| ApiError::bad_request(e.to_string()))?;
+    let bin: Bin = new.bin.parse().map_err(|e: policies::BinError| ApiError::bad_request(e.to_string()))?;
     let org = s.store.add_organisation(&caller.actor(), &bin, &new.name, &new.operators).await?;
     Ok((StatusCode::CREATED, Json(org)).into_response())
 }
@@ -94,7 +95,7 @@ pub async fn import(
     let (rows, problems) = tokio::task::spawn_blocking(move || format::read(format, &body))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("reading the list failed: {e}")))?;
-    let outcome = s.store.import(&caller.actor(), &operator, rows, problems, q.dry_run, &|_, _| {}).await?;
+    let outcome = catalog::import(&s.store, &caller.actor(), &operator, rows, problems, q.dry_run, &|_, _| {}).await?;
     if outcome.applied {
         let _ = s.nudge.try_send(());
     }
@@ -115,7 +116,7 @@ pub async fn export(
 ) -> ApiResult<Response> {
     caller.require_operator(&operator)?;
     let format = q.format.unwrap_or(Format::Json);
-    let rows = export_rows(&s.store, &operator).await.map_err(|e| match e.downcast::<catalog::StoreError>() {
+    let rows = export_rows(&s.store, &operator).await.map_err(|e| match e.downcast::<store::StoreError>() {
         Ok(store) => ApiError::from(store),
         Err(other) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
     })?;

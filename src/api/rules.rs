@@ -5,10 +5,10 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use catalog::snapshot::Class;
-use catalog::store::{BlockFilter, Observation};
 use serde::Deserialize;
 use serde_json::json;
+use snapshot::Class;
+use store::{BlockFilter, Observation};
 
 use super::{ApiError, AppState, Caller};
 use crate::cmd::reconcile::target;
@@ -95,7 +95,7 @@ async fn change_block(
     caller: Caller,
     Json(req): Json<BlockRequest>,
     add: bool,
-) -> ApiResult<Json<catalog::store::Block>> {
+) -> ApiResult<Json<store::Block>> {
     caller.require_duty()?;
     let net = target(&req.target).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let block = if add {

@@ -3,8 +3,9 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use catalog::store::NewOperator;
-use catalog::{Bin, Role, Store};
+use policies::Bin;
+use store::NewOperator;
+use store::{Role, Store};
 
 use super::cli_actor;
 use crate::cli::{AuditArgs, OperatorCmd, OrgCmd, TokenCmd};

@@ -5,13 +5,13 @@ use std::net::IpAddr;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use catalog::Store;
 use catalog::format::{self, ExportRow, Format};
 use catalog::import::DiffSummary;
-use catalog::snapshot::{Class, Snapshot};
-use catalog::store::{ImportError, ImportOutcome};
+use catalog::{ImportError, ImportOutcome};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
+use snapshot::Class;
+use store::Store;
 
 use super::cli_actor;
 use crate::cli::CatalogCmd;
@@ -35,7 +35,7 @@ pub async fn run(store: &Store, cmd: CatalogCmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         CatalogCmd::Lookup { ip, json: flag } => {
-            let snapshot = Snapshot::load(store).await?;
+            let snapshot = catalog::publish::load(store).await?;
             let answer = Lookup::new(ip, snapshot.classify(ip));
             if flag.json {
                 json(&answer)?
@@ -77,7 +77,7 @@ async fn import(
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     };
-    let result = store.import(&cli_actor(), operator, rows, problems, dry_run, &progress).await;
+    let result = catalog::import(store, &cli_actor(), operator, rows, problems, dry_run, &progress).await;
     bar.finish_and_clear();
     match result {
         Ok(outcome) if as_json => json(&outcome).map(|_| ExitCode::SUCCESS),
@@ -198,7 +198,7 @@ async fn history(
                 when(a.valid_from)
             );
         }
-        let filter = catalog::store::BlockFilter { all: true, ip: Some(ip), ..Default::default() };
+        let filter = store::BlockFilter { all: true, ip: Some(ip), ..Default::default() };
         for b in store.blocks(&filter).await? {
             let lift = b.lift_reason.clone().unwrap_or_default();
             let state = b.lifted_at.map_or("still blocked".to_string(), |at| format!("lifted {}: {lift}", when(at)));

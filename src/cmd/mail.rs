@@ -4,8 +4,9 @@
 
 use std::process::ExitCode;
 
-use catalog::Store;
-use catalog::store::{MailSystemRecord, NewMailSystem};
+use policies::MailStatus;
+use store::Store;
+use store::{MailSystemRecord, NewMailSystem};
 
 use super::cli_actor;
 use crate::cli::MailCmd;
@@ -52,11 +53,11 @@ pub async fn run(store: &Store, cmd: MailCmd) -> anyhow::Result<ExitCode> {
             }
         }
         MailCmd::Suspend { name, reason } => {
-            let s = store.set_mail_status(&actor, &name, "suspended", &reason).await?;
+            let s = store.set_mail_status(&actor, &name, MailStatus::Suspended, &reason).await?;
             println!("mail system '{}' suspended: new mail gets 4xx, its queued mail is held", s.name);
         }
         MailCmd::Resume { name, reason } => {
-            let s = store.set_mail_status(&actor, &name, "active", &reason).await?;
+            let s = store.set_mail_status(&actor, &name, MailStatus::Active, &reason).await?;
             println!("mail system '{}' resumed: held mail is released with a fresh expiry", s.name);
         }
         MailCmd::DeleteHeld { name, reason } => {
@@ -67,7 +68,7 @@ pub async fn run(store: &Store, cmd: MailCmd) -> anyhow::Result<ExitCode> {
             );
         }
         MailCmd::Disconnect { name, reason, at: None } => {
-            store.set_mail_status(&actor, &name, "disconnected", &reason).await?;
+            store.set_mail_status(&actor, &name, MailStatus::Disconnected, &reason).await?;
             println!("mail system '{name}' disconnected");
         }
         MailCmd::Disconnect { name, reason, at: Some(at) } => {

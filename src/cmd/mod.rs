@@ -64,16 +64,14 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-/// Opens the catalog store, creating the data directory for SQLite.
-pub async fn open_store(config: &Config) -> anyhow::Result<::catalog::Store> {
+/// Opens the store, creating the data directory for SQLite.
+pub async fn open_store(config: &Config) -> anyhow::Result<::store::Store> {
     let url = config.store_url();
     if url.starts_with("sqlite:") {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
     }
-    ::catalog::Store::open(&url)
-        .await
-        .with_context(|| format!("cannot open the catalog store {}", ::catalog::store::redact(&url)))
+    ::store::Store::open(&url).await.with_context(|| format!("cannot open the store {}", ::store::redact(&url)))
 }
 
 /// Who is acting from the command line, for the audit trail.

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use catalog::Store;
 use catalog::reconcile::mail::SmtpMailer;
 use catalog::reconcile::{NoticeSettings, Reconciler};
-use catalog::store::BlockFilter;
+use store::BlockFilter;
+use store::Store;
 
 use super::cli_actor;
 use crate::cli::BlockCmd;
@@ -27,8 +27,7 @@ pub fn reconciler(config: &Config, store: Store) -> anyhow::Result<Reconciler> {
     let format = time::macros::format_description!("[hour]:[minute]");
     let send_at = time::Time::parse(&config.notices.send_at, &format)
         .with_context(|| format!("[notices] send_at: '{}' is not HH:MM", config.notices.send_at))?;
-    let settings =
-        NoticeSettings { from, send_at, retry_base: Duration::from_secs(config.notices.retry_base_secs.max(1)) };
+    let settings = NoticeSettings { from, send_at, retry_base: config.notices.retry_base.max(Duration::from_secs(1)) };
     Ok(Reconciler::new(store, calendar, Arc::new(mailer), settings))
 }
 
@@ -36,7 +35,7 @@ pub async fn run_once(config: &Config, store: Store, at: Option<String>, as_json
     let now = match at {
         Some(at) if std::env::var("PERIMETER_TEST_CLOCK").is_ok_and(|v| v == "1") => parse_instant(&at)?,
         Some(_) => anyhow::bail!("--at is for tests only (PERIMETER_TEST_CLOCK=1); the reconciler uses the real clock"),
-        None => catalog::store::now_ms(),
+        None => store::now_ms(),
     };
     let report = reconciler(config, store)?.tick(now).await?;
     if as_json {
@@ -100,9 +99,9 @@ pub async fn notices(store: &Store, operator: Option<String>, as_json: bool) -> 
 }
 
 /// An address or a prefix.
-pub fn target(text: &str) -> anyhow::Result<catalog::Net> {
+pub fn target(text: &str) -> anyhow::Result<snapshot::Net> {
     if let Ok(ip) = text.parse::<std::net::IpAddr>() {
-        return Ok(catalog::Net::host(ip));
+        return Ok(snapshot::Net::host(ip));
     }
     Ok(text.parse()?)
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use catalog::snapshot::{Snapshot, SnapshotHandle};
+use snapshot::SnapshotHandle;
 
 use crate::api::{AppState, router};
 use crate::cli::UpArgs;
@@ -22,12 +22,17 @@ pub async fn run(mut config: Config, args: UpArgs) -> anyhow::Result<()> {
     let ca = super::ca::ensure(&config)?;
     tracing::info!(fingerprint = %ca.current().fingerprint(), "root CA ready (export it with `perimeter ca export`)");
     let store = super::open_store(&config).await?;
-    let snapshot = SnapshotHandle::new(Snapshot::load(&store).await.context("cannot build the catalog snapshot")?);
+    let snapshot =
+        SnapshotHandle::new(catalog::publish::load(&store).await.context("cannot build the catalog snapshot")?);
     let (v4, v6) = snapshot.current().prefixes();
-    tracing::info!(store = %catalog::store::redact(&config.store_url()), v4, v6, "catalog loaded");
-    let nudge = snapshot.spawn_publisher(store.clone(), Duration::from_millis(config.catalog.refresh_ms.max(50)));
+    tracing::info!(store = %store::redact(&config.store_url()), v4, v6, "catalog loaded");
+    let nudge = catalog::publish::spawn_publisher(
+        snapshot.clone(),
+        store.clone(),
+        config.catalog.refresh.max(Duration::from_millis(50)),
+    );
     let reconciler = super::reconcile::reconciler(&config, store.clone())?;
-    let _reconciling = reconciler.spawn(Duration::from_secs(config.notices.interval_secs.max(1)));
+    let _reconciling = reconciler.spawn(config.notices.interval.max(Duration::from_secs(1)));
     let proxy = match config.services.web {
         true => Some(Arc::new(start_web(&config, &store, &snapshot, &ca).await?)),
         false => None,
@@ -69,7 +74,7 @@ pub async fn run(mut config: Config, args: UpArgs) -> anyhow::Result<()> {
 /// Starts the web proxy with the categories and policies in force (reloaded on change).
 async fn start_web(
     config: &Config,
-    store: &catalog::Store,
+    store: &store::Store,
     snapshot: &SnapshotHandle,
     ca: &certs::CaStore,
 ) -> anyhow::Result<iqbsh::ProxyHandle> {
@@ -78,7 +83,7 @@ async fn start_web(
     crate::web::spawn_reloader(config.policies.clone(), rules.clone());
     let forge = certs::LeafForge::new(ca.current().clone(), certs::ForgeConfig::default())
         .context("cannot start the certificate forge")?;
-    let observations = catalog::ingest::ObservationSink::spawn(store.clone(), 100_000, Duration::from_secs(1));
+    let observations = catalog::ingest::spawn_sink(store.clone(), 100_000, Duration::from_secs(1));
     let deps = iqbsh::ProxyDeps { snapshot: snapshot.clone(), observations, forge: Arc::new(forge), rules };
     let proxy = iqbsh::serve(config.proxy.clone(), deps).await.context("cannot start the web proxy")?;
     tracing::info!(explicit = %proxy.explicit_addr(), "web proxy listening");

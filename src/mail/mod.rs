@@ -13,13 +13,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use catalog::Store;
-use catalog::store::MailSystemRecord;
 use epbsh::SystemId;
 use epbsh::hooks::{Guard, OpenGuard};
 use epbsh::registry::{self, MailSystem, Registry, RegistryHandle, Status};
 use epbsh::relay::Relay;
 use epbsh::watch::Watch;
+use store::MailSystemRecord;
+use store::Store;
 
 use crate::config::Config;
 
@@ -31,30 +31,24 @@ pub struct MailGateway {
     pub watch: Option<Arc<Watch>>,
 }
 
-fn status(text: &str) -> Status {
-    match text {
-        "active" => Status::Active,
-        "suspended" => Status::Suspended,
-        _ => Status::Disconnected,
-    }
-}
-
 /// The relay's view of the store's mail systems.
-pub fn registry_from(records: &[MailSystemRecord]) -> Result<Registry, registry::RegistryError> {
+pub fn registry_from(records: &[MailSystemRecord]) -> anyhow::Result<Registry> {
     let systems = records
         .iter()
-        .map(|r| MailSystem {
-            id: SystemId(u32::try_from(r.id).unwrap_or(u32::MAX)),
-            name: r.name.clone(),
-            owner_bin: r.owner_bin.clone(),
-            domains: r.domains.clone(),
-            servers: r.servers.clone(),
-            deliver_to: r.deliver_to,
-            contacts: r.contacts.clone(),
-            status: status(&r.status),
+        .map(|r| {
+            Ok(MailSystem {
+                id: SystemId::try_from(r.id)?,
+                name: r.name.clone(),
+                owner_bin: r.owner_bin.clone(),
+                domains: r.domains.clone(),
+                servers: r.servers.clone(),
+                deliver_to: r.deliver_to,
+                contacts: r.contacts.clone(),
+                status: r.status,
+            })
         })
-        .collect();
-    Registry::new(systems)
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Registry::new(systems)?)
 }
 
 /// Starts the relay (and its traffic watch) on the current registry and keeps the
@@ -84,11 +78,7 @@ pub async fn start(config: &Config, store: &Store) -> anyhow::Result<Arc<MailGat
         None => None,
     };
     let gateway = Arc::new(MailGateway { relay, registry, watch });
-    tokio::spawn(follow_store(
-        gateway.clone(),
-        store.clone(),
-        Duration::from_millis(config.catalog.refresh_ms.max(50)),
-    ));
+    tokio::spawn(follow_store(gateway.clone(), store.clone(), config.catalog.refresh.max(Duration::from_millis(50))));
     Ok(gateway)
 }
 
@@ -101,7 +91,7 @@ async fn follow_store(gateway: Arc<MailGateway>, store: Store, every: Duration) 
     delete_held(&gateway, &store).await;
     loop {
         tokio::time::sleep(every).await;
-        if let Err(e) = store.apply_due_disconnects(catalog::store::now_ms()).await {
+        if let Err(e) = store.apply_due_disconnects(store::now_ms()).await {
             tracing::error!(error = %e, "applying agreed mail-system disconnections failed");
         }
         let Ok(generation) = store.generation().await else { continue };
@@ -109,7 +99,7 @@ async fn follow_store(gateway: Arc<MailGateway>, store: Store, every: Duration) 
             continue;
         }
         seen = generation;
-        match store.mail_systems().await.map_err(anyhow::Error::from).and_then(|r| Ok(registry_from(&r)?)) {
+        match store.mail_systems().await.map_err(anyhow::Error::from).and_then(|r| registry_from(&r)) {
             Ok(next) => swap(&gateway, next).await,
             Err(e) => {
                 tracing::error!(error = %format!("{e:#}"), "rebuilding the mail registry failed; the previous one stays")
@@ -134,7 +124,10 @@ async fn delete_held(gateway: &MailGateway, store: &Store) {
                 continue;
             }
         };
-        let id = SystemId(u32::try_from(record.id).unwrap_or(u32::MAX));
+        let id = match SystemId::try_from(record.id) {
+            Ok(id) => id,
+            Err(e) => return tracing::error!(system = %request.system, error = %e, "held-mail deletion impossible"),
+        };
         match gateway.relay.delete_held(id).await {
             Ok(n) => match store.complete_held_deletion(&request, n).await {
                 Ok(()) => {

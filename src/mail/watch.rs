@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use catalog::Store;
 use catalog::reconcile::mail::{Mailer, SmtpMailer};
 use epbsh::registry::RegistryHandle;
 use epbsh::watch::{Suspension, Watch, WatchState};
 use lettre::Message;
 use lettre::message::Mailbox;
+use policies::MailStatus;
+use store::Store;
 use tokio::sync::mpsc;
 
 use crate::config::Config;
@@ -86,7 +87,7 @@ pub async fn traffic(
     live: Option<&Watch>,
     id: i64,
 ) -> anyhow::Result<Option<epbsh::watch::SystemWatch>> {
-    let id = epbsh::SystemId(u32::try_from(id).unwrap_or(u32::MAX));
+    let id = epbsh::SystemId::try_from(id)?;
     if let Some(w) = live {
         return Ok(Some(w.view(id)));
     }
@@ -128,7 +129,7 @@ async fn record(store: &Store, registry: &RegistryHandle, s: &Suspension) -> any
     let Some(found) = registry.load().get(s.system).cloned() else {
         anyhow::bail!("the watch suspended system {} which the registry does not know", s.system.0);
     };
-    store.set_mail_status(ACTOR, &found.name, "suspended", &s.reason).await?;
+    store.set_mail_status(ACTOR, &found.name, MailStatus::Suspended, &s.reason).await?;
     let subject = format!("mail system {}", found.name);
     store
         .record(ACTOR, "mail.watch_evidence", &format!("mail:{}", found.name), serde_json::to_value(&s.evidence)?)

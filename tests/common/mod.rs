@@ -33,7 +33,7 @@ impl Env {
     pub fn new() -> Env {
         let dir = tempfile::tempdir().expect("temp dir");
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        let store_url = rt.block_on(catalog::store::testing::fresh_database(dir.path()));
+        let store_url = rt.block_on(store::testing::fresh_database(dir.path()));
         Env { dir, store_url, config: None }
     }
 

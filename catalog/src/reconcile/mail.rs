@@ -6,7 +6,7 @@ use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use crate::store::{NoticeAddress, PendingNotice};
+use store::{NoticeAddress, PendingNotice};
 
 /// Sends notices; the reconciler depends only on this.
 pub trait Mailer: Send + Sync {

@@ -11,14 +11,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::message::Mailbox;
+use policies::calendar::{ASTANA_OFFSET, Date};
 use serde::Serialize;
-use time::{Date, OffsetDateTime, Time};
+use time::{OffsetDateTime, Time};
 
-use crate::store::{DeadlineReport, Store, StoreError};
 use mail::Mailer;
+use store::{DeadlineReport, Store, StoreError};
 
-/// Kazakhstan time, UTC+5 (a single zone since 2024-03-01).
-pub const KZ: time::UtcOffset = time::macros::offset!(+5);
+/// Kazakhstan time ([`ASTANA_OFFSET`]) as the `time` crate's offset, for formatting
+/// instants.
+pub const KZ: time::UtcOffset = match time::UtcOffset::from_whole_seconds(ASTANA_OFFSET as i32) {
+    Ok(offset) => offset,
+    Err(_) => panic!("the Astana offset is a valid UTC offset"),
+};
 
 /// Working days after a notice before its addresses are blocked.
 pub const DEADLINE_WORKING_DAYS: u32 = 5;
@@ -106,7 +111,7 @@ impl Reconciler {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                if let Err(e) = self.tick(crate::store::now_ms()).await {
+                if let Err(e) = self.tick(store::now_ms()).await {
                     tracing::error!(error = %e, "reconciler pass failed; will retry");
                 }
             }
@@ -116,7 +121,7 @@ impl Reconciler {
 
 /// The local date of an instant.
 pub fn kz_date(ms: i64) -> Date {
-    OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)).map_or(Date::MIN, |t| t.to_offset(KZ).date())
+    Date::from_unix(ms.div_euclid(1000), ASTANA_OFFSET)
 }
 
 /// An instant as RFC 3339 in Kazakhstan time.
@@ -129,7 +134,7 @@ pub fn rfc3339_kz(ms: i64) -> String {
 
 /// Local midnight at the start of `date`, in unix ms.
 pub fn kz_midnight(date: Date) -> i64 {
-    date.midnight().assume_offset(KZ).unix_timestamp() * 1000
+    date.midnight_unix(ASTANA_OFFSET) * 1000
 }
 
 /// The deadline of a notice sent at `sent`: the fifth working day counted from the
@@ -138,18 +143,18 @@ pub fn deadline(calendar: &dyn WorkingDays, sent: i64) -> (Date, i64) {
     let mut day = kz_date(sent);
     let mut left = DEADLINE_WORKING_DAYS;
     while left > 0 {
-        day = day.next_day().unwrap_or(Date::MAX);
+        day = day.next();
         if calendar.is_working_day(day) {
             left -= 1;
         }
     }
-    (day, kz_midnight(day.next_day().unwrap_or(Date::MAX)))
+    (day, kz_midnight(day.next()))
 }
 
 /// The latest scheduled sending time at or before `now`.
 pub fn period_start(now: i64, send_at: Time) -> i64 {
-    let today = kz_date(now);
-    let at = today.with_time(send_at).assume_offset(KZ).unix_timestamp() * 1000;
+    let (hours, minutes, _) = send_at.as_hms();
+    let at = kz_midnight(kz_date(now)) + (i64::from(hours) * 60 + i64::from(minutes)) * 60_000;
     if at <= now { at } else { at - 86_400_000 }
 }
 
@@ -162,38 +167,42 @@ pub fn backoff(base: Duration, attempts: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::macros::{date, time};
+    use time::macros::time;
 
     struct Weekdays;
     impl WorkingDays for Weekdays {
         fn is_working_day(&self, d: Date) -> bool {
-            !matches!(d.weekday(), time::Weekday::Saturday | time::Weekday::Sunday)
+            !d.is_weekend()
         }
     }
 
+    fn date(text: &str) -> Date {
+        text.parse().unwrap()
+    }
+
     fn at(d: Date, t: Time) -> i64 {
-        d.with_time(t).assume_offset(KZ).unix_timestamp() * 1000
+        kz_midnight(d) + (i64::from(t.hour()) * 60 + i64::from(t.minute())) * 60_000
     }
 
     #[test]
     fn deadline_counts_working_days_from_the_next_day() {
         // Friday 2026-11-20: Mon 23 .. Fri 27 are the five working days.
-        let (day, end) = deadline(&Weekdays, at(date!(2026 - 11 - 20), time!(10:00)));
-        assert_eq!(day, date!(2026 - 11 - 27));
-        assert_eq!(end, at(date!(2026 - 11 - 28), time!(00:00)));
+        let (day, end) = deadline(&Weekdays, at(date("2026-11-20"), time!(10:00)));
+        assert_eq!(day, date("2026-11-27"));
+        assert_eq!(end, at(date("2026-11-28"), time!(00:00)));
         // 23:30 local on Sunday is still Sunday: Mon..Fri.
-        let (day, _) = deadline(&Weekdays, at(date!(2026 - 11 - 22), time!(23:30)));
-        assert_eq!(day, date!(2026 - 11 - 27));
+        let (day, _) = deadline(&Weekdays, at(date("2026-11-22"), time!(23:30)));
+        assert_eq!(day, date("2026-11-27"));
         // 00:30 local on Monday (19:30 UTC Sunday): Tue..Mon.
-        let (day, _) = deadline(&Weekdays, at(date!(2026 - 11 - 23), time!(00:30)));
-        assert_eq!(day, date!(2026 - 11 - 30));
+        let (day, _) = deadline(&Weekdays, at(date("2026-11-23"), time!(00:30)));
+        assert_eq!(day, date("2026-11-30"));
     }
 
     #[test]
     fn periods_start_at_the_daily_sending_time() {
         let nine = time!(09:00);
-        assert_eq!(period_start(at(date!(2026 - 11 - 23), time!(10:00)), nine), at(date!(2026 - 11 - 23), nine));
-        assert_eq!(period_start(at(date!(2026 - 11 - 23), time!(08:59)), nine), at(date!(2026 - 11 - 22), nine));
+        assert_eq!(period_start(at(date("2026-11-23"), time!(10:00)), nine), at(date("2026-11-23"), nine));
+        assert_eq!(period_start(at(date("2026-11-23"), time!(08:59)), nine), at(date("2026-11-22"), nine));
     }
 
     #[test]

@@ -12,13 +12,14 @@
 //!   still receive);
 //! - everything else is `550 5.7.1 relaying denied`; disconnected systems are unknown.
 //!
-//! Files: `config` (settings, defaults, validation) and `duration`, `tls` (listener
+//! Files: `config` (settings, defaults, validation; durations in the workspace's one
+//! spelling, `policies::duration`), `tls` (listener
 //! certificate), `listener` (accept loop), `policy` (relay rules), `sink` (spool, guard,
 //! queue), `metrics` (counters). Must not: decide what is abnormal traffic (the guard
-//! does) or persist the registry (the catalog store does).
+//! does) or persist the registry (the `store` crate does).
 
 pub mod config;
-pub(crate) mod duration;
+pub(crate) use policies::duration;
 mod listener;
 pub mod metrics;
 mod policy;

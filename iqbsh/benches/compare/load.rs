@@ -11,7 +11,9 @@ use http_body_util::{BodyExt, Empty};
 use hyper::Request;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
+use rustls::pki_types::CertificateDer;
 use rustls::pki_types::ServerName;
+use rustls::pki_types::pem::PemObject;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -159,7 +161,7 @@ async fn connect_tunnel(mut tcp: TcpStream, authority: &str) -> Result<TcpStream
 /// A TLS connector trusting only the PEM certificate `root`.
 pub fn connector(root_pem: &str) -> TlsConnector {
     let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut root_pem.as_bytes()) {
+    for cert in CertificateDer::pem_slice_iter(root_pem.as_bytes()) {
         roots.add(cert.expect("PEM certificate")).expect("trust anchor");
     }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());

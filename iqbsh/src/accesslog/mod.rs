@@ -13,6 +13,7 @@ mod writer;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use tokio::sync::{mpsc, oneshot};
@@ -21,7 +22,6 @@ pub use format::{json_line, squid_line};
 
 use crate::config::AccessLogConfig;
 use crate::denial::DenyKind;
-use crate::metrics::Metrics;
 
 /// What the proxy did with a connection or request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -113,20 +113,22 @@ enum Msg {
 #[derive(Clone)]
 pub(crate) struct AccessLog {
     tx: Option<mpsc::Sender<Msg>>,
-    metrics: Arc<Metrics>,
+    /// Records dropped because the writer fell behind.
+    dropped: Arc<AtomicU64>,
 }
 
 impl AccessLog {
     /// Opens the configured files and starts the writer thread.
-    pub(crate) fn start(cfg: &AccessLogConfig, metrics: Arc<Metrics>) -> Result<Self, crate::ConfigError> {
+    pub(crate) fn start(cfg: &AccessLogConfig) -> Result<Self, crate::ConfigError> {
         let paths: (Option<PathBuf>, Option<PathBuf>) = (cfg.squid.clone(), cfg.json.clone());
+        let dropped = Arc::default();
         if paths.0.is_none() && paths.1.is_none() {
-            return Ok(Self { tx: None, metrics });
+            return Ok(Self { tx: None, dropped });
         }
         let files = writer::Files::open(paths)?;
         let (tx, rx) = mpsc::channel(cfg.queue.max(1));
         writer::spawn(files, rx)?;
-        Ok(Self { tx: Some(tx), metrics })
+        Ok(Self { tx: Some(tx), dropped })
     }
 
     /// Hands a record to the writer; never waits. Dropped (and counted) when the queue is full.
@@ -142,8 +144,13 @@ impl AccessLog {
         );
         let Some(tx) = &self.tx else { return };
         if tx.try_send(Msg::Record(Box::new(record))).is_err() {
-            self.metrics.log_dropped();
+            self.dropped.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Records dropped so far because the writer fell behind.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 
     /// Waits until every record handed over so far is written and flushed.

@@ -1,24 +1,21 @@
-//! A test world: a real catalog store (SQLite, or PostgreSQL when the test
-//! run gives one) with an operator, its links, an organisation and a block;
-//! a snapshot that also maps loopback addresses (see `snapshot`); the
-//! gateway root and leaf forge; test rules; and a running proxy.
+//! A test world: a catalog snapshot with an operator, an organisation and a
+//! block, built from plain lists as the control plane builds it (the proxy's
+//! crate has no store; the binary's tests cover the path through the store);
+//! the observation sink with what it received; the gateway root and leaf
+//! forge; test rules; and a running proxy.
 //!
 //! Source addresses: 127.0.0.1 belongs to organisation A, 127.0.0.2 is
-//! unknown, 127.0.0.3 is blocked in the store.
+//! unknown, 127.0.0.3 is blocked.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use catalog::ingest::ObservationSink;
-use catalog::snapshot::{BlockRef, OrgRef, Snapshot, SnapshotHandle};
-use catalog::store::NewOperator;
-use catalog::store::testing::fresh_database;
-use catalog::{Bin, Net, Store};
 use certs::{CaConfig, ForgeConfig, LeafForge, RootCa};
 use iqbsh::{Categorized, Decision, ProxyConfig, ProxyDeps, ProxyHandle, Rules, RulesHandle};
+use snapshot::{BlockRef, Net, Observation, ObservationSink, OrgRef, Snapshot, SnapshotHandle};
 
 use super::origin::{TestCa, TlsOrigin, plain_origin, tls_origin};
 
@@ -29,12 +26,8 @@ pub const BLOCK_REASON: &str = "manual block: abuse report 42";
 pub const KNOWN: &str = "127.0.0.1";
 pub const UNKNOWN: &str = "127.0.0.2";
 pub const BLOCKED: &str = "127.0.0.3";
-
-/// A valid BIN from 11 digits.
-pub fn bin(first11: &str) -> Bin {
-    let d: Vec<u32> = first11.chars().map(|c| c.to_digit(10).expect("digit")).collect();
-    format!("{first11}{}", Bin::check_digit(&d).expect("check digit")).parse().expect("bin")
-}
+/// Organisation A's BIN.
+pub const BIN: &str = "980140000015";
 
 /// Categories by host; `denied` categories are refused to every organisation.
 pub struct TestRules {
@@ -74,45 +67,46 @@ impl Rules for TestRules {
 
 /// The catalog side of the world.
 pub struct Catalog {
-    pub store: Store,
     pub snapshot: SnapshotHandle,
     pub sink: ObservationSink,
-    pub bin: Bin,
+    /// Every sighting the sink received, in order.
+    pub sightings: Arc<Mutex<Vec<Observation>>>,
 }
 
-/// Sets up the store: operator with both links, organisation A, a block on 127.0.0.3.
-pub async fn catalog(dir: &std::path::Path) -> Catalog {
-    let store = Store::open(&fresh_database(dir).await).await.expect("store opens");
-    let links = vec![EXPLICIT_LINK.to_owned(), TRANSPARENT_LINK.to_owned()];
-    store.add_operator("test", NewOperator { name: OPERATOR.into(), links, ..Default::default() }).await.expect("op");
-    let bin = bin("98014000001");
-    store.add_organisation("test", &bin, "Organisation A", &[OPERATOR.into()]).await.expect("org");
+impl Catalog {
+    /// Waits (bounded) until the sink has received sightings that satisfy `pred`, and
+    /// returns them all.
+    pub async fn wait_sightings(&self, what: &str, pred: impl Fn(&[Observation]) -> bool) -> Vec<Observation> {
+        for _ in 0..100 {
+            let seen = self.sightings.lock().expect("sightings").clone();
+            if pred(&seen) {
+                return seen;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the sink never received {what}; have {:?}", self.sightings.lock().expect("sightings"));
+    }
+}
+
+/// The snapshot: operator `alpha` delivers 127.0.0.1/32 of organisation A; 127.0.0.3/32
+/// is blocked. Tests can only source traffic from loopback, which the catalog's import
+/// refuses (reserved), so the snapshot is built from lists as the control plane does.
+pub fn catalog() -> Catalog {
+    let orgs = HashMap::from([(1, OrgRef { bin: BIN.into(), name: "Organisation A".into() })]);
+    let ops = HashMap::from([(1, OPERATOR.to_owned())]);
+    let known: Net = format!("{KNOWN}/32").parse().expect("net");
     let blocked: Net = format!("{BLOCKED}/32").parse().expect("net");
-    store.block("test", blocked, BLOCK_REASON).await.expect("block");
-    let snapshot = SnapshotHandle::new(snapshot(&store).await);
-    let sink = ObservationSink::spawn(store.clone(), 1000, Duration::from_millis(50));
-    Catalog { store, snapshot, sink, bin }
-}
-
-/// Everything the store holds, plus 127.0.0.1/32 for organisation A.
-///
-/// The catalog's import refuses loopback prefixes (reserved), and tests can
-/// only source traffic from loopback; so the test assigns the loopback
-/// address through `Snapshot::build`, the same constructor `Snapshot::load`
-/// uses, with the store's own organisation, operator and blocks.
-async fn snapshot(store: &Store) -> Snapshot {
-    let orgs = store.organisations(None).await.expect("orgs");
-    let ops = store.operators().await.expect("operators");
-    let org = orgs.iter().find(|o| o.operators.iter().any(|op| op == OPERATOR)).expect("org A");
-    let op = ops.iter().find(|o| o.name == OPERATOR).expect("operator");
-    let mut assignments = store.current_assignments().await.expect("assignments");
-    assignments.push((format!("{KNOWN}/32").parse().expect("net"), org.id, op.id));
-    let org_refs = orgs.iter().map(|o| (o.id, OrgRef { bin: o.bin.to_string(), name: o.name.clone() })).collect();
-    let op_names = ops.iter().map(|o| (o.id, o.name.clone())).collect();
-    let blocks = store.blocks(&Default::default()).await.expect("blocks");
-    let blocks = blocks.into_iter().map(|b| BlockRef { prefix: b.prefix, reason: b.reason, since: b.since }).collect();
-    Snapshot::build(assignments, org_refs, op_names, blocks, store.generation().await.expect("generation"))
-        .expect("snapshot")
+    let blocks = vec![BlockRef { prefix: blocked, reason: BLOCK_REASON.into(), since: 1 }];
+    let snapshot = Snapshot::build(vec![(known, 1, 1)], orgs, ops, blocks, 1).expect("snapshot");
+    let (sink, mut rx) = ObservationSink::channel(1000);
+    let sightings = Arc::new(Mutex::new(Vec::new()));
+    let collected = Arc::clone(&sightings);
+    tokio::spawn(async move {
+        while let Some(o) = rx.recv().await {
+            collected.lock().expect("sightings").push(o);
+        }
+    });
+    Catalog { snapshot: SnapshotHandle::new(snapshot), sink, sightings }
 }
 
 /// A running test world.
@@ -170,7 +164,7 @@ impl World {
         };
         std::fs::write(&paths.gateway_pem, root.cert_pem()).expect("write gateway root");
         let (origin, plain) = (tls_origin(&ca).await, plain_origin().await);
-        let catalog = catalog(dir.path()).await;
+        let catalog = catalog();
         let forge = Arc::new(LeafForge::new(root, ForgeConfig::default()).expect("forge"));
         let rules = RulesHandle::new(Arc::new(TestRules::standard()));
         let cfg = config(&paths, &origin, &plain, |cfg| edit(cfg, &origin));

@@ -11,6 +11,16 @@ use std::fmt;
 pub use date::Date;
 
 /// The calendar shipped with perimeter (2025–2027).
+/// Kazakhstan's time, UTC+5 (a single zone since 2024-03-01), in seconds east of UTC:
+/// the offset every local date and time of the service is in.
+pub const ASTANA_OFFSET: i64 = 5 * 3600;
+
+/// Today's date in Kazakhstan.
+pub fn today() -> Date {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    Date::from_unix(now, ASTANA_OFFSET)
+}
+
 pub const KAZAKHSTAN: &str = include_str!("../../data/calendar/kz.cal");
 
 /// Years for which days off are computed.

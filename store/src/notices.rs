@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::Row;
 
-use super::blocks::insert_block;
-use super::lists::covered;
-use super::{Result, Store, audit, write_lock};
-use crate::net::Net;
+use crate::blocks::insert_block;
+use crate::lists::covered;
+use crate::{Result, Store, audit, write_lock};
+use snapshot::net::Net;
 
 /// A notice waiting to be (re)sent, with everything the e-mail needs.
 #[derive(Clone, Debug)]

@@ -1,19 +1,22 @@
 //! The immutable lookup snapshot the gateways read: `classify(ip)` answers which
-//! organisation and operator own an address by longest-prefix match. A publisher
-//! rebuilds it off the hot path whenever the store's generation moves and swaps it in
-//! atomically; readers never lock, and a failed rebuild keeps the old snapshot.
+//! organisation and operator own an address by longest-prefix match, blocks first. The
+//! control plane builds a new one off the hot path whenever the store's generation moves
+//! and swaps it in through the [`SnapshotHandle`]; readers never lock, consumers that
+//! program other tables from it (the packet gate) are told of every swap, and a failed
+//! rebuild keeps the old snapshot.
+//!
+//! Must not: read the store or any file; it is built from plain lists.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use serde::Serialize;
+use tokio::sync::watch;
 
 use crate::lpm::{LpmV4, LpmV6, Match};
 use crate::net::{Family, Net};
-use crate::store::{Store, StoreError};
 
 /// An organisation as the snapshot names it.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -55,6 +58,10 @@ pub struct Snapshot {
     blocked_v4: LpmV4,
     blocked_v6: LpmV6,
     blocks: Vec<BlockRef>,
+    /// Every catalogued prefix (network as an integer, length), sorted: what a consumer
+    /// that programs its own tables (the packet gate) needs.
+    known_v4: Vec<(u32, u8)>,
+    known_v6: Vec<(u128, u8)>,
     /// owner index → (organisation index, operator index)
     owners: Vec<(u32, u32)>,
     orgs: Vec<OrgRef>,
@@ -65,12 +72,8 @@ pub struct Snapshot {
 /// Why a snapshot could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
     #[error("building the lookup table failed: {0}")]
     Build(String),
-    #[error("the rebuild task failed: {0}")]
-    Task(String),
 }
 
 impl Snapshot {
@@ -81,12 +84,12 @@ impl Snapshot {
     }
 
     /// Builds from (prefix, organisation id, operator id), the names behind the ids
-    /// and the live blocks.
+    /// and the live blocks (in any order).
     pub fn build(
         assignments: Vec<(Net, i64, i64)>,
         orgs: HashMap<i64, OrgRef>,
         operators: HashMap<i64, String>,
-        blocks: Vec<BlockRef>,
+        mut blocks: Vec<BlockRef>,
         generation: i64,
     ) -> Result<Snapshot, SnapshotError> {
         let mut interner = Interner::default();
@@ -98,6 +101,11 @@ impl Snapshot {
                 Family::V6 => v6.push((net.bits(), net.len(), value)),
             }
         }
+        let mut known_v4: Vec<(u32, u8)> = v4.iter().map(|&(a, l, _)| (a, l)).collect();
+        let mut known_v6: Vec<(u128, u8)> = v6.iter().map(|&(a, l, _)| (a, l)).collect();
+        known_v4.sort_unstable();
+        known_v6.sort_unstable();
+        blocks.sort_by_key(|b| b.prefix);
         let missing = |what: &str, id: i64| SnapshotError::Build(format!("{what} {id} is referenced but not loaded"));
         let org_list = interner.orgs.iter().map(|id| orgs.get(id).cloned().ok_or_else(|| missing("organisation", *id)));
         let org_list = org_list.collect::<Result<Vec<_>, _>>()?;
@@ -110,26 +118,13 @@ impl Snapshot {
             blocked_v4,
             blocked_v6,
             blocks,
+            known_v4,
+            known_v6,
             owners: interner.owners,
             orgs: org_list,
             operators: op_list,
             generation,
         })
-    }
-
-    /// Loads everything current from the store and builds a snapshot.
-    pub async fn load(store: &Store) -> Result<Snapshot, SnapshotError> {
-        let generation = store.generation().await?;
-        let assignments = store.current_assignments().await?;
-        let orgs = store.organisations(None).await?;
-        let orgs = orgs.into_iter().map(|o| (o.id, OrgRef { bin: o.bin.to_string(), name: o.name })).collect();
-        let operators = store.operators().await?.into_iter().map(|o| (o.id, o.name)).collect();
-        let blocks = store.blocks(&Default::default()).await?;
-        let blocks =
-            blocks.into_iter().map(|b| BlockRef { prefix: b.prefix, reason: b.reason, since: b.since }).collect();
-        tokio::task::spawn_blocking(move || Snapshot::build(assignments, orgs, operators, blocks, generation))
-            .await
-            .map_err(|e| SnapshotError::Task(e.to_string()))?
     }
 
     /// What the catalog says about `ip`: blocked first, else the longest-prefix match.
@@ -196,6 +191,21 @@ impl Snapshot {
     /// Memory held by the lookup tables.
     pub fn heap_bytes(&self) -> usize {
         self.v4.heap_bytes() + self.v6.heap_bytes()
+    }
+
+    /// Every catalogued IPv4 prefix as (network, length), sorted, without duplicates.
+    pub fn known_v4(&self) -> &[(u32, u8)] {
+        &self.known_v4
+    }
+
+    /// Every catalogued IPv6 prefix as (network, length), sorted, without duplicates.
+    pub fn known_v6(&self) -> &[(u128, u8)] {
+        &self.known_v6
+    }
+
+    /// The live blocks, sorted by prefix.
+    pub fn blocked(&self) -> &[BlockRef] {
+        &self.blocks
     }
 }
 
@@ -265,54 +275,78 @@ fn dense(index: &mut HashMap<i64, u32>, list: &mut Vec<i64>, id: i64) -> u32 {
     })
 }
 
-/// The current snapshot, shared by every reader; swapped whole.
+/// The current snapshot, shared by every reader; swapped whole. Consumers that keep
+/// tables of their own in step with it subscribe to the generations swapped in.
 #[derive(Clone)]
-pub struct SnapshotHandle(Arc<ArcSwap<Snapshot>>);
+pub struct SnapshotHandle {
+    current: Arc<ArcSwap<Snapshot>>,
+    swapped: Arc<watch::Sender<i64>>,
+}
 
 impl SnapshotHandle {
     pub fn new(snapshot: Snapshot) -> SnapshotHandle {
-        SnapshotHandle(Arc::new(ArcSwap::from_pointee(snapshot)))
+        let (swapped, _) = watch::channel(snapshot.generation());
+        SnapshotHandle { current: Arc::new(ArcSwap::from_pointee(snapshot)), swapped: Arc::new(swapped) }
     }
 
     /// The snapshot to use for one connection or request.
     pub fn current(&self) -> Arc<Snapshot> {
-        self.0.load_full()
+        self.current.load_full()
     }
 
-    /// Rebuilds from the store if it moved past the current generation. Returns the
-    /// new generation when a swap happened; on error the old snapshot stays.
-    pub async fn refresh(&self, store: &Store) -> Result<Option<i64>, SnapshotError> {
-        if store.generation().await? <= self.current().generation() {
-            return Ok(None);
-        }
-        let started = Instant::now();
-        let fresh = Snapshot::load(store).await?;
+    /// Swaps `fresh` in for every new reader and tells the subscribers.
+    pub fn replace(&self, fresh: Snapshot) {
         let generation = fresh.generation();
-        let (v4, v6) = fresh.prefixes();
-        self.0.store(Arc::new(fresh));
-        tracing::info!(generation, v4, v6, ms = started.elapsed().as_millis() as u64, "catalog snapshot swapped in");
-        Ok(Some(generation))
+        self.current.store(Arc::new(fresh));
+        self.swapped.send_replace(generation);
     }
 
-    /// Keeps the snapshot current: polls the store's generation every `every` (changes
-    /// made by other processes, such as the CLI, are seen this way) and rebuilds when
-    /// nudged through the returned sender.
-    pub fn spawn_publisher(&self, store: Store, every: Duration) -> tokio::sync::mpsc::Sender<()> {
-        let (nudge, mut nudged) = tokio::sync::mpsc::channel::<()>(1);
-        let handle = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    got = nudged.recv() => if got.is_none() { break },
-                }
-                if let Err(e) = handle.refresh(&store).await {
-                    tracing::error!(error = %e, "catalog snapshot rebuild failed; keeping the previous one");
-                }
-            }
-        });
-        nudge
+    /// The generation of every snapshot swapped in from now on: await `changed()`, then
+    /// read `current()` (a slow consumer sees only the newest).
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.swapped.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(text: &str) -> Net {
+        text.parse().unwrap()
+    }
+
+    fn sample(generation: i64) -> Snapshot {
+        let orgs = HashMap::from([(1, OrgRef { bin: "980140000015".into(), name: "A".into() })]);
+        let ops = HashMap::from([(7, "alpha".to_string())]);
+        let assignments =
+            vec![(net("203.0.113.0/24"), 1, 7), (net("198.51.100.0/24"), 1, 7), (net("2001:db8:1::/64"), 1, 7)];
+        let blocks = vec![
+            BlockRef { prefix: net("203.0.113.9/32"), reason: "abuse".into(), since: 5 },
+            BlockRef { prefix: net("192.0.2.0/24"), reason: "late".into(), since: 6 },
+        ];
+        Snapshot::build(assignments, orgs, ops, blocks, generation).unwrap()
+    }
+
+    #[test]
+    fn prefix_lists_are_sorted_and_blocks_win() {
+        let s = sample(3);
+        assert_eq!(s.known_v4(), &[(0xc633_6400, 24), (0xcb00_7100, 24)]);
+        assert_eq!(s.known_v6(), &[(net("2001:db8:1::/64").bits(), 64)]);
+        assert_eq!(s.blocked()[0].prefix, net("192.0.2.0/24"));
+        assert!(matches!(s.classify("203.0.113.9".parse().unwrap()), Class::Blocked { reason: "abuse", .. }));
+        assert!(matches!(s.classify("203.0.113.8".parse().unwrap()), Class::Known { operator: "alpha", .. }));
+        assert!(matches!(s.classify("::ffff:203.0.113.8".parse().unwrap()), Class::Known { .. }));
+        assert_eq!(s.classify("198.18.0.1".parse().unwrap()), Class::Unknown);
+    }
+
+    #[tokio::test]
+    async fn subscribers_learn_of_every_swap() {
+        let handle = SnapshotHandle::new(sample(1));
+        let mut seen = handle.subscribe();
+        handle.replace(sample(2));
+        seen.changed().await.unwrap();
+        assert_eq!(*seen.borrow_and_update(), 2);
+        assert_eq!(handle.current().generation(), 2);
     }
 }

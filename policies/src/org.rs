@@ -1,49 +1,11 @@
-//! Catalog entities as the rest of the system sees them: operators and their links,
-//! user organisations (identified by BIN), assignments of prefixes, roles and the audit
-//! trail. Plain values; the store turns them into rows.
+//! The identity of an organisation: its business identification number (BIN), 12
+//! digits with the national register's check digit. One type for every room that names
+//! an organisation (catalog lists, policies, mail-system owners, applications).
 
-use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-use crate::net::Net;
-
-/// A telecom operator: connects user organisations and delivers their traffic on links.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Operator {
-    pub id: i64,
-    /// Short unique handle used in the CLI, API paths and files (e.g. `kaztelecom`).
-    pub name: String,
-    pub full_name: String,
-    /// Where notices go.
-    pub contacts: Vec<String>,
-    /// Names of the links on which this operator delivers traffic.
-    pub links: Vec<String>,
-}
-
-/// A user organisation, identified by its BIN.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Organisation {
-    pub id: i64,
-    pub bin: Bin,
-    pub name: String,
-    /// Handles of the operators that connect it.
-    pub operators: Vec<String>,
-}
-
-/// One prefix assigned to an organisation through an operator, with its validity.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Assignment {
-    pub prefix: Net,
-    pub bin: Bin,
-    pub organisation: String,
-    pub operator: String,
-    pub comment: String,
-    /// Unix milliseconds when it entered the catalog.
-    pub valid_from: i64,
-    /// Unix milliseconds when it left the catalog; `None` while current.
-    pub valid_to: Option<i64>,
-}
+use serde::{Deserialize, Serialize};
 
 /// A business identification number: 12 digits whose last one is the check digit
 /// defined by the national register (weights 1..11, then 3..11,1,2 if the first sum
@@ -74,6 +36,14 @@ impl Bin {
         let first = sum(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
         let digit = if first == 10 { sum(&[3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2]) } else { first };
         (digit != 10).then_some(digit)
+    }
+
+    /// The BIN made of `first11` digits and their check digit, if one exists (for
+    /// fixtures and examples).
+    pub fn with_check_digit(first11: &str) -> Option<Bin> {
+        let digits: Vec<u32> = first11.chars().map(|c| c.to_digit(10)).collect::<Option<_>>()?;
+        (digits.len() == 11).then_some(())?;
+        format!("{first11}{}", Bin::check_digit(&digits)?).parse().ok()
     }
 }
 
@@ -113,45 +83,12 @@ impl fmt::Display for Bin {
     }
 }
 
-/// Who is acting: the duty team sees and changes everything; an operator only its own.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "role", rename_all = "snake_case")]
-pub enum Role {
-    Duty,
-    Operator { operator: String },
-}
-
-impl Role {
-    /// True when this role may read or change the given operator's data.
-    pub fn may_act_for(&self, operator: &str) -> bool {
-        match self {
-            Role::Duty => true,
-            Role::Operator { operator: own } => own == operator,
-        }
-    }
-}
-
-/// One audited change: who, when, what, and the state before and after.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Change {
-    pub id: i64,
-    /// Unix milliseconds.
-    pub at: i64,
-    pub actor: String,
-    pub action: String,
-    pub subject: String,
-    pub before: Option<serde_json::Value>,
-    pub after: Option<serde_json::Value>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Appends the check digit to 11 digits.
     fn complete(first11: &str) -> String {
-        let d: Vec<u32> = first11.chars().map(|c| c.to_digit(10).unwrap()).collect();
-        format!("{first11}{}", Bin::check_digit(&d).unwrap())
+        Bin::with_check_digit(first11).unwrap().to_string()
     }
 
     #[test]
@@ -174,13 +111,5 @@ mod tests {
         for bad in ["12345", "1234567890123", "12345678901a", "１２３４５６７８９０１２", ""] {
             assert!(matches!(bad.parse::<Bin>(), Err(BinError::Format(_))), "{bad}");
         }
-    }
-
-    #[test]
-    fn roles_limit_operators_to_their_own_data() {
-        let op = Role::Operator { operator: "alpha".into() };
-        assert!(op.may_act_for("alpha"));
-        assert!(!op.may_act_for("beta"));
-        assert!(Role::Duty.may_act_for("beta"));
     }
 }

@@ -1,8 +1,16 @@
-//! The catalog store: one SQL schema served by SQLite (a file in the data directory,
-//! the default) or PostgreSQL (a `postgres://` URL), through sqlx's `Any` driver so
-//! every query is written once. Every change is recorded in `changes` (who, when,
-//! what before and after) inside the same transaction as the change itself.
+//! Every record the perimeter service keeps, in one SQL schema served by SQLite (a file
+//! in the data directory, the default) or PostgreSQL (a `postgres://` URL), through
+//! sqlx's `Any` driver so every query is written once. One module per subject: the
+//! catalog's operators and organisations (`entities`) and prefix lists (`lists`),
+//! `blocks`, unknown-source `observe`ations, `notices` to operators, connected `mail`
+//! systems and their `held` mail, API `tokens`, and the `audit` trail in which every
+//! change is recorded inside the same transaction as the change itself.
+//!
+//! Must not: decide anything the catalog's rules decide (whether a list is valid, when
+//! a deadline falls): callers bring checked values; the store keeps them consistent
+//! and audited.
 
+mod audit;
 mod blocks;
 mod entities;
 mod held;
@@ -15,21 +23,21 @@ pub mod testing;
 mod tokens;
 
 use std::str::FromStr;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Row};
 
-use crate::model::Change;
-
+pub use audit::Change;
+pub(crate) use audit::audit;
 pub use blocks::{Block, BlockFilter};
-pub use entities::{NewOperator, valid_handle};
+pub use entities::{NewOperator, Operator, Organisation, valid_handle};
 pub use held::HeldDeletion;
-pub use lists::{ImportError, ImportOutcome, Progress};
+pub use lists::{Applied, Assignment, Current, Entry, ListChange, ListDiff, OrgInfo, Progress};
 pub use mail::{MailSystemRecord, NewMailSystem};
 pub use notices::{DeadlineReport, NoticeAddress, NoticeInfo, PendingNotice};
-pub use observe::{IngestReport, Observation, UnknownAddress};
-pub use tokens::TokenInfo;
+pub use observe::{IngestReport, UnknownAddress};
+pub use snapshot::{Observation, now_ms};
+pub use tokens::{Role, TokenInfo};
 
 /// Which database serves the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,29 +125,6 @@ impl Store {
         Ok(row.try_get::<i64, _>("g")?)
     }
 
-    /// Audited changes, newest first; `subject` filters by exact subject
-    /// (`operator:NAME`, `organisation:BIN`, `token:NAME`).
-    pub async fn changes(&self, subject: Option<&str>, limit: i64) -> Result<Vec<Change>> {
-        let rows = sqlx::query(
-            "SELECT id, at, actor, action, subject, before_json, after_json FROM changes \
-             WHERE ($1 = '' OR subject = $1) ORDER BY id DESC LIMIT $2",
-        )
-        .bind(subject.unwrap_or(""))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(change_from_row).collect()
-    }
-
-    /// Records an event that happened outside the catalog tables (a CA rotation, say)
-    /// in the audit trail.
-    pub async fn record(&self, actor: &str, action: &str, subject: &str, after: serde_json::Value) -> Result<i64> {
-        let mut tx = self.pool.begin().await?;
-        let id = audit(&mut tx, actor, action, subject, None, Some(after)).await?;
-        tx.commit().await?;
-        Ok(id)
-    }
-
     pub async fn close(&self) {
         self.pool.close().await;
     }
@@ -164,51 +149,6 @@ pub fn redact(url: &str) -> String {
         }
         _ => url.to_string(),
     }
-}
-
-/// Milliseconds since the Unix epoch, now.
-pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
-
-fn change_from_row(row: &sqlx::any::AnyRow) -> Result<Change> {
-    let json = |col: &str| -> Result<Option<serde_json::Value>> {
-        let text: Option<String> = row.try_get(col)?;
-        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
-    };
-    Ok(Change {
-        id: row.try_get("id")?,
-        at: row.try_get("at")?,
-        actor: row.try_get("actor")?,
-        action: row.try_get("action")?,
-        subject: row.try_get("subject")?,
-        before: json("before_json")?,
-        after: json("after_json")?,
-    })
-}
-
-/// Records one change inside the caller's transaction and returns its id.
-async fn audit(
-    tx: &mut sqlx::AnyConnection,
-    actor: &str,
-    action: &str,
-    subject: &str,
-    before: Option<serde_json::Value>,
-    after: Option<serde_json::Value>,
-) -> Result<i64> {
-    let row = sqlx::query(
-        "INSERT INTO changes (at, actor, action, subject, before_json, after_json) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-    )
-    .bind(now_ms())
-    .bind(actor)
-    .bind(action)
-    .bind(subject)
-    .bind(before.map(|v| v.to_string()))
-    .bind(after.map(|v| v.to_string()))
-    .fetch_one(&mut *tx)
-    .await?;
-    Ok(row.try_get("id")?)
 }
 
 /// Serialises writers that must see a stable catalog while they check and apply:

@@ -3,12 +3,29 @@
 
 use aws_lc_rs::digest::{SHA256, digest};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::Row;
 
-use super::{Result, Store, StoreError, audit, now_ms, valid_handle, write_lock};
-use crate::model::Role;
+use crate::{Result, Store, StoreError, audit, now_ms, valid_handle, write_lock};
+
+/// Who is acting: the duty team sees and changes everything; an operator only its own.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "role", rename_all = "snake_case")]
+pub enum Role {
+    Duty,
+    Operator { operator: String },
+}
+
+impl Role {
+    /// True when this role may read or change the given operator's data.
+    pub fn may_act_for(&self, operator: &str) -> bool {
+        match self {
+            Role::Duty => true,
+            Role::Operator { operator: own } => own == operator,
+        }
+    }
+}
 
 /// What is shown about a token (never the secret).
 #[derive(Clone, Debug, Serialize)]

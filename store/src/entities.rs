@@ -4,8 +4,33 @@
 use serde_json::json;
 use sqlx::Row;
 
-use super::{Result, Store, StoreError, audit, now_ms, write_lock};
-use crate::model::{Bin, Operator, Organisation};
+use policies::Bin;
+use serde::{Deserialize, Serialize};
+
+use crate::{Result, Store, StoreError, audit, now_ms, write_lock};
+
+/// A telecom operator: connects user organisations and delivers their traffic on links.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Operator {
+    pub id: i64,
+    /// Short unique handle used in the CLI, API paths and files (e.g. `kaztelecom`).
+    pub name: String,
+    pub full_name: String,
+    /// Where notices go.
+    pub contacts: Vec<String>,
+    /// Names of the links on which this operator delivers traffic.
+    pub links: Vec<String>,
+}
+
+/// A user organisation, identified by its BIN.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Organisation {
+    pub id: i64,
+    pub bin: Bin,
+    pub name: String,
+    /// Handles of the operators that connect it.
+    pub operators: Vec<String>,
+}
 
 /// A new operator as the duty team registers it.
 #[derive(Clone, Debug, Default, serde::Deserialize)]

@@ -23,7 +23,7 @@ pub async fn fresh_database(dir: &Path) -> String {
         "perimeter_t{}_{}_{}",
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed),
-        super::now_ms() % 1_000_000
+        crate::now_ms() % 1_000_000
     );
     let mut conn = sqlx::PgConnection::connect(&server).await.expect("the PostgreSQL test server is reachable");
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("a test database can be created");

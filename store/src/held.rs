@@ -6,8 +6,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::Row;
 
-use super::mail::fetch;
-use super::{Result, Store, StoreError, audit, now_ms, write_lock};
+use policies::MailStatus;
+
+use crate::mail::fetch;
+use crate::{Result, Store, StoreError, audit, now_ms, write_lock};
 
 /// Key prefix of a pending request in the saved state documents.
 const PREFIX: &str = "held-delete:";
@@ -32,7 +34,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         write_lock(&mut tx).await?;
         let system = fetch(&mut tx, name).await?;
-        if system.status != "suspended" {
+        if system.status != MailStatus::Suspended {
             return Err(StoreError::Conflict(format!(
                 "mail system '{name}' is {}: only a suspended system's mail is held",
                 system.status

@@ -1,5 +1,8 @@
-//! Human durations in the configuration (`"250ms"`, `"30s"`, `"5m"`, `"1h"`, `"5d"`): parsing,
-//! formatting and the serde adapters for one duration and for a list of them.
+//! The one spelling of a duration in every configuration file (`"250ms"`, `"30s"`,
+//! `"5m"`, `"1h"`, `"5d"`): parsing, formatting and the serde adapters for one duration,
+//! an optional one and a list of them.
+//!
+//! Must not: accept a bare number (a unit is always written) or fractions.
 
 use std::time::Duration;
 
@@ -49,6 +52,22 @@ pub mod one {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `#[serde(with = "duration::optional")]`: absent or `"5m"`.
+pub mod optional {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&format(*d)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Option::<String>::deserialize(d)?.map(|t| parse(&t).map_err(serde::de::Error::custom)).transpose()
     }
 }
 

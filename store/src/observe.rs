@@ -8,24 +8,9 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use super::{Result, Store, StoreError};
+use snapshot::Observation;
 
-/// One gateway report: an address the catalog lacks, seen on a link.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Observation {
-    pub ip: IpAddr,
-    pub link: String,
-    /// Unix milliseconds.
-    pub first_seen: i64,
-    pub last_seen: i64,
-    #[serde(default = "one")]
-    pub count: i64,
-}
-
-fn one() -> i64 {
-    1
-}
+use crate::{Result, Store, StoreError};
 
 /// What happened to a batch of observations.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,7 +66,7 @@ impl Store {
     }
 
     async fn upsert(&self, rows: &[((IpAddr, i64), Merged)]) -> Result<()> {
-        let values = super::lists::placeholders(self.backend, rows.len(), 7, 1);
+        let values = crate::lists::placeholders(self.backend, rows.len(), 7, 1);
         let sql = format!(
             "INSERT INTO observations (ip, operator_id, link, first_seen, last_seen, seen, status) VALUES {values} \
              ON CONFLICT (ip, operator_id) WHERE status <> 'resolved' DO UPDATE SET \

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::Row;
 
-use super::{Result, Store, StoreError, audit, now_ms, write_lock};
-use crate::net::Net;
+use crate::{Result, Store, StoreError, audit, now_ms, write_lock};
+use snapshot::net::Net;
 
 /// A block, live or lifted.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

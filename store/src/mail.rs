@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::Row;
 
-use super::entities::valid_email;
-use super::{Result, Store, StoreError, audit, now_ms, write_lock};
-use crate::model::Bin;
+use crate::entities::valid_email;
+use crate::{Result, Store, StoreError, audit, now_ms, write_lock};
+use policies::{Bin, MailStatus};
 
 /// A connected mail system as the store holds it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -24,7 +24,7 @@ pub struct MailSystemRecord {
     pub deliver_to: Option<SocketAddr>,
     pub contacts: Vec<String>,
     /// `active`, `suspended` or `disconnected`.
-    pub status: String,
+    pub status: MailStatus,
     pub status_reason: Option<String>,
     pub status_since: i64,
     /// An agreed disconnection time, if one is scheduled.
@@ -46,8 +46,6 @@ pub struct NewMailSystem {
     pub contacts: Vec<String>,
 }
 
-const STATUSES: [&str; 3] = ["active", "suspended", "disconnected"];
-
 fn valid_domain(d: &str) -> bool {
     d.len() <= 253
         && d.contains('.')
@@ -62,7 +60,7 @@ fn valid_domain(d: &str) -> bool {
 impl NewMailSystem {
     fn validate(&mut self) -> Result<Bin> {
         let bad = |m: String| Err(StoreError::Invalid(m));
-        if !super::valid_handle(&self.name) {
+        if !crate::valid_handle(&self.name) {
             return bad(format!(
                 "mail system name '{}': use 1-64 lowercase letters, digits, '-', '_' or '.'",
                 self.name
@@ -111,7 +109,7 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<MailSystemRecord> {
             .collect::<Result<_>>()?,
         deliver_to: deliver_to.map(|d| d.parse().map_err(|e| stored("deliver_to", format!("{e}")))).transpose()?,
         contacts: words(&r.try_get::<String, _>("contacts")?),
-        status: r.try_get("status")?,
+        status: r.try_get::<String, _>("status")?.parse().map_err(|e| StoreError::Invalid(format!("stored {e}")))?,
         status_reason: r.try_get("status_reason")?,
         status_since: r.try_get("status_since")?,
         disconnect_at: r.try_get("disconnect_at")?,
@@ -184,21 +182,16 @@ impl Store {
         fetch(&mut conn, name).await
     }
 
-    /// Moves a system to `status` (`active`, `suspended`, `disconnected`) with a reason;
+    /// Moves a system to `status` with a reason;
     /// a disconnected system cannot come back (connect it anew). Setting the status it
     /// already has changes nothing and is not an error.
     pub async fn set_mail_status(
         &self,
         actor: &str,
         name: &str,
-        status: &str,
+        status: MailStatus,
         reason: &str,
     ) -> Result<MailSystemRecord> {
-        if !STATUSES.contains(&status) {
-            return Err(StoreError::Invalid(format!(
-                "unknown status '{status}': use active, suspended or disconnected"
-            )));
-        }
         if reason.trim().is_empty() {
             return Err(StoreError::Invalid("a reason is required".into()));
         }
@@ -208,15 +201,15 @@ impl Store {
         if before.status == status {
             return Ok(before);
         }
-        if before.status == "disconnected" {
+        if before.status == MailStatus::Disconnected {
             return Err(StoreError::Conflict(format!("mail system '{name}' is disconnected; connect it anew")));
         }
-        let clear_schedule = status == "disconnected";
+        let clear_schedule = status == MailStatus::Disconnected;
         sqlx::query(
             "UPDATE mail_systems SET status = $1, status_reason = $2, status_since = $3, \
              disconnect_at = CASE WHEN $4 = 1 THEN NULL ELSE disconnect_at END WHERE name = $5",
         )
-        .bind(status)
+        .bind(status.as_str())
         .bind(reason.trim())
         .bind(now_ms())
         .bind(i64::from(clear_schedule))
@@ -224,8 +217,8 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let after = fetch(&mut tx, name).await?;
-        let action = format!("mail.{}", if status == "active" { "resume" } else { &status[..status.len() - 2] });
-        audit(&mut tx, actor, &action, &format!("mail:{name}"), Some(json!(before)), Some(json!(after))).await?;
+        audit(&mut tx, actor, status.audit_action(), &format!("mail:{name}"), Some(json!(before)), Some(json!(after)))
+            .await?;
         tx.commit().await?;
         Ok(after)
     }
@@ -245,7 +238,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         write_lock(&mut tx).await?;
         let before = fetch(&mut tx, name).await?;
-        if before.status == "disconnected" {
+        if before.status == MailStatus::Disconnected {
             return Err(StoreError::Conflict(format!("mail system '{name}' is already disconnected")));
         }
         sqlx::query("UPDATE mail_systems SET disconnect_at = $1, status_reason = $2 WHERE name = $3")
@@ -271,7 +264,7 @@ impl Store {
         for r in rows.iter().map(from_row) {
             let r = r?;
             let reason = r.status_reason.clone().unwrap_or_else(|| "agreed disconnection".into());
-            self.set_mail_status("scheduler", &r.name, "disconnected", &reason).await?;
+            self.set_mail_status("scheduler", &r.name, MailStatus::Disconnected, &reason).await?;
             done.push(r.name);
         }
         Ok(done)

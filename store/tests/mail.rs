@@ -1,12 +1,11 @@
 //! The mail-system registry in the store: connect with validation and conflicts, status
 //! changes with history, agreed disconnections, saved state.
 
-use catalog::store::{NewMailSystem, StoreError, testing::fresh_database};
-use catalog::{Bin, Store};
+use policies::{Bin, MailStatus};
+use store::{NewMailSystem, Store, StoreError, testing::fresh_database};
 
 fn bin(first11: &str) -> Bin {
-    let d: Vec<u32> = first11.chars().map(|c| c.to_digit(10).unwrap()).collect();
-    format!("{first11}{}", Bin::check_digit(&d).unwrap()).parse().unwrap()
+    Bin::with_check_digit(first11).unwrap()
 }
 
 async fn store_with_org(dir: &tempfile::TempDir) -> (Store, Bin) {
@@ -51,17 +50,17 @@ async fn status_changes_are_audited_and_disconnection_frees_the_names() {
     let dir = tempfile::tempdir().unwrap();
     let (store, owner) = store_with_org(&dir).await;
     store.connect_mail_system("duty", system("minex", &owner, "minex.gov.kz", "192.0.2.10")).await.unwrap();
-    assert!(store.set_mail_status("duty", "minex", "suspended", " ").await.is_err(), "a reason is required");
-    let s = store.set_mail_status("watch", "minex", "suspended", "volume 40x baseline").await.unwrap();
+    assert!(store.set_mail_status("duty", "minex", MailStatus::Suspended, " ").await.is_err(), "a reason is required");
+    let s = store.set_mail_status("watch", "minex", MailStatus::Suspended, "volume 40x baseline").await.unwrap();
     assert_eq!((s.status.as_str(), s.status_reason.as_deref()), ("suspended", Some("volume 40x baseline")));
-    store.set_mail_status("duty", "minex", "active", "reviewed: a mailing list").await.unwrap();
+    store.set_mail_status("duty", "minex", MailStatus::Active, "reviewed: a mailing list").await.unwrap();
 
-    let at = catalog::store::now_ms() + 1000;
+    let at = store::now_ms() + 1000;
     store.schedule_disconnect("duty", "minex", at, "owner no longer eligible").await.unwrap();
     assert!(store.apply_due_disconnects(at - 1).await.unwrap().is_empty(), "not before the agreed time");
     assert_eq!(store.apply_due_disconnects(at).await.unwrap(), vec!["minex".to_string()]);
-    assert_eq!(store.mail_system("minex").await.unwrap().status, "disconnected");
-    assert!(store.set_mail_status("duty", "minex", "active", "oops").await.is_err());
+    assert_eq!(store.mail_system("minex").await.unwrap().status, MailStatus::Disconnected);
+    assert!(store.set_mail_status("duty", "minex", MailStatus::Active, "oops").await.is_err());
 
     let history: Vec<String> =
         store.changes(Some("mail:minex"), 10).await.unwrap().into_iter().rev().map(|c| c.action).collect();

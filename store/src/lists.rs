@@ -1,18 +1,35 @@
-//! Operators' prefix lists in the store: replacing a list as a whole (checked and
-//! applied in one transaction, or only compared on a dry run), reading the current
-//! list, and the history that answers who held an address at a given time.
+//! Operators' prefix lists in the store: a list replaced as a whole inside one
+//! transaction under the write lock ([`ListChange`]: read what the catalog's checks
+//! need, then commit the difference or drop it), the current list, and the history
+//! that answers who held an address at a given time.
+//!
+//! Must not: judge a list; the catalog's import checks rows and computes the
+//! difference, the store only applies it.
 
 use std::collections::HashMap;
 
-use serde::Serialize;
+use policies::Bin;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use snapshot::lpm::{LpmV4, LpmV6};
+use snapshot::net::{Family, Net};
 use sqlx::Row;
 
-use super::{Backend, Result, Store, StoreError, audit, now_ms, write_lock};
-use crate::format::{Problem, RawRow};
-use crate::import::{self, Current, Diff, DiffSummary, Entry, OrgInfo, OtherPrefixes};
-use crate::model::{Assignment, Bin};
-use crate::net::{Family, Net};
+use crate::{Backend, Result, Store, StoreError, audit, now_ms, write_lock};
+
+/// One prefix assigned to an organisation through an operator, with its validity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assignment {
+    pub prefix: Net,
+    pub bin: Bin,
+    pub organisation: String,
+    pub operator: String,
+    pub comment: String,
+    /// Unix milliseconds when it entered the catalog.
+    pub valid_from: i64,
+    /// Unix milliseconds when it left the catalog; `None` while current.
+    pub valid_to: Option<i64>,
+}
 
 /// Rows per multi-row statement: 10 parameters each stays far below both databases'
 /// parameter limits.
@@ -21,80 +38,81 @@ const BATCH: usize = 500;
 /// Receives progress while a large list is applied: (rows written, rows to write).
 pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Send + Sync);
 
-/// The result of an import: the diff, and whether it was applied.
-#[derive(Clone, Debug, Serialize, serde::Deserialize)]
-pub struct ImportOutcome {
-    pub operator: String,
-    pub applied: bool,
-    /// The audit entry of an applied import.
-    pub change: Option<i64>,
-    pub diff: DiffSummary,
-    /// Unknown addresses the new list covers: closed, and unblocked if they were blocked.
-    #[serde(default)]
-    pub resolved: Vec<String>,
-    #[serde(default)]
-    pub unblocked: Vec<String>,
+/// A checked row of a new list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub line: usize,
+    pub net: Net,
+    pub bin: Bin,
+    pub organisation_id: i64,
+    pub comment: String,
 }
 
-/// An import that was refused: every problem, nothing applied.
-#[derive(Debug, thiserror::Error)]
-pub enum ImportError {
-    #[error("the list has {} problem(s); nothing was applied", .0.len())]
-    Rejected(Vec<Problem>),
-    #[error(transparent)]
-    Store(#[from] StoreError),
+/// What the store knows about an organisation named in a list.
+#[derive(Clone, Debug)]
+pub struct OrgInfo {
+    pub id: i64,
+    pub name: String,
+    /// Whether the importing operator connects this organisation.
+    pub connected: bool,
 }
 
-impl From<sqlx::Error> for ImportError {
-    fn from(e: sqlx::Error) -> ImportError {
-        ImportError::Store(e.into())
+/// A prefix in the operator's current list, as the store holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Current {
+    pub row_id: i64,
+    pub net: Net,
+    pub bin: Bin,
+    pub organisation_id: i64,
+    pub comment: String,
+}
+
+/// How a new list differs from the current one: what a commit writes.
+#[derive(Debug, Default)]
+pub struct ListDiff {
+    pub added: Vec<Entry>,
+    pub removed: Vec<Current>,
+    /// Same prefix, another organisation.
+    pub moved: Vec<(Current, Entry)>,
+    /// Same prefix and organisation, another comment.
+    pub updated: Vec<(Current, Entry)>,
+    pub unchanged: usize,
+}
+
+impl ListDiff {
+    /// True when applying the diff changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.moved.is_empty() && self.updated.is_empty()
     }
 }
 
+/// What a committed list change did.
+#[derive(Clone, Debug)]
+pub struct Applied {
+    /// The audit entry of the change.
+    pub change: i64,
+    /// Unknown addresses the new list covers: closed, and unblocked if they were blocked.
+    pub resolved: Vec<String>,
+    pub unblocked: Vec<String>,
+}
+
+/// One operator's list being replaced: a transaction holding the write lock, so a
+/// concurrent change of another operator's list cannot slip an overlapping prefix in
+/// between the checks and the commit. Dropped without `commit`, it changes nothing.
+pub struct ListChange {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    backend: Backend,
+    op_id: i64,
+    operator: String,
+}
+
 impl Store {
-    /// Replaces `operator`'s list with `rows` as a whole, or on a dry run only reports
-    /// the difference. Checks happen under the write lock, so a concurrent import of
-    /// another operator cannot slip an overlapping prefix in between.
-    pub async fn import(
-        &self,
-        actor: &str,
-        operator: &str,
-        rows: Vec<RawRow>,
-        read_problems: Vec<Problem>,
-        dry_run: bool,
-        progress: Progress<'_>,
-    ) -> std::result::Result<ImportOutcome, ImportError> {
+    /// Starts replacing `operator`'s list.
+    pub async fn begin_list_change(&self, operator: &str) -> Result<ListChange> {
         let mut tx = self.pool.begin().await?;
         write_lock(&mut tx).await?;
         let op_id = self.require_operator(&mut tx, operator).await?;
-        let orgs = org_infos(&mut tx, op_id).await?;
-        let others = other_prefixes(&mut tx, op_id).await?;
-        let entries = import::check(rows, read_problems, &orgs, &others, operator).map_err(ImportError::Rejected)?;
-        let bins: HashMap<i64, Bin> = orgs.into_iter().map(|(bin, o)| (o.id, bin)).collect();
-        let diff = Diff::between(current(&mut tx, op_id, &bins).await?, entries);
-        let summary = diff.summary();
-        if dry_run || diff.is_empty() {
-            tx.rollback().await?;
-            let operator = operator.to_string();
-            return Ok(ImportOutcome {
-                operator,
-                applied: false,
-                change: None,
-                diff: summary,
-                resolved: vec![],
-                unblocked: vec![],
-            });
-        }
-        let counts = json!({"added": diff.added.len(), "removed": diff.removed.len(), "moved": diff.moved.len(),
-            "updated": diff.updated.len(), "unchanged": diff.unchanged});
-        let subject = format!("operator:{operator}");
-        let change = audit(&mut tx, actor, "list.import", &subject, None, Some(counts)).await?;
-        apply(&mut tx, self.backend, op_id, change, &diff, progress).await?;
-        let arriving = diff.added.iter().chain(diff.moved.iter().map(|(_, e)| e)).map(|e| (e.net, String::new()));
-        let (resolved, unblocked) = resolve_covered(&mut tx, OtherPrefixes::new(arriving), actor, change).await?;
-        tx.commit().await?;
-        let operator = operator.to_string();
-        Ok(ImportOutcome { operator, applied: true, change: Some(change), diff: summary, resolved, unblocked })
+        Ok(ListChange { tx, backend: self.backend, op_id, operator: operator.to_string() })
     }
 
     /// The operator's current list, sorted by prefix.
@@ -139,6 +157,65 @@ impl Store {
         rows.iter()
             .map(|r| Ok((parse_net(r.try_get("prefix")?)?, r.try_get("organisation_id")?, r.try_get("operator_id")?)))
             .collect()
+    }
+}
+
+impl ListChange {
+    /// Every organisation by BIN, with whether this operator connects it.
+    pub async fn organisations(&mut self) -> Result<HashMap<Bin, OrgInfo>> {
+        org_infos(&mut self.tx, self.op_id).await
+    }
+
+    /// Other operators' current prefixes with the operator's name.
+    pub async fn others(&mut self) -> Result<Vec<(Net, String)>> {
+        other_prefixes(&mut self.tx, self.op_id).await
+    }
+
+    /// This operator's current list; `bins` names the organisations by id.
+    pub async fn current(&mut self, bins: &HashMap<i64, Bin>) -> Result<Vec<Current>> {
+        current(&mut self.tx, self.op_id, bins).await
+    }
+
+    /// Applies `diff` as one audited change by `actor` and commits: closed rows leave
+    /// the catalog, new rows enter it, and the unknown addresses the arriving prefixes
+    /// cover are resolved (their automatic blocks lifted).
+    pub async fn commit(mut self, actor: &str, diff: &ListDiff, progress: Progress<'_>) -> Result<Applied> {
+        let counts = json!({"added": diff.added.len(), "removed": diff.removed.len(), "moved": diff.moved.len(),
+            "updated": diff.updated.len(), "unchanged": diff.unchanged});
+        let subject = format!("operator:{}", self.operator);
+        let change = audit(&mut self.tx, actor, "list.import", &subject, None, Some(counts)).await?;
+        apply(&mut self.tx, self.backend, self.op_id, change, diff, progress).await?;
+        let arriving = diff.added.iter().chain(diff.moved.iter().map(|(_, e)| e)).map(|e| e.net);
+        let (resolved, unblocked) = resolve_covered(&mut self.tx, Arriving::new(arriving)?, actor, change).await?;
+        self.tx.commit().await?;
+        Ok(Applied { change, resolved, unblocked })
+    }
+}
+
+/// The prefixes a list change brings in, as lookup tables.
+struct Arriving {
+    v4: LpmV4,
+    v6: LpmV6,
+}
+
+impl Arriving {
+    fn new(nets: impl Iterator<Item = Net>) -> Result<Arriving> {
+        let (mut v4, mut v6) = (Vec::new(), Vec::new());
+        for net in nets {
+            match net.family() {
+                Family::V4 => v4.push((net.bits() as u32, net.len(), 0)),
+                Family::V6 => v6.push((net.bits(), net.len(), 0)),
+            }
+        }
+        let err = |e: snapshot::lpm::BuildError| StoreError::Invalid(format!("arriving prefixes: {e}"));
+        Ok(Arriving { v4: LpmV4::build(v4).map_err(err)?, v6: LpmV6::build(v6).map_err(err)? })
+    }
+
+    fn covers(&self, ip: std::net::IpAddr) -> bool {
+        match ip {
+            std::net::IpAddr::V4(a) => self.v4.lookup(u32::from(a)).is_some(),
+            std::net::IpAddr::V6(a) => self.v6.lookup(u128::from(a)).is_some(),
+        }
     }
 }
 
@@ -188,7 +265,7 @@ async fn org_infos(tx: &mut sqlx::AnyConnection, op_id: i64) -> Result<HashMap<B
     Ok(orgs)
 }
 
-async fn other_prefixes(tx: &mut sqlx::AnyConnection, op_id: i64) -> Result<OtherPrefixes> {
+async fn other_prefixes(tx: &mut sqlx::AnyConnection, op_id: i64) -> Result<Vec<(Net, String)>> {
     let rows = sqlx::query(
         "SELECT a.prefix, o.name FROM assignments a JOIN operators o ON o.id = a.operator_id \
          WHERE a.valid_to IS NULL AND a.operator_id <> $1",
@@ -196,9 +273,7 @@ async fn other_prefixes(tx: &mut sqlx::AnyConnection, op_id: i64) -> Result<Othe
     .bind(op_id)
     .fetch_all(&mut *tx)
     .await?;
-    let pairs =
-        rows.iter().map(|r| Ok((parse_net(r.try_get("prefix")?)?, r.try_get("name")?))).collect::<Result<Vec<_>>>()?;
-    Ok(OtherPrefixes::new(pairs))
+    rows.iter().map(|r| Ok((parse_net(r.try_get("prefix")?)?, r.try_get("name")?))).collect()
 }
 
 async fn current(tx: &mut sqlx::AnyConnection, op_id: i64, bins: &HashMap<i64, Bin>) -> Result<Vec<Current>> {
@@ -244,7 +319,7 @@ pub(super) async fn covered(tx: &mut sqlx::AnyConnection, ip: std::net::IpAddr) 
 /// their automatic blocks at once. Returns (resolved, unblocked) addresses.
 async fn resolve_covered(
     tx: &mut sqlx::AnyConnection,
-    arriving: OtherPrefixes,
+    arriving: Arriving,
     actor: &str,
     change: i64,
 ) -> Result<(Vec<String>, Vec<String>)> {
@@ -255,7 +330,7 @@ async fn resolve_covered(
     for r in rows {
         let ip_text: String = r.try_get("ip")?;
         let Ok(ip) = ip_text.parse::<std::net::IpAddr>() else { continue };
-        if arriving.overlap(&Net::host(ip)).is_none() {
+        if !arriving.covers(ip) {
             continue;
         }
         let (id, status): (i64, String) = (r.try_get("id")?, r.try_get("status")?);
@@ -271,7 +346,7 @@ async fn resolve_covered(
                 .await?;
             if let Some(b) = live {
                 let why = format!("registered in change {change}");
-                super::blocks::lift(tx, b.try_get("id")?, actor, &why).await?;
+                crate::blocks::lift(tx, b.try_get("id")?, actor, &why).await?;
                 unblocked.push(ip_text.clone());
             }
         }
@@ -286,7 +361,7 @@ async fn apply(
     backend: Backend,
     op_id: i64,
     change: i64,
-    diff: &Diff,
+    diff: &ListDiff,
     progress: Progress<'_>,
 ) -> Result<()> {
     let closing: Vec<i64> = diff
