@@ -27,7 +27,7 @@ mod conn;
 mod denial;
 mod explicit;
 mod forward;
-mod hello;
+pub mod hello;
 mod hostname;
 mod hosts;
 mod idle;

@@ -3,6 +3,7 @@
 //! loopback port, and talks to its API with curl.
 #![allow(dead_code)]
 
+pub mod netns;
 pub mod swaks;
 
 use std::io::{BufRead, BufReader};
