@@ -46,6 +46,9 @@ pub enum Command {
     /// API tokens for operators and the duty team.
     #[command(subcommand)]
     Token(TokenCmd),
+    /// People who log in to the console: duty team, operators' staff, auditors.
+    #[command(subcommand)]
+    User(UserCmd),
     /// The audit trail: who changed what, when.
     Audit(AuditArgs),
     /// The working-day calendar: check a file, list a year's days off, compute a deadline.
@@ -372,6 +375,36 @@ pub enum TokenCmd {
     List(JsonFlag),
     /// Revoke a token.
     Revoke { name: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCmd {
+    /// Register a person for the console. The password is asked for twice on a
+    /// terminal, or read as the first line of standard input.
+    Add {
+        /// Login name: lowercase letters, digits, '-', '_', '.'.
+        name: String,
+        /// Duty team: sees and changes everything.
+        #[arg(long, group = "role", required_unless_present_any = ["operator", "auditor"])]
+        duty: bool,
+        /// An operator's staff: sees and changes only this operator's data.
+        #[arg(long, group = "role")]
+        operator: Option<String>,
+        /// Auditor: sees everything, changes nothing.
+        #[arg(long, group = "role")]
+        auditor: bool,
+        /// The console's language for this person: ru, kk or en.
+        #[arg(long, default_value = "ru")]
+        lang: String,
+    },
+    /// Set a new password (ends the person's sessions and clears a lockout).
+    Passwd { name: String },
+    /// Disable a person: their sessions end at once and they cannot log in.
+    Disable { name: String },
+    /// Enable a disabled person again.
+    Enable { name: String },
+    /// List people (never their passwords).
+    List(JsonFlag),
 }
 
 #[derive(Args, Debug)]

@@ -20,6 +20,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub store: StoreConfig,
     pub api: ApiConfig,
+    /// The console's sessions and login limits.
+    pub console: crate::console::ConsoleConfig,
     pub catalog: CatalogConfig,
     pub notices: NoticesConfig,
     pub calendar: CalendarConfig,
@@ -194,6 +196,7 @@ impl Default for Config {
             data_dir: PathBuf::from("perimeter-data"),
             store: StoreConfig::default(),
             api: ApiConfig::default(),
+            console: crate::console::ConsoleConfig::default(),
             catalog: CatalogConfig::default(),
             notices: NoticesConfig::default(),
             calendar: CalendarConfig::default(),

@@ -1,11 +1,12 @@
 //! The `perimeter` binary: command line, configuration, the `up` service with its
-//! control-plane HTTP API, and the administrative commands.
+//! control-plane HTTP API and the console, and the administrative commands.
 
 mod api;
 mod calendar;
 mod cli;
 pub mod cmd;
 mod config;
+mod console;
 mod mail;
 mod output;
 mod web;

@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod mail;
 pub mod reconcile;
 mod up;
+mod user;
 
 use std::process::ExitCode;
 
@@ -30,6 +31,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Operator(c) => admin::operator(&open_store(&config).await?, c).await,
         Command::Org(c) => admin::org(&open_store(&config).await?, c).await,
         Command::Token(c) => admin::token(&open_store(&config).await?, c).await,
+        Command::User(c) => user::run(&open_store(&config).await?, c).await,
         Command::Ca(c) => ca::run(&config, c).await,
         Command::Calendar(c) => calendar(&config, c),
         Command::Audit(a) => admin::audit(&open_store(&config).await?, a).await,

@@ -45,7 +45,7 @@ pub async fn run(mut config: Config, args: UpArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let bound = listener.local_addr()?;
     // One line, so a supervisor (or a test) can read every address at once.
-    let mut up = format!("perimeter is up: API on http://{bound}/api/v1");
+    let mut up = format!("perimeter is up: API on http://{bound}/api/v1 console on http://{bound}/");
     if let Some(p) = &proxy {
         up.push_str(&format!(" web proxy on {}", p.explicit_addr()));
         if let Some(t) = p.transparent_addr() {
@@ -58,7 +58,9 @@ pub async fn run(mut config: Config, args: UpArgs) -> anyhow::Result<()> {
     println!("{up}");
     tracing::info!(%bound, "API listening");
     let state = AppState { store: store.clone(), snapshot, nudge, proxy: proxy.clone(), mail: mail.clone() };
-    let app = router(state, config.api.max_body_mib << 20);
+    let console = crate::console::Console::new(state.clone(), Arc::new(config.clone()), false);
+    let app = router(state, config.api.max_body_mib << 20).merge(crate::console::router(console));
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.context("the API server failed")?;
     if let Some(p) = &proxy {
         p.flush_access_log().await;

@@ -86,3 +86,31 @@ pub(crate) async fn audit(
     .await?;
     Ok(row.try_get("id")?)
 }
+
+impl Store {
+    /// One page of the audit trail, newest first.
+    pub async fn changes_page(
+        &self,
+        filter: &crate::AuditFilter,
+        page: &crate::PageRequest,
+    ) -> Result<crate::Page<Change>> {
+        use crate::pages::{Keyset, Value, like_prefix};
+        let mut q = Keyset::new("SELECT id, at, actor, action, subject, before_json, after_json FROM changes", "id", true);
+        if let Some(subject) = &filter.subject {
+            q.filter("subject = ?", Value::Text(subject.clone()));
+        }
+        if let Some(actor) = &filter.actor {
+            q.filter("actor = ?", Value::Text(actor.clone()));
+        }
+        if let Some(action) = &filter.action {
+            q.filter("action LIKE ? ESCAPE '\\'", Value::Text(like_prefix(action)));
+        }
+        if let Some(from) = filter.from {
+            q.filter("at >= ?", Value::Int(from));
+        }
+        if let Some(to) = filter.to {
+            q.filter("at < ?", Value::Int(to));
+        }
+        q.page(&self.pool, page, change_from_row, |c| c.id).await
+    }
+}

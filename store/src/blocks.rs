@@ -174,3 +174,43 @@ fn block_from_row(r: &sqlx::any::AnyRow) -> Result<Block> {
         lift_reason: r.try_get("lift_reason")?,
     })
 }
+
+impl Store {
+    /// One page of blocks matching the filter, newest first. `prefix` narrows to
+    /// prefixes whose text starts with it.
+    pub async fn blocks_page(
+        &self,
+        filter: &BlockFilter,
+        prefix: Option<&str>,
+        page: &crate::PageRequest,
+    ) -> Result<crate::Page<Block>> {
+        use crate::pages::{Keyset, Value, like_prefix};
+        let mut q = Keyset::new(BLOCK_SELECT, "k.id", true);
+        if !filter.all {
+            q.condition("k.lifted_at IS NULL");
+        }
+        if let Some(kind) = &filter.kind {
+            q.filter("k.kind = ?", Value::Text(kind.clone()));
+        }
+        if let Some(op) = &filter.operator {
+            q.filter("k.operator_id = (SELECT id FROM operators WHERE name = ?)", Value::Text(op.clone()));
+        }
+        if let Some(p) = prefix {
+            q.filter("k.prefix LIKE ? ESCAPE '\\'", Value::Text(like_prefix(p)));
+        }
+        q.page(&self.pool, page, block_from_row, |b| b.id).await
+    }
+
+    /// Blocks made at or after `since` (unix ms), newest first.
+    pub async fn blocks_since(&self, since: i64, operator: Option<&str>) -> Result<Vec<Block>> {
+        let rows = sqlx::query(&format!(
+            "{BLOCK_SELECT} WHERE k.since >= $1 AND ($2 = '' OR k.operator_id = \
+             (SELECT id FROM operators WHERE name = $2)) ORDER BY k.id DESC LIMIT 200"
+        ))
+        .bind(since)
+        .bind(operator.unwrap_or(""))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(block_from_row).collect()
+    }
+}

@@ -3,7 +3,8 @@
 //! sqlx's `Any` driver so every query is written once. One module per subject: the
 //! catalog's operators and organisations (`entities`) and prefix lists (`lists`),
 //! `blocks`, unknown-source `observe`ations, `notices` to operators, connected `mail`
-//! systems and their `held` mail, API `tokens`, and the `audit` trail in which every
+//! systems and their `held` mail, API `tokens`, console `users` and their `sessions`,
+//! keyset-paginated `pages` of the long lists for the console, and the `audit` trail in which every
 //! change is recorded inside the same transaction as the change itself.
 //!
 //! Must not: decide anything the catalog's rules decide (whether a list is valid, when
@@ -21,6 +22,9 @@ mod observe;
 #[doc(hidden)]
 pub mod testing;
 mod tokens;
+mod users;
+mod sessions;
+mod pages;
 
 use std::str::FromStr;
 
@@ -35,9 +39,12 @@ pub use held::HeldDeletion;
 pub use lists::{Applied, Assignment, Current, Entry, ListChange, ListDiff, OrgInfo, Progress};
 pub use mail::{MailSystemRecord, NewMailSystem};
 pub use notices::{DeadlineReport, NoticeAddress, NoticeInfo, PendingNotice};
-pub use observe::{IngestReport, UnknownAddress};
+pub use observe::{IngestReport, UnknownAddress, UnknownFilter};
 pub use snapshot::{Observation, now_ms};
+pub use pages::{AuditFilter, Page, PageRequest};
+pub use sessions::{Session, SessionLimits};
 pub use tokens::{Role, TokenInfo};
+pub use users::{LANGUAGES, LoginOutcome, Lockout, MIN_PASSWORD, User, UserRole};
 
 /// Which database serves the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

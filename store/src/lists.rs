@@ -438,6 +438,47 @@ pub(super) fn placeholders(backend: Backend, groups: usize, width: usize, first:
     (0..groups).map(group).collect::<Vec<_>>().join(", ")
 }
 
+impl Store {
+    /// One page of an operator's current list in the order it was entered; `contains`
+    /// narrows it to the prefixes that cover an address, `bin` to one organisation's.
+    pub async fn list_page(
+        &self,
+        operator: &str,
+        contains: Option<std::net::IpAddr>,
+        bin: Option<&Bin>,
+        page: &crate::PageRequest,
+    ) -> Result<crate::Page<(i64, Assignment)>> {
+        use crate::pages::{Keyset, Value};
+        let select = ASSIGNMENT_SELECT.replacen("SELECT ", "SELECT a.id, ", 1);
+        let mut q = Keyset::new(select, "a.id", false);
+        q.condition("a.valid_to IS NULL");
+        q.filter("a.operator_id = (SELECT id FROM operators WHERE name = ?)", Value::Text(operator.to_string()));
+        if let Some(ip) = contains {
+            let host = Net::host(ip);
+            q.filter("a.family = ?", Value::Int(family_code(host.family())));
+            let key = Net::key(host.family(), host.bits());
+            q.filter("a.start_key <= ?", Value::Text(key.clone()));
+            q.filter("a.end_key >= ?", Value::Text(key));
+        }
+        if let Some(bin) = bin {
+            q.filter("a.organisation_id = (SELECT id FROM organisations WHERE bin = ?)", Value::Text(bin.to_string()));
+        }
+        q.page(&self.pool, page, |r| Ok((r.try_get("id")?, assignment(r)?)), |(id, _)| *id).await
+    }
+
+    /// How many prefixes an operator's current list holds.
+    pub async fn count_list(&self, operator: &str) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM assignments WHERE valid_to IS NULL \
+             AND operator_id = (SELECT id FROM operators WHERE name = $1)",
+        )
+        .bind(operator)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

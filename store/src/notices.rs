@@ -170,31 +170,11 @@ impl Store {
 
     /// Notices, newest first, optionally of one operator.
     pub async fn notices(&self, operator: Option<&str>) -> Result<Vec<NoticeInfo>> {
-        let rows = sqlx::query(
-            "SELECT n.id, o.name, n.created_at, n.recipients, n.addresses, n.status, n.attempts, n.last_error, n.sent_at, \
-             n.deadline_day, n.deadline_at FROM notices n JOIN operators o ON o.id = n.operator_id \
-             WHERE ($1 = '' OR o.name = $1) ORDER BY n.id DESC",
-        )
+        let rows = sqlx::query(&format!("{NOTICE_SELECT} WHERE ($1 = '' OR o.name = $1) ORDER BY n.id DESC"))
         .bind(operator.unwrap_or(""))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(NoticeInfo {
-                    id: r.try_get("id")?,
-                    operator: r.try_get("name")?,
-                    created_at: r.try_get("created_at")?,
-                    recipients: serde_json::from_str(&r.try_get::<String, _>("recipients")?).unwrap_or_default(),
-                    addresses: r.try_get("addresses")?,
-                    status: r.try_get("status")?,
-                    attempts: r.try_get("attempts")?,
-                    last_error: r.try_get("last_error")?,
-                    sent_at: r.try_get("sent_at")?,
-                    deadline_day: r.try_get("deadline_day")?,
-                    deadline_at: r.try_get("deadline_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(notice_from_row).collect()
     }
 
     /// Blocks every noticed address whose deadline has passed and that no list covers;
@@ -281,4 +261,56 @@ async fn open_notice(
     let after = json!({"notice": id, "addresses": count, "recipients": contacts});
     audit(tx, "reconciler", "notice.create", &format!("operator:{operator}"), None, Some(after)).await?;
     Ok(id)
+}
+
+const NOTICE_SELECT: &str = "SELECT n.id, o.name, n.created_at, n.recipients, n.addresses, n.status, n.attempts, \
+     n.last_error, n.sent_at, n.deadline_day, n.deadline_at FROM notices n JOIN operators o ON o.id = n.operator_id";
+
+fn notice_from_row(r: &sqlx::any::AnyRow) -> Result<NoticeInfo> {
+    Ok(NoticeInfo {
+        id: r.try_get("id")?,
+        operator: r.try_get("name")?,
+        created_at: r.try_get("created_at")?,
+        recipients: serde_json::from_str(&r.try_get::<String, _>("recipients")?).unwrap_or_default(),
+        addresses: r.try_get("addresses")?,
+        status: r.try_get("status")?,
+        attempts: r.try_get("attempts")?,
+        last_error: r.try_get("last_error")?,
+        sent_at: r.try_get("sent_at")?,
+        deadline_day: r.try_get("deadline_day")?,
+        deadline_at: r.try_get("deadline_at")?,
+    })
+}
+
+impl Store {
+    /// One page of notices, newest first, optionally of one operator and one status
+    /// (`pending`, `sent`, `failed`).
+    pub async fn notices_page(
+        &self,
+        operator: Option<&str>,
+        status: Option<&str>,
+        page: &crate::PageRequest,
+    ) -> Result<crate::Page<NoticeInfo>> {
+        use crate::pages::{Keyset, Value};
+        let mut q = Keyset::new(NOTICE_SELECT, "n.id", true);
+        if let Some(op) = operator {
+            q.filter("n.operator_id = (SELECT id FROM operators WHERE name = ?)", Value::Text(op.to_string()));
+        }
+        if let Some(status) = status {
+            q.filter("n.status = ?", Value::Text(status.to_string()));
+        }
+        q.page(&self.pool, page, notice_from_row, |n| n.id).await
+    }
+
+    /// Notices that could not be sent: given up, or waiting for a retry after a failure.
+    pub async fn undelivered_notices(&self, operator: Option<&str>) -> Result<Vec<NoticeInfo>> {
+        let rows = sqlx::query(&format!(
+            "{NOTICE_SELECT} WHERE (n.status = 'failed' OR (n.status = 'pending' AND n.attempts > 0)) \
+             AND ($1 = '' OR o.name = $1) ORDER BY n.id DESC LIMIT 200"
+        ))
+        .bind(operator.unwrap_or(""))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(notice_from_row).collect()
+    }
 }

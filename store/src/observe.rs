@@ -156,3 +156,96 @@ impl Merged {
         self.count = self.count.saturating_add(o.count);
     }
 }
+
+/// Which unknown addresses a console page lists.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct UnknownFilter {
+    pub operator: Option<String>,
+    /// `open`, `noticed` or `blocked`.
+    pub status: Option<String>,
+    /// The address's text starts with this.
+    pub ip: Option<String>,
+}
+
+const UNKNOWN_SELECT: &str = "SELECT b.id, b.ip, o.name AS operator, b.link, b.first_seen, b.last_seen, b.seen, \
+     b.status, b.notice_id, n.deadline_day, n.deadline_at FROM observations b JOIN operators o ON o.id = b.operator_id \
+     LEFT JOIN notices n ON n.id = b.notice_id";
+
+fn unknown_from_row(r: &sqlx::any::AnyRow) -> Result<(i64, UnknownAddress)> {
+    Ok((
+        r.try_get("id")?,
+        UnknownAddress {
+            ip: r.try_get("ip")?,
+            operator: r.try_get("operator")?,
+            link: r.try_get("link")?,
+            first_seen: r.try_get("first_seen")?,
+            last_seen: r.try_get("last_seen")?,
+            seen: r.try_get("seen")?,
+            status: r.try_get("status")?,
+            notice: r.try_get("notice_id")?,
+            deadline_day: r.try_get("deadline_day")?,
+            deadline_at: r.try_get("deadline_at")?,
+        },
+    ))
+}
+
+impl Store {
+    /// One page of live unknown addresses, oldest record first, with their record ids.
+    pub async fn unknown_page(
+        &self,
+        filter: &UnknownFilter,
+        page: &crate::PageRequest,
+    ) -> Result<crate::Page<(i64, UnknownAddress)>> {
+        use crate::pages::{Keyset, Value, like_prefix};
+        let mut q = Keyset::new(UNKNOWN_SELECT, "b.id", false);
+        q.condition("b.status <> 'resolved'");
+        if let Some(op) = &filter.operator {
+            q.filter("b.operator_id = (SELECT id FROM operators WHERE name = ?)", Value::Text(op.clone()));
+        }
+        if let Some(status) = &filter.status {
+            q.filter("b.status = ?", Value::Text(status.clone()));
+        }
+        if let Some(ip) = &filter.ip {
+            q.filter("b.ip LIKE ? ESCAPE '\\'", Value::Text(like_prefix(ip)));
+        }
+        q.page(&self.pool, page, unknown_from_row, |(id, _)| *id).await
+    }
+
+    /// Noticed addresses whose deadline falls on or before `last_day` (YYYY-MM-DD),
+    /// soonest first, at most `limit`; and how many there are in all.
+    pub async fn unknown_due(
+        &self,
+        operator: Option<&str>,
+        last_day: &str,
+        limit: i64,
+    ) -> Result<(Vec<UnknownAddress>, i64)> {
+        let scope = "b.status = 'noticed' AND b.notice_id IN (SELECT id FROM notices WHERE status = 'sent' \
+             AND deadline_day <= $1) AND ($2 = '' OR b.operator_id = (SELECT id FROM operators WHERE name = $2))";
+        let rows = sqlx::query(&format!("{UNKNOWN_SELECT} WHERE {scope} ORDER BY n.deadline_at, b.id LIMIT $3"))
+            .bind(last_day)
+            .bind(operator.unwrap_or(""))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        let count = sqlx::query(&format!("SELECT COUNT(*) AS n FROM observations b WHERE {scope}"))
+            .bind(last_day)
+            .bind(operator.unwrap_or(""))
+            .fetch_one(&self.pool)
+            .await?;
+        let list = rows.iter().map(|r| unknown_from_row(r).map(|(_, u)| u)).collect::<Result<_>>()?;
+        Ok((list, count.try_get("n")?))
+    }
+
+    /// How many live unknown addresses have this status (`open`: not yet in a notice).
+    pub async fn count_unknown(&self, operator: Option<&str>, status: &str) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM observations WHERE status = $1 \
+             AND ($2 = '' OR operator_id = (SELECT id FROM operators WHERE name = $2))",
+        )
+        .bind(status)
+        .bind(operator.unwrap_or(""))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+}

@@ -40,14 +40,20 @@ pub struct TokenInfo {
 /// Prefix that makes a perimeter token recognisable in logs and secret scanners.
 const TOKEN_PREFIX: &str = "pmt_";
 
-fn hash(secret: &str) -> String {
+/// SHA-256 of a secret, in hex: what is stored of a token or a session.
+pub(crate) fn hash(secret: &str) -> String {
     digest(&SHA256, secret.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn new_secret() -> Result<String> {
+/// 256 random bits in hex.
+pub(crate) fn random_hex() -> Result<String> {
     let mut bytes = [0u8; 32];
     SystemRandom::new().fill(&mut bytes).map_err(|_| StoreError::Invalid("the system random source failed".into()))?;
-    Ok(format!("{TOKEN_PREFIX}{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()))
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn new_secret() -> Result<String> {
+    Ok(format!("{TOKEN_PREFIX}{}", random_hex()?))
 }
 
 impl Store {

@@ -1,0 +1,81 @@
+//! `perimeter user ...`: the people who log in to the console. Passwords are asked for
+//! on a terminal (twice, without echo) or read as the first line of standard input,
+//! and handed to the store, which keeps only their argon2 hash.
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use store::{Store, UserRole};
+
+use super::cli_actor;
+use crate::cli::UserCmd;
+use crate::output::{json, when};
+
+pub async fn run(store: &Store, cmd: UserCmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        UserCmd::Add { name, duty, operator, auditor, lang } => {
+            let role = match (duty, operator, auditor) {
+                (true, None, false) => UserRole::Duty,
+                (false, Some(operator), false) => UserRole::Operator { operator },
+                (false, None, true) => UserRole::Auditor,
+                _ => anyhow::bail!("say one of --duty, --operator OPERATOR or --auditor"),
+            };
+            let password = read_password(&name)?;
+            let user = store.add_user(&cli_actor(), &name, &role, &password, &lang).await?;
+            println!("user '{}' registered ({}); they log in at the console", user.name, describe(&user.role));
+        }
+        UserCmd::Passwd { name } => {
+            let password = read_password(&name)?;
+            store.set_password(&cli_actor(), &name, &password).await?;
+            println!("password of '{name}' changed; their sessions ended");
+        }
+        UserCmd::Disable { name } => {
+            store.set_user_disabled(&cli_actor(), &name, true).await?;
+            println!("user '{name}' disabled; their sessions ended");
+        }
+        UserCmd::Enable { name } => {
+            store.set_user_disabled(&cli_actor(), &name, false).await?;
+            println!("user '{name}' enabled");
+        }
+        UserCmd::List(flag) => {
+            let users = store.users().await?;
+            if flag.json {
+                json(&users)?;
+            } else {
+                for u in users {
+                    let state = match (u.disabled_at, u.locked_until) {
+                        (Some(at), _) => format!("disabled {}", when(at)),
+                        (None, Some(until)) if until > store::now_ms() => format!("locked until {}", when(until)),
+                        _ => "active".to_string(),
+                    };
+                    println!("{:<24} {:<28} {:<3} {state}", u.name, describe(&u.role), u.lang);
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn describe(role: &UserRole) -> String {
+    match role {
+        UserRole::Duty => "duty team".into(),
+        UserRole::Auditor => "auditor".into(),
+        UserRole::Operator { operator } => format!("operator {operator}"),
+    }
+}
+
+/// The new password: asked twice on a terminal, else the first line of stdin.
+fn read_password(name: &str) -> anyhow::Result<String> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(format!("password for {name}: "))?;
+        let again = rpassword::prompt_password("again: ")?;
+        anyhow::ensure!(first == again, "the two passwords differ; nothing was changed");
+        return Ok(first);
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).context("cannot read the password from standard input")?;
+    let password = line.trim_end_matches(['\r', '\n']).to_string();
+    anyhow::ensure!(!password.is_empty(), "no password on standard input");
+    Ok(password)
+}
