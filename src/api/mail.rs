@@ -15,17 +15,43 @@ use super::{ApiError, AppState, Caller};
 
 type ApiResult<T> = Result<T, ApiError>;
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/mail/systems",
+    tag = "mail",
+    summary = "Connected mail systems (duty team)",
+    responses((status = 200, description = "the systems"), (status = 403, description = "not the duty team"), (status = 401, description = "missing, unknown or revoked token")),
+    security(("bearer" = []))
+)]
 pub async fn systems(State(s): State<AppState>, caller: Caller) -> ApiResult<Response> {
     caller.require_duty()?;
     Ok(Json(s.store.mail_systems().await?).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/mail/systems",
+    tag = "mail",
+    summary = "Connect a mail system (duty team)",
+    request_body(content = serde_json::Value, content_type = "application/json", description = "{\"name\", \"owner_bin\", \"domains\": [...], \"servers\": [...], \"deliver_to\"?, \"contacts\": [...]}"),
+    responses((status = 201, description = "connected"), (status = 403, description = "not the duty team"), (status = 409, description = "name, domain or server taken"), (status = 422, description = "invalid field"), (status = 401, description = "missing, unknown or revoked token")),
+    security(("bearer" = []))
+)]
 pub async fn connect(State(s): State<AppState>, caller: Caller, Json(new): Json<NewMailSystem>) -> ApiResult<Response> {
     caller.require_duty()?;
     let system = s.store.connect_mail_system(&caller.actor(), new).await?;
     Ok((StatusCode::CREATED, Json(system)).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/mail/systems/{name}",
+    tag = "mail",
+    summary = "One mail system with its history and traffic-watch counters",
+    params(("name" = String, Path, description = "mail system name")),
+    responses((status = 200, description = "system, history, traffic"), (status = 404, description = "no such system"), (status = 401, description = "missing, unknown or revoked token")),
+    security(("bearer" = []))
+)]
 pub async fn system(State(s): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Response> {
     caller.require_duty()?;
     let system = s.store.mail_system(&name).await?;
@@ -48,6 +74,16 @@ pub struct StatusRequest {
     at: Option<String>,
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/mail/systems/{name}/status",
+    tag = "mail",
+    summary = "Suspend, resume or disconnect (now or at an agreed time)",
+    params(("name" = String, Path, description = "mail system name")),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "{\"status\": \"active|suspended|disconnected\", \"reason\", \"at\"?}"),
+    responses((status = 200, description = "the system"), (status = 400, description = "bad request"), (status = 409, description = "disconnected already"), (status = 401, description = "missing, unknown or revoked token")),
+    security(("bearer" = []))
+)]
 pub async fn set_status(
     State(s): State<AppState>,
     caller: Caller,
@@ -71,6 +107,14 @@ fn gateway(s: &AppState) -> ApiResult<&crate::mail::MailGateway> {
 }
 
 /// What the relay has queued, per connected system (held, deferred, oldest).
+#[utoipa::path(
+    get,
+    path = "/api/v1/mail/queue",
+    tag = "mail",
+    summary = "Queued, held and deferred mail per system",
+    responses((status = 200, description = "per system"), (status = 503, description = "the relay is not running"), (status = 401, description = "missing, unknown or revoked token")),
+    security(("bearer" = []))
+)]
 pub async fn queue(State(s): State<AppState>, caller: Caller) -> ApiResult<Response> {
     caller.require_duty()?;
     let gateway = gateway(&s)?;
@@ -96,6 +140,16 @@ pub struct HeldRequest {
 }
 
 /// Releases or deletes a system's held mail; audited.
+#[utoipa::path(
+    post,
+    path = "/api/v1/mail/systems/{name}/held",
+    tag = "mail",
+    summary = "Release or delete a suspended system's held mail",
+    params(("name" = String, Path, description = "mail system name")),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "{\"action\": \"release|delete\", \"reason\"}"),
+    responses((status = 200, description = "how many messages"), (status = 409, description = "not possible now"), (status = 503, description = "the relay is not running"), (status = 401, description = "missing, unknown or revoked token")),
+    security(("bearer" = []))
+)]
 pub async fn held(
     State(s): State<AppState>,
     caller: Caller,

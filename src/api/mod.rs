@@ -1,10 +1,12 @@
 //! The control-plane HTTP API, versioned under `/api/v1`: JSON in and out, a bearer
 //! token on every request. Operator tokens see and change only their operator's data;
-//! duty-team tokens see everything.
+//! duty-team tokens see everything. Its OpenAPI description is served at
+//! `/api/v1/openapi.json`.
 
 mod auth;
 mod error;
 mod mail;
+mod openapi;
 mod routes;
 mod rules;
 
@@ -33,6 +35,7 @@ pub struct AppState {
 /// The API's routes.
 pub fn router(state: AppState, max_body: usize) -> Router {
     let v1 = Router::new()
+        .route("/openapi.json", get(openapi::serve))
         .route("/whoami", get(routes::whoami))
         .route("/operators", get(routes::operators).post(routes::add_operator))
         .route("/operators/{operator}", get(routes::operator))

@@ -22,10 +22,26 @@ use crate::output::{parse_day, parse_instant};
 
 type ApiResult<T> = Result<T, ApiError>;
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/whoami",
+    tag = "tokens",
+    summary = "The calling token's name and role",
+    responses((status = 200, description = "name and role"), (status = 401, description = "missing, unknown or revoked token")),
+    security(("bearer" = []))
+)]
 pub async fn whoami(caller: Caller) -> Json<serde_json::Value> {
     Json(json!({ "token": caller.token, "role": caller.role }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/operators",
+    tag = "catalog",
+    summary = "Operators (an operator token sees only its own)",
+    responses((status = 200, description = "the operators"), (status = 401, description = "missing, unknown or revoked token")),
+    security(("bearer" = []))
+)]
 pub async fn operators(State(s): State<AppState>, caller: Caller) -> ApiResult<Response> {
     let mut ops = s.store.operators().await?;
     if let Some(own) = caller.own_operator() {
@@ -34,6 +50,15 @@ pub async fn operators(State(s): State<AppState>, caller: Caller) -> ApiResult<R
     Ok(Json(ops).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/operators",
+    tag = "catalog",
+    summary = "Register an operator (duty team)",
+    request_body(content = serde_json::Value, content_type = "application/json", description = "{\"name\", \"full_name\", \"contacts\": [...], \"links\": [...]}"),
+    responses((status = 201, description = "registered"), (status = 403, description = "not the duty team"), (status = 409, description = "name or link taken"), (status = 422, description = "invalid field"), (status = 401, description = "missing, unknown or revoked token")),
+    security(("bearer" = []))
+)]
 pub async fn add_operator(
     State(s): State<AppState>,
     caller: Caller,
@@ -44,6 +69,15 @@ pub async fn add_operator(
     Ok((StatusCode::CREATED, Json(op)).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/operators/{operator}",
+    tag = "catalog",
+    summary = "One operator",
+    params(("operator" = String, Path, description = "operator handle")),
+    responses((status = 200, description = "the operator"), (status = 403, description = "another operator's"), (status = 404, description = "no such operator"), (status = 401, description = "missing, unknown or revoked token")),
+    security(("bearer" = []))
+)]
 pub async fn operator(State(s): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Response> {
     caller.require_operator(&name)?;
     Ok(Json(s.store.operator(&name).await?).into_response())
@@ -57,10 +91,27 @@ pub struct NewOrganisation {
     operators: Vec<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/organisations",
+    tag = "catalog",
+    summary = "Organisations (an operator token: those it connects)",
+    responses((status = 200, description = "the organisations"), (status = 401, description = "missing, unknown or revoked token")),
+    security(("bearer" = []))
+)]
 pub async fn organisations(State(s): State<AppState>, caller: Caller) -> ApiResult<Response> {
     Ok(Json(s.store.organisations(caller.own_operator()).await?).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/organisations",
+    tag = "catalog",
+    summary = "Register an organisation (duty team)",
+    request_body(content = serde_json::Value, content_type = "application/json", description = "{\"bin\", \"name\", \"operators\": [...]}"),
+    responses((status = 201, description = "registered"), (status = 400, description = "invalid BIN"), (status = 403, description = "not the duty team"), (status = 409, description = "BIN taken"), (status = 401, description = "missing, unknown or revoked token")),
+    security(("bearer" = []))
+)]
 pub async fn add_organisation(
     State(s): State<AppState>,
     caller: Caller,
@@ -79,6 +130,16 @@ pub struct ImportQuery {
     dry_run: bool,
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/operators/{operator}/prefixes",
+    tag = "catalog",
+    summary = "Replace the operator's list as a whole",
+    params(("operator" = String, Path, description = "operator handle"), ("dry_run" = Option<bool>, Query, description = "only compute the difference")),
+    request_body(content = String, content_type = "text/csv", description = "CSV rows prefix,bin[,comment], or a JSON array of {prefix, bin, comment} sent as application/json"),
+    responses((status = 200, description = "the difference, applied unless dry_run"), (status = 403, description = "another operator's"), (status = 415, description = "neither CSV nor JSON"), (status = 422, description = "every problem with its line; nothing applied"), (status = 401, description = "missing, unknown or revoked token")),
+    security(("bearer" = []))
+)]
 pub async fn import(
     State(s): State<AppState>,
     caller: Caller,
@@ -108,6 +169,15 @@ pub struct ExportQuery {
     format: Option<Format>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/operators/{operator}/prefixes",
+    tag = "catalog",
+    summary = "The operator's current list",
+    params(("operator" = String, Path, description = "operator handle"), ("format" = Option<String>, Query, description = "csv or json (default)")),
+    responses((status = 200, description = "the list"), (status = 403, description = "another operator's"), (status = 401, description = "missing, unknown or revoked token")),
+    security(("bearer" = []))
+)]
 pub async fn export(
     State(s): State<AppState>,
     caller: Caller,
@@ -131,6 +201,15 @@ fn parse_ip(text: &str) -> ApiResult<IpAddr> {
     text.parse().map_err(|_| ApiError::bad_request(format!("'{text}' is not an IPv4 or IPv6 address")))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/lookup/{ip}",
+    tag = "catalog",
+    summary = "Longest-prefix match of an address in the current snapshot",
+    params(("ip" = String, Path, description = "IPv4 or IPv6 address")),
+    responses((status = 200, description = "known, unknown or blocked"), (status = 400, description = "not an address"), (status = 403, description = "in another operator's list"), (status = 401, description = "missing, unknown or revoked token")),
+    security(("bearer" = []))
+)]
 pub async fn lookup(State(s): State<AppState>, caller: Caller, Path(ip): Path<String>) -> ApiResult<Response> {
     let ip = parse_ip(&ip)?;
     let snapshot = s.snapshot.current();
@@ -150,6 +229,15 @@ pub struct HistoryQuery {
     on: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/history/{ip}",
+    tag = "catalog",
+    summary = "Who held an address",
+    params(("ip" = String, Path, description = "IPv4 or IPv6 address"), ("at" = Option<String>, Query, description = "an RFC 3339 instant"), ("on" = Option<String>, Query, description = "a Kazakhstan day YYYY-MM-DD")),
+    responses((status = 200, description = "the assignments"), (status = 400, description = "bad address or time"), (status = 401, description = "missing, unknown or revoked token")),
+    security(("bearer" = []))
+)]
 pub async fn history(
     State(s): State<AppState>,
     caller: Caller,
@@ -177,6 +265,15 @@ pub struct AuditQuery {
     limit: Option<i64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit",
+    tag = "audit",
+    summary = "The audit trail, newest first",
+    params(("subject" = Option<String>, Query, description = "exact subject, e.g. operator:NAME"), ("limit" = Option<i64>, Query, description = "1..10000, default 100")),
+    responses((status = 200, description = "the changes"), (status = 403, description = "an operator asking for another subject"), (status = 401, description = "missing, unknown or revoked token")),
+    security(("bearer" = []))
+)]
 pub async fn audit(State(s): State<AppState>, caller: Caller, Query(q): Query<AuditQuery>) -> ApiResult<Response> {
     let subject = match (&caller.role, q.subject) {
         (Role::Duty, subject) => subject,
@@ -195,6 +292,14 @@ pub async fn not_found(_caller: Caller) -> ApiError {
 }
 
 /// Prometheus metrics of the gateways (duty team, or a scraper with a duty token).
+#[utoipa::path(
+    get,
+    path = "/api/v1/metrics",
+    tag = "gateways",
+    summary = "Prometheus metrics of the web proxy (duty team)",
+    responses((status = 200, description = "text/plain metrics"), (status = 403, description = "not the duty team"), (status = 401, description = "missing, unknown or revoked token")),
+    security(("bearer" = []))
+)]
 pub async fn metrics(State(s): State<AppState>, caller: Caller) -> ApiResult<Response> {
     caller.require_duty()?;
     let body = s.proxy.as_ref().map(|p| p.render_metrics()).unwrap_or_default();

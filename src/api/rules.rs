@@ -17,6 +17,15 @@ type ApiResult<T> = Result<T, ApiError>;
 
 /// Ingests a batch of unknown-address reports (duty-team or gateway tokens). Reports
 /// for addresses the catalog knows by now are skipped and counted.
+#[utoipa::path(
+    post,
+    path = "/api/v1/observations",
+    tag = "rules",
+    summary = "Report unknown source addresses (duty team, gateways)",
+    request_body(content = serde_json::Value, content_type = "application/json", description = "[{\"ip\", \"link\", \"first_seen\", \"last_seen\", \"count\"}]"),
+    responses((status = 200, description = "accepted, already known and refused counts"), (status = 400, description = "malformed batch"), (status = 403, description = "not the duty team"), (status = 401, description = "missing, unknown or revoked token")),
+    security(("bearer" = []))
+)]
 pub async fn observe(State(s): State<AppState>, caller: Caller, body: axum::body::Bytes) -> ApiResult<Response> {
     caller.require_duty()?;
     let batch: Vec<Observation> = serde_json::from_slice(&body).map_err(|e| {
@@ -54,16 +63,43 @@ fn scope(caller: &Caller, asked: Option<String>) -> ApiResult<Option<String>> {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/unknown",
+    tag = "rules",
+    summary = "Live unknown addresses with notice and deadline",
+    params(("operator" = Option<String>, Query, description = "only this operator's (operators always get their own)")),
+    responses((status = 200, description = "the addresses"), (status = 403, description = "another operator's"), (status = 401, description = "missing, unknown or revoked token")),
+    security(("bearer" = []))
+)]
 pub async fn unknown(State(s): State<AppState>, caller: Caller, Query(q): Query<OperatorQuery>) -> ApiResult<Response> {
     let operator = scope(&caller, q.operator)?;
     Ok(Json(s.store.unknown_addresses(operator.as_deref()).await?).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/notices",
+    tag = "rules",
+    summary = "Notices sent to operators and their delivery",
+    params(("operator" = Option<String>, Query, description = "only this operator's (operators always get their own)")),
+    responses((status = 200, description = "the notices"), (status = 403, description = "another operator's"), (status = 401, description = "missing, unknown or revoked token")),
+    security(("bearer" = []))
+)]
 pub async fn notices(State(s): State<AppState>, caller: Caller, Query(q): Query<OperatorQuery>) -> ApiResult<Response> {
     let operator = scope(&caller, q.operator)?;
     Ok(Json(s.store.notices(operator.as_deref()).await?).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/blocks",
+    tag = "rules",
+    summary = "Blocks",
+    params(("all" = Option<bool>, Query, description = "include lifted blocks"), ("kind" = Option<String>, Query, description = "auto or manual"), ("operator" = Option<String>, Query, description = "only this operator's (operators always get their own)"), ("ip" = Option<String>, Query, description = "only blocks covering this address")),
+    responses((status = 200, description = "the blocks"), (status = 401, description = "missing, unknown or revoked token")),
+    security(("bearer" = []))
+)]
 pub async fn blocks(
     State(s): State<AppState>,
     caller: Caller,
@@ -81,10 +117,28 @@ pub struct BlockRequest {
     reason: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/blocks",
+    tag = "rules",
+    summary = "Block an address or prefix (duty team)",
+    request_body(content = serde_json::Value, content_type = "application/json", description = "{\"target\": \"ADDRESS or PREFIX\", \"reason\"}"),
+    responses((status = 201, description = "the block"), (status = 400, description = "bad target"), (status = 403, description = "not the duty team"), (status = 409, description = "already blocked"), (status = 401, description = "missing, unknown or revoked token")),
+    security(("bearer" = []))
+)]
 pub async fn add_block(state: State<AppState>, caller: Caller, req: Json<BlockRequest>) -> ApiResult<Response> {
     change_block(state, caller, req, true).await.map(|b| (StatusCode::CREATED, b).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/blocks/lift",
+    tag = "rules",
+    summary = "Lift the live block on exactly this address or prefix (duty team)",
+    request_body(content = serde_json::Value, content_type = "application/json", description = "{\"target\": \"ADDRESS or PREFIX\", \"reason\"}"),
+    responses((status = 200, description = "the lifted block"), (status = 403, description = "not the duty team"), (status = 404, description = "no live block"), (status = 401, description = "missing, unknown or revoked token")),
+    security(("bearer" = []))
+)]
 pub async fn lift_block(state: State<AppState>, caller: Caller, req: Json<BlockRequest>) -> ApiResult<Response> {
     change_block(state, caller, req, false).await.map(IntoResponse::into_response)
 }
