@@ -252,8 +252,8 @@ pub async fn blocks(State(console): State<Console>, person: Person, Query(q): Qu
     let own = person.role().own_operator().is_some();
     let body = html! {
         @if duty {
-            details.panel open[page.rows.is_empty()] {
-                summary { (lang.t("blocks.add")) }
+            section.panel {
+                h2 { (lang.t("blocks.add")) }
                 form #add-blocks method="post" action="/blocks" {
                     (csrf(&person))
                     label { (lang.t("blocks.targets")) textarea name="targets" rows="3" required placeholder="198.51.100.7\n203.0.113.0/24" {} }

@@ -3,8 +3,10 @@
 //! loopback port, and talks to its API with curl.
 #![allow(dead_code)]
 
+pub mod console;
 pub mod netns;
 pub mod swaks;
+pub mod webdriver;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
