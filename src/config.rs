@@ -161,6 +161,10 @@ pub struct ApiConfig {
     pub listen: SocketAddr,
     /// Largest accepted request body (an imported list), in MiB.
     pub max_body_mib: usize,
+    /// Serve the API and the console over TLS with this PEM certificate chain ...
+    pub tls_cert: Option<PathBuf>,
+    /// ... and this PEM private key (both or neither).
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Catalog behaviour.
@@ -212,7 +216,7 @@ impl Default for Config {
 
 impl Default for ApiConfig {
     fn default() -> ApiConfig {
-        ApiConfig { listen: SocketAddr::from(([127, 0, 0, 1], 8750)), max_body_mib: 256 }
+        ApiConfig { listen: SocketAddr::from(([127, 0, 0, 1], 8750)), max_body_mib: 256, tls_cert: None, tls_key: None }
     }
 }
 

@@ -190,7 +190,6 @@ fn operators_see_only_their_own_whatever_the_url() {
         "/notices?operator=beta",
         "/blocks?operator=beta",
         "/audit?subject=operator%3Abeta",
-        "/lookup?ip=198.51.100.7",
         "/mail",
         "/policies",
     ] {
@@ -198,6 +197,9 @@ fn operators_see_only_their_own_whatever_the_url() {
         assert_eq!(answer.status, 403, "{path}: {}", answer.body);
         assert!(!answer.body.contains(&cast.c), "{path} leaks beta's organisation");
     }
+    // The running server picks up beta's new list within its refresh interval.
+    common::eventually("an address of beta's list is refused to alpha", || a.get("/lookup?ip=198.51.100.7").status == 403);
+    assert!(!a.get("/lookup?ip=198.51.100.7").body.contains(&cast.c));
     let orgs = a.get("/organisations");
     assert!(orgs.body.contains(&cast.a) && !orgs.body.contains(&cast.c), "only alpha's organisations");
     let list = env.write("steal.csv", &format!("192.0.2.0/24,{}\n", cast.a));
@@ -271,4 +273,30 @@ fn the_api_description_is_served_without_a_token() {
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     assert!(doc["paths"]["/api/v1/blocks"]["post"].is_object(), "{doc}");
     assert_eq!(server.call("GET", "/api/v1/whoami", None, None).status, 401, "the API itself still needs a token");
+}
+
+#[test]
+fn over_tls_the_session_cookie_is_secure_and_host_only() {
+    let mut env = Env::new();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap().self_signed(&key).unwrap();
+    let cert_file = env.write("console.pem", &cert.pem());
+    let key_file = env.write("console.key", &key.serialize_pem());
+    env.configure(&format!("[api]\ntls_cert = \"{}\"\ntls_key = \"{}\"\n", cert_file.display(), key_file.display()));
+    env.user("duty1", DUTY_PW, &["--duty"]);
+    let server = env.up();
+    assert!(server.base.starts_with("https://"), "{}", server.base);
+    let mut b = Browser::new(&env, &server, "duty");
+    b.curl_args = vec!["--cacert".into(), cert_file.display().to_string()];
+    let ok = b.login("duty1", DUTY_PW);
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    let cookie = ok.headers.lines().find(|l| l.contains("perimeter_session=")).expect("a session cookie").to_string();
+    assert!(cookie.contains("__Host-perimeter_session=") && cookie.contains("; Secure"), "{cookie}");
+    assert_eq!(b.get("/today").status, 200);
+    let plain = std::process::Command::new("curl")
+        .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(server.base.replace("https://", "http://") + "/login")
+        .output()
+        .unwrap();
+    assert_ne!(String::from_utf8_lossy(&plain.stdout), "200", "plain HTTP is not served on a TLS listener");
 }

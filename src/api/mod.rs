@@ -9,6 +9,7 @@ mod mail;
 mod openapi;
 mod routes;
 mod rules;
+pub mod tls;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

@@ -42,10 +42,16 @@ pub async fn run(mut config: Config, args: UpArgs) -> anyhow::Result<()> {
         false => None,
     };
     let listen = args.listen.unwrap_or(config.api.listen);
+    let tls = match (&config.api.tls_cert, &config.api.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::api::tls::server_config(cert, key)?),
+        (None, None) => None,
+        _ => anyhow::bail!("[api] tls_cert and tls_key go together: give both or neither"),
+    };
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let bound = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     // One line, so a supervisor (or a test) can read every address at once.
-    let mut up = format!("perimeter is up: API on http://{bound}/api/v1 console on http://{bound}/");
+    let mut up = format!("perimeter is up: API on {scheme}://{bound}/api/v1 console on {scheme}://{bound}/");
     if let Some(p) = &proxy {
         up.push_str(&format!(" web proxy on {}", p.explicit_addr()));
         if let Some(t) = p.transparent_addr() {
@@ -56,12 +62,20 @@ pub async fn run(mut config: Config, args: UpArgs) -> anyhow::Result<()> {
         up.push_str(&format!(" mail relay on {}", m.relay.local_addr()));
     }
     println!("{up}");
-    tracing::info!(%bound, "API listening");
+    tracing::info!(%bound, tls = tls.is_some(), "API and console listening");
     let state = AppState { store: store.clone(), snapshot, nudge, proxy: proxy.clone(), mail: mail.clone() };
-    let console = crate::console::Console::new(state.clone(), Arc::new(config.clone()), false);
+    let console = crate::console::Console::new(state.clone(), Arc::new(config.clone()), tls.is_some());
     let app = router(state, config.api.max_body_mib << 20).merge(crate::console::router(console));
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.context("the API server failed")?;
+    let served = match tls {
+        Some(tls) => {
+            use axum::serve::ListenerExt;
+            let listener = crate::api::tls::TlsListener::new(listener, tls)?.tap_io(|_| {});
+            axum::serve(listener, app).with_graceful_shutdown(shutdown()).await
+        }
+        None => axum::serve(listener, app).with_graceful_shutdown(shutdown()).await,
+    };
+    served.context("the API server failed")?;
     if let Some(p) = &proxy {
         p.flush_access_log().await;
     }

@@ -13,6 +13,8 @@ pub struct Browser<'s> {
     jar: PathBuf,
     /// The CSRF token of the last page that carried one.
     pub csrf: Option<String>,
+    /// Extra curl arguments for every request (`--cacert FILE` over TLS).
+    pub curl_args: Vec<String>,
 }
 
 /// A console answer.
@@ -40,7 +42,7 @@ pub fn csrf_of(body: &str) -> Option<String> {
 
 impl<'s> Browser<'s> {
     pub fn new(env: &Env, server: &'s Server, name: &str) -> Browser<'s> {
-        Browser { server, jar: env.path(&format!("{name}.cookies")), csrf: None }
+        Browser { server, jar: env.path(&format!("{name}.cookies")), csrf: None, curl_args: Vec::new() }
     }
 
     fn run(&mut self, extra: &[String], path: &str) -> Answer {
@@ -53,6 +55,7 @@ impl<'s> Browser<'s> {
             .arg("-b")
             .arg(&self.jar)
             .args(["-w", "\n%{http_code}"])
+            .args(&self.curl_args)
             .args(extra)
             .arg(format!("{}{path}", self.server.base));
         let out = cmd.output().expect("curl runs");
