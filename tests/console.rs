@@ -38,7 +38,10 @@ fn login_opens_a_session_with_a_strict_cookie_and_logout_ends_it() {
 
     let page = b.get("/login");
     let csp = page.header("content-security-policy").expect("a CSP on every page");
-    assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'") && !csp.contains("unsafe"), "{csp}");
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("script-src 'self'") && !csp.contains("unsafe"),
+        "{csp}"
+    );
     assert_eq!(page.header("x-frame-options").as_deref(), Some("DENY"));
 
     let wrong = b.post("/login", &[("name", "duty1"), ("password", "not the password")]);
@@ -123,7 +126,8 @@ fn the_duty_team_blocks_and_lifts_several_at_once_audited_under_their_name() {
     let mut b = Browser::new(&env, &server, "duty");
     b.login("duty1", DUTY_PW);
     b.get("/blocks");
-    let added = b.post("/blocks", &[("targets", "198.51.100.7\n203.0.113.0/24\nnot-an-address"), ("reason", "abuse report 7")]);
+    let added =
+        b.post("/blocks", &[("targets", "198.51.100.7\n203.0.113.0/24\nnot-an-address"), ("reason", "abuse report 7")]);
     assert_eq!(added.status, 200, "{}", added.body);
     assert!(added.body.contains("not-an-address"), "the bad line is named: {}", added.body);
     let blocks = block_list(&env);
@@ -137,9 +141,11 @@ fn the_duty_team_blocks_and_lifts_several_at_once_audited_under_their_name() {
     assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
     assert_eq!(csv.body.lines().count(), 3, "{}", csv.body);
 
-    let lifted = b.post("/blocks/lift", &[("target", "198.51.100.7/32"), ("target", "203.0.113.0/24"), ("reason", "resolved")]);
+    let lifted =
+        b.post("/blocks/lift", &[("target", "198.51.100.7/32"), ("target", "203.0.113.0/24"), ("reason", "resolved")]);
     assert_eq!(lifted.status, 200, "{}", lifted.body);
-    let live: Vec<_> = block_list(&env).as_array().unwrap().iter().filter(|b| b["lifted_at"].is_null()).cloned().collect();
+    let live: Vec<_> =
+        block_list(&env).as_array().unwrap().iter().filter(|b| b["lifted_at"].is_null()).cloned().collect();
     assert!(live.is_empty(), "{live:?}");
 
     let audit = b.get("/audit?actor=user%3Aduty1&action=block.");
@@ -166,11 +172,13 @@ fn pages_keep_their_filters_in_the_url_and_page_by_key() {
     b.login("duty1", DUTY_PW);
     let first = b.get("/blocks?kind=manual");
     assert!(first.body.contains("198.51.100.119/32") && !first.body.contains("198.51.100.69/32"), "newest first");
-    let next = first.body.split("rel=\"next\" href=\"").nth(1).unwrap().split('"').next().unwrap().replace("&amp;", "&");
+    let next =
+        first.body.split("rel=\"next\" href=\"").nth(1).unwrap().split('"').next().unwrap().replace("&amp;", "&");
     assert!(next.starts_with("/blocks?kind=manual&after="), "the filter stays in the link: {next}");
     let second = b.get(&next);
     assert!(second.body.contains("198.51.100.69/32") && !second.body.contains("198.51.100.70/32"), "{next}");
-    let prev = second.body.split("rel=\"prev\" href=\"").nth(1).unwrap().split('"').next().unwrap().replace("&amp;", "&");
+    let prev =
+        second.body.split("rel=\"prev\" href=\"").nth(1).unwrap().split('"').next().unwrap().replace("&amp;", "&");
     assert!(b.get(&prev).body.contains("198.51.100.119/32"), "back to the first page: {prev}");
 }
 
@@ -198,7 +206,9 @@ fn operators_see_only_their_own_whatever_the_url() {
         assert!(!answer.body.contains(&cast.c), "{path} leaks beta's organisation");
     }
     // The running server picks up beta's new list within its refresh interval.
-    common::eventually("an address of beta's list is refused to alpha", || a.get("/lookup?ip=198.51.100.7").status == 403);
+    common::eventually("an address of beta's list is refused to alpha", || {
+        a.get("/lookup?ip=198.51.100.7").status == 403
+    });
     assert!(!a.get("/lookup?ip=198.51.100.7").body.contains(&cast.c));
     let orgs = a.get("/organisations");
     assert!(orgs.body.contains(&cast.a) && !orgs.body.contains(&cast.c), "only alpha's organisations");
@@ -215,18 +225,27 @@ fn an_operator_uploads_a_bad_list_sees_every_problem_then_a_good_one_and_confirm
     let mut a = Browser::new(&env, &server, "alpha");
     a.login("alpha1", ALPHA_PW);
     a.get("/operators/alpha");
-    let bad = env.write("bad.csv", &format!("prefix,bin,comment\n203.0.113.7/24,{},x\n127.0.0.0/8,{},y\n", cast.a, cast.a));
+    let bad =
+        env.write("bad.csv", &format!("prefix,bin,comment\n203.0.113.7/24,{},x\n127.0.0.0/8,{},y\n", cast.a, cast.a));
     let refused = a.upload("/operators/alpha/upload", &bad);
     assert_eq!(refused.status, 422, "{}", refused.body);
     assert!(refused.body.contains("has host bits set") && refused.body.contains("203.0.113.0/24"), "{}", refused.body);
-    assert!(refused.body.contains("<td class=\"num\">2</td>") && refused.body.contains("<td class=\"num\">3</td>"), "line numbers: {}", refused.body);
+    assert!(
+        refused.body.contains("<td class=\"num\">2</td>") && refused.body.contains("<td class=\"num\">3</td>"),
+        "line numbers: {}",
+        refused.body
+    );
     assert!(env.ok(&["catalog", "export", "--operator", "alpha"]).trim().lines().count() <= 1, "nothing applied");
 
-    let good = env.write("good.csv", &format!("203.0.113.0/24,{},head office\n2001:db8:10::/48,{},v6\n", cast.a, cast.b));
+    let good =
+        env.write("good.csv", &format!("203.0.113.0/24,{},head office\n2001:db8:10::/48,{},v6\n", cast.a, cast.b));
     let dry = a.upload("/operators/alpha/upload", &good);
     assert_eq!(dry.status, 200, "{}", dry.body);
     assert!(dry.body.contains("added 2"), "{}", dry.body);
-    assert!(!env.ok(&["catalog", "export", "--operator", "alpha"]).contains("203.0.113.0/24"), "a dry run applies nothing");
+    assert!(
+        !env.ok(&["catalog", "export", "--operator", "alpha"]).contains("203.0.113.0/24"),
+        "a dry run applies nothing"
+    );
     let upload_id = dry.body.split("name=\"upload\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
     let applied = a.post("/operators/alpha/confirm", &[("upload", &upload_id)]);
     assert_eq!(applied.status, 200, "{}", applied.body);
@@ -245,8 +264,17 @@ fn an_operator_uploads_a_bad_list_sees_every_problem_then_a_good_one_and_confirm
 fn the_duty_team_suspends_and_resumes_a_mail_system() {
     let (env, cast, server) = installation();
     env.ok(&[
-        "mail", "connect", "minfin-mail", "--owner", &cast.a, "--domain", "minfin.example", "--server", "192.0.2.25",
-        "--contact", "postmaster@minfin.example",
+        "mail",
+        "connect",
+        "minfin-mail",
+        "--owner",
+        &cast.a,
+        "--domain",
+        "minfin.example",
+        "--server",
+        "192.0.2.25",
+        "--contact",
+        "postmaster@minfin.example",
     ]);
     let mut b = Browser::new(&env, &server, "duty");
     b.login("duty1", DUTY_PW);

@@ -51,8 +51,17 @@ fn installation(sink: &SmtpSink) -> (Env, common::Cast, Server) {
     env.user("duty1", DUTY_PW, &["--duty"]);
     env.user("alpha1", ALPHA_PW, &["--operator", "alpha"]);
     env.ok(&[
-        "mail", "connect", "minfin-mail", "--owner", &cast.a, "--domain", "minfin.example", "--server", "192.0.2.25",
-        "--contact", "postmaster@minfin.example",
+        "mail",
+        "connect",
+        "minfin-mail",
+        "--owner",
+        &cast.a,
+        "--domain",
+        "minfin.example",
+        "--server",
+        "192.0.2.25",
+        "--contact",
+        "postmaster@minfin.example",
     ]);
     let duty = env.token("gateway", &["--duty"]);
     // The gateways report through a first run; the notice goes out on a past day (the
@@ -158,7 +167,8 @@ fn an_operator_uploads_its_list_in_a_browser_and_sees_nothing_of_others() {
         "bad.csv",
         &format!("prefix,bin,comment\n203.0.113.7/24,{a},x\n10.0.0.0/8,{a},y\n10.0.0.0/8,{a},z\n", a = cast.a),
     );
-    let good = env.write("good.csv", &format!("203.0.113.0/24,{},head office\n198.51.100.0/24,{},branch\n", cast.a, cast.b));
+    let good =
+        env.write("good.csv", &format!("203.0.113.0/24,{},head office\n198.51.100.0/24,{},branch\n", cast.a, cast.b));
     runtime().block_on(async {
         let c = driver.browser("alpha").await;
         login(&c, &base, "alpha1", ALPHA_PW).await;
@@ -181,7 +191,10 @@ fn an_operator_uploads_its_list_in_a_browser_and_sees_nothing_of_others() {
         let diff = text_of(&c, "#diff-counts", "added 2").await;
         assert!(diff.contains("removed 0"), "{diff}");
         screenshot(&c, "upload-diff").await;
-        assert!(!env.ok(&["catalog", "export", "--operator", "alpha"]).contains("203.0.113.0/24"), "not before confirming");
+        assert!(
+            !env.ok(&["catalog", "export", "--operator", "alpha"]).contains("203.0.113.0/24"),
+            "not before confirming"
+        );
         c.find(Locator::Css("#confirm button[type=submit]")).await.unwrap().click().await.unwrap();
         text_of(&c, "#applied", "applied").await;
         let export = env.ok(&["catalog", "export", "--operator", "alpha"]);

@@ -105,7 +105,10 @@ fn pages_stay_fast_at_a_million_prefixes_and_100k_unknown_addresses() {
     measure("today", "/today");
     measure("audit, first page", "/audit");
     measure("blocks, first page", "/blocks");
-    eprintln!("\nconsole page times (best of 5, ms), {PREFIXES} prefixes, {UNKNOWN} unknown addresses, {}:", store_kind());
+    eprintln!(
+        "\nconsole page times (best of 5, ms), {PREFIXES} prefixes, {UNKNOWN} unknown addresses, {}:",
+        store_kind()
+    );
     for (name, ms) in &figures {
         eprintln!("  {name:<40} {ms:>8.1}");
     }

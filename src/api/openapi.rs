@@ -40,7 +40,8 @@ struct Bearer;
 
 impl Modify for Bearer {
     fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
-        let scheme = SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("pmt_…").build());
+        let scheme =
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("pmt_…").build());
         api.components.get_or_insert_with(Default::default).add_security_scheme("bearer", scheme);
     }
 }
@@ -66,7 +67,8 @@ mod tests {
             for method in ["get", "post", "put", "delete", "patch"] {
                 let bare = format!("{method}(");
                 let chained = format!(".{method}(");
-                if call.contains(&format!(" {bare}")) || call.contains(&format!("::{bare}")) || call.contains(&chained) {
+                if call.contains(&format!(" {bare}")) || call.contains(&format!("::{bare}")) || call.contains(&chained)
+                {
                     routes.insert((method.to_string(), path.to_string()));
                 }
             }

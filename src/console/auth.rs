@@ -196,8 +196,9 @@ impl FromRequestParts<Console> for Person {
                 let next = serde_urlencoded::to_string([("next", path)]).unwrap_or_default();
                 Err(Redirect::to(&format!("/login?{next}")).into_response())
             }
-            None => Err(ConsoleError::new(StatusCode::UNAUTHORIZED, "your session has ended; log in again")
-                .into_response()),
+            None => {
+                Err(ConsoleError::new(StatusCode::UNAUTHORIZED, "your session has ended; log in again").into_response())
+            }
         }
     }
 }

@@ -210,8 +210,14 @@ fn format_of(file_name: Option<&str>, bytes: &[u8]) -> Format {
     })
 }
 
-async fn check(console: &Console, person: &Person, operator: &str, format: Format, bytes: Bytes, apply: bool)
-    -> Result<std::result::Result<ImportOutcome, Vec<format::Problem>>> {
+async fn check(
+    console: &Console,
+    person: &Person,
+    operator: &str,
+    format: Format,
+    bytes: Bytes,
+    apply: bool,
+) -> Result<std::result::Result<ImportOutcome, Vec<format::Problem>>> {
     let (rows, problems) = tokio::task::spawn_blocking(move || format::read(format, &bytes))
         .await
         .map_err(|e| ConsoleError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("reading the list failed: {e}")))?;
@@ -251,7 +257,10 @@ pub async fn upload(
         }
         Ok(outcome) => {
             let id = random_id();
-            console.uploads.put(id.clone(), Pending { user: person.session.user.id, operator: operator.clone(), format, bytes, at: Instant::now() });
+            console.uploads.put(
+                id.clone(),
+                Pending { user: person.session.user.id, operator: operator.clone(), format, bytes, at: Instant::now() },
+            );
             html! {
                 p #dry-run { (shown) ": " (lang.t("upload.dry_run")) }
                 (diff_view(lang, &outcome))
@@ -279,12 +288,14 @@ fn random_id() -> String {
 fn diff_view(lang: Lang, outcome: &ImportOutcome) -> Markup {
     let d = &outcome.diff;
     let shown = 500;
-    let lines = |sign: &str, key: &str, list: &[catalog::import::DiffLine]| html! {
-        @if !list.is_empty() {
-            h3 { (lang.t(key)) " (" (list.len()) ")" }
-            ul.diff { @for l in list.iter().take(shown) {
-                li.mono { (sign) " " (l.prefix) " " (l.bin) @if let Some(from) = &l.from_bin { " ← " (from) } }
-            } @if list.len() > shown { li { "… " (list.len() - shown) } } }
+    let lines = |sign: &str, key: &str, list: &[catalog::import::DiffLine]| {
+        html! {
+            @if !list.is_empty() {
+                h3 { (lang.t(key)) " (" (list.len()) ")" }
+                ul.diff { @for l in list.iter().take(shown) {
+                    li.mono { (sign) " " (l.prefix) " " (l.bin) @if let Some(from) = &l.from_bin { " ← " (from) } }
+                } @if list.len() > shown { li { "… " (list.len() - shown) } } }
+            }
         }
     };
     html! {
@@ -365,7 +376,10 @@ async fn export_as(console: &Console, operator: &str, format: Option<&str>) -> R
         Format::Json => ("application/json", "json"),
     };
     let disposition = format!("attachment; filename=\"{operator}.{ext}\"");
-    Ok(([(header::CONTENT_TYPE, content_type.to_string()), (header::CONTENT_DISPOSITION, disposition)], format::write(format, &rows))
+    Ok((
+        [(header::CONTENT_TYPE, content_type.to_string()), (header::CONTENT_DISPOSITION, disposition)],
+        format::write(format, &rows),
+    )
         .into_response())
 }
 
@@ -389,8 +403,9 @@ pub async fn lookup(State(console): State<Console>, person: Person, Query(q): Qu
     let result = match given(&q.ip) {
         None => html! {},
         Some(text) => {
-            let ip: std::net::IpAddr =
-                text.parse().map_err(|_| ConsoleError::bad_request(format!("'{text}' is not an IPv4 or IPv6 address")))?;
+            let ip: std::net::IpAddr = text
+                .parse()
+                .map_err(|_| ConsoleError::bad_request(format!("'{text}' is not an IPv4 or IPv6 address")))?;
             let snapshot = console.app.snapshot.current();
             let class = snapshot.classify(ip);
             if let (Some(own), Class::Known { operator, .. }) = (&own, &class)

@@ -80,7 +80,7 @@ pub async fn system(State(console): State<Console>, person: Person, Path(name): 
     let traffic = crate::mail::traffic(store, live, system.id).await?;
     let held = console.app.mail.as_deref().and_then(|g| {
         let id = epbsh::SystemId::try_from(system.id).ok()?;
-        g.relay.queue_summary().into_iter().find(|q| q.system == Some(id)).map(|q| q.held)
+        Some(g.relay.queue_summary().into_iter().find(|q| q.system == Some(id)).map_or(0, |q| q.held))
     });
     let body = html! {
         dl.facts {
@@ -236,7 +236,9 @@ pub async fn held(
             let event = json!({ "action": action, "messages": count, "reason": f.reason.trim() });
             store.record(&person.actor(), &format!("mail.held.{action}"), &format!("mail:{name}"), event).await?;
         }
-        (other, _) => return Err(ConsoleError::bad_request(format!("unknown action '{other}': use release or delete"))),
+        (other, _) => {
+            return Err(ConsoleError::bad_request(format!("unknown action '{other}': use release or delete")));
+        }
     }
     Ok(Redirect::to(&format!("/mail/{name}")).into_response())
 }

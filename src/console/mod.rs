@@ -35,7 +35,6 @@ use serde::{Deserialize, Serialize};
 use crate::api::AppState;
 use crate::config::Config;
 
-
 /// How the console treats sessions and logins.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]

@@ -86,7 +86,18 @@ pub async fn unknown(State(console): State<Console>, person: Person, Query(q): Q
     if q.csv() {
         let f = &filter;
         let rows = all_pages(move |p| async move { store.unknown_page(f, &p).await }).await?;
-        let header = ["address", "operator", "link", "first_seen", "last_seen", "seen", "status", "notice", "deadline", "working_days_left"];
+        let header = [
+            "address",
+            "operator",
+            "link",
+            "first_seen",
+            "last_seen",
+            "seen",
+            "status",
+            "notice",
+            "deadline",
+            "working_days_left",
+        ];
         return Ok(view::csv(
             "unknown.csv",
             &header,
@@ -152,7 +163,8 @@ pub async fn notices(State(console): State<Console>, person: Person, Query(q): Q
     if q.csv() {
         let (op, st) = (operator.as_deref(), status.as_deref());
         let rows = all_pages(move |p| async move { store.notices_page(op, st, &p).await }).await?;
-        let header = ["id", "operator", "created", "recipients", "addresses", "status", "attempts", "error", "sent", "deadline"];
+        let header =
+            ["id", "operator", "created", "recipients", "addresses", "status", "attempts", "error", "sent", "deadline"];
         return Ok(view::csv(
             "notices.csv",
             &header,
@@ -318,7 +330,8 @@ pub struct AddBlocks {
 pub async fn add_blocks(State(console): State<Console>, person: Person, Form(f): Form<AddBlocks>) -> Result<Response> {
     person.check_csrf(f.csrf.as_deref())?;
     person.require_duty()?;
-    let targets: Vec<String> = f.targets.split([',', ' ', '\n', '\r', '\t']).filter(|t| !t.is_empty()).map(String::from).collect();
+    let targets: Vec<String> =
+        f.targets.split([',', ' ', '\n', '\r', '\t']).filter(|t| !t.is_empty()).map(String::from).collect();
     change(&console, &person, targets, &f.reason, true).await
 }
 

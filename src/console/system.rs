@@ -41,7 +41,8 @@ pub fn policy_book(config: &Config) -> anyhow::Result<PolicyBook> {
     match &config.policies.file {
         None => Ok(PolicyBook::default()),
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
             PolicyBook::parse(&text, &path.display().to_string()).map_err(|e| anyhow::anyhow!("{e}"))
         }
     }

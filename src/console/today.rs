@@ -12,11 +12,11 @@ use policies::MailStatus;
 use policies::calendar::{Calendar, Date, today};
 use store::UserRole;
 
+use super::Console;
 use super::auth::Person;
 use super::error::Result;
 use super::i18n::Lang;
 use super::view::{self, day, day_text, when, working_days_left};
-use super::Console;
 
 /// `/`: the duty team's Today, an operator's own list.
 pub async fn home(person: Person) -> Response {
@@ -123,12 +123,7 @@ fn card(lang: Lang, key: &str, count: i64, href: &str) -> Markup {
 /// Held messages per mail system id, from the running relay.
 fn held_counts(console: &Console) -> Vec<(i64, usize)> {
     let Some(gateway) = console.app.mail.as_deref() else { return Vec::new() };
-    gateway
-        .relay
-        .queue_summary()
-        .into_iter()
-        .filter_map(|q| q.system.map(|id| (i64::from(id.0), q.held)))
-        .collect()
+    gateway.relay.queue_summary().into_iter().filter_map(|q| q.system.map(|id| (i64::from(id.0), q.held))).collect()
 }
 
 /// Policies that lapse within 30 days, and requests not applied in time.

@@ -95,7 +95,8 @@ impl Store {
         page: &crate::PageRequest,
     ) -> Result<crate::Page<Change>> {
         use crate::pages::{Keyset, Value, like_prefix};
-        let mut q = Keyset::new("SELECT id, at, actor, action, subject, before_json, after_json FROM changes", "id", true);
+        let mut q =
+            Keyset::new("SELECT id, at, actor, action, subject, before_json, after_json FROM changes", "id", true);
         if let Some(subject) = &filter.subject {
             q.filter("subject = ?", Value::Text(subject.clone()));
         }

@@ -19,12 +19,12 @@ mod lists;
 mod mail;
 mod notices;
 mod observe;
+mod pages;
+mod sessions;
 #[doc(hidden)]
 pub mod testing;
 mod tokens;
 mod users;
-mod sessions;
-mod pages;
 
 use std::str::FromStr;
 
@@ -40,11 +40,11 @@ pub use lists::{Applied, Assignment, Current, Entry, ListChange, ListDiff, OrgIn
 pub use mail::{MailSystemRecord, NewMailSystem};
 pub use notices::{DeadlineReport, NoticeAddress, NoticeInfo, PendingNotice};
 pub use observe::{IngestReport, UnknownAddress, UnknownFilter};
-pub use snapshot::{Observation, now_ms};
 pub use pages::{AuditFilter, Page, PageRequest};
 pub use sessions::{Session, SessionLimits};
+pub use snapshot::{Observation, now_ms};
 pub use tokens::{Role, TokenInfo};
-pub use users::{LANGUAGES, LoginOutcome, Lockout, MIN_PASSWORD, User, UserRole};
+pub use users::{LANGUAGES, Lockout, LoginOutcome, MIN_PASSWORD, User, UserRole};
 
 /// Which database serves the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

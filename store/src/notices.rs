@@ -171,9 +171,9 @@ impl Store {
     /// Notices, newest first, optionally of one operator.
     pub async fn notices(&self, operator: Option<&str>) -> Result<Vec<NoticeInfo>> {
         let rows = sqlx::query(&format!("{NOTICE_SELECT} WHERE ($1 = '' OR o.name = $1) ORDER BY n.id DESC"))
-        .bind(operator.unwrap_or(""))
-        .fetch_all(&self.pool)
-        .await?;
+            .bind(operator.unwrap_or(""))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(notice_from_row).collect()
     }
 

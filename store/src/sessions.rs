@@ -74,7 +74,11 @@ impl Store {
             return Ok(None);
         }
         if now - last_seen > TOUCH_EVERY_MS {
-            sqlx::query("UPDATE sessions SET last_seen = $1 WHERE id = $2").bind(now).bind(id).execute(&self.pool).await?;
+            sqlx::query("UPDATE sessions SET last_seen = $1 WHERE id = $2")
+                .bind(now)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
         }
         Ok(Some(Session { id, user, csrf: row.try_get("csrf")?, created_at, last_seen: now }))
     }

@@ -78,7 +78,9 @@ pub enum LoginOutcome {
     /// Wrong password or no such (live) person: the caller cannot tell which.
     Refused,
     /// Too many wrong passwords; try again after this instant (unix ms).
-    Locked { until: i64 },
+    Locked {
+        until: i64,
+    },
 }
 
 /// Languages the console speaks.
@@ -134,14 +136,7 @@ static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 impl Store {
     /// Registers a person with a password and a language.
-    pub async fn add_user(
-        &self,
-        actor: &str,
-        name: &str,
-        role: &UserRole,
-        password: &str,
-        lang: &str,
-    ) -> Result<User> {
+    pub async fn add_user(&self, actor: &str, name: &str, role: &UserRole, password: &str, lang: &str) -> Result<User> {
         if !valid_handle(name) {
             return Err(StoreError::Invalid(format!(
                 "user name '{name}': use 1-64 lowercase letters, digits, '-', '_' or '.'"
@@ -244,10 +239,8 @@ impl Store {
     /// lockout; a right one resets the count. A locked or disabled account is refused
     /// whatever the password.
     pub async fn login(&self, name: &str, password: &str, now: i64, lockout: Lockout) -> Result<LoginOutcome> {
-        let row = sqlx::query(&format!("{USER_SELECT} WHERE u.name = $1"))
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query(&format!("{USER_SELECT} WHERE u.name = $1")).bind(name).fetch_optional(&self.pool).await?;
         let found = row.as_ref().map(user_from_row).transpose()?;
         let Some((user, phc, failed)) = found.filter(|(u, _, _)| u.disabled_at.is_none()) else {
             let password = password.to_string();

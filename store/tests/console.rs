@@ -129,10 +129,8 @@ async fn keyset_pages_visit_every_row_once_both_ways_with_filters() {
     assert_eq!(seen.len(), 25);
     assert!(seen.windows(2).all(|w| w[0] > w[1]), "newest first, no repeats: {seen:?}");
     assert!(pages[0].prev.is_none() && pages[2].next.is_none());
-    let back = store
-        .blocks_page(&filter, None, &PageRequest { after: None, before: pages[2].prev, limit: 10 })
-        .await
-        .unwrap();
+    let back =
+        store.blocks_page(&filter, None, &PageRequest { after: None, before: pages[2].prev, limit: 10 }).await.unwrap();
     assert_eq!(back.rows, pages[1].rows, "previous of the last page is the middle page");
     assert_eq!(back.prev, pages[1].prev);
 

@@ -98,7 +98,8 @@ impl<'s> Browser<'s> {
     /// Uploads a file as the portal's upload form does (multipart, with the token).
     pub fn upload(&mut self, path: &str, file: &std::path::Path) -> Answer {
         let token = self.csrf.clone().expect("a page with a CSRF token was loaded first");
-        let extra = vec!["-F".to_string(), format!("csrf={token}"), "-F".to_string(), format!("list=@{}", file.display())];
+        let extra =
+            vec!["-F".to_string(), format!("csrf={token}"), "-F".to_string(), format!("list=@{}", file.display())];
         self.run(&extra, path)
     }
 

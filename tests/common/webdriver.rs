@@ -119,5 +119,10 @@ pub async fn submit(c: &Client, form: &str, fields: &[(&str, &str)]) {
         input.clear().await.ok();
         input.send_keys(value).await.expect("typed");
     }
-    c.find(Locator::Css(&format!("{form} button[type=submit]"))).await.expect("a submit button").click().await.expect("clicked");
+    c.find(Locator::Css(&format!("{form} button[type=submit]")))
+        .await
+        .expect("a submit button")
+        .click()
+        .await
+        .expect("clicked");
 }
