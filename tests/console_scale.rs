@@ -97,6 +97,9 @@ fn pages_stay_fast_at_a_million_prefixes_and_100k_unknown_addresses() {
     let far = format!("/operators/alpha?after={}", PREFIXES - 100);
     measure("operator list, page near the end", &far);
     measure("operator list, covering 10.7.161.32", "/operators/alpha?ip=10.7.161.32");
+    measure("address search (now and all history)", "/lookup?ip=10.7.161.32");
+    let today = policies::calendar::today();
+    measure("address search on a day", &format!("/lookup?ip=10.7.161.32&on={today}"));
     let unknown = measure("unknown, first page", "/unknown");
     measure("unknown, next page", &next_link(&unknown));
     measure("unknown, page near the end", &format!("/unknown?after={}", UNKNOWN - 60));

@@ -320,6 +320,9 @@ pub async fn login(
         Ok(LoginOutcome::Accepted(user)) => match console.app.store.open_session(user.id, &address, now).await {
             Ok(secret) => {
                 tracing::info!(user = %user.name, %address, "console login");
+                if let Err(e) = console.app.store.expire_sessions(now, console.limits.session).await {
+                    tracing::warn!(error = %e, "removing expired console sessions failed");
+                }
                 let mut response = Redirect::to(&next).into_response();
                 set_session_cookie(&mut response, &console, &secret);
                 response

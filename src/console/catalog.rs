@@ -43,6 +43,9 @@ struct Pending {
     at: Instant,
 }
 
+/// Up to this many prefixes are counted exactly on an operator's page.
+const COUNT_CAP: i64 = 10_000;
+
 const UPLOAD_TTL: Duration = Duration::from_secs(30 * 60);
 const MAX_PENDING: usize = 64;
 
@@ -116,7 +119,7 @@ pub async fn operator(
     let page = store
         .list_page(&name, contains, bin.as_ref(), &PageRequest { after: q.after, before: q.before, limit: 50 })
         .await?;
-    let count = store.count_list(&name).await?;
+    let count = store.count_list(&name, COUNT_CAP).await?;
     let orgs = store.organisations(Some(&name)).await?;
     let path = format!("/operators/{name}");
     let filters = [("ip", given(&q.ip)), ("bin", given(&q.bin))];
@@ -125,7 +128,7 @@ pub async fn operator(
             dt { (lang.t("col.full_name")) } dd { (op.full_name) }
             dt { (lang.t("col.contacts")) } dd { (op.contacts.join(", ")) }
             dt { (lang.t("col.links")) } dd { (op.links.join(", ")) }
-            dt { (lang.t("col.prefixes")) } dd #prefix-count { (count) }
+            dt { (lang.t("col.prefixes")) } dd #prefix-count { @if count > COUNT_CAP { (lang.t("list.more_than")) " " (COUNT_CAP) } @else { (count) } }
             dt { (lang.t("nav.organisations")) } dd { (orgs.len()) }
         }
         p.links {

@@ -174,6 +174,7 @@ const TEXTS: &[(&str, &str, &str, &str)] = &[
     ("kind.manual", "manual", "ручная", "қолмен"),
     ("list.contains", "Covers address", "Содержит адрес", ""),
     ("list.export", "Export", "Выгрузить", "Экспорттау"),
+    ("list.more_than", "more than", "более", ""),
     ("list.none", "Nothing here.", "Ничего нет.", "Ештеңе жоқ."),
     ("list.title", "The list", "Список", "Тізім"),
     ("login.incomplete", "Enter your name and password.", "Введите имя и пароль.", "Атыңыз бен құпия сөзді енгізіңіз."),

@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::AppState;
 use crate::config::Config;
+use error::ConsoleError;
 
 /// How the console treats sessions and logins.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -116,9 +117,14 @@ pub fn router(console: Console) -> Router {
         .route("/ca/root.{ext}", get(system::ca_download))
         .route("/calendar", get(system::calendar))
         .route("/policies", get(system::policies))
+        .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(console.config.api.max_body_mib << 20))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(console)
+}
+
+async fn not_found() -> ConsoleError {
+    ConsoleError::new(axum::http::StatusCode::NOT_FOUND, "there is no such page in the console")
 }
 
 /// The Content-Security-Policy of every console answer: only the console's own script

@@ -55,7 +55,7 @@ pub fn page(person: &Person, title: &str, active: &str, body: Markup) -> Html<St
                 span.person { (person.name()) " · " (lang.t(&format!("role.{}", person.role().kind()))) }
                 form.inline method="post" action="/lang" {
                     (csrf(person))
-                    input type="hidden" name="back" value=(format!("/{active}"));
+                    input type="hidden" name="back" value=(if active == "list" { "/".to_string() } else { format!("/{active}") });
                     select name="lang" data-autosubmit {
                         @for l in Lang::ALL {
                             option value=(l.code()) selected[l == lang] { (l.native_name()) }

@@ -131,18 +131,17 @@ impl Store {
     /// Every assignment whose prefix contains `ip` and whose validity overlaps
     /// `[from, to)` (unix ms), most specific first: who held the address then.
     pub async fn holders(&self, ip: std::net::IpAddr, from: i64, to: i64) -> Result<Vec<Assignment>> {
-        let host = Net::host(ip);
-        let key = Net::key(host.family(), host.bits());
-        let rows = sqlx::query(&format!(
-            "{ASSIGNMENT_SELECT} WHERE a.family = $1 AND a.start_key <= $2 AND a.end_key >= $2 \
-             AND a.valid_from < $3 AND (a.valid_to IS NULL OR a.valid_to > $4)"
-        ))
-        .bind(family_code(host.family()))
-        .bind(&key)
-        .bind(to)
-        .bind(from)
-        .fetch_all(&self.pool)
-        .await?;
+        // One exact lookup per prefix length that can contain the address (index
+        // `assignments_prefix`); a range condition on the keys scans half the table.
+        let nets: Vec<String> = (0..=Net::host(ip).len()).map(|len| Net::containing(ip, len).to_string()).collect();
+        let marks: Vec<String> = (3..3 + nets.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "{ASSIGNMENT_SELECT} WHERE a.valid_from < $1 AND (a.valid_to IS NULL OR a.valid_to > $2) \
+             AND a.prefix IN ({})",
+            marks.join(", ")
+        );
+        let query = sqlx::query(&sql).bind(to).bind(from);
+        let rows = nets.iter().fold(query, |q, n| q.bind(n.clone())).fetch_all(&self.pool).await?;
         let mut found = rows.iter().map(assignment).collect::<Result<Vec<_>>>()?;
         found.sort_by_key(|a| (std::cmp::Reverse(a.prefix.len()), a.valid_from));
         Ok(found)
@@ -452,13 +451,18 @@ impl Store {
         let select = ASSIGNMENT_SELECT.replacen("SELECT ", "SELECT a.id, ", 1);
         let mut q = Keyset::new(select, "a.id", false);
         q.condition("a.valid_to IS NULL");
-        q.filter("a.operator_id = (SELECT id FROM operators WHERE name = ?)", Value::Text(operator.to_string()));
+        // With an address, the exact prefix lookups below are the way in; `+` keeps the
+        // planner (SQLite's) from walking the operator's whole list in id order instead.
+        let by_operator = if contains.is_some() { "+a.operator_id" } else { "a.operator_id" };
+        q.filter(
+            &format!("{by_operator} = (SELECT id FROM operators WHERE name = ?)"),
+            Value::Text(operator.to_string()),
+        );
         if let Some(ip) = contains {
-            let host = Net::host(ip);
-            q.filter("a.family = ?", Value::Int(family_code(host.family())));
-            let key = Net::key(host.family(), host.bits());
-            q.filter("a.start_key <= ?", Value::Text(key.clone()));
-            q.filter("a.end_key >= ?", Value::Text(key));
+            // One exact lookup per prefix length through the unique index of current
+            // prefixes: a range condition would scan half the table at a million rows.
+            let nets = (0..=Net::host(ip).len()).map(|len| Value::Text(Net::containing(ip, len).to_string()));
+            q.filter_in("a.prefix", nets.collect());
         }
         if let Some(bin) = bin {
             q.filter("a.organisation_id = (SELECT id FROM organisations WHERE bin = ?)", Value::Text(bin.to_string()));
@@ -466,13 +470,15 @@ impl Store {
         q.page(&self.pool, page, |r| Ok((r.try_get("id")?, assignment(r)?)), |(id, _)| *id).await
     }
 
-    /// How many prefixes an operator's current list holds.
-    pub async fn count_list(&self, operator: &str) -> Result<i64> {
+    /// How many prefixes an operator's current list holds, counted up to `cap + 1`
+    /// (an exact count of a million rows costs more than a page may).
+    pub async fn count_list(&self, operator: &str, cap: i64) -> Result<i64> {
         let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM assignments WHERE valid_to IS NULL \
-             AND operator_id = (SELECT id FROM operators WHERE name = $1)",
+            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM assignments WHERE valid_to IS NULL \
+             AND operator_id = (SELECT id FROM operators WHERE name = $1) LIMIT $2) capped",
         )
         .bind(operator)
+        .bind(cap + 1)
         .fetch_one(&self.pool)
         .await?;
         Ok(row.try_get("n")?)

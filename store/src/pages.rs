@@ -82,6 +82,15 @@ impl Keyset {
         self
     }
 
+    /// Adds `column IN (...)` over the given values (at least one).
+    pub(crate) fn filter_in(&mut self, column: &str, values: Vec<Value>) -> &mut Keyset {
+        let first = self.values.len() + 1;
+        let marks: Vec<String> = (first..first + values.len()).map(|i| format!("${i}")).collect();
+        self.values.extend(values);
+        self.conditions.push(format!("{column} IN ({})", marks.join(", ")));
+        self
+    }
+
     /// Adds a condition without a value.
     pub(crate) fn condition(&mut self, condition: &str) -> &mut Keyset {
         self.conditions.push(condition.to_string());

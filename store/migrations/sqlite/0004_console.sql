@@ -36,3 +36,5 @@ CREATE INDEX blocks_since ON blocks (since);
 CREATE INDEX notices_operator ON notices (operator_id, id);
 CREATE INDEX blocks_operator ON blocks (operator_id, id);
 CREATE INDEX observations_notice ON observations (notice_id);
+-- Who held an address (history lookups by exact prefix, current or not).
+CREATE INDEX assignments_prefix ON assignments (prefix);
