@@ -35,6 +35,9 @@ pub struct Assignment {
 /// parameter limits.
 const BATCH: usize = 500;
 
+/// Rows changed by one import above which PostgreSQL's statistics are refreshed at once.
+const ANALYZE_AFTER: usize = 10_000;
+
 /// Receives progress while a large list is applied: (rows written, rows to write).
 pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Send + Sync);
 
@@ -101,6 +104,7 @@ pub struct Applied {
 /// between the checks and the commit. Dropped without `commit`, it changes nothing.
 pub struct ListChange {
     tx: sqlx::Transaction<'static, sqlx::Any>,
+    pool: sqlx::AnyPool,
     backend: Backend,
     op_id: i64,
     operator: String,
@@ -112,7 +116,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         write_lock(&mut tx).await?;
         let op_id = self.require_operator(&mut tx, operator).await?;
-        Ok(ListChange { tx, backend: self.backend, op_id, operator: operator.to_string() })
+        Ok(ListChange { tx, pool: self.pool.clone(), backend: self.backend, op_id, operator: operator.to_string() })
     }
 
     /// The operator's current list, sorted by prefix.
@@ -187,6 +191,14 @@ impl ListChange {
         let arriving = diff.added.iter().chain(diff.moved.iter().map(|(_, e)| e)).map(|e| e.net);
         let (resolved, unblocked) = resolve_covered(&mut self.tx, Arriving::new(arriving)?, actor, change).await?;
         self.tx.commit().await?;
+        if self.backend == Backend::Postgres && diff.added.len() + diff.removed.len() + diff.moved.len() > ANALYZE_AFTER
+        {
+            // A large change leaves PostgreSQL's planner with stale statistics until
+            // autovacuum runs; the console's list pages then take seconds instead of ms.
+            if let Err(e) = sqlx::query("ANALYZE assignments").execute(&self.pool).await {
+                tracing::warn!(error = %e, "refreshing the planner statistics after a large import failed");
+            }
+        }
         Ok(Applied { change, resolved, unblocked })
     }
 }

@@ -10,7 +10,7 @@ use sqlx::Row;
 
 use snapshot::Observation;
 
-use crate::{Result, Store, StoreError};
+use crate::{Result, Store};
 
 /// What happened to a batch of observations.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,32 +98,13 @@ impl Store {
 
     /// Live (unresolved) unknown addresses, optionally of one operator, oldest first.
     pub async fn unknown_addresses(&self, operator: Option<&str>) -> Result<Vec<UnknownAddress>> {
-        let rows = sqlx::query(
-            "SELECT b.ip, o.name AS operator, b.link, b.first_seen, b.last_seen, b.seen, b.status, b.notice_id, \
-             n.deadline_day, n.deadline_at FROM observations b JOIN operators o ON o.id = b.operator_id \
-             LEFT JOIN notices n ON n.id = b.notice_id \
-             WHERE b.status <> 'resolved' AND ($1 = '' OR o.name = $1) ORDER BY b.first_seen, b.ip",
-        )
+        let rows = sqlx::query(&format!(
+            "{UNKNOWN_SELECT} WHERE b.status <> 'resolved' AND ($1 = '' OR o.name = $1) ORDER BY b.first_seen, b.ip"
+        ))
         .bind(operator.unwrap_or(""))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(UnknownAddress {
-                    ip: r.try_get("ip")?,
-                    operator: r.try_get("operator")?,
-                    link: r.try_get("link")?,
-                    first_seen: r.try_get("first_seen")?,
-                    last_seen: r.try_get("last_seen")?,
-                    seen: r.try_get("seen")?,
-                    status: r.try_get("status")?,
-                    notice: r.try_get("notice_id")?,
-                    deadline_day: r.try_get("deadline_day")?,
-                    deadline_at: r.try_get("deadline_at")?,
-                })
-            })
-            .collect::<Result<_>>()
-            .map_err(|e: StoreError| e)
+        rows.iter().map(|r| unknown_from_row(r).map(|(_, u)| u)).collect()
     }
 }
 
