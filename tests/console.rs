@@ -328,3 +328,47 @@ fn over_tls_the_session_cookie_is_secure_and_host_only() {
         .unwrap();
     assert_ne!(String::from_utf8_lossy(&plain.stdout), "200", "plain HTTP is not served on a TLS listener");
 }
+
+#[test]
+fn the_duty_team_rotates_the_root_only_when_confirmed_and_operators_are_told() {
+    let sink = common::SmtpSink::start(&[]);
+    let mut env = Env::new();
+    env.configure(&format!(
+        "[notices]\nsmtp_url = \"smtp://127.0.0.1:{}\"\nfrom = \"Duty <duty@gateway.example>\"\n",
+        sink.port
+    ));
+    env.cast();
+    env.user("duty1", DUTY_PW, &["--duty"]);
+    let server = env.up();
+    let fingerprint = |env: &Env| -> String {
+        let shown: serde_json::Value = serde_json::from_str(&env.ok(&["ca", "show", "--json"])).unwrap();
+        shown["fingerprint"].as_str().unwrap().to_string()
+    };
+    let before = fingerprint(&env);
+    let mut b = Browser::new(&env, &server, "duty");
+    b.login("duty1", DUTY_PW);
+    let page = b.get("/ca");
+    assert!(page.body.contains(&before), "the page shows the root in force");
+    assert_eq!(b.get("/ca/root.pem").body.matches("BEGIN CERTIFICATE").count(), 1);
+    assert!(!b.get("/ca/root.pem").body.contains("PRIVATE KEY"), "never the key");
+    b.get("/ca");
+    let unconfirmed = b.post("/ca/rotate", &[("current", &before)]);
+    assert_eq!(unconfirmed.status, 400, "{}", unconfirmed.body);
+    b.get("/ca");
+    let stale = b.post("/ca/rotate", &[("current", "00:11:22"), ("confirm", "yes")]);
+    assert_eq!(stale.status, 409, "a page showing another root rotates nothing");
+    assert_eq!(fingerprint(&env), before);
+
+    b.get("/ca");
+    let done = b.post("/ca/rotate", &[("current", &before), ("confirm", "yes")]);
+    assert_eq!(done.status, 200, "{}", done.body);
+    let after = fingerprint(&env);
+    assert_ne!(after, before);
+    assert!(done.body.contains(&after) && done.body.contains("alpha"), "{}", done.body);
+    assert!(done.body.contains("operator 'beta' has no contact address"), "{}", done.body);
+    let audit = env.ok(&["audit", "--subject", "ca"]);
+    assert!(audit.contains("ca.rotate") && audit.contains("user:duty1"), "{audit}");
+    common::eventually("alpha is e-mailed the new root", || {
+        sink.readable().iter().any(|m| m.contains("noc@alpha.example") && m.contains(&after))
+    });
+}

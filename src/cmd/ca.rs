@@ -85,24 +85,47 @@ pub async fn run(config: &Config, cmd: CaCmd) -> anyhow::Result<ExitCode> {
 }
 
 async fn rotate(config: &Config, now: OffsetDateTime) -> anyhow::Result<ExitCode> {
-    let mut ca = CaStore::load(&ca_dir(config), now)?;
-    let rotation = ca.rotate(&config.ca.to_certs(), now)?;
+    let report = rotate_and_tell(config, &open_store(config).await?, &cli_actor(), now).await?;
     println!(
         "new root {}\nold root {} stays trusted until {}",
-        rotation.new_fingerprint,
-        rotation.old_fingerprint,
-        kz(rotation.overlap_end)
+        report.new_fingerprint, report.old_fingerprint, report.overlap_end
     );
-    let store = open_store(config).await?;
+    for problem in &report.problems {
+        eprintln!("{problem}");
+    }
+    println!("notified {} operator(s); {} not notified", report.notified.len(), report.problems.len());
+    Ok(if report.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
+
+/// What a rotation did: the roots, and who was told.
+pub struct RotationReport {
+    pub new_fingerprint: String,
+    pub old_fingerprint: String,
+    /// When the old root stops being trusted (RFC 3339, Kazakhstan time).
+    pub overlap_end: String,
+    pub notified: Vec<String>,
+    /// Operators not told, each with the reason.
+    pub problems: Vec<String>,
+}
+
+/// Makes a new root (the old one stays trusted for `[ca] overlap`), e-mails every
+/// operator with a contact the new certificate, and audits it as `actor`. Used by
+/// `perimeter ca rotate` and the console.
+pub async fn rotate_and_tell(
+    config: &Config,
+    store: &store::Store,
+    actor: &str,
+    now: OffsetDateTime,
+) -> anyhow::Result<RotationReport> {
+    let mut ca = CaStore::load(&ca_dir(config), now)?;
+    let rotation = ca.rotate(&config.ca.to_certs(), now)?;
     let mailer = SmtpMailer::new(&config.notices.smtp_url).map_err(anyhow::Error::msg)?;
     let from: Mailbox =
         config.notices.from.parse().with_context(|| format!("[notices] from: '{}'", config.notices.from))?;
-    let mut failed = 0;
-    let mut told = Vec::new();
+    let (mut notified, mut problems) = (Vec::new(), Vec::new());
     for op in store.operators().await? {
         if op.contacts.is_empty() {
-            eprintln!("operator '{}' has no contact address: tell it by other means", op.name);
-            failed += 1;
+            problems.push(format!("operator '{}' has no contact address: tell it by other means", op.name));
             continue;
         }
         let sent = match rotation_mail(&from, &op.contacts, &rotation) {
@@ -110,18 +133,20 @@ async fn rotate(config: &Config, now: OffsetDateTime) -> anyhow::Result<ExitCode
             Err(e) => Err(e),
         };
         match sent {
-            Ok(()) => told.push(op.name),
-            Err(e) => {
-                eprintln!("operator '{}' not notified: {e}", op.name);
-                failed += 1;
-            }
+            Ok(()) => notified.push(op.name),
+            Err(e) => problems.push(format!("operator '{}' not notified: {e}", op.name)),
         }
     }
     let event = json!({"new": rotation.new_fingerprint.to_string(), "old": rotation.old_fingerprint.to_string(),
-        "overlap_end": kz(rotation.overlap_end), "notified": told});
-    store.record(&cli_actor(), "ca.rotate", "ca", event).await?;
-    println!("notified {} operator(s); {failed} not notified", told.len());
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
+        "overlap_end": kz(rotation.overlap_end), "notified": notified});
+    store.record(actor, "ca.rotate", "ca", event).await?;
+    Ok(RotationReport {
+        new_fingerprint: rotation.new_fingerprint.to_string(),
+        old_fingerprint: rotation.old_fingerprint.to_string(),
+        overlap_end: kz(rotation.overlap_end),
+        notified,
+        problems,
+    })
 }
 
 fn rotation_mail(from: &Mailbox, to: &[String], r: &certs::Rotation) -> Result<Message, String> {

@@ -115,6 +115,7 @@ pub fn router(console: Console) -> Router {
         .route("/lookup", get(catalog::lookup))
         .route("/ca", get(system::ca))
         .route("/ca/root.{ext}", get(system::ca_download))
+        .route("/ca/rotate", post(system::ca_rotate))
         .route("/calendar", get(system::calendar))
         .route("/policies", get(system::policies))
         .fallback(not_found)

@@ -1,13 +1,14 @@
 //! The console's pages about the system itself: the root CA (fingerprints, validity,
 //! the certificate to download as PEM or DER with install steps per operating system),
-//! the organisations' policies with their validity and risky-service grants, and the
+//! rotation (confirmed, every operator e-mailed the new root), the organisations' policies with their validity and risky-service grants, and the
 //! working-day calendar of a year.
 //!
-//! Must not: read, show or serve the CA's private key; change the CA (rotation stays
-//! with `perimeter ca rotate`, which mails every operator).
+//! Must not: show or serve the CA's private key; rotate without the duty team's
+//! confirmation on a page showing the root in force.
 
+use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use certs::{CaStore, ExportFormat};
 use maud::html;
@@ -19,7 +20,7 @@ use time::OffsetDateTime;
 use super::Console;
 use super::auth::Person;
 use super::error::{ConsoleError, Result};
-use super::view::{self, day, when};
+use super::view::{self, csrf, day, when};
 use crate::config::Config;
 
 fn load_ca(config: &Config) -> anyhow::Result<CaStore> {
@@ -71,9 +72,58 @@ pub async fn ca(State(console): State<Console>, person: Person) -> Result<Respon
             dt { "RHEL, RED OS, ALT" } dd { pre { "sudo cp perimeter-root.pem /etc/pki/ca-trust/source/anchors/\nsudo update-ca-trust" } }
             dt { "Firefox" } dd { (lang.t("ca.install_firefox")) }
         }
-        p.hint { (lang.t("ca.rotate_hint")) }
+        @if person.is_duty() {
+            section.panel {
+                h2 { (lang.t("ca.rotate")) }
+                p.hint { (lang.t("ca.rotate_hint")) }
+                form #rotate method="post" action="/ca/rotate" {
+                    (csrf(&person))
+                    input type="hidden" name="current" value=(root.fingerprint().to_string());
+                    label.check { input type="checkbox" name="confirm" value="yes" required; (lang.t("ca.rotate_confirm")) }
+                    button.danger type="submit" { (lang.t("ca.rotate")) }
+                }
+            }
+        }
     };
     Ok(view::page(&person, lang.t("nav.ca"), "ca", body).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct RotateForm {
+    csrf: Option<String>,
+    /// The fingerprint of the root the person saw: a stale page rotates nothing.
+    #[serde(default)]
+    current: String,
+    confirm: Option<String>,
+}
+
+/// Makes a new root and tells every operator (duty team, confirmed); audited as the person.
+pub async fn ca_rotate(State(console): State<Console>, person: Person, Form(f): Form<RotateForm>) -> Result<Response> {
+    person.check_csrf(f.csrf.as_deref())?;
+    person.require_duty()?;
+    if f.confirm.as_deref() != Some("yes") {
+        return Err(ConsoleError::bad_request("confirm the rotation: every workstation will need the new root"));
+    }
+    let now = load_ca(&console.config)?.current().fingerprint().to_string();
+    if now != f.current {
+        return Err(ConsoleError::new(StatusCode::CONFLICT, "the root changed since this page was loaded; look again"));
+    }
+    let lang = person.lang;
+    let config = &console.config;
+    let report =
+        crate::cmd::ca::rotate_and_tell(config, &console.app.store, &person.actor(), OffsetDateTime::now_utc()).await?;
+    let body = html! {
+        dl.facts {
+            dt { (lang.t("ca.fingerprint")) } dd.mono #new-fingerprint { (report.new_fingerprint) }
+            dt { (lang.t("ca.previous")) } dd.mono { (report.old_fingerprint) }
+            dt { (lang.t("ca.trusted_until")) } dd { (report.overlap_end) }
+            dt { (lang.t("ca.notified")) } dd #notified { (report.notified.join(", ")) }
+        }
+        @if !report.problems.is_empty() { ul { @for p in &report.problems { li.problem { (p) } } } }
+        p.hint { (lang.t("ca.restart_hint")) }
+        p { a href="/ca" { (lang.t("nav.ca")) } }
+    };
+    Ok(view::page(&person, lang.t("ca.rotate"), "ca", body).into_response())
 }
 
 /// The current root certificate (never the key), PEM or DER.
