@@ -212,6 +212,10 @@ fn operators_see_only_their_own_whatever_the_url() {
     assert!(!a.get("/lookup?ip=198.51.100.7").body.contains(&cast.c));
     let orgs = a.get("/organisations");
     assert!(orgs.body.contains(&cast.a) && !orgs.body.contains(&cast.c), "only alpha's organisations");
+    let csv = a.get("/organisations?format=csv");
+    assert_eq!(csv.body.lines().count(), 3, "a header and alpha's two organisations: {}", csv.body);
+    let found = a.get("/organisations?q=akimat");
+    assert!(found.body.contains(&cast.b) && !found.body.contains(&cast.a), "search by name");
     let list = env.write("steal.csv", &format!("192.0.2.0/24,{}\n", cast.a));
     a.get("/operators/alpha");
     let upload = a.upload("/operators/beta/upload", &list);

@@ -68,13 +68,49 @@ impl Uploads {
     }
 }
 
-pub async fn operators(State(console): State<Console>, person: Person) -> Result<Response> {
+#[derive(Deserialize, Default)]
+pub struct SearchQuery {
+    /// Words the row must contain (name, BIN, contacts), any case.
+    q: Option<String>,
+    format: Option<String>,
+}
+
+impl SearchQuery {
+    fn matches(&self, fields: &[&str]) -> bool {
+        given(&self.q).is_none_or(|q| {
+            let q = q.to_lowercase();
+            fields.iter().any(|f| f.to_lowercase().contains(&q))
+        })
+    }
+
+    fn form(&self, lang: Lang, action: &str) -> Markup {
+        html! {
+            form.filters method="get" action=(action) {
+                label { (lang.t("action.search")) input name="q" value=[given(&self.q)]; }
+                button type="submit" { (lang.t("action.filter")) }
+                a href=(view::link(action, &[("q", given(&self.q)), ("format", Some("csv".into()))])) { "CSV" }
+            }
+        }
+    }
+}
+
+pub async fn operators(
+    State(console): State<Console>,
+    person: Person,
+    Query(q): Query<SearchQuery>,
+) -> Result<Response> {
     if let Some(own) = person.role().own_operator() {
         return Ok(Redirect::to(&format!("/operators/{own}")).into_response());
     }
     let lang = person.lang;
-    let ops = console.app.store.operators().await?;
+    let mut ops = console.app.store.operators().await?;
+    ops.retain(|o| q.matches(&[&o.name, &o.full_name, &o.contacts.join(" "), &o.links.join(" ")]));
+    if q.format.as_deref() == Some("csv") {
+        let rows = ops.into_iter().map(|o| vec![o.name, o.full_name, o.contacts.join(" "), o.links.join(" ")]);
+        return Ok(view::csv("operators.csv", &["operator", "full_name", "contacts", "links"], rows));
+    }
     let body = html! {
+        (q.form(lang, "/operators"))
         table #operators {
             thead { tr { th { (lang.t("col.operator")) } th { (lang.t("col.full_name")) } th { (lang.t("col.contacts")) } th { (lang.t("col.links")) } } }
             tbody { @for o in &ops { tr {
@@ -386,10 +422,19 @@ async fn export_as(console: &Console, operator: &str, format: Option<&str>) -> R
         .into_response())
 }
 
-pub async fn organisations(State(console): State<Console>, person: Person) -> Result<Response> {
+pub async fn organisations(
+    State(console): State<Console>,
+    person: Person,
+    Query(q): Query<SearchQuery>,
+) -> Result<Response> {
     let lang = person.lang;
-    let orgs = console.app.store.organisations(person.role().own_operator()).await?;
-    let body = org_table(lang, &orgs);
+    let mut orgs = console.app.store.organisations(person.role().own_operator()).await?;
+    orgs.retain(|o| q.matches(&[o.bin.as_str(), &o.name, &o.operators.join(" ")]));
+    if q.format.as_deref() == Some("csv") {
+        let rows = orgs.into_iter().map(|o| vec![o.bin.to_string(), o.name, o.operators.join(" ")]);
+        return Ok(view::csv("organisations.csv", &["bin", "name", "operators"], rows));
+    }
+    let body = html! { (q.form(lang, "/organisations")) (org_table(lang, &orgs)) };
     Ok(view::page(&person, lang.t("nav.organisations"), "organisations", body).into_response())
 }
 
