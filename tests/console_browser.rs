@@ -153,6 +153,15 @@ fn the_duty_team_works_through_the_day_in_a_browser() {
             text_of(&c, "h1", "").await;
             screenshot(&c, name).await;
         }
+
+        // The language is the person's: chosen once (the script submits the choice), kept.
+        c.goto(&format!("{base}/today")).await.unwrap();
+        let select = c.find(Locator::Css("select[name=lang]")).await.unwrap();
+        select.select_by_value("ru").await.unwrap();
+        text_of(&c, "h1", "Сегодня").await;
+        text_of(&c, "main", "Сроки в ближайшие три рабочих дня").await;
+        screenshot(&c, "today-ru").await;
+        assert!(env.ok(&["user", "list"]).lines().any(|l| l.starts_with("duty1") && l.contains(" ru ")));
         c.close().await.ok();
     });
 }
