@@ -7,6 +7,7 @@ mod error;
 mod mail;
 mod routes;
 mod rules;
+mod upload;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

@@ -83,7 +83,10 @@ async fn start_web(
     crate::web::spawn_reloader(config.policies.clone(), rules.clone());
     let forge = certs::LeafForge::new(ca.current().clone(), certs::ForgeConfig::default())
         .context("cannot start the certificate forge")?;
-    let observations = catalog::ingest::spawn_sink(store.clone(), 100_000, Duration::from_secs(1));
+    let mut own = vec![config.proxy.explicit.listen.ip(), config.relay.listen.ip(), config.api.listen.ip()];
+    own.extend(config.proxy.transparent.as_ref().map(|t| t.listen.ip()));
+    own.retain(|ip| !ip.is_unspecified());
+    let observations = catalog::ingest::spawn_sink(store.clone(), 100_000, Duration::from_secs(1), own);
     let deps = iqbsh::ProxyDeps { snapshot: snapshot.clone(), observations, forge: Arc::new(forge), rules };
     let proxy = iqbsh::serve(config.proxy.clone(), deps).await.context("cannot start the web proxy")?;
     tracing::info!(explicit = %proxy.explicit_addr(), "web proxy listening");
@@ -110,7 +113,9 @@ async fn shutdown() {
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour only on a terminal: a file or the journal gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     let _ = match config.log.format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),

@@ -62,6 +62,7 @@ impl Env {
             .env("PERIMETER_PROXY_LISTEN", "127.0.0.1:0")
             .env("PERIMETER_RELAY_LISTEN", "127.0.0.1:0")
             .env_remove("PERIMETER_CONFIG")
+            .env_remove("PERIMETER_ACTOR")
             .env_remove("RUST_LOG");
         if let Some(config) = &self.config {
             cmd.env("PERIMETER_CONFIG", config);
