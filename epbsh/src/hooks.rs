@@ -73,6 +73,12 @@ pub trait Guard: Send + Sync + 'static {
     }
     /// Called after a message from `system` was accepted.
     fn accepted(&self, message: &Accepted<'_>);
+    /// True while the guard itself holds `system` suspended (it suspended it and nobody
+    /// resumed it yet): its mail is then refused at every transaction and its queue held,
+    /// before the registry shows the suspension. False by default.
+    fn suspended(&self, _system: SystemId) -> bool {
+        false
+    }
     /// Called for every outbound recipient whose attempt finished.
     fn delivered(&self, delivery: &Delivery<'_>);
 }

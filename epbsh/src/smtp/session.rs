@@ -11,7 +11,7 @@ use super::command;
 use super::config::SessionConfig;
 use super::policy::{Policy, Sink};
 use super::reply::{Reply, fixed};
-use super::wire::{Line, Wire, WireError};
+use super::wire::{Clocks, Line, Wire, WireError};
 use crate::envelope::Mailbox;
 
 /// How a session ended (for logs and metrics).
@@ -21,8 +21,12 @@ pub enum SessionEnd {
     Quit,
     /// The client closed the connection.
     PeerClosed,
-    /// Nothing arrived within the idle timeout (421 4.4.2 sent).
+    /// A command line did not arrive whole within the idle timeout (421 4.4.2 sent).
     IdleTimeout,
+    /// A DATA transfer fell below the minimum rate (421 4.4.2 sent).
+    TooSlow,
+    /// The session reached its longest time (421 4.4.2 sent).
+    TimeLimit,
     /// Too many errors (421 4.7.0 sent).
     TooManyErrors,
     /// The policy refused the connection at the greeting.
@@ -82,7 +86,8 @@ where
 {
     /// A session for a client at `peer`.
     pub fn new(stream: S, peer: IpAddr, cfg: Arc<SessionConfig>, policy: Arc<P>, sink: Arc<K>) -> Self {
-        let wire = Wire::new(stream, cfg.idle_timeout);
+        let clocks = Clocks { idle: cfg.idle_timeout, min_rate: cfg.min_data_rate, lifetime: cfg.max_session_time };
+        let wire = Wire::new(stream, clocks);
         Self { wire, cfg, policy, sink, peer, hello: None, tx: None, errors: 0 }
     }
 
@@ -92,15 +97,20 @@ where
         let end = match result {
             Ok(end) => Ok(end),
             Err(WireError::Eof) => Ok(SessionEnd::PeerClosed),
-            Err(WireError::Timeout) => {
-                let r = fixed::idle_timeout(&self.cfg.hostname);
-                self.wire.reply(&r);
-                Ok(SessionEnd::IdleTimeout)
-            }
+            Err(WireError::Timeout) => Ok(self.close_with(fixed::idle_timeout, SessionEnd::IdleTimeout)),
+            Err(WireError::TooSlow) => Ok(self.close_with(fixed::too_slow, SessionEnd::TooSlow)),
+            Err(WireError::Expired) => Ok(self.close_with(fixed::session_expired, SessionEnd::TimeLimit)),
             Err(WireError::Io(e)) => Err(SessionError::Io(e)),
         };
         self.wire.close().await;
         tracing::debug!(peer = %self.peer, ?end, "smtp session ended");
+        end
+    }
+
+    /// Queues the 421 that ends the session; returns `end`.
+    fn close_with(&mut self, reply: fn(&str) -> Reply, end: SessionEnd) -> SessionEnd {
+        let r = reply(&self.cfg.hostname);
+        self.wire.reply(&r);
         end
     }
 
