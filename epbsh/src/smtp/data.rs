@@ -143,14 +143,16 @@ impl Reader {
     }
 
     /// Doubles the buffer (or more, to `needed`; never past the size limit) if the
-    /// budget allows it.
+    /// budget allows it, the old buffer included while the content moves over.
     fn grow(&mut self, needed: usize) -> bool {
         let most = self.base + self.limits.max_size;
-        let cap = (self.body.capacity() * 2).min(most).max(needed);
-        if !self.memory.grow_to(cap) {
+        let old = self.body.capacity();
+        let cap = (old * 2).min(most).max(needed);
+        if !self.memory.grow_to(cap + old) {
             return false;
         }
         self.body.reserve(cap - self.body.len());
+        self.memory.shrink_to(cap);
         true
     }
 

@@ -64,6 +64,14 @@ impl Reservation {
         true
     }
 
+    /// Gives back what is held beyond `bytes`.
+    pub fn shrink_to(&mut self, bytes: usize) {
+        if bytes < self.held {
+            self.memory.give(self.held - bytes);
+            self.held = bytes;
+        }
+    }
+
     /// Gives everything back (the message was dropped).
     pub fn clear(&mut self) {
         self.memory.give(std::mem::take(&mut self.held));
@@ -86,7 +94,10 @@ mod tests {
         let mut a = m.reservation();
         let mut b = m.reservation();
         assert!(a.grow_to(60));
-        assert!(a.grow_to(40), "shrinking asks nothing");
+        assert!(a.grow_to(40), "asking less asks nothing");
+        a.shrink_to(50);
+        assert_eq!(m.available(), 50);
+        assert!(a.grow_to(60));
         assert!(!b.grow_to(50), "only 40 left");
         assert!(b.grow_to(40));
         assert_eq!(m.available(), 0);
