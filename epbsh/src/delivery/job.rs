@@ -8,21 +8,15 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
+use super::Shared;
 use super::error::SendError;
 use super::resolve::{Target, Unresolved};
 use super::route::{self, Route};
-use super::{Shared, settle};
+use super::settle::{self, RcptResult};
 use crate::envelope::{Envelope, Mailbox};
 use crate::hooks::Outcome;
 use crate::smtp::{MAX_HOPS, hops};
 use crate::spool::MessageId;
-
-/// The result for one recipient (by index) and the server that gave it.
-pub(crate) struct RcptResult {
-    pub index: usize,
-    pub outcome: Outcome,
-    pub remote: Option<String>,
-}
 
 /// Runs one attempt of message `id` (marked in flight by the scheduler). A message of a
 /// system suspended now (by the registry or the guard) is held instead, also between

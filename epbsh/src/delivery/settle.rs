@@ -7,11 +7,17 @@ use time::OffsetDateTime;
 
 use super::Shared;
 use super::dsn::{self, Failure};
-use super::job::RcptResult;
 use crate::envelope::Envelope;
 use crate::hooks::{Delivery, Outcome};
 use crate::metrics::bump;
 use crate::spool::{MessageId, RecipientOutcome, RecipientState, Retry};
+
+/// The result for one recipient (by index) and the server that gave it.
+pub(crate) struct RcptResult {
+    pub index: usize,
+    pub outcome: Outcome,
+    pub remote: Option<String>,
+}
 
 /// Records the results of an attempt: delivered marks, then the DSN (spooled before the
 /// failed marks, so a crash in between repeats the DSN rather than losing it), guard
