@@ -208,6 +208,9 @@ pub async fn not_found(_caller: Caller) -> ApiError {
 /// Prometheus metrics of the gateways (duty team, or a scraper with a duty token).
 pub async fn metrics(State(s): State<AppState>, caller: Caller) -> ApiResult<Response> {
     caller.require_duty()?;
-    let body = s.proxy.as_ref().map(|p| p.render_metrics()).unwrap_or_default();
+    let mut body = s.proxy.as_ref().map(|p| p.render_metrics()).unwrap_or_default();
+    if let Some(mail) = &s.mail {
+        body.push_str(&mail.relay.render_metrics());
+    }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response())
 }
