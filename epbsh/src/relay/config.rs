@@ -141,6 +141,8 @@ mod tests {
         let d = RelayConfig::default();
         assert_eq!((d.listen.port(), d.limits.max_message_size, d.limits.max_recipients), (2525, 25 << 20, 100));
         assert_eq!(d.delivery.queue_lifetime, Duration::from_secs(432_000));
+        assert_eq!((cfg.limits, cfg.verify), (d.limits, d.verify), "the example shows the defaults");
+        assert_eq!(cfg.delivery.data_timeout, d.delivery.data_timeout);
     }
 
     #[test]
