@@ -99,7 +99,7 @@ impl Reader {
     /// A reader whose buffer starts with `prefix`, or `None` when `memory` has not even
     /// room for the first buffer.
     pub fn new(prefix: &[u8], size_hint: usize, limits: DataLimits, memory: &DataMemory) -> Option<Self> {
-        let reserve = size_hint.min(limits.max_size).min(MAX_RESERVE).max(FIRST_BUFFER);
+        let reserve = size_hint.min(limits.max_size).clamp(FIRST_BUFFER, MAX_RESERVE);
         let mut reservation = memory.reservation();
         if !reservation.grow_to(prefix.len() + reserve) {
             return None;
