@@ -150,7 +150,9 @@ fn a_connected_system_relays_both_ways_is_suspended_and_resumed_without_losing_m
     );
     let metrics = server.get("/api/v1/metrics", &duty);
     assert_eq!(metrics.status, 200);
-    for family in ["epbsh_messages_accepted_total 3", "epbsh_queue_messages{state=\"held\"} 1", "epbsh_dsns_suppressed_total 0"] {
+    for family in
+        ["epbsh_messages_accepted_total 3", "epbsh_queue_messages{state=\"held\"} 1", "epbsh_dsns_suppressed_total 0"]
+    {
         assert!(metrics.body.contains(family), "{family} not in /metrics:\n{}", metrics.body);
     }
     let later = SmtpSink::start_on(later_port, &[]);
