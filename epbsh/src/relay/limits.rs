@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::duration;
+use crate::smtp::SessionConfig;
 
 /// Largest `max_message_size` allowed: below the spool's largest record.
 const MAX_MESSAGE_SIZE: usize = 100 << 20;
@@ -46,18 +47,20 @@ pub struct Limits {
 }
 
 impl Default for Limits {
+    /// The session's own defaults ([`SessionConfig::new`]), 200 sessions, 20 per address.
     fn default() -> Self {
+        let s = SessionConfig::new("localhost");
         Self {
-            max_message_size: 25 << 20,
-            max_recipients: 100,
-            max_line_length: 1000,
-            idle_timeout: Duration::from_secs(300),
-            min_data_rate: 1024,
-            max_session_time: Duration::from_secs(1800),
+            max_message_size: s.max_message_size,
+            max_recipients: s.max_recipients,
+            max_line_length: s.max_line_length,
+            idle_timeout: s.idle_timeout,
+            min_data_rate: s.min_data_rate,
+            max_session_time: s.max_session_time,
             max_sessions: 200,
             max_sessions_per_address: 20,
-            max_data_memory: 256 << 20,
-            max_errors: 10,
+            max_data_memory: s.data_memory.total(),
+            max_errors: s.max_errors,
         }
     }
 }
