@@ -1,7 +1,8 @@
 //! What one client may take of the listener, over real TCP with raw socket clients: a
 //! few sessions per address (the rest get 421 4.7.0, other addresses still get in), a
 //! command line whole within the idle timeout however its bytes trickle, a minimum rate
-//! in DATA, and a longest session. The clients pace their bytes; every loop is bounded.
+//! in DATA, and a longest session; NUL bytes refused. The clients pace their bytes; every
+//! loop is bounded.
 
 mod common;
 
@@ -88,6 +89,26 @@ async fn trickled_commands_slow_data_and_long_sessions_end_with_421() {
     let mut c = Raw::greeted(addr, STRANGER).await;
     let last = trickle(&mut c, b"NOOP\r\n", Duration::from_millis(50), 600).await;
     assert!(last.starts_with("421 4.4.2 relay.test Session time limit reached"), "{last:?}");
+    assert_eq!(r.relay.metrics().messages_accepted, 0);
+    r.relay.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nul_bytes_are_refused_like_bare_line_ends() {
+    let inbox = Sink::start(&[]);
+    let r = start(vec![system(1, "a.gov.test", SERVER_A, inbox.addr)], &[], |_| {}).await;
+    let mut c = Raw::greeted(r.relay.local_addr(), STRANGER).await;
+    for content in
+        [&b"Subject: a\0b\r\n\r\nbody\r\n.\r\n"[..], b"Subject: a\r\n\r\nbo\0dy\r\n.\r\n", b"x\r\n\0\r\n.\r\n"]
+    {
+        c.command("MAIL FROM:<x@outside.test>", "250").await;
+        c.command("RCPT TO:<alice@a.gov.test>", "250").await;
+        c.command("DATA", "354").await;
+        c.send(content).await;
+        c.expect("550 5.6.0 Message contains NUL bytes").await;
+    }
+    c.command("MAIL FROM:<x\0@outside.test>", "500 5.5.2").await;
+    c.command("QUIT", "221").await;
     assert_eq!(r.relay.metrics().messages_accepted, 0);
     r.relay.shutdown().await.expect("shutdown");
 }
