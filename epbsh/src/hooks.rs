@@ -10,7 +10,15 @@ use std::time::Duration;
 
 use crate::envelope::{Envelope, Mailbox, SystemId};
 use crate::spool::MessageId;
-use crate::watch::fingerprint::Digest;
+
+/// What a guard keeps of one message's content (see [`Guard::inspect`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Digest {
+    pub fingerprint: u64,
+    pub subject: String,
+    /// The Message-ID header, without angle brackets.
+    pub message_id: Option<String>,
+}
 
 /// Whether a connected system may hand over new outbound mail right now.
 #[derive(Debug, Clone, PartialEq, Eq)]
