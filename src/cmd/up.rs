@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use snapshot::SnapshotHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::api::{AppState, router};
 use crate::cli::UpArgs;
@@ -26,19 +27,19 @@ pub async fn run(mut config: Config, args: UpArgs) -> anyhow::Result<()> {
         SnapshotHandle::new(catalog::publish::load(&store).await.context("cannot build the catalog snapshot")?);
     let (v4, v6) = snapshot.current().prefixes();
     tracing::info!(store = %store::redact(&config.store_url()), v4, v6, "catalog loaded");
-    let nudge = catalog::publish::spawn_publisher(
-        snapshot.clone(),
-        store.clone(),
-        config.catalog.refresh.max(Duration::from_millis(50)),
-    );
+    // One signal every task started here watches; cancelled on SIGTERM or SIGINT.
+    let stop = CancellationToken::new();
+    let generations = store.follow(config.catalog.refresh.max(Duration::from_millis(50))).await;
+    let nudge = catalog::publish::spawn_publisher(snapshot.clone(), store.clone(), generations.clone(), stop.clone());
     let reconciler = super::reconcile::reconciler(&config, store.clone())?;
-    let _reconciling = reconciler.spawn(config.notices.interval.max(Duration::from_secs(1)));
+    let leading = store.lead("reconciler");
+    let reconciling = reconciler.spawn(config.notices.interval.max(Duration::from_secs(1)), leading, stop.clone());
     let proxy = match config.services.web {
         true => Some(Arc::new(start_web(&config, &store, &snapshot, &ca).await?)),
         false => None,
     };
     let mail = match config.services.mail {
-        true => Some(crate::mail::start(&config, &store).await?),
+        true => Some(crate::mail::start(&config, &store, generations.clone()).await?),
         false => None,
     };
     let listen = args.listen.unwrap_or(config.api.listen);
@@ -59,7 +60,14 @@ pub async fn run(mut config: Config, args: UpArgs) -> anyhow::Result<()> {
     tracing::info!(%bound, "API listening");
     let state = AppState { store: store.clone(), snapshot, nudge, proxy: proxy.clone(), mail: mail.clone() };
     let app = router(state, config.api.max_body_mib << 20);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.context("the API server failed")?;
+    let stopping = stop.clone();
+    let served = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown().await;
+        stopping.cancel();
+    });
+    served.await.context("the API server failed")?;
+    stop.cancel();
+    let _ = reconciling.await;
     if let Some(p) = &proxy {
         p.flush_access_log().await;
     }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod netns;
+pub mod postgres;
 pub mod swaks;
 
 use std::io::{BufRead, BufReader};
@@ -36,6 +37,12 @@ impl Env {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let store_url = rt.block_on(store::testing::fresh_database(dir.path()));
         Env { dir, store_url, config: None }
+    }
+
+    /// An installation of its own (data directory) on the given store: one node of
+    /// several sharing one database.
+    pub fn on_store(store_url: &str) -> Env {
+        Env { dir: tempfile::tempdir().expect("temp dir"), store_url: store_url.to_string(), config: None }
     }
 
     /// Uses this TOML as the configuration file of every later command.
@@ -226,8 +233,13 @@ pub fn curl() -> &'static str {
 }
 
 /// Polls `check` until it returns true, for at most ten seconds.
-pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+pub fn eventually(what: &str, check: impl FnMut() -> bool) {
+    eventually_within(what, 10, check)
+}
+
+/// `eventually`, with a deadline of `secs` seconds.
+pub fn eventually_within(what: &str, secs: u64, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
     while std::time::Instant::now() < deadline {
         if check() {
             return;

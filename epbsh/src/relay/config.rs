@@ -25,7 +25,8 @@ pub struct RelayConfig {
     /// e.g. the duty team's mailbox (default none: `postmaster@hostname` itself, routed
     /// like any other address: transport map, smarthost or MX).
     pub postmaster: Option<String>,
-    /// Spool directory (default `/var/spool/epbsh`).
+    /// Spool directory (default `spool`; a relative path is under the working
+    /// directory, or under `data_dir` when `perimeter up` runs the relay).
     pub spool_dir: PathBuf,
     /// PEM certificate chain for STARTTLS; with `tls_key`. Both absent: a self-signed
     /// certificate for `hostname` is generated at start.
@@ -50,7 +51,7 @@ impl Default for RelayConfig {
             listen: default_listen(),
             hostname: "localhost".into(),
             postmaster: None,
-            spool_dir: PathBuf::from("/var/spool/epbsh"),
+            spool_dir: PathBuf::from("spool"),
             tls_cert: None,
             tls_key: None,
             limits: Limits::default(),
