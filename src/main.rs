@@ -8,6 +8,8 @@ pub mod cmd;
 mod config;
 mod mail;
 mod output;
+mod signals;
+mod systemd;
 mod web;
 
 use clap::Parser;

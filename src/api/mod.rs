@@ -29,6 +29,8 @@ pub struct AppState {
     pub proxy: Option<std::sync::Arc<iqbsh::ProxyHandle>>,
     /// The running mail gateway (its queue and held mail), when it runs.
     pub mail: Option<std::sync::Arc<crate::mail::MailGateway>>,
+    /// Cancelled when the service begins to stop (`/readyz` then answers 503).
+    pub stop: tokio_util::sync::CancellationToken,
 }
 
 /// The API's routes.
@@ -57,6 +59,7 @@ pub fn router(state: AppState, max_body: usize) -> Router {
     Router::new()
         .nest("/api/v1", v1)
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(routes::ready))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
 }

@@ -23,6 +23,21 @@ use crate::output::{parse_day, parse_instant};
 
 type ApiResult<T> = Result<T, ApiError>;
 
+/// For load balancers, without a token: 200 while the service serves (from its last
+/// snapshot even when the store is unreachable, which the answer says), 503 once it
+/// has begun to stop, so traffic drains away before the listeners close.
+pub async fn ready(State(s): State<AppState>) -> Response {
+    let reachable =
+        tokio::time::timeout(std::time::Duration::from_secs(1), s.store.generation()).await.is_ok_and(|g| g.is_ok());
+    let body = json!({
+        "ready": !s.stop.is_cancelled(),
+        "store": if reachable { "reachable" } else { "unreachable" },
+        "snapshot_generation": s.snapshot.current().generation(),
+    });
+    let status = if s.stop.is_cancelled() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    (status, Json(body)).into_response()
+}
+
 pub async fn whoami(caller: Caller) -> Json<serde_json::Value> {
     Json(json!({ "token": caller.token, "role": caller.role }))
 }

@@ -20,7 +20,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     actor::set_given(cli.acting_as.as_deref());
     let config = load_config(&cli)?;
     match cli.command {
-        Command::Up(args) => up::run(config, args).await.map(|_| ExitCode::SUCCESS),
+        Command::Up(args) => up::run(config, args, cli.config.clone()).await.map(|_| ExitCode::SUCCESS),
         Command::Config(ConfigCmd::Check) => {
             print!("{}", toml::to_string_pretty(&config)?);
             Ok(ExitCode::SUCCESS)

@@ -20,6 +20,7 @@ use epbsh::relay::Relay;
 use epbsh::watch::Watch;
 use store::MailSystemRecord;
 use store::{Generations, Store};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 
@@ -53,7 +54,13 @@ pub fn registry_from(records: &[MailSystemRecord]) -> anyhow::Result<Registry> {
 
 /// Starts the relay (and its traffic watch) on the current registry and keeps the
 /// registry current.
-pub async fn start(config: &Config, store: &Store, generations: Generations) -> anyhow::Result<Arc<MailGateway>> {
+/// Returns the gateway and the task that follows the store for it (it ends at `stop`).
+pub async fn start(
+    config: &Config,
+    store: &Store,
+    generations: Generations,
+    stop: CancellationToken,
+) -> anyhow::Result<(Arc<MailGateway>, tokio::task::JoinHandle<()>)> {
     let watched = match config.relay.watch.enabled {
         true => Some(watch::start(config, store).await?),
         false => None,
@@ -79,14 +86,20 @@ pub async fn start(config: &Config, store: &Store, generations: Generations) -> 
     };
     let gateway = Arc::new(MailGateway { relay, registry, watch });
     let every = config.catalog.refresh.max(Duration::from_millis(50));
-    tokio::spawn(follow_store(gateway.clone(), store.clone(), generations, every));
-    Ok(gateway)
+    let follower = tokio::spawn(follow_store(gateway.clone(), store.clone(), generations, every, stop));
+    Ok((gateway, follower))
 }
 
 /// Rebuilds the registry when the store changes (followed through its generations);
 /// releases the held mail of systems that went from suspended to active; deletes held
 /// mail the duty team asked to delete; applies agreed disconnections every `every`.
-async fn follow_store(gateway: Arc<MailGateway>, store: Store, mut generations: Generations, every: Duration) {
+async fn follow_store(
+    gateway: Arc<MailGateway>,
+    store: Store,
+    mut generations: Generations,
+    every: Duration,
+    stop: CancellationToken,
+) {
     // Requests made while the gateway was down.
     delete_held(&gateway, &store).await;
     let mut tick = tokio::time::interval(every);
@@ -94,6 +107,7 @@ async fn follow_store(gateway: Arc<MailGateway>, store: Store, mut generations: 
     loop {
         tokio::select! {
             moved = generations.changed() => if moved.is_err() { return },
+            _ = stop.cancelled() => return,
             _ = tick.tick() => {
                 if let Err(e) = store.apply_due_disconnects(store::now_ms()).await {
                     tracing::error!(error = %e, "applying agreed mail-system disconnections failed");

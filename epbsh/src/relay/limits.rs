@@ -44,6 +44,10 @@ pub struct Limits {
     pub max_data_memory: usize,
     /// 5xx replies tolerated in one session before 421 (default 10).
     pub max_errors: u32,
+    /// At shutdown, how long open sessions may finish a transfer under way (each gets
+    /// 421 4.3.2 at its next command) before they are cut (default `30s`).
+    #[serde(with = "duration::one")]
+    pub shutdown_grace: Duration,
 }
 
 impl Default for Limits {
@@ -61,6 +65,7 @@ impl Default for Limits {
             max_sessions_per_address: 20,
             max_data_memory: s.data_memory.total(),
             max_errors: s.max_errors,
+            shutdown_grace: Duration::from_secs(30),
         }
     }
 }

@@ -2,8 +2,10 @@
 //! [`ConnPolicy`] (which reads the registry at every step) and the listener's
 //! [`ConnSink`]; at most `max_sessions` at once (others get 421 4.3.2) and at most
 //! `max_sessions_per_address` from one client address ([`Slots`]; others get 421 4.7.0).
-//! On stop: no new connections, a bounded wait for running sessions, then they are cut
-//! (nothing they had not been answered 250 for is lost: their clients keep the mail).
+//! On stop: no new connections; each open session gets 421 4.3.2 at its next command
+//! (a DATA transfer under way finishes and is answered first); after the grace period
+//! what is still open is cut (nothing it had not been answered 250 for is lost: its
+//! client keeps the mail).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,9 +26,6 @@ use crate::metrics::{Metrics, bump};
 use crate::registry::RegistryHandle;
 use crate::smtp::{Session, SessionConfig};
 
-/// How long shutdown waits for open sessions.
-const GRACE: Duration = Duration::from_secs(5);
-
 /// Everything a connection needs.
 pub(crate) struct Listener {
     pub session: Arc<SessionConfig>,
@@ -37,6 +36,8 @@ pub(crate) struct Listener {
     pub metrics: Arc<Metrics>,
     pub max_sessions: usize,
     pub per_address: Arc<Slots>,
+    /// How long shutdown waits for open sessions.
+    pub grace: Duration,
 }
 
 impl Listener {
@@ -58,9 +59,9 @@ impl Listener {
                             sessions.spawn(refuse(stream, this.refusal("4.7.0", "too many connections from your address")));
                             continue;
                         };
-                        let this = this.clone();
+                        let (this, stop) = (this.clone(), stop.clone());
                         sessions.spawn(async move {
-                            this.session(stream, peer).await;
+                            this.session(stream, peer, stop).await;
                             drop((slot, place));
                         });
                     }
@@ -74,7 +75,7 @@ impl Listener {
             }
         }
         drop(tcp);
-        if timeout(GRACE, async { while sessions.join_next().await.is_some() {} }).await.is_err() {
+        if timeout(this.grace, async { while sessions.join_next().await.is_some() {} }).await.is_err() {
             tracing::info!(left = sessions.len(), "closing SMTP sessions still open at shutdown");
             sessions.abort_all();
         }
@@ -84,12 +85,12 @@ impl Listener {
         format!("421 {status} {} {text}, try again later\r\n", self.session.hostname)
     }
 
-    async fn session(&self, stream: TcpStream, peer: SocketAddr) {
+    async fn session(&self, stream: TcpStream, peer: SocketAddr, stop: watch::Receiver<bool>) {
         bump(&self.metrics.sessions);
         let ip = peer.ip().to_canonical();
         let (registry, guard, verifier) = (self.registry.clone(), self.guard.clone(), self.verifier.clone());
         let policy = ConnPolicy::new(registry, ip, guard, verifier, &self.session.hostname);
-        let s = Session::new(stream, ip, self.session.clone(), Arc::new(policy), self.sink.clone());
+        let s = Session::new(stream, ip, self.session.clone(), Arc::new(policy), self.sink.clone()).stop_on(stop);
         if let Err(e) = s.run().await {
             tracing::debug!(%peer, error = %e, "smtp session failed");
         }

@@ -117,6 +117,7 @@ pub async fn start(config: RelayConfig, registry: RegistryHandle, guard: Arc<dyn
         metrics: metrics.clone(),
         max_sessions: config.limits.max_sessions,
         per_address: slots::Slots::new(config.limits.max_sessions_per_address),
+        grace: config.limits.shutdown_grace,
     };
     let listener = tokio::spawn(listener.serve(tcp, rx));
     Ok(Relay { addr, registry, delivery, spool, metrics, stop, listener })

@@ -141,6 +141,9 @@ pub(crate) mod fixed {
     pub fn sink_failed() -> Reply {
         Reply::new(451, (4, 3, 0), "Temporary failure, message not accepted; try again later")
     }
+    pub fn shutting_down(host: &str) -> Reply {
+        Reply::new(421, (4, 3, 2), format!("{host} Service shutting down, try again later"))
+    }
     pub fn idle_timeout(host: &str) -> Reply {
         Reply::new(421, (4, 4, 2), format!("{host} Idle timeout, closing connection"))
     }

@@ -33,6 +33,8 @@ pub enum SessionEnd {
     Refused,
     /// Input was pipelined after STARTTLS (421 sent, no TLS started).
     TlsInjection,
+    /// The relay is shutting down (421 4.3.2 sent between transactions).
+    Shutdown,
     /// The TLS handshake failed.
     TlsFailed,
 }
@@ -76,6 +78,9 @@ pub struct Session<S, P, K> {
     pub(crate) hello: Option<Hello>,
     pub(crate) tx: Option<Transaction>,
     pub(crate) errors: u32,
+    /// Becomes true when the relay shuts down: the session ends at the next command
+    /// (a transfer under way finishes first).
+    stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl<S, P, K> Session<S, P, K>
@@ -88,7 +93,26 @@ where
     pub fn new(stream: S, peer: IpAddr, cfg: Arc<SessionConfig>, policy: Arc<P>, sink: Arc<K>) -> Self {
         let clocks = Clocks { idle: cfg.idle_timeout, min_rate: cfg.min_data_rate, lifetime: cfg.max_session_time };
         let wire = Wire::new(stream, clocks);
-        Self { wire, cfg, policy, sink, peer, hello: None, tx: None, errors: 0 }
+        Self { wire, cfg, policy, sink, peer, hello: None, tx: None, errors: 0, stop: None }
+    }
+
+    /// Ends the session with 421 between commands once `stop` turns true.
+    pub fn stop_on(mut self, stop: tokio::sync::watch::Receiver<bool>) -> Self {
+        self.stop = Some(stop);
+        self
+    }
+
+    /// The next command line, or `None` when the relay shuts down first.
+    async fn next_line(&mut self) -> Result<Option<Line>, WireError> {
+        let max = self.cfg.max_line_length;
+        let Some(stop) = self.stop.as_mut() else { return self.wire.read_line(max).await.map(Some) };
+        if *stop.borrow() {
+            return Ok(None);
+        }
+        tokio::select! {
+            line = self.wire.read_line(max) => line.map(Some),
+            _ = stop.wait_for(|stopping| *stopping) => Ok(None),
+        }
     }
 
     /// Runs the conversation to its end and closes the stream.
@@ -121,7 +145,9 @@ where
         }
         self.wire.reply(&Reply::plain(220, format!("{} ESMTP", self.cfg.hostname)));
         loop {
-            let line = self.wire.read_line(self.cfg.max_line_length).await?;
+            let Some(line) = self.next_line().await? else {
+                return Ok(self.close_with(fixed::shutting_down, SessionEnd::Shutdown));
+            };
             if let Flow::End(end) = self.dispatch(line).await? {
                 return Ok(end);
             }
