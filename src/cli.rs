@@ -23,6 +23,10 @@ pub struct Cli {
     /// Catalog database URL, sqlite://PATH or postgres://... (overrides `store.url`).
     #[arg(long, global = true, env = "PERIMETER_STORE_URL", value_name = "URL", hide_env_values = true)]
     pub store: Option<String>,
+    /// Who is acting, as the audit trail names changes made from the command line
+    /// (default: the person behind sudo, else the login name).
+    #[arg(long = "as", global = true, env = "PERIMETER_ACTOR", value_name = "NAME")]
+    pub acting_as: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -122,6 +122,9 @@ pub struct NoticesConfig {
     /// How often the reconciler runs (notices, deadlines).
     #[serde(with = "duration::one")]
     pub interval: Duration,
+    /// How long one SMTP exchange may take before it is given up (and retried).
+    #[serde(with = "duration::one")]
+    pub send_timeout: Duration,
 }
 
 /// The working-day calendar.
@@ -140,6 +143,7 @@ impl Default for NoticesConfig {
             send_at: "09:00".into(),
             retry_base: Duration::from_secs(60),
             interval: Duration::from_secs(60),
+            send_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -209,7 +213,7 @@ impl Default for Config {
             services: ServicesConfig::default(),
             proxy: iqbsh::ProxyConfig::default(),
             policies: crate::web::PoliciesConfig::default(),
-            relay: epbsh::relay::RelayConfig { spool_dir: "spool".into(), ..Default::default() },
+            relay: epbsh::relay::RelayConfig::default(),
         }
     }
 }
@@ -284,6 +288,13 @@ mod tests {
         }
         let with_junk = format!("{EXAMPLE}\n[extra]\nkey = 1\n");
         assert!(Config::parse(&with_junk).is_err());
+    }
+
+    #[test]
+    fn a_partly_given_table_keeps_the_defaults_of_what_it_omits() {
+        let config = Config::parse("[relay]\nhostname = \"relay.test\"\n").unwrap();
+        assert_eq!(config.relay.spool_dir, PathBuf::from("spool"), "the spool stays under data_dir");
+        assert_eq!(Config { relay: Config::default().relay, ..config }, Config::default());
     }
 
     #[test]

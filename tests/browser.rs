@@ -28,7 +28,7 @@ struct Seen {
 
 impl Seen {
     /// A browser's hello: an ECH extension or GREASE types (0x?a?a), which rustls never sends.
-    fn from_browser(&self) -> bool {
+    fn is_the_browsers_own(&self) -> bool {
         self.extensions.iter().any(|&e| e == 0xfe0d || (e & 0x0f0f == 0x0a0a && e >> 8 == e & 0xff))
     }
 }
@@ -212,7 +212,10 @@ json = "{dir}/access.json"
     let dom = browser.dump_dom(&format!("https://bank.test:{port}/"));
     assert!(dom.contains("origin page for bank.test"), "the exempt page loads in Chromium:\n{dom}");
     let bank = origin.seen_for("bank.test");
-    assert!(!bank.is_empty() && bank.iter().all(Seen::from_browser), "spliced: the browser's own hellos: {bank:?}");
+    assert!(
+        !bank.is_empty() && bank.iter().all(Seen::is_the_browsers_own),
+        "spliced: the browser's own hellos: {bank:?}"
+    );
     assert!(bank.iter().any(|s| s.extensions.contains(&0xfe0d)), "Chromium offered ECH to the exempt site: {bank:?}");
 
     // Not exempt: inspected; the origin sees only the gateway's hello, the browser trusts
@@ -220,7 +223,10 @@ json = "{dir}/access.json"
     let dom = browser.dump_dom(&format!("https://news.test:{port}/"));
     assert!(dom.contains("origin page for news.test"), "the inspected page loads in Chromium:\n{dom}");
     let news = origin.seen_for("news.test");
-    assert!(!news.is_empty() && !news.iter().any(Seen::from_browser), "bumped: only the gateway's hellos: {news:?}");
+    assert!(
+        !news.is_empty() && !news.iter().any(Seen::is_the_browsers_own),
+        "bumped: only the gateway's hellos: {news:?}"
+    );
 
     eventually("both decisions are logged", || {
         let log = std::fs::read_to_string(env.path("access.json")).unwrap_or_default();

@@ -42,6 +42,10 @@ pub struct ProxyConfig {
     /// one of these (or under one) is always inspected, whatever category the name
     /// has. Default: the public names of the providers that deploy ECH today.
     pub ech_fronts: Vec<String>,
+    /// At shutdown, how long open connections may go on relaying before the process
+    /// exits (keep-alive connections close after their request). Default 30 s.
+    #[serde(with = "duration::one")]
+    pub shutdown_grace: Duration,
 }
 
 impl Default for ProxyConfig {
@@ -57,6 +61,7 @@ impl Default for ProxyConfig {
             timeouts: TimeoutConfig::default(),
             max_header_bytes: default_max_header_bytes(),
             ech_fronts: default_ech_fronts(),
+            shutdown_grace: Duration::from_secs(30),
         }
     }
 }

@@ -10,6 +10,7 @@ mod openapi;
 mod routes;
 mod rules;
 pub mod tls;
+mod upload;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub proxy: Option<std::sync::Arc<iqbsh::ProxyHandle>>,
     /// The running mail gateway (its queue and held mail), when it runs.
     pub mail: Option<std::sync::Arc<crate::mail::MailGateway>>,
+    /// Cancelled when the service begins to stop (`/readyz` then answers 503).
+    pub stop: tokio_util::sync::CancellationToken,
 }
 
 /// The API's routes.
@@ -60,6 +63,7 @@ pub fn router(state: AppState, max_body: usize) -> Router {
     Router::new()
         .nest("/api/v1", v1)
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(routes::ready))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
 }

@@ -119,7 +119,7 @@ pub async fn rotate_and_tell(
 ) -> anyhow::Result<RotationReport> {
     let mut ca = CaStore::load(&ca_dir(config), now)?;
     let rotation = ca.rotate(&config.ca.to_certs(), now)?;
-    let mailer = SmtpMailer::new(&config.notices.smtp_url).map_err(anyhow::Error::msg)?;
+    let mailer = SmtpMailer::new(&config.notices.smtp_url, config.notices.send_timeout).map_err(anyhow::Error::msg)?;
     let from: Mailbox =
         config.notices.from.parse().with_context(|| format!("[notices] from: '{}'", config.notices.from))?;
     let (mut notified, mut problems) = (Vec::new(), Vec::new());

@@ -15,7 +15,9 @@ use axum::body::Bytes;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use catalog::format::ShownProblems;
 use catalog::format::{self, Format};
+use catalog::import::{Disclosure, Request as ImportRequest};
 use catalog::{ImportError, ImportOutcome};
 use maud::{Markup, html};
 use policies::Bin;
@@ -256,11 +258,15 @@ async fn check(
     format: Format,
     bytes: Bytes,
     apply: bool,
-) -> Result<std::result::Result<ImportOutcome, Vec<format::Problem>>> {
-    let (rows, problems) = tokio::task::spawn_blocking(move || format::read(format, &bytes))
+) -> Result<std::result::Result<ImportOutcome, ShownProblems>> {
+    let (rows, problems) = tokio::task::spawn_blocking(move || format::read(format, bytes.as_ref()))
         .await
         .map_err(|e| ConsoleError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("reading the list failed: {e}")))?;
-    match catalog::import(&console.app.store, &person.actor(), operator, rows, problems, !apply, &|_, _| {}).await {
+    // What an operator's staff may learn of others' data in the problems, as through the API.
+    let disclosure = if person.role().own_operator().is_some() { Disclosure::OwnOnly } else { Disclosure::Full };
+    let actor = person.actor();
+    let request = ImportRequest { actor: &actor, operator, dry_run: !apply, disclosure };
+    match catalog::import(&console.app.store, &request, rows, problems, &|_, _| {}).await {
         Ok(outcome) => Ok(Ok(outcome)),
         Err(ImportError::Rejected(problems)) => Ok(Err(problems)),
         Err(ImportError::Store(e)) => Err(e.into()),
@@ -284,11 +290,12 @@ pub async fn upload(
     let body = match outcome {
         Err(problems) => {
             let body = html! {
-                p.problem #rejected { (shown) ": " (problems.len()) " " (lang.t("upload.problems")) }
+                p.problem #rejected { (shown) ": " (problems.total()) " " (lang.t("upload.problems")) }
                 table #problems {
                     thead { tr { th { (lang.t("col.line")) } th { (lang.t("col.field")) } th { (lang.t("col.problem")) } } }
-                    tbody { @for p in &problems { tr { td.num { (p.line) } td { (p.field.as_deref().unwrap_or("")) } td { (p.message) } } } }
+                    tbody { @for p in &problems.shown { tr { td.num { (p.line) } td { (p.field.as_deref().unwrap_or("")) } td { (p.message) } } } }
                 }
+                @if problems.more > 0 { p.problem { "… +" (problems.more) } }
                 (upload_form(&person, &operator))
             };
             let page = view::page(&person, lang.t("upload.title"), "list", body);
@@ -381,8 +388,8 @@ pub async fn confirm(
             }
         }
         Err(problems) => html! {
-            p.problem #rejected { (problems.len()) " " (lang.t("upload.problems")) }
-            ul { @for p in &problems { li { (p.line) ": " (p.message) } } }
+            p.problem #rejected { (problems.total()) " " (lang.t("upload.problems")) }
+            ul { @for p in &problems.shown { li { (p.line) ": " (p.message) } } }
         },
     };
     Ok(view::page(&person, lang.t("upload.title"), "list", body).into_response())

@@ -56,7 +56,9 @@ pub fn follow(
     registry: RegistryHandle,
     mut suspensions: mpsc::UnboundedReceiver<Suspension>,
 ) -> anyhow::Result<()> {
-    let mailer = SmtpMailer::new(&config.notices.smtp_url).map_err(anyhow::Error::msg).context("[notices] smtp_url")?;
+    let mailer = SmtpMailer::new(&config.notices.smtp_url, config.notices.send_timeout)
+        .map_err(anyhow::Error::msg)
+        .context("[notices] smtp_url")?;
     let from: Mailbox = config
         .notices
         .from

@@ -14,7 +14,9 @@
 mod audit;
 mod blocks;
 mod entities;
+mod follow;
 mod held;
+mod leader;
 mod lists;
 mod mail;
 mod notices;
@@ -35,7 +37,9 @@ pub use audit::Change;
 pub(crate) use audit::audit;
 pub use blocks::{Block, BlockFilter};
 pub use entities::{NewOperator, Operator, Organisation, valid_handle};
+pub use follow::Generations;
 pub use held::HeldDeletion;
+pub use leader::Leadership;
 pub use lists::{Applied, Assignment, Current, Entry, ListChange, ListDiff, OrgInfo, Progress};
 pub use mail::{MailSystemRecord, NewMailSystem};
 pub use notices::{DeadlineReport, NoticeAddress, NoticeInfo, PendingNotice};
@@ -75,6 +79,9 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The URL it was opened with (never shown: it may hold a password), for the
+    /// dedicated connections of change notifications and leadership.
+    url: std::sync::Arc<str>,
 }
 
 static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -118,7 +125,7 @@ impl Store {
             Backend::Sqlite => SQLITE.run(&pool).await?,
             Backend::Postgres => POSTGRES.run(&pool).await?,
         }
-        Ok(Store { pool, backend })
+        Ok(Store { pool, backend, url: url.into() })
     }
 
     pub fn backend(&self) -> Backend {

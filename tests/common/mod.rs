@@ -5,6 +5,7 @@
 
 pub mod console;
 pub mod netns;
+pub mod postgres;
 pub mod swaks;
 pub mod webdriver;
 
@@ -40,6 +41,12 @@ impl Env {
         Env { dir, store_url, config: None }
     }
 
+    /// An installation of its own (data directory) on the given store: one node of
+    /// several sharing one database.
+    pub fn on_store(store_url: &str) -> Env {
+        Env { dir: tempfile::tempdir().expect("temp dir"), store_url: store_url.to_string(), config: None }
+    }
+
     /// Uses this TOML as the configuration file of every later command.
     pub fn configure(&mut self, toml: &str) {
         self.config = Some(self.write("perimeter.toml", toml));
@@ -64,6 +71,7 @@ impl Env {
             .env("PERIMETER_PROXY_LISTEN", "127.0.0.1:0")
             .env("PERIMETER_RELAY_LISTEN", "127.0.0.1:0")
             .env_remove("PERIMETER_CONFIG")
+            .env_remove("PERIMETER_ACTOR")
             .env_remove("RUST_LOG");
         if let Some(config) = &self.config {
             cmd.env("PERIMETER_CONFIG", config);
@@ -169,6 +177,26 @@ pub struct Server {
     pub relay: Option<String>,
 }
 
+impl Server {
+    /// Sends a signal (`TERM`, `INT`, `HUP`) to the running service.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status();
+        assert!(status.is_ok_and(|s| s.success()), "kill -{name}");
+    }
+
+    /// Waits (bounded by `secs`) for the service to exit; its status, or `None`.
+    pub fn wait_exit(&mut self, secs: u64) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        None
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -227,8 +255,13 @@ pub fn curl() -> &'static str {
 }
 
 /// Polls `check` until it returns true, for at most ten seconds.
-pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+pub fn eventually(what: &str, check: impl FnMut() -> bool) {
+    eventually_within(what, 10, check)
+}
+
+/// `eventually`, with a deadline of `secs` seconds.
+pub fn eventually_within(what: &str, secs: u64, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
     while std::time::Instant::now() < deadline {
         if check() {
             return;

@@ -1,7 +1,8 @@
 //! The traffic watch: the [`Guard`] that keeps per-system counters of outbound mail,
 //! detects abnormal traffic ([`signals`]), throttles a system first (governor, at
 //! `throttle_rate` messages a minute) and suspends it when a signal reaches its suspend
-//! level. A suspension stops the system at once (its next MAIL FROM gets 451) and is
+//! level. A suspension stops the system at once (its next MAIL FROM, RCPT or final dot
+//! gets 451, and its queued mail, the message that tripped it included, is held) and is
 //! sent as a [`Suspension`] with its [`Evidence`] to whoever records it (the store) and
 //! tells the owner. Counters can be exported and imported so they survive restarts.
 //!
@@ -220,6 +221,10 @@ impl Guard for Watch {
                 }
             },
         }
+    }
+
+    fn suspended(&self, system: SystemId) -> bool {
+        self.systems().get(&system).is_some_and(|s| s.suspended.is_some())
     }
 
     fn inspect(&self, data: &[u8]) -> Option<fingerprint::Digest> {
