@@ -20,6 +20,7 @@ use store::Store;
 
 pub use auth::Caller;
 pub use error::ApiError;
+pub use routes::own_address;
 
 /// What every handler can reach.
 #[derive(Clone)]

@@ -218,6 +218,26 @@ fn parse_ip(text: &str) -> ApiResult<IpAddr> {
     text.parse().map_err(|_| ApiError::bad_request(format!("'{text}' is not an IPv4 or IPv6 address")))
 }
 
+/// Whether an operator may learn about `ip`: it is in its list, or blocked on its
+/// behalf. Another operator's address, an address in no list and someone else's block
+/// all get the same answer (the API's lookup and the console's address search).
+pub async fn own_address(
+    store: &store::Store,
+    snapshot: &snapshot::Snapshot,
+    class: &Class<'_>,
+    ip: IpAddr,
+    own: &str,
+) -> Result<bool, store::StoreError> {
+    if snapshot.holder(ip).is_some_and(|(_, operator, _)| operator == own) {
+        return Ok(true);
+    }
+    if !matches!(class, Class::Blocked { .. }) {
+        return Ok(false);
+    }
+    let filter = BlockFilter { ip: Some(ip), operator: Some(own.into()), ..Default::default() };
+    Ok(!store.blocks(&filter).await?.is_empty())
+}
+
 #[utoipa::path(
     get,
     path = "/api/v1/lookup/{ip}",
@@ -231,19 +251,10 @@ pub async fn lookup(State(s): State<AppState>, caller: Caller, Path(ip): Path<St
     let ip = parse_ip(&ip)?;
     let snapshot = s.snapshot.current();
     let class = snapshot.classify(ip);
-    if let Some(own) = caller.own_operator() {
-        // An operator learns about its own addresses only: another operator's address,
-        // an address in no list and someone else's block all get the same answer.
-        let listed = snapshot.holder(ip).is_some_and(|(_, operator, _)| operator == own);
-        let own_block = matches!(class, Class::Blocked { .. })
-            && !s
-                .store
-                .blocks(&BlockFilter { ip: Some(ip), operator: Some(own.into()), ..Default::default() })
-                .await?
-                .is_empty();
-        if !(listed || own_block) {
-            return Err(ApiError::new(StatusCode::NOT_FOUND, format!("{ip} is not in operator '{own}''s list")));
-        }
+    if let Some(own) = caller.own_operator()
+        && !own_address(&s.store, &snapshot, &class, ip, own).await?
+    {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("{ip} is not in operator '{own}''s list")));
     }
     Ok(Json(Lookup::new(ip, class)).into_response())
 }

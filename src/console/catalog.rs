@@ -22,7 +22,6 @@ use catalog::{ImportError, ImportOutcome};
 use maud::{Markup, html};
 use policies::Bin;
 use serde::Deserialize;
-use snapshot::Class;
 use store::PageRequest;
 
 use super::Console;
@@ -463,10 +462,13 @@ pub async fn lookup(State(console): State<Console>, person: Person, Query(q): Qu
                 .map_err(|_| ConsoleError::bad_request(format!("'{text}' is not an IPv4 or IPv6 address")))?;
             let snapshot = console.app.snapshot.current();
             let class = snapshot.classify(ip);
-            if let (Some(own), Class::Known { operator, .. }) = (&own, &class)
-                && own != operator
+            if let Some(own) = &own
+                && !crate::api::own_address(&console.app.store, &snapshot, &class, ip, own).await?
             {
-                return Err(ConsoleError::forbidden(format!("{ip} is not in operator '{own}''s list")));
+                return Err(ConsoleError::new(
+                    StatusCode::NOT_FOUND,
+                    format!("{ip} is not in operator '{own}''s list"),
+                ));
             }
             let (from, to) = match given(&q.on) {
                 Some(day) => crate::output::parse_day(&day).map_err(|e| ConsoleError::bad_request(e.to_string()))?,
