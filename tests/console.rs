@@ -240,6 +240,11 @@ fn an_operator_uploads_a_bad_list_sees_every_problem_then_a_good_one_and_confirm
         refused.body
     );
     assert!(env.ok(&["catalog", "export", "--operator", "alpha"]).trim().lines().count() <= 1, "nothing applied");
+    let waiting = || -> Vec<std::fs::Metadata> {
+        let dir = env.path("data").join("console-uploads");
+        std::fs::read_dir(dir).map(|d| d.flatten().map(|e| e.metadata().unwrap()).collect()).unwrap_or_default()
+    };
+    assert!(waiting().is_empty(), "a refused upload is not kept");
 
     let good =
         env.write("good.csv", &format!("203.0.113.0/24,{},head office\n2001:db8:10::/48,{},v6\n", cast.a, cast.b));
@@ -250,12 +255,17 @@ fn an_operator_uploads_a_bad_list_sees_every_problem_then_a_good_one_and_confirm
         !env.ok(&["catalog", "export", "--operator", "alpha"]).contains("203.0.113.0/24"),
         "a dry run applies nothing"
     );
+    let kept = waiting();
+    assert_eq!(kept.len(), 1, "the checked list waits on disk for its confirmation");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(kept[0].permissions().mode() & 0o777, 0o600, "readable by the service only");
     let upload_id = dry.body.split("name=\"upload\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
     let applied = a.post("/operators/alpha/confirm", &[("upload", &upload_id)]);
     assert_eq!(applied.status, 200, "{}", applied.body);
     assert!(applied.body.contains("The list was applied"), "{}", applied.body);
     let export = env.ok(&["catalog", "export", "--operator", "alpha"]);
     assert!(export.contains("203.0.113.0/24") && export.contains("2001:db8:10::/48"), "{export}");
+    assert!(waiting().is_empty(), "an applied upload is deleted");
     let again = a.post("/operators/alpha/confirm", &[("upload", &upload_id)]);
     assert_eq!(again.status, 410, "a confirmation applies once");
     let audit = env.ok(&["audit", "--subject", "operator:alpha"]);

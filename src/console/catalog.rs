@@ -4,14 +4,10 @@
 //! export, and the address search (lookup now, history on a day).
 //!
 //! Must not: show or change another operator's data for an operator's staff (403), or
-//! apply an upload before the person confirmed the diff they saw.
-
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+//! apply an upload before the person confirmed the diff they saw (uploads wait on disk,
+//! `upload`).
 
 use axum::Form;
-use axum::body::Bytes;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -28,46 +24,11 @@ use super::Console;
 use super::auth::Person;
 use super::error::{ConsoleError, Result};
 use super::i18n::Lang;
+use super::upload::{self, Pending};
 use super::view::{self, csrf, given, pager, when};
-
-/// Uploads waiting for their confirmation: at most one per person, for half an hour.
-#[derive(Default)]
-pub struct Uploads {
-    pending: Mutex<HashMap<String, Pending>>,
-}
-
-struct Pending {
-    user: i64,
-    operator: String,
-    format: Format,
-    bytes: Bytes,
-    at: Instant,
-}
 
 /// Up to this many prefixes are counted exactly on an operator's page.
 const COUNT_CAP: i64 = 10_000;
-
-const UPLOAD_TTL: Duration = Duration::from_secs(30 * 60);
-const MAX_PENDING: usize = 64;
-
-impl Uploads {
-    fn put(&self, id: String, pending: Pending) {
-        let mut map = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        map.retain(|_, p| p.at.elapsed() < UPLOAD_TTL && p.user != pending.user);
-        if map.len() >= MAX_PENDING
-            && let Some(oldest) = map.iter().min_by_key(|(_, p)| p.at).map(|(k, _)| k.clone())
-        {
-            map.remove(&oldest);
-        }
-        map.insert(id, pending);
-    }
-
-    fn take(&self, id: &str, user: i64, operator: &str) -> Option<Pending> {
-        let mut map = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        let fits = map.get(id).is_some_and(|p| p.user == user && p.operator == operator && p.at.elapsed() < UPLOAD_TTL);
-        if fits { map.remove(id) } else { None }
-    }
-}
 
 #[derive(Deserialize, Default)]
 pub struct SearchQuery {
@@ -223,26 +184,10 @@ fn org_table(lang: Lang, orgs: &[store::Organisation]) -> Markup {
     }
 }
 
-/// Reads the uploaded file and the CSRF field of the upload form.
-async fn read_upload(mut multipart: Multipart) -> Result<(Option<String>, Option<String>, Bytes)> {
-    let (mut csrf, mut file_name, mut bytes) = (None, None, Bytes::new());
-    while let Some(field) = multipart.next_field().await.map_err(|e| ConsoleError::bad_request(e.to_string()))? {
-        match field.name() {
-            Some("csrf") => csrf = Some(field.text().await.map_err(|e| ConsoleError::bad_request(e.to_string()))?),
-            Some("list") => {
-                file_name = field.file_name().map(str::to_string);
-                bytes = field.bytes().await.map_err(|e| ConsoleError::bad_request(e.to_string()))?;
-            }
-            _ => {}
-        }
-    }
-    Ok((csrf, file_name, bytes))
-}
-
 /// The list's format: from the file name, else JSON when it starts with `[`.
-fn format_of(file_name: Option<&str>, bytes: &[u8]) -> Format {
+fn format_of(file_name: Option<&str>, head: &[u8]) -> Format {
     file_name.and_then(|n| Format::from_path(std::path::Path::new(n))).unwrap_or_else(|| {
-        let text = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+        let text = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
         match text.iter().find(|b| !b.is_ascii_whitespace()) {
             Some(b'[') => Format::Json,
             _ => Format::Csv,
@@ -255,10 +200,13 @@ async fn check(
     person: &Person,
     operator: &str,
     format: Format,
-    bytes: Bytes,
+    path: &std::path::Path,
     apply: bool,
 ) -> Result<std::result::Result<ImportOutcome, ShownProblems>> {
-    let (rows, problems) = tokio::task::spawn_blocking(move || format::read(format, bytes.as_ref()))
+    let file = std::fs::File::open(path)
+        .map_err(|e| ConsoleError::from(anyhow::anyhow!("cannot read the upload {}: {e}", path.display())))?;
+    let reader = std::io::BufReader::with_capacity(64 * 1024, file);
+    let (rows, problems) = tokio::task::spawn_blocking(move || format::read(format, reader))
         .await
         .map_err(|e| ConsoleError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("reading the list failed: {e}")))?;
     // What an operator's staff may learn of others' data in the problems, as through the API.
@@ -279,13 +227,34 @@ pub async fn upload(
     Path(operator): Path<String>,
     multipart: Multipart,
 ) -> Result<Response> {
-    let (token, file_name, bytes) = read_upload(multipart).await?;
-    person.check_csrf(token.as_deref())?;
-    person.require_change(&operator)?;
+    let received = console.uploads.receive(multipart).await?;
+    let checked = match person.check_csrf(received.csrf.as_deref()).and_then(|()| person.require_change(&operator)) {
+        Ok(()) => {
+            let format = format_of(received.file_name.as_deref(), &received.head);
+            check(&console, &person, &operator, format, &received.path, false).await.map(|o| (format, o))
+        }
+        Err(e) => Err(e),
+    };
+    let (format, outcome) = match checked {
+        Ok((format, Ok(outcome)))
+            if outcome.diff.added.len()
+                + outcome.diff.removed.len()
+                + outcome.diff.moved.len()
+                + outcome.diff.updated.len()
+                > 0 =>
+        {
+            (format, Ok(outcome))
+        }
+        other => {
+            upload::discard(&received.path);
+            match other {
+                Ok((format, outcome)) => (format, outcome),
+                Err(e) => return Err(e),
+            }
+        }
+    };
     let lang = person.lang;
-    let format = format_of(file_name.as_deref(), &bytes);
-    let shown = file_name.clone().unwrap_or_else(|| "list".into());
-    let outcome = check(&console, &person, &operator, format, bytes.clone(), false).await?;
+    let shown = received.file_name.clone().unwrap_or_else(|| "list".into());
     let body = match outcome {
         Err(problems) => {
             let body = html! {
@@ -301,11 +270,9 @@ pub async fn upload(
             return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
         }
         Ok(outcome) => {
-            let id = random_id();
-            console.uploads.put(
-                id.clone(),
-                Pending { user: person.session.user.id, operator: operator.clone(), format, bytes, at: Instant::now() },
-            );
+            let id = received.id.clone();
+            let pending = Pending::new(person.session.user.id, operator.clone(), format, received.path.clone());
+            console.uploads.keep(id.clone(), pending);
             html! {
                 p #dry-run { (shown) ": " (lang.t("upload.dry_run")) }
                 (diff_view(lang, &outcome))
@@ -323,7 +290,7 @@ pub async fn upload(
     Ok(view::page(&person, lang.t("upload.title"), "list", body).into_response())
 }
 
-fn random_id() -> String {
+pub(super) fn random_id() -> String {
     use aws_lc_rs::rand::SecureRandom;
     let mut bytes = [0u8; 16];
     let _ = aws_lc_rs::rand::SystemRandom::new().fill(&mut bytes);
@@ -376,7 +343,9 @@ pub async fn confirm(
     let pending = console.uploads.take(&f.upload, person.session.user.id, &operator).ok_or_else(|| {
         ConsoleError::new(StatusCode::GONE, "this upload is no longer waiting for confirmation; upload the list again")
     })?;
-    let body = match check(&console, &person, &operator, pending.format, pending.bytes, true).await? {
+    let checked = check(&console, &person, &operator, pending.format, &pending.path, true).await;
+    upload::discard(&pending.path);
+    let body = match checked? {
         Ok(outcome) => {
             let _ = console.app.nudge.try_send(());
             html! {

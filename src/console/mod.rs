@@ -20,6 +20,7 @@ mod mail;
 mod rules;
 mod system;
 mod today;
+mod upload;
 mod view;
 
 use std::sync::Arc;
@@ -78,13 +79,14 @@ pub struct Console {
     /// Whether the listener speaks TLS (the session cookie is then `Secure`).
     pub tls: bool,
     limits: Arc<auth::LoginLimits>,
-    uploads: Arc<catalog::Uploads>,
+    uploads: Arc<upload::Uploads>,
 }
 
 impl Console {
     pub fn new(app: AppState, config: Arc<Config>, tls: bool) -> Console {
         let limits = Arc::new(auth::LoginLimits::new(&config.console));
-        Console { app, config, tls, limits, uploads: Arc::new(catalog::Uploads::default()) }
+        let uploads = Arc::new(upload::Uploads::new(config.data_dir.join("console-uploads")));
+        Console { app, config, tls, limits, uploads }
     }
 }
 
