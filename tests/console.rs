@@ -386,3 +386,37 @@ fn the_duty_team_rotates_the_root_only_when_confirmed_and_operators_are_told() {
         sink.readable().iter().any(|m| m.contains("noc@alpha.example") && m.contains(&after))
     });
 }
+
+#[test]
+fn today_names_policies_about_to_lapse_and_requests_overdue() {
+    let mut env = Env::new();
+    let today = policies::calendar::today();
+    let (a, b) = (common::bin("98014000001"), common::bin("98014000002"));
+    let book = env.write(
+        "policies.toml",
+        &format!(
+            "[default]\ncategories = [\"news\"]\nallow_uncategorised = true\n\n\
+             [[organisation]]\nbin = \"{a}\"\nname = \"Ministry A\"\nreceived = {}\ngranted = {}\ncategories = [\"education\"]\n\
+             [[organisation.grant]]\ncategory = \"vpn\"\nrequest = \"REQ-2026-014\"\ngranted = {}\n\n\
+             [[organisation]]\nbin = \"{b}\"\nname = \"Akimat B\"\nreceived = {}\ncategories = [\"social\"]\n",
+            today.add_days(-360),
+            today.add_days(-355),
+            today.add_days(-355),
+            today.add_days(-40),
+        ),
+    );
+    env.configure(&format!("[policies]\nfile = \"{}\"\n", book.display()));
+    env.cast();
+    env.user("duty1", DUTY_PW, &["--duty"]);
+    let server = env.up();
+    let mut d = Browser::new(&env, &server, "duty");
+    d.login("duty1", DUTY_PW);
+    let page = d.get("/today").body;
+    let lapsing =
+        page.split("Policies lapsing within 30 days").nth(1).unwrap().split("Requests overdue").next().unwrap();
+    assert!(lapsing.contains("Ministry A") && !lapsing.contains("Akimat B"), "{lapsing}");
+    let overdue = page.split("Requests overdue").nth(1).unwrap().split("Root certificate").next().unwrap();
+    assert!(overdue.contains("Akimat B") && !overdue.contains("Ministry A"), "{overdue}");
+    let policies = d.get("/policies").body;
+    assert!(policies.contains("REQ-2026-014") && policies.contains("vpn") && policies.contains("education"));
+}

@@ -161,11 +161,20 @@ pub async fn policies(State(console): State<Console>, person: Person) -> Result<
                 td { (o.granted.map(|g| day(lang, g)).unwrap_or_else(|| lang.t("policies.pending").to_string())) }
                 td { (o.valid_through().map(|v| day(lang, v)).unwrap_or_default()) }
                 td { (o.categories.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")) }
-                td { @for g in &o.grants { (format!("{:?}", g.target)) " (" (g.request) ", " (day(lang, g.granted)) ") " } }
+                td { @for g in &o.grants { div.grant class=[(!g.valid_on(today)).then_some("lapsed")] {
+                    (grant_target(&g.target)) " · " (g.request) " · " (day(lang, g.granted))
+                } } }
             } } }
         }
     };
     Ok(view::page(&person, lang.t("nav.policies"), "policies", body).into_response())
+}
+
+fn grant_target(target: &policies::policy::GrantTarget) -> String {
+    match target {
+        policies::policy::GrantTarget::Category(c) => c.to_string(),
+        policies::policy::GrantTarget::Domain(d) => d.clone(),
+    }
 }
 
 #[derive(Deserialize)]

@@ -29,7 +29,8 @@ pub struct SessionLimits {
     pub absolute_ms: i64,
 }
 
-/// Requests closer together than this do not rewrite `last_seen`.
+/// Requests closer together than this (or a quarter of the idle limit, if shorter) do
+/// not rewrite `last_seen`.
 const TOUCH_EVERY_MS: i64 = 30_000;
 
 impl Store {
@@ -73,7 +74,8 @@ impl Store {
             sqlx::query("DELETE FROM sessions WHERE id = $1").bind(id).execute(&self.pool).await?;
             return Ok(None);
         }
-        if now - last_seen > TOUCH_EVERY_MS {
+        // Short idle limits need fresher marks: a request must always count as activity.
+        if now - last_seen > TOUCH_EVERY_MS.min(limits.idle_ms / 4) {
             sqlx::query("UPDATE sessions SET last_seen = $1 WHERE id = $2")
                 .bind(now)
                 .bind(id)

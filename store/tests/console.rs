@@ -90,6 +90,12 @@ async fn sessions_end_on_idle_absolute_limits_disabling_and_new_passwords() {
     }
     assert!(store.session(&secret, t0 + LIMITS.absolute_ms + 1, LIMITS).await.unwrap().is_none());
 
+    // A short idle limit: requests more often than the limit keep the session alive.
+    let short = SessionLimits { idle_ms: 2_000, absolute_ms: LIMITS.absolute_ms };
+    let busy = store.open_session(anna.id, "127.0.0.1", t0).await.unwrap();
+    for step in 1..=10 {
+        assert!(store.session(&busy, t0 + step * 1_500, short).await.unwrap().is_some(), "request {step}");
+    }
     let idle = store.open_session(anna.id, "127.0.0.1", t0).await.unwrap();
     assert!(store.session(&idle, t0 + LIMITS.idle_ms + 1, LIMITS).await.unwrap().is_none(), "idle too long");
     assert!(store.session(&idle, t0 + 1, LIMITS).await.unwrap().is_none(), "an ended session stays ended");
