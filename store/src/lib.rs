@@ -3,8 +3,10 @@
 //! sqlx's `Any` driver so every query is written once. One module per subject: the
 //! catalog's operators and organisations (`entities`) and prefix lists (`lists`),
 //! `blocks`, unknown-source `observe`ations, `notices` to operators, connected `mail`
-//! systems and their `held` mail, API `tokens`, and the `audit` trail in which every
-//! change is recorded inside the same transaction as the change itself.
+//! systems and their `held` mail, API `tokens`, the traffic watch's `shares` between
+//! nodes, and the `audit` trail in which every change is recorded inside the same
+//! transaction as the change itself. `follow` and `leader` serve several nodes on one
+//! database.
 //!
 //! Must not: decide anything the catalog's rules decide (whether a list is valid, when
 //! a deadline falls): callers bring checked values; the store keeps them consistent
@@ -20,6 +22,7 @@ mod lists;
 mod mail;
 mod notices;
 mod observe;
+mod shares;
 #[doc(hidden)]
 pub mod testing;
 mod tokens;
