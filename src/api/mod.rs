@@ -28,6 +28,8 @@ pub struct AppState {
     pub proxy: Option<std::sync::Arc<iqbsh::ProxyHandle>>,
     /// The running mail gateway (its queue and held mail), when it runs.
     pub mail: Option<std::sync::Arc<crate::mail::MailGateway>>,
+    /// The running packet gate (for its counters), when `[gate]` names interfaces.
+    pub gate: Option<std::sync::Arc<crate::gate::GateRunner>>,
 }
 
 /// The API's routes.

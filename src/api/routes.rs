@@ -197,6 +197,9 @@ pub async fn not_found(_caller: Caller) -> ApiError {
 /// Prometheus metrics of the gateways (duty team, or a scraper with a duty token).
 pub async fn metrics(State(s): State<AppState>, caller: Caller) -> ApiResult<Response> {
     caller.require_duty()?;
-    let body = s.proxy.as_ref().map(|p| p.render_metrics()).unwrap_or_default();
+    let mut body = s.proxy.as_ref().map(|p| p.render_metrics()).unwrap_or_default();
+    if let Some(gate) = &s.gate {
+        body.push_str(&gate.render_metrics().await);
+    }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response())
 }

@@ -41,6 +41,8 @@ pub async fn run(mut config: Config, args: UpArgs) -> anyhow::Result<()> {
         true => Some(crate::mail::start(&config, &store).await?),
         false => None,
     };
+    let transparent = proxy.as_ref().and_then(|p| p.transparent_addr());
+    let gate = crate::gate::start(&config, &snapshot, &store, transparent).await?.map(Arc::new);
     let listen = args.listen.unwrap_or(config.api.listen);
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let bound = listener.local_addr()?;
@@ -55,11 +57,25 @@ pub async fn run(mut config: Config, args: UpArgs) -> anyhow::Result<()> {
     if let Some(m) = &mail {
         up.push_str(&format!(" mail relay on {}", m.relay.local_addr()));
     }
+    if gate.is_some() {
+        up.push_str(" packet gate on ");
+        up.push_str(&config.gate.interfaces.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(","));
+    }
     println!("{up}");
     tracing::info!(%bound, "API listening");
-    let state = AppState { store: store.clone(), snapshot, nudge, proxy: proxy.clone(), mail: mail.clone() };
+    let state = AppState {
+        store: store.clone(),
+        snapshot,
+        nudge,
+        proxy: proxy.clone(),
+        mail: mail.clone(),
+        gate: gate.clone(),
+    };
     let app = router(state, config.api.max_body_mib << 20);
     axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.context("the API server failed")?;
+    if let Some(g) = gate {
+        crate::gate::stop(g).await;
+    }
     if let Some(p) = &proxy {
         p.flush_access_log().await;
     }

@@ -97,7 +97,10 @@ impl GateConfig {
         }
         for (i, iface) in self.interfaces.iter().enumerate() {
             if !valid_ifname(&iface.name) {
-                bad(format!("gate.interfaces[{i}].name"), "must be an interface name (1-15 characters, no '/', blanks or quotes)");
+                bad(
+                    format!("gate.interfaces[{i}].name"),
+                    "must be an interface name (1-15 characters, no '/', blanks or quotes)",
+                );
             }
             if iface.link.trim().is_empty() {
                 bad(format!("gate.interfaces[{i}].link"), "must name a catalog link");

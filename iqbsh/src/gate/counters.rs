@@ -100,7 +100,11 @@ mod tests {
         let mut c = Counts::default();
         c.set(Verdict::Quic, 7);
         let text = prometheus(&[("eth1".into(), "kt \"a\"".into(), c)]);
-        assert!(text.contains("perimeter_gate_packets_total{interface=\"eth1\",link=\"kt \\\"a\\\"\",verdict=\"quic\"} 7\n"));
+        assert!(
+            text.contains(
+                "perimeter_gate_packets_total{interface=\"eth1\",link=\"kt \\\"a\\\"\",verdict=\"quic\"} 7\n"
+            )
+        );
         assert!(text.contains("verdict=\"pass\"} 0\n"));
         assert_eq!(text.lines().filter(|l| !l.starts_with('#')).count(), 4);
     }

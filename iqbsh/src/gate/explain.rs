@@ -110,7 +110,8 @@ mod tests {
     #[test]
     fn known_sources_lose_quic_and_get_redirected() {
         let org = OrgRef { bin: "980140000015".into(), name: "Ministry A".into() };
-        let class = Class::Known { organisation: &org, operator: "alpha", prefix: "198.51.100.0/24".parse().expect("net") };
+        let class =
+            Class::Known { organisation: &org, operator: "alpha", prefix: "198.51.100.0/24".parse().expect("net") };
         let e = explain(ip("198.51.100.2"), &class, &GateConfig::default(), Some(3130));
         assert_eq!(e.verdict, Some(Verdict::Pass));
         let text = e.to_string();

@@ -17,12 +17,12 @@ pub mod rules;
 pub mod tables;
 
 mod caps;
+pub mod loadgen;
 mod nflog;
 mod nft;
 mod run;
 mod sample;
 mod xdp;
-pub mod loadgen;
 
 use serde::{Deserialize, Serialize};
 

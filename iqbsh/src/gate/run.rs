@@ -131,7 +131,12 @@ pub async fn start(
         interfaces: ifaces
             .iter()
             .zip(modes)
-            .map(|(i, mode)| InterfaceStatus { name: i.name.clone(), link: i.link.clone(), mode, counts: Counts::default() })
+            .map(|(i, mode)| InterfaceStatus {
+                name: i.name.clone(),
+                link: i.link.clone(),
+                mode,
+                counts: Counts::default(),
+            })
             .collect(),
         generation: tables.generation,
         prefixes: tables.len(),
@@ -155,7 +160,8 @@ pub async fn start(
             tokio::spawn(read_nflog(nflog, reporter, stopped.clone()))
         }
     };
-    let cleanup = Cleanup { names, extras: redirect_port.is_some() || (kind == BackendKind::Xdp && config.quic_reject) };
+    let cleanup =
+        Cleanup { names, extras: redirect_port.is_some() || (kind == BackendKind::Xdp && config.quic_reject) };
     let follower = tokio::spawn(follow(backend, tables, snapshot, shared.clone(), stopped, cleanup));
     tracing::info!(backend = %kind, interfaces = ?config.interfaces.iter().map(|i| &i.name).collect::<Vec<_>>(), "packet gate enforcing");
     Ok(GateHandle { shared, stop, tasks: vec![follower, reader] })
@@ -300,7 +306,12 @@ async fn follow(
                 if how != "unchanged" {
                     status.changed_at = now_ms();
                     status.last_change = format!("{how} in {:.1} ms", started.elapsed().as_secs_f64() * 1e3);
-                    tracing::info!(generation = next.generation, how, elapsed_ms = started.elapsed().as_millis() as u64, "packet gate: catalog change enforced");
+                    tracing::info!(
+                        generation = next.generation,
+                        how,
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "packet gate: catalog change enforced"
+                    );
                 }
                 (status.generation, status.prefixes, status.last_error) = (next.generation, next.len(), None);
                 held = Some(next);
@@ -316,7 +327,8 @@ async fn follow(
     let _ = tokio::task::spawn_blocking(move || {
         drop(backend);
         if cleanup.extras {
-            let script = format!("{}{}", rules::delete_table(rules::REDIRECT_TABLE), rules::delete_table(rules::QUIC_TABLE));
+            let script =
+                format!("{}{}", rules::delete_table(rules::REDIRECT_TABLE), rules::delete_table(rules::QUIC_TABLE));
             if let Err(e) = rules::run_nft(&script) {
                 tracing::warn!(error = %e, "packet gate: could not remove its redirect rules");
             }
@@ -329,7 +341,11 @@ async fn follow(
 /// Brings the kernel from `held` to `next`. On failure, returns what the kernel is known
 /// to hold (None when a partial in-place change left it unknown: the next step loads
 /// whole).
-fn step(backend: &mut dyn Backend, held: Option<&Tables>, next: &Tables) -> Result<&'static str, (GateError, Option<Tables>)> {
+fn step(
+    backend: &mut dyn Backend,
+    held: Option<&Tables>,
+    next: &Tables,
+) -> Result<&'static str, (GateError, Option<Tables>)> {
     let whole = |backend: &mut dyn Backend| backend.load(next).map(|_| "whole");
     match plan(held, next) {
         Plan::Nothing => Ok("unchanged"),

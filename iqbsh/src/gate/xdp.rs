@@ -172,7 +172,9 @@ impl XdpBackend {
         outer::<[u8; 4]>(&mut self.ebpf, "known4")?.set(slot, &live.known4.trie, 0).map_err(xdp_err("known4"))?;
         outer::<[u8; 16]>(&mut self.ebpf, "known6")?.set(slot, &live.known6.trie, 0).map_err(xdp_err("known6"))?;
         outer::<[u8; 4]>(&mut self.ebpf, "blocked4")?.set(slot, &live.blocked4.trie, 0).map_err(xdp_err("blocked4"))?;
-        outer::<[u8; 16]>(&mut self.ebpf, "blocked6")?.set(slot, &live.blocked6.trie, 0).map_err(xdp_err("blocked6"))?;
+        outer::<[u8; 16]>(&mut self.ebpf, "blocked6")?
+            .set(slot, &live.blocked6.trie, 0)
+            .map_err(xdp_err("blocked6"))?;
         Ok(())
     }
 }
