@@ -131,7 +131,21 @@ impl Lab {
             sh(&["ip", "netns", "add", ns]);
             sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
         }
-        sh(&["ip", "link", "add", "ws0", "netns", &lab.ws, "type", "veth", "peer", "name", &lab.gate_if, "netns", &lab.gw]);
+        sh(&[
+            "ip",
+            "link",
+            "add",
+            "ws0",
+            "netns",
+            &lab.ws,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &lab.gate_if,
+            "netns",
+            &lab.gw,
+        ]);
         sh(&["ip", "link", "add", "up0", "netns", &lab.gw, "type", "veth", "peer", "name", "net0", "netns", &lab.net]);
         let addrs = [
             (&lab.ws, "ws0", vec![KNOWN4, BLOCKED4, UNKNOWN4], vec![KNOWN6, BLOCKED6, UNKNOWN6], "24", "64"),
@@ -152,7 +166,16 @@ impl Lab {
         sh(&["ip", "-n", &lab.ws, "-6", "route", "add", "default", "via", "2001:db8:1::1"]);
         sh(&["ip", "-n", &lab.net, "route", "add", "default", "via", "203.0.113.1"]);
         sh(&["ip", "-n", &lab.net, "-6", "route", "add", "default", "via", "2001:db8:2::1"]);
-        sh(&["ip", "netns", "exec", &lab.gw, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"]);
+        sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &lab.gw,
+            "sysctl",
+            "-qw",
+            "net.ipv4.ip_forward=1",
+            "net.ipv6.conf.all.forwarding=1",
+        ]);
         lab
     }
 
@@ -179,15 +202,19 @@ impl Lab {
 
     /// Streams `count` numbered datagrams from `src` to the sink at `rate` per second.
     fn stream(&self, src: &str, dst: &str, port: u16, count: u32, rate: u32) -> Child {
-        self.in_ns(&self.ws, &["python3", "-c", HELPER, "stream", src, dst, &port.to_string(), &count.to_string(), &rate.to_string()])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("the stream starts")
+        self.in_ns(
+            &self.ws,
+            &["python3", "-c", HELPER, "stream", src, dst, &port.to_string(), &count.to_string(), &rate.to_string()],
+        )
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the stream starts")
     }
 
     /// HTTPS to the origin through the gateway, as a browser after QUIC fails.
     fn https(&self, src: &str, dst: &str, gateway_root: &str) -> (bool, String) {
-        let resolve = format!("origin.test:443:{}", if dst.contains(':') { format!("[{dst}]") } else { dst.to_owned() });
+        let resolve =
+            format!("origin.test:443:{}", if dst.contains(':') { format!("[{dst}]") } else { dst.to_owned() });
         let out = self
             .in_ns(&self.ws, &["curl", "-sS", "-v", "--max-time", "5", "--interface", src, "--resolve", &resolve])
             .args(["--cacert", gateway_root, "https://origin.test/"])
@@ -309,7 +336,10 @@ fn gate_test(backend: &str, tag: &str) {
     let ports: Vec<u16> = line.split_whitespace().map(|p| p.parse().expect("port")).collect();
     let (echo, sink) = (ports[0], ports[1]);
     let origin = lab
-        .in_ns(&lab.net, &["openssl", "s_server", "-quiet", "-www", "-accept", "443", "-cert", "o.pem", "-key", "o.key"])
+        .in_ns(
+            &lab.net,
+            &["openssl", "s_server", "-quiet", "-www", "-accept", "443", "-cert", "o.pem", "-key", "o.key"],
+        )
         .current_dir(env.dir.path())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -332,7 +362,8 @@ fn gate_test(backend: &str, tag: &str) {
     let exit = server.terminate();
     assert!(exit.success(), "perimeter up stops cleanly on SIGTERM: {exit:?}");
     assert!(!env.path("data/gate-status.json").exists(), "the status file is removed on stop");
-    let tables = String::from_utf8_lossy(&sh(&["ip", "netns", "exec", &lab.gw, "nft", "list", "tables"]).stdout).into_owned();
+    let tables =
+        String::from_utf8_lossy(&sh(&["ip", "netns", "exec", &lab.gw, "nft", "list", "tables"]).stdout).into_owned();
     assert!(!tables.contains("perimeter"), "the gate's nftables tables are removed on stop:\n{tables}");
     let link = String::from_utf8_lossy(&sh(&["ip", "-n", &lab.gw, "link", "show", &lab.gate_if]).stdout).into_owned();
     assert!(!link.contains("xdp"), "the XDP program is detached on stop:\n{link}");
@@ -375,12 +406,16 @@ fn block_and_lift(env: &Env, lab: &Lab, sink: u16, sink_file: &std::path::Path, 
         last = latest;
         quiet && latest > 0.0
     });
-    println!("{}: {src}: cut off", lab.tag() {:.0} ms after `block add` began", (last - blocked_at).max(0.0) * 1e3);
+    println!("{}: {src}: cut off {:.0} ms after `block add` began", lab.tag(), (last - blocked_at).max(0.0) * 1e3);
     let lifted_at = now();
     env.ok(&["block", "lift", src, "--reason", "gate test over"]);
     eventually("lifting the block lets the stream through again", || from(lifted_at) > 0);
-    let back = arrivals(sink_file).iter().filter(|(at, s, _)| s == src && *at > lifted_at).map(|a| a.0).fold(f64::MAX, f64::min);
-    println!("{}: {src}: back", lab.tag() {:.0} ms after `block lift` began", (back - lifted_at) * 1e3);
+    let back = arrivals(sink_file)
+        .iter()
+        .filter(|(at, s, _)| s == src && *at > lifted_at)
+        .map(|a| a.0)
+        .fold(f64::MAX, f64::min);
+    println!("{}: {src}: back {:.0} ms after `block lift` began", lab.tag(), (back - lifted_at) * 1e3);
     drop(stream);
 }
 
@@ -400,7 +435,7 @@ fn no_loss_across_a_whole_swap(env: &Env, lab: &Lab, sink: u16, sink_file: &std:
     env.ok(&["catalog", "import", "--operator", "alpha", env.path("big.csv").to_str().expect("utf-8")]);
     let swap = Instant::now();
     eventually("the gate loads the import", || gate_status(env)["prefixes"].as_u64() > Some(25_000));
-    println!("{}: import of 25,000", lab.tag() prefixes enforced {} ms after the import returned", swap.elapsed().as_millis());
+    println!("{}: import of 25,000 prefixes enforced {} ms after it returned", lab.tag(), swap.elapsed().as_millis());
     assert!(stream.wait().expect("the stream ends").success());
     let seen = || -> BTreeSet<u32> {
         arrivals(sink_file).into_iter().filter(|(at, s, _)| s == KNOWN4 && *at > started).map(|a| a.2).collect()
@@ -431,11 +466,21 @@ fn status_explain_and_metrics(env: &Env, lab: &Lab, server: &common::Server, bac
     assert!(known.contains("enforces this catalog"), "{known}");
     let token = env.token("scraper", &["--duty"]);
     let out = lab
-        .in_ns(&lab.gw, &["curl", "-sS", "-H", &format!("Authorization: Bearer {token}"), &format!("{}/api/v1/metrics", server.base)])
+        .in_ns(
+            &lab.gw,
+            &[
+                "curl",
+                "-sS",
+                "-H",
+                &format!("Authorization: Bearer {token}"),
+                &format!("{}/api/v1/metrics", server.base),
+            ],
+        )
         .output()
         .expect("curl runs");
     let metrics = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let quic = format!("perimeter_gate_packets_total{{interface=\"{}\",link=\"alpha-1\",verdict=\"quic\"}}", lab.gate_if);
+    let quic =
+        format!("perimeter_gate_packets_total{{interface=\"{}\",link=\"alpha-1\",verdict=\"quic\"}}", lab.gate_if);
     assert!(metrics.contains(&quic), "{metrics}");
 }
 

@@ -291,10 +291,10 @@ async fn follow(
         let started = Instant::now();
         let joined = tokio::task::spawn_blocking(move || {
             let outcome = step(backend.as_mut(), held.as_ref(), &next);
-            (backend, next, outcome)
+            (backend, held, next, outcome)
         })
         .await;
-        let Ok((b, next, outcome)) = joined else {
+        let Ok((b, previous, next, outcome)) = joined else {
             tracing::error!("packet gate: the loader thread panicked; the gate stops following the catalog");
             return;
         };
@@ -306,21 +306,17 @@ async fn follow(
                 if how != "unchanged" {
                     status.changed_at = now_ms();
                     status.last_change = format!("{how} in {:.1} ms", started.elapsed().as_secs_f64() * 1e3);
-                    tracing::info!(
-                        generation = next.generation,
-                        how,
-                        elapsed_ms = started.elapsed().as_millis() as u64,
-                        "packet gate: catalog change enforced"
-                    );
+                    let ms = started.elapsed().as_millis() as u64;
+                    tracing::info!(generation = next.generation, how, ms, "packet gate: catalog change enforced");
                 }
                 (status.generation, status.prefixes, status.last_error) = (next.generation, next.len(), None);
                 held = Some(next);
             }
-            Err((e, consistent)) => {
+            Err(Failed { error, kernel_known }) => {
                 failing = true;
-                tracing::error!(error = %e, generation = next.generation, "packet gate: change failed; the previous generation stays enforced");
-                status.last_error = Some(e.to_string());
-                held = consistent;
+                tracing::error!(error = %error, generation = next.generation, "packet gate: change failed; the previous generation stays enforced");
+                status.last_error = Some(error.to_string());
+                held = if kernel_known { previous } else { None };
             }
         }
     }
@@ -338,24 +334,28 @@ async fn follow(
     .await;
 }
 
-/// Brings the kernel from `held` to `next`. On failure, returns what the kernel is known
-/// to hold (None when a partial in-place change left it unknown: the next step loads
-/// whole).
-fn step(
-    backend: &mut dyn Backend,
-    held: Option<&Tables>,
-    next: &Tables,
-) -> Result<&'static str, (GateError, Option<Tables>)> {
-    let whole = |backend: &mut dyn Backend| backend.load(next).map(|_| "whole");
+/// A change that did not reach the kernel.
+struct Failed {
+    error: GateError,
+    /// Whether the kernel still holds what it held before (false after a partial
+    /// in-place change: the next step then loads whole).
+    kernel_known: bool,
+}
+
+/// Brings the kernel from `held` to `next`.
+fn step(backend: &mut dyn Backend, held: Option<&Tables>, next: &Tables) -> Result<&'static str, Failed> {
+    let whole = |backend: &mut dyn Backend, kernel_known| {
+        backend.load(next).map(|_| "whole").map_err(|error| Failed { error, kernel_known })
+    };
     match plan(held, next) {
         Plan::Nothing => Ok("unchanged"),
-        Plan::Whole => whole(backend).map_err(|e| (e, held.cloned())),
+        Plan::Whole => whole(backend, true),
         Plan::InPlace(diff) => match backend.apply(&diff, next) {
             Ok(Applied::Done) => Ok("in place"),
-            Ok(Applied::NeedsWhole) => whole(backend).map_err(|e| (e, held.cloned())),
+            Ok(Applied::NeedsWhole) => whole(backend, true),
             Err(e) => {
                 tracing::warn!(error = %e, "packet gate: in-place change failed, loading the whole generation");
-                whole(backend).map_err(|e| (e, None))
+                whole(backend, false)
             }
         },
     }

@@ -286,8 +286,8 @@ mod tests {
 
     #[test]
     fn plan_is_whole_for_large_changes() {
-        let mut big = Tables::default();
-        big.known4 = (0..(INCREMENTAL_LIMIT as u32 + 1)).map(|i| (i << 8, 24)).collect();
+        let mut big =
+            Tables { known4: (0..(INCREMENTAL_LIMIT as u32 + 1)).map(|i| (i << 8, 24)).collect(), ..Tables::default() };
         assert!(matches!(plan(Some(&Tables::default()), &big), Plan::Whole));
         big.known4.pop();
         assert!(matches!(plan(Some(&Tables::default()), &big), Plan::InPlace(_)));
