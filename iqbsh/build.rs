@@ -8,6 +8,8 @@ use std::process::Command;
 fn main() {
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     println!("cargo:rerun-if-env-changed=CLANG");
+    // Build again once clang is installed (a path that does not exist is always stale).
+    println!("cargo:rerun-if-changed=/usr/bin/clang");
     for name in ["gate", "loadgen"] {
         compile(&out, name);
     }

@@ -319,6 +319,10 @@ fn gate_test(backend: &str, tag: &str) {
     if !prerequisites() {
         return;
     }
+    if backend == "xdp" && !required("clang (the XDP program is compiled at build time)", runs("clang", &["--version"]))
+    {
+        return;
+    }
     let mut env = Env::new();
     let lab = Lab::new(tag);
     origin_certificate(&env);
