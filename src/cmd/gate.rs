@@ -153,7 +153,7 @@ mod tests {
                     name: "eth1".into(),
                     link: "kt-astana-1".into(),
                     mode: "native".into(),
-                    counts: Counts { pass: 10, unknown: 2, blocked: 1, quic: 3 },
+                    counts: Counts { pass: 10, unknown: 2, blocked: 1, quic: 3, samples_lost: 0 },
                 }],
                 generation: 7,
                 prefixes: 12,

@@ -50,6 +50,9 @@ pub struct Counts {
     pub unknown: u64,
     pub blocked: u64,
     pub quic: u64,
+    /// Samples of unknown sources the kernel could not hand over (its buffer was full).
+    #[serde(default)]
+    pub samples_lost: u64,
 }
 
 impl Counts {

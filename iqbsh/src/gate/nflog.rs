@@ -65,15 +65,16 @@ impl Nflog {
         }
     }
 
-    /// The samples of the next batch of messages (waits for one).
-    pub async fn next(&mut self) -> Result<Vec<Sample>, GateError> {
+    /// The samples of the next batch of messages (waits for one); None when the kernel
+    /// dropped messages because the socket's buffer was full.
+    pub async fn next(&mut self) -> Result<Option<Vec<Sample>>, GateError> {
         loop {
             let mut guard = self.socket.readable().await.map_err(nl_err("poll"))?;
             let buf = &mut self.buf;
             match guard.try_io(|s| s.get_ref().recv(&mut &mut buf[..], 0)) {
-                Ok(Ok(n)) => return Ok(parse_batch(&self.buf[..n])),
-                // The kernel dropped messages for a full socket buffer: carry on.
-                Ok(Err(e)) if e.raw_os_error() == Some(105) => continue,
+                Ok(Ok(n)) => return Ok(Some(parse_batch(&self.buf[..n]))),
+                // ENOBUFS: messages were dropped; the reader counts it and carries on.
+                Ok(Err(e)) if e.raw_os_error() == Some(105) => return Ok(None),
                 Ok(Err(e)) => return Err(nl_err("receive")(e)),
                 Err(_would_block) => continue,
             }

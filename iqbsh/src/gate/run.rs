@@ -45,6 +45,8 @@ pub struct GateStatus {
     /// failure has not been cleared by a later success.
     pub last_error: Option<String>,
     pub samples_reported: u64,
+    /// Samples not reported: over the per-second bound, lost in the kernel's buffer
+    /// (XDP ring or NFLOG socket).
     pub samples_discarded: u64,
     /// What happens to QUIC from catalogued sources.
     pub quic: String,
@@ -80,9 +82,13 @@ impl GateHandle {
     pub fn status(&self) -> GateStatus {
         let mut status = self.shared.status.lock().map(|s| s.clone()).unwrap_or_else(|p| p.into_inner().clone());
         status.samples_reported = self.shared.samples.reported.load(Ordering::Relaxed);
-        status.samples_discarded = self.shared.samples.discarded.load(Ordering::Relaxed);
+        status.samples_discarded = self.shared.samples.discarded.load(Ordering::Relaxed)
+            + self.shared.samples.overflows.load(Ordering::Relaxed);
         match self.shared.counters.read() {
-            Ok(counts) => status.interfaces.iter_mut().zip(counts).for_each(|(i, c)| i.counts = c),
+            Ok(counts) => {
+                status.samples_discarded += counts.iter().map(|c| c.samples_lost).sum::<u64>();
+                status.interfaces.iter_mut().zip(counts).for_each(|(i, c)| i.counts = c);
+            }
             Err(e) => status.last_error = Some(format!("reading counters: {e}")),
         }
         status

@@ -58,6 +58,9 @@ pub struct SampleCounters {
     pub reported: AtomicU64,
     /// Over the per-second bound, or on an interface the gate does not guard.
     pub discarded: AtomicU64,
+    /// Times the kernel dropped NFLOG messages for a full socket buffer (the XDP
+    /// program counts its own losses per interface).
+    pub overflows: AtomicU64,
 }
 
 /// Turns samples into observations for the sink.
@@ -130,7 +133,10 @@ pub async fn read_nflog(mut nflog: Nflog, mut reporter: Reporter, mut stop: watc
         tokio::select! {
             _ = stop.wait_for(|s| *s) => return,
             batch = nflog.next() => match batch {
-                Ok(samples) => samples.into_iter().for_each(|s| reporter.report(s)),
+                Ok(Some(samples)) => samples.into_iter().for_each(|s| reporter.report(s)),
+                Ok(None) => {
+                    reporter.counters.overflows.fetch_add(1, Ordering::Relaxed);
+                }
                 Err(e) => return tracing::error!(error = %e, "the gate's NFLOG reader failed"),
             },
         }

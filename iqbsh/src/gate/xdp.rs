@@ -31,6 +31,8 @@ static WHY: &str = include_str!(concat!(env!("OUT_DIR"), "/gate.why"));
 const NO_PREALLOC: u32 = 1;
 /// Counter slots per interface in the program's `counters` array.
 const VERDICTS: u32 = 8;
+/// The counter index of samples lost to a full ring buffer (`VERDICT_SAMPLE_LOST`).
+const SAMPLE_LOST: u32 = 4;
 /// Highest interface index the program's `ifslots` array covers.
 const MAX_IFINDEX: u32 = 4096;
 /// `settings.flags`: pass catalogued QUIC to the stack, whose reject rule answers it.
@@ -283,10 +285,14 @@ impl CounterSource for XdpCounters {
             .iter()
             .map(|slot| {
                 let mut counts = Counts::default();
+                let read = |index: u32| -> Result<u64, GateError> {
+                    let values = self.counters.get(&(slot * VERDICTS + index), 0).map_err(xdp_err("counters"))?;
+                    Ok(values.iter().sum())
+                };
                 for v in Verdict::ALL {
-                    let values = self.counters.get(&(slot * VERDICTS + v.index()), 0).map_err(xdp_err("counters"))?;
-                    counts.set(v, values.iter().sum());
+                    counts.set(v, read(v.index())?);
                 }
+                counts.samples_lost = read(SAMPLE_LOST)?;
                 Ok(counts)
             })
             .collect()
