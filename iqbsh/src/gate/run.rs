@@ -120,40 +120,12 @@ pub async fn start(
         return Err(GateError::Config { field, message });
     }
     let ifaces = resolve(&config)?;
-    let tables = Tables::from_snapshot(&snapshot.current());
-    let opened = tokio::task::spawn_blocking({
-        let (config, ifaces) = (config.clone(), ifaces.clone());
-        move || open(&config, &ifaces, &tables).map(|o| (o, tables))
-    })
-    .await
-    .map_err(|e| GateError::Xdp(format!("the loader thread failed: {e}")))?;
-    let (Opened { backend, counters, samples }, tables) = opened?;
+    let (opened, tables) = open_blocking(&config, &ifaces, Tables::from_snapshot(&snapshot.current())).await?;
+    let Opened { backend, counters, samples } = opened;
     let kind = backend.kind();
     let names: Vec<String> = ifaces.iter().map(|i| i.name.clone()).collect();
     let redirect_port = install_extras(&config, kind, &names, redirect_port)?;
-    let modes = backend.modes();
-    let status = GateStatus {
-        backend: kind,
-        interfaces: ifaces
-            .iter()
-            .zip(modes)
-            .map(|(i, mode)| InterfaceStatus {
-                name: i.name.clone(),
-                link: i.link.clone(),
-                mode,
-                counts: Counts::default(),
-            })
-            .collect(),
-        generation: tables.generation,
-        prefixes: tables.len(),
-        changed_at: now_ms(),
-        last_change: "whole (at start)".into(),
-        last_error: None,
-        samples_reported: 0,
-        samples_discarded: 0,
-        quic: quic_words(&config),
-        redirect_port,
-    };
+    let status = initial_status(&config, &ifaces, backend.modes(), &tables, kind, redirect_port);
     let sample_counters = Arc::new(SampleCounters::default());
     let shared = Arc::new(Shared { status: Mutex::new(status), counters, samples: sample_counters.clone() });
     let (stop, stopped) = watch::channel(false);
@@ -161,16 +133,57 @@ pub async fn start(
     let reporter = Reporter::new(links, sink, sample_counters);
     let reader = match samples {
         Samples::Ring(ring) => tokio::spawn(read_ring(ring, reporter, stopped.clone())),
-        Samples::Nflog(group) => {
-            let nflog = Nflog::bind(group)?;
-            tokio::spawn(read_nflog(nflog, reporter, stopped.clone()))
-        }
+        Samples::Nflog(group) => match Nflog::bind(group) {
+            Ok(nflog) => tokio::spawn(read_nflog(nflog, reporter, stopped.clone())),
+            Err(e) => {
+                remove_extras();
+                return Err(e);
+            }
+        },
     };
-    let cleanup =
-        Cleanup { names, extras: redirect_port.is_some() || (kind == BackendKind::Xdp && config.quic_reject) };
+    let extras = redirect_port.is_some() || (kind == BackendKind::Xdp && config.quic_reject);
+    let cleanup = Cleanup { names: names.clone(), extras };
     let follower = tokio::spawn(follow(backend, tables, snapshot, shared.clone(), stopped, cleanup));
-    tracing::info!(backend = %kind, interfaces = ?config.interfaces.iter().map(|i| &i.name).collect::<Vec<_>>(), "packet gate enforcing");
+    tracing::info!(backend = %kind, interfaces = ?names, "packet gate enforcing");
     Ok(GateHandle { shared, stop, tasks: vec![follower, reader] })
+}
+
+/// Opens the backend and loads `tables` on a blocking thread.
+async fn open_blocking(config: &GateConfig, ifaces: &[Iface], tables: Tables) -> Result<(Opened, Tables), GateError> {
+    let (config, ifaces) = (config.clone(), ifaces.to_vec());
+    tokio::task::spawn_blocking(move || open(&config, &ifaces, &tables).map(|o| (o, tables)))
+        .await
+        .map_err(|e| GateError::Xdp(format!("the loader thread failed: {e}")))?
+}
+
+/// The status before any packet is counted.
+fn initial_status(
+    config: &GateConfig,
+    ifaces: &[Iface],
+    modes: Vec<String>,
+    tables: &Tables,
+    backend: BackendKind,
+    redirect_port: Option<u16>,
+) -> GateStatus {
+    let interface = |(i, mode): (&Iface, String)| InterfaceStatus {
+        name: i.name.clone(),
+        link: i.link.clone(),
+        mode,
+        counts: Counts::default(),
+    };
+    GateStatus {
+        backend,
+        interfaces: ifaces.iter().zip(modes).map(interface).collect(),
+        generation: tables.generation,
+        prefixes: tables.len(),
+        changed_at: now_ms(),
+        last_change: "whole (at start)".into(),
+        last_error: None,
+        samples_reported: 0,
+        samples_discarded: 0,
+        quic: quic_words(config),
+        redirect_port,
+    }
 }
 
 /// The interfaces with their kernel index and counter slot.
@@ -251,7 +264,7 @@ fn install_extras(
     }
     match (config.redirect, port) {
         (true, Some(port)) => {
-            rules::run_nft(&rules::redirect(names, port))?;
+            rules::run_nft(&rules::redirect(names, port)).inspect_err(|_| remove_extras())?;
             Ok(Some(port))
         }
         (true, None) => {
@@ -272,7 +285,16 @@ fn quic_words(config: &GateConfig) -> String {
 /// What to remove on stop besides the backend's own state.
 struct Cleanup {
     names: Vec<String>,
+    /// Whether the redirect or QUIC tables were installed.
     extras: bool,
+}
+
+/// Removes the redirect and QUIC tables if present (a no-op otherwise).
+fn remove_extras() {
+    let script = format!("{}{}", rules::delete_table(rules::REDIRECT_TABLE), rules::delete_table(rules::QUIC_TABLE));
+    if let Err(e) = rules::run_nft(&script) {
+        tracing::warn!(error = %e, "packet gate: could not remove its redirect and QUIC rules");
+    }
 }
 
 /// Follows the snapshot until stopped, then detaches.
@@ -329,11 +351,7 @@ async fn follow(
     let _ = tokio::task::spawn_blocking(move || {
         drop(backend);
         if cleanup.extras {
-            let script =
-                format!("{}{}", rules::delete_table(rules::REDIRECT_TABLE), rules::delete_table(rules::QUIC_TABLE));
-            if let Err(e) = rules::run_nft(&script) {
-                tracing::warn!(error = %e, "packet gate: could not remove its redirect rules");
-            }
+            remove_extras();
         }
         tracing::info!(interfaces = ?cleanup.names, "packet gate detached");
     })
