@@ -298,3 +298,7 @@ impl CounterSource for XdpCounters {
             .collect()
     }
 }
+
+#[cfg(test)]
+#[path = "xdp_tests.rs"]
+mod tests;
