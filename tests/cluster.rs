@@ -99,7 +99,8 @@ impl Node {
         env.configure(&format!(
             "[catalog]\nrefresh = \"1m\"\n[services]\nweb = false\n\
              [notices]\nsmtp_url = \"smtp://127.0.0.1:{smtp_port}\"\nsend_timeout = \"2s\"\ninterval = \"500ms\"\n\
-             [relay]\nhostname = \"relay.test\"\n"
+             [relay]\nhostname = \"relay.test\"\n[relay.delivery]\nsmarthost = \"[127.0.0.1]:9\"\n\
+             [relay.watch.volume]\nmin_messages = 6\nmin_recipients = 1000\n"
         ));
         setup(&env);
         let log = env.path("node.log");
@@ -166,6 +167,33 @@ fn nodes_share_changes_leadership_and_survive_the_database() {
         swaks::send(&relay_b, "127.0.0.2", "a@minex.gov.kz", "x@outside.example", &[], "hi").contains("451")
     });
     a.env.ok(&["mail", "resume", "minex", "--reason", "test over"]);
+    eventually("node B's relay takes mail from the system again", || {
+        swaks::accepted(&swaks::send(&relay_b, "127.0.0.2", "a@minex.gov.kz", "x@outside.example", &[], "hi"))
+    });
+
+    // A burst spread over the nodes is judged whole: eight messages on each node stay
+    // under the suspend limit (twice six) on either alone, sixteen are over it.
+    let relay_a = a.server().relay.clone().expect("relay");
+    for i in 0..8 {
+        let sent =
+            swaks::send(&relay_a, "127.0.0.2", "a@minex.gov.kz", "x@outside.example", &[], &format!("burst {i}"));
+        assert!(swaks::accepted(&sent), "node A alone does not suspend:\n{sent}");
+    }
+    eventually("node B knows what node A counted", || {
+        let traffic = b.server().get("/api/v1/mail/systems/minex", &duty).json();
+        traffic["traffic"]["counters"]["window"]["peers"]["messages"] == 8
+    });
+    let refused = (0..8)
+        .filter(|i| {
+            let body = format!("burst on B {i}");
+            !swaks::accepted(&swaks::send(&relay_b, "127.0.0.2", "a@minex.gov.kz", "x@outside.example", &[], &body))
+        })
+        .count();
+    assert!(refused > 0, "node B counted node A's messages and suspended the system");
+    eventually("the suspension is recorded for every node", || {
+        a.server().get("/api/v1/mail/systems/minex", &duty).json()["system"]["status"] == "suspended"
+    });
+    a.env.ok(&["mail", "resume", "minex", "--reason", "burst reviewed"]);
 
     // An unknown address leads to a notice; the leader is killed while the SMTP server
     // holds the message; the other node takes over and the operator gets it once.

@@ -4,8 +4,10 @@
 //! catalog's operators and organisations (`entities`) and prefix lists (`lists`),
 //! `blocks`, unknown-source `observe`ations, `notices` to operators, connected `mail`
 //! systems and their `held` mail, API `tokens`, console `users` and their `sessions`,
-//! keyset-paginated `pages` of the long lists for the console, and the `audit` trail in which every
-//! change is recorded inside the same transaction as the change itself.
+//! keyset-paginated `pages` of the long lists for the console, the traffic watch's
+//! `shares` between nodes, and the `audit` trail in which every change is recorded
+//! inside the same transaction as the change itself. `follow` and `leader` serve
+//! several nodes on one database.
 //!
 //! Must not: decide anything the catalog's rules decide (whether a list is valid, when
 //! a deadline falls): callers bring checked values; the store keeps them consistent
@@ -23,6 +25,7 @@ mod notices;
 mod observe;
 mod pages;
 mod sessions;
+mod shares;
 #[doc(hidden)]
 pub mod testing;
 mod tokens;

@@ -10,3 +10,13 @@ $$ LANGUAGE plpgsql;
 
 CREATE TRIGGER changes_announced AFTER INSERT ON changes
     FOR EACH ROW EXECUTE FUNCTION perimeter_announce_change();
+
+-- Each node's traffic-watch counts of its current windows, per mail system, so that
+-- every node judges a system on what all of them counted.
+CREATE TABLE watch_shares (
+    node       TEXT NOT NULL,
+    system_id  BIGINT NOT NULL,
+    share_json TEXT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (node, system_id)
+);
