@@ -140,6 +140,15 @@ async fn a_hello_that_could_name_two_servers_is_refused() {
     assert!(matches!(read_all(&alpn_twice).await, Err(HelloError::Malformed(_))));
 }
 
+#[tokio::test]
+async fn a_server_name_keeps_no_trailing_dot() {
+    // Found by fuzzing: `bank.kz..` came out as `bank.kz.`, a second spelling of the host.
+    let hello = read_all(&handmade(&[(0, sni_ext("Bank.KZ."))])).await.expect("one root dot is fine");
+    assert_eq!(hello.sni.as_deref(), Some("bank.kz"));
+    let two_dots = read_all(&handmade(&[(0, sni_ext("bank.kz.."))])).await;
+    assert!(matches!(two_dots, Err(HelloError::Malformed("invalid server name"))), "{two_dots:?}");
+}
+
 #[test]
 fn parse_body_never_panics_on_prefixes() {
     let rec = rustls_hello("news.test", &[b"h2"]);
