@@ -17,8 +17,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use crate::envelope::{Envelope, Mailbox};
 use crate::smtp::address::{self, Path, PathError};
 use crate::smtp::command::{self, Body, Command};
-use crate::smtp::data::{self, DataLimits, DataOutcome};
-use crate::smtp::wire::{Wire, WireError};
+use crate::smtp::DataMemory;
+use crate::smtp::data::{self, DataLimits, DataOutcome, Reader};
+use crate::smtp::wire::{Clocks, Wire, WireError};
 use crate::spool::{MessageId, codec, record};
 
 /// Parses one command line (without its CRLF): the command written back as a line
@@ -123,29 +124,44 @@ pub enum DataEnd {
     TooBig,
     LineTooLong,
     BareLineEnding,
+    Nul,
+    TooManyHops,
+    NoMemory,
     /// The input ended before the final dot.
     Eof,
 }
 
 /// A DATA transfer read from `input` by the session's reader, the peer's bytes arriving
-/// in reads of the given sizes (the last one repeated; 0 counts as 1): how it ended and
-/// how many bytes of `input` it consumed (input after the final dot is left unread).
-pub fn data(input: &[u8], reads: &[usize], limits: (usize, usize), prefix: &[u8]) -> (DataEnd, usize) {
+/// in reads of the given sizes (the last one repeated; 0 counts as 1), its memory
+/// reserved from `memory`: how it ended and how many bytes of `input` it consumed (input
+/// after the final dot is left unread). `None` when the budget had not even room to start.
+pub fn data(
+    input: &[u8],
+    reads: &[usize],
+    limits: (usize, usize),
+    prefix: &[u8],
+    memory: &DataMemory,
+) -> Option<(DataEnd, usize)> {
     let (max_size, max_line) = limits;
     let delivered = Cell::new(0);
     let peer = Peer { data: input, reads, next: 0, delivered: &delivered };
-    let mut wire = Wire::new(peer, Duration::from_secs(3600));
-    let limits = DataLimits { max_size, max_line };
-    let read = runtime().block_on(data::read_body(&mut wire, limits, prefix, 0));
+    let hour = Duration::from_secs(3600);
+    let mut wire = Wire::new(peer, Clocks { idle: hour, min_rate: 1, lifetime: hour });
+    let reader = Reader::new(prefix, 0, DataLimits { max_size, max_line }, memory)?;
+    wire.start_transfer();
+    let read = runtime().block_on(data::read_body(&mut wire, reader));
     let end = match read {
-        Ok(DataOutcome::Body(body)) => DataEnd::Body(body.to_vec()),
-        Ok(DataOutcome::TooBig) => DataEnd::TooBig,
-        Ok(DataOutcome::LineTooLong) => DataEnd::LineTooLong,
-        Ok(DataOutcome::BareLineEnding) => DataEnd::BareLineEnding,
+        Ok((DataOutcome::Body(body), _reserved)) => DataEnd::Body(body.to_vec()),
+        Ok((DataOutcome::TooBig, _)) => DataEnd::TooBig,
+        Ok((DataOutcome::LineTooLong, _)) => DataEnd::LineTooLong,
+        Ok((DataOutcome::BareLineEnding, _)) => DataEnd::BareLineEnding,
+        Ok((DataOutcome::Nul, _)) => DataEnd::Nul,
+        Ok((DataOutcome::TooManyHops, _)) => DataEnd::TooManyHops,
+        Ok((DataOutcome::NoMemory, _)) => DataEnd::NoMemory,
         Err(WireError::Eof) => DataEnd::Eof,
-        Err(e) => panic!("an in-memory peer cannot fail: {e:?}"),
+        Err(e) => panic!("an in-memory peer within an hour cannot fail: {e:?}"),
     };
-    (end, delivered.get() - wire.input().len())
+    Some((end, delivered.get() - wire.input().len()))
 }
 
 /// The runtime the reader's timers need (one per fuzzing process).
@@ -245,7 +261,9 @@ pub fn message_record(payload: &[u8]) -> Option<MessageRecord<'_>> {
 
 /// Encodes a message record payload as the spool writes it (`None`: refused envelope).
 pub fn encode_message_record(id: u64, envelope: &Envelope, body: &[u8]) -> Option<Vec<u8>> {
-    codec::encode_message(MessageId(id), envelope, body).ok()
+    let mut payload = codec::encode_message_head(MessageId(id), envelope).ok()?;
+    payload.extend_from_slice(body);
+    Some(payload)
 }
 
 /// A decoded state record payload: its message id, the change (as text, to compare)

@@ -89,9 +89,14 @@ def smtp():
         put("smtp_path", f"path-{i}", path)
     message = (b"Subject: test\r\nFrom: a@gov.example\r\n\r\nHello\r\n..dot-stuffed\r\n"
                b".\r\nQUIT\r\n")
-    put("smtp_data", "plain", bytes([200, 255, 1, 0, 7, 3, 64]) + message)
-    put("smtp_data", "bare-lf", bytes([200, 255, 0, 1, 1, 1, 1]) + b"a\nb\r\n.\r\n")
-    put("smtp_data", "long", bytes([5, 2, 0, 9, 2, 5, 5]) + b"0123456789\r\nok\r\n.\r\n")
+    # Header bytes: line limit, size limit, flags (1: trace prefix, 2: small budget),
+    # four read sizes, the small budget.
+    put("smtp_data", "plain", bytes([200, 255, 1, 0, 7, 3, 64, 0]) + message)
+    put("smtp_data", "bare-lf", bytes([200, 255, 0, 1, 1, 1, 1, 0]) + b"a\nb\r\n.\r\n")
+    put("smtp_data", "long", bytes([5, 2, 0, 9, 2, 5, 5, 0]) + b"0123456789\r\nok\r\n.\r\n")
+    put("smtp_data", "nul", bytes([60, 60, 1, 0, 0, 0, 0, 0]) + b"a\0b\r\n.\r\n")
+    put("smtp_data", "hops", bytes([60, 90, 1, 200, 0, 0, 0, 0]) + b"Received: x\r\n" * 51 + b"\r\nb\r\n.\r\n")
+    put("smtp_data", "budget", bytes([80, 255, 3, 255, 255, 255, 255, 20]) + b"x" * 70 + b"\r\n" + (b"y" * 70 + b"\r\n") * 100 + b".\r\n")
 
 
 def mailbox(local, domain):
