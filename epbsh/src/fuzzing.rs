@@ -15,9 +15,9 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::envelope::{Envelope, Mailbox};
+use crate::smtp::DataMemory;
 use crate::smtp::address::{self, Path, PathError};
 use crate::smtp::command::{self, Body, Command};
-use crate::smtp::DataMemory;
 use crate::smtp::data::{self, DataLimits, DataOutcome, Reader};
 use crate::smtp::wire::{Clocks, Wire, WireError};
 use crate::spool::{MessageId, codec, record};
