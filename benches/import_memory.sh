@@ -70,5 +70,5 @@ TOML
 }
 
 run junk-dry-run "$work/junk.csv" "?dry_run=true"
-run valid-1M-dry-run "$work/list.csv" "?dry_run=true"
-run valid-1M-applied "$work/list.csv" ""
+run valid-1m-dry-run "$work/list.csv" "?dry_run=true"
+run valid-1m-applied "$work/list.csv" ""

@@ -33,6 +33,8 @@ pub struct Config {
     pub policies: crate::web::PoliciesConfig,
     /// The mail gateway (EPBSH relay). A relative `spool_dir` is under `data_dir`.
     pub relay: epbsh::relay::RelayConfig,
+    /// The packet gate on the client-facing interfaces; off unless interfaces are named.
+    pub gate: iqbsh::gate::GateConfig,
 }
 
 /// Which gateways run beside the catalog and the API.
@@ -170,7 +172,8 @@ pub struct ApiConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct CatalogConfig {
     /// How often a running gateway checks the store for changes made elsewhere (for
-    /// example by the CLI or another instance).
+    /// example by the CLI or another instance). One cheap query; short, so a block made
+    /// from the CLI reaches the packet gate within a second.
     #[serde(with = "duration::one")]
     pub refresh: Duration,
 }
@@ -207,6 +210,7 @@ impl Default for Config {
             proxy: iqbsh::ProxyConfig::default(),
             policies: crate::web::PoliciesConfig::default(),
             relay: epbsh::relay::RelayConfig::default(),
+            gate: iqbsh::gate::GateConfig::default(),
         }
     }
 }
@@ -219,7 +223,7 @@ impl Default for ApiConfig {
 
 impl Default for CatalogConfig {
     fn default() -> CatalogConfig {
-        CatalogConfig { refresh: Duration::from_secs(1) }
+        CatalogConfig { refresh: Duration::from_millis(250) }
     }
 }
 
@@ -240,6 +244,15 @@ impl Config {
     /// Parses configuration text.
     pub fn parse(text: &str) -> Result<Config, toml::de::Error> {
         toml::from_str(text)
+    }
+
+    /// The addresses this node's listeners are configured on (not the wildcard): the
+    /// gateway's own addresses, never a user's source.
+    pub fn own_addresses(&self) -> Vec<std::net::IpAddr> {
+        let mut own = vec![self.proxy.explicit.listen.ip(), self.relay.listen.ip(), self.api.listen.ip()];
+        own.extend(self.proxy.transparent.as_ref().map(|t| t.listen.ip()));
+        own.retain(|ip| !ip.is_unspecified());
+        own
     }
 
     /// The store URL in force: the configured one, or the SQLite file in the data dir.
@@ -270,6 +283,8 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("/var/lib/perimeter"));
         assert_eq!(config.api.listen, "127.0.0.1:8750".parse().unwrap());
         assert_eq!(config.relay.watch, epbsh::watch::WatchConfig::default(), "the example shows the defaults");
+        assert_eq!(config.gate, iqbsh::gate::GateConfig::default(), "the example shows the gate's defaults");
+        assert_eq!(config.catalog, CatalogConfig::default(), "the example shows the catalog's defaults");
     }
 
     #[test]
@@ -288,6 +303,20 @@ mod tests {
         let config = Config::parse("[relay]\nhostname = \"relay.test\"\n").unwrap();
         assert_eq!(config.relay.spool_dir, PathBuf::from("spool"), "the spool stays under data_dir");
         assert_eq!(Config { relay: Config::default().relay, ..config }, Config::default());
+    }
+
+    #[test]
+    fn the_gate_section_is_checked() {
+        let config = Config::parse(
+            "[gate]\ninterfaces = [{ name = \"eth1\", link = \"kt-astana-1\" }]\nsample_interval = \"5m\"",
+        )
+        .expect("gate parses");
+        assert!(config.gate.enabled());
+        assert_eq!(config.gate.sample_interval, Duration::from_secs(300));
+        for junk in ["[gate]\nbackend = \"ebpf\"", "[gate]\nsample_interval = 60", "[gate]\ninterface = []"] {
+            let err = Config::parse(junk).unwrap_err().to_string();
+            assert!(err.contains("line"), "{junk}: {err}");
+        }
     }
 
     #[test]

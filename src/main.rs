@@ -6,6 +6,7 @@ mod calendar;
 mod cli;
 pub mod cmd;
 mod config;
+mod gate;
 mod mail;
 mod output;
 mod signals;

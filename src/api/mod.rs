@@ -31,6 +31,8 @@ pub struct AppState {
     pub mail: Option<std::sync::Arc<crate::mail::MailGateway>>,
     /// Cancelled when the service begins to stop (`/readyz` then answers 503).
     pub stop: tokio_util::sync::CancellationToken,
+    /// The running packet gate (for its counters), when `[gate]` names interfaces.
+    pub gate: Option<std::sync::Arc<crate::gate::GateRunner>>,
 }
 
 /// The API's routes.

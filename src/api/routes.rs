@@ -227,5 +227,8 @@ pub async fn metrics(State(s): State<AppState>, caller: Caller) -> ApiResult<Res
     if let Some(mail) = &s.mail {
         body.push_str(&mail.relay.render_metrics());
     }
+    if let Some(gate) = &s.gate {
+        body.push_str(&gate.render_metrics().await);
+    }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response())
 }

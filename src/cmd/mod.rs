@@ -4,6 +4,7 @@ mod actor;
 mod admin;
 pub mod ca;
 pub mod catalog;
+mod gate;
 pub mod mail;
 pub mod reconcile;
 mod up;
@@ -44,6 +45,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Policy(c) => crate::web::policy_command(&config, c),
         Command::Mail(c) => mail::run(&open_store(&config).await?, c).await,
+        Command::Gate(c) => gate::run(&config, c).await,
         Command::Block(c) => reconcile::block(&open_store(&config).await?, c).await,
         Command::Reconcile { at, json } => {
             reconcile::run_once(&config, open_store(&config).await?, at, json.json).await

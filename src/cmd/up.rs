@@ -51,10 +51,16 @@ pub async fn run(mut config: Config, args: UpArgs, config_path: Option<PathBuf>)
         true => Some(crate::mail::start(&config, &store, generations.clone(), stop.clone()).await?),
         false => None,
     };
+    let transparent = web.as_ref().and_then(|w| w.proxy.transparent_addr());
+    let gate = crate::gate::start(&config, &snapshot, &store, transparent).await?.map(Arc::new);
     let listen = args.listen.unwrap_or(config.api.listen);
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let bound = listener.local_addr()?;
-    let line = up_line(bound, web.as_ref().map(|w| &*w.proxy), mail.as_ref().map(|(m, _)| &**m));
+    let mut line = up_line(bound, web.as_ref().map(|w| &*w.proxy), mail.as_ref().map(|(m, _)| &**m));
+    if gate.is_some() {
+        let names: Vec<&str> = config.gate.interfaces.iter().map(|i| i.name.as_str()).collect();
+        line.push_str(&format!(" packet gate on {}", names.join(",")));
+    }
     println!("{line}");
     tracing::info!(%bound, "API listening");
     spawn_reloader(
@@ -71,6 +77,7 @@ pub async fn run(mut config: Config, args: UpArgs, config_path: Option<PathBuf>)
         proxy: web.as_ref().map(|w| Arc::clone(&w.proxy)),
         mail: mail.as_ref().map(|(m, _)| Arc::clone(m)),
         stop: stop.clone(),
+        gate: gate.clone(),
     };
     let app = router(state, config.api.max_body_mib << 20);
     notifier.ready(&line);
@@ -80,6 +87,9 @@ pub async fn run(mut config: Config, args: UpArgs, config_path: Option<PathBuf>)
     let outcome = served.await.context("the API server failed");
     stop.cancel();
     notifier.stopping();
+    if let Some(g) = gate {
+        crate::gate::stop(g).await;
+    }
     drain(web, mail, &store, &config).await;
     let _ = reconciling.await;
     store.close().await;
@@ -151,9 +161,7 @@ async fn start_web(
     crate::web::spawn_reloader(config.policies.clone(), rules.clone(), stop.clone());
     let forge = certs::LeafForge::new(ca.current().clone(), certs::ForgeConfig::default())
         .context("cannot start the certificate forge")?;
-    let mut own = vec![config.proxy.explicit.listen.ip(), config.relay.listen.ip(), config.api.listen.ip()];
-    own.extend(config.proxy.transparent.as_ref().map(|t| t.listen.ip()));
-    own.retain(|ip| !ip.is_unspecified());
+    let own = config.own_addresses();
     let observations = catalog::ingest::spawn_sink(store.clone(), 100_000, Duration::from_secs(1), own);
     let deps =
         iqbsh::ProxyDeps { snapshot: snapshot.clone(), observations, forge: Arc::new(forge), rules: rules.clone() };

@@ -138,8 +138,17 @@ impl Env {
 
     /// Starts `perimeter up` with extra environment variables.
     pub fn up_with(&self, level: &str, log: Stdio, vars: &[(&str, &str)]) -> Server {
-        let mut child = self
-            .command(&["up", "--listen", "127.0.0.1:0"])
+        self.up_in(None, level, log, vars)
+    }
+
+    /// Starts `perimeter up` inside network namespace `netns` (`ip netns exec`, which
+    /// execs the binary: the child is `perimeter` itself), or in this one.
+    pub fn up_in(&self, netns: Option<&str>, level: &str, log: Stdio, vars: &[(&str, &str)]) -> Server {
+        let mut cmd = self.command(&["up", "--listen", "127.0.0.1:0"]);
+        if let Some(ns) = netns {
+            cmd = in_netns(&cmd, ns);
+        }
+        let mut child = cmd
             .envs(vars.iter().copied())
             .env("RUST_LOG", level)
             .stdout(Stdio::piped())
@@ -156,6 +165,19 @@ impl Env {
             .unwrap_or_else(|| panic!("unexpected first line from perimeter up: {line:?}"));
         Server { child, base, proxy: after("web proxy on "), relay: after("mail relay on ") }
     }
+}
+
+/// `cmd` run through `ip netns exec NETNS`, with the same arguments and environment.
+fn in_netns(cmd: &Command, netns: &str) -> Command {
+    let mut wrapped = Command::new("ip");
+    wrapped.args(["netns", "exec", netns]).arg(cmd.get_program()).args(cmd.get_args());
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(v) => wrapped.env(key, v),
+            None => wrapped.env_remove(key),
+        };
+    }
+    wrapped
 }
 
 /// The BINs of the standard cast.
@@ -216,6 +238,13 @@ impl Reply {
 }
 
 impl Server {
+    /// Stops the server as a supervisor would (SIGTERM) and waits for it to exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        self.child.wait().expect("perimeter up exits")
+    }
+
     /// Calls the API with curl: method, path under the base, optional token, optional
     /// body file with its content type.
     pub fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<(&Path, &str)>) -> Reply {
