@@ -191,7 +191,11 @@ impl Judge<'_> {
         let line = row.line;
         let net = self.prefix(&row.prefix).map_err(|m| problems.push(Problem::new(line, Some("prefix"), m)));
         let org = self.bin(&row.bin).map_err(|m| problems.push(Problem::new(line, Some("bin"), m)));
+        let comment = comment_problem(&row.comment).map(|m| problems.push(Problem::new(line, Some("comment"), m)));
         let (net, (bin, org)) = (net.ok()?, org.ok()?);
+        if comment.is_some() {
+            return None;
+        }
         Some(Entry { line, net, bin, organisation_id: org.id, comment: row.comment })
     }
 
@@ -229,6 +233,13 @@ impl Judge<'_> {
             }
         }
     }
+}
+
+/// Why a comment cannot be kept, if it cannot: a line break or another control character
+/// (a tab aside) would not survive the list's CSV export, where a row is one line.
+fn comment_problem(comment: &str) -> Option<String> {
+    let c = comment.chars().find(|c| c.is_control() && *c != '\t')?;
+    Some(format!("contains the control character U+{:04X}; a comment is one line of text", u32::from(c)))
 }
 
 /// Compares the checked new list with the current one.
@@ -306,4 +317,25 @@ pub struct DiffLine {
     pub bin: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub from_bin: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::comment_problem;
+    use crate::format::{ExportRow, Format, read, write};
+
+    #[test]
+    fn comments_that_a_csv_export_could_not_carry_are_refused() {
+        // A JSON list can carry any string; exported as CSV a line break would split the
+        // row (found by fuzzing the export round trip).
+        for bad in ["a\nb", "a\rb", "nul\0", "bell\u{7}", "next line\u{85}"] {
+            assert!(comment_problem(bad).is_some_and(|m| m.contains("U+")), "{bad:?}");
+        }
+        for good in ["", "HQ, floor 2", "tab\tseparated", "\"quoted\" ; and # not a comment", "Астана"] {
+            assert_eq!(comment_problem(good), None, "{good:?}");
+            let rows = [ExportRow { prefix: "192.0.2.0/24".into(), bin: "980140000016".into(), comment: good.into() }];
+            let (back, problems) = read(Format::Csv, write(Format::Csv, &rows).as_slice());
+            assert!(problems.is_empty() && back[0].comment == good, "{good:?} does not survive the export");
+        }
+    }
 }

@@ -27,4 +27,8 @@ pub mod smtp;
 pub mod spool;
 pub mod watch;
 
+/// Entry points for the fuzz targets (`fuzz/`); not an API.
+#[doc(hidden)]
+pub mod fuzzing;
+
 pub use envelope::{Envelope, Mailbox, SystemId};

@@ -148,20 +148,38 @@ pub fn parse_body(body: &[u8]) -> Result<ClientHello, HelloError> {
             _ => {}
         }
     }
+    if repeats(&hello.extensions) {
+        return Err(HelloError::Malformed("an extension is repeated"));
+    }
     Ok(hello)
 }
 
+/// True when an extension type occurs twice, which TLS forbids (RFC 8446 §4.2): a
+/// server could then read another name or protocol list than the one judged here.
+fn repeats(kinds: &[u16]) -> bool {
+    let mut sorted = kinds.to_vec();
+    sorted.sort_unstable();
+    sorted.windows(2).any(|w| w[0] == w[1])
+}
+
+/// The host name of a `server_name` extension; more than one is refused (RFC 6066 §3),
+/// for the same reason as a repeated extension.
 fn server_name(data: &[u8]) -> Result<Option<String>, HelloError> {
     let mut list = Reader(Reader(data).vec16()?);
+    let mut found = None;
     while !list.0.is_empty() {
         let kind = list.u8()?;
         let name = list.vec16()?;
-        if kind == 0 {
-            let text = std::str::from_utf8(name).map_err(|_| HelloError::Malformed("server name is not text"))?;
-            return crate::hostname::normalise(text).map(Some).ok_or(HelloError::Malformed("invalid server name"));
+        if kind != 0 {
+            continue;
         }
+        if found.is_some() {
+            return Err(HelloError::Malformed("more than one server name"));
+        }
+        let text = std::str::from_utf8(name).map_err(|_| HelloError::Malformed("server name is not text"))?;
+        found = Some(crate::hostname::normalise(text).ok_or(HelloError::Malformed("invalid server name"))?);
     }
-    Ok(None)
+    Ok(found)
 }
 
 fn alpn(data: &[u8]) -> Result<Vec<Vec<u8>>, HelloError> {

@@ -124,6 +124,31 @@ async fn non_tls_and_malformed_input_are_refused() {
     assert!(matches!(read_all(&short_ext).await, Err(HelloError::Malformed(_))));
 }
 
+#[tokio::test]
+async fn a_hello_that_could_name_two_servers_is_refused() {
+    // Two server_name extensions, or one with two host names: a server might take the
+    // other name than the one the proxy judged (RFC 8446 §4.2, RFC 6066 §3).
+    let twice = handmade(&[(0, sni_ext("bank.test")), (16, vec![0, 3, 2, b'h', b'2']), (0, sni_ext("news.test"))]);
+    assert!(matches!(read_all(&twice).await, Err(HelloError::Malformed("an extension is repeated"))));
+    let mut two_names = sni_ext("bank.test");
+    two_names.extend_from_slice(&sni_ext("news.test")[2..]);
+    let len = (two_names.len() - 2) as u16;
+    two_names[..2].copy_from_slice(&len.to_be_bytes());
+    let hello = read_all(&handmade(&[(0, two_names)])).await;
+    assert!(matches!(hello, Err(HelloError::Malformed("more than one server name"))), "{hello:?}");
+    let alpn_twice = handmade(&[(16, vec![0, 3, 2, b'h', b'2']), (16, vec![0, 3, 2, b'h', b'2'])]);
+    assert!(matches!(read_all(&alpn_twice).await, Err(HelloError::Malformed(_))));
+}
+
+#[tokio::test]
+async fn a_server_name_keeps_no_trailing_dot() {
+    // Found by fuzzing: `bank.kz..` came out as `bank.kz.`, a second spelling of the host.
+    let hello = read_all(&handmade(&[(0, sni_ext("Bank.KZ."))])).await.expect("one root dot is fine");
+    assert_eq!(hello.sni.as_deref(), Some("bank.kz"));
+    let two_dots = read_all(&handmade(&[(0, sni_ext("bank.kz.."))])).await;
+    assert!(matches!(two_dots, Err(HelloError::Malformed("invalid server name"))), "{two_dots:?}");
+}
+
 #[test]
 fn parse_body_never_panics_on_prefixes() {
     let rec = rustls_hello("news.test", &[b"h2"]);

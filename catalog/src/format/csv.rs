@@ -3,12 +3,15 @@
 //! CRLF, `,` or `;` as delimiter (spreadsheet exports), fields in double quotes when
 //! they contain the delimiter.
 //!
+//! Writing is the inverse of reading: a field is quoted exactly when reading it bare would
+//! change it.
+//!
 //! Must not: hold a line longer than [`MAX_LINE`](super::MAX_LINE); such a line is
 //! reported and skipped as it streams past.
 
 use std::io::{self, BufRead};
 
-use super::{MAX_LINE, Problem, Problems, RawRow, utf16};
+use super::{ExportRow, MAX_LINE, Problem, Problems, RawRow, utf16};
 
 /// One line of input as read.
 enum Line {
@@ -167,6 +170,37 @@ fn row(line: usize, mut fields: Vec<String>) -> Result<RawRow, Problem> {
             format!("expected prefix,bin[,comment]; found {n} fields (quote a comment that contains the delimiter)"),
         )),
     }
+}
+
+/// A list with its header, CRLF line ends, `,` between fields.
+pub(super) fn write(rows: &[ExportRow]) -> Vec<u8> {
+    let mut out = b"prefix,bin,comment\r\n".to_vec();
+    for r in rows {
+        for (i, text) in [&r.prefix, &r.bin, &r.comment].into_iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_field(&mut out, text, i == 0);
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// A field as `split_fields` reads it back: bare when that keeps it whole, else quoted
+/// (the delimiters or a quote inside, white space around it that reading would trim, or
+/// a `#` that would make the row a comment).
+fn write_field(out: &mut Vec<u8>, text: &str, first: bool) {
+    let quote = text.contains([',', ';', '"', '\r', '\n'])
+        || text.starts_with(char::is_whitespace)
+        || text.ends_with(char::is_whitespace)
+        || (first && text.starts_with('#'));
+    if !quote {
+        return out.extend_from_slice(text.as_bytes());
+    }
+    out.push(b'"');
+    out.extend_from_slice(text.replace('"', "\"\"").as_bytes());
+    out.push(b'"');
 }
 
 #[cfg(test)]

@@ -96,13 +96,7 @@ pub fn write(format: Format, rows: &[ExportRow]) -> Vec<u8> {
             out.push(b'\n');
             out
         }
-        Format::Csv => {
-            let mut w = ::csv::WriterBuilder::new().terminator(::csv::Terminator::CRLF).from_writer(Vec::new());
-            let header = w.write_record(["prefix", "bin", "comment"]);
-            let body = rows.iter().try_for_each(|r| w.write_record([&r.prefix, &r.bin, &r.comment]));
-            debug_assert!(header.is_ok() && body.is_ok(), "writing to memory cannot fail");
-            w.into_inner().unwrap_or_default()
-        }
+        Format::Csv => csv::write(rows),
     }
 }
 
@@ -203,6 +197,30 @@ mod tests {
         assert_eq!(problems[0].line, 3);
         let (_, problems) = json("{\"prefix\": \"x\"}");
         assert!(problems[0].message.contains("JSON array"), "{problems:?}");
+    }
+
+    #[test]
+    fn export_quotes_what_reading_would_change() {
+        // Found by fuzzing: a comment ending in a space came back without it. Quoted are
+        // fields with the delimiter, a quote, surrounding white space, or a leading `#`.
+        let row = |prefix: &str, comment: &str| ExportRow {
+            prefix: prefix.into(),
+            bin: "980140000016".into(),
+            comment: comment.into(),
+        };
+        let rows = vec![
+            row("192.0.2.0/24", "a "),
+            row("#192.0.2.0/24", "\tb"),
+            row("192.0.2.0/25", "x;y, \"z\""),
+            row("192.0.2.128/25", "plain"),
+        ];
+        let written = String::from_utf8(write(Format::Csv, &rows)).unwrap();
+        assert!(written.ends_with("192.0.2.128/25,980140000016,plain\r\n"), "plain fields stay bare: {written}");
+        let (back, problems) = read(Format::Csv, written.as_bytes());
+        assert!(problems.is_empty(), "{:?}", problems.into_sorted());
+        let back: Vec<ExportRow> =
+            back.into_iter().map(|r| ExportRow { prefix: r.prefix, bin: r.bin, comment: r.comment }).collect();
+        assert_eq!(back, rows);
     }
 
     #[test]

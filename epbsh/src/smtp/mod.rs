@@ -11,17 +11,17 @@
 //! RCPT, simple commands), `transfer` (DATA, STARTTLS), `policy` (collaborator
 //! traits), `reply` (reply codes), `config`.
 
-mod address;
-mod command;
+pub(crate) mod address;
+pub(crate) mod command;
 mod config;
-mod data;
+pub(crate) mod data;
 mod handlers;
 mod memory;
 mod policy;
 mod reply;
 mod session;
 mod transfer;
-mod wire;
+pub(crate) mod wire;
 
 #[cfg(test)]
 mod tests;

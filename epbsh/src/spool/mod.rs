@@ -6,12 +6,12 @@
 //! commit thread), `recovery` (scan on open), `fresh` (just-accepted messages
 //! kept for their first read), `handle` (the public [`Spool`]).
 
-mod codec;
+pub(crate) mod codec;
 mod error;
 mod fresh;
 mod handle;
 mod index;
-mod record;
+pub(crate) mod record;
 mod recovery;
 mod segment;
 mod writer;

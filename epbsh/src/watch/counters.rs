@@ -164,7 +164,7 @@ impl Window {
     pub fn share(&self) -> Share {
         let mut content: Vec<(u64, u64, String)> =
             self.content.iter().map(|(fp, c)| (*fp, c.recipients, c.subject.clone())).collect();
-        content.sort_by(|a, b| b.1.cmp(&a.1));
+        content.sort_by_key(|c| std::cmp::Reverse(c.1));
         content.truncate(SHARED_CONTENT);
         Share {
             start_ms: self.start_ms,

@@ -72,11 +72,17 @@ pub fn ut1(text: &str) -> (Vec<(usize, String)>, Problems) {
 /// A CSV row: line, domain, categories.
 pub type CsvRow = (usize, String, Vec<Category>);
 
-/// A CSV of `domain,category[,category…]` with an optional `domain,…` header line.
+/// A CSV of `domain,category[,category…]` with an optional `domain,…` header as its first
+/// entry.
 pub fn csv(text: &str) -> (Vec<CsvRow>, Problems) {
     let (mut rows, mut problems) = (Vec::new(), Vec::new());
+    let mut first = true;
     for (line, entry) in numbered_lines(text) {
-        if entry.is_empty() || (rows.is_empty() && problems.is_empty() && entry.starts_with("domain,")) {
+        if entry.is_empty() {
+            continue;
+        }
+        // Only the first entry may be the header: a later `domain,…` line is a row.
+        if std::mem::take(&mut first) && entry.starts_with("domain,") {
             continue;
         }
         let mut fields = entry.split([',', ';']).map(str::trim);

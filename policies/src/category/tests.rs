@@ -60,6 +60,18 @@ fn csv_problems_are_located() {
 }
 
 #[test]
+fn only_the_first_entry_is_a_csv_header() {
+    // Found by fuzzing: every `domain,…` line before the first row was skipped as a
+    // header, so a host really named `domain` (or a repeated header) vanished silently.
+    let d = db("# list\ndomain,category\ndomain,news\nexample.test,social\n");
+    assert_eq!(names(d.lookup("domain")), ["news"]);
+    assert_eq!(names(d.lookup("www.example.test")), ["social"]);
+    let mut b = CategoryDb::builder();
+    let errors = b.add_csv("domain,category\ndomain,Category\n", "c.csv").unwrap_err();
+    assert_eq!(errors.0.iter().map(|e| e.line).collect::<Vec<_>>(), [2], "a second header is a bad row");
+}
+
+#[test]
 fn shipped_lists_parse_and_cover_known_hosts() {
     let db = CategoryDb::defaults();
     assert!(db.len() > 100);
