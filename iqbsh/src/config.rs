@@ -15,6 +15,8 @@ use policies::duration;
 use serde::{Deserialize, Serialize};
 use snapshot::Net;
 
+use crate::icap::IcapConfig;
+
 /// Everything the web proxy needs to know at start.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -37,6 +39,8 @@ pub struct ProxyConfig {
     pub timeouts: TimeoutConfig,
     /// Largest request header block a client may send, in bytes. Default 65536.
     pub max_header_bytes: usize,
+    /// The ICAP services bumped and plain-HTTP bodies are scanned by; none by default.
+    pub icap: IcapConfig,
 }
 
 impl Default for ProxyConfig {
@@ -51,6 +55,7 @@ impl Default for ProxyConfig {
             access_log: AccessLogConfig::default(),
             timeouts: TimeoutConfig::default(),
             max_header_bytes: default_max_header_bytes(),
+            icap: IcapConfig::default(),
         }
     }
 }
@@ -294,6 +299,9 @@ impl ProxyConfig {
             if crate::hostname::normalise(name).is_none() {
                 bad(&format!("dns.hosts.{name:?}"), "is not a valid host name");
             }
+        }
+        for (location, message) in self.icap.problems() {
+            bad(&location, &message);
         }
         if problems.is_empty() { Ok(()) } else { Err(ConfigError { problems }) }
     }

@@ -30,7 +30,9 @@ mod forward;
 mod hello;
 mod hostname;
 mod hosts;
+mod icap;
 mod idle;
+mod inspect;
 mod link;
 mod metrics;
 mod origin;
@@ -40,10 +42,12 @@ mod resolve;
 mod rewind;
 mod rules;
 mod server;
+mod threats;
 mod tls;
 mod tunnel;
 mod upgrade;
 mod verify;
+mod zerocopy;
 
 pub use accesslog::{Action, Record, json_line, squid_line};
 pub use config::{
@@ -51,6 +55,11 @@ pub use config::{
     TransparentConfig, UpstreamConfig,
 };
 pub use denial::{Denial, DenyKind};
+pub use icap::{
+    ContentRule, IcapConfig, Method as IcapMethod, OnFailure, OverLimit, ScanNote, ScanOutcome,
+    ServiceConfig as IcapServiceConfig, Size,
+};
 pub use metrics::Metrics;
 pub use rules::{Categorized, Decision, Rules, RulesHandle};
 pub use server::{ProxyDeps, ProxyHandle, ServeError, serve};
+pub use threats::ThreatsHandle;

@@ -49,6 +49,7 @@ async fn serve(cfg: ProxyConfig) -> Result<iqbsh::ProxyHandle, ServeError> {
         observations: ObservationSink::channel(10).0,
         forge: Arc::new(LeafForge::new(root, ForgeConfig::default()).expect("forge")),
         rules: RulesHandle::new(Arc::new(AllowAll)),
+        threats: iqbsh::ThreatsHandle::default(),
     };
     iqbsh::serve(cfg, deps).await
 }

@@ -84,7 +84,8 @@ async fn start_web(
     let forge = certs::LeafForge::new(ca.current().clone(), certs::ForgeConfig::default())
         .context("cannot start the certificate forge")?;
     let observations = catalog::ingest::spawn_sink(store.clone(), 100_000, Duration::from_secs(1));
-    let deps = iqbsh::ProxyDeps { snapshot: snapshot.clone(), observations, forge: Arc::new(forge), rules };
+    let threats = iqbsh::ThreatsHandle::default();
+    let deps = iqbsh::ProxyDeps { snapshot: snapshot.clone(), observations, forge: Arc::new(forge), rules, threats };
     let proxy = iqbsh::serve(config.proxy.clone(), deps).await.context("cannot start the web proxy")?;
     tracing::info!(explicit = %proxy.explicit_addr(), "web proxy listening");
     Ok(proxy)

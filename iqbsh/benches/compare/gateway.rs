@@ -59,6 +59,7 @@ pub async fn start(dir: &Path, test_ca_pem: &Path, origin_port: u16, names: &[St
         observations: ObservationSink::channel(1000).0,
         forge: Arc::new(LeafForge::new(root, ForgeConfig::default()).expect("forge")),
         rules: RulesHandle::new(Arc::new(AllowAll)),
+        threats: iqbsh::ThreatsHandle::default(),
     };
     Gateway { handle: iqbsh::serve(cfg, deps).await.expect("proxy starts"), root_pem }
 }
