@@ -4,5 +4,6 @@
 #![allow(dead_code)]
 
 pub mod curl;
+pub mod icap;
 pub mod origin;
 pub mod world;
