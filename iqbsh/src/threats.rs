@@ -95,9 +95,10 @@ pub(crate) fn host_denial(db: &ThreatDb, host: &str) -> Option<Denial> {
 /// list it; its threat category goes into the record's categories.
 pub(crate) fn threat(conn: &Conn, record: &mut Record, host: &str, url: Option<&str>) -> Option<Denial> {
     let db = conn.shared.threats.current();
-    let (hit, what) = match url {
-        Some(url) => (db.url(url)?, url),
-        None => (db.host(host)?, host),
+    let (hit, what) = match (db.host(host), url) {
+        (Some(hit), _) => (hit, host),
+        (None, Some(url)) => (db.url(url)?, url),
+        (None, None) => return None,
     };
     record.categories.push(hit.category.to_string());
     Some(denial(&hit, what.to_owned()))
