@@ -31,6 +31,8 @@ pub struct Config {
     pub proxy: iqbsh::ProxyConfig,
     /// Resource categories and organisations' access policies for the web gateway.
     pub policies: crate::web::PoliciesConfig,
+    /// Threat feeds: hosts, URLs and addresses denied to every organisation (rule 7).
+    pub threats: crate::feeds::ThreatsConfig,
     /// The mail gateway (EPBSH relay). A relative `spool_dir` is under `data_dir`.
     pub relay: epbsh::relay::RelayConfig,
 }
@@ -202,6 +204,7 @@ impl Default for Config {
             services: ServicesConfig::default(),
             proxy: iqbsh::ProxyConfig::default(),
             policies: crate::web::PoliciesConfig::default(),
+            threats: crate::feeds::ThreatsConfig::default(),
             relay: epbsh::relay::RelayConfig { spool_dir: "spool".into(), ..Default::default() },
         }
     }
@@ -266,11 +269,19 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("/var/lib/perimeter"));
         assert_eq!(config.api.listen, "127.0.0.1:8750".parse().unwrap());
         assert_eq!(config.relay.watch, epbsh::watch::WatchConfig::default(), "the example shows the defaults");
+        assert_eq!(config.proxy.icap, iqbsh::IcapConfig::default(), "the example shows the defaults");
+        assert_eq!(config.threats, crate::feeds::ThreatsConfig::default(), "the example shows the defaults");
     }
 
     #[test]
     fn unknown_keys_are_refused_with_their_location() {
-        for junk in ["colour = 1", "[api]\nlisten = \"127.0.0.1:1\"\nlisen = 2", "[stor]\nurl = \"\""] {
+        for junk in [
+            "colour = 1",
+            "[api]\nlisten = \"127.0.0.1:1\"\nlisen = 2",
+            "[stor]\nurl = \"\"",
+            "[proxy.icap]\nscan_limt = \"1MiB\"",
+            "[threats]\nchek = \"1s\"",
+        ] {
             let err = Config::parse(junk).unwrap_err().to_string();
             assert!(err.contains("unknown field") || err.contains("unknown"), "{junk}: {err}");
             assert!(err.contains("line"), "{err}");

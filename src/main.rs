@@ -6,6 +6,7 @@ mod calendar;
 mod cli;
 pub mod cmd;
 mod config;
+mod feeds;
 mod mail;
 mod output;
 mod web;
