@@ -72,6 +72,9 @@ pub(crate) fn denial(note: &ScanNote) -> Denial {
             let reason = format!("the scanning service {service} refused the {thing}: {}", note.detail);
             Denial::new(DenyKind::Threat, reason)
         }
+        // Not a scan's verdict: the body itself broke off while it was held.
+        ScanOutcome::Skipped if note.method == Method::Respmod => Denial::new(DenyKind::Upstream, note.detail.clone()),
+        ScanOutcome::Skipped => Denial::new(DenyKind::BadRequest, note.detail.clone()),
         _ => Denial::new(
             DenyKind::ScanFailed,
             format!(

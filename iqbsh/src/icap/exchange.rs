@@ -76,11 +76,10 @@ pub(crate) enum Verdict {
 
 /// Runs one exchange to its verdict, counting it on the service.
 pub(crate) async fn run(service: Arc<Service>, msg: Message, mut feed: mpsc::Receiver<Feed>) -> Verdict {
-    let started = Instant::now();
     let verdict = exchange(&service, &msg, &mut feed).await.unwrap_or_else(Verdict::Failed);
     let (detected, failed) = (matches!(verdict, Verdict::Threat(_)), matches!(verdict, Verdict::Failed(_)));
     if !matches!(verdict, Verdict::Aborted) {
-        service.count(msg.method, started, detected, failed);
+        service.count(msg.method, detected, failed);
     }
     verdict
 }
@@ -154,7 +153,7 @@ async fn exchange(
             lease.conn.write_chunk(slice, service.timeout).await?;
         }
         lease.conn.write(&[wire::last_chunk(ended)], service.timeout).await?;
-        let answer = lease.conn.read_head(Instant::now() + service.timeout).await?;
+        let answer = verdict(service, &mut lease).await?;
         if answer.status != 100 || ended {
             return answer_of(service, lease, answer, msg.method, true).await;
         }
@@ -174,7 +173,7 @@ async fn exchange(
         match next {
             // The service answered before the end of the body.
             None => {
-                let answer = lease.conn.read_head(Instant::now() + service.timeout).await?;
+                let answer = verdict(service, &mut lease).await?;
                 return answer_of(service, lease, answer, msg.method, false).await;
             }
             Some(Some(Feed::Data(b))) => lease.conn.write_chunk(&b, service.timeout).await?,
@@ -183,8 +182,16 @@ async fn exchange(
         }
     }
     lease.conn.write(&[wire::last_chunk(false)], service.timeout).await?;
-    let answer = lease.conn.read_head(Instant::now() + service.timeout).await?;
+    let answer = verdict(service, &mut lease).await?;
     answer_of(service, lease, answer, msg.method, true).await
+}
+
+/// Reads the answer head, counting the wait as time spent on the service.
+async fn verdict(service: &Service, lease: &mut Lease) -> Result<Head, ExchangeError> {
+    let started = Instant::now();
+    let head = lease.conn.read_head(started + service.timeout).await;
+    service.waited(started);
+    head
 }
 
 /// Turns an answer into a verdict; `clean_end` when the request was sent to a

@@ -136,7 +136,7 @@ impl Icap {
             ("iqbsh_icap_scans_total", "counter", "Bodies sent to an ICAP service, by service and method."),
             ("iqbsh_icap_detections_total", "counter", "Threats ICAP services found, by service."),
             ("iqbsh_icap_failures_total", "counter", "ICAP exchanges that gave no verdict, by service."),
-            ("iqbsh_icap_seconds_total", "counter", "Time spent in ICAP exchanges, by service."),
+            ("iqbsh_icap_verdict_seconds_total", "counter", "Time spent waiting for ICAP verdicts (after a preview or the last byte), by service."),
             ("iqbsh_icap_connections_limit", "gauge", "Connections allowed to each ICAP service now."),
         ];
         for (i, (name, kind, help)) in families.iter().enumerate() {
@@ -153,7 +153,7 @@ impl Icap {
                     ),
                     1 => writeln!(out, "{name}{{service=\"{svc}\"}} {}", st.detections.load(Relaxed)),
                     2 => writeln!(out, "{name}{{service=\"{svc}\"}} {}", st.failures.load(Relaxed)),
-                    3 => writeln!(out, "{name}{{service=\"{svc}\"}} {:.6}", st.busy_us.load(Relaxed) as f64 / 1e6),
+                    3 => writeln!(out, "{name}{{service=\"{svc}\"}} {:.6}", st.waited_us.load(Relaxed) as f64 / 1e6),
                     _ => writeln!(out, "{name}{{service=\"{svc}\"}} {}", s.pool.limit()),
                 };
             }

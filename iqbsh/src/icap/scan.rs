@@ -98,15 +98,16 @@ impl Icap {
                 self.deliver(judgement, adapted, held, rest)
             }
             Stop::OverLimit => {
-                let fanout = fanout.unwrap_or_else(|| Fanout::start(services, msg));
-                self.over_limit(&subject, over, limit, fanout, held, body)
+                let start = || Fanout::start(services, msg);
+                self.over_limit(&subject, over, limit, fanout, start, held, body)
             }
             Stop::BodyFailed(e) => {
+                if let Some(mut fanout) = fanout {
+                    fanout.abort();
+                }
                 let what =
                     if subject.method == super::Method::Respmod { "the origin's response" } else { "the upload" };
-                let mut note = skipped(&subject, format!("{what} broke off: {e}"));
-                note.outcome = ScanOutcome::FailedBlocked;
-                Scanned::Refuse(note)
+                Scanned::Refuse(skipped(&subject, format!("{what} broke off before its end: {e}")))
             }
         }
     }
@@ -137,13 +138,16 @@ impl Icap {
         Scanned::Deliver { body: boxed(Replay::new(held, rest)), note: Some(note), late: None }
     }
 
-    /// A body found to be above its limit.
+    /// A body found to be above its limit; `fanout` holds the exchanges started while
+    /// it was held (none when its length said so up front: `start` starts them to stream).
+    #[allow(clippy::too_many_arguments)]
     fn over_limit<B>(
         &self,
         subject: &Subject,
         over: OverLimit,
         limit: u64,
-        mut fanout: Fanout,
+        fanout: Option<Fanout>,
+        start: impl FnOnce() -> Fanout,
         held: VecDeque<Frame<Bytes>>,
         body: B,
     ) -> Scanned
@@ -154,7 +158,7 @@ impl Icap {
         let kind = &subject.content_type;
         match over {
             OverLimit::Pass => {
-                fanout.abort();
+                fanout.into_iter().for_each(|mut f| f.abort());
                 self.count_unscanned(Unscanned::OverLimit);
                 let why = format!("larger than the scan limit of {} for {kind}: passed unscanned", Size(limit));
                 Scanned::Deliver {
@@ -164,7 +168,7 @@ impl Icap {
                 }
             }
             OverLimit::Block => {
-                fanout.abort();
+                fanout.into_iter().for_each(|mut f| f.abort());
                 let mut note = skipped(subject, format!("larger than the scan limit of {} for {kind}", Size(limit)));
                 note.outcome = ScanOutcome::TooLarge;
                 Scanned::Refuse(note)
@@ -173,6 +177,7 @@ impl Icap {
                 let (tx, channel) = Channel::new(STREAM_DEPTH);
                 let late = LateNote::default();
                 let template = skipped(subject, String::new());
+                let fanout = fanout.unwrap_or_else(start);
                 tokio::spawn(stream(body, held, fanout, tx, Arc::clone(&late), template));
                 Scanned::Deliver { body: boxed(channel), note: None, late: Some(late) }
             }

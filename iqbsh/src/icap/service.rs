@@ -31,8 +31,8 @@ pub(crate) struct Stats {
     pub scans: [AtomicU64; 2],
     pub detections: AtomicU64,
     pub failures: AtomicU64,
-    /// Microseconds spent waiting on the service, summed.
-    pub busy_us: AtomicU64,
+    /// Microseconds spent waiting for verdicts (after a preview or the last byte), summed.
+    pub waited_us: AtomicU64,
 }
 
 /// One ICAP service.
@@ -78,13 +78,17 @@ impl Service {
     }
 
     /// Counts a finished exchange.
-    pub(crate) fn count(&self, method: Method, started: Instant, detected: bool, failed: bool) {
+    pub(crate) fn count(&self, method: Method, detected: bool, failed: bool) {
         let i = usize::from(method == Method::Reqmod);
         self.stats.scans[i].fetch_add(1, Relaxed);
         self.stats.detections.fetch_add(u64::from(detected), Relaxed);
         self.stats.failures.fetch_add(u64::from(failed), Relaxed);
+    }
+
+    /// Counts a wait for an answer that began at `started`.
+    pub(crate) fn waited(&self, started: Instant) {
         let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        self.stats.busy_us.fetch_add(us, Relaxed);
+        self.stats.waited_us.fetch_add(us, Relaxed);
     }
 
     /// Asks the service's OPTIONS.

@@ -188,6 +188,11 @@ impl Scanner {
         assert!(found, "c-icap on {addr} does not find EICAR; its log:\n{log}");
     }
 
+    /// The process ids of clamd and c-icap (whose children do the work).
+    pub fn pids(&self) -> (u32, Option<u32>) {
+        (self.clamd.id(), self.c_icap.as_ref().map(Child::id))
+    }
+
     /// The service URL for `[proxy.icap.services.NAME]`.
     pub fn url(&self) -> String {
         format!("icap://{}/avscan", self.addr)
