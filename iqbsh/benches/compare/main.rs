@@ -20,7 +20,9 @@
 //! `BENCH_WORKERS` (16), `BENCH_CONNS` (connections per worker, 50),
 //! `BENCH_REQS` (requests per keep-alive connection, 50), `BENCH_BULK_MIB`
 //! (body size of the bulk scenarios, 32; 4 workers x 2 connections x 4 bodies),
-//! `BENCH_SCAN_MIB` (body size of the scanned bulk runs, 8; 4 x 1 x 4 bodies),
+//! `BENCH_SCAN_MIB` (body size of the scanned bulk runs, 2; Squid 5.7 with ICAP
+//! answers 500 after a stall to bodies of 4 MiB and more here), `BENCH_SCAN_BODIES` (bodies per connection, 32; 4
+//! workers x 1 connection),
 //! `BENCH_SCAN_SMALL` (small objects per connection, 50; 8 workers x 5
 //! connections). `BENCH_PARTS=base` or `scan` runs one part only.
 
@@ -217,7 +219,11 @@ fn scanning_part(
     };
     let (clamd, c_icap) = scanner.pids();
     let icap_cpu = || cpu::process(clamd) + c_icap.map_or(0.0, cpu::process_tree);
-    let sizes = scan::ScanSizes { bulk_mib: env("BENCH_SCAN_MIB", 8), small: (8, 5, env("BENCH_SCAN_SMALL", 50)) };
+    let sizes = scan::ScanSizes {
+        bulk_mib: env("BENCH_SCAN_MIB", 2),
+        bodies: env("BENCH_SCAN_BODIES", 32),
+        small: (8, 5, env("BENCH_SCAN_SMALL", 50)),
+    };
     let url = scanner.url();
     println!("scanning: {} MiB bodies, small objects {:?}, ICAP service {url}", sizes.bulk_mib, sizes.small);
     let scanned_dir = dir.join("iqbsh-icap");

@@ -20,8 +20,10 @@ pub struct Pair<'a> {
 
 /// Sizes of the scanning runs.
 pub struct ScanSizes {
-    /// Body size of the bulk runs (4 workers x 1 connection x 4 bodies).
+    /// Body size of the bulk runs.
     pub bulk_mib: usize,
+    /// Bodies per connection of the bulk runs (4 workers x 1 connection each).
+    pub bodies: usize,
     /// Workers x connections x requests of the small-object runs.
     pub small: (usize, usize, usize),
 }
@@ -32,37 +34,42 @@ fn target(addr: SocketAddr, pem: &str, port: u16, path: String) -> Arc<Target> {
 }
 
 /// Runs the bulk and small-object scenarios through `pair`, scanning off then on.
-pub async fn compare(pair: &Pair<'_>, port: u16, sizes: &ScanSizes, proxy_cpu: &dyn Fn() -> f64, icap_cpu: &dyn Fn() -> f64) {
+pub async fn compare(
+    pair: &Pair<'_>,
+    port: u16,
+    sizes: &ScanSizes,
+    proxy_cpu: &dyn Fn() -> f64,
+    icap_cpu: &dyn Fn() -> f64,
+) {
     for (addr, pem) in [pair.off, pair.on] {
         let _ = run(target(addr, pem, port, "/bench".into()), 2, 2, 2).await;
     }
     let bulk = format!("/bulk/{}", sizes.bulk_mib << 20);
     for (label, (addr, pem)) in [("bulk respmod off", pair.off), ("bulk respmod on", pair.on)] {
         let (before, icap_before) = (proxy_cpu(), icap_cpu());
-        let stats = run(target(addr, pem, port, bulk.clone()), 4, 1, 4).await;
+        let stats = run(target(addr, pem, port, bulk.clone()), 4, 1, sizes.bodies).await;
         let (cpu, icap) = (proxy_cpu() - before, icap_cpu() - icap_before);
         report_bulk(pair.proxy, label, &stats, cpu);
-        icap_line(pair.proxy, label, icap, stats.bytes as f64 / f64::from(1 << 20), stats.requests.len());
+        let mib = stats.bytes as f64 / f64::from(1 << 20);
+        if icap > 0.0 {
+            println!(
+                "{:<6} {label:<22} icap server cpu {icap:>5.2}s = {:>6.3} ms/MiB (not the proxy's)",
+                pair.proxy,
+                icap * 1000.0 / mib.max(1e-9)
+            );
+        }
     }
     let (workers, conns, reqs) = sizes.small;
     for (label, (addr, pem)) in [("small respmod off", pair.off), ("small respmod on", pair.on)] {
         let (before, icap_before) = (proxy_cpu(), icap_cpu());
         let stats = run(target(addr, pem, port, "/bench".into()), workers, conns, reqs).await;
         let (cpu, icap) = (proxy_cpu() - before, icap_cpu() - icap_before);
-        let (count, mib) = (stats.requests.len(), stats.bytes as f64 / f64::from(1 << 20));
-        let per_request_ms = cpu * 1000.0 / count.max(1) as f64;
+        let count = stats.requests.len().max(1) as f64;
+        let (per_object, icap_per_object) = (cpu * 1000.0 / count, icap * 1000.0 / count);
         report(pair.proxy, label, stats, cpu);
-        println!("{:<6} {label:<22} proxy cpu {per_request_ms:>6.3} ms per object", pair.proxy);
-        icap_line(pair.proxy, label, icap, mib, count);
-    }
-}
-
-fn icap_line(proxy: &str, label: &str, cpu: f64, mib: f64, objects: usize) {
-    if cpu > 0.0 {
         println!(
-            "{proxy:<6} {label:<22} icap server cpu {cpu:>5.2}s = {:>6.3} ms/MiB, {:>6.3} ms per object (not the proxy's)",
-            cpu * 1000.0 / mib.max(1e-9),
-            cpu * 1000.0 / objects.max(1) as f64
+            "{:<6} {label:<22} proxy cpu {per_object:>6.3} ms per object, icap server cpu {icap_per_object:>6.3} ms per object",
+            pair.proxy
         );
     }
 }

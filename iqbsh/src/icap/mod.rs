@@ -136,7 +136,11 @@ impl Icap {
             ("iqbsh_icap_scans_total", "counter", "Bodies sent to an ICAP service, by service and method."),
             ("iqbsh_icap_detections_total", "counter", "Threats ICAP services found, by service."),
             ("iqbsh_icap_failures_total", "counter", "ICAP exchanges that gave no verdict, by service."),
-            ("iqbsh_icap_verdict_seconds_total", "counter", "Time spent waiting for ICAP verdicts (after a preview or the last byte), by service."),
+            (
+                "iqbsh_icap_verdict_seconds_total",
+                "counter",
+                "Time spent waiting for ICAP verdicts (after a preview or the last byte), by service.",
+            ),
             ("iqbsh_icap_connections_limit", "gauge", "Connections allowed to each ICAP service now."),
         ];
         for (i, (name, kind, help)) in families.iter().enumerate() {

@@ -194,3 +194,120 @@ fn config_sizes_types_and_problems() {
     assert!(Size::parse("5MB").is_err());
     assert_eq!(Size(32 << 20).to_string(), "32MiB");
 }
+
+/// A scripted ICAP server (bytes in, replies out): OPTIONS advertise a 4-byte
+/// preview, two connections and a one-second TTL; RESPMOD answers 204 right
+/// after the preview. Records the body bytes each request carried.
+async fn scripted_server() -> (std::net::SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = std::sync::Arc::clone(&seen);
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let record = std::sync::Arc::clone(&record);
+            tokio::spawn(async move {
+                let mut buf = BytesMut::new();
+                loop {
+                    let Some(end) = read_until(&mut tcp, &mut buf, b"\r\n\r\n").await else { return };
+                    let head = String::from_utf8_lossy(&buf.split_to(end)).into_owned();
+                    if head.starts_with("OPTIONS") {
+                        let answer = "ICAP/1.0 200 OK\r\nMethods: RESPMOD\r\nPreview: 4\r\nTransfer-Preview: *\r\n\
+                                      Max-Connections: 2\r\nOptions-TTL: 1\r\nAllow: 204\r\nEncapsulated: null-body=0\r\n\r\n";
+                        let _ = tcp.write_all(answer.as_bytes()).await;
+                        continue;
+                    }
+                    // The encapsulated heads, then the chunked preview up to its last chunk.
+                    let Some(heads) = read_until(&mut tcp, &mut buf, b"\r\n\r\n").await else { return };
+                    let _ = buf.split_to(heads);
+                    let Some(heads) = read_until(&mut tcp, &mut buf, b"\r\n\r\n").await else { return };
+                    let _ = buf.split_to(heads);
+                    let mut dec = Chunked::default();
+                    let mut body = Vec::new();
+                    loop {
+                        match dec.next(&mut buf).expect("chunked") {
+                            Some(Piece::Data(d)) => body.extend_from_slice(&d),
+                            Some(Piece::End { .. }) => break,
+                            None => {
+                                if tcp.read_buf(&mut buf).await.unwrap_or(0) == 0 {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                    record.lock().expect("seen").push(body);
+                    let _ = tcp.write_all(b"ICAP/1.0 204 No Content\r\nISTag: \"x\"\r\n\r\n").await;
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
+
+/// Reads into `buf` until `marker` is in it; the index just past it.
+async fn read_until(tcp: &mut tokio::net::TcpStream, buf: &mut BytesMut, marker: &[u8]) -> Option<usize> {
+    use tokio::io::AsyncReadExt;
+    loop {
+        if let Some(i) = buf.windows(marker.len()).position(|w| w == marker) {
+            return Some(i + marker.len());
+        }
+        if tcp.read_buf(buf).await.ok()? == 0 {
+            return None;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_204_after_the_preview_delivers_the_whole_body_and_options_set_the_pool() {
+    use http_body_util::BodyExt;
+    let (addr, seen) = scripted_server().await;
+    let text = format!("[services.s]\nurl = \"icap://{addr}/scan\"\nmax_connections = 8\n");
+    let config: IcapConfig = toml::from_str(&text).expect("config");
+    let (_stop, stop) = tokio::sync::watch::channel(false);
+    let icap = super::Icap::start(&config, &stop).await.expect("starts");
+    let service = std::sync::Arc::clone(&icap.services[0]);
+    for _ in 0..500 {
+        if service.options.load().is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(service.pool.limit(), 2, "Max-Connections caps the configured 8");
+    let subject = super::Subject {
+        method: Method::Respmod,
+        url: "http://h.test/file.bin".into(),
+        client: "127.0.0.1".parse().expect("ip"),
+        req_head: Bytes::from_static(b"GET http://h.test/file.bin HTTP/1.1\r\nHost: h.test\r\n\r\n"),
+        res_head: Some(Bytes::from_static(b"HTTP/1.1 200 OK\r\n\r\n")),
+        content_type: "application/octet-stream".into(),
+    };
+    let body = http_body_util::Full::new(Bytes::from_static(b"0123456789abcdef"));
+    let super::Scanned::Deliver { body, note, .. } = icap.scan(subject, body).await else { panic!("delivered") };
+    assert_eq!(note.map(|n| n.outcome), Some(ScanOutcome::Clean));
+    assert_eq!(body.collect().await.expect("body").to_bytes(), Bytes::from_static(b"0123456789abcdef"));
+    assert_eq!(*seen.lock().expect("seen"), [b"0123".to_vec()], "only the preview went to the service");
+}
+
+#[tokio::test]
+async fn the_pool_waits_for_a_free_connection_within_its_limit() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((tcp, _)) = listener.accept().await {
+            open.push(tcp);
+        }
+    });
+    let pool = super::pool::Pool::new(addr, 4);
+    pool.set_limit(Some(2));
+    let limit = std::time::Duration::from_millis(200);
+    let first = pool.get(limit).await.expect("first");
+    let _second = pool.get(limit).await.expect("second");
+    assert_eq!(pool.get(limit).await.err(), Some(ExchangeError::Busy(2)));
+    pool.put(first);
+    let again = pool.get(limit).await.expect("a returned connection is reused");
+    assert!(again.conn.reused);
+    pool.set_limit(None);
+    assert_eq!(pool.limit(), 4, "back to the configured ceiling when the service advertises none");
+}
