@@ -24,7 +24,8 @@
 //! answers 500 after a stall to bodies of 4 MiB and more here), `BENCH_SCAN_BODIES` (bodies per connection, 32; 4
 //! workers x 1 connection),
 //! `BENCH_SCAN_SMALL` (small objects per connection, 50; 8 workers x 5
-//! connections). `BENCH_PARTS=base` or `scan` runs one part only.
+//! connections). `BENCH_PARTS=base` or `scan` runs one part only; `splice` only the
+//! spliced bulk transfers (IQBSH, the plain relay, Squid).
 
 mod cpu;
 mod gateway;
@@ -142,7 +143,8 @@ fn main() {
         bulk_mib: env("BENCH_BULK_MIB", 32),
     };
     let parts = std::env::var("BENCH_PARTS").unwrap_or_default();
-    let (base, scanning) = (parts != "scan", parts != "base");
+    let (base, scanning, splice_only) =
+        (parts.is_empty() || parts == "base", parts.is_empty() || parts == "scan", parts == "splice");
     let dir = tempfile::tempdir().expect("tempdir");
     let client = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("rt");
     let proxy_rt = tokio::runtime::Builder::new_multi_thread()
@@ -163,24 +165,46 @@ fn main() {
     let names: Vec<String> = [HOST.to_owned(), SPLICED.to_owned()].into_iter().chain(fresh).collect();
     let gw = proxy_rt.block_on(gateway::start(dir.path(), &ca_pem, port, &names, None));
     let iqbsh_cpu = || cpu::threads(&["iqbsh", "leaf-forge"]);
+    let addr = gw.handle.explicit_addr();
     if base {
-        let addr = gw.handle.explicit_addr();
         client.block_on(scenarios("iqbsh", addr, &gw.root_pem, &test_ca_pem, ports, &sizes, &iqbsh_cpu));
+    }
+    if splice_only {
+        client.block_on(spliced("iqbsh", addr, &test_ca_pem, port, &sizes, &iqbsh_cpu));
+    }
+    if base || splice_only {
         relay_floor(&client, port, &test_ca_pem, &sizes);
     }
     let squid = squid::start(dir.path(), port, &names, None);
-    match (&squid, base) {
-        (Ok(sq), true) => {
+    match &squid {
+        Ok(sq) if base => {
             let cpu = || cpu::process_tree(sq.pid());
             client.block_on(scenarios("squid", sq.addr, &sq.root_pem, &test_ca_pem, ports, &sizes, &cpu));
         }
-        (Err(e), _) => println!("squid  baseline not measured: {e}"),
-        _ => {}
+        Ok(sq) if splice_only => {
+            let cpu = || cpu::process_tree(sq.pid());
+            client.block_on(spliced("squid", sq.addr, &test_ca_pem, port, &sizes, &cpu));
+        }
+        Ok(_) => {}
+        Err(e) => println!("squid  baseline not measured: {e}"),
     }
     if scanning {
         scanning_part(&client, &proxy_rt, dir.path(), &gw, squid.as_ref().ok(), port, &names);
     }
     proxy_rt.block_on(gw.handle.shutdown());
+}
+
+/// The spliced bulk transfer alone through `addr`.
+async fn spliced(proxy: &str, addr: SocketAddr, test_ca_pem: &str, port: u16, sizes: &Sizes, cpu: &dyn Fn() -> f64) {
+    let target = Target {
+        proxy: addr,
+        host: SPLICED.into(),
+        port,
+        path: String::new(),
+        fresh_names: false,
+        tls: Some(connector(test_ca_pem)),
+    };
+    bulk(proxy, "spliced bulk", target, sizes, cpu).await;
 }
 
 /// The spliced bulk transfer through a plain TCP relay: the floor.
