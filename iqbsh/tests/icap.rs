@@ -52,6 +52,16 @@ async fn eicar_downloads_are_blocked_with_the_threat_named() {
     }
     let out = curl(&["-x", &w.proxy_url(), "-w", "\n%{http_code}", &http(&w, "/eicar")]).await;
     assert!(out.stdout.ends_with("\n403") && out.stdout.contains(EICAR_NAME), "plain HTTP: {out:?}");
+    // The same as a preview ending in `ieof` (the 68 bytes fit in c-icap's 1024-byte preview).
+    let ieof = World::start(|cfg, _| {
+        service(cfg, &scanner.url(), None);
+        cfg.icap.services.get_mut("av").expect("av").ieof_previews = true;
+    })
+    .await;
+    let previewed = curl(&["-x", &ieof.proxy_url(), "-w", "\n%{http_code}", &http(&ieof, "/eicar")]).await;
+    assert!(previewed.stdout.ends_with("\n403") && previewed.stdout.contains(EICAR_NAME), "ieof: {previewed:?}");
+    let clean = curl(&["-x", &ieof.proxy_url(), "-w", "\n%{http_code}", &http(&ieof, "/bulk/500")]).await;
+    assert!(clean.stdout.ends_with("\n200"), "ieof, clean: {clean:?}");
     let reference = out.stdout.split("Reference: <code>").nth(1).and_then(|r| r.split('<').next()).expect("ref");
     let r = w.wait_record("plain detection", |r| r["reference"] == reference).await;
     assert_eq!((r["deny"].as_str(), r["status"].as_u64()), (Some("threat"), Some(403)), "{r}");

@@ -64,6 +64,12 @@ pub struct ServiceConfig {
     /// (`Max-Connections`). Default 64.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Send a body that fits in the service's preview as a preview ending in
+    /// `ieof` (RFC 3507 section 4.5) instead of whole with `Allow: 204`. Default
+    /// false: c-icap 0.5.10 answers the whole small body 2-3 times sooner and for
+    /// about a quarter less CPU (measured).
+    #[serde(default)]
+    pub ieof_previews: bool,
 }
 
 fn default_methods() -> Vec<Method> {

@@ -1,7 +1,9 @@
 //! One RESPMOD or REQMOD exchange with one service (RFC 3507 section 4): the
-//! encapsulated HTTP heads, a Preview when the service wants one (`ieof` when
-//! the whole body fits in it), then, after `100 Continue`, the rest of the
-//! body as it arrives from the feeder, and the answer read as a [`Verdict`]:
+//! encapsulated HTTP heads, a Preview when the service wants one, then, after
+//! `100 Continue`, the rest of the body as it arrives from the feeder, and the
+//! answer read as a [`Verdict`]. A body that ends within the preview size goes
+//! whole without a preview (c-icap answers that sooner), or, for a service set
+//! to `ieof_previews`, as a preview ending in `ieof`. Verdicts:
 //! `204` (in or after the preview) clean, `200` with a named threat, a
 //! replacement message (adapted), or a failure.
 //!
@@ -139,19 +141,22 @@ async fn exchange(
         let Some(taken) = take_preview(feed, size).await else { return Ok(Verdict::Aborted) };
         (slices, carry, ended) = taken;
     }
+    // A body that ended within the preview size is in hand: sent whole, unless the
+    // service is to get such bodies as a preview ending in `ieof`.
+    let previewing = preview.is_some() && (!ended || service.ieof_previews);
     let mut lease = service.pool.get(service.timeout).await?;
     let (enc, heads) = encapsulation(msg);
     let mut headers = vec![("Allow", "204".to_owned()), ("X-Client-IP", msg.client.to_string())];
-    if preview.is_some() {
+    if previewing {
         headers.push(("Preview", slices.iter().map(Bytes::len).sum::<usize>().to_string()));
     }
     let head = wire::request_head(msg.method.as_str(), &service.uri, &service.host, &headers, &enc);
     let parts: Vec<&[u8]> = std::iter::once(&head[..]).chain(heads.iter().map(|h| &h[..])).collect();
     lease.conn.write(&parts, service.timeout).await?;
-    if preview.is_some() {
-        for slice in &slices {
-            lease.conn.write_chunk(slice, service.timeout).await?;
-        }
+    for slice in &slices {
+        lease.conn.write_chunk(slice, service.timeout).await?;
+    }
+    if previewing {
         lease.conn.write(&[wire::last_chunk(ended)], service.timeout).await?;
         let answer = verdict(service, &mut lease).await?;
         if answer.status != 100 || ended {

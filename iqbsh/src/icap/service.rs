@@ -45,6 +45,8 @@ pub(crate) struct Service {
     pub host: String,
     pub methods: Vec<Method>,
     pub timeout: Duration,
+    /// Send a body that fits in the preview as a preview ending in `ieof`.
+    pub ieof_previews: bool,
     on_failure: Option<OnFailure>,
     pub options: ArcSwapOption<ServiceOptions>,
     pub pool: Pool,
@@ -61,6 +63,7 @@ impl Service {
             host,
             methods: cfg.methods.clone(),
             timeout: cfg.timeout,
+            ieof_previews: cfg.ieof_previews,
             on_failure: cfg.on_failure,
             options: ArcSwapOption::empty(),
             pool: Pool::new(addr, cfg.max_connections),
