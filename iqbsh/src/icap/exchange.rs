@@ -269,11 +269,13 @@ async fn drain(service: &Arc<Service>, mut lease: Lease, has_body: bool, reusabl
     let deadline = Instant::now() + service.timeout;
     let mut dec = Chunked::default();
     let mut seen = 0;
-    while has_body {
-        match lease.conn.read_piece(&mut dec, deadline).await {
-            Ok(Piece::Data(b)) if seen + b.len() <= MAX_DRAIN => seen += b.len(),
-            Ok(Piece::End { .. }) => break,
-            _ => return,
+    if has_body {
+        loop {
+            match lease.conn.read_piece(&mut dec, deadline).await {
+                Ok(Piece::Data(b)) if seen + b.len() <= MAX_DRAIN => seen += b.len(),
+                Ok(Piece::End { .. }) => break,
+                _ => return,
+            }
         }
     }
     if reusable {
