@@ -33,6 +33,11 @@ fn http(w: &World, path: &str) -> String {
     format!("http://news.test:{}{path}", w.plain.addr.port())
 }
 
+/// curl's status and body size for `url` fetched through `w`.
+async fn status_and_size(w: &World, url: String) -> common::curl::Curl {
+    curl(&["-x", &w.proxy_url(), "-o", "/dev/null", "-w", "%{http_code} %{size_download}", &url]).await
+}
+
 /// A port nothing listens on.
 fn closed_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port")
@@ -158,16 +163,7 @@ async fn a_service_that_is_down_fails_closed_or_open_as_configured() {
     assert!(w.proxy.render_metrics().contains("iqbsh_icap_failures_total{service=\"av\"} 1"));
 
     let w = World::start(|cfg, _| service(cfg, &down, Some(OnFailure::Pass))).await;
-    let out = curl(&[
-        "-x",
-        &w.proxy_url(),
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code} %{size_download}",
-        &http(&w, "/bulk/1000"),
-    ])
-    .await;
+    let out = status_and_size(&w, http(&w, "/bulk/1000")).await;
     assert_eq!(out.stdout, "200 1000", "the body passed: {out:?}");
     let r = w.wait_record("failed open", |r| r["action"] == "allow").await;
     let scan = &r["scans"][0];
@@ -215,16 +211,7 @@ async fn a_type_passed_above_the_limit_is_logged_unscanned() {
         cfg.icap.content.push(toml::from_str(rule).expect("rule"));
     })
     .await;
-    let out = curl(&[
-        "-x",
-        &w.proxy_url(),
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code} %{size_download}",
-        &http(&w, "/bulk-eicar/100000"),
-    ])
-    .await;
+    let out = status_and_size(&w, http(&w, "/bulk-eicar/100000")).await;
     assert_eq!(out.stdout, format!("200 {}", 100_000 + EICAR.len()), "passed unscanned, whole: {out:?}");
     let r = w.wait_record("passed", |r| r["action"] == "allow").await;
     assert_eq!(r["scans"][0]["outcome"], "skipped", "{r}");

@@ -9,7 +9,6 @@
 mod common;
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,10 +17,7 @@ use common::world::{TRANSPARENT_LINK, World};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use policies::threat::{FeedFormat, ThreatCategory, ThreatDb, parse_feed};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A database of `(category, format, text)` feeds.
 fn feeds(feeds: &[(ThreatCategory, FeedFormat, &str)]) -> ThreatDb {
@@ -106,32 +102,9 @@ async fn a_listed_url_is_denied_and_its_host_stays_open() {
 }
 
 /// `CONNECT host:port` through the proxy, then TLS trusting only the PEM at `root`.
-async fn tunnel(w: &World, host: &str, root: &Path) -> tokio_rustls::client::TlsStream<TcpStream> {
-    let mut tcp = TcpStream::connect(w.proxy.explicit_addr()).await.expect("proxy");
-    let authority = format!("{host}:{}", w.origin.addr.port());
-    tcp.write_all(format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n").as_bytes()).await.expect("w");
-    let mut reader = BufReader::new(tcp);
-    let mut line = String::new();
-    reader.read_line(&mut line).await.expect("answer");
-    assert!(line.contains(" 200"), "{line}");
-    while line != "\r\n" {
-        line.clear();
-        reader.read_line(&mut line).await.expect("head");
-    }
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(root).expect("pem") {
-        roots.add(cert.expect("certificate")).expect("anchor");
-    }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let name = ServerName::try_from(host.to_owned()).expect("name");
-    connector.connect(name, reader.into_inner()).await.expect("TLS through the proxy")
+async fn tunnel(w: &World, host: &str, root: &Path) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let tcp = common::tunnel::connect(w.proxy.explicit_addr(), &format!("{host}:{}", w.origin.addr.port())).await;
+    common::tunnel::tls(tcp, host, root).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

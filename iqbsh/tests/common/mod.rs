@@ -6,4 +6,5 @@
 pub mod curl;
 pub mod icap;
 pub mod origin;
+pub mod tunnel;
 pub mod world;
