@@ -39,6 +39,9 @@ mod origin;
 mod relay;
 mod scan;
 mod squid;
+#[allow(dead_code)]
+#[path = "../../tests/common/tunnel.rs"]
+mod tunnel;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -29,10 +29,10 @@ pub async fn connect(proxy: std::net::SocketAddr, authority: &str) -> TcpStream 
     reader.into_inner()
 }
 
-/// TLS as `host` over `tcp`, trusting only the PEM certificates in `root`, offering HTTP/1.1.
-pub async fn tls(tcp: TcpStream, host: &str, root: &Path) -> TlsStream<TcpStream> {
+/// A TLS client configuration trusting only the PEM certificates in `pem`, offering HTTP/1.1.
+pub fn client_config(pem: &[u8]) -> rustls::ClientConfig {
     let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(root).expect("pem") {
+    for cert in CertificateDer::pem_slice_iter(pem) {
         roots.add(cert.expect("certificate")).expect("anchor");
     }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -42,6 +42,12 @@ pub async fn tls(tcp: TcpStream, host: &str, root: &Path) -> TlsStream<TcpStream
         .with_root_certificates(roots)
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config
+}
+
+/// TLS as `host` over `tcp`, trusting only the PEM certificates in the file `root`, offering HTTP/1.1.
+pub async fn tls(tcp: TcpStream, host: &str, root: &Path) -> TlsStream<TcpStream> {
+    let config = client_config(&std::fs::read(root).expect("root PEM"));
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let name = ServerName::try_from(host.to_owned()).expect("name");
     connector.connect(name, tcp).await.expect("TLS through the proxy")

@@ -4,7 +4,8 @@
 //!
 //! Lives here: the feed formats ([`FeedFormat`]: hosts files, plain domain
 //! lists, plain URL lists, URLhaus-style CSV, Spamhaus DROP-style CIDR lists)
-//! parsed with every problem located by source and line ([`parse_feed`]), and
+//! parsed with every problem located by source and line ([`parse_feed`]; the
+//! problems are the category lists' [`DbErrors`](crate::category::DbErrors)), and
 //! the [`ThreatDb`] built from the feeds that parsed, which answers for a
 //! host, a URL or an address. Must not: read files or fetch anything; the
 //! binary loads the feeds and keeps a feed's last good entries when a new
@@ -106,39 +107,6 @@ impl FeedEntries {
         self.len() == 0
     }
 }
-
-/// One problem in a feed, located.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FeedProblem {
-    /// The file or URL.
-    pub source: String,
-    pub line: usize,
-    pub message: String,
-}
-
-impl fmt::Display for FeedProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {}", self.source, self.line, self.message)
-    }
-}
-
-/// Every problem of a refused feed (none of it was taken).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FeedErrors(pub Vec<FeedProblem>);
-
-impl fmt::Display for FeedErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, p) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{p}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for FeedErrors {}
 
 /// A URL as feeds and requests are compared: no scheme, no fragment, host in
 /// lower case without a trailing dot or a default port, path and query as

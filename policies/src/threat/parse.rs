@@ -5,8 +5,8 @@
 
 use std::net::IpAddr;
 
-use super::{Cidr, FeedEntries, FeedErrors, FeedFormat, FeedProblem, normalise_url};
-use crate::category::domain_problem;
+use super::{Cidr, FeedEntries, FeedFormat, normalise_url};
+use crate::category::{DbError, DbErrors, domain_problem};
 
 /// Names hosts files map to themselves, not threats.
 const HOSTS_BOILERPLATE: [&str; 12] = [
@@ -25,7 +25,7 @@ const HOSTS_BOILERPLATE: [&str; 12] = [
 ];
 
 /// Parses a whole feed of `format`; `source` names it in problems.
-pub fn parse_feed(format: FeedFormat, text: &str, source: &str) -> Result<FeedEntries, FeedErrors> {
+pub fn parse_feed(format: FeedFormat, text: &str, source: &str) -> Result<FeedEntries, DbErrors> {
     let mut entries = FeedEntries::default();
     let mut problems = Vec::new();
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -39,10 +39,10 @@ pub fn parse_feed(format: FeedFormat, text: &str, source: &str) -> Result<FeedEn
             FeedFormat::Cidr => cidr_line(line, &mut entries),
         };
         if let Err(message) = result {
-            problems.push(FeedProblem { source: source.to_owned(), line: i + 1, message });
+            problems.push(DbError { source: source.to_owned(), line: i + 1, message });
         }
     }
-    if problems.is_empty() { Ok(entries) } else { Err(FeedErrors(problems)) }
+    if problems.is_empty() { Ok(entries) } else { Err(DbErrors(problems)) }
 }
 
 /// The line without an inline `#` comment.
