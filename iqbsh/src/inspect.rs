@@ -37,7 +37,11 @@ pub(crate) fn view<B>(conn: &Conn, req: &Request<B>, url: &str) -> Option<Reques
     if !conn.shared.icap.scans(Method::Respmod) {
         return None;
     }
-    let head = Bytes::from(wire::http_request_head(req.method().as_str(), url, &clean(req.headers())));
+    // The request only gives the download its context: the user's credentials stay out of it.
+    let mut headers = clean(req.headers());
+    headers.remove(header::COOKIE);
+    headers.remove(header::AUTHORIZATION);
+    let head = Bytes::from(wire::http_request_head(req.method().as_str(), url, &headers));
     Some(RequestView { method: req.method().clone(), url: url.to_owned(), head })
 }
 
