@@ -50,6 +50,8 @@ web = false
 spool_dir = "spool"
 [relay.limits]
 max_sessions = 1000
+# The load comes from one address.
+max_sessions_per_address = 1000
 [relay.delivery]
 smarthost = "127.0.0.1:$sink_port"
 max_concurrent = 100

@@ -23,6 +23,10 @@ pub struct Cli {
     /// Catalog database URL, sqlite://PATH or postgres://... (overrides `store.url`).
     #[arg(long, global = true, env = "PERIMETER_STORE_URL", value_name = "URL", hide_env_values = true)]
     pub store: Option<String>,
+    /// Who is acting, as the audit trail names changes made from the command line
+    /// (default: the person behind sudo, else the login name).
+    #[arg(long = "as", global = true, env = "PERIMETER_ACTOR", value_name = "NAME")]
+    pub acting_as: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -78,6 +82,9 @@ pub enum Command {
     /// Connected government mail systems (the mail gateway's registry).
     #[command(subcommand)]
     Mail(MailCmd),
+    /// The packet gate: what it enforces and counts, what it does with a source, its rules.
+    #[command(subcommand)]
+    Gate(GateCmd),
     /// Run one reconciler pass now: open due notices, send them, apply passed deadlines.
     /// (`perimeter up` does this on its own every `notices.interval`.)
     Reconcile {
@@ -88,6 +95,22 @@ pub enum Command {
         #[command(flatten)]
         json: JsonFlag,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GateCmd {
+    /// Interfaces, backend, attach mode, catalog generation enforced and packet counts of
+    /// the running gate (exit status 1 when it is not running).
+    Status(JsonFlag),
+    /// What the gate does with packets from IP, and why (from the catalog and `[gate]`).
+    Explain {
+        ip: IpAddr,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Print the nftables rules the gate installs beside itself (the HTTPS redirect to the
+    /// transparent proxy, the QUIC answer), for operators who manage their own firewall.
+    Rules,
 }
 
 #[derive(Subcommand, Debug)]

@@ -35,6 +35,8 @@ pub struct Config {
     pub threats: crate::feeds::ThreatsConfig,
     /// The mail gateway (EPBSH relay). A relative `spool_dir` is under `data_dir`.
     pub relay: epbsh::relay::RelayConfig,
+    /// The packet gate on the client-facing interfaces; off unless interfaces are named.
+    pub gate: iqbsh::gate::GateConfig,
 }
 
 /// Which gateways run beside the catalog and the API.
@@ -122,6 +124,9 @@ pub struct NoticesConfig {
     /// How often the reconciler runs (notices, deadlines).
     #[serde(with = "duration::one")]
     pub interval: Duration,
+    /// How long one SMTP exchange may take before it is given up (and retried).
+    #[serde(with = "duration::one")]
+    pub send_timeout: Duration,
 }
 
 /// The working-day calendar.
@@ -140,6 +145,7 @@ impl Default for NoticesConfig {
             send_at: "09:00".into(),
             retry_base: Duration::from_secs(60),
             interval: Duration::from_secs(60),
+            send_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -168,7 +174,8 @@ pub struct ApiConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct CatalogConfig {
     /// How often a running gateway checks the store for changes made elsewhere (for
-    /// example by the CLI or another instance).
+    /// example by the CLI or another instance). One cheap query; short, so a block made
+    /// from the CLI reaches the packet gate within a second.
     #[serde(with = "duration::one")]
     pub refresh: Duration,
 }
@@ -204,8 +211,9 @@ impl Default for Config {
             services: ServicesConfig::default(),
             proxy: iqbsh::ProxyConfig::default(),
             policies: crate::web::PoliciesConfig::default(),
+            relay: epbsh::relay::RelayConfig::default(),
+            gate: iqbsh::gate::GateConfig::default(),
             threats: crate::feeds::ThreatsConfig::default(),
-            relay: epbsh::relay::RelayConfig { spool_dir: "spool".into(), ..Default::default() },
         }
     }
 }
@@ -218,7 +226,7 @@ impl Default for ApiConfig {
 
 impl Default for CatalogConfig {
     fn default() -> CatalogConfig {
-        CatalogConfig { refresh: Duration::from_secs(1) }
+        CatalogConfig { refresh: Duration::from_millis(250) }
     }
 }
 
@@ -239,6 +247,15 @@ impl Config {
     /// Parses configuration text.
     pub fn parse(text: &str) -> Result<Config, toml::de::Error> {
         toml::from_str(text)
+    }
+
+    /// The addresses this node's listeners are configured on (not the wildcard): the
+    /// gateway's own addresses, never a user's source.
+    pub fn own_addresses(&self) -> Vec<std::net::IpAddr> {
+        let mut own = vec![self.proxy.explicit.listen.ip(), self.relay.listen.ip(), self.api.listen.ip()];
+        own.extend(self.proxy.transparent.as_ref().map(|t| t.listen.ip()));
+        own.retain(|ip| !ip.is_unspecified());
+        own
     }
 
     /// The store URL in force: the configured one, or the SQLite file in the data dir.
@@ -269,6 +286,8 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("/var/lib/perimeter"));
         assert_eq!(config.api.listen, "127.0.0.1:8750".parse().unwrap());
         assert_eq!(config.relay.watch, epbsh::watch::WatchConfig::default(), "the example shows the defaults");
+        assert_eq!(config.gate, iqbsh::gate::GateConfig::default(), "the example shows the gate's defaults");
+        assert_eq!(config.catalog, CatalogConfig::default(), "the example shows the catalog's defaults");
         assert_eq!(config.proxy.icap, iqbsh::IcapConfig::default(), "the example shows the defaults");
         assert_eq!(config.threats, crate::feeds::ThreatsConfig::default(), "the example shows the defaults");
     }
@@ -288,6 +307,27 @@ mod tests {
         }
         let with_junk = format!("{EXAMPLE}\n[extra]\nkey = 1\n");
         assert!(Config::parse(&with_junk).is_err());
+    }
+
+    #[test]
+    fn a_partly_given_table_keeps_the_defaults_of_what_it_omits() {
+        let config = Config::parse("[relay]\nhostname = \"relay.test\"\n").unwrap();
+        assert_eq!(config.relay.spool_dir, PathBuf::from("spool"), "the spool stays under data_dir");
+        assert_eq!(Config { relay: Config::default().relay, ..config }, Config::default());
+    }
+
+    #[test]
+    fn the_gate_section_is_checked() {
+        let config = Config::parse(
+            "[gate]\ninterfaces = [{ name = \"eth1\", link = \"kt-astana-1\" }]\nsample_interval = \"5m\"",
+        )
+        .expect("gate parses");
+        assert!(config.gate.enabled());
+        assert_eq!(config.gate.sample_interval, Duration::from_secs(300));
+        for junk in ["[gate]\nbackend = \"ebpf\"", "[gate]\nsample_interval = 60", "[gate]\ninterface = []"] {
+            let err = Config::parse(junk).unwrap_err().to_string();
+            assert!(err.contains("line"), "{junk}: {err}");
+        }
     }
 
     #[test]

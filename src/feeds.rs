@@ -28,6 +28,7 @@ use iqbsh::ThreatsHandle;
 use policies::duration;
 use policies::threat::{FeedEntries, FeedFormat, ThreatCategory, ThreatDb, parse_feed};
 use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
 
 /// `[threats]`.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -144,8 +145,13 @@ fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
 
 impl FeedLoader {
     /// Loads what is there now (dropped files, cached downloads), publishes it,
-    /// and keeps the feeds current in the background.
-    pub async fn start(config: &ThreatsConfig, data_dir: &Path, handle: ThreatsHandle) -> FeedLoader {
+    /// and keeps the feeds current in the background until `stop`.
+    pub async fn start(
+        config: &ThreatsConfig,
+        data_dir: &Path,
+        handle: ThreatsHandle,
+        stop: CancellationToken,
+    ) -> FeedLoader {
         let loader = FeedLoader { feeds: Arc::default(), handle, stats: Arc::default() };
         let cache = data_dir.join("threats");
         for (name, fetch) in &config.fetch {
@@ -159,10 +165,10 @@ impl FeedLoader {
         }
         loader.publish().await;
         if let Some(dir) = config.dir.clone() {
-            tokio::spawn(loader.clone().watch(dir, config.check.max(Duration::from_millis(50))));
+            tokio::spawn(loader.clone().watch(dir, config.check.max(Duration::from_millis(50)), stop.clone()));
         }
         for (name, fetch) in &config.fetch {
-            tokio::spawn(loader.clone().fetch_every(name.clone(), fetch.clone(), cache.clone()));
+            tokio::spawn(loader.clone().fetch_every(name.clone(), fetch.clone(), cache.clone(), stop.clone()));
         }
         loader
     }
@@ -241,20 +247,27 @@ impl FeedLoader {
         changed
     }
 
-    /// Checks `dir` every `every` and publishes when something changed.
-    async fn watch(self, dir: PathBuf, every: Duration) {
+    /// Checks `dir` every `every` and publishes when something changed, until `stop`.
+    async fn watch(self, dir: PathBuf, every: Duration, stop: CancellationToken) {
         loop {
-            tokio::time::sleep(every).await;
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                () = stop.cancelled() => return,
+            }
             if self.scan(&dir).await {
                 self.publish().await;
             }
         }
     }
 
-    /// Fetches feed `name` now and then every `cfg.every`; a good version is kept under `cache`.
-    async fn fetch_every(self, name: String, cfg: FetchConfig, cache: PathBuf) {
+    /// Fetches feed `name` now and then every `cfg.every` until `stop`; a good version is kept under `cache`.
+    async fn fetch_every(self, name: String, cfg: FetchConfig, cache: PathBuf, stop: CancellationToken) {
         loop {
-            match fetch::get(&cfg.url).await {
+            let fetched = tokio::select! {
+                fetched = fetch::get(&cfg.url) => fetched,
+                () = stop.cancelled() => return,
+            };
+            match fetched {
                 Ok(text) => {
                     let source = format!("fetch:{name}");
                     if self.take(source, cfg.category, cfg.format, &text, &cfg.url) {
@@ -267,7 +280,10 @@ impl FeedLoader {
                     tracing::error!(feed = %name, url = %cfg.url, error = %format!("{e:#}"), "fetching a threat feed failed; its previous version stays in force");
                 }
             }
-            tokio::time::sleep(cfg.every.max(Duration::from_millis(50))).await;
+            tokio::select! {
+                () = tokio::time::sleep(cfg.every.max(Duration::from_millis(50))) => {}
+                () = stop.cancelled() => return,
+            }
         }
     }
 }

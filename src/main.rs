@@ -7,13 +7,19 @@ mod cli;
 pub mod cmd;
 mod config;
 mod feeds;
+mod gate;
 mod mail;
 mod output;
+mod signals;
+mod systemd;
 mod web;
 
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    // Everything this process creates (the SQLite catalog and its journal, the CA, the
+    // spool, logs, exports) is readable by its owner only.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

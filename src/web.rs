@@ -165,12 +165,15 @@ fn stamp(config: &PoliciesConfig) -> Option<SystemTime> {
 
 /// Reloads the rules whenever the files change; a bad edit is logged and the rules in
 /// force stay.
-pub fn spawn_reloader(config: PoliciesConfig, handle: RulesHandle) {
+pub fn spawn_reloader(config: PoliciesConfig, handle: RulesHandle, stop: tokio_util::sync::CancellationToken) {
     let every = config.reload.max(Duration::from_secs(1));
     tokio::spawn(async move {
         let mut seen = stamp(&config);
         loop {
-            tokio::time::sleep(every).await;
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.cancelled() => return,
+            }
             let now = stamp(&config);
             if now == seen {
                 continue;

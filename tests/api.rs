@@ -58,7 +58,7 @@ fn an_operator_sees_and_changes_only_its_own_data() {
         server.get("/api/v1/lookup/203.0.113.9", &duty).json()["status"] == "known"
     });
     assert_eq!(server.get("/api/v1/lookup/203.0.113.9", &alpha).json()["organisation"]["bin"], cast.a.as_str());
-    assert_eq!(server.get("/api/v1/lookup/203.0.113.9", &beta).status, 403, "beta cannot read alpha's assignment");
+    assert_eq!(server.get("/api/v1/lookup/203.0.113.9", &beta).status, 404, "beta cannot read alpha's assignment");
     assert_eq!(server.get("/api/v1/history/203.0.113.9", &beta).json(), serde_json::json!([]));
     assert_eq!(server.get("/api/v1/audit?subject=operator:alpha", &beta).status, 403);
     let own_audit = server.get("/api/v1/audit", &alpha).json();
@@ -103,7 +103,7 @@ fn uploads_are_checked_whole_and_lookups_follow_at_once() {
     );
     assert_eq!(dry.json()["applied"], false);
     assert_eq!(dry.json()["diff"]["added"][0]["prefix"], "2001:db8:aa::/48");
-    assert_eq!(server.get("/api/v1/lookup/2001:db8:aa::1", &alpha).json()["status"], "unknown");
+    assert_eq!(server.get("/api/v1/lookup/2001:db8:aa::1", &alpha).status, 404, "not (yet) in alpha's list");
 
     let applied =
         server.call("PUT", "/api/v1/operators/alpha/prefixes", Some(&alpha), Some((&good, "application/json")));
@@ -133,4 +133,93 @@ fn changes_made_from_the_cli_reach_a_running_server() {
     eventually("the running server picks up the CLI import", || {
         server.get("/api/v1/lookup/198.51.100.20", &duty).json()["operator"] == "beta"
     });
+}
+
+/// What an operator learns of another operator's data: nothing but "not yours".
+#[test]
+fn operators_learn_nothing_of_each_other() {
+    let env = Env::new();
+    let cast = env.cast();
+    let (alpha, beta) = (env.token("alpha", &["--operator", "alpha"]), env.token("beta", &["--operator", "beta"]));
+    env.ok(&["org", "add", "--bin", &common::bin("98014000004"), "--name", "Unconnected D", "--operator", "alpha"]);
+    let server = env.up();
+    let list = env.write("alpha.csv", &format!("203.0.113.0/24,{}\n", cast.a));
+    env.ok(&["catalog", "import", "--operator", "alpha", list.to_str().unwrap()]);
+    env.ok(&["block", "add", "203.0.113.9", "--reason", "incident 77 at alpha"]);
+    env.ok(&["block", "add", "192.0.2.9", "--reason", "incident 78 elsewhere"]);
+
+    // A lookup: another operator's address, a blocked one of theirs and an address in no
+    // list get one and the same answer; the block reason stays with its operator.
+    eventually("the block is in force", || {
+        server.get("/api/v1/lookup/203.0.113.9", &alpha).json()["status"] == "blocked"
+    });
+    let mine = server.get("/api/v1/lookup/203.0.113.9", &alpha).json();
+    assert_eq!(mine["reason"], "incident 77 at alpha", "an operator sees blocks of its own addresses: {mine}");
+    let answers: Vec<(u16, String)> = ["203.0.113.8", "203.0.113.9", "192.0.2.9", "198.18.0.1"]
+        .iter()
+        .map(|ip| {
+            let r = server.get(&format!("/api/v1/lookup/{ip}"), &beta);
+            (r.status, r.json()["error"].as_str().unwrap_or_default().replace(ip, "IP"))
+        })
+        .collect();
+    assert!(answers.iter().all(|a| *a == answers[0] && a.0 == 404), "{answers:?}");
+    assert!(!format!("{answers:?}").contains("incident"), "{answers:?}");
+    let alpha_blocks = server.get("/api/v1/blocks", &alpha).json();
+    assert_eq!(alpha_blocks.as_array().map(Vec::len), Some(1), "the manual block on alpha's address: {alpha_blocks}");
+    assert_eq!(server.get("/api/v1/blocks", &beta).json(), serde_json::json!([]));
+
+    // An import: an overlap with another operator's prefix and an organisation that is
+    // not the operator's are refused without naming whose or which.
+    let probe = env.write(
+        "probe.csv",
+        &format!(
+            "203.0.113.128/25,{c}\n198.51.100.0/24,{a}\n198.51.101.0/24,{d}\n",
+            c = cast.c,
+            a = cast.a,
+            d = common::bin("98014000004")
+        ),
+    );
+    let refused =
+        server.call("PUT", "/api/v1/operators/beta/prefixes?dry_run=true", Some(&beta), Some((&probe, "text/csv")));
+    assert_eq!(refused.status, 422, "{refused:?}");
+    let text = refused.body;
+    for secret in ["alpha", "203.0.113.0/24", "Ministry A", "Unconnected D", "registered"] {
+        let leaks = text.replace("registered operator", "").replace("another operator has registered", "");
+        assert!(!leaks.contains(secret), "the refusal names {secret}: {text}");
+    }
+    assert!(text.contains("overlaps a prefix another operator has registered"), "{text}");
+    assert_eq!(text.matches("is connected through operator 'beta'").count(), 2, "{text}");
+}
+
+/// A list of junk is refused in bounded memory with a bounded answer that says how
+/// many problems were not shown.
+#[test]
+fn a_junk_upload_gets_a_bounded_answer() {
+    let env = Env::new();
+    env.cast();
+    let alpha = env.token("alpha", &["--operator", "alpha"]);
+    let server = env.up();
+    let junk = env.write("junk.csv", &"x,y,z,w\n".repeat(300_000));
+    let refused =
+        server.call("PUT", "/api/v1/operators/alpha/prefixes?dry_run=true", Some(&alpha), Some((&junk, "text/csv")));
+    assert_eq!(refused.status, 422);
+    let body = refused.json();
+    assert_eq!(body["problems"].as_array().map(Vec::len), Some(1000));
+    assert_eq!(body["more_problems"], 299_000);
+    assert!(body["error"].as_str().unwrap().contains("300000 problem(s)"), "{body}");
+    assert!(refused.body.len() < 200_000, "the answer is bounded: {} bytes", refused.body.len());
+}
+
+/// A list over the configured body limit is refused with 413 without being read whole.
+#[test]
+fn an_upload_over_the_limit_is_refused_with_413() {
+    let mut env = Env::new();
+    env.cast();
+    env.configure("[api]\nmax_body_mib = 1\n");
+    let alpha = env.token("alpha", &["--operator", "alpha"]);
+    let server = env.up();
+    let big = env.write("big.csv", &"# comment line that is only padding\n".repeat(60_000));
+    let refused = server.call("PUT", "/api/v1/operators/alpha/prefixes", Some(&alpha), Some((&big, "text/csv")));
+    assert_eq!(refused.status, 413, "{refused:?}");
+    assert!(refused.json()["error"].as_str().unwrap().contains("max_body_mib"), "{refused:?}");
 }

@@ -1,9 +1,10 @@
 //! The mail gateway end to end, as the duty team runs it: `perimeter up`, a connected
 //! mail system registered with the CLI, swaks as its mail server (from 127.0.0.2) and as
 //! an outside server (from 127.0.0.1), Postfix's smtp-sink as the receiving servers.
-//! Outbound and inbound relay, no open relay, suspension by hand (4xx, mail held) and
-//! resumption (held mail delivered), deletion of held mail after review, all visible from
-//! the CLI and the API.
+//! Outbound and inbound relay, no open relay, suspension by hand (4xx, also in a session
+//! opened before it; mail held) and resumption (held mail delivered), deletion of held
+//! mail after review, all visible from the CLI and the API (queue times in RFC 3339, the
+//! relay's counters on `/metrics`).
 
 mod common;
 
@@ -11,6 +12,49 @@ use common::swaks::accepted;
 use common::{Env, SmtpSink, eventually};
 
 const SYSTEM_SERVER: &str = "127.0.0.2";
+
+/// An SMTP session held open across a change: a raw client on a socket bound to `from_ip`.
+struct Held {
+    rt: tokio::runtime::Runtime,
+    io: tokio::io::BufReader<tokio::net::TcpStream>,
+}
+
+impl Held {
+    fn open(relay: &str, from_ip: &str) -> Held {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let (relay, local) = (relay.parse().expect("relay addr"), format!("{from_ip}:0").parse().expect("ip"));
+        let stream = rt.block_on(async {
+            let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+            socket.bind(local).expect("bind");
+            socket.connect(relay).await.expect("connect")
+        });
+        let mut held = Held { rt, io: tokio::io::BufReader::new(stream) };
+        assert!(held.reply().starts_with("220"));
+        assert!(held.command("EHLO held.client.test").starts_with("250"));
+        held
+    }
+
+    /// The last line of the next reply.
+    fn reply(&mut self) -> String {
+        use tokio::io::AsyncBufReadExt;
+        self.rt.block_on(async {
+            loop {
+                let mut line = String::new();
+                let read = tokio::time::timeout(std::time::Duration::from_secs(20), self.io.read_line(&mut line));
+                assert!(read.await.expect("a reply in time").expect("read") > 0, "the relay closed the session");
+                if line.as_bytes().get(3) != Some(&b'-') {
+                    return line.trim_end().to_string();
+                }
+            }
+        })
+    }
+
+    fn command(&mut self, line: &str) -> String {
+        use tokio::io::AsyncWriteExt;
+        self.rt.block_on(self.io.get_mut().write_all(format!("{line}\r\n").as_bytes())).expect("write");
+        self.reply()
+    }
+}
 
 /// One test message with swaks; returns its transcript.
 fn swaks(relay: &str, from_ip: &str, from: &str, to: &str) -> String {
@@ -73,9 +117,17 @@ fn a_connected_system_relays_both_ways_is_suspended_and_resumed_without_losing_m
     let t = swaks(&relay, SYSTEM_SERVER, "clerk@minex.gov.kz", "friend@later.example");
     assert!(accepted(&t), "{t}");
 
-    // Suspended by the duty team: 4xx for new mail, whoever the sender claims to be;
-    // the waiting message is held, neither dropped nor bounced.
+    // Suspended by the duty team: 4xx for new mail, whoever the sender claims to be, also
+    // in a session opened before; the waiting message is held, neither dropped nor bounced.
+    let mut held = Held::open(&relay, SYSTEM_SERVER);
     env.ok(&["mail", "suspend", "minex", "--reason", "phishing wave reported"]);
+    eventually("the suspension reaches the open session", || {
+        let r = held.command("MAIL FROM:<clerk@minex.gov.kz>");
+        if r.starts_with("250") {
+            held.command("RSET");
+        }
+        r.starts_with("451 4.7.1")
+    });
     eventually("the suspension reaches the relay", || {
         swaks(&relay, SYSTEM_SERVER, "postmaster@minex.gov.kz", "someone@example.net").contains("<** 451")
     });
@@ -89,6 +141,20 @@ fn a_connected_system_relays_both_ways_is_suspended_and_resumed_without_losing_m
         let q = server.get("/api/v1/mail/queue", &duty).json();
         q.as_array().unwrap().iter().any(|l| l["system"] == "minex" && l["held"].as_u64() >= Some(1))
     });
+    let q = server.get("/api/v1/mail/queue", &duty).json();
+    let oldest = q.as_array().unwrap().iter().find(|l| l["system"] == "minex").unwrap()["oldest"].clone();
+    let rfc3339 = &time::format_description::well_known::Rfc3339;
+    assert!(
+        oldest.as_str().is_some_and(|t| time::OffsetDateTime::parse(t, rfc3339).is_ok()),
+        "queue times are RFC 3339: {oldest}"
+    );
+    let metrics = server.get("/api/v1/metrics", &duty);
+    assert_eq!(metrics.status, 200);
+    for family in
+        ["epbsh_messages_accepted_total 3", "epbsh_queue_messages{state=\"held\"} 1", "epbsh_dsns_suppressed_total 0"]
+    {
+        assert!(metrics.body.contains(family), "{family} not in /metrics:\n{}", metrics.body);
+    }
     let later = SmtpSink::start_on(later_port, &[]);
     std::thread::sleep(std::time::Duration::from_secs(2));
     assert!(later.messages().is_empty(), "held mail is not delivered while the system is suspended");

@@ -242,3 +242,37 @@ fn the_calendar_file_is_checked_whole_and_moves_deadlines() {
 fn policies_default() -> &'static str {
     include_str!("../policies/data/calendar/kz.cal")
 }
+
+/// Reports name their times in RFC 3339 or Unix milliseconds; seconds sent as
+/// milliseconds, reserved addresses and the gateway's own address are refused with the
+/// reason instead of being recorded as unknown sources.
+#[test]
+fn implausible_reports_are_refused_with_the_reason() {
+    let env = Env::new();
+    env.cast();
+    let duty = env.token("duty", &["--duty"]);
+    let server = env.up();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let report = observe(
+        &server,
+        &duty,
+        &env,
+        json!([
+            {"ip": "198.51.100.5", "link": "alpha-1", "first_seen": "2026-11-20T10:00:00+05:00", "last_seen": now},
+            {"ip": "198.51.100.6", "link": "alpha-1", "first_seen": now / 1000, "last_seen": now / 1000},
+            {"ip": "127.0.0.9", "link": "alpha-1", "first_seen": now, "last_seen": now},
+            {"ip": "::ffff:127.0.0.9", "link": "alpha-1", "first_seen": now, "last_seen": now},
+            {"ip": "fe80::1", "link": "alpha-1", "first_seen": now, "last_seen": now},
+            {"ip": "198.51.100.7", "link": "alpha-1", "first_seen": "yesterday", "last_seen": now},
+        ]),
+    );
+    assert_eq!(report["accepted"], 1, "{report}");
+    let refused: Vec<&str> = report["refused"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert_eq!(refused.len(), 5, "{report}");
+    assert!(refused[0].contains("not seconds"), "{report}");
+    assert!(refused[1].contains("loopback") && refused[2].contains("loopback"), "{report}");
+    assert!(refused[3].contains("link-local") && refused[4].contains("RFC 3339"), "{report}");
+    let unknown = server.get("/api/v1/unknown", &duty).json();
+    let first = unknown.as_array().unwrap().iter().find(|u| u["ip"] == "198.51.100.5").expect("recorded");
+    assert_eq!(first["first_seen"], 1_795_150_800_000i64, "RFC 3339 read as the instant it names: {first}");
+}

@@ -9,59 +9,8 @@ mod common;
 
 use std::process::{Child, Command, Stdio};
 
+use common::netns::{HOST_SIDE, Netns, STRANGER, WORKSTATION};
 use common::{Env, eventually, free_port};
-
-const HOST_SIDE: &str = "198.51.100.1";
-const WORKSTATION: &str = "198.51.100.2";
-const STRANGER: &str = "198.51.100.3";
-
-/// A network namespace joined to the host by a veth pair, removed on drop.
-struct Netns {
-    name: String,
-    veth: String,
-}
-
-fn sh(args: &[&str]) {
-    let out = Command::new(args[0]).args(&args[1..]).output().unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-impl Netns {
-    fn new() -> Netns {
-        let id = std::process::id() % 100_000;
-        let (name, veth, peer) = (format!("pmtweb{id}"), format!("pw{id}h"), format!("pw{id}n"));
-        let _ = Command::new("ip").args(["netns", "del", &name]).output();
-        let _ = Command::new("ip").args(["link", "del", &veth]).output();
-        sh(&["ip", "netns", "add", &name]);
-        sh(&["ip", "link", "add", &veth, "type", "veth", "peer", "name", &peer]);
-        sh(&["ip", "link", "set", &peer, "netns", &name]);
-        sh(&["ip", "addr", "add", &format!("{HOST_SIDE}/24"), "dev", &veth]);
-        sh(&["ip", "link", "set", &veth, "up"]);
-        for addr in [WORKSTATION, STRANGER] {
-            sh(&["ip", "netns", "exec", &name, "ip", "addr", "add", &format!("{addr}/24"), "dev", &peer]);
-        }
-        sh(&["ip", "netns", "exec", &name, "ip", "link", "set", &peer, "up"]);
-        sh(&["ip", "netns", "exec", &name, "ip", "link", "set", "lo", "up"]);
-        Netns { name, veth }
-    }
-
-    /// curl inside the namespace from `source`; returns (exit ok, stdout, stderr).
-    fn curl(&self, source: &str, args: &[&str]) -> (bool, String, String) {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.name, "curl", "-sS", "--max-time", "10", "--interface", source])
-            .args(args)
-            .output()
-            .expect("curl runs in the namespace");
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["link", "del", &self.veth]).output();
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
-    }
-}
 
 /// `openssl s_server -www` on a loopback port, killed on drop.
 struct Origin(Child);
@@ -133,13 +82,12 @@ fn origin(env: &Env, port: u16) -> Origin {
     Origin(child)
 }
 
-fn is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
 #[test]
 fn exempt_sites_pass_untouched_others_are_inspected_and_denied_ones_blocked() {
-    assert!(is_root(), "this test needs root to create a network namespace (run the test script as root)");
+    assert!(
+        common::netns::is_root(),
+        "this test needs root to create a network namespace (run the test script as root)"
+    );
     let mut env = Env::new();
     let cast = env.cast();
     let port = free_port();
@@ -186,7 +134,7 @@ json = "{dir}/access.json"
     env.ok(&["catalog", "import", "--operator", "alpha", env.path("list.csv").to_str().unwrap()]);
     env.ok(&["ca", "init"]);
     env.ok(&["ca", "export", "-o", env.path("gateway-root.pem").to_str().unwrap()]);
-    let ns = Netns::new();
+    let ns = Netns::new("pmtweb");
     let server = env.up_with("warn", Stdio::inherit(), &[("PERIMETER_PROXY_LISTEN", &format!("{HOST_SIDE}:0"))]);
     let proxy = format!("http://{}", server.proxy.as_deref().expect("the web proxy runs"));
     let gateway_root = env.path("gateway-root.pem").display().to_string();

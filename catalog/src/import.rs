@@ -14,7 +14,7 @@ use policies::Bin;
 use snapshot::net::{Family, Net};
 use store::{Current, Entry, ListDiff, OrgInfo, Progress, Store, StoreError};
 
-use crate::format::{Problem, RawRow};
+use crate::format::{Problem, Problems, RawRow, ShownProblems};
 
 /// The result of an import: the diff, and whether it was applied.
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
@@ -31,32 +31,51 @@ pub struct ImportOutcome {
     pub unblocked: Vec<String>,
 }
 
-/// An import that was refused: every problem, nothing applied.
+/// An import that was refused: its problems (the earliest by line, and how many more),
+/// nothing applied.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("the list has {} problem(s); nothing was applied", .0.len())]
-    Rejected(Vec<Problem>),
+    #[error("the list has {} problem(s); nothing was applied", .0.total())]
+    Rejected(ShownProblems),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// Replaces `operator`'s list with `rows` as a whole, or on a dry run only reports the
-/// difference. `read_problems` are the problems found while reading the file: any of
-/// them refuses the import too. Checks happen under the store's write lock, so a
-/// concurrent import of another operator cannot slip an overlapping prefix in between.
+/// What the person importing may learn of other operators' data in the problems: the
+/// duty team everything, an operator only that a prefix or organisation is not theirs
+/// to list (not whose, not which).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disclosure {
+    Full,
+    OwnOnly,
+}
+
+/// One import: who, into which operator's list, and whether only to compare.
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'a> {
+    pub actor: &'a str,
+    pub operator: &'a str,
+    pub dry_run: bool,
+    pub disclosure: Disclosure,
+}
+
+/// Replaces the operator's list with `rows` as a whole, or on a dry run only reports
+/// the difference. `problems` are those found while reading the file: any of them
+/// refuses the import too. Checks happen under the store's write lock, so a concurrent
+/// import of another operator cannot slip an overlapping prefix in between.
 pub async fn import(
     store: &Store,
-    actor: &str,
-    operator: &str,
+    request: &Request<'_>,
     rows: Vec<RawRow>,
-    read_problems: Vec<Problem>,
-    dry_run: bool,
+    problems: Problems,
     progress: Progress<'_>,
 ) -> Result<ImportOutcome, ImportError> {
+    let (operator, dry_run, actor) = (request.operator, request.dry_run, request.actor);
     let mut change = store.begin_list_change(operator).await?;
     let orgs = change.organisations().await?;
     let others = OtherPrefixes::new(change.others().await?);
-    let entries = check(rows, read_problems, &orgs, &others, operator).map_err(ImportError::Rejected)?;
+    let judge = Judge { orgs: &orgs, others: &others, operator, disclosure: request.disclosure };
+    let entries = judge.check(rows, problems).map_err(|p| ImportError::Rejected(p.into_sorted()))?;
     let bins: HashMap<i64, Bin> = orgs.into_iter().map(|(bin, o)| (o.id, bin)).collect();
     let diff = diff(change.current(&bins).await?, entries);
     let summary = DiffSummary::of(&diff);
@@ -140,75 +159,76 @@ impl OtherPrefixes {
     }
 }
 
-/// Parses and judges every row; returns the entries, or every problem found.
-pub fn check(
-    rows: Vec<RawRow>,
-    mut problems: Vec<Problem>,
-    orgs: &HashMap<Bin, OrgInfo>,
-    others: &OtherPrefixes,
-    operator: &str,
-) -> Result<Vec<Entry>, Vec<Problem>> {
-    let mut entries = Vec::with_capacity(rows.len());
-    for row in rows {
-        match check_row(row, orgs, others, operator) {
-            Ok(entry) => entries.push(entry),
-            Err(mut found) => problems.append(&mut found),
+/// What a list is judged against: the organisations, the other operators' prefixes,
+/// and what the person importing may learn of them.
+struct Judge<'a> {
+    orgs: &'a HashMap<Bin, OrgInfo>,
+    others: &'a OtherPrefixes,
+    operator: &'a str,
+    disclosure: Disclosure,
+}
+
+impl Judge<'_> {
+    /// Parses and judges every row; returns the entries, or the problems found.
+    fn check(&self, rows: Vec<RawRow>, mut problems: Problems) -> Result<Vec<Entry>, Problems> {
+        let mut entries = Vec::with_capacity(rows.len());
+        for row in rows {
+            if let Some(entry) = self.row(row, &mut problems) {
+                entries.push(entry);
+            }
+        }
+        entries.sort_unstable_by_key(|e| (e.net, e.line));
+        for pair in entries.windows(2) {
+            if pair[0].net == pair[1].net {
+                let msg = format!("{} is listed twice (first on line {})", pair[1].net, pair[0].line);
+                problems.push(Problem::new(pair[1].line, Some("prefix"), msg));
+            }
+        }
+        if problems.is_empty() { Ok(entries) } else { Err(problems) }
+    }
+
+    fn row(&self, row: RawRow, problems: &mut Problems) -> Option<Entry> {
+        let line = row.line;
+        let net = self.prefix(&row.prefix).map_err(|m| problems.push(Problem::new(line, Some("prefix"), m)));
+        let org = self.bin(&row.bin).map_err(|m| problems.push(Problem::new(line, Some("bin"), m)));
+        let (net, (bin, org)) = (net.ok()?, org.ok()?);
+        Some(Entry { line, net, bin, organisation_id: org.id, comment: row.comment })
+    }
+
+    fn prefix(&self, text: &str) -> Result<Net, String> {
+        if text.is_empty() {
+            return Err("missing".into());
+        }
+        let net: Net = text.parse().map_err(|e: snapshot::net::NetError| e.to_string())?;
+        if let Some(r) = net.reserved_overlap() {
+            return Err(format!("{net} overlaps the reserved {} range {}", r.name, r.cidr));
+        }
+        match (self.others.overlap(&net), self.disclosure) {
+            (None, _) => Ok(net),
+            (Some((other, owner)), Disclosure::Full) => {
+                Err(format!("{net} overlaps {other}, which operator '{owner}' has registered"))
+            }
+            (Some(_), Disclosure::OwnOnly) => Err(format!("{net} overlaps a prefix another operator has registered")),
         }
     }
-    entries.sort_unstable_by_key(|e| (e.net, e.line));
-    for pair in entries.windows(2) {
-        if pair[0].net == pair[1].net {
-            let msg = format!("{} is listed twice (first on line {})", pair[1].net, pair[0].line);
-            problems.push(Problem::new(pair[1].line, Some("prefix"), msg));
+
+    fn bin(&self, text: &str) -> Result<(Bin, &OrgInfo), String> {
+        if text.is_empty() {
+            return Err("missing".into());
+        }
+        let bin: Bin = text.parse().map_err(|e: policies::BinError| e.to_string())?;
+        let operator = self.operator;
+        match (self.orgs.get(&bin), self.disclosure) {
+            (Some(org), _) if org.connected => Ok((bin, org)),
+            (Some(org), Disclosure::Full) => {
+                Err(format!("organisation {bin} ({}) is not connected through operator '{operator}'", org.name))
+            }
+            (None, Disclosure::Full) => Err(format!("no organisation with BIN {bin} is registered")),
+            (_, Disclosure::OwnOnly) => {
+                Err(format!("no organisation with BIN {bin} is connected through operator '{operator}'"))
+            }
         }
     }
-    if problems.is_empty() {
-        Ok(entries)
-    } else {
-        problems.sort_by_key(|p| p.line);
-        Err(problems)
-    }
-}
-
-fn check_row(
-    row: RawRow,
-    orgs: &HashMap<Bin, OrgInfo>,
-    others: &OtherPrefixes,
-    operator: &str,
-) -> Result<Entry, Vec<Problem>> {
-    let line = row.line;
-    let net = check_prefix(&row.prefix, others).map_err(|m| Problem::new(line, Some("prefix"), m));
-    let org = check_bin(&row.bin, orgs, operator).map_err(|m| Problem::new(line, Some("bin"), m));
-    match (net, org) {
-        (Ok(net), Ok((bin, org))) => Ok(Entry { line, net, bin, organisation_id: org.id, comment: row.comment }),
-        (net, org) => Err(net.err().into_iter().chain(org.err()).collect()),
-    }
-}
-
-fn check_prefix(text: &str, others: &OtherPrefixes) -> Result<Net, String> {
-    if text.is_empty() {
-        return Err("missing".into());
-    }
-    let net: Net = text.parse().map_err(|e: snapshot::net::NetError| e.to_string())?;
-    if let Some(r) = net.reserved_overlap() {
-        return Err(format!("{net} overlaps the reserved {} range {}", r.name, r.cidr));
-    }
-    if let Some((other, owner)) = others.overlap(&net) {
-        return Err(format!("{net} overlaps {other}, which operator '{owner}' has registered"));
-    }
-    Ok(net)
-}
-
-fn check_bin<'o>(text: &str, orgs: &'o HashMap<Bin, OrgInfo>, operator: &str) -> Result<(Bin, &'o OrgInfo), String> {
-    if text.is_empty() {
-        return Err("missing".into());
-    }
-    let bin: Bin = text.parse().map_err(|e: policies::BinError| e.to_string())?;
-    let org = orgs.get(&bin).ok_or_else(|| format!("no organisation with BIN {bin} is registered"))?;
-    if !org.connected {
-        return Err(format!("organisation {bin} ({}) is not connected through operator '{operator}'", org.name));
-    }
-    Ok((bin, org))
 }
 
 /// Compares the checked new list with the current one.
@@ -228,8 +248,12 @@ pub fn diff(current: Vec<Current>, new: Vec<Entry>) -> ListDiff {
     diff
 }
 
+/// Changed prefixes listed per kind in a [`DiffSummary`]; the counts are always whole.
+pub const MAX_DIFF_LINES: usize = 10_000;
+
 impl DiffSummary {
-    /// Counts and the changed prefixes, for people and the API.
+    /// Counts and the changed prefixes (at most [`MAX_DIFF_LINES`] of each kind), for
+    /// people and the API.
     pub fn of(diff: &ListDiff) -> DiffSummary {
         let line = |net: &Net, bin: &Bin| DiffLine { prefix: net.to_string(), bin: bin.to_string(), from_bin: None };
         let mv = |(c, e): &(Current, Entry)| DiffLine {
@@ -237,17 +261,25 @@ impl DiffSummary {
             bin: e.bin.to_string(),
             from_bin: Some(c.bin.to_string()),
         };
+        let first = MAX_DIFF_LINES;
         DiffSummary {
-            added: diff.added.iter().map(|e| line(&e.net, &e.bin)).collect(),
-            removed: diff.removed.iter().map(|c| line(&c.net, &c.bin)).collect(),
-            moved: diff.moved.iter().map(mv).collect(),
-            updated: diff.updated.iter().map(|(_, e)| line(&e.net, &e.bin)).collect(),
+            added: diff.added.iter().take(first).map(|e| line(&e.net, &e.bin)).collect(),
+            removed: diff.removed.iter().take(first).map(|c| line(&c.net, &c.bin)).collect(),
+            moved: diff.moved.iter().take(first).map(mv).collect(),
+            updated: diff.updated.iter().take(first).map(|(_, e)| line(&e.net, &e.bin)).collect(),
             unchanged: diff.unchanged,
+            counts: DiffCounts {
+                added: diff.added.len(),
+                removed: diff.removed.len(),
+                moved: diff.moved.len(),
+                updated: diff.updated.len(),
+            },
         }
     }
 }
 
-/// The printable form of a [`Diff`].
+/// The printable form of a [`ListDiff`]: the changed prefixes of each kind (at most
+/// [`MAX_DIFF_LINES`], in prefix order) and the whole counts.
 #[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct DiffSummary {
     pub added: Vec<DiffLine>,
@@ -255,6 +287,16 @@ pub struct DiffSummary {
     pub moved: Vec<DiffLine>,
     pub updated: Vec<DiffLine>,
     pub unchanged: usize,
+    pub counts: DiffCounts,
+}
+
+/// How many prefixes of each kind change.
+#[derive(Clone, Copy, Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct DiffCounts {
+    pub added: usize,
+    pub removed: usize,
+    pub moved: usize,
+    pub updated: usize,
 }
 
 /// One changed prefix.

@@ -14,4 +14,4 @@ pub mod publish;
 pub mod reconcile;
 
 pub use format::{Format, Problem, RawRow};
-pub use import::{ImportError, ImportOutcome, import};
+pub use import::{Disclosure, ImportError, ImportOutcome, Request as ImportRequest, import};

@@ -1,15 +1,15 @@
 //! Keeps the data plane's snapshot in step with the store: loads everything current,
 //! builds a [`Snapshot`] off the async workers, and swaps it into the
-//! [`SnapshotHandle`] whenever the store's generation moves (polled, or at once when
-//! nudged after a change made in this process).
+//! [`SnapshotHandle`] whenever the store's generation moves (followed through
+//! [`Store::follow`], or at once when nudged after a change made in this process).
 //!
 //! Must not: swap in a half-built snapshot; a failed rebuild keeps the old one.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use snapshot::{BlockRef, OrgRef, Snapshot, SnapshotError, SnapshotHandle};
-
-use store::{Store, StoreError};
+use store::{Generations, Store, StoreError};
+use tokio_util::sync::CancellationToken;
 
 /// Why a snapshot could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -50,18 +50,23 @@ pub async fn refresh(handle: &SnapshotHandle, store: &Store) -> Result<Option<i6
     Ok(Some(generation))
 }
 
-/// Keeps `handle` current: polls the store's generation every `every` (changes made by
-/// other processes, such as the CLI, are seen this way) and rebuilds at once when nudged
-/// through the returned sender. Stops when every sender is dropped.
-pub fn spawn_publisher(handle: SnapshotHandle, store: Store, every: Duration) -> tokio::sync::mpsc::Sender<()> {
+/// Keeps `handle` current: rebuilds whenever the store's generation moves (see
+/// [`Store::follow`]: at once on PostgreSQL, within its period on SQLite) and at once
+/// when nudged through the returned sender (after a change made in this process).
+/// Stops at `stop`.
+pub fn spawn_publisher(
+    handle: SnapshotHandle,
+    store: Store,
+    mut generations: Generations,
+    stop: CancellationToken,
+) -> tokio::sync::mpsc::Sender<()> {
     let (nudge, mut nudged) = tokio::sync::mpsc::channel::<()>(1);
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = tick.tick() => {}
-                got = nudged.recv() => if got.is_none() { break },
+                moved = generations.changed() => if moved.is_err() { return },
+                _ = nudged.recv() => {}
+                _ = stop.cancelled() => return,
             }
             if let Err(e) = refresh(&handle, &store).await {
                 tracing::error!(error = %e, "catalog snapshot rebuild failed; keeping the previous one");

@@ -30,7 +30,9 @@ async fn setup(store: &Store) -> (Bin, Bin) {
 
 async fn import(store: &Store, op: &str, csv: &str) -> Result<ImportOutcome, ImportError> {
     let (rows, problems) = read(Format::Csv, csv.as_bytes());
-    catalog::import(store, "test", op, rows, problems, false, &|_, _| {}).await
+    let request =
+        catalog::ImportRequest { actor: "test", operator: op, dry_run: false, disclosure: catalog::Disclosure::Full };
+    catalog::import(store, &request, rows, problems, &|_, _| {}).await
 }
 
 #[tokio::test]
@@ -46,7 +48,7 @@ async fn concurrent_overlapping_imports_cannot_both_land() {
         assert_eq!(landed, 1, "round {round}: exactly one import of {net} lands: {one:?} / {two:?}");
         let refused = if one.is_err() { one } else { two };
         match refused {
-            Err(ImportError::Rejected(p)) => assert!(p[0].message.contains("which operator"), "{p:?}"),
+            Err(ImportError::Rejected(p)) => assert!(p.shown[0].message.contains("which operator"), "{p:?}"),
             other => panic!("expected a refusal naming the other operator, got {other:?}"),
         }
         // Clear both lists for the next round.
@@ -88,12 +90,13 @@ async fn a_large_list_imports_and_replaces_whole() {
         csv.push_str(&format!("{}.{}.{}.0/24,{a}\n", 11 + i / 65536, (i / 256) % 256, i % 256));
     }
     let out = import(&store, "alpha", &csv).await.unwrap();
-    assert_eq!(out.diff.added.len(), 20_000);
+    assert_eq!(out.diff.counts.added, 20_000);
+    assert_eq!(out.diff.added.len(), 10_000, "the answer lists at most 10,000 prefixes of a kind");
     assert_eq!(store.list("alpha").await.unwrap().len(), 20_000);
     csv.push_str("not-a-prefix,x\n");
-    assert!(matches!(import(&store, "alpha", &csv).await, Err(ImportError::Rejected(p)) if p.len() == 2));
+    assert!(matches!(import(&store, "alpha", &csv).await, Err(ImportError::Rejected(p)) if p.total() == 2));
     let out = import(&store, "alpha", &format!("11.0.0.0/24,{a}\n")).await.unwrap();
-    assert_eq!((out.diff.removed.len(), out.diff.unchanged), (19_999, 1));
+    assert_eq!((out.diff.counts.removed, out.diff.unchanged), (19_999, 1));
     assert_eq!(store.list("alpha").await.unwrap().len(), 1);
 }
 
@@ -106,14 +109,15 @@ async fn the_in_process_sink_merges_and_never_blocks() {
         .add_operator("test", NewOperator { name: "gamma".into(), links: vec!["gamma-1".into()], ..Default::default() })
         .await
         .unwrap();
-    let sink = catalog::ingest::spawn_sink(store.clone(), 10_000, std::time::Duration::from_millis(50));
+    let sink = catalog::ingest::spawn_sink(store.clone(), 10_000, std::time::Duration::from_millis(50), Vec::new());
+    let t0 = 1_764_000_000_000i64;
     for i in 0..3000u32 {
         let ip: IpAddr = format!("198.51.100.{}", i % 100).parse().unwrap();
         sink.report(Observation {
             ip,
             link: "gamma-1".into(),
-            first_seen: i64::from(i),
-            last_seen: i64::from(i),
+            first_seen: t0 + i64::from(i),
+            last_seen: t0 + i64::from(i),
             count: 1,
         });
     }
@@ -129,15 +133,15 @@ async fn the_in_process_sink_merges_and_never_blocks() {
     assert!(sink.counters().written.load(Ordering::Relaxed) >= 100);
     assert_eq!(unknown.len(), 100, "one record per address");
     assert_eq!(unknown.iter().map(|u| u.seen).sum::<i64>(), 3000, "every sighting counted");
-    assert_eq!(unknown[0].first_seen, 0);
+    assert_eq!(unknown[0].first_seen, t0);
 
-    let tiny = catalog::ingest::spawn_sink(store.clone(), 1, std::time::Duration::from_secs(60));
+    let tiny = catalog::ingest::spawn_sink(store.clone(), 1, std::time::Duration::from_secs(60), Vec::new());
     for _ in 0..1000 {
         tiny.report(Observation {
             ip: "198.51.100.1".parse().unwrap(),
             link: "gamma-1".into(),
-            first_seen: 1,
-            last_seen: 1,
+            first_seen: t0,
+            last_seen: t0,
             count: 1,
         });
     }

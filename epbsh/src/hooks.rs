@@ -10,7 +10,15 @@ use std::time::Duration;
 
 use crate::envelope::{Envelope, Mailbox, SystemId};
 use crate::spool::MessageId;
-use crate::watch::fingerprint::Digest;
+
+/// What a guard keeps of one message's content (see [`Guard::inspect`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Digest {
+    pub fingerprint: u64,
+    pub subject: String,
+    /// The Message-ID header, without angle brackets.
+    pub message_id: Option<String>,
+}
 
 /// Whether a connected system may hand over new outbound mail right now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +81,12 @@ pub trait Guard: Send + Sync + 'static {
     }
     /// Called after a message from `system` was accepted.
     fn accepted(&self, message: &Accepted<'_>);
+    /// True while the guard itself holds `system` suspended (it suspended it and nobody
+    /// resumed it yet): its mail is then refused at every transaction and its queue held,
+    /// before the registry shows the suspension. False by default.
+    fn suspended(&self, _system: SystemId) -> bool {
+        false
+    }
     /// Called for every outbound recipient whose attempt finished.
     fn delivered(&self, delivery: &Delivery<'_>);
 }

@@ -17,8 +17,10 @@
 //! systems).
 
 pub mod delivery;
+pub(crate) use policies::duration;
 pub mod envelope;
 pub mod hooks;
+pub mod metrics;
 pub mod registry;
 pub mod relay;
 pub mod smtp;

@@ -11,30 +11,10 @@ use std::time::Duration;
 use common::peers::{Postfix, Sink};
 use common::*;
 use epbsh::hooks::OpenGuard;
-use epbsh::registry::{self, MailSystem, Registry, RegistryHandle};
-use epbsh::relay::{self, Relay, RelayConfig};
-use tempfile::TempDir;
+use epbsh::registry::{self, Registry};
+use epbsh::relay;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-struct Running {
-    relay: Relay,
-    _registry: RegistryHandle,
-    _spool: TempDir,
-}
-
-async fn start(
-    systems: Vec<MailSystem>,
-    transport: &[(&str, std::net::SocketAddr)],
-    tweak: impl FnOnce(&mut RelayConfig),
-) -> Running {
-    let spool = tempfile::tempdir().expect("tempdir");
-    let mut cfg = config(spool.path(), transport);
-    tweak(&mut cfg);
-    let registry = registry::handle(Registry::new(systems).expect("registry"));
-    let relay = relay::start(cfg, registry.clone(), Arc::new(OpenGuard)).await.expect("relay starts");
-    Running { relay, _registry: registry, _spool: spool }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inbound_mail_reaches_the_owners_postfix_over_verified_tls() {

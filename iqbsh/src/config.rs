@@ -39,6 +39,15 @@ pub struct ProxyConfig {
     pub timeouts: TimeoutConfig,
     /// Largest request header block a client may send, in bytes. Default 65536.
     pub max_header_bytes: usize,
+    /// Public names of Encrypted Client Hello providers (their client-facing
+    /// servers, which front many sites): a ClientHello with ECH whose outer name is
+    /// one of these (or under one) is always inspected, whatever category the name
+    /// has. Default: the public names of the providers that deploy ECH today.
+    pub ech_fronts: Vec<String>,
+    /// At shutdown, how long open connections may go on relaying before the process
+    /// exits (keep-alive connections close after their request). Default 30 s.
+    #[serde(with = "duration::one")]
+    pub shutdown_grace: Duration,
     /// The ICAP services bumped and plain-HTTP bodies are scanned by; none by default.
     pub icap: IcapConfig,
 }
@@ -55,6 +64,8 @@ impl Default for ProxyConfig {
             access_log: AccessLogConfig::default(),
             timeouts: TimeoutConfig::default(),
             max_header_bytes: default_max_header_bytes(),
+            ech_fronts: default_ech_fronts(),
+            shutdown_grace: Duration::from_secs(30),
             icap: IcapConfig::default(),
         }
     }
@@ -203,6 +214,10 @@ fn default_connect_ports() -> Vec<u16> {
     vec![443]
 }
 
+fn default_ech_fronts() -> Vec<String> {
+    ["cloudflare-ech.com", "public.tls-ech.dev", "public.test.defo.ie"].map(String::from).to_vec()
+}
+
 fn default_max_header_bytes() -> usize {
     65_536
 }
@@ -295,6 +310,11 @@ impl ProxyConfig {
         if self.max_header_bytes < 8192 {
             bad("max_header_bytes", "must be at least 8192");
         }
+        for name in &self.ech_fronts {
+            if crate::hostname::normalise(name).is_none() {
+                bad(&format!("ech_fronts.{name:?}"), "is not a valid host name");
+            }
+        }
         for name in self.dns.hosts.keys() {
             if crate::hostname::normalise(name).is_none() {
                 bad(&format!("dns.hosts.{name:?}"), "is not a valid host name");
@@ -315,6 +335,7 @@ impl ProxyConfig {
             header_timeout: t.header,
             tunnel_idle: t.tunnel_idle,
             max_header_bytes: self.max_header_bytes,
+            ech_fronts: self.ech_fronts.iter().filter_map(|n| crate::hostname::normalise(n)).collect(),
         }
     }
 }
@@ -328,6 +349,15 @@ pub(crate) struct Settings {
     pub header_timeout: Duration,
     pub tunnel_idle: Duration,
     pub max_header_bytes: usize,
+    /// Normalised ECH provider names (see [`ProxyConfig::ech_fronts`]).
+    pub ech_fronts: Vec<String>,
+}
+
+impl Settings {
+    /// Whether `name` is an ECH provider's public name or a name under one.
+    pub(crate) fn is_ech_front(&self, name: &str) -> bool {
+        self.ech_fronts.iter().any(|f| name == f || name.strip_suffix(f.as_str()).is_some_and(|p| p.ends_with('.')))
+    }
 }
 
 #[cfg(test)]

@@ -1,15 +1,23 @@
 //! Peeking at a TLS ClientHello: reads the handshake records that carry it
 //! (keeping every byte so they can be replayed to the origin or to the
 //! local TLS server) and extracts the server name (SNI), the offered ALPN
-//! protocols and whether Encrypted Client Hello is offered.
+//! protocols and whether the name may be encrypted (Encrypted Client Hello
+//! in its RFC and draft code points, or the legacy ESNI extension: all mean
+//! the visible SNI is at most an outer name).
 //!
 //! Must not: answer the client or decide anything; a pure parser over the
-//! bytes read. `parse_body` takes borrowed bytes so it can be fuzzed.
+//! bytes read. `parse_body` takes borrowed bytes so it can be fuzzed; both
+//! entry points are public for fuzzing and for test origins that record what
+//! a client sent.
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-/// TLS `encrypted_client_hello` extension (RFC 9849 / draft-ietf-tls-esni).
-const EXT_ECH: u16 = 0xfe0d;
+/// Extensions that hide the real server name: `encrypted_client_hello`
+/// (0xfe0d; 0xfe08..0xfe0c in the drafts browsers shipped) and the legacy
+/// `encrypted_server_name` (ESNI, 0xffce).
+fn hides_the_name(kind: u16) -> bool {
+    (0xfe08..=0xfe0d).contains(&kind) || kind == 0xffce
+}
 const EXT_SERVER_NAME: u16 = 0;
 const EXT_ALPN: u16 = 16;
 const RECORD_HANDSHAKE: u8 = 22;
@@ -18,20 +26,23 @@ const MAX_RECORD: usize = 16_384 + 2048;
 
 /// What the proxy learns from a ClientHello.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct ClientHello {
+pub struct ClientHello {
     /// Every byte read from the client, to replay.
     pub raw: Vec<u8>,
     /// The server name, lower case without a trailing dot.
     pub sni: Option<String>,
     /// Offered ALPN protocols, in the client's order.
     pub alpn: Vec<Vec<u8>>,
-    /// An `encrypted_client_hello` extension is present (the SNI is only the outer name).
+    /// An ECH or ESNI extension is present: the SNI is only the outer name.
     pub ech: bool,
+    /// Every extension type, in the client's order (tells one client's hello from
+    /// another's: browsers add GREASE types, 0x?a?a).
+    pub extensions: Vec<u16>,
 }
 
 /// Why no ClientHello could be read.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum HelloError {
+pub enum HelloError {
     #[error("the client did not start a TLS handshake")]
     NotTls,
     #[error("malformed ClientHello: {0}")]
@@ -43,7 +54,7 @@ pub(crate) enum HelloError {
 }
 
 /// Reads records until a whole ClientHello (at most `max` bytes) is in.
-pub(crate) async fn read<S: AsyncRead + Unpin>(stream: &mut S, max: usize) -> Result<ClientHello, HelloError> {
+pub async fn read<S: AsyncRead + Unpin>(stream: &mut S, max: usize) -> Result<ClientHello, HelloError> {
     let mut raw = Vec::with_capacity(2048);
     let mut handshake = Vec::with_capacity(2048);
     loop {
@@ -115,7 +126,7 @@ impl<'a> Reader<'a> {
 }
 
 /// Parses a ClientHello body (after the 4-byte handshake header).
-pub(crate) fn parse_body(body: &[u8]) -> Result<ClientHello, HelloError> {
+pub fn parse_body(body: &[u8]) -> Result<ClientHello, HelloError> {
     let mut r = Reader(body);
     r.take(2 + 32)?; // legacy_version, random
     r.vec8()?; // legacy_session_id
@@ -129,10 +140,11 @@ pub(crate) fn parse_body(body: &[u8]) -> Result<ClientHello, HelloError> {
     while !exts.0.is_empty() {
         let kind = exts.u16()?;
         let data = exts.vec16()?;
+        hello.extensions.push(kind);
         match kind {
             EXT_SERVER_NAME => hello.sni = server_name(data)?,
             EXT_ALPN => hello.alpn = alpn(data)?,
-            EXT_ECH => hello.ech = true,
+            kind if hides_the_name(kind) => hello.ech = true,
             _ => {}
         }
     }

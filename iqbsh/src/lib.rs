@@ -6,7 +6,9 @@
 //! exempt categories and bumping of everything else under forged leaves
 //! (rule 2), with HTTP/1.1 and HTTP/2 relayed request by request under the
 //! rules of the client's organisation (rule 4), WebSocket upgrades included;
-//! the access log (Squid format and JSON lines) and Prometheus metrics.
+//! the access log (Squid format and JSON lines) and Prometheus metrics; and
+//! the packet gate ([`gate`]: rule 1 for every packet, in the kernel's fast
+//! path, with the XDP program in `bpf/`).
 //! It reads only the store-free `snapshot` crate: no database driver is
 //! linked into the data plane.
 //!
@@ -27,7 +29,8 @@ mod conn;
 mod denial;
 mod explicit;
 mod forward;
-mod hello;
+pub mod gate;
+pub mod hello;
 mod hostname;
 mod hosts;
 mod icap;

@@ -61,6 +61,11 @@ impl Metrics {
         self.active.fetch_sub(1, Relaxed);
     }
 
+    /// Client connections open now.
+    pub fn active(&self) -> i64 {
+        self.active.load(Relaxed)
+    }
+
     /// Connections handled with `action` so far.
     pub fn connections(&self, action: Action) -> u64 {
         self.connections[action.index()].load(Relaxed)

@@ -109,9 +109,23 @@ impl ProxyHandle {
 
     /// Stops accepting, ends open connections and flushes the access log.
     pub async fn shutdown(self) {
+        self.shutdown_within(Duration::ZERO).await;
+    }
+
+    /// Stops accepting and asks open connections to end (keep-alive connections close
+    /// after their request), gives those still relaying up to `grace` to finish, then
+    /// flushes the access log with their records.
+    pub async fn shutdown_within(self, grace: Duration) {
         let _ = self.stop.send(true);
         for task in self.tasks {
             let _ = task.await;
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.shared.metrics.active() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if self.shared.metrics.active() > 0 {
+            tracing::info!(open = self.shared.metrics.active(), "closing proxied connections still open at shutdown");
         }
         self.shared.log.flush().await;
     }

@@ -3,14 +3,31 @@
 //!
 //! Splice (bytes pass untouched; the client sees the origin's own
 //! certificate) only when all hold: the ClientHello names a server (SNI),
-//! offers no Encrypted Client Hello (whose SNI is only an outer name), the
-//! name is in an exempt category, it equals the `CONNECT` host (explicit
-//! proxy), and the organisation's policy allows the host. Everything else is
+//! the name is in an exempt category, it equals the `CONNECT` host (explicit
+//! proxy), it is not an ECH provider's public name when the hello carries
+//! ECH, and the organisation's policy allows the host. Everything else is
 //! bumped; on the transparent listener a ClientHello without SNI is refused
 //! (there is no name to verify the origin against). With `CONNECT`, a
 //! ClientHello without SNI is bumped for the `CONNECT` host, and one whose SNI
 //! differs from it is bumped for the SNI (the name the origin's certificate
 //! is then verified against and requests are checked against).
+//!
+//! Encrypted Client Hello. Browsers send an ECH extension in every hello: a
+//! real one when the site's DNS publishes an ECH configuration, a GREASE one
+//! (indistinguishable by design) otherwise. Either way the visible SNI is the
+//! outer name, the name of the server that receives the connection and holds
+//! the key to the inner hello: with GREASE it is the site itself; with real
+//! ECH it is the provider's client-facing server. So the decision is made on
+//! the outer name, and a spliced connection goes only to the address the
+//! gateway resolves for that name itself (never the one the client chose):
+//! the encrypted inner hello can then only reach the server that owns the
+//! exempt name, which serves its own sites. A provider that fronts many
+//! sites behind one public name (`ech_fronts`) is never spliced, whatever its
+//! category, because the inner name could be any of them. Refusing to splice
+//! every hello with ECH, as before, decrypted the exempt categories for every
+//! real browser. A bumped connection with real ECH is answered under the
+//! outer name; the browser then retries without ECH (the "securely disabled"
+//! path of RFC 9849 §6.1.6) and is decided again on the real name.
 //!
 //! A name in a threat feed is refused before either (spliced traffic is
 //! never exempt from the feeds), and a spliced tunnel is cut when its name or
@@ -30,6 +47,7 @@ use tokio::net::TcpStream;
 
 use crate::accesslog::{Action, Record};
 use crate::alert::{ALERT_ACCESS_DENIED, alert, refuse};
+use crate::config::Settings;
 use crate::conn::Conn;
 use crate::denial::{Denial, DenyKind};
 use crate::hello::{self, ClientHello};
@@ -107,7 +125,7 @@ pub(crate) async fn run<S: ClientStream>(conn: Arc<Conn>, mut stream: S, target:
     }
     let categorized = conn.rules.categorize(&name);
     record.categories.clone_from(&categorized.categories);
-    if may_splice(&target, &hello, &categorized) {
+    if may_splice(&target, &hello, &categorized, &conn.shared.settings) {
         splice(conn, record, stream, hello, port).await;
     } else {
         crate::bump::run(conn, record, stream, hello, port).await;
@@ -121,13 +139,14 @@ fn target_port(target: &Target) -> u16 {
 }
 
 /// Whether the connection qualifies for splicing (see the module doc).
-fn may_splice(target: &Target, hello: &ClientHello, categorized: &Categorized) -> bool {
+fn may_splice(target: &Target, hello: &ClientHello, categorized: &Categorized, settings: &Settings) -> bool {
     let Some(sni) = &hello.sni else { return false };
     let connect_matches = match target {
         Target::Connect { host, .. } => host.trim_end_matches('.').eq_ignore_ascii_case(sni),
         Target::Transparent { .. } => true,
     };
-    categorized.exempt && !hello.ech && connect_matches
+    let fronted = hello.ech && settings.is_ech_front(sni);
+    categorized.exempt && connect_matches && !fronted
 }
 
 /// Logs a refusal that happened before the server name was known.
@@ -211,16 +230,35 @@ mod tests {
     }
 
     #[test]
-    fn only_a_named_exempt_hello_without_ech_matching_the_connect_host_is_spliced() {
+    fn a_named_exempt_hello_matching_the_connect_host_is_spliced_ech_or_not() {
+        let settings = crate::ProxyConfig::default().settings();
+        let splice = |target: &Target, hello: &ClientHello, c: &Categorized| may_splice(target, hello, c, &settings);
         let exempt = Categorized { categories: vec!["finance".into()], exempt: true };
         let plain = Categorized { categories: vec!["news".into()], exempt: false };
         let connect = Target::Connect { host: "bank.test".into(), port: 443 };
         let transparent = Target::Transparent { port: 443 };
-        assert!(may_splice(&connect, &hello(Some("bank.test"), false), &exempt));
-        assert!(may_splice(&transparent, &hello(Some("bank.test"), false), &exempt));
-        assert!(!may_splice(&transparent, &hello(Some("bank.test"), false), &plain), "not exempt");
-        assert!(!may_splice(&transparent, &hello(Some("bank.test"), true), &exempt), "ECH: outer name only");
-        assert!(!may_splice(&connect, &hello(None, false), &exempt), "no SNI");
-        assert!(!may_splice(&connect, &hello(Some("news.test"), false), &exempt), "SNI differs from CONNECT");
+        assert!(splice(&connect, &hello(Some("bank.test"), false), &exempt));
+        assert!(splice(&transparent, &hello(Some("bank.test"), false), &exempt));
+        assert!(!splice(&transparent, &hello(Some("bank.test"), false), &plain), "not exempt");
+        assert!(splice(&transparent, &hello(Some("bank.test"), true), &exempt), "ECH: decided on the outer name");
+        assert!(splice(&connect, &hello(Some("bank.test"), true), &exempt), "a browser's GREASE ECH");
+        assert!(!splice(&connect, &hello(None, false), &exempt), "no SNI");
+        assert!(!splice(&connect, &hello(None, true), &exempt), "ESNI without a visible name");
+        assert!(!splice(&connect, &hello(Some("news.test"), false), &exempt), "SNI differs from CONNECT");
+    }
+
+    #[test]
+    fn an_ech_providers_public_name_is_never_spliced() {
+        let settings = crate::ProxyConfig::default().settings();
+        let exempt = Categorized { categories: vec!["finance".into()], exempt: true };
+        for front in ["cloudflare-ech.com", "edge.cloudflare-ech.com"] {
+            let target = Target::Transparent { port: 443 };
+            assert!(!may_splice(&target, &hello(Some(front), true), &exempt, &settings), "{front}");
+        }
+        let lookalike = hello(Some("notcloudflare-ech.com"), true);
+        assert!(
+            may_splice(&Target::Transparent { port: 443 }, &lookalike, &exempt, &settings),
+            "suffix, not substring"
+        );
     }
 }

@@ -137,6 +137,18 @@ impl Snapshot {
         self.class(ip, blocked, found)
     }
 
+    /// Who holds `ip` in the lists, blocked or not: the organisation, the operator and
+    /// the most specific prefix.
+    pub fn holder(&self, ip: IpAddr) -> Option<(&OrgRef, &str, Net)> {
+        let ip = unmapped(ip);
+        let found = match ip {
+            IpAddr::V4(a) => self.v4.lookup(u32::from(a)),
+            IpAddr::V6(a) => self.v6.lookup(u128::from(a)),
+        }?;
+        let (org, op) = self.owners[found.value as usize];
+        Some((&self.orgs[org as usize], &self.operators[op as usize], Net::containing(ip, found.len)))
+    }
+
     /// `classify` for a batch, in order. The addresses of each family are looked up
     /// together so that their memory loads overlap (`LpmV4::lookup_into`,
     /// `LpmV6::lookup_into`): for callers that hold many addresses at once, such as the
@@ -338,6 +350,9 @@ mod tests {
         assert!(matches!(s.classify("203.0.113.8".parse().unwrap()), Class::Known { operator: "alpha", .. }));
         assert!(matches!(s.classify("::ffff:203.0.113.8".parse().unwrap()), Class::Known { .. }));
         assert_eq!(s.classify("198.18.0.1".parse().unwrap()), Class::Unknown);
+        let (org, operator, prefix) = s.holder("203.0.113.9".parse().unwrap()).expect("held though blocked");
+        assert_eq!((org.bin.as_str(), operator, prefix), ("980140000015", "alpha", net("203.0.113.0/24")));
+        assert!(s.holder("192.0.2.1".parse().unwrap()).is_none(), "blocked but in no list");
     }
 
     #[tokio::test]

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use catalog::ImportError;
-use catalog::format::Problem;
+use catalog::format::ShownProblems;
 use serde_json::json;
 use store::StoreError;
 
@@ -14,12 +14,13 @@ use store::StoreError;
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
-    pub problems: Vec<Problem>,
+    /// The problems of a refused list.
+    pub problems: Option<ShownProblems>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError { status, message: message.into(), problems: Vec::new() }
+        ApiError { status, message: message.into(), problems: None }
     }
 
     pub fn bad_request(message: impl Into<String>) -> ApiError {
@@ -34,8 +35,9 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut body = json!({ "error": self.message });
-        if !self.problems.is_empty() {
-            body["problems"] = json!(self.problems);
+        if let Some(problems) = &self.problems {
+            body["problems"] = json!(problems.shown);
+            body["more_problems"] = json!(problems.more);
         }
         let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
@@ -65,8 +67,8 @@ impl From<ImportError> for ApiError {
         match e {
             ImportError::Rejected(problems) => ApiError {
                 status: StatusCode::UNPROCESSABLE_ENTITY,
-                message: format!("the list has {} problem(s); nothing was applied", problems.len()),
-                problems,
+                message: format!("the list has {} problem(s); nothing was applied", problems.total()),
+                problems: Some(problems),
             },
             ImportError::Store(e) => e.into(),
         }

@@ -81,7 +81,8 @@ pub async fn queue(State(s): State<AppState>, caller: Caller) -> ApiResult<Respo
         .into_iter()
         .map(|q| {
             let name = q.system.and_then(|id| registry.get(id)).map(|sys| sys.name.clone());
-            json!({ "system": name, "queued": q.queued, "held": q.held, "deferred": q.deferred, "oldest": q.oldest })
+            let oldest = q.oldest.map(|t| crate::output::when((t.unix_timestamp_nanos() / 1_000_000) as i64));
+            json!({ "system": name, "queued": q.queued, "held": q.held, "deferred": q.deferred, "oldest": oldest })
         })
         .collect();
     Ok(Json(lines).into_response())

@@ -7,6 +7,7 @@ mod error;
 mod mail;
 mod routes;
 mod rules;
+mod upload;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -28,6 +29,10 @@ pub struct AppState {
     pub proxy: Option<std::sync::Arc<iqbsh::ProxyHandle>>,
     /// The running mail gateway (its queue and held mail), when it runs.
     pub mail: Option<std::sync::Arc<crate::mail::MailGateway>>,
+    /// Cancelled when the service begins to stop (`/readyz` then answers 503).
+    pub stop: tokio_util::sync::CancellationToken,
+    /// The running packet gate (for its counters), when `[gate]` names interfaces.
+    pub gate: Option<std::sync::Arc<crate::gate::GateRunner>>,
 }
 
 /// The API's routes.
@@ -56,6 +61,7 @@ pub fn router(state: AppState, max_body: usize) -> Router {
     Router::new()
         .nest("/api/v1", v1)
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(routes::ready))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
 }

@@ -4,23 +4,39 @@
 use std::net::IpAddr;
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::RequestExt;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use catalog::format::{self, Format};
+use catalog::{Disclosure, ImportRequest};
 use policies::Bin;
 use serde::Deserialize;
 use serde_json::json;
 use snapshot::Class;
-use store::NewOperator;
 use store::Role;
+use store::{BlockFilter, NewOperator};
 
 use super::{ApiError, AppState, Caller};
 use crate::cmd::catalog::{Lookup, export_rows};
 use crate::output::{parse_day, parse_instant};
 
 type ApiResult<T> = Result<T, ApiError>;
+
+/// For load balancers, without a token: 200 while the service serves (from its last
+/// snapshot even when the store is unreachable, which the answer says), 503 once it
+/// has begun to stop, so traffic drains away before the listeners close.
+pub async fn ready(State(s): State<AppState>) -> Response {
+    let reachable =
+        tokio::time::timeout(std::time::Duration::from_secs(1), s.store.generation()).await.is_ok_and(|g| g.is_ok());
+    let body = json!({
+        "ready": !s.stop.is_cancelled(),
+        "store": if reachable { "reachable" } else { "unreachable" },
+        "snapshot_generation": s.snapshot.current().generation(),
+    });
+    let status = if s.stop.is_cancelled() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    (status, Json(body)).into_response()
+}
 
 pub async fn whoami(caller: Caller) -> Json<serde_json::Value> {
     Json(json!({ "token": caller.token, "role": caller.role }))
@@ -85,17 +101,18 @@ pub async fn import(
     Path(operator): Path<String>,
     Query(q): Query<ImportQuery>,
     headers: HeaderMap,
-    body: Bytes,
+    request: axum::extract::Request,
 ) -> ApiResult<Response> {
     caller.require_operator(&operator)?;
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let format = Format::from_content_type(content_type).ok_or_else(|| {
         ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "send the list as Content-Type: text/csv or application/json")
     })?;
-    let (rows, problems) = tokio::task::spawn_blocking(move || format::read(format, &body))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("reading the list failed: {e}")))?;
-    let outcome = catalog::import(&s.store, &caller.actor(), &operator, rows, problems, q.dry_run, &|_, _| {}).await?;
+    let (rows, problems) = super::upload::read_list(format, request.into_limited_body()).await?;
+    let disclosure = if caller.own_operator().is_some() { Disclosure::OwnOnly } else { Disclosure::Full };
+    let actor = caller.actor();
+    let request = ImportRequest { actor: &actor, operator: &operator, dry_run: q.dry_run, disclosure };
+    let outcome = catalog::import(&s.store, &request, rows, problems, &|_, _| {}).await?;
     if outcome.applied {
         let _ = s.nudge.try_send(());
     }
@@ -135,10 +152,19 @@ pub async fn lookup(State(s): State<AppState>, caller: Caller, Path(ip): Path<St
     let ip = parse_ip(&ip)?;
     let snapshot = s.snapshot.current();
     let class = snapshot.classify(ip);
-    if let (Some(own), Class::Known { operator, .. }) = (caller.own_operator(), &class)
-        && own != *operator
-    {
-        return Err(ApiError::forbidden(format!("{ip} is not in operator '{own}''s list")));
+    if let Some(own) = caller.own_operator() {
+        // An operator learns about its own addresses only: another operator's address,
+        // an address in no list and someone else's block all get the same answer.
+        let listed = snapshot.holder(ip).is_some_and(|(_, operator, _)| operator == own);
+        let own_block = matches!(class, Class::Blocked { .. })
+            && !s
+                .store
+                .blocks(&BlockFilter { ip: Some(ip), operator: Some(own.into()), ..Default::default() })
+                .await?
+                .is_empty();
+        if !(listed || own_block) {
+            return Err(ApiError::new(StatusCode::NOT_FOUND, format!("{ip} is not in operator '{own}''s list")));
+        }
     }
     Ok(Json(Lookup::new(ip, class)).into_response())
 }
@@ -197,6 +223,12 @@ pub async fn not_found(_caller: Caller) -> ApiError {
 /// Prometheus metrics of the gateways (duty team, or a scraper with a duty token).
 pub async fn metrics(State(s): State<AppState>, caller: Caller) -> ApiResult<Response> {
     caller.require_duty()?;
-    let body = s.proxy.as_ref().map(|p| p.render_metrics()).unwrap_or_default();
+    let mut body = s.proxy.as_ref().map(|p| p.render_metrics()).unwrap_or_default();
+    if let Some(mail) = &s.mail {
+        body.push_str(&mail.relay.render_metrics());
+    }
+    if let Some(gate) = &s.gate {
+        body.push_str(&gate.render_metrics().await);
+    }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response())
 }

@@ -12,28 +12,95 @@ use store::{BlockFilter, Observation};
 
 use super::{ApiError, AppState, Caller};
 use crate::cmd::reconcile::target;
+use crate::output::parse_instant;
 
 type ApiResult<T> = Result<T, ApiError>;
 
-/// Ingests a batch of unknown-address reports (duty-team or gateway tokens). Reports
-/// for addresses the catalog knows by now are skipped and counted.
+/// A time in a report: RFC 3339 text, or Unix milliseconds.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Instant {
+    Millis(i64),
+    Text(String),
+}
+
+impl Instant {
+    fn millis(&self) -> Result<i64, String> {
+        match self {
+            Instant::Millis(ms) => Ok(*ms),
+            Instant::Text(text) => parse_instant(text).map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// One report as the gateways send it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    ip: std::net::IpAddr,
+    link: String,
+    first_seen: Instant,
+    last_seen: Instant,
+    #[serde(default = "one")]
+    count: i64,
+}
+
+fn one() -> i64 {
+    1
+}
+
+impl Report {
+    fn observation(self) -> Result<Observation, String> {
+        let at = |t: &Instant| t.millis().map_err(|e| format!("{}: {e}", self.ip));
+        let (first_seen, last_seen) = (at(&self.first_seen)?, at(&self.last_seen)?);
+        Ok(Observation { ip: self.ip, link: self.link, first_seen, last_seen, count: self.count })
+    }
+}
+
+/// Ingests a batch of unknown-address reports (duty-team or gateway tokens). Times are
+/// RFC 3339 or Unix milliseconds. Reports for addresses the catalog knows by now are
+/// skipped and counted; reserved and the gateway's own addresses, and times that cannot
+/// be milliseconds, are refused one by one with the reason.
 pub async fn observe(State(s): State<AppState>, caller: Caller, body: axum::body::Bytes) -> ApiResult<Response> {
     caller.require_duty()?;
-    let batch: Vec<Observation> = serde_json::from_slice(&body).map_err(|e| {
+    let reports: Vec<Report> = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!(
-            "malformed observation batch (line {}, column {}): {e}; expected [{{\"ip\", \"link\", \"first_seen\", \"last_seen\", \"count\"}}]",
+            "malformed observation batch (line {}, column {}): {e}; expected [{{\"ip\", \"link\", \"first_seen\", \"last_seen\", \"count\"}}] with times in RFC 3339 or Unix milliseconds",
             e.line(),
             e.column()
         ))
     })?;
+    let own = own_addresses(&s);
+    let now = store::now_ms();
+    let (mut batch, mut refused) = (Vec::with_capacity(reports.len()), Vec::new());
+    for report in reports {
+        match report.observation().and_then(|o| catalog::ingest::screen(&o, &own, now).map(|()| o)) {
+            Ok(o) => batch.push(o),
+            Err(why) => refused.push(why),
+        }
+    }
     let snapshot = s.snapshot.current();
     let classes = snapshot.classify_many(&batch.iter().map(|o| o.ip).collect::<Vec<_>>());
     let (unknown, known): (Vec<_>, Vec<_>) =
         batch.into_iter().zip(classes).partition(|(_, class)| !matches!(class, Class::Known { .. }));
     let unknown = unknown.into_iter().map(|(o, _)| o).collect();
-    let report = s.store.record_observations(unknown).await?;
-    Ok(Json(json!({ "accepted": report.accepted, "already_known": known.len(), "refused": report.refused }))
-        .into_response())
+    let mut report = s.store.record_observations(unknown).await?;
+    refused.append(&mut report.refused);
+    Ok(Json(json!({ "accepted": report.accepted, "already_known": known.len(), "refused": refused })).into_response())
+}
+
+/// The addresses this node's gateways listen on (never a user's source).
+fn own_addresses(s: &AppState) -> Vec<std::net::IpAddr> {
+    let mut own = Vec::new();
+    if let Some(p) = &s.proxy {
+        own.push(p.explicit_addr().ip());
+        own.extend(p.transparent_addr().map(|a| a.ip()));
+    }
+    if let Some(m) = &s.mail {
+        own.push(m.relay.local_addr().ip());
+    }
+    own.retain(|ip| !ip.is_unspecified());
+    own
 }
 
 #[derive(Deserialize)]

@@ -94,7 +94,7 @@ async fn rotate(config: &Config, now: OffsetDateTime) -> anyhow::Result<ExitCode
         kz(rotation.overlap_end)
     );
     let store = open_store(config).await?;
-    let mailer = SmtpMailer::new(&config.notices.smtp_url).map_err(anyhow::Error::msg)?;
+    let mailer = SmtpMailer::new(&config.notices.smtp_url, config.notices.send_timeout).map_err(anyhow::Error::msg)?;
     let from: Mailbox =
         config.notices.from.parse().with_context(|| format!("[notices] from: '{}'", config.notices.from))?;
     let mut failed = 0;

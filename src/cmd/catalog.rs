@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use catalog::format::{self, ExportRow, Format};
-use catalog::import::DiffSummary;
-use catalog::{ImportError, ImportOutcome};
+use catalog::import::{DiffCounts, DiffSummary, MAX_DIFF_LINES};
+use catalog::{Disclosure, ImportError, ImportOutcome, ImportRequest};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use snapshot::Class;
@@ -66,8 +66,8 @@ async fn import(
     summary: bool,
     as_json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let (rows, problems) = format::read(format, &bytes);
+    let input = std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let (rows, problems) = format::read(format, std::io::BufReader::with_capacity(64 * 1024, input));
     let bar = ProgressBar::new(0).with_style(
         ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} rows ({eta})")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -77,7 +77,9 @@ async fn import(
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     };
-    let result = catalog::import(store, &cli_actor(), operator, rows, problems, dry_run, &progress).await;
+    let actor = cli_actor();
+    let request = ImportRequest { actor: &actor, operator, dry_run, disclosure: Disclosure::Full };
+    let result = catalog::import(store, &request, rows, problems, &progress).await;
     bar.finish_and_clear();
     match result {
         Ok(outcome) if as_json => json(&outcome).map(|_| ExitCode::SUCCESS),
@@ -87,12 +89,17 @@ async fn import(
         }
         Err(ImportError::Rejected(problems)) => {
             if as_json {
-                json(&serde_json::json!({ "applied": false, "problems": problems }))?;
+                let answer =
+                    serde_json::json!({ "applied": false, "problems": problems.shown, "more_problems": problems.more });
+                json(&answer)?;
             }
-            for p in &problems {
+            for p in &problems.shown {
                 eprintln!("{}", p.located(&file.display().to_string()));
             }
-            eprintln!("{}: {} problem(s); nothing was applied", file.display(), problems.len());
+            if problems.more > 0 {
+                eprintln!("{}: {} more problem(s) not shown", file.display(), problems.more);
+            }
+            eprintln!("{}: {} problem(s); nothing was applied", file.display(), problems.total());
             Ok(ExitCode::from(1))
         }
         Err(ImportError::Store(e)) => Err(e.into()),
@@ -106,15 +113,11 @@ fn print_outcome(outcome: &ImportOutcome, summary: bool) {
     }
     let counts = format!(
         "added {}, removed {}, moved {}, comment changed {}, unchanged {}",
-        d.added.len(),
-        d.removed.len(),
-        d.moved.len(),
-        d.updated.len(),
-        d.unchanged
+        d.counts.added, d.counts.removed, d.counts.moved, d.counts.updated, d.unchanged
     );
     match outcome.change {
         Some(id) => println!("{}: {counts}; applied (change #{id})", outcome.operator),
-        None if d.added.is_empty() && d.removed.is_empty() && d.moved.is_empty() && d.updated.is_empty() => {
+        None if d.counts == (DiffCounts { added: 0, removed: 0, moved: 0, updated: 0 }) => {
             println!("{}: {counts}; nothing to change", outcome.operator)
         }
         None => println!("{}: {counts}; dry run, nothing applied", outcome.operator),
@@ -133,6 +136,15 @@ fn print_lines(d: &DiffSummary) {
     }
     for l in &d.updated {
         println!("* {} {} (comment changed)", l.prefix, l.bin);
+    }
+    let c = &d.counts;
+    let listed = d.added.len() + d.removed.len() + d.moved.len() + d.updated.len();
+    let changed = c.added + c.removed + c.moved + c.updated;
+    if changed > listed {
+        println!(
+            "... and {} more changed prefixes (the first {MAX_DIFF_LINES} of each kind are listed)",
+            changed - listed
+        );
     }
 }
 

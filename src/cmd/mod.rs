@@ -1,8 +1,10 @@
 //! What each command does: load the configuration, open the store, act, print.
 
+mod actor;
 mod admin;
 pub mod ca;
 pub mod catalog;
+mod gate;
 pub mod mail;
 pub mod reconcile;
 mod up;
@@ -16,9 +18,10 @@ use crate::config::Config;
 
 /// Runs one command line.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    actor::set_given(cli.acting_as.as_deref());
     let config = load_config(&cli)?;
     match cli.command {
-        Command::Up(args) => up::run(config, args).await.map(|_| ExitCode::SUCCESS),
+        Command::Up(args) => up::run(config, args, cli.config.clone()).await.map(|_| ExitCode::SUCCESS),
         Command::Config(ConfigCmd::Check) => {
             print!("{}", toml::to_string_pretty(&config)?);
             Ok(ExitCode::SUCCESS)
@@ -42,6 +45,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Policy(c) => crate::web::policy_command(&config, c),
         Command::Mail(c) => mail::run(&open_store(&config).await?, c).await,
+        Command::Gate(c) => gate::run(&config, c).await,
         Command::Block(c) => reconcile::block(&open_store(&config).await?, c).await,
         Command::Reconcile { at, json } => {
             reconcile::run_once(&config, open_store(&config).await?, at, json.json).await
@@ -68,16 +72,21 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
 pub async fn open_store(config: &Config) -> anyhow::Result<::store::Store> {
     let url = config.store_url();
     if url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+        private_dir(&config.data_dir)?;
     }
     ::store::Store::open(&url).await.with_context(|| format!("cannot open the store {}", ::store::redact(&url)))
 }
 
-/// Who is acting from the command line, for the audit trail.
-pub fn cli_actor() -> String {
-    format!("cli:{}", std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into()))
+/// Creates `dir` (and its parents) if missing and makes it private to the service's
+/// user (0700): it holds the catalog, the CA key and the spool.
+pub fn private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("cannot make the data directory {} private", dir.display()))
 }
+
+pub use actor::cli_actor;
 
 fn calendar(config: &Config, cmd: crate::cli::CalendarCmd) -> anyhow::Result<ExitCode> {
     use crate::cli::CalendarCmd;

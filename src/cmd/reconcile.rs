@@ -18,7 +18,9 @@ use crate::output::{json, parse_instant, when};
 /// The reconciler as configured: calendar, SMTP relay, sending time.
 pub fn reconciler(config: &Config, store: Store) -> anyhow::Result<Reconciler> {
     let calendar = crate::calendar::load(config)?;
-    let mailer = SmtpMailer::new(&config.notices.smtp_url).map_err(anyhow::Error::msg).context("[notices] smtp_url")?;
+    let mailer = SmtpMailer::new(&config.notices.smtp_url, config.notices.send_timeout)
+        .map_err(anyhow::Error::msg)
+        .context("[notices] smtp_url")?;
     let from = config
         .notices
         .from
@@ -27,7 +29,10 @@ pub fn reconciler(config: &Config, store: Store) -> anyhow::Result<Reconciler> {
     let format = time::macros::format_description!("[hour]:[minute]");
     let send_at = time::Time::parse(&config.notices.send_at, &format)
         .with_context(|| format!("[notices] send_at: '{}' is not HH:MM", config.notices.send_at))?;
-    let settings = NoticeSettings { from, send_at, retry_base: config.notices.retry_base.max(Duration::from_secs(1)) };
+    let retry_base = config.notices.retry_base.max(Duration::from_secs(1));
+    // A sender holds a notice for longer than its SMTP exchange can last.
+    let claim = config.notices.send_timeout * 2 + Duration::from_secs(5);
+    let settings = NoticeSettings { from, send_at, retry_base, claim };
     Ok(Reconciler::new(store, calendar, Arc::new(mailer), settings))
 }
 

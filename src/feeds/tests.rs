@@ -35,7 +35,7 @@ async fn dropped_files_load_and_a_bad_edit_keeps_the_lists_in_force() {
     std::fs::write(feeds.join("malware/drop.cidr"), "; DROP\n198.51.100.0/24 ; SBL1\n").expect("write");
     let config = ThreatsConfig { dir: Some(feeds.clone()), check: Duration::from_millis(50), ..Default::default() };
     let handle = ThreatsHandle::default();
-    let loader = FeedLoader::start(&config, dir.path(), handle.clone()).await;
+    let loader = FeedLoader::start(&config, dir.path(), handle.clone(), CancellationToken::new()).await;
     assert!(listed(&handle, "www.login-bank.example"), "read at start");
     assert!(handle.current().ip("198.51.100.9".parse().expect("ip")).is_some());
 
@@ -93,7 +93,7 @@ async fn fetched_feeds_arrive_and_a_bad_download_keeps_the_last_good_one() {
     };
     let config = ThreatsConfig { fetch: BTreeMap::from([("urlhaus".to_owned(), fetch.clone())]), ..Default::default() };
     let handle = ThreatsHandle::default();
-    let loader = FeedLoader::start(&config, dir.path(), handle.clone()).await;
+    let loader = FeedLoader::start(&config, dir.path(), handle.clone(), CancellationToken::new()).await;
     until("the feed is fetched", || handle.current().url("http://dropper.example/a.exe").is_some()).await;
     assert!(dir.path().join("threats/urlhaus.feed").is_file(), "a good download is kept");
 
@@ -105,7 +105,7 @@ async fn fetched_feeds_arrive_and_a_bad_download_keeps_the_last_good_one() {
     let gone = FetchConfig { url: "http://127.0.0.1:9/feed".into(), ..fetch };
     let config = ThreatsConfig { fetch: BTreeMap::from([("urlhaus".to_owned(), gone)]), ..Default::default() };
     let handle = ThreatsHandle::default();
-    let _loader = FeedLoader::start(&config, dir.path(), handle.clone()).await;
+    let _loader = FeedLoader::start(&config, dir.path(), handle.clone(), CancellationToken::new()).await;
     assert!(handle.current().url("http://dropper.example/a.exe").is_some(), "from the kept copy");
 }
 

@@ -19,7 +19,8 @@ use epbsh::registry::{self, MailSystem, Registry, RegistryHandle, Status};
 use epbsh::relay::Relay;
 use epbsh::watch::Watch;
 use store::MailSystemRecord;
-use store::Store;
+use store::{Generations, Store};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 
@@ -53,7 +54,13 @@ pub fn registry_from(records: &[MailSystemRecord]) -> anyhow::Result<Registry> {
 
 /// Starts the relay (and its traffic watch) on the current registry and keeps the
 /// registry current.
-pub async fn start(config: &Config, store: &Store) -> anyhow::Result<Arc<MailGateway>> {
+/// Returns the gateway and the task that follows the store for it (it ends at `stop`).
+pub async fn start(
+    config: &Config,
+    store: &Store,
+    generations: Generations,
+    stop: CancellationToken,
+) -> anyhow::Result<(Arc<MailGateway>, tokio::task::JoinHandle<()>)> {
     let watched = match config.relay.watch.enabled {
         true => Some(watch::start(config, store).await?),
         false => None,
@@ -78,27 +85,36 @@ pub async fn start(config: &Config, store: &Store) -> anyhow::Result<Arc<MailGat
         None => None,
     };
     let gateway = Arc::new(MailGateway { relay, registry, watch });
-    tokio::spawn(follow_store(gateway.clone(), store.clone(), config.catalog.refresh.max(Duration::from_millis(50))));
-    Ok(gateway)
+    let every = config.catalog.refresh.max(Duration::from_millis(50));
+    let follower = tokio::spawn(follow_store(gateway.clone(), store.clone(), generations, every, stop));
+    Ok((gateway, follower))
 }
 
-/// Rebuilds the registry when the store changes; releases the held mail of systems that
-/// went from suspended to active; deletes held mail the duty team asked to delete;
-/// applies agreed disconnections.
-async fn follow_store(gateway: Arc<MailGateway>, store: Store, every: Duration) {
-    let mut seen = store.generation().await.unwrap_or(0);
+/// Rebuilds the registry when the store changes (followed through its generations);
+/// releases the held mail of systems that went from suspended to active; deletes held
+/// mail the duty team asked to delete; applies agreed disconnections every `every`.
+async fn follow_store(
+    gateway: Arc<MailGateway>,
+    store: Store,
+    mut generations: Generations,
+    every: Duration,
+    stop: CancellationToken,
+) {
     // Requests made while the gateway was down.
     delete_held(&gateway, &store).await;
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::time::sleep(every).await;
-        if let Err(e) = store.apply_due_disconnects(store::now_ms()).await {
-            tracing::error!(error = %e, "applying agreed mail-system disconnections failed");
+        tokio::select! {
+            moved = generations.changed() => if moved.is_err() { return },
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {
+                if let Err(e) = store.apply_due_disconnects(store::now_ms()).await {
+                    tracing::error!(error = %e, "applying agreed mail-system disconnections failed");
+                }
+                continue;
+            }
         }
-        let Ok(generation) = store.generation().await else { continue };
-        if generation == seen {
-            continue;
-        }
-        seen = generation;
         match store.mail_systems().await.map_err(anyhow::Error::from).and_then(|r| registry_from(&r)) {
             Ok(next) => swap(&gateway, next).await,
             Err(e) => {

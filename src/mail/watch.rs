@@ -12,7 +12,6 @@ use epbsh::registry::RegistryHandle;
 use epbsh::watch::{Suspension, Watch, WatchState};
 use lettre::Message;
 use lettre::message::Mailbox;
-use policies::MailStatus;
 use store::Store;
 use tokio::sync::mpsc;
 
@@ -56,7 +55,9 @@ pub fn follow(
     registry: RegistryHandle,
     mut suspensions: mpsc::UnboundedReceiver<Suspension>,
 ) -> anyhow::Result<()> {
-    let mailer = SmtpMailer::new(&config.notices.smtp_url).map_err(anyhow::Error::msg).context("[notices] smtp_url")?;
+    let mailer = SmtpMailer::new(&config.notices.smtp_url, config.notices.send_timeout)
+        .map_err(anyhow::Error::msg)
+        .context("[notices] smtp_url")?;
     let from: Mailbox = config
         .notices
         .from
@@ -64,13 +65,17 @@ pub fn follow(
         .with_context(|| format!("[notices] from: '{}' is not a mailbox", config.notices.from))?;
     watch.reconcile(&registry.load());
     tokio::spawn(save(store.clone(), Arc::downgrade(watch)));
+    if store.backend() == store::Backend::Postgres {
+        tokio::spawn(exchange(store.clone(), Arc::downgrade(watch)));
+    }
     let (store, mailer) = (store.clone(), Arc::new(mailer));
     tokio::spawn(async move {
         while let Some(s) = suspensions.recv().await {
             match record(&store, &registry, &s).await {
-                Ok(notice) => {
+                Ok(Some(notice)) => {
                     tokio::spawn(announce(store.clone(), mailer.clone(), from.clone(), notice));
                 }
+                Ok(None) => tracing::info!(system = s.system.0, "already suspended elsewhere"),
                 Err(e) => {
                     tracing::error!(system = s.system.0, error = %format!("{e:#}"), "recording a suspension failed; the watch keeps the system suspended")
                 }
@@ -104,6 +109,50 @@ async fn save(store: Store, watch: std::sync::Weak<Watch>) {
     }
 }
 
+/// How often the nodes of a cluster exchange their counts, and how long a node's counts
+/// stay valid without renewal (a node that is gone stops counting).
+const EXCHANGE_EVERY: Duration = Duration::from_secs(1);
+const SHARE_FRESH_MS: i64 = 5_000;
+
+/// With several nodes: tells the others what this node counted per system and judges
+/// every system on what all counted, so a burst spread over the nodes is seen whole.
+async fn exchange(store: Store, watch: std::sync::Weak<Watch>) {
+    let node = node_name();
+    let mut tick = tokio::time::interval(EXCHANGE_EVERY);
+    loop {
+        tick.tick().await;
+        let Some(w) = watch.upgrade() else { return };
+        if let Err(e) = exchange_once(&store, &w, &node).await {
+            tracing::warn!(error = %format!("{e:#}"), "exchanging traffic-watch counts with the other nodes failed");
+        }
+    }
+}
+
+async fn exchange_once(store: &Store, watch: &Watch, node: &str) -> anyhow::Result<()> {
+    let now = store::now_ms();
+    let mine: Vec<(i64, String)> = watch
+        .shares()
+        .into_iter()
+        .map(|(id, share)| Ok((i64::from(id.0), serde_json::to_string(&share)?)))
+        .collect::<anyhow::Result<_>>()?;
+    store.put_shares(node, &mine, now).await?;
+    let mut peers: std::collections::HashMap<epbsh::SystemId, Vec<epbsh::watch::counters::Share>> = Default::default();
+    for (system, text) in store.peer_shares(node, now - SHARE_FRESH_MS).await? {
+        let id = epbsh::SystemId::try_from(system)?;
+        peers.entry(id).or_default().push(serde_json::from_str(&text)?);
+    }
+    watch.set_peers(peers);
+    store.drop_stale_shares(now - 60_000).await?;
+    Ok(())
+}
+
+/// This node's name among the others: host, process and a random part.
+fn node_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    format!("{}-{}-{nanos:x}", host.trim(), std::process::id())
+}
+
 /// Saves the watch's counters in the store (also at shutdown).
 pub async fn save_now(store: &Store, watch: &Watch) {
     match serde_json::to_string(&watch.export()) {
@@ -124,12 +173,16 @@ struct Notice {
     body: String,
 }
 
-/// Writes the suspension to the store with its evidence; returns the notice to send.
-async fn record(store: &Store, registry: &RegistryHandle, s: &Suspension) -> anyhow::Result<Notice> {
+/// Writes the suspension to the store with its evidence; returns the notice to send, or
+/// `None` when the system was no longer active (another node of the cluster suspended
+/// it first, and tells its owner).
+async fn record(store: &Store, registry: &RegistryHandle, s: &Suspension) -> anyhow::Result<Option<Notice>> {
     let Some(found) = registry.load().get(s.system).cloned() else {
         anyhow::bail!("the watch suspended system {} which the registry does not know", s.system.0);
     };
-    store.set_mail_status(ACTOR, &found.name, MailStatus::Suspended, &s.reason).await?;
+    if store.suspend_if_active(ACTOR, &found.name, &s.reason).await?.is_none() {
+        return Ok(None);
+    }
     let subject = format!("mail system {}", found.name);
     store
         .record(ACTOR, "mail.watch_evidence", &format!("mail:{}", found.name), serde_json::to_value(&s.evidence)?)
@@ -145,12 +198,12 @@ async fn record(store: &Store, registry: &RegistryHandle, s: &Suspension) -> any
         bin = found.owner_bin,
         evidence = s.evidence,
     );
-    Ok(Notice {
+    Ok(Some(Notice {
         system: found.name.clone(),
         contacts: found.contacts.clone(),
         subject: format!("[perimeter] {subject} suspended: {}", s.reason),
         body,
-    })
+    }))
 }
 
 /// Mails the notice to the contacts, retrying a bounded number of times; the outcome is

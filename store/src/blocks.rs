@@ -94,17 +94,44 @@ impl Store {
         Ok(after)
     }
 
-    /// Blocks matching the filter, newest first.
+    /// Blocks matching the filter, newest first. An operator's blocks are the
+    /// automatic ones of its unknown addresses and the manual ones that touch its
+    /// current list.
     pub async fn blocks(&self, filter: &BlockFilter) -> Result<Vec<Block>> {
         let sql = format!("{BLOCK_SELECT} WHERE ($1 = 1 OR k.lifted_at IS NULL) ORDER BY k.id DESC");
         let rows = sqlx::query(&sql).bind(i64::from(filter.all)).fetch_all(&self.pool).await?;
         let mut blocks = rows.iter().map(block_from_row).collect::<Result<Vec<_>>>()?;
         blocks.retain(|b| {
-            filter.kind.as_ref().is_none_or(|k| &b.kind == k)
-                && filter.operator.as_ref().is_none_or(|o| b.operator.as_ref() == Some(o))
-                && filter.ip.is_none_or(|ip| b.prefix.contains_ip(ip))
+            filter.kind.as_ref().is_none_or(|k| &b.kind == k) && filter.ip.is_none_or(|ip| b.prefix.contains_ip(ip))
         });
-        Ok(blocks)
+        let Some(operator) = &filter.operator else { return Ok(blocks) };
+        let mut theirs = Vec::with_capacity(blocks.len());
+        for b in blocks {
+            let mine = match &b.operator {
+                Some(o) => o == operator,
+                None => self.touches_list(&b.prefix, operator).await?,
+            };
+            if mine {
+                theirs.push(b);
+            }
+        }
+        Ok(theirs)
+    }
+
+    /// Whether `prefix` overlaps any prefix in `operator`'s current list.
+    pub async fn touches_list(&self, prefix: &Net, operator: &str) -> Result<bool> {
+        let family = prefix.family();
+        let row = sqlx::query(
+            "SELECT 1 AS hit FROM assignments a JOIN operators o ON o.id = a.operator_id \
+             WHERE o.name = $1 AND a.family = $2 AND a.start_key <= $3 AND a.end_key >= $4 AND a.valid_to IS NULL LIMIT 1",
+        )
+        .bind(operator)
+        .bind(crate::lists::family_code(family))
+        .bind(Net::key(family, prefix.last()))
+        .bind(Net::key(family, prefix.bits()))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
     }
 
     pub(super) async fn block_by_id(&self, tx: &mut sqlx::AnyConnection, id: i64) -> Result<Block> {

@@ -3,8 +3,10 @@
 //! sqlx's `Any` driver so every query is written once. One module per subject: the
 //! catalog's operators and organisations (`entities`) and prefix lists (`lists`),
 //! `blocks`, unknown-source `observe`ations, `notices` to operators, connected `mail`
-//! systems and their `held` mail, API `tokens`, and the `audit` trail in which every
-//! change is recorded inside the same transaction as the change itself.
+//! systems and their `held` mail, API `tokens`, the traffic watch's `shares` between
+//! nodes, and the `audit` trail in which every change is recorded inside the same
+//! transaction as the change itself. `follow` and `leader` serve several nodes on one
+//! database.
 //!
 //! Must not: decide anything the catalog's rules decide (whether a list is valid, when
 //! a deadline falls): callers bring checked values; the store keeps them consistent
@@ -13,11 +15,14 @@
 mod audit;
 mod blocks;
 mod entities;
+mod follow;
 mod held;
+mod leader;
 mod lists;
 mod mail;
 mod notices;
 mod observe;
+mod shares;
 #[doc(hidden)]
 pub mod testing;
 mod tokens;
@@ -31,7 +36,9 @@ pub use audit::Change;
 pub(crate) use audit::audit;
 pub use blocks::{Block, BlockFilter};
 pub use entities::{NewOperator, Operator, Organisation, valid_handle};
+pub use follow::Generations;
 pub use held::HeldDeletion;
+pub use leader::Leadership;
 pub use lists::{Applied, Assignment, Current, Entry, ListChange, ListDiff, OrgInfo, Progress};
 pub use mail::{MailSystemRecord, NewMailSystem};
 pub use notices::{DeadlineReport, NoticeAddress, NoticeInfo, PendingNotice};
@@ -68,6 +75,9 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The URL it was opened with (never shown: it may hold a password), for the
+    /// dedicated connections of change notifications and leadership.
+    url: std::sync::Arc<str>,
 }
 
 static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -111,7 +121,7 @@ impl Store {
             Backend::Sqlite => SQLITE.run(&pool).await?,
             Backend::Postgres => POSTGRES.run(&pool).await?,
         }
-        Ok(Store { pool, backend })
+        Ok(Store { pool, backend, url: url.into() })
     }
 
     pub fn backend(&self) -> Backend {

@@ -240,7 +240,7 @@ fn parse_net(text: String) -> Result<Net> {
     text.parse().map_err(|e| StoreError::Invalid(format!("stored prefix: {e}")))
 }
 
-fn family_code(f: Family) -> i64 {
+pub(crate) fn family_code(f: Family) -> i64 {
     match f {
         Family::V4 => 4,
         Family::V6 => 6,

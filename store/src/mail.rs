@@ -182,6 +182,13 @@ impl Store {
         fetch(&mut conn, name).await
     }
 
+    /// Suspends a system that is active now; `None` when it was not (another node of
+    /// the cluster, or the duty team, got there first): who changed it tells its owner.
+    pub async fn suspend_if_active(&self, actor: &str, name: &str, reason: &str) -> Result<Option<MailSystemRecord>> {
+        let (record, changed) = self.change_mail_status(actor, name, MailStatus::Suspended, reason).await?;
+        Ok(changed.then_some(record))
+    }
+
     /// Moves a system to `status` with a reason;
     /// a disconnected system cannot come back (connect it anew). Setting the status it
     /// already has changes nothing and is not an error.
@@ -192,6 +199,17 @@ impl Store {
         status: MailStatus,
         reason: &str,
     ) -> Result<MailSystemRecord> {
+        Ok(self.change_mail_status(actor, name, status, reason).await?.0)
+    }
+
+    /// [`Store::set_mail_status`], and whether this call changed the status.
+    async fn change_mail_status(
+        &self,
+        actor: &str,
+        name: &str,
+        status: MailStatus,
+        reason: &str,
+    ) -> Result<(MailSystemRecord, bool)> {
         if reason.trim().is_empty() {
             return Err(StoreError::Invalid("a reason is required".into()));
         }
@@ -199,7 +217,7 @@ impl Store {
         write_lock(&mut tx).await?;
         let before = fetch(&mut tx, name).await?;
         if before.status == status {
-            return Ok(before);
+            return Ok((before, false));
         }
         if before.status == MailStatus::Disconnected {
             return Err(StoreError::Conflict(format!("mail system '{name}' is disconnected; connect it anew")));
@@ -220,7 +238,7 @@ impl Store {
         audit(&mut tx, actor, status.audit_action(), &format!("mail:{name}"), Some(json!(before)), Some(json!(after)))
             .await?;
         tx.commit().await?;
-        Ok(after)
+        Ok((after, true))
     }
 
     /// Agrees a disconnection time (ms since the epoch); applied by

@@ -134,6 +134,21 @@ impl Store {
         Ok(due)
     }
 
+    /// Claims a due notice for one send: its next attempt moves to `until`, so no other
+    /// node (or pass) sends it meanwhile; a sender that dies leaves it due again then.
+    /// False when another sender holds it or it is no longer due.
+    pub async fn claim_notice(&self, id: i64, now: i64, until: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE notices SET next_attempt = $1 WHERE id = $2 AND status = 'pending' AND next_attempt <= $3",
+        )
+        .bind(until)
+        .bind(id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Records that the SMTP server accepted a notice, and its deadline.
     pub async fn notice_sent(&self, id: i64, sent_at: i64, deadline_day: &str, deadline_at: i64) -> Result<()> {
         let mut tx = self.pool.begin().await?;

@@ -3,6 +3,8 @@
 //! loopback port, and talks to its API with curl.
 #![allow(dead_code)]
 
+pub mod netns;
+pub mod postgres;
 pub mod swaks;
 
 use std::io::{BufRead, BufReader};
@@ -37,6 +39,12 @@ impl Env {
         Env { dir, store_url, config: None }
     }
 
+    /// An installation of its own (data directory) on the given store: one node of
+    /// several sharing one database.
+    pub fn on_store(store_url: &str) -> Env {
+        Env { dir: tempfile::tempdir().expect("temp dir"), store_url: store_url.to_string(), config: None }
+    }
+
     /// Uses this TOML as the configuration file of every later command.
     pub fn configure(&mut self, toml: &str) {
         self.config = Some(self.write("perimeter.toml", toml));
@@ -61,6 +69,7 @@ impl Env {
             .env("PERIMETER_PROXY_LISTEN", "127.0.0.1:0")
             .env("PERIMETER_RELAY_LISTEN", "127.0.0.1:0")
             .env_remove("PERIMETER_CONFIG")
+            .env_remove("PERIMETER_ACTOR")
             .env_remove("RUST_LOG");
         if let Some(config) = &self.config {
             cmd.env("PERIMETER_CONFIG", config);
@@ -129,8 +138,17 @@ impl Env {
 
     /// Starts `perimeter up` with extra environment variables.
     pub fn up_with(&self, level: &str, log: Stdio, vars: &[(&str, &str)]) -> Server {
-        let mut child = self
-            .command(&["up", "--listen", "127.0.0.1:0"])
+        self.up_in(None, level, log, vars)
+    }
+
+    /// Starts `perimeter up` inside network namespace `netns` (`ip netns exec`, which
+    /// execs the binary: the child is `perimeter` itself), or in this one.
+    pub fn up_in(&self, netns: Option<&str>, level: &str, log: Stdio, vars: &[(&str, &str)]) -> Server {
+        let mut cmd = self.command(&["up", "--listen", "127.0.0.1:0"]);
+        if let Some(ns) = netns {
+            cmd = in_netns(&cmd, ns);
+        }
+        let mut child = cmd
             .envs(vars.iter().copied())
             .env("RUST_LOG", level)
             .stdout(Stdio::piped())
@@ -149,6 +167,19 @@ impl Env {
     }
 }
 
+/// `cmd` run through `ip netns exec NETNS`, with the same arguments and environment.
+fn in_netns(cmd: &Command, netns: &str) -> Command {
+    let mut wrapped = Command::new("ip");
+    wrapped.args(["netns", "exec", netns]).arg(cmd.get_program()).args(cmd.get_args());
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(v) => wrapped.env(key, v),
+            None => wrapped.env_remove(key),
+        };
+    }
+    wrapped
+}
+
 /// The BINs of the standard cast.
 pub struct Cast {
     pub a: String,
@@ -164,6 +195,26 @@ pub struct Server {
     pub proxy: Option<String>,
     /// The mail relay's address, when it runs.
     pub relay: Option<String>,
+}
+
+impl Server {
+    /// Sends a signal (`TERM`, `INT`, `HUP`) to the running service.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status();
+        assert!(status.is_ok_and(|s| s.success()), "kill -{name}");
+    }
+
+    /// Waits (bounded by `secs`) for the service to exit; its status, or `None`.
+    pub fn wait_exit(&mut self, secs: u64) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        None
+    }
 }
 
 impl Drop for Server {
@@ -187,6 +238,13 @@ impl Reply {
 }
 
 impl Server {
+    /// Stops the server as a supervisor would (SIGTERM) and waits for it to exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        self.child.wait().expect("perimeter up exits")
+    }
+
     /// Calls the API with curl: method, path under the base, optional token, optional
     /// body file with its content type.
     pub fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<(&Path, &str)>) -> Reply {
@@ -224,8 +282,13 @@ pub fn curl() -> &'static str {
 }
 
 /// Polls `check` until it returns true, for at most ten seconds.
-pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+pub fn eventually(what: &str, check: impl FnMut() -> bool) {
+    eventually_within(what, 10, check)
+}
+
+/// `eventually`, with a deadline of `secs` seconds.
+pub fn eventually_within(what: &str, secs: u64, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
     while std::time::Instant::now() < deadline {
         if check() {
             return;

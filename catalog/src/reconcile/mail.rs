@@ -21,10 +21,11 @@ pub struct SmtpMailer {
 }
 
 impl SmtpMailer {
-    pub fn new(url: &str) -> Result<SmtpMailer, String> {
+    /// A mailer whose every SMTP exchange gives up after `timeout`.
+    pub fn new(url: &str, timeout: std::time::Duration) -> Result<SmtpMailer, String> {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .map_err(|e| format!("SMTP URL '{url}': {e}"))?
-            .timeout(Some(std::time::Duration::from_secs(30)))
+            .timeout(Some(timeout))
             .build();
         Ok(SmtpMailer { transport })
     }

@@ -16,7 +16,8 @@ use serde::Serialize;
 use time::{OffsetDateTime, Time};
 
 use mail::Mailer;
-use store::{DeadlineReport, Store, StoreError};
+use store::{DeadlineReport, Leadership, Store, StoreError};
+use tokio_util::sync::CancellationToken;
 
 /// Kazakhstan time ([`ASTANA_OFFSET`]) as the `time` crate's offset, for formatting
 /// instants.
@@ -43,6 +44,10 @@ pub struct NoticeSettings {
     pub send_at: Time,
     /// First retry delay; doubles per attempt up to one hour.
     pub retry_base: Duration,
+    /// How long a sender holds a notice it is sending (longer than any SMTP exchange):
+    /// no other node sends it meanwhile, and a node that dies mid-send leaves it due
+    /// again after this.
+    pub claim: Duration,
 }
 
 /// What one tick did.
@@ -80,6 +85,10 @@ impl Reconciler {
         let period = period_start(now, self.settings.send_at);
         (report.notices_created, report.operators_without_contacts) = self.store.create_notices(now, period).await?;
         for notice in self.store.due_notices(now).await? {
+            let until = now + i64::try_from(self.settings.claim.as_millis()).unwrap_or(i64::MAX / 2);
+            if !self.store.claim_notice(notice.id, now, until).await? {
+                continue;
+            }
             let (day, deadline_at) = deadline(self.calendar.as_ref(), now);
             let day = day.to_string();
             let sent = match mail::compose(&notice, &self.settings.from, &day) {
@@ -104,15 +113,26 @@ impl Reconciler {
         Ok(report)
     }
 
-    /// Ticks every `every` on the real clock until the task is dropped.
-    pub fn spawn(self, every: Duration) -> tokio::task::JoinHandle<()> {
+    /// Ticks every `every` on the real clock while this node leads the reconciler
+    /// (one node of a cluster does; the others wait to take over), until `stop`.
+    pub fn spawn(self, every: Duration, mut lead: Leadership, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tick.tick().await;
-                if let Err(e) = self.tick(store::now_ms()).await {
-                    tracing::error!(error = %e, "reconciler pass failed; will retry");
+                tokio::select! {
+                    _ = lead.until_leader() => {}
+                    _ = stop.cancelled() => return,
+                }
+                let mut tick = tokio::time::interval(every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                while lead.is_leader() {
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        _ = lead.until_follower() => break,
+                        _ = stop.cancelled() => return,
+                    }
+                    if let Err(e) = self.tick(store::now_ms()).await {
+                        tracing::error!(error = %e, "reconciler pass failed; will retry");
+                    }
                 }
             }
         })

@@ -1,48 +1,24 @@
 //! A small SMTP client on tokio for delivery: connect, greeting, EHLO (HELO fallback),
-//! STARTTLS per the policy of [`super::tls`], and one transaction with a result per
-//! recipient. MAIL and RCPT are pipelined when the server offers PIPELINING; DATA is sent
-//! dot-stuffed. Every reply wait is bounded by the command timeout.
+//! STARTTLS per the policy of [`super::tls`], one transaction with a result per
+//! recipient, or a recipient probe. MAIL and RCPT are pipelined when the server offers
+//! PIPELINING; DATA is sent dot-stuffed. Every reply wait is bounded by the command
+//! timeout, the content and the reply to the final dot by the (longer) data timeout.
 
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use rustls::pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
+use super::error::{ClientError, SendError};
 use super::reply::{Reply, read_reply};
+use super::stream::Stream;
 use super::tls::{TlsClient, TlsState};
 use crate::envelope::Mailbox;
 use crate::hooks::Outcome;
-
-/// Why a connection or transaction failed as a whole.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum ClientError {
-    #[error("connect to {0}: {1}")]
-    Connect(SocketAddr, io::Error),
-    #[error("timeout waiting for the reply to {0}")]
-    Timeout(&'static str),
-    #[error("i/o error: {0}")]
-    Io(#[from] io::Error),
-    #[error("{stage} refused: {reply}")]
-    Refused { stage: &'static str, reply: Reply },
-    #[error("TLS failed: {0}")]
-    Tls(String),
-    #[error("protocol error: {0}")]
-    Protocol(String),
-}
-
-/// A failed transaction; `committed` when the final dot was sent (the message may have
-/// been taken: do not try another host now).
-#[derive(Debug)]
-pub(crate) struct SendError {
-    pub error: ClientError,
-    pub committed: bool,
-}
 
 /// Settings shared by all connections of the delivery agent.
 pub(crate) struct ClientOptions<'a> {
@@ -50,6 +26,8 @@ pub(crate) struct ClientOptions<'a> {
     pub tls: Option<&'a TlsClient>,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
+    /// For the content and the reply to the final dot.
+    pub data_timeout: Duration,
 }
 
 /// What the server announced in its EHLO reply.
@@ -66,6 +44,7 @@ pub(crate) struct Client {
     io: BufReader<Stream>,
     caps: Caps,
     limit: Duration,
+    data_limit: Duration,
     pub tls: TlsState,
     pub peer: SocketAddr,
 }
@@ -80,7 +59,8 @@ impl Client {
             .map_err(|e| ClientError::Connect(addr, e))?;
         tcp.set_nodelay(true)?;
         let io = BufReader::new(Stream::Plain(tcp));
-        let mut c = Client { io, caps: Caps::default(), limit: opts.command_timeout, tls: TlsState::Plain, peer: addr };
+        let (limit, data_limit) = (opts.command_timeout, opts.data_timeout);
+        let mut c = Client { io, caps: Caps::default(), limit, data_limit, tls: TlsState::Plain, peer: addr };
         let greeting = c.reply("greeting").await?;
         if greeting.code != 220 {
             return Err(ClientError::Refused { stage: "greeting", reply: greeting });
@@ -146,8 +126,11 @@ impl Client {
         }
         let r = self.command("DATA\r\n", "DATA").await.map_err(early)?;
         let final_reply = if r.code == 354 {
-            self.write(&stuffed(body)).await.map_err(|error| SendError { error, committed: true })?;
-            self.reply("end of data").await.map_err(|error| SendError { error, committed: true })?
+            // RFC 5321 §4.5.3.2.6: the reply to the final dot may take 10 minutes; giving
+            // up sooner makes the next hop receive the message again at the retry.
+            let committed = |error| SendError { error, committed: true };
+            self.write_within(self.data_limit, &stuffed(body)).await.map_err(committed)?;
+            self.reply_within(self.data_limit, "end of data").await.map_err(committed)?
         } else {
             self.reset().await.map_err(early)?;
             r
@@ -198,6 +181,18 @@ impl Client {
         Ok(replies[1..].iter().map(Reply::outcome).collect())
     }
 
+    /// Asks whether the server takes `rcpt` (MAIL FROM:<>, RCPT TO, then RSET): its reply
+    /// to RCPT; an error when it refuses the null sender or fails.
+    pub async fn probe(&mut self, rcpt: &Mailbox) -> Result<Reply, ClientError> {
+        let mail = self.command("MAIL FROM:<>\r\n", "MAIL").await?;
+        if !mail.is_positive() {
+            return Err(ClientError::Refused { stage: "MAIL FROM:<>", reply: mail });
+        }
+        let answer = self.command(&format!("RCPT TO:<{rcpt}>\r\n"), "RCPT").await?;
+        self.reset().await?;
+        Ok(answer)
+    }
+
     /// RSET, for a clean state before reuse.
     pub async fn reset(&mut self) -> Result<(), ClientError> {
         let r = self.command("RSET\r\n", "RSET").await?;
@@ -216,16 +211,25 @@ impl Client {
     }
 
     async fn write(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
+        self.write_within(self.limit, bytes).await
+    }
+
+    async fn write_within(&mut self, limit: Duration, bytes: &[u8]) -> Result<(), ClientError> {
         let io = self.io.get_mut();
         let write = async {
             io.write_all(bytes).await?;
             io.flush().await
         };
-        timeout(self.limit, write).await.map_err(|_| ClientError::Timeout("write"))?.map_err(ClientError::Io)
+        timeout(limit, write).await.map_err(|_| ClientError::Timeout("write"))?.map_err(ClientError::Io)
     }
 
     async fn reply(&mut self, stage: &'static str) -> Result<Reply, ClientError> {
-        timeout(self.limit, read_reply(&mut self.io)).await.map_err(|_| ClientError::Timeout(stage))?
+        self.reply_within(self.limit, stage).await
+    }
+
+    async fn reply_within(&mut self, limit: Duration, stage: &'static str) -> Result<Reply, ClientError> {
+        let read = timeout(limit, read_reply(&mut self.io)).await.map_err(|_| ClientError::Timeout(stage))?;
+        Ok(read?)
     }
 }
 
@@ -262,49 +266,6 @@ fn stuffed(body: &[u8]) -> Vec<u8> {
     }
     out.extend_from_slice(b".\r\n");
     out
-}
-
-/// The connection under the client, before or after STARTTLS.
-enum Stream {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
-    Gone,
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-            Stream::Gone => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-            Stream::Gone => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-            Stream::Gone => Poll::Ready(Ok(())),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-            Stream::Gone => Poll::Ready(Ok(())),
-        }
-    }
 }
 
 #[cfg(test)]

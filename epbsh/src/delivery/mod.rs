@@ -1,22 +1,28 @@
 //! Queue and delivery: everything the spool holds is delivered per recipient to its next
 //! hop — a connected system's inbound server, a transport-map entry, the smarthost, or
 //! the MX hosts — with retries on the configured schedule, expiry after the queue lifetime
-//! and a DSN to the sender for permanent failures and expiry.
+//! and a DSN for permanent failures and expiry to senders of connected systems (never to
+//! the unauthenticated senders of mail from outside: no backscatter).
 //!
-//! Files: `queue` (in-memory state), `scheduler` (the task), `job` (one attempt and its
-//! settlement), `route` and `resolve` (where mail goes), `client`, `reply`, `tls` and
-//! `pool` (the SMTP client side), `dsn` (reports).
+//! Files: `config` (settings), `queue` (in-memory state), `scheduler` (the task), `job`
+//! (one attempt) and `settle` (its results), `route` and `resolve` (where mail goes),
+//! `client`, `reply`, `error`, `stream`, `tls`, `pool` and `connect` (the SMTP client
+//! side, also for recipient probes), `dsn` (reports).
 //!
 //! Guarantees: an accepted message leaves the spool only when every recipient has a final
 //! state or the duty team deleted it while held. A delivery done but not yet marked when
 //! the process dies is repeated after restart (at-least-once), and so is a DSN queued but
-//! not yet followed by its failed marks. Mail of a suspended system is held — never
-//! attempted, bounced or expired while held — until [`Delivery::release_held`] gives it a
-//! fresh lifetime, or [`Delivery::delete_held`] drops it without a DSN.
+//! not yet followed by its failed marks. Mail of a suspended system (by the registry or
+//! by the guard, checked before every transaction) is held — never attempted, bounced or
+//! expired while held — until [`Delivery::release_held`] gives it a fresh lifetime, or
+//! [`Delivery::delete_held`] drops it without a DSN.
 //! Must not: block on the async workers, or decide relay policy (the listener does).
 
 mod client;
+mod config;
+mod connect;
 mod dsn;
+mod error;
 mod job;
 mod pool;
 mod queue;
@@ -24,6 +30,8 @@ mod reply;
 pub(crate) mod resolve;
 mod route;
 mod scheduler;
+mod settle;
+mod stream;
 mod tls;
 
 use std::net::SocketAddr;
@@ -34,15 +42,16 @@ use time::OffsetDateTime;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
+pub use config::DeliveryConfig;
+pub use connect::Probe;
 pub use queue::SystemQueue;
 pub use route::{NextHop, Route};
 pub use tls::TlsState;
 
 use crate::envelope::{Envelope, SystemId};
 use crate::hooks::Guard;
-use crate::registry::RegistryHandle;
-use crate::relay::config::DeliveryConfig;
-use crate::relay::metrics::{Metrics, bump};
+use crate::metrics::{Metrics, bump};
+use crate::registry::{RegistryHandle, Status};
 use crate::spool::{MessageId, QueuedMessage, RecipientState, Spool, SpoolError};
 
 /// What the delivery side needs from the relay that starts it.
@@ -100,6 +109,24 @@ impl Shared {
                 tracing::error!(%id, error = %e, "cannot record hold; it is held in memory only");
             }
         }
+    }
+
+    /// True when `system` is suspended now, by the registry or by the guard.
+    pub fn is_suspended(&self, system: SystemId) -> bool {
+        let registry = self.registry.load();
+        registry.get(system).is_some_and(|s| s.status == Status::Suspended) || self.guard.suspended(system)
+    }
+
+    /// True when `env` came from a system that is suspended now.
+    pub fn sender_suspended(&self, env: &Envelope) -> bool {
+        env.system_id.is_some_and(|s| self.is_suspended(s))
+    }
+
+    /// Holds every queued message of `system` that is not being delivered, at once in
+    /// memory, then in the spool.
+    pub async fn hold_system(&self, system: SystemId) {
+        let ids = self.queue().hold_where(|s| s == system);
+        self.persist_holds(&ids).await;
     }
 
     fn is_self(&self, addr: SocketAddr) -> bool {

@@ -132,6 +132,15 @@ impl Queue {
         (run, hold)
     }
 
+    /// Holds one message (also while it is in flight: its attempt then ends without a
+    /// reschedule).
+    pub fn hold(&mut self, id: MessageId) {
+        self.unschedule(id);
+        if let Some(i) = self.items.get_mut(&id) {
+            i.held = true;
+        }
+    }
+
     /// Holds every queued message (not in flight, not held) of a system for which
     /// `suspended` is true; returns them.
     pub fn hold_where(&mut self, suspended: impl Fn(SystemId) -> bool) -> Vec<MessageId> {

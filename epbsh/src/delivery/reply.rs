@@ -1,11 +1,11 @@
 //! Replies as the delivery client reads them: parsing of (multi-line) replies with a
-//! bound on line length and count, and the mapping of a reply to a recipient [`Outcome`].
+//! bound on line length and count ([`ReadError`] when that fails), and the mapping of a
+//! reply to a recipient [`Outcome`]. Depends on no other file of the client.
 
-use std::fmt;
+use std::{fmt, io};
 
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt};
 
-use super::client::ClientError;
 use crate::hooks::Outcome;
 
 const MAX_LINE: u64 = 4096;
@@ -40,27 +40,36 @@ impl fmt::Display for Reply {
     }
 }
 
+/// Why no reply could be read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ReadError {
+    #[error("i/o error: {0}")]
+    Io(#[from] io::Error),
+    #[error("protocol error: {0}")]
+    Protocol(String),
+}
+
 /// Reads one complete reply.
-pub(crate) async fn read_reply<R: AsyncBufRead + Unpin>(r: &mut R) -> Result<Reply, ClientError> {
+pub(crate) async fn read_reply<R: AsyncBufRead + Unpin>(r: &mut R) -> Result<Reply, ReadError> {
     let mut code = None;
     let mut text = String::new();
     for _ in 0..MAX_LINES {
         let mut raw = Vec::new();
         let n = (&mut *r).take(MAX_LINE).read_until(b'\n', &mut raw).await?;
         if n == 0 {
-            return Err(ClientError::Protocol("connection closed by the server".into()));
+            return Err(ReadError::Protocol("connection closed by the server".into()));
         }
         if !raw.ends_with(b"\n") {
-            return Err(ClientError::Protocol("reply line too long".into()));
+            return Err(ReadError::Protocol("reply line too long".into()));
         }
         let line = String::from_utf8_lossy(&raw);
         let line = line.trim_end_matches(['\r', '\n']);
         let this: u16 =
             line.get(..3).and_then(|c| c.parse().ok()).filter(|c| (200..600).contains(c)).ok_or_else(|| {
-                ClientError::Protocol(format!("malformed reply line {:?}", line.chars().take(80).collect::<String>()))
+                ReadError::Protocol(format!("malformed reply line {:?}", line.chars().take(80).collect::<String>()))
             })?;
         if *code.get_or_insert(this) != this {
-            return Err(ClientError::Protocol("reply code changed within a multi-line reply".into()));
+            return Err(ReadError::Protocol("reply code changed within a multi-line reply".into()));
         }
         if !text.is_empty() {
             text.push('\n');
@@ -70,14 +79,14 @@ pub(crate) async fn read_reply<R: AsyncBufRead + Unpin>(r: &mut R) -> Result<Rep
             return Ok(Reply { code: this, text });
         }
     }
-    Err(ClientError::Protocol("reply has too many lines".into()))
+    Err(ReadError::Protocol("reply has too many lines".into()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    async fn parse(input: &str) -> Result<Reply, ClientError> {
+    async fn parse(input: &str) -> Result<Reply, ReadError> {
         read_reply(&mut input.as_bytes()).await
     }
 

@@ -1,6 +1,6 @@
 //! The scheduler task: wakes when mail is queued, an attempt ends, the earliest retry is
-//! due or a tick passes; holds the queued mail of systems the registry now shows as
-//! suspended; starts due attempts up to `max_concurrent` (when all are running, the
+//! due or a tick passes; holds the queued mail of systems the registry or the guard now
+//! shows as suspended; starts due attempts up to `max_concurrent` (when all are running, the
 //! next wake-up is an attempt ending). On stop it starts nothing new
 //! and waits a bounded time for running attempts.
 
@@ -26,12 +26,12 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     loop {
         let registry = shared.registry.load_full();
         if !seen.as_ref().is_some_and(|s| Arc::ptr_eq(s, &registry)) {
-            let held = shared.queue().hold_where(suspended(&registry));
+            let held = shared.queue().hold_where(suspended(&shared, &registry));
             shared.persist_holds(&held).await;
             seen = Some(registry.clone());
         }
         let free = permits.available_permits();
-        let (due, held) = shared.queue().take_due(Instant::now(), free, suspended(&registry));
+        let (due, held) = shared.queue().take_due(Instant::now(), free, suspended(&shared, &registry));
         shared.persist_holds(&held).await;
         for id in due {
             let Ok(permit) = permits.clone().try_acquire_owned() else { break };
@@ -61,7 +61,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// The test "is this system suspended now" for one registry snapshot.
-fn suspended(registry: &Registry) -> impl Fn(crate::envelope::SystemId) -> bool + '_ {
-    move |id| registry.get(id).is_some_and(|s| s.status == Status::Suspended)
+/// The test "is this system suspended now" for one registry snapshot and the guard.
+fn suspended<'a>(shared: &'a Shared, registry: &'a Registry) -> impl Fn(crate::envelope::SystemId) -> bool + 'a {
+    move |id| registry.get(id).is_some_and(|s| s.status == Status::Suspended) || shared.guard.suspended(id)
 }

@@ -3,28 +3,32 @@
 //! [`Relay`] (address, queue summary, release/delete of held mail, metrics, graceful
 //! shutdown).
 //!
-//! Relay policy, per connection and one registry snapshot:
+//! Relay policy, asked at MAIL, every RCPT and the final dot against the registry of the
+//! moment (a suspension or disconnection reaches open sessions):
 //! - **outbound**: the client is a live system's server; its sender must be in one of the
 //!   system's domains (or `<>`); a suspended system gets 451 4.7.1, the [`Guard`] may
 //!   answer 451 4.7.0 (throttle) or 451 4.7.1 (suspended); any recipient domain except
 //!   address literals and the relay's own name;
 //! - **inbound**: anyone else may send only to live registered domains (suspended systems
-//!   still receive);
-//! - everything else is `550 5.7.1 relaying denied`; disconnected systems are unknown.
+//!   still receive), recipients verified with the system (`verify`);
+//! - the postmaster (`<postmaster>`, `postmaster@` the relay's name) takes mail from
+//!   anyone; everything else is `550 5.7.1 relaying denied`; disconnected systems are
+//!   unknown.
 //!
-//! Files: `config` (settings, defaults, validation; durations in the workspace's one
-//! spelling, `policies::duration`), `tls` (listener
-//! certificate), `listener` (accept loop), `policy` (relay rules), `sink` (spool, guard,
-//! queue), `metrics` (counters). Must not: decide what is abnormal traffic (the guard
-//! does) or persist the registry (the `store` crate does).
+//! Files: `config` and `limits` (settings, defaults, validation; durations in the
+//! workspace's one spelling, `policies::duration`), `tls` (listener certificate),
+//! `listener` (accept loop) and `slots` (sessions per address), `policy` (relay rules),
+//! `verify` (recipient verification), `sink` (spool, guard, queue). Must not: decide what
+//! is abnormal traffic (the guard does) or persist the registry (the `store` crate does).
 
 pub mod config;
-pub(crate) use policies::duration;
+mod limits;
 mod listener;
-pub mod metrics;
 mod policy;
 mod sink;
+mod slots;
 mod tls;
+pub mod verify;
 
 use std::io;
 use std::net::SocketAddr;
@@ -34,8 +38,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use config::{ConfigProblem, DeliveryConfig, Limits, RelayConfig};
-pub use metrics::{Metrics, MetricsSnapshot};
+pub use crate::delivery::DeliveryConfig;
+pub use crate::metrics::{Metrics, MetricsSnapshot};
+pub use config::{ConfigProblem, Limits, RelayConfig};
+pub use verify::{Unavailable, VerifyConfig, VerifyMode};
 
 use crate::delivery::{self, Delivery, SystemQueue};
 use crate::envelope::SystemId;
@@ -74,6 +80,8 @@ pub struct Relay {
 pub async fn start(config: RelayConfig, registry: RegistryHandle, guard: Arc<dyn Guard>) -> Result<Relay, RelayError> {
     config.validate().map_err(RelayError::Config)?;
     let mut session = config.session();
+    let metrics = Arc::new(Metrics::default());
+    session.metrics = metrics.clone();
     session.tls = Some(tls::acceptor(&config.hostname, config.tls_cert.as_deref(), config.tls_key.as_deref())?);
     let dir = config.spool_dir.clone();
     let (spool, recovered) = tokio::task::spawn_blocking(move || Spool::open(dir, SpoolConfig::default()))
@@ -82,7 +90,6 @@ pub async fn start(config: RelayConfig, registry: RegistryHandle, guard: Arc<dyn
     let tcp =
         TcpListener::bind(config.listen).await.map_err(|source| RelayError::Bind { addr: config.listen, source })?;
     let addr = tcp.local_addr().map_err(|source| RelayError::Bind { addr: config.listen, source })?;
-    let metrics = Arc::new(Metrics::default());
     tracing::info!(%addr, queued = recovered.len(), "relay starting");
     let ctx = delivery::Context {
         spool: spool.clone(),
@@ -95,13 +102,22 @@ pub async fn start(config: RelayConfig, registry: RegistryHandle, guard: Arc<dyn
     };
     let delivery = Delivery::start(ctx, recovered).map_err(RelayError::Tls)?;
     let (stop, rx) = watch::channel(false);
+    let sink = sink::ConnSink {
+        guard: guard.clone(),
+        delivery: delivery.shared(),
+        hostname: config.hostname.to_ascii_lowercase(),
+        postmaster: config.postmaster_mailbox(),
+    };
     let listener = listener::Listener {
         session: Arc::new(session),
         registry: registry.clone(),
         guard,
-        delivery: delivery.shared(),
+        verifier: Arc::new(verify::Verifier::new(config.verify.clone(), Some(delivery.shared()))),
+        sink: Arc::new(sink),
         metrics: metrics.clone(),
         max_sessions: config.limits.max_sessions,
+        per_address: slots::Slots::new(config.limits.max_sessions_per_address),
+        grace: config.limits.shutdown_grace,
     };
     let listener = tokio::spawn(listener.serve(tcp, rx));
     Ok(Relay { addr, registry, delivery, spool, metrics, stop, listener })
@@ -137,6 +153,17 @@ impl Relay {
     /// Counters since start.
     pub fn metrics(&self) -> MetricsSnapshot {
         self.metrics.snapshot()
+    }
+
+    /// The counters and the queue's gauges in the Prometheus text format (`epbsh_…`).
+    pub fn render_metrics(&self) -> String {
+        let mut gauges = crate::metrics::QueueGauges::default();
+        for q in self.queue_summary() {
+            gauges.queued += q.queued as u64;
+            gauges.held += q.held as u64;
+            gauges.deferred += q.deferred as u64;
+        }
+        crate::metrics::render(&self.metrics.snapshot(), gauges)
     }
 
     /// Stops accepting, lets open sessions finish (bounded), stops delivery (bounded wait

@@ -187,6 +187,9 @@ mod tests {
         assert_eq!(code("DATA now"), 501);
         assert_eq!(code("EHLO"), 501);
         assert_eq!(code("MAIL FROM:<a\u{1}@b>"), 500);
+        for nul in ["NOOP \0", "EHLO a\0b", "MAIL FROM:<a\0@b.example>", "RCPT TO:<a@b.example>\0", "\0QUIT"] {
+            assert_eq!(code(nul), 500, "{nul:?}");
+        }
         assert_eq!(parse(b"MAIL FROM:<a@b> SIZE=99999999999999999999").map(|_| ()), Ok(()));
     }
 }

@@ -4,23 +4,34 @@
 //!
 //! The content is taken straight from the connection's input buffer, a buffer
 //! at a time: lines are found with a vectorised search and runs of lines are
-//! copied whole, so a large message costs about one copy.
+//! copied whole, so a large message costs about one copy. Its memory is reserved
+//! from the sessions' shared [`DataMemory`] as it grows; when none is left the
+//! content is dropped and the message is answered 452 after the final dot.
 //!
 //! Line endings: RFC 5321 requires CRLF. A bare LF or bare CR anywhere in the
 //! content makes the whole message rejected (SMTP smuggling defence), and the
 //! end of data is only `CRLF . CRLF`: a `.` line that follows a bare-LF line
-//! does not end the message.
+//! does not end the message. A NUL byte anywhere is refused the same way (a next
+//! hop that drops NULs could otherwise be made to see a different message). The
+//! `Received:` fields of the header section are counted: more than [`MAX_HOPS`]
+//! (ours included) is a mail loop, refused after the final dot.
 
 use bytes::{Bytes, BytesMut};
-use memchr::memchr;
+use memchr::{memchr, memchr2};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::memory::{DataMemory, Reservation};
 use super::wire::{Wire, WireError};
 
 /// Room asked of the input buffer for each read during DATA.
 const READ_ROOM: usize = 32 << 10;
 /// The most a declared `SIZE=` reserves up front (a client could declare anything).
 const MAX_RESERVE: usize = 1 << 20;
+/// The buffer a message starts with.
+const FIRST_BUFFER: usize = 4096;
+/// Most `Received:` header fields a message may carry (ours included) before it is taken
+/// for a mail loop (RFC 5321 §6.3; Postfix's `hopcount_limit`).
+pub const MAX_HOPS: usize = 50;
 
 /// How the DATA phase ended.
 #[derive(Debug)]
@@ -34,6 +45,12 @@ pub(crate) enum DataOutcome {
     LineTooLong,
     /// A bare CR or LF was seen.
     BareLineEnding,
+    /// A NUL byte was seen.
+    Nul,
+    /// More than [`MAX_HOPS`] `Received:` fields.
+    TooManyHops,
+    /// The sessions' memory for messages ran out.
+    NoMemory,
 }
 
 /// The limits DATA is read under.
@@ -45,14 +62,33 @@ pub(crate) struct DataLimits {
     pub max_line: usize,
 }
 
-struct Reader {
-    body: BytesMut,
-    /// Length of the prefix at the front of `body`.
-    base: usize,
-    limits: DataLimits,
+/// What the content broke so far.
+#[derive(Debug, Default, Clone, Copy)]
+struct Broken {
     too_big: bool,
     too_long: bool,
     bare: bool,
+    nul: bool,
+    no_memory: bool,
+}
+
+impl Broken {
+    fn any(self) -> bool {
+        self.too_big || self.too_long || self.bare || self.nul || self.no_memory
+    }
+}
+
+pub(crate) struct Reader {
+    body: BytesMut,
+    memory: Reservation,
+    /// Length of the prefix at the front of `body`.
+    base: usize,
+    limits: DataLimits,
+    broken: Broken,
+    /// `Received:` fields seen (the prefix's included).
+    hops: usize,
+    /// Still in the header section.
+    in_header: bool,
     /// The previous line ended with CRLF (true at the start of DATA).
     after_crlf: bool,
     /// Inside a line longer than the limit: input is dropped up to its LF.
@@ -60,41 +96,83 @@ struct Reader {
 }
 
 impl Reader {
-    fn new(prefix: &[u8], size_hint: usize, limits: DataLimits) -> Self {
-        let reserve = size_hint.min(limits.max_size).min(MAX_RESERVE);
-        let mut body = BytesMut::with_capacity(prefix.len() + reserve.max(4096));
+    /// A reader whose buffer starts with `prefix`, or `None` when `memory` has not even
+    /// room for the first buffer.
+    pub fn new(prefix: &[u8], size_hint: usize, limits: DataLimits, memory: &DataMemory) -> Option<Self> {
+        let reserve = size_hint.min(limits.max_size).clamp(FIRST_BUFFER, MAX_RESERVE);
+        let mut reservation = memory.reservation();
+        if !reservation.grow_to(prefix.len() + reserve) {
+            return None;
+        }
+        let mut body = BytesMut::with_capacity(prefix.len() + reserve);
         body.extend_from_slice(prefix);
-        Reader {
+        Some(Reader {
             body,
+            memory: reservation,
             base: prefix.len(),
             limits,
-            too_big: false,
-            too_long: false,
-            bare: false,
+            broken: Broken::default(),
+            hops: hops(prefix),
+            in_header: true,
             after_crlf: true,
             skipping: false,
-        }
-    }
-
-    fn failed(&self) -> bool {
-        self.too_big || self.too_long || self.bare
+        })
     }
 
     /// Frees what was kept of a message that is refused.
     fn discard(&mut self) {
         self.body = BytesMut::new();
+        self.memory.clear();
     }
 
     /// Keeps `content`, unless a limit is already broken or this breaks one.
     fn keep(&mut self, content: &[u8]) {
-        if self.failed() || content.is_empty() {
+        if self.broken.any() || content.is_empty() {
             return;
         }
-        if self.body.len() - self.base + content.len() > self.limits.max_size {
-            self.too_big = true;
+        let len = self.body.len() + content.len();
+        if len - self.base > self.limits.max_size {
+            self.broken.too_big = true;
+            return self.discard();
+        }
+        if len > self.body.capacity() && !self.grow(len) {
+            self.broken.no_memory = true;
             return self.discard();
         }
         self.body.extend_from_slice(content);
+    }
+
+    /// Doubles the buffer (or more, to `needed`; never past the size limit) if the
+    /// budget allows it, the old buffer included while the content moves over.
+    fn grow(&mut self, needed: usize) -> bool {
+        let most = self.base + self.limits.max_size;
+        let old = self.body.capacity();
+        let cap = (old * 2).min(most).max(needed);
+        if !self.memory.grow_to(cap + old) {
+            return false;
+        }
+        self.body.reserve(cap - self.body.len());
+        self.memory.shrink_to(cap);
+        true
+    }
+
+    /// Checks one complete content line (not the final dot) and counts hops.
+    fn check_line(&mut self, line: &[u8], crlf: bool) {
+        let text = &line[..line.len() - if crlf { 2 } else { 1 }];
+        let (mut bare, mut nul) = (!crlf, false);
+        if memchr2(b'\r', 0, text).is_some() {
+            bare |= memchr(b'\r', text).is_some();
+            nul = memchr(0, text).is_some();
+        }
+        if bare || nul {
+            self.broken.bare |= bare;
+            self.broken.nul |= nul;
+            self.discard();
+        }
+        if self.in_header {
+            self.in_header = !text.is_empty();
+            self.hops += usize::from(is_received(text));
+        }
     }
 
     /// Takes the complete lines at the front of `buf`. Returns the bytes
@@ -113,7 +191,7 @@ impl Reader {
             let line = &buf[pos..=lf];
             let crlf = line.ends_with(b"\r\n");
             if line.len() > self.limits.max_line {
-                self.too_long = true;
+                self.broken.too_long = true;
                 self.after_crlf = true;
                 self.discard();
             } else if crlf && self.after_crlf && line == b".\r\n" {
@@ -121,11 +199,7 @@ impl Reader {
                 return (lf + 1, true);
             } else {
                 self.after_crlf = crlf;
-                let text = &line[..line.len() - if crlf { 2 } else { 1 }];
-                if !crlf || memchr(b'\r', text).is_some() {
-                    self.bare = true;
-                    self.discard();
-                }
+                self.check_line(line, crlf);
                 if line[0] == b'.' {
                     self.keep(&buf[run..pos]);
                     run = pos + 1;
@@ -135,7 +209,7 @@ impl Reader {
         }
         self.keep(&buf[run..pos]);
         if buf.len() - pos >= self.limits.max_line {
-            self.too_long = true;
+            self.broken.too_long = true;
             self.skipping = true;
             self.discard();
             return (buf.len(), false);
@@ -143,122 +217,55 @@ impl Reader {
         (pos, false)
     }
 
-    fn outcome(self) -> DataOutcome {
-        if self.too_big {
+    /// How the message ended, with what is still reserved for it (to be held until it
+    /// is stored).
+    fn outcome(self) -> (DataOutcome, Reservation) {
+        let b = self.broken;
+        let outcome = if b.too_big {
             DataOutcome::TooBig
-        } else if self.too_long {
+        } else if b.too_long {
             DataOutcome::LineTooLong
-        } else if self.bare {
+        } else if b.bare {
             DataOutcome::BareLineEnding
+        } else if b.nul {
+            DataOutcome::Nul
+        } else if self.hops > MAX_HOPS {
+            DataOutcome::TooManyHops
+        } else if b.no_memory {
+            DataOutcome::NoMemory
         } else {
             DataOutcome::Body(self.body.freeze())
-        }
+        };
+        (outcome, self.memory)
     }
 }
 
-/// Reads the message content after the 354 reply into a buffer that starts
-/// with `prefix` (the trace header); `size_hint` is the client's `SIZE=`.
+/// True for a `Received:` header line.
+fn is_received(line: &[u8]) -> bool {
+    line.len() >= 9 && line[..9].eq_ignore_ascii_case(b"received:")
+}
+
+/// `Received:` header fields in the header section of `message`.
+pub(crate) fn hops(message: &[u8]) -> usize {
+    let end = memchr::memmem::find(message, b"\r\n\r\n").unwrap_or(message.len());
+    message[..end].split(|b| *b == b'\n').filter(|l| is_received(l)).count()
+}
+
+/// Reads the message content after the 354 reply with `reader`.
 pub(crate) async fn read_body<S: AsyncRead + AsyncWrite + Unpin>(
     wire: &mut Wire<S>,
-    limits: DataLimits,
-    prefix: &[u8],
-    size_hint: usize,
-) -> Result<DataOutcome, WireError> {
-    let mut r = Reader::new(prefix, size_hint, limits);
+    mut reader: Reader,
+) -> Result<(DataOutcome, Reservation), WireError> {
     loop {
-        let (used, done) = r.take(wire.input());
+        let (used, done) = reader.take(wire.input());
         wire.consume(used);
         if done {
-            return Ok(r.outcome());
+            return Ok(reader.outcome());
         }
         wire.read_more(READ_ROOM).await?;
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Feeds `chunks` as successive reads; returns whether the final dot was
-    /// seen, the outcome and what was left unconsumed.
-    fn run_with(chunks: &[&[u8]], max_size: usize, max_line: usize) -> (bool, DataOutcome, Vec<u8>) {
-        let mut r = Reader::new(b"", 0, DataLimits { max_size, max_line });
-        let mut buf = Vec::new();
-        for chunk in chunks {
-            buf.extend_from_slice(chunk);
-            let (used, done) = r.take(&buf);
-            buf.drain(..used);
-            if done {
-                return (true, r.outcome(), buf);
-            }
-        }
-        (false, r.outcome(), buf)
-    }
-
-    fn run(chunks: &[&[u8]], max: usize) -> (bool, DataOutcome) {
-        let (done, out, _) = run_with(chunks, max, 1000);
-        (done, out)
-    }
-
-    fn body(out: DataOutcome) -> Vec<u8> {
-        match out {
-            DataOutcome::Body(b) => b.to_vec(),
-            other => panic!("expected a body, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn unstuffs_and_ends_on_dot() {
-        let (done, out) = run(&[b"a\r\n", b"..b\r\n", b".\r\n"], 100);
-        assert!(done);
-        assert_eq!(body(out), b"a\r\n.b\r\n");
-    }
-
-    #[test]
-    fn lines_split_across_reads_and_input_after_the_dot_is_left() {
-        let (done, out, rest) =
-            run_with(&[b"Subj", b"ect: x\r", b"\n\r\n..one\r\n.", b".two\r\nthree\r\n.\r", b"\nQUIT\r\n"], 100, 1000);
-        assert!(done);
-        assert_eq!(body(out), b"Subject: x\r\n\r\n.one\r\n.two\r\nthree\r\n");
-        assert_eq!(rest, b"QUIT\r\n");
-    }
-
-    #[test]
-    fn prefix_comes_first_and_is_not_counted() {
-        let mut r = Reader::new(b"Received: x\r\n", 0, DataLimits { max_size: 5, max_line: 1000 });
-        assert_eq!(r.take(b"12345\r\n.\r\n"), (10, true));
-        assert!(matches!(r.outcome(), DataOutcome::TooBig));
-        let mut r = Reader::new(b"Received: x\r\n", 0, DataLimits { max_size: 5, max_line: 1000 });
-        assert_eq!(r.take(b"123\r\n.\r\n"), (8, true));
-        assert_eq!(body(r.outcome()), b"Received: x\r\n123\r\n");
-    }
-
-    #[test]
-    fn dot_after_bare_lf_is_not_the_end() {
-        let (done, out) = run(&[b"a\n", b".\r\n"], 100);
-        assert!(!done);
-        assert!(matches!(out, DataOutcome::BareLineEnding));
-        let (_, out) = run(&[b"a\rb\r\n", b".\r\n"], 100);
-        assert!(matches!(out, DataOutcome::BareLineEnding));
-    }
-
-    #[test]
-    fn size_limit_counts_unstuffed_bytes() {
-        let (_, out) = run(&[b"..12\r\n", b".\r\n"], 5);
-        assert!(matches!(out, DataOutcome::Body(_)));
-        let (_, out) = run(&[b"123456\r\n", b".\r\n"], 5);
-        assert!(matches!(out, DataOutcome::TooBig));
-    }
-
-    #[test]
-    fn an_overlong_line_is_dropped_through_its_end_and_reading_goes_on() {
-        // Complete but too long, then one cut across reads with no LF in sight.
-        let (done, out, _) = run_with(&[b"0123456789\r\n", b"ok\r\n.\r\n"], 100, 8);
-        assert!(done);
-        assert!(matches!(out, DataOutcome::LineTooLong));
-        let (done, out, rest) = run_with(&[b"012345678", b"9abc", b"def\r\n.\r\nNOOP\r\n"], 100, 8);
-        assert!(done);
-        assert!(matches!(out, DataOutcome::LineTooLong));
-        assert_eq!(rest, b"NOOP\r\n");
-    }
-}
+#[path = "data_tests.rs"]
+mod tests;

@@ -10,6 +10,7 @@ use super::reply::{Reply, fixed};
 use super::session::{Flow, Hello, Session, SessionEnd, Transaction};
 use super::wire::WireError;
 use crate::envelope::Mailbox;
+use crate::metrics::bump;
 
 impl<S, P, K> Session<S, P, K>
 where
@@ -76,6 +77,9 @@ where
         if params.size.is_some_and(|s| s > self.cfg.max_message_size as u64) {
             return self.send(fixed::too_big());
         }
+        if params.size.is_some_and(|s| s > self.cfg.data_memory.available() as u64) {
+            return self.send(fixed::no_memory());
+        }
         let sender = match path {
             Path::Null => None,
             Path::Mailbox(m) => Some(m),
@@ -90,8 +94,7 @@ where
         }
     }
 
-    /// Resolves a forward-path; `<postmaster>` means this gateway's own
-    /// postmaster and gets no special treatment from the policy.
+    /// Resolves a forward-path; `<postmaster>` means this gateway's own postmaster.
     fn recipient(&self, path: Path) -> Result<Mailbox, Reply> {
         match path {
             Path::Null => Err(fixed::bad_rcpt()),
@@ -102,25 +105,34 @@ where
     }
 
     async fn rcpt(&mut self, path: Path) {
+        match self.check_rcpt(path).await {
+            Ok(rcpt) => {
+                if let Some(tx) = &mut self.tx
+                    && !tx.recipients.contains(&rcpt)
+                {
+                    tx.recipients.push(rcpt);
+                }
+                self.send(fixed::rcpt_ok());
+            }
+            Err(r) => {
+                bump(&self.cfg.metrics.recipients_refused);
+                self.send(r);
+            }
+        }
+    }
+
+    /// The recipient, or the refusal to answer.
+    async fn check_rcpt(&self, path: Path) -> Result<Mailbox, Reply> {
         let Some(tx) = &self.tx else {
-            return self.send(fixed::bad_sequence("need MAIL before RCPT"));
+            return Err(fixed::bad_sequence("need MAIL before RCPT"));
         };
         if tx.recipients.len() >= self.cfg.max_recipients {
-            return self.send(fixed::too_many_rcpts());
+            return Err(fixed::too_many_rcpts());
         }
-        let rcpt = match self.recipient(path) {
-            Ok(m) => m,
-            Err(r) => return self.send(r),
-        };
-        let verdict = self.policy.on_rcpt_to(tx.sender.as_ref(), &rcpt, self.peer).await;
-        if let Some(r) = verdict.refusal() {
-            return self.send(r);
+        let rcpt = self.recipient(path)?;
+        match self.policy.on_rcpt_to(tx.sender.as_ref(), &rcpt, self.peer).await.refusal() {
+            Some(r) => Err(r),
+            None => Ok(rcpt),
         }
-        if let Some(tx) = &mut self.tx
-            && !tx.recipients.contains(&rcpt)
-        {
-            tx.recipients.push(rcpt);
-        }
-        self.send(fixed::rcpt_ok());
     }
 }

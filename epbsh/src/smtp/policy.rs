@@ -64,8 +64,10 @@ pub trait Policy: Send + Sync + 'static {
     ) -> impl Future<Output = Verdict> + Send;
 
     /// The complete message was received (`size` content bytes) and is about
-    /// to be handed to the sink.
-    fn on_data(&self, envelope: &Envelope, size: usize) -> impl Future<Output = Verdict> + Send;
+    /// to be handed to the sink: the last word on the whole transaction (a
+    /// change since MAIL and RCPT counts). The policy may stamp the envelope
+    /// (`system_id`) for the sink.
+    fn on_data(&self, envelope: &mut Envelope, size: usize) -> impl Future<Output = Verdict> + Send;
 }
 
 /// Why the sink did not take a message.

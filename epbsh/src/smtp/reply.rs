@@ -122,14 +122,36 @@ pub(crate) mod fixed {
     pub fn bare_cr_lf_in_data() -> Reply {
         Reply::new(550, (5, 6, 0), "Message contains bare CR or LF; lines must end with CRLF")
     }
+    pub fn nul_in_data() -> Reply {
+        Reply::new(550, (5, 6, 0), "Message contains NUL bytes")
+    }
+    pub fn too_many_hops() -> Reply {
+        Reply::new(
+            554,
+            (5, 4, 6),
+            format!("Too many hops: more than {} Received headers (mail loop)", crate::smtp::MAX_HOPS),
+        )
+    }
+    pub fn no_memory() -> Reply {
+        Reply::new(452, (4, 3, 1), "Insufficient system storage; try again later")
+    }
     pub fn too_many_rcpts() -> Reply {
         Reply::new(452, (4, 5, 3), "Too many recipients")
     }
     pub fn sink_failed() -> Reply {
         Reply::new(451, (4, 3, 0), "Temporary failure, message not accepted; try again later")
     }
+    pub fn shutting_down(host: &str) -> Reply {
+        Reply::new(421, (4, 3, 2), format!("{host} Service shutting down, try again later"))
+    }
     pub fn idle_timeout(host: &str) -> Reply {
         Reply::new(421, (4, 4, 2), format!("{host} Idle timeout, closing connection"))
+    }
+    pub fn too_slow(host: &str) -> Reply {
+        Reply::new(421, (4, 4, 2), format!("{host} Transfer too slow, closing connection"))
+    }
+    pub fn session_expired(host: &str) -> Reply {
+        Reply::new(421, (4, 4, 2), format!("{host} Session time limit reached, closing connection"))
     }
     pub fn too_many_errors(host: &str) -> Reply {
         Reply::new(421, (4, 7, 0), format!("{host} Too many errors, closing connection"))

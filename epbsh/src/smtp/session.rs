@@ -11,7 +11,7 @@ use super::command;
 use super::config::SessionConfig;
 use super::policy::{Policy, Sink};
 use super::reply::{Reply, fixed};
-use super::wire::{Line, Wire, WireError};
+use super::wire::{Clocks, Line, Wire, WireError};
 use crate::envelope::Mailbox;
 
 /// How a session ended (for logs and metrics).
@@ -21,14 +21,20 @@ pub enum SessionEnd {
     Quit,
     /// The client closed the connection.
     PeerClosed,
-    /// Nothing arrived within the idle timeout (421 4.4.2 sent).
+    /// A command line did not arrive whole within the idle timeout (421 4.4.2 sent).
     IdleTimeout,
+    /// A DATA transfer fell below the minimum rate (421 4.4.2 sent).
+    TooSlow,
+    /// The session reached its longest time (421 4.4.2 sent).
+    TimeLimit,
     /// Too many errors (421 4.7.0 sent).
     TooManyErrors,
     /// The policy refused the connection at the greeting.
     Refused,
     /// Input was pipelined after STARTTLS (421 sent, no TLS started).
     TlsInjection,
+    /// The relay is shutting down (421 4.3.2 sent between transactions).
+    Shutdown,
     /// The TLS handshake failed.
     TlsFailed,
 }
@@ -72,6 +78,9 @@ pub struct Session<S, P, K> {
     pub(crate) hello: Option<Hello>,
     pub(crate) tx: Option<Transaction>,
     pub(crate) errors: u32,
+    /// Becomes true when the relay shuts down: the session ends at the next command
+    /// (a transfer under way finishes first).
+    stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl<S, P, K> Session<S, P, K>
@@ -82,8 +91,28 @@ where
 {
     /// A session for a client at `peer`.
     pub fn new(stream: S, peer: IpAddr, cfg: Arc<SessionConfig>, policy: Arc<P>, sink: Arc<K>) -> Self {
-        let wire = Wire::new(stream, cfg.idle_timeout);
-        Self { wire, cfg, policy, sink, peer, hello: None, tx: None, errors: 0 }
+        let clocks = Clocks { idle: cfg.idle_timeout, min_rate: cfg.min_data_rate, lifetime: cfg.max_session_time };
+        let wire = Wire::new(stream, clocks);
+        Self { wire, cfg, policy, sink, peer, hello: None, tx: None, errors: 0, stop: None }
+    }
+
+    /// Ends the session with 421 between commands once `stop` turns true.
+    pub fn stop_on(mut self, stop: tokio::sync::watch::Receiver<bool>) -> Self {
+        self.stop = Some(stop);
+        self
+    }
+
+    /// The next command line, or `None` when the relay shuts down first.
+    async fn next_line(&mut self) -> Result<Option<Line>, WireError> {
+        let max = self.cfg.max_line_length;
+        let Some(stop) = self.stop.as_mut() else { return self.wire.read_line(max).await.map(Some) };
+        if *stop.borrow() {
+            return Ok(None);
+        }
+        tokio::select! {
+            line = self.wire.read_line(max) => line.map(Some),
+            _ = stop.wait_for(|stopping| *stopping) => Ok(None),
+        }
     }
 
     /// Runs the conversation to its end and closes the stream.
@@ -92,15 +121,20 @@ where
         let end = match result {
             Ok(end) => Ok(end),
             Err(WireError::Eof) => Ok(SessionEnd::PeerClosed),
-            Err(WireError::Timeout) => {
-                let r = fixed::idle_timeout(&self.cfg.hostname);
-                self.wire.reply(&r);
-                Ok(SessionEnd::IdleTimeout)
-            }
+            Err(WireError::Timeout) => Ok(self.close_with(fixed::idle_timeout, SessionEnd::IdleTimeout)),
+            Err(WireError::TooSlow) => Ok(self.close_with(fixed::too_slow, SessionEnd::TooSlow)),
+            Err(WireError::Expired) => Ok(self.close_with(fixed::session_expired, SessionEnd::TimeLimit)),
             Err(WireError::Io(e)) => Err(SessionError::Io(e)),
         };
         self.wire.close().await;
         tracing::debug!(peer = %self.peer, ?end, "smtp session ended");
+        end
+    }
+
+    /// Queues the 421 that ends the session; returns `end`.
+    fn close_with(&mut self, reply: fn(&str) -> Reply, end: SessionEnd) -> SessionEnd {
+        let r = reply(&self.cfg.hostname);
+        self.wire.reply(&r);
         end
     }
 
@@ -111,7 +145,9 @@ where
         }
         self.wire.reply(&Reply::plain(220, format!("{} ESMTP", self.cfg.hostname)));
         loop {
-            let line = self.wire.read_line(self.cfg.max_line_length).await?;
+            let Some(line) = self.next_line().await? else {
+                return Ok(self.close_with(fixed::shutting_down, SessionEnd::Shutdown));
+            };
             if let Flow::End(end) = self.dispatch(line).await? {
                 return Ok(end);
             }

@@ -1,5 +1,6 @@
-//! DATA (receive, check, hand to the sink, answer 250 only after it is
-//! durable) and STARTTLS (upgrade, refuse pipelined input, reset state).
+//! DATA (reserve memory, receive, check, ask the policy again, hand to the sink,
+//! answer 250 only after it is durable) and STARTTLS (upgrade, refuse pipelined
+//! input, reset state).
 
 use std::net::IpAddr;
 
@@ -8,12 +9,13 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::data::{self, DataLimits, DataOutcome};
+use super::data::{self, DataLimits, DataOutcome, Reader};
 use super::policy::{Policy, Sink};
 use super::reply::{Reply, fixed};
 use super::session::{Flow, Session, SessionEnd, Transaction};
 use super::wire::WireError;
 use crate::envelope::Envelope;
+use crate::metrics::bump;
 
 impl<S, P, K> Session<S, P, K>
 where
@@ -31,26 +33,43 @@ where
             self.send(r);
             return Ok(Flow::Continue);
         };
-        self.wire.reply(&fixed::start_data());
         let received_at = OffsetDateTime::now_utc();
         let header = self.trace_header(received_at);
         let limits = DataLimits { max_size: self.cfg.max_message_size, max_line: self.cfg.max_line_length };
         let hint = usize::try_from(tx.size.unwrap_or(0)).unwrap_or(usize::MAX);
-        let outcome = data::read_body(&mut self.wire, limits, header.as_bytes(), hint).await?;
+        let Some(reader) = Reader::new(header.as_bytes(), hint, limits, &self.cfg.data_memory) else {
+            self.refuse_message(fixed::no_memory());
+            return Ok(Flow::Continue);
+        };
+        self.wire.reply(&fixed::start_data());
+        self.wire.start_transfer();
+        let (outcome, _held_until_stored) = data::read_body(&mut self.wire, reader).await?;
         let reply = match outcome {
             DataOutcome::Body(message) => self.deliver(tx, received_at, message, header.len()).await,
             DataOutcome::TooBig => fixed::too_big(),
             DataOutcome::LineTooLong => fixed::line_too_long(),
             DataOutcome::BareLineEnding => fixed::bare_cr_lf_in_data(),
+            DataOutcome::Nul => fixed::nul_in_data(),
+            DataOutcome::TooManyHops => fixed::too_many_hops(),
+            DataOutcome::NoMemory => fixed::no_memory(),
         };
-        self.send(reply);
+        match reply.code {
+            250 => self.send(reply),
+            _ => self.refuse_message(reply),
+        }
         Ok(Flow::Continue)
+    }
+
+    /// Answers a refusal of the whole message and counts it.
+    fn refuse_message(&mut self, reply: Reply) {
+        bump(&self.cfg.metrics.messages_refused);
+        self.send(reply);
     }
 
     /// Hands the message (trace header and content) to the sink.
     async fn deliver(&mut self, tx: Transaction, received_at: OffsetDateTime, message: Bytes, header: usize) -> Reply {
         let helo = self.hello.as_ref().map(|h| h.name.clone()).unwrap_or_default();
-        let envelope = Envelope {
+        let mut envelope = Envelope {
             sender: tx.sender,
             recipients: tx.recipients,
             received_at,
@@ -58,7 +77,7 @@ where
             helo,
             system_id: None,
         };
-        if let Some(r) = self.policy.on_data(&envelope, message.len() - header).await.refusal() {
+        if let Some(r) = self.policy.on_data(&mut envelope, message.len() - header).await.refusal() {
             return r;
         }
         match self.sink.store(envelope, message).await {

@@ -1,7 +1,9 @@
 //! The connection: a plain or TLS stream, an input buffer cut into lines with
 //! a length limit, an output buffer flushed only before the session would
-//! block on input (RFC 2920 pipelining), and the idle timeout on every read
-//! and write.
+//! block on input (RFC 2920 pipelining), and the clocks: a deadline per command
+//! line (the idle timeout, not restarted by each byte), a DATA transfer's
+//! allowance (the idle timeout plus one second per `min_data_rate` bytes
+//! received) and the session's own end.
 
 use std::io;
 use std::pin::Pin;
@@ -11,7 +13,7 @@ use std::time::Duration;
 use bytes::{Buf, Bytes, BytesMut};
 use memchr::memchr;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::time::timeout;
+use tokio::time::{Instant, timeout_at};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
@@ -70,8 +72,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Conn<S> {
 pub(crate) enum WireError {
     /// The peer closed the connection.
     Eof,
-    /// Nothing arrived (or could be sent) within the idle timeout.
+    /// A command line (or a write) did not complete within the idle timeout.
     Timeout,
+    /// A DATA transfer fell below the minimum rate.
+    TooSlow,
+    /// The session reached its longest time.
+    Expired,
     /// Transport error.
     Io(io::Error),
 }
@@ -85,17 +91,58 @@ pub(crate) enum Line {
     TooLong,
 }
 
+/// The time limits of a connection.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clocks {
+    /// Longest wait for a command line or a write.
+    pub idle: Duration,
+    /// Slowest DATA transfer in bytes per second (at least 1).
+    pub min_rate: u64,
+    /// Longest session.
+    pub lifetime: Duration,
+}
+
 /// Buffered, line-oriented connection.
 pub(crate) struct Wire<S> {
     conn: Conn<S>,
     rbuf: BytesMut,
     wbuf: Vec<u8>,
-    idle: Duration,
+    clocks: Clocks,
+    /// When the session must end.
+    end: Instant,
+    /// When the current command line or transfer must be complete.
+    deadline: Instant,
+    /// During a DATA transfer: the rate whose bytes extend `deadline`.
+    transfer: Option<u64>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
-    pub fn new(stream: S, idle: Duration) -> Self {
-        Self { conn: Conn::Plain(stream), rbuf: BytesMut::with_capacity(4096), wbuf: Vec::with_capacity(1024), idle }
+    pub fn new(stream: S, clocks: Clocks) -> Self {
+        let now = Instant::now();
+        Self {
+            conn: Conn::Plain(stream),
+            rbuf: BytesMut::with_capacity(4096),
+            wbuf: Vec::with_capacity(1024),
+            clocks,
+            end: now + clocks.lifetime,
+            deadline: now + clocks.idle,
+            transfer: None,
+        }
+    }
+
+    /// The earlier of `deadline` and the session's end, and the error for missing it.
+    fn limit(&self, deadline: Instant) -> (Instant, WireError) {
+        match (deadline >= self.end, self.transfer.is_some()) {
+            (true, _) => (self.end, WireError::Expired),
+            (false, true) => (deadline, WireError::TooSlow),
+            (false, false) => (deadline, WireError::Timeout),
+        }
+    }
+
+    /// Starts a DATA transfer's allowance: the idle timeout now, more with each byte.
+    pub fn start_transfer(&mut self) {
+        self.deadline = Instant::now() + self.clocks.idle;
+        self.transfer = Some(self.clocks.min_rate.max(1));
     }
 
     pub fn is_tls(&self) -> bool {
@@ -124,12 +171,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
         if self.wbuf.is_empty() {
             return Ok(());
         }
+        let (until, late) = self.limit(Instant::now() + self.clocks.idle);
         let write = async {
             self.conn.write_all(&self.wbuf).await?;
             self.conn.flush().await
         };
-        match timeout(self.idle, write).await {
-            Err(_) => Err(WireError::Timeout),
+        match timeout_at(until, write).await {
+            Err(_) => Err(late),
             Ok(Err(e)) => Err(WireError::Io(e)),
             Ok(Ok(())) => {
                 self.wbuf.clear();
@@ -138,14 +186,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
         }
     }
 
-    /// Flushes pending replies, then reads more input (idle timeout applies).
+    /// Flushes pending replies, then reads more input before the current deadline; during
+    /// a transfer each byte read extends it by 1/rate s.
     async fn fill(&mut self) -> Result<(), WireError> {
         self.flush().await?;
-        match timeout(self.idle, self.conn.read_buf(&mut self.rbuf)).await {
-            Err(_) => Err(WireError::Timeout),
+        let (until, late) = self.limit(self.deadline);
+        match timeout_at(until, self.conn.read_buf(&mut self.rbuf)).await {
+            Err(_) => Err(late),
             Ok(Err(e)) => Err(WireError::Io(e)),
             Ok(Ok(0)) => Err(WireError::Eof),
-            Ok(Ok(_)) => Ok(()),
+            Ok(Ok(n)) => {
+                if let Some(rate) = self.transfer {
+                    let nanos = u64::try_from(n).unwrap_or(u64::MAX).saturating_mul(1_000_000_000) / rate;
+                    self.deadline += Duration::from_nanos(nanos);
+                }
+                Ok(())
+            }
         }
     }
 
@@ -166,8 +222,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
         self.fill().await
     }
 
-    /// Reads one line of at most `max` bytes including CRLF.
+    /// Reads one line of at most `max` bytes including CRLF, whole within the idle
+    /// timeout (ends a DATA transfer's allowance).
     pub async fn read_line(&mut self, max: usize) -> Result<Line, WireError> {
+        self.transfer = None;
+        self.deadline = Instant::now() + self.clocks.idle;
         loop {
             if let Some(pos) = memchr(b'\n', &self.rbuf) {
                 let line = self.rbuf.split_to(pos + 1).freeze();
@@ -200,8 +259,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
         let Conn::Plain(stream) = std::mem::replace(&mut self.conn, Conn::Gone) else {
             return Err(WireError::Io(gone()));
         };
-        match timeout(self.idle, acceptor.accept(stream)).await {
-            Err(_) => Err(WireError::Timeout),
+        let (until, late) = self.limit(Instant::now() + self.clocks.idle);
+        match timeout_at(until, acceptor.accept(stream)).await {
+            Err(_) => Err(late),
             Ok(Err(e)) => Err(WireError::Io(e)),
             Ok(Ok(tls)) => {
                 self.conn = Conn::Tls(Box::new(tls));
@@ -212,8 +272,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
 
     /// Flushes and closes the write side, ignoring errors (end of session).
     pub async fn close(&mut self) {
+        // The closing reply may still be sent when the session's time is up.
+        self.end = self.end.max(Instant::now() + self.clocks.idle);
         if self.flush().await.is_ok() {
-            let _ = timeout(self.idle, self.conn.shutdown()).await;
+            let _ = timeout_at(Instant::now() + self.clocks.idle, self.conn.shutdown()).await;
         }
     }
 }

@@ -105,15 +105,16 @@ impl Enc {
     }
 }
 
-/// Encodes a message record payload.
-pub(crate) fn encode_message(id: MessageId, env: &Envelope, body: &[u8]) -> Result<Vec<u8>, SpoolError> {
+/// Encodes the head of a message record payload: everything but the body, which
+/// follows it in the record.
+pub(crate) fn encode_message_head(id: MessageId, env: &Envelope) -> Result<Vec<u8>, SpoolError> {
     if env.recipients.is_empty() {
         return Err(SpoolError::InvalidEnvelope("no recipients"));
     }
     let nanos = i64::try_from(env.received_at.unix_timestamp_nanos())
         .map_err(|_| SpoolError::InvalidEnvelope("received-at out of range"))?;
     let count = u32::try_from(env.recipients.len()).map_err(|_| SpoolError::InvalidEnvelope("too many recipients"))?;
-    let mut e = Enc(Vec::with_capacity(128 + body.len() + 64 * env.recipients.len()));
+    let mut e = Enc(Vec::with_capacity(128 + 64 * env.recipients.len()));
     e.u8(VERSION);
     e.u64(id.0);
     e.u64(nanos as u64);
@@ -137,7 +138,6 @@ pub(crate) fn encode_message(id: MessageId, env: &Envelope, body: &[u8]) -> Resu
     for r in &env.recipients {
         e.mailbox(r)?;
     }
-    e.0.extend_from_slice(body);
     Ok(e.0)
 }
 

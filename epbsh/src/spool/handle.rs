@@ -110,13 +110,13 @@ impl Spool {
         } else {
             (encode_message(id, &envelope, &body), envelope)
         };
-        let (payload, pcrc) = encoded?;
-        let size = payload.len() + record::HEADER_LEN;
+        let (head, pcrc) = encoded?;
+        let size = head.len() + body.len() + record::HEADER_LEN;
         if size > self.inner.max_record as usize {
             return Err(SpoolError::TooLarge { size, max: self.inner.max_record });
         }
         let effect = Effect::Insert { id, recipients };
-        self.append(RecordKind::Message, payload, pcrc, effect).await?;
+        self.append(RecordKind::Message, head, body.clone(), pcrc, effect).await?;
         self.fresh().put(id, envelope, body);
         Ok(id)
     }
@@ -266,12 +266,13 @@ impl Spool {
         self.fresh().take(id);
         let payload = codec::encode_state(id, &op);
         let pcrc = record::checksum(&payload);
-        self.append(RecordKind::State, payload, pcrc, Effect::State { id, op }).await
+        self.append(RecordKind::State, payload, Bytes::new(), pcrc, Effect::State { id, op }).await
     }
 
-    async fn append(&self, kind: RecordKind, payload: Vec<u8>, pcrc: u32, effect: Effect) -> Result<()> {
+    /// Appends a record whose payload is `payload` followed by `tail`.
+    async fn append(&self, kind: RecordKind, payload: Vec<u8>, tail: Bytes, pcrc: u32, effect: Effect) -> Result<()> {
         let (ack, rx) = oneshot::channel();
-        self.send(Op::Append(Append { kind, payload, pcrc, effect, ack })).await?;
+        self.send(Op::Append(Append { kind, payload, tail, pcrc, effect, ack })).await?;
         rx.await.map_err(|_| SpoolError::Closed)?
     }
 
@@ -286,10 +287,11 @@ struct LiveEntry {
     held: bool,
 }
 
+/// The record head of a message (the body follows it unchanged) and the checksum of both.
 fn encode_message(id: MessageId, envelope: &Envelope, body: &[u8]) -> Result<(Vec<u8>, u32)> {
-    let payload = codec::encode_message(id, envelope, body)?;
-    let pcrc = record::checksum(&payload);
-    Ok((payload, pcrc))
+    let head = codec::encode_message_head(id, envelope)?;
+    let pcrc = record::checksum2(&head, body);
+    Ok((head, pcrc))
 }
 
 fn read_at(dir: &Path, loc: Location) -> Result<Vec<u8>> {

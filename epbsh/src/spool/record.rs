@@ -29,6 +29,11 @@ pub(crate) fn checksum(bytes: &[u8]) -> u32 {
     crc32c::crc32c(bytes)
 }
 
+/// The checksum of `head` followed by `tail`, as if they were one buffer.
+pub(crate) fn checksum2(head: &[u8], tail: &[u8]) -> u32 {
+    crc32c::crc32c_append(checksum(head), tail)
+}
+
 /// What a record carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RecordKind {
@@ -75,8 +80,15 @@ pub(crate) enum FrameError {
 }
 
 /// Appends the framed record to `out`.
+#[cfg(test)]
 pub(crate) fn encode_into(out: &mut Vec<u8>, kind: RecordKind, batch: u64, payload: &[u8], pcrc: u32) {
-    let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+    encode_header_into(out, kind, batch, payload.len(), pcrc);
+    out.extend_from_slice(payload);
+}
+
+/// Appends the header of a record whose payload is `len` bytes with checksum `pcrc`.
+pub(crate) fn encode_header_into(out: &mut Vec<u8>, kind: RecordKind, batch: u64, len: usize, pcrc: u32) {
+    let len = u32::try_from(len).unwrap_or(u32::MAX);
     let mut rest = [0u8; HEADER_LEN - 8];
     rest[0..4].copy_from_slice(&len.to_le_bytes());
     rest[4] = kind as u8;
@@ -85,7 +97,6 @@ pub(crate) fn encode_into(out: &mut Vec<u8>, kind: RecordKind, batch: u64, paylo
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&checksum(&rest).to_le_bytes());
     out.extend_from_slice(&rest);
-    out.extend_from_slice(payload);
 }
 
 fn le_u32(b: &[u8]) -> u32 {

@@ -2,8 +2,10 @@
 //!
 //! It blocks on the bounded request channel, then drains whatever else is
 //! already waiting (up to a record and byte budget), appends the whole batch
-//! with one `write_all`, calls `sync_data` once, applies the batch to the
-//! index and only then acknowledges every request of the batch.
+//! (one positioned write, plus one for each large message body, which is
+//! written from the buffer it arrived in rather than copied), calls `sync_data`
+//! once, applies the batch to the index and only then acknowledges every
+//! request of the batch.
 //!
 //! A batch that extends the file also writes [`ZERO_AHEAD`] bytes of zeros
 //! after itself, made durable by the same `sync_data`. The batches that follow
@@ -23,6 +25,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
+use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use super::codec::StateOp;
@@ -30,6 +33,9 @@ use super::error::{Result, SpoolError};
 use super::index::{Index, Location};
 use super::record::{self, RecordKind};
 use super::{CompactReport, MessageId, SpoolConfig, Stats, segment};
+
+/// A record tail at least this large is written from its own buffer.
+const DIRECT_TAIL: usize = 64 << 10;
 
 /// Zeros written past the end of a batch that extends the segment file.
 const ZERO_AHEAD: u64 = 1 << 20;
@@ -45,10 +51,22 @@ pub(crate) enum Effect {
 /// One record to append; acknowledged after its batch is fsynced.
 pub(crate) struct Append {
     pub kind: RecordKind,
+    /// The payload, or its head when `tail` is not empty.
     pub payload: Vec<u8>,
+    /// The rest of the payload (a message body, shared with its sender: never copied
+    /// when large).
+    pub tail: Bytes,
+    /// Checksum of `payload` followed by `tail`.
     pub pcrc: u32,
     pub effect: Effect,
     pub ack: oneshot::Sender<Result<()>>,
+}
+
+/// A part of a batch as written: a range of the batch buffer, or an append's tail.
+#[derive(Debug, Clone, Copy)]
+enum Piece {
+    Buf(usize, usize),
+    Tail(usize),
 }
 
 /// A request to the writer.
@@ -107,7 +125,7 @@ impl Writer {
         while let Some(op) = next.take() {
             match op {
                 Op::Append(a) => {
-                    bytes += a.payload.len() + record::HEADER_LEN;
+                    bytes += a.payload.len() + a.tail.len() + record::HEADER_LEN;
                     appends.push(a);
                 }
                 control => return (appends, Some(control)),
@@ -154,12 +172,15 @@ impl Writer {
             }
             return;
         }
-        let locs = self.encode(&appends);
-        if let Err(e) = self.write_and_sync() {
-            self.poison(&e);
-            return self.commit(appends);
-        }
-        self.size += self.buf.len() as u64;
+        let (locs, pieces) = self.encode(&appends);
+        let written = match self.write_and_sync(&appends, &pieces) {
+            Ok(n) => n,
+            Err(e) => {
+                self.poison(&e);
+                return self.commit(appends);
+            }
+        };
+        self.size += written;
         self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
         self.stats.records.fetch_add(appends.len() as u64, Ordering::Relaxed);
@@ -170,32 +191,56 @@ impl Writer {
         self.maybe_compact();
     }
 
-    fn encode(&mut self, appends: &[Append]) -> Vec<Location> {
+    /// Frames the batch into the buffer, leaving out large tails; returns each record's
+    /// place and the pieces to write in order.
+    fn encode(&mut self, appends: &[Append]) -> (Vec<Location>, Vec<Piece>) {
         self.batch += 1;
         self.buf.clear();
         if self.buf.capacity() > 2 * self.cfg.max_batch_bytes {
             self.buf.shrink_to(self.cfg.max_batch_bytes);
         }
         let mut locs = Vec::with_capacity(appends.len());
-        for a in appends {
-            let offset = self.size + self.buf.len() as u64;
-            record::encode_into(&mut self.buf, a.kind, self.batch, &a.payload, a.pcrc);
-            let len = (record::HEADER_LEN + a.payload.len()) as u32;
-            locs.push(Location { seg: self.seq, offset, len });
+        let mut pieces = Vec::new();
+        let (mut offset, mut from) = (self.size, 0);
+        for (i, a) in appends.iter().enumerate() {
+            let len = a.payload.len() + a.tail.len();
+            record::encode_header_into(&mut self.buf, a.kind, self.batch, len, a.pcrc);
+            self.buf.extend_from_slice(&a.payload);
+            if a.tail.len() >= DIRECT_TAIL {
+                pieces.push(Piece::Buf(from, self.buf.len()));
+                pieces.push(Piece::Tail(i));
+                from = self.buf.len();
+            } else {
+                self.buf.extend_from_slice(&a.tail);
+            }
+            let total = record::HEADER_LEN + len;
+            locs.push(Location { seg: self.seq, offset, len: total as u32 });
+            offset += total as u64;
         }
-        locs
+        pieces.push(Piece::Buf(from, self.buf.len()));
+        (locs, pieces)
     }
 
-    fn write_and_sync(&mut self) -> Result<()> {
+    /// Writes the pieces one after the other at the end of the segment, then syncs;
+    /// returns the bytes written.
+    fn write_and_sync(&mut self, appends: &[Append], pieces: &[Piece]) -> Result<u64> {
         let path = segment::path(&self.dir, self.seq);
-        self.file.write_all_at(&self.buf, self.size).map_err(|e| SpoolError::io("append", &path, e))?;
-        let end = self.size + self.buf.len() as u64;
+        let mut end = self.size;
+        for piece in pieces {
+            let bytes = match *piece {
+                Piece::Buf(from, to) => &self.buf[from..to],
+                Piece::Tail(i) => &appends[i].tail[..],
+            };
+            self.file.write_all_at(bytes, end).map_err(|e| SpoolError::io("append", &path, e))?;
+            end += bytes.len() as u64;
+        }
         if end > self.zeroed_to {
             let to = (end + ZERO_AHEAD).min(self.cfg.segment_size).max(end);
             self.zero(end, to).map_err(|e| SpoolError::io("extend", &path, e))?;
             self.zeroed_to = to;
         }
-        self.file.sync_data().map_err(|e| SpoolError::io("fsync", &path, e))
+        self.file.sync_data().map_err(|e| SpoolError::io("fsync", &path, e))?;
+        Ok(end - self.size)
     }
 
     /// Writes zeros over `[from, to)`.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::relay::duration;
+use crate::duration;
 
 /// The traffic watch's settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,7 +1,10 @@
 //! The counters of one connected system: the current [`Window`] (messages, recipients,
 //! distinct recipient domains, remote results, bounces, recipients per content
 //! fingerprint, sample message ids) and the [`Baseline`] learnt from its own normal
-//! windows. Plain data, serialisable, so that the counters survive restarts.
+//! windows. Plain data, serialisable, so that the counters survive restarts. With
+//! several nodes, each window also carries what the other nodes counted for the same
+//! system ([`Peers`], from their [`Share`]s), and every signal reads the totals, so a
+//! burst spread over the nodes is judged whole.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -34,7 +37,44 @@ pub struct Window {
     pub samples: Vec<String>,
     /// A finding fired in this window: it is not learnt into the baseline.
     pub abnormal: bool,
+    /// What the other nodes counted in their current windows (shown with the counters;
+    /// exchanged again within a second, so a saved one is soon replaced).
+    #[serde(default)]
+    pub peers: Peers,
 }
+
+/// The other nodes' counts for one system, summed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Peers {
+    pub messages: u64,
+    pub recipients: u64,
+    pub delivered: u64,
+    pub rejected: u64,
+    pub bounces: u64,
+    /// Their recipient domains this node has not seen in its window.
+    pub domains_unseen: u64,
+    /// Recipients per content fingerprint.
+    pub content: HashMap<u64, u64>,
+}
+
+/// What one node tells the others about one system's current window.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Share {
+    pub start_ms: u64,
+    pub messages: u64,
+    pub recipients: u64,
+    pub delivered: u64,
+    pub rejected: u64,
+    pub bounces: u64,
+    /// Its recipient domains (at most [`SHARED_DOMAINS`]).
+    pub domains: Vec<String>,
+    /// Its most widely sent contents: (fingerprint, recipients, subject).
+    pub content: Vec<(u64, u64, String)>,
+}
+
+/// Domains and contents a node shares per system.
+const SHARED_DOMAINS: usize = 1_000;
+const SHARED_CONTENT: usize = 32;
 
 /// Recipients of one content in a window.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -78,19 +118,84 @@ impl Window {
         }
     }
 
-    /// The content sent to the most recipients in this window.
-    pub fn top_content(&self) -> Option<&Content> {
-        self.content.values().max_by_key(|c| c.recipients)
+    /// The content sent to the most recipients in this window, on every node: its
+    /// recipients and subject.
+    pub fn top_content(&self) -> Option<(u64, &str)> {
+        let local = self.content.iter().map(|(fp, c)| (c.recipients + self.peers.content.get(fp).unwrap_or(&0), c));
+        local.max_by_key(|(n, _)| *n).map(|(n, c)| (n, c.subject.as_str()))
+    }
+
+    /// Messages in this window, on every node.
+    pub fn total_messages(&self) -> u64 {
+        self.messages + self.peers.messages
+    }
+
+    /// Recipients in this window, on every node.
+    pub fn total_recipients(&self) -> u64 {
+        self.recipients + self.peers.recipients
+    }
+
+    /// Distinct recipient domains in this window, on every node.
+    pub fn total_domains(&self) -> u64 {
+        self.domains.len() as u64 + self.peers.domains_unseen
+    }
+
+    /// Recipients remote servers refused with 5xx, on every node.
+    pub fn total_rejected(&self) -> u64 {
+        self.rejected + self.peers.rejected
+    }
+
+    /// Bounces the system sent, on every node.
+    pub fn total_bounces(&self) -> u64 {
+        self.bounces + self.peers.bounces
     }
 
     /// Share of finished remote results that were rejections, with their number.
     pub fn rejected_share(&self) -> (f64, u64) {
-        share(self.rejected, self.delivered + self.rejected)
+        share(self.total_rejected(), self.delivered + self.peers.delivered + self.total_rejected())
     }
 
     /// Share of messages that were bounces, with the number of messages.
     pub fn bounce_share(&self) -> (f64, u64) {
-        share(self.bounces, self.messages)
+        share(self.total_bounces(), self.total_messages())
+    }
+
+    /// What this node tells the others about this window.
+    pub fn share(&self) -> Share {
+        let mut content: Vec<(u64, u64, String)> =
+            self.content.iter().map(|(fp, c)| (*fp, c.recipients, c.subject.clone())).collect();
+        content.sort_by(|a, b| b.1.cmp(&a.1));
+        content.truncate(SHARED_CONTENT);
+        Share {
+            start_ms: self.start_ms,
+            messages: self.messages,
+            recipients: self.recipients,
+            delivered: self.delivered,
+            rejected: self.rejected,
+            bounces: self.bounces,
+            domains: self.domains.iter().take(SHARED_DOMAINS).cloned().collect(),
+            content,
+        }
+    }
+
+    /// Takes the other nodes' shares for this system as its peers' counts; a share of a
+    /// window that ended before this one began is not counted.
+    pub fn set_peers(&mut self, shares: &[Share], window_ms: u64) {
+        let mut peers = Peers::default();
+        let mut unseen = BTreeSet::new();
+        for s in shares.iter().filter(|s| s.start_ms + window_ms > self.start_ms) {
+            peers.messages += s.messages;
+            peers.recipients += s.recipients;
+            peers.delivered += s.delivered;
+            peers.rejected += s.rejected;
+            peers.bounces += s.bounces;
+            unseen.extend(s.domains.iter().filter(|d| !self.domains.contains(*d)));
+            for (fp, recipients, _) in &s.content {
+                *peers.content.entry(*fp).or_default() += recipients;
+            }
+        }
+        peers.domains_unseen = unseen.len() as u64;
+        self.peers = peers;
     }
 }
 
@@ -122,7 +227,7 @@ impl Baseline {
         if w.abnormal {
             return;
         }
-        let (m, r, d) = (w.messages as f64, w.recipients as f64, w.domains.len() as f64);
+        let (m, r, d) = (w.total_messages() as f64, w.total_recipients() as f64, w.total_domains() as f64);
         if self.windows == 0 {
             (self.messages, self.recipients, self.domains) = (m, r, d);
         } else {
@@ -192,10 +297,27 @@ mod tests {
         }
         w.add_message(&Message { id: "b".into(), recipients: &rcpts[..1], bounce: true, fingerprint: None });
         assert_eq!((w.messages, w.recipients, w.domains.len(), w.bounces), (8, 22, 2, 1));
-        let top = w.top_content().unwrap();
-        assert_eq!(top.recipients, 21);
-        assert_eq!(top.samples, ["m2", "m3", "m4", "m5", "m6"], "the last five samples");
+        assert_eq!(w.top_content().unwrap().0, 21);
+        assert_eq!(w.content[&42].samples, ["m2", "m3", "m4", "m5", "m6"], "the last five samples");
         assert_eq!(w.samples.last().map(String::as_str), Some("b"));
+    }
+
+    #[test]
+    fn other_nodes_shares_count_towards_every_total() {
+        let rcpts = [Mailbox::new("a", "x.example"), Mailbox::new("b", "y.example")];
+        let mut here = Window::opened(1_000);
+        here.add_message(&msg("m1", &rcpts, 7));
+        let mut there = Window::opened(900);
+        for i in 0..3 {
+            there.add_message(&msg(&format!("n{i}"), &rcpts[1..], 7));
+        }
+        there.domains.insert("z.example".into());
+        let stale = Share { start_ms: 0, messages: 1000, ..Share::default() };
+        here.set_peers(&[there.share(), stale], 600);
+        assert_eq!((here.total_messages(), here.total_recipients()), (4, 5), "the stale window is not counted");
+        assert_eq!(here.total_domains(), 3, "x and y here, z only there");
+        assert_eq!(here.top_content().map(|(n, _)| n), Some(5), "one content, seen on both nodes");
+        assert_eq!(here.messages, 1, "the node's own count is unchanged");
     }
 
     #[test]

@@ -30,22 +30,22 @@ pub struct Evidence {
 impl Evidence {
     pub fn new(findings: Vec<Finding>, c: &Counters, listing: Option<String>) -> Evidence {
         let w = &c.window;
-        let top = w.top_content();
         let fanout = findings.iter().any(|f| f.signal == "fanout");
-        let samples = match top {
+        let local_top = w.content.values().max_by_key(|c| c.recipients);
+        let samples = match local_top {
             Some(t) if fanout => t.samples.clone(),
             _ => w.samples.clone(),
         };
         Evidence {
             findings,
             window_start_ms: w.start_ms,
-            messages: w.messages,
-            recipients: w.recipients,
-            domains: w.domains.len(),
-            delivered: w.delivered,
-            rejected: w.rejected,
-            bounces: w.bounces,
-            top_content_recipients: top.map_or(0, |t| t.recipients),
+            messages: w.total_messages(),
+            recipients: w.total_recipients(),
+            domains: usize::try_from(w.total_domains()).unwrap_or(usize::MAX),
+            delivered: w.delivered + w.peers.delivered,
+            rejected: w.total_rejected(),
+            bounces: w.total_bounces(),
+            top_content_recipients: w.top_content().map_or(0, |(n, _)| n),
             baseline: c.baseline,
             samples,
             listing,

@@ -6,21 +6,14 @@
 
 use mail_parser::MessageParser;
 
+pub use crate::hooks::Digest;
+
 /// Only this much of a message is parsed: the subject and the start of the text
 /// identify a mailing (this covers the header section and the first text part of
 /// ordinary mail; a longer message costs no more to fingerprint).
 const PARSE_LIMIT: usize = 32 << 10;
 /// Normalised body characters hashed.
 const BODY_LIMIT: usize = 4096;
-
-/// What the watch keeps of one message's content.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Digest {
-    pub fingerprint: u64,
-    pub subject: String,
-    /// The Message-ID header, without angle brackets.
-    pub message_id: Option<String>,
-}
 
 /// The digest of a raw message (headers and body); `None` when it cannot be parsed.
 pub fn digest(data: &[u8]) -> Option<Digest> {

@@ -1,7 +1,8 @@
 //! The traffic watch: the [`Guard`] that keeps per-system counters of outbound mail,
 //! detects abnormal traffic ([`signals`]), throttles a system first (governor, at
 //! `throttle_rate` messages a minute) and suspends it when a signal reaches its suspend
-//! level. A suspension stops the system at once (its next MAIL FROM gets 451) and is
+//! level. A suspension stops the system at once (its next MAIL FROM, RCPT or final dot
+//! gets 451, and its queued mail, the message that tripped it included, is held) and is
 //! sent as a [`Suspension`] with its [`Evidence`] to whoever records it (the store) and
 //! tells the owner. Counters can be exported and imported so they survive restarts.
 //!
@@ -189,6 +190,32 @@ impl Watch {
         *self.systems() = state.systems.into_iter().collect();
     }
 
+    /// What this node counted in each system's current window, for the other nodes.
+    pub fn shares(&self) -> Vec<(SystemId, counters::Share)> {
+        let now = (self.now_ms)();
+        let window = u64::try_from(self.cfg.window.as_millis()).unwrap_or(u64::MAX);
+        let systems = self.systems();
+        let open = systems.iter().filter(|(_, s)| s.counters.window.start_ms + window > now);
+        open.filter(|(_, s)| s.counters.window.messages > 0).map(|(id, s)| (*id, s.counters.window.share())).collect()
+    }
+
+    /// Takes what the other nodes counted (each system's shares; absent: none) and
+    /// judges every system on the totals, so a burst spread over the nodes suspends.
+    pub fn set_peers(&self, mut peers: HashMap<SystemId, Vec<counters::Share>>) {
+        let window = u64::try_from(self.cfg.window.as_millis()).unwrap_or(u64::MAX);
+        let mut ids: std::collections::BTreeSet<SystemId> = self.systems().keys().copied().collect();
+        ids.extend(peers.keys().copied());
+        for id in ids {
+            let shares = peers.remove(&id).unwrap_or_default();
+            self.with_system(id, |s, now| {
+                s.counters.window.set_peers(&shares, window);
+                if s.counters.window.peers != counters::Peers::default() {
+                    self.evaluate(id, s, now);
+                }
+            });
+        }
+    }
+
     /// One system's state as of now, for display.
     pub fn view(&self, system: SystemId) -> SystemWatch {
         self.with_system(system, |s, _| s.clone())
@@ -220,6 +247,10 @@ impl Guard for Watch {
                 }
             },
         }
+    }
+
+    fn suspended(&self, system: SystemId) -> bool {
+        self.systems().get(&system).is_some_and(|s| s.suspended.is_some())
     }
 
     fn inspect(&self, data: &[u8]) -> Option<fingerprint::Digest> {

@@ -1,19 +1,25 @@
 //! Harness of the relay's integration tests: the real peers (swaks as the sending mail
-//! system, Postfix's `smtp-sink` and a private Postfix instance as receivers), installed
-//! from Debian when missing (the tests fail, never skip, when they cannot be), plus
-//! registry, config and waiting helpers. Everything listens on loopback only.
+//! system, a raw socket client, Postfix's `smtp-sink` and a private Postfix instance as
+//! receivers), installed from Debian when missing (the tests fail, never skip, when they
+//! cannot be), plus registry, config and waiting helpers. Everything listens on loopback
+//! only.
 
 #![allow(dead_code)]
 
 pub mod peers;
+pub mod raw;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use epbsh::envelope::SystemId;
-use epbsh::registry::{MailSystem, Status};
-use epbsh::relay::RelayConfig;
+use epbsh::hooks::{Guard, OpenGuard};
+use epbsh::registry::{self, MailSystem, Registry, RegistryHandle, Status};
+use epbsh::relay::{self, Relay, RelayConfig};
+use tempfile::TempDir;
 
 /// A loopback address the tests use as a registered system's mail server.
 pub const SERVER_A: &str = "127.0.0.2";
@@ -84,4 +90,46 @@ pub async fn swaks(server: SocketAddr, from_ip: &str, args: &[&str]) -> (bool, S
 /// Asserts that the transcript contains `needle`.
 pub fn has(transcript: &str, needle: &str) {
     assert!(transcript.contains(needle), "{needle:?} not in swaks transcript:\n{transcript}");
+}
+
+/// A relay under test with its registry handle and spool.
+pub struct Running {
+    pub relay: Relay,
+    pub registry: RegistryHandle,
+    pub systems: Vec<MailSystem>,
+    _spool: TempDir,
+}
+
+impl Running {
+    /// Sets a system's status in the registry (as the store would).
+    pub fn set_status(&mut self, id: u32, status: Status) {
+        for s in self.systems.iter_mut().filter(|s| s.id == SystemId(id)) {
+            s.status = status;
+        }
+        self.registry.store(Arc::new(Registry::new(self.systems.clone()).expect("registry")));
+    }
+}
+
+/// Starts a relay for `systems` with the test config, `transport` routes and `tweak`.
+pub async fn start(
+    systems: Vec<MailSystem>,
+    transport: &[(&str, SocketAddr)],
+    tweak: impl FnOnce(&mut RelayConfig),
+) -> Running {
+    start_guarded(systems, transport, tweak, Arc::new(OpenGuard)).await
+}
+
+/// [`start`] with a guard.
+pub async fn start_guarded(
+    systems: Vec<MailSystem>,
+    transport: &[(&str, SocketAddr)],
+    tweak: impl FnOnce(&mut RelayConfig),
+    guard: Arc<dyn Guard>,
+) -> Running {
+    let spool = tempfile::tempdir().expect("tempdir");
+    let mut cfg = config(spool.path(), transport);
+    tweak(&mut cfg);
+    let registry = registry::handle(Registry::new(systems.clone()).expect("registry"));
+    let relay = relay::start(cfg, registry.clone(), guard).await.expect("relay starts");
+    Running { relay, registry, systems, _spool: spool }
 }

@@ -135,7 +135,8 @@ impl Drop for Sink {
 }
 
 /// A private Postfix instance on 127.0.0.1 that accepts mail for one domain and delivers
-/// it into a maildir (virtual(8)), optionally offering STARTTLS with a given certificate.
+/// it into a maildir (virtual(8)), optionally offering STARTTLS with a given certificate,
+/// for every local part or only for a list of them (others get 550 5.1.1 at RCPT).
 pub struct Postfix {
     dir: TempDir,
     pub addr: SocketAddr,
@@ -143,6 +144,15 @@ pub struct Postfix {
 
 impl Postfix {
     pub fn start(domain: &str, tls: Option<(&str, &str)>) -> Postfix {
+        Postfix::start_with(domain, tls, None)
+    }
+
+    /// Accepts only `users` (local parts) of `domain`.
+    pub fn with_users(domain: &str, users: &[&str]) -> Postfix {
+        Postfix::start_with(domain, None, Some(users))
+    }
+
+    fn start_with(domain: &str, tls: Option<(&str, &str)>, users: Option<&[&str]>) -> Postfix {
         ensure();
         let dir = tempfile::Builder::new().prefix("epbsh-postfix").tempdir().expect("tempdir");
         let d = dir.path();
@@ -157,7 +167,16 @@ impl Postfix {
         chown("postfix", d.join("data"));
         chown("65534:65534", d.join("mail"));
         let port = super::free_port();
-        std::fs::write(d.join("conf/main.cf"), main_cf(d, domain, tls)).expect("main.cf");
+        let mut cf = main_cf(d, domain, tls);
+        if let Some(users) = users {
+            let table: String = users.iter().map(|u| format!("{u}@{domain} inbox/\n")).collect();
+            std::fs::write(d.join("conf/users"), table).expect("users");
+            cf = cf.replace(
+                "virtual_mailbox_maps = static:inbox/",
+                &format!("virtual_mailbox_maps = texthash:{}/conf/users", d.display()),
+            );
+        }
+        std::fs::write(d.join("conf/main.cf"), cf).expect("main.cf");
         std::fs::write(d.join("conf/master.cf"), master_cf(port)).expect("master.cf");
         let pf = Postfix { addr: super::loopback(port), dir };
         let ok = pf.postfix("start");

@@ -31,7 +31,8 @@ pub const TEST_CA_NAME: &str = "IQBSH Test Origin CA";
 
 /// Names the good certificate covers (the wildcard serves benchmarks that need many
 /// distinct host names).
-pub const GOOD_NAMES: [&str; 5] = ["bank.test", "news.test", "casino.test", "doctor.test", "*.news.test"];
+pub const GOOD_NAMES: [&str; 6] =
+    ["bank.test", "news.test", "casino.test", "doctor.test", "*.news.test", "cloudflare-ech.com"];
 
 /// The stand-in public CA.
 pub struct TestCa {

@@ -47,7 +47,7 @@ impl Policy for TestPolicy {
             Verdict::reject(550, (5, 7, 1), "relaying denied")
         }
     }
-    async fn on_data(&self, _envelope: &Envelope, _size: usize) -> Verdict {
+    async fn on_data(&self, _envelope: &mut Envelope, _size: usize) -> Verdict {
         Verdict::Accept
     }
 }
@@ -94,13 +94,16 @@ pub struct Client<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
-    pub fn new(io: S) -> Self {
-        Self { io: BufReader::new(io) }
-    }
-
     pub async fn send(&mut self, bytes: &str) {
         self.io.get_mut().write_all(bytes.as_bytes()).await.expect("write");
         self.io.get_mut().flush().await.expect("flush");
+    }
+}
+
+/// The reading side works on a read half alone too.
+impl<S: AsyncRead + Unpin> Client<S> {
+    pub fn new(io: S) -> Self {
+        Self { io: BufReader::new(io) }
     }
 
     /// One complete (possibly multi-line) reply, lines joined with '\n'.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::harness::*;
 use crate::smtp::SessionEnd;
 
-async fn open_tx(c: &mut Client<tokio::io::DuplexStream>) {
+pub(super) async fn open_tx(c: &mut Client<tokio::io::DuplexStream>) {
     ehlo(c).await;
     c.send("MAIL FROM:<a@b.example>\r\nRCPT TO:<bob@agency.gov.example>\r\nDATA\r\n").await;
     c.expect("250 2.1.0").await;
@@ -106,14 +106,14 @@ async fn idle_timeout_closes_with_421() {
 }
 
 #[tokio::test]
-async fn idle_timeout_applies_inside_data() {
+async fn a_stalled_transfer_ends_inside_data() {
     let mut cfg = config();
     cfg.idle_timeout = Duration::from_millis(200);
     let (mut c, task) = start(cfg, Arc::new(MemSink::default()), STRANGER_IP);
     open_tx(&mut c).await;
     c.send("partial line").await;
-    c.expect("421 4.4.2").await;
-    assert_eq!(end(task).await, SessionEnd::IdleTimeout);
+    c.expect("421 4.4.2 gw.test Transfer too slow").await;
+    assert_eq!(end(task).await, SessionEnd::TooSlow);
 }
 
 #[tokio::test]
@@ -171,4 +171,75 @@ async fn syntax_errors_use_501_and_unknown_500() {
         c.expect(code).await;
     }
     end(task).await;
+}
+
+#[tokio::test]
+async fn nul_bytes_in_data_reject_the_message() {
+    let sink = Arc::new(MemSink::default());
+    let (mut c, task) = start(config(), sink.clone(), STRANGER_IP);
+    open_tx(&mut c).await;
+    c.send("Subject: a\0b\r\n\r\nbody\r\n.\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<bob@agency.gov.example>\r\n").await;
+    c.expect("550 5.6.0 Message contains NUL bytes").await;
+    c.expect("250 2.1.0").await;
+    c.expect("250 2.1.5").await;
+    c.send("DATA\r\n").await;
+    c.expect("354").await;
+    c.send("body\r\n\0\r\n.\r\nQUIT\r\n").await;
+    c.expect("550 5.6.0 Message contains NUL bytes").await;
+    c.expect("221").await;
+    end(task).await;
+    assert!(sink.messages().is_empty());
+}
+
+#[tokio::test]
+async fn too_many_hops_are_refused_after_the_dot() {
+    let sink = Arc::new(MemSink::default());
+    let mut cfg = config();
+    cfg.max_message_size = 100_000;
+    let (mut c, task) = start(cfg, sink.clone(), STRANGER_IP);
+    open_tx(&mut c).await;
+    // Ours makes 50: allowed.
+    c.send(&format!("{}\r\nbody\r\n.\r\n", "Received: from x by y\r\n".repeat(49))).await;
+    c.expect("250 2.0.0").await;
+    c.send("MAIL FROM:<a@b.example>\r\nRCPT TO:<bob@agency.gov.example>\r\nDATA\r\n").await;
+    c.expect("250 2.1.0").await;
+    c.expect("250 2.1.5").await;
+    c.expect("354").await;
+    c.send(&format!("{}\r\nbody\r\n.\r\nQUIT\r\n", "Received: from x by y\r\n".repeat(50))).await;
+    c.expect("554 5.4.6 Too many hops").await;
+    c.expect("221").await;
+    end(task).await;
+    assert_eq!(sink.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn messages_in_flight_share_a_memory_budget() {
+    let mut cfg = config();
+    cfg.data_memory = crate::smtp::DataMemory::new(16 << 10);
+    let memory = cfg.data_memory.clone();
+    let sink = Arc::new(MemSink::default());
+    let (mut a, task_a) = start(cfg.clone(), sink.clone(), STRANGER_IP);
+    let (mut b, task_b) = start(cfg, sink.clone(), STRANGER_IP);
+    open_tx(&mut a).await;
+    let line = format!("{}\r\n", "a".repeat(98));
+    a.send(&line.repeat(60)).await;
+    open_tx(&mut b).await;
+    b.send(&line.repeat(60)).await;
+    b.send(".\r\nMAIL FROM:<a@b.example> SIZE=9000\r\n").await;
+    b.expect("452 4.3.1 Insufficient system storage").await;
+    b.expect("452 4.3.1").await;
+    a.send(".\r\nQUIT\r\n").await;
+    a.expect("250 2.0.0").await;
+    a.expect("221").await;
+    end(task_a).await;
+    assert_eq!(memory.available(), 16 << 10, "every byte given back");
+    b.send("MAIL FROM:<a@b.example> SIZE=9000\r\nRCPT TO:<bob@agency.gov.example>\r\nDATA\r\n").await;
+    b.expect("250 2.1.0").await;
+    b.expect("250 2.1.5").await;
+    b.expect("354").await;
+    b.send(&format!("{}.\r\nQUIT\r\n", line.repeat(60))).await;
+    b.expect("250 2.0.0").await;
+    b.expect("221").await;
+    end(task_b).await;
+    assert_eq!(sink.messages().len(), 2);
 }

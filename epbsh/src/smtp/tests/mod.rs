@@ -1,7 +1,9 @@
 //! Session tests over in-memory duplex pipes: harness (test policy, sinks,
-//! client), protocol basics, limits, relay policy and STARTTLS.
+//! client), protocol basics, limits, the session's clocks, relay policy and
+//! STARTTLS.
 
 mod basic;
+mod clocks;
 mod harness;
 mod limits;
 mod relay;

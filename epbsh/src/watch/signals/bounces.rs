@@ -7,6 +7,6 @@ use crate::watch::counters::Counters;
 pub fn check(cfg: &WatchConfig, c: &Counters, tighten: f64) -> Option<Finding> {
     let (share, messages) = c.window.bounce_share();
     share_finding("bounces", (share, messages), &cfg.bounces, tighten, || {
-        format!("{} of {messages} messages were bounces", c.window.bounces)
+        format!("{} of {messages} messages were bounces", c.window.total_bounces())
     })
 }

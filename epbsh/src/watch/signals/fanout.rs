@@ -5,13 +5,12 @@ use super::{Finding, WatchConfig, finding, level};
 use crate::watch::counters::Counters;
 
 pub fn check(cfg: &WatchConfig, c: &Counters, tighten: f64) -> Option<Finding> {
-    let top = c.window.top_content()?;
+    let (recipients, subject) = c.window.top_content()?;
     let (throttle, suspend) = (cfg.fanout.throttle as f64 * tighten, cfg.fanout.suspend as f64 * tighten);
-    finding("fanout", level(top.recipients as f64, throttle, suspend), || {
+    finding("fanout", level(recipients as f64, throttle, suspend), || {
         format!(
-            "one content (subject {:?}) went to {} recipients in this window; throttled above {throttle:.0}, \
-             suspended above {suspend:.0}",
-            top.subject, top.recipients
+            "one content (subject {subject:?}) went to {recipients} recipients in this window; throttled above \
+             {throttle:.0}, suspended above {suspend:.0}"
         )
     })
 }

@@ -7,6 +7,6 @@ use crate::watch::counters::Counters;
 pub fn check(cfg: &WatchConfig, c: &Counters, tighten: f64) -> Option<Finding> {
     let (share, results) = c.window.rejected_share();
     share_finding("rejections", (share, results), &cfg.rejections, tighten, || {
-        format!("remote servers refused {} of {results} recipients", c.window.rejected)
+        format!("remote servers refused {} of {results} recipients", c.window.total_rejected())
     })
 }
