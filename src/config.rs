@@ -33,6 +33,8 @@ pub struct Config {
     pub proxy: iqbsh::ProxyConfig,
     /// Resource categories and organisations' access policies for the web gateway.
     pub policies: crate::web::PoliciesConfig,
+    /// Threat feeds: hosts, URLs and addresses denied to every organisation (rule 7).
+    pub threats: crate::feeds::ThreatsConfig,
     /// The mail gateway (EPBSH relay). A relative `spool_dir` is under `data_dir`.
     pub relay: epbsh::relay::RelayConfig,
     /// The packet gate on the client-facing interfaces; off unless interfaces are named.
@@ -218,6 +220,7 @@ impl Default for Config {
             policies: crate::web::PoliciesConfig::default(),
             relay: epbsh::relay::RelayConfig::default(),
             gate: iqbsh::gate::GateConfig::default(),
+            threats: crate::feeds::ThreatsConfig::default(),
         }
     }
 }
@@ -292,11 +295,19 @@ mod tests {
         assert_eq!(config.relay.watch, epbsh::watch::WatchConfig::default(), "the example shows the defaults");
         assert_eq!(config.gate, iqbsh::gate::GateConfig::default(), "the example shows the gate's defaults");
         assert_eq!(config.catalog, CatalogConfig::default(), "the example shows the catalog's defaults");
+        assert_eq!(config.proxy.icap, iqbsh::IcapConfig::default(), "the example shows the defaults");
+        assert_eq!(config.threats, crate::feeds::ThreatsConfig::default(), "the example shows the defaults");
     }
 
     #[test]
     fn unknown_keys_are_refused_with_their_location() {
-        for junk in ["colour = 1", "[api]\nlisten = \"127.0.0.1:1\"\nlisen = 2", "[stor]\nurl = \"\""] {
+        for junk in [
+            "colour = 1",
+            "[api]\nlisten = \"127.0.0.1:1\"\nlisen = 2",
+            "[stor]\nurl = \"\"",
+            "[proxy.icap]\nscan_limt = \"1MiB\"",
+            "[threats]\nchek = \"1s\"",
+        ] {
             let err = Config::parse(junk).unwrap_err().to_string();
             assert!(err.contains("unknown field") || err.contains("unknown"), "{junk}: {err}");
             assert!(err.contains("line"), "{err}");

@@ -7,6 +7,7 @@ mod cli;
 pub mod cmd;
 mod config;
 mod console;
+mod feeds;
 mod gate;
 mod mail;
 mod output;

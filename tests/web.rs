@@ -94,7 +94,9 @@ fn exempt_sites_pass_untouched_others_are_inspected_and_denied_ones_blocked() {
     let _origin = origin(&env, port);
     let today = time::OffsetDateTime::now_utc().date();
     std::fs::create_dir_all(env.path("categories")).unwrap();
-    env.write("categories/test.csv", "bank.test,finance\nnews.test,news\ncasino.test,gambling\n");
+    env.write("categories/test.csv", "bank.test,finance\nnews.test,news\ncasino.test,gambling\nphish.test,finance\n");
+    std::fs::create_dir_all(env.path("threats/phishing")).unwrap();
+    env.write("threats/phishing/reported.domains", "# reported by the duty team\nphish.test\n");
     env.write(
         "policies.toml",
         &format!(
@@ -110,6 +112,8 @@ refresh = "200ms"
 [policies]
 categories_dir = "{dir}/categories"
 file = "{dir}/policies.toml"
+[threats]
+dir = "{dir}/threats"
 [proxy]
 connect_ports = [{port}]
 [proxy.explicit]
@@ -153,6 +157,10 @@ json = "{dir}/access.json"
         ns.curl(WORKSTATION, &["-x", &proxy, "--cacert", &gateway_root, "-w", "\n%{http_code}", &url("casino.test")]);
     assert!(body.ends_with("403") && body.contains("gambling"), "{body}");
 
+    // A host in a threat feed: denied at CONNECT although its category (finance) is exempt.
+    let (ok, _, err) = ns.curl(WORKSTATION, &["-v", "-x", &proxy, "--cacert", &origin_ca, &url("phish.test")]);
+    assert!(!ok && err.contains("HTTP/1.1 403"), "a listed host is refused before any byte moves:\n{err}");
+
     // An address the catalog lacks: denied and reported to its operator's list.
     let (_, body, _) =
         ns.curl(STRANGER, &["-x", &proxy, "--cacert", &gateway_root, "-w", "\n%{http_code}", &url("news.test")]);
@@ -174,6 +182,8 @@ json = "{dir}/access.json"
         .iter()
         .any(|a| a["client"] == WORKSTATION && a["reason"].as_str().is_some_and(|r| r.contains("incident 42")));
     assert!(blocked, "the block and its reason are logged:\n{log}");
+    let phish = actions.iter().find(|a| a["host"] == "phish.test").expect("the threat denial is logged");
+    assert_eq!(phish["deny"], "threat_feed", "{phish}");
     for (host, action) in [("bank.test", "splice"), ("news.test", "bump"), ("casino.test", "deny")] {
         assert!(
             actions.iter().any(|a| a["host"] == host && a["action"] == action),

@@ -15,6 +15,8 @@ use policies::duration;
 use serde::{Deserialize, Serialize};
 use snapshot::Net;
 
+use crate::icap::IcapConfig;
+
 /// Everything the web proxy needs to know at start.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -46,6 +48,8 @@ pub struct ProxyConfig {
     /// exits (keep-alive connections close after their request). Default 30 s.
     #[serde(with = "duration::one")]
     pub shutdown_grace: Duration,
+    /// The ICAP services bumped and plain-HTTP bodies are scanned by; none by default.
+    pub icap: IcapConfig,
 }
 
 impl Default for ProxyConfig {
@@ -62,6 +66,7 @@ impl Default for ProxyConfig {
             max_header_bytes: default_max_header_bytes(),
             ech_fronts: default_ech_fronts(),
             shutdown_grace: Duration::from_secs(30),
+            icap: IcapConfig::default(),
         }
     }
 }
@@ -314,6 +319,9 @@ impl ProxyConfig {
             if crate::hostname::normalise(name).is_none() {
                 bad(&format!("dns.hosts.{name:?}"), "is not a valid host name");
             }
+        }
+        for (location, message) in self.icap.problems() {
+            bad(&location, &message);
         }
         if problems.is_empty() { Ok(()) } else { Err(ConfigError { problems }) }
     }

@@ -25,10 +25,14 @@ pub(crate) struct Shared {
     pub gate: Gate,
     pub rules: RulesHandle,
     pub resolver: Resolver,
+    /// The threat feeds.
+    pub threats: crate::threats::ThreatsHandle,
     pub origin: OriginTls,
     pub forge: Arc<LeafForge>,
     pub client_tls: ClientSide,
     pub log: AccessLog,
+    /// The ICAP services bodies are scanned by.
+    pub icap: crate::icap::Icap,
     pub metrics: Arc<Metrics>,
     /// Becomes `true` at shutdown; tasks that outlive their listener watch it.
     pub stop: tokio::sync::watch::Receiver<bool>,
@@ -87,6 +91,7 @@ impl Conn {
             upstream: None,
             content_type: None,
             reference: reference_id(),
+            scans: Vec::new(),
         }
     }
 

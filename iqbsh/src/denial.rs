@@ -26,11 +26,19 @@ pub enum DenyKind {
     BadRequest,
     /// The request's host is not the one the TLS connection was made for.
     Misdirected,
+    /// The host, URL or destination address is in a threat feed (`malware`, `phishing`).
+    ThreatFeed,
+    /// The content scan found a threat (or the scanning service refused the content).
+    Threat,
+    /// The content could not be scanned and its scanning service fails closed.
+    ScanFailed,
+    /// The content is larger than its scan limit and such content is refused.
+    TooLargeToScan,
 }
 
 impl DenyKind {
     /// Every kind, for metrics.
-    pub const ALL: [DenyKind; 9] = [
+    pub const ALL: [DenyKind; 13] = [
         Self::UnknownSource,
         Self::BlockedSource,
         Self::Policy,
@@ -40,6 +48,10 @@ impl DenyKind {
         Self::Destination,
         Self::BadRequest,
         Self::Misdirected,
+        Self::ThreatFeed,
+        Self::Threat,
+        Self::ScanFailed,
+        Self::TooLargeToScan,
     ];
 
     /// Label used in metrics and logs.
@@ -54,13 +66,24 @@ impl DenyKind {
             Self::Destination => "destination",
             Self::BadRequest => "bad_request",
             Self::Misdirected => "misdirected",
+            Self::ThreatFeed => "threat_feed",
+            Self::Threat => "threat",
+            Self::ScanFailed => "scan_failed",
+            Self::TooLargeToScan => "too_large_to_scan",
         }
     }
 
     /// HTTP status of the page that answers this refusal.
     pub fn status(self) -> u16 {
         match self {
-            Self::UnknownSource | Self::BlockedSource | Self::Policy | Self::Destination => 403,
+            Self::UnknownSource
+            | Self::BlockedSource
+            | Self::Policy
+            | Self::Destination
+            | Self::ThreatFeed
+            | Self::Threat
+            | Self::TooLargeToScan => 403,
+            Self::ScanFailed => 503,
             Self::RateLimited => 429,
             Self::UpstreamCert | Self::Upstream => 502,
             Self::BadRequest => 400,
@@ -80,12 +103,14 @@ pub struct Denial {
     pub kind: DenyKind,
     /// Why, in words a person can act on.
     pub reason: String,
+    /// The threat a content scan named, shown on its own line of the block page.
+    pub threat: Option<String>,
 }
 
 impl Denial {
     /// A refusal of `kind` because of `reason`.
     pub fn new(kind: DenyKind, reason: impl Into<String>) -> Self {
-        Self { kind, reason: reason.into() }
+        Self { kind, reason: reason.into(), threat: None }
     }
 }
 

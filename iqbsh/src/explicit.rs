@@ -21,11 +21,14 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
+use crate::accesslog::Record;
 use crate::conn::Conn;
 use crate::denial::{Denial, DenyKind};
-use crate::forward::{Answer, Upstream, refuse, to_client, to_origin};
+use crate::forward::{Answer, Upstream, refuse, to_origin};
+use crate::inspect::{self, Upload};
 use crate::page;
 use crate::relay::host_of;
+use crate::threats::threat;
 use crate::tunnel::{self, Target, tunnel_url};
 
 /// Serves one client connection of the explicit listener.
@@ -82,6 +85,9 @@ fn connect(conn: Arc<Conn>, mut req: Request<Incoming>) -> Response<page::ProxyB
         return refuse(&conn, record, &denial, true);
     };
     record.host.clone_from(&host);
+    if let Some(denial) = threat(&conn, &mut record, &host, None) {
+        return refuse(&conn, record, &denial, false);
+    }
     if !conn.shared.settings.connect_ports.contains(&port) {
         let denial = Denial::new(DenyKind::Destination, format!("port {port} is not open for CONNECT"));
         return refuse(&conn, record, &denial, false);
@@ -126,13 +132,17 @@ async fn plain(session: &Session, req: Request<Incoming>) -> Response<page::Prox
 
 async fn forward_plain(
     session: &Session,
-    mut record: crate::accesslog::Record,
+    mut record: Record,
     req: Request<Incoming>,
     authority: &str,
     port: u16,
 ) -> Response<page::ProxyBody> {
     let conn = &session.conn;
     let host = record.host.clone();
+    let url = record.url.clone();
+    if let Some(denial) = threat(conn, &mut record, &host, Some(&url)) {
+        return refuse(conn, record, &denial, false);
+    }
     let categorized = conn.rules.categorize(&host);
     let decision = conn.rules.decide(conn.bin(), &host, &record.url, &categorized.categories);
     record.categories = categorized.categories;
@@ -141,22 +151,32 @@ async fn forward_plain(
         let denial = Denial::new(DenyKind::Policy, record.reason.clone());
         return refuse(conn, record, &denial, false);
     }
+    let view = inspect::view(conn, &req, &record.url);
+    let from_client = Arc::new(AtomicU64::new(0));
+    let upstream_req = match to_origin(req, authority, false, Arc::clone(&from_client)) {
+        Ok(req) => req,
+        Err(denial) => return refuse(conn, record, &denial, false),
+    };
+    let Upload { request, mut record, late } = match inspect::upload(conn, record, upstream_req, &url, true).await {
+        Ok(upload) => upload,
+        Err(answer) => return answer,
+    };
     let mut kept = session.kept.lock().await;
     let mut origin = match reuse_or_connect(conn, kept.take(), authority, &host, port).await {
         Ok(origin) => origin,
         Err(denial) => return refuse(conn, record, &denial, false),
     };
     record.upstream = origin.addr;
-    let from_client = Arc::new(AtomicU64::new(0));
-    let upstream_req = match to_origin(req, authority, false, Arc::clone(&from_client)) {
-        Ok(req) => req,
-        Err(denial) => return refuse(conn, record, &denial, false),
-    };
-    let sent = origin.upstream.send(upstream_req).await;
+    let sent = origin.upstream.send(request).await;
     *kept = Some(origin);
+    drop(kept);
     match sent {
-        Ok(response) => to_client(Arc::clone(conn), record, response, from_client),
-        Err(e) => refuse(conn, record, &Denial::new(DenyKind::Upstream, format!("{host}: {e}")), false),
+        Ok(response) => inspect::download(conn, record, view, response, from_client, false).await,
+        Err(e) => {
+            let failed = Denial::new(DenyKind::Upstream, format!("{host}: {e}"));
+            let denial = inspect::upload_stopped(&mut record, late.as_ref(), failed);
+            refuse(conn, record, &denial, false)
+        }
     }
 }
 

@@ -10,10 +10,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, Uri, Version};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
+use hyper::body::{Body, Incoming};
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -21,7 +22,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use crate::accesslog::{Action, Record};
 use crate::conn::Conn;
 use crate::denial::{Denial, DenyKind};
-use crate::page::{self, ProxyBody};
+use crate::icap::LateNote;
+use crate::page::{self, BoxError, ProxyBody};
 
 /// An open connection to an origin.
 pub(crate) enum Upstream {
@@ -154,6 +156,7 @@ pub(crate) fn to_origin(
             }
             frame
         })
+        .map_err(BoxError::from)
         .boxed();
     Ok(Request::from_parts(parts, body))
 }
@@ -165,6 +168,8 @@ struct LogOnDrop {
     record: Option<Record>,
     to_client: u64,
     from_client: Arc<AtomicU64>,
+    /// The verdict of a scan that runs while the body streams.
+    late: Option<LateNote>,
 }
 
 impl LogOnDrop {
@@ -179,25 +184,34 @@ impl Drop for LogOnDrop {
         if let Some(mut record) = self.record.take() {
             record.bytes_to_client = self.to_client;
             record.bytes_from_client = self.from_client.load(Relaxed);
+            if let Some(late) = &self.late {
+                crate::inspect::note_late(&mut record, late);
+            }
             self.conn.finish(record);
         }
     }
 }
 
-/// The origin's response for the client; the record is written once its body is done.
-pub(crate) fn to_client(
+/// The origin's response for the client; the record is written once its body is
+/// done (with the verdict of a scan still running while it streams, `late`).
+pub(crate) fn to_client<B>(
     conn: Arc<Conn>,
     mut record: Record,
-    response: Response<Incoming>,
+    response: Response<B>,
     from_client: Arc<AtomicU64>,
-) -> Response<ProxyBody> {
+    late: Option<LateNote>,
+) -> Response<ProxyBody>
+where
+    B: Body<Data = Bytes> + Send + Sync + 'static,
+    B::Error: Into<BoxError>,
+{
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     record.action = Action::Allow;
     record.status = parts.status.as_u16();
     record.content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
     conn.shared.metrics.request(Action::Allow);
-    let mut guard = LogOnDrop { conn, record: Some(record), to_client: 0, from_client };
+    let mut guard = LogOnDrop { conn, record: Some(record), to_client: 0, from_client, late };
     let body = body
         .map_frame(move |frame| {
             if let Some(data) = frame.data_ref() {
@@ -205,6 +219,7 @@ pub(crate) fn to_client(
             }
             frame
         })
+        .map_err(Into::into)
         .boxed();
     Response::from_parts(parts, body)
 }

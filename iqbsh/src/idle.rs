@@ -62,10 +62,12 @@ pub(crate) struct Relayed {
     pub to_client: u64,
     /// Closed for being idle.
     pub idle: bool,
+    /// Cut because `until` completed (a decision that changed while it was open).
+    pub cut: bool,
 }
 
-/// Copies both ways until one side closes, an error, or `idle` without traffic.
-pub(crate) async fn relay<A, B>(client: A, origin: B, idle: Duration) -> Relayed
+/// Copies both ways until one side closes, an error, `idle` without traffic, or `until` completes.
+pub(crate) async fn relay<A, B>(client: A, origin: B, idle: Duration, until: impl Future<Output = ()>) -> Relayed
 where
     A: AsyncRead + AsyncWrite + Unpin,
     B: AsyncRead + AsyncWrite + Unpin,
@@ -76,22 +78,24 @@ where
     let mut origin = Watched { inner: origin, epoch, last: Arc::clone(&last), written: 0 };
     // Counted by the wrappers, so that a tunnel ended by an error (a peer that closes
     // without TLS close_notify, a reset) or by the idle limit still reports its bytes.
-    let idle = {
+    let (idle, cut) = {
         let copy = tokio::io::copy_bidirectional_with_sizes(&mut client, &mut origin, COPY_BUFFER, COPY_BUFFER);
         tokio::pin!(copy);
+        tokio::pin!(until);
         loop {
             let deadline = epoch + Duration::from_millis(last.load(Relaxed)) + idle;
             tokio::select! {
-                _ = &mut copy => break false,
+                _ = &mut copy => break (false, false),
+                () = &mut until => break (false, true),
                 _ = tokio::time::sleep_until(deadline) => {
                     if epoch + Duration::from_millis(last.load(Relaxed)) + idle <= Instant::now() {
-                        break true;
+                        break (true, false);
                     }
                 }
             }
         }
     };
-    Relayed { from_client: origin.written, to_client: client.written, idle }
+    Relayed { from_client: origin.written, to_client: client.written, idle, cut }
 }
 
 #[cfg(test)]
@@ -104,7 +108,7 @@ mod tests {
     async fn an_idle_tunnel_is_closed() {
         let (client, _client_peer) = tokio::io::duplex(64);
         let (origin, _origin_peer) = tokio::io::duplex(64);
-        let relay = relay(client, origin, Duration::from_millis(100));
+        let relay = relay(client, origin, Duration::from_millis(100), std::future::pending());
         let relayed = tokio::time::timeout(Duration::from_secs(10), relay).await.expect("closed in time");
         assert!(relayed.idle);
     }
@@ -113,7 +117,7 @@ mod tests {
     async fn bytes_pass_both_ways_and_are_counted() {
         let (client, mut client_peer) = tokio::io::duplex(64);
         let (origin, mut origin_peer) = tokio::io::duplex(64);
-        let task = tokio::spawn(relay(client, origin, Duration::from_secs(30)));
+        let task = tokio::spawn(relay(client, origin, Duration::from_secs(30), std::future::pending()));
         client_peer.write_all(b"hello").await.expect("write");
         let mut buf = [0u8; 5];
         origin_peer.read_exact(&mut buf).await.expect("read");

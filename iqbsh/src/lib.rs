@@ -33,7 +33,9 @@ pub mod gate;
 pub mod hello;
 mod hostname;
 mod hosts;
+mod icap;
 mod idle;
+mod inspect;
 mod link;
 mod metrics;
 mod origin;
@@ -43,10 +45,12 @@ mod resolve;
 mod rewind;
 mod rules;
 mod server;
+mod threats;
 mod tls;
 mod tunnel;
 mod upgrade;
 mod verify;
+mod zerocopy;
 
 pub use accesslog::{Action, Record, json_line, squid_line};
 pub use config::{
@@ -54,6 +58,11 @@ pub use config::{
     TransparentConfig, UpstreamConfig,
 };
 pub use denial::{Denial, DenyKind};
+pub use icap::{
+    ContentRule, IcapConfig, Method as IcapMethod, OnFailure, OverLimit, ScanNote, ScanOutcome,
+    ServiceConfig as IcapServiceConfig, Size,
+};
 pub use metrics::Metrics;
 pub use rules::{Categorized, Decision, Rules, RulesHandle};
 pub use server::{ProxyDeps, ProxyHandle, ServeError, serve};
+pub use threats::ThreatsHandle;

@@ -11,8 +11,11 @@ use http_body_util::{BodyExt, Full};
 
 use crate::denial::Denial;
 
+/// The error of a body the proxy relays: the peer's, or the content scan's when it stops a transfer.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// The body of every response and upstream request the proxy builds.
-pub(crate) type ProxyBody = BoxBody<Bytes, hyper::Error>;
+pub(crate) type ProxyBody = BoxBody<Bytes, BoxError>;
 
 /// A body from bytes.
 pub(crate) fn full(bytes: impl Into<Bytes>) -> ProxyBody {
@@ -45,12 +48,17 @@ pub(crate) fn html(denial: &Denial, host: &str, reference: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{code} {title}</title></head>\n\
          <body><h1>Access denied by the Internet access gateway</h1>\n\
-         <p>Host: <code>{host}</code></p>\n<p>Reason: <strong>{reason}</strong></p>\n\
+         <p>Host: <code>{host}</code></p>\n<p>Reason: <strong>{reason}</strong></p>\n{threat}\
          <p>Reference: <code>{reference}</code> (quote it when you contact the service desk)</p>\n</body></html>\n",
         code = status.as_u16(),
         title = status.canonical_reason().unwrap_or("Denied"),
         host = escape(host),
         reason = escape(&denial.reason),
+        threat = denial
+            .threat
+            .as_deref()
+            .map(|t| format!("<p>Threat: <strong>{}</strong></p>\n", escape(t)))
+            .unwrap_or_default(),
         reference = escape(reference),
     )
 }

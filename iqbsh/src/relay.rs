@@ -20,8 +20,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::conn::Conn;
 use crate::denial::{Denial, DenyKind};
-use crate::forward::{Answer, refuse, to_client, to_origin};
+use crate::forward::{Answer, refuse, to_origin};
+use crate::inspect::{self, Upload};
 use crate::link::OriginLink;
+use crate::threats::threat;
 
 /// One bumped connection.
 struct Bumped {
@@ -87,6 +89,9 @@ async fn request(bumped: Arc<Bumped>, req: Request<Incoming>) -> Answer {
         let why = format!("this connection was made for {}, not {host}; open a new one", origin.name);
         return Ok(refuse(conn, record, &Denial::new(DenyKind::Misdirected, why), !bumped.h2));
     }
+    if let Some(denial) = threat(conn, &mut record, &host, Some(&url)) {
+        return Ok(refuse(conn, record, &denial, false));
+    }
     let categorized = conn.rules.categorize(&host);
     let decision = conn.rules.decide(conn.bin(), &host, &url, &categorized.categories);
     record.categories = categorized.categories;
@@ -99,18 +104,27 @@ async fn request(bumped: Arc<Bumped>, req: Request<Incoming>) -> Answer {
     if !bumped.h2 && crate::upgrade::is_websocket(&req) {
         return Ok(crate::upgrade::websocket(conn, origin, req, &authority, record).await);
     }
+    let view = inspect::view(conn, &req, &url);
     let from_client = Arc::new(AtomicU64::new(0));
-    let sent = match to_origin(req, &authority, bumped.h2, Arc::clone(&from_client)) {
-        Ok(upstream_req) => origin.start(conn, upstream_req).await,
-        Err(denial) => Err(denial),
+    let upstream_req = match to_origin(req, &authority, bumped.h2, Arc::clone(&from_client)) {
+        Ok(upstream_req) => upstream_req,
+        Err(denial) => return Ok(failed(conn, record, &denial, bumped.h2)),
     };
-    let response = match sent {
+    let Upload { request, mut record, late } = match inspect::upload(conn, record, upstream_req, &url, !bumped.h2).await
+    {
+        Ok(upload) => upload,
+        Err(answer) => return Ok(answer),
+    };
+    let response = match origin.start(conn, request).await {
         Ok(pending) => pending.await.map_err(|e| Denial::new(DenyKind::Upstream, format!("{url}: {e}"))),
         Err(denial) => Err(denial),
     };
     Ok(match response {
-        Ok(response) => to_client(Arc::clone(conn), record, response, from_client),
-        Err(denial) => failed(conn, record, &denial, bumped.h2),
+        Ok(response) => inspect::download(conn, record, view, response, from_client, false).await,
+        Err(denial) => {
+            let denial = inspect::upload_stopped(&mut record, late.as_ref(), denial);
+            failed(conn, record, &denial, bumped.h2)
+        }
     })
 }
 

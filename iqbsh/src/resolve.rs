@@ -1,7 +1,8 @@
 //! Finding and reaching origins: the gateway resolves every host itself
 //! (static hosts first, then DNS through hickory) and connects only to the
 //! addresses it resolved, never to one the client named, minus the
-//! configured forbidden destinations.
+//! configured forbidden destinations. A host with any address in a threat
+//! feed's ranges is refused before a connection is tried.
 //!
 //! Must not: trust the client's idea of where a host lives.
 
@@ -18,12 +19,14 @@ use tokio::net::TcpStream;
 
 use crate::config::{ConfigError, DnsConfig};
 use crate::denial::{Denial, DenyKind};
+use crate::threats::{ThreatsHandle, addr_denial};
 
 /// Resolves host names and connects to origins.
 pub(crate) struct Resolver {
     hosts: HashMap<String, Vec<IpAddr>>,
     dns: Option<TokioResolver>,
     deny: Vec<Net>,
+    threats: ThreatsHandle,
 }
 
 fn dns_resolver(nameservers: &[std::net::SocketAddr]) -> Option<TokioResolver> {
@@ -44,14 +47,18 @@ fn dns_resolver(nameservers: &[std::net::SocketAddr]) -> Option<TokioResolver> {
 
 impl Resolver {
     /// Builds from the `[dns]` section (reads the hosts file).
-    pub(crate) fn new(cfg: &DnsConfig) -> Result<Self, ConfigError> {
+    pub(crate) fn new(cfg: &DnsConfig, threats: ThreatsHandle) -> Result<Self, ConfigError> {
         let hosts = crate::hosts::load(cfg)?;
-        Ok(Self { hosts, dns: dns_resolver(&cfg.nameservers), deny: cfg.deny_destinations.clone() })
+        Ok(Self { hosts, dns: dns_resolver(&cfg.nameservers), deny: cfg.deny_destinations.clone(), threats })
     }
 
     /// The addresses of `host` that the proxy may connect to.
     pub(crate) async fn resolve(&self, host: &str) -> Result<Vec<IpAddr>, Denial> {
         let found = self.lookup(host).await?;
+        let threats = self.threats.current();
+        if let Some(denial) = found.iter().find_map(|ip| addr_denial(&threats, host, *ip)) {
+            return Err(denial);
+        }
         let allowed: Vec<IpAddr> = found.iter().copied().filter(|ip| !self.denied(*ip)).collect();
         if allowed.is_empty() {
             return Err(Denial::new(DenyKind::Destination, format!("{host} resolves only to forbidden destinations")));
@@ -113,7 +120,7 @@ mod tests {
         cfg.hosts
             .insert("origin.test".into(), vec!["127.0.0.1".parse().expect("ip"), "192.0.2.7".parse().expect("ip")]);
         cfg.deny_destinations = deny.iter().map(|d| d.parse().expect("net")).collect();
-        Resolver::new(&cfg).expect("resolver")
+        Resolver::new(&cfg, ThreatsHandle::default()).expect("resolver")
     }
 
     #[tokio::test]

@@ -21,10 +21,12 @@ use crate::accesslog::{AccessLog, Action};
 use crate::admission::Gate;
 use crate::config::{ConfigError, ProxyConfig};
 use crate::conn::{Conn, Listener, Shared};
+use crate::icap::Icap;
 use crate::metrics::Metrics;
 use crate::origin::OriginTls;
 use crate::resolve::Resolver;
 use crate::rules::RulesHandle;
+use crate::threats::ThreatsHandle;
 use crate::tls::ClientSide;
 use crate::tunnel::{self, Target};
 
@@ -38,6 +40,8 @@ pub struct ProxyDeps {
     pub forge: Arc<LeafForge>,
     /// Categories and policies; replaceable at runtime through the handle.
     pub rules: RulesHandle,
+    /// The threat feeds (malware, phishing); replaceable at runtime through the handle.
+    pub threats: ThreatsHandle,
 }
 
 /// Why the proxy did not start.
@@ -83,7 +87,9 @@ impl ProxyHandle {
 
     /// Prometheus text of every counter, including the leaf forge's cache statistics.
     pub fn render_metrics(&self) -> String {
-        self.shared.metrics.render(self.shared.forge.stats(), self.shared.log.dropped())
+        let mut text = self.shared.metrics.render(self.shared.forge.stats(), self.shared.log.dropped());
+        self.shared.icap.render(&mut text);
+        text
     }
 
     /// The rules handle; `replace` on it reloads without restart.
@@ -135,12 +141,16 @@ pub async fn serve(config: ProxyConfig, deps: ProxyDeps) -> Result<ProxyHandle, 
         settings: config.settings(),
         gate: Gate::new(deps.snapshot, deps.observations, config.rate_limit, Arc::clone(&metrics)),
         rules: deps.rules,
-        resolver: Resolver::new(&config.dns)?,
+        resolver: Resolver::new(&config.dns, deps.threats.clone())?,
+        threats: deps.threats,
         origin: OriginTls::new(&config.upstream, Arc::clone(&provider))?,
         forge: deps.forge,
         client_tls: ClientSide::new(provider)
             .map_err(|e| ConfigError::one("tls", format!("TLS server setup failed: {e}")))?,
         log: AccessLog::start(&config.access_log)?,
+        icap: Icap::start(&config.icap, &stop_rx)
+            .await
+            .map_err(|e| ConfigError::one(format!("icap.services.{}", e.name), e.message))?,
         metrics,
         stop: stop_rx.clone(),
     });

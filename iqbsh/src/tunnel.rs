@@ -29,12 +29,21 @@
 //! outer name; the browser then retries without ECH (the "securely disabled"
 //! path of RFC 9849 §6.1.6) and is decided again on the real name.
 //!
+//! A name in a threat feed is refused before either (spliced traffic is
+//! never exempt from the feeds), and a spliced tunnel is cut when its name or
+//! origin address is listed while it is open. Spliced bytes move through
+//! kernel pipes (`zerocopy`) when the client's TCP socket is at hand.
+//!
 //! Must not: splice anything it cannot name and categorise.
 
-use std::sync::Arc;
-use std::time::SystemTime;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
 
+use bytes::Bytes;
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use crate::accesslog::{Action, Record};
 use crate::alert::{ALERT_ACCESS_DENIED, alert, refuse};
@@ -42,7 +51,11 @@ use crate::config::Settings;
 use crate::conn::Conn;
 use crate::denial::{Denial, DenyKind};
 use crate::hello::{self, ClientHello};
+use crate::idle::Relayed;
+use crate::rewind::Rewind;
 use crate::rules::Categorized;
+use crate::threats::threat;
+use crate::zerocopy::{self, Ends, Pipes};
 
 /// Largest ClientHello accepted (post-quantum key shares included).
 const MAX_HELLO: usize = 64 * 1024;
@@ -61,11 +74,32 @@ pub(crate) fn tunnel_url(host: &str, port: u16) -> String {
     if port == 443 { format!("https://{host}/") } else { format!("https://{host}:{port}/") }
 }
 
+/// A client connection the TLS path can take: a stream, and the TCP socket under it when there is one.
+pub(crate) trait ClientStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    /// The TCP socket and the bytes read from it that the stream has not yet
+    /// returned; the stream itself back when there is no socket under it.
+    fn into_tcp(self) -> Result<(TcpStream, Bytes), Self>
+    where
+        Self: Sized;
+}
+
+impl ClientStream for TcpStream {
+    fn into_tcp(self) -> Result<(TcpStream, Bytes), Self> {
+        Ok((self, Bytes::new()))
+    }
+}
+
+impl ClientStream for TokioIo<Upgraded> {
+    fn into_tcp(self) -> Result<(TcpStream, Bytes), Self> {
+        match self.into_inner().downcast::<TokioIo<TcpStream>>() {
+            Ok(parts) => Ok((parts.io.into_inner(), parts.read_buf)),
+            Err(upgraded) => Err(TokioIo::new(upgraded)),
+        }
+    }
+}
+
 /// Handles a client TLS connection to its end.
-pub(crate) async fn run<S>(conn: Arc<Conn>, mut stream: S, target: Target)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+pub(crate) async fn run<S: ClientStream>(conn: Arc<Conn>, mut stream: S, target: Target) {
     let started = SystemTime::now();
     let timeout = conn.shared.settings.handshake_timeout;
     let hello = match tokio::time::timeout(timeout, hello::read(&mut stream, MAX_HELLO)).await {
@@ -86,6 +120,9 @@ where
         }
     };
     let mut record = conn.record(started, "CONNECT", &name, format!("{name}:{port}"));
+    if let Some(denial) = threat(&conn, &mut record, &name, None) {
+        return refuse(&conn, record, stream, &denial).await;
+    }
     let categorized = conn.rules.categorize(&name);
     record.categories.clone_from(&categorized.categories);
     if may_splice(&target, &hello, &categorized, &conn.shared.settings) {
@@ -125,10 +162,7 @@ fn refuse_unnamed(conn: &Conn, started: SystemTime, target: &Target, denial: Den
 }
 
 /// Passes the connection through untouched, replaying the peeked ClientHello.
-async fn splice<S>(conn: Arc<Conn>, mut record: Record, client: S, hello: ClientHello, port: u16)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+async fn splice<S: ClientStream>(conn: Arc<Conn>, mut record: Record, client: S, hello: ClientHello, port: u16) {
     let host = record.host.clone();
     let decision = conn.rules.decide(conn.bin(), &host, &tunnel_url(&host, port), &record.categories);
     record.reason = decision.reason;
@@ -148,14 +182,43 @@ where
     }
     record.action = Action::Splice;
     record.status = 200;
+    record.scans.extend(crate::inspect::unscanned(&conn, "spliced: exempt from inspection, not decrypted or scanned"));
     conn.shared.metrics.connection(Action::Splice);
-    let relayed = crate::idle::relay(client, origin, settings.tunnel_idle).await;
+    let (listed, cut) = (conn.shared.threats.listed(host, record.upstream.map(|a| a.ip())), OnceLock::new());
+    let until = async {
+        let _ = cut.set(listed.await);
+    };
+    let relayed = relay(client, origin, settings.tunnel_idle, until).await;
     record.bytes_from_client = relayed.from_client + hello.raw.len() as u64;
     record.bytes_to_client = relayed.to_client;
     if relayed.idle {
         record.reason.push_str(" (closed after the idle limit)");
     }
+    if let Some(denial) = cut.get() {
+        record.reason.push_str(&format!(" (cut: {})", denial.reason));
+        record.deny_kind = Some(denial.kind);
+    }
     conn.finish(record);
+}
+
+/// Relays a spliced tunnel: through kernel pipes when the client's socket is at
+/// hand and pipes can be had, else by copying.
+async fn relay<S: ClientStream>(
+    client: S,
+    origin: TcpStream,
+    idle: Duration,
+    until: impl Future<Output = ()>,
+) -> Relayed {
+    match client.into_tcp() {
+        Ok((client, prefix)) => match Pipes::new() {
+            Ok(pipes) => zerocopy::relay(Ends { client, prefix, origin }, pipes, idle, until).await,
+            Err(e) => {
+                tracing::debug!(error = %e, "no pipes for a zero-copy relay; copying");
+                crate::idle::relay(Rewind::new(prefix.to_vec(), client), origin, idle, until).await
+            }
+        },
+        Err(client) => crate::idle::relay(client, origin, idle, until).await,
+    }
 }
 
 #[cfg(test)]

@@ -65,19 +65,21 @@ pub(crate) async fn websocket(
         }
     };
     if response.status() != StatusCode::SWITCHING_PROTOCOLS {
-        return to_client(Arc::clone(conn), record, response, from_client);
+        return to_client(Arc::clone(conn), record, response, from_client, None);
     }
     let origin_side = hyper::upgrade::on(&mut response);
     let (parts, _) = response.into_parts();
     record.action = Action::Allow;
     record.status = StatusCode::SWITCHING_PROTOCOLS.as_u16();
+    record.scans.extend(crate::inspect::unscanned(conn, "WebSocket frames are not scanned"));
     conn.shared.metrics.request(Action::Allow);
     let conn = Arc::clone(conn);
     tokio::spawn(async move {
         match (client_side.await, origin_side.await) {
             (Ok(client), Ok(origin)) => {
                 let idle = conn.shared.settings.tunnel_idle;
-                let relayed = crate::idle::relay(TokioIo::new(client), TokioIo::new(origin), idle).await;
+                let (client, origin) = (TokioIo::new(client), TokioIo::new(origin));
+                let relayed = crate::idle::relay(client, origin, idle, std::future::pending()).await;
                 record.bytes_from_client = relayed.from_client;
                 record.bytes_to_client = relayed.to_client;
                 if relayed.idle {

@@ -19,11 +19,26 @@ fn the_example_parses_and_matches_the_defaults_where_it_says_so() {
     assert_eq!(cfg.dns.deny_destinations, defaults.dns.deny_destinations);
     assert_eq!(cfg.ech_fronts, defaults.ech_fronts);
     assert_eq!(cfg.transparent.expect("transparent").upstream_port, 443);
+    assert_eq!((cfg.icap.scan_limit, cfg.icap.over_limit), (defaults.icap.scan_limit, defaults.icap.over_limit));
+    let av = &cfg.icap.services["antivirus"];
+    assert_eq!((av.timeout, av.max_connections, av.on_failure), (std::time::Duration::from_secs(30), 64, None));
+    assert_eq!(cfg.icap.content[0].over_limit, Some(iqbsh::OverLimit::Pass));
 }
 
 #[test]
 fn junk_keys_anywhere_in_the_example_are_rejected() {
-    let sections = ["", "[explicit]", "[transparent]", "[upstream]", "[dns]", "[rate_limit]", "[access_log]"];
+    let sections = [
+        "",
+        "[explicit]",
+        "[transparent]",
+        "[upstream]",
+        "[dns]",
+        "[rate_limit]",
+        "[access_log]",
+        "[icap]",
+        "[icap.services.antivirus]",
+        "[[icap.content]]",
+    ];
     for section in sections {
         let text = EXAMPLE.replacen(section, &format!("{section}\nno_such_key = 1"), 1);
         let text = if section.is_empty() { format!("no_such_key = 1\n{EXAMPLE}") } else { text };
@@ -50,6 +65,7 @@ async fn serve(cfg: ProxyConfig) -> Result<iqbsh::ProxyHandle, ServeError> {
         observations: ObservationSink::channel(10).0,
         forge: Arc::new(LeafForge::new(root, ForgeConfig::default()).expect("forge")),
         rules: RulesHandle::new(Arc::new(AllowAll)),
+        threats: iqbsh::ThreatsHandle::default(),
     };
     iqbsh::serve(cfg, deps).await
 }
@@ -85,8 +101,12 @@ async fn bad_fields_and_busy_ports_are_named() {
     let mut cfg = local();
     cfg.rate_limit.burst = 0;
     cfg.explicit.link = " ".into();
+    let av: iqbsh::IcapServiceConfig =
+        toml::from_str("url = \"http://127.0.0.1/avscan\"\nmethods = []").expect("parses");
+    cfg.icap.services.insert("av".into(), av);
     let err = serve(cfg).await.err().expect("refused").to_string();
     assert!(err.contains("rate_limit.burst") && err.contains("explicit.link"), "{err}");
+    assert!(err.contains("icap.services.av.url") && err.contains("icap.services.av.methods"), "{err}");
 
     let running = serve(local()).await.expect("starts");
     let mut cfg = local();

@@ -8,8 +8,6 @@ use common::curl::{curl, issuers};
 use common::origin::TEST_CA_NAME;
 use common::world::{BLOCK_REASON, BLOCKED, EXPLICIT_LINK, KNOWN, UNKNOWN, World};
 use iqbsh::{Action, DenyKind};
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 
 const GATEWAY_CA_NAME: &str = "Perimeter Gateway Root CA";
 
@@ -275,21 +273,7 @@ async fn a_websocket_through_a_bumped_connection_is_relayed_and_logged() {
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
 
     // A browser's WebSocket: TLS trusting the gateway root, HTTP/1.1, Upgrade.
-    let mut roots = rustls::RootCertStore::empty();
-    let pem = std::fs::read(&w.gateway_pem).expect("gateway root");
-    for cert in CertificateDer::pem_slice_iter(&pem) {
-        roots.add(cert.expect("pem")).expect("root");
-    }
-    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let name = rustls::pki_types::ServerName::try_from("news.test").expect("name");
-    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
-    let mut tls = connector.connect(name, tcp).await.expect("TLS under the gateway root");
+    let mut tls = common::tunnel::tls(tcp, "news.test", &w.gateway_pem).await;
     let handshake = format!(
         "GET /chat HTTP/1.1\r\nHost: {target}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"

@@ -184,8 +184,15 @@ async fn start_web(
         .context("cannot start the certificate forge")?;
     let own = config.own_addresses();
     let observations = catalog::ingest::spawn_sink(store.clone(), 100_000, Duration::from_secs(1), own);
-    let deps =
-        iqbsh::ProxyDeps { snapshot: snapshot.clone(), observations, forge: Arc::new(forge), rules: rules.clone() };
+    let threats = iqbsh::ThreatsHandle::default();
+    crate::feeds::FeedLoader::start(&config.threats, &config.data_dir, threats.clone(), stop.clone()).await;
+    let deps = iqbsh::ProxyDeps {
+        snapshot: snapshot.clone(),
+        observations,
+        forge: Arc::new(forge),
+        rules: rules.clone(),
+        threats,
+    };
     let proxy = iqbsh::serve(config.proxy.clone(), deps).await.context("cannot start the web proxy")?;
     tracing::info!(explicit = %proxy.explicit_addr(), "web proxy listening");
     Ok(Web { proxy: Arc::new(proxy), rules })

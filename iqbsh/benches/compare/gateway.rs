@@ -33,8 +33,9 @@ pub struct Gateway {
 }
 
 /// Starts the proxy; `dir` holds the logs and the anchors file.
-/// `names` are the host names the static resolver maps to 127.0.0.1.
-pub async fn start(dir: &Path, test_ca_pem: &Path, origin_port: u16, names: &[String]) -> Gateway {
+/// `names` are the host names the static resolver maps to 127.0.0.1; with
+/// `icap`, downloads are scanned (RESPMOD) by that service.
+pub async fn start(dir: &Path, test_ca_pem: &Path, origin_port: u16, names: &[String], icap: Option<&str>) -> Gateway {
     let net = "127.0.0.1/32".parse().expect("net");
     let orgs = HashMap::from([(1, OrgRef { bin: "980140000010".into(), name: "bench".into() })]);
     let ops = HashMap::from([(1, "bench".to_owned())]);
@@ -53,12 +54,17 @@ pub async fn start(dir: &Path, test_ca_pem: &Path, origin_port: u16, names: &[St
     cfg.rate_limit.burst = 1_000_000;
     cfg.access_log.squid = Some(dir.join("iqbsh-access.log"));
     cfg.access_log.json = Some(dir.join("iqbsh-access.jsonl"));
+    if let Some(url) = icap {
+        let service = format!("url = \"{url}\"\nmethods = [\"respmod\"]\n");
+        cfg.icap.services.insert("av".into(), toml::from_str(&service).expect("ICAP service"));
+    }
     let deps = ProxyDeps {
         snapshot: SnapshotHandle::new(snapshot),
         // Every source is known: nothing is reported, so the receiving half is not needed.
         observations: ObservationSink::channel(1000).0,
         forge: Arc::new(LeafForge::new(root, ForgeConfig::default()).expect("forge")),
         rules: RulesHandle::new(Arc::new(AllowAll)),
+        threats: iqbsh::ThreatsHandle::default(),
     };
     Gateway { handle: iqbsh::serve(cfg, deps).await.expect("proxy starts"), root_pem }
 }

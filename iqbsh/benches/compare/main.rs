@@ -10,20 +10,38 @@
 //! own runtime; IQBSH runs on a separate runtime with `IQBSH_WORKERS` threads
 //! (default 1, as Squid is one process). Both write access logs.
 //!
+//! Then the scanning comparison (`scan`): each proxy without content scanning
+//! and with RESPMOD to the same c-icap + ClamAV service (started here, as the
+//! tests start it), bulk and small objects; the ICAP server's CPU on its own line.
+//!
 //! Run: `cargo bench -p iqbsh --bench compare` (needs `squid-openssl`; without
-//! it only IQBSH is measured and the baseline is reported missing). Sizes:
+//! it only IQBSH is measured and the baseline is reported missing; the scanning
+//! part needs `c-icap libc-icap-mod-virus-scan clamav-daemon`). Sizes:
 //! `BENCH_WORKERS` (16), `BENCH_CONNS` (connections per worker, 50),
 //! `BENCH_REQS` (requests per keep-alive connection, 50), `BENCH_BULK_MIB`
-//! (body size of the bulk scenarios, 32; 4 workers x 2 connections x 4 bodies).
+//! (body size of the bulk scenarios, 32; 4 workers x 2 connections x 4 bodies),
+//! `BENCH_SCAN_MIB` (body size of the scanned bulk runs, 2; Squid 5.7 with ICAP
+//! answers 500 after a stall to bodies of 4 MiB and more here), `BENCH_SCAN_BODIES` (bodies per connection, 32; 4
+//! workers x 1 connection),
+//! `BENCH_SCAN_SMALL` (small objects per connection, 50; 8 workers x 5
+//! connections). `BENCH_PARTS=base` or `scan` runs one part only; `splice` only the
+//! spliced bulk transfers (IQBSH, the plain relay, Squid).
 
 mod cpu;
 mod gateway;
+#[allow(dead_code)]
+#[path = "../../tests/common/icap.rs"]
+mod icap;
 mod load;
 #[allow(dead_code)]
 #[path = "../../tests/common/origin.rs"]
 mod origin;
 mod relay;
+mod scan;
 mod squid;
+#[allow(dead_code)]
+#[path = "../../tests/common/tunnel.rs"]
+mod tunnel;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,7 +63,7 @@ struct Sizes {
     bulk_mib: usize,
 }
 
-fn report(proxy: &str, scenario: &str, mut s: Stats, cpu: f64) {
+pub(crate) fn report(proxy: &str, scenario: &str, mut s: Stats, cpu: f64) {
     let (p50, p99) = (quantile_ms(&mut s.requests, 0.5), quantile_ms(&mut s.requests, 0.99));
     let setup = quantile_ms(&mut s.setups, 0.5);
     println!(
@@ -58,7 +76,7 @@ fn report(proxy: &str, scenario: &str, mut s: Stats, cpu: f64) {
 }
 
 /// A bulk run's throughput and the proxy's CPU per MiB moved.
-fn report_bulk(proxy: &str, scenario: &str, s: &Stats, cpu: f64) {
+pub(crate) fn report_bulk(proxy: &str, scenario: &str, s: &Stats, cpu: f64) {
     let mib = s.bytes as f64 / f64::from(1 << 20);
     println!(
         "{proxy:<6} {scenario:<22} {:>9.1} MiB/s  {:>6.0} MiB moved  proxy cpu {cpu:>5.2}s = {:>6.3} ms/MiB  errors {}{}",
@@ -127,6 +145,9 @@ fn main() {
         reqs: env("BENCH_REQS", 50),
         bulk_mib: env("BENCH_BULK_MIB", 32),
     };
+    let parts = std::env::var("BENCH_PARTS").unwrap_or_default();
+    let (base, scanning, splice_only) =
+        (parts.is_empty() || parts == "base", parts.is_empty() || parts == "scan", parts == "splice");
     let dir = tempfile::tempdir().expect("tempdir");
     let client = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("rt");
     let proxy_rt = tokio::runtime::Builder::new_multi_thread()
@@ -145,10 +166,52 @@ fn main() {
     // The bench's host names: the bumped one, the spliced one, one per new-host connection.
     let fresh = (0..sizes.workers * sizes.conns).map(|i| format!("c{i}.{HOST}"));
     let names: Vec<String> = [HOST.to_owned(), SPLICED.to_owned()].into_iter().chain(fresh).collect();
-    let gw = proxy_rt.block_on(gateway::start(dir.path(), &ca_pem, port, &names));
-    client.block_on(scenarios("iqbsh", gw.handle.explicit_addr(), &gw.root_pem, &test_ca_pem, ports, &sizes, &|| {
-        cpu::threads(&["iqbsh", "leaf-forge"])
-    }));
+    let gw = proxy_rt.block_on(gateway::start(dir.path(), &ca_pem, port, &names, None));
+    let iqbsh_cpu = || cpu::threads(&["iqbsh", "leaf-forge"]);
+    let addr = gw.handle.explicit_addr();
+    if base {
+        client.block_on(scenarios("iqbsh", addr, &gw.root_pem, &test_ca_pem, ports, &sizes, &iqbsh_cpu));
+    }
+    if splice_only {
+        client.block_on(spliced("iqbsh", addr, &test_ca_pem, port, &sizes, &iqbsh_cpu));
+    }
+    if base || splice_only {
+        relay_floor(&client, port, &test_ca_pem, &sizes);
+    }
+    let squid = squid::start(dir.path(), port, &names, None);
+    match &squid {
+        Ok(sq) if base => {
+            let cpu = || cpu::process_tree(sq.pid());
+            client.block_on(scenarios("squid", sq.addr, &sq.root_pem, &test_ca_pem, ports, &sizes, &cpu));
+        }
+        Ok(sq) if splice_only => {
+            let cpu = || cpu::process_tree(sq.pid());
+            client.block_on(spliced("squid", sq.addr, &test_ca_pem, port, &sizes, &cpu));
+        }
+        Ok(_) => {}
+        Err(e) => println!("squid  baseline not measured: {e}"),
+    }
+    if scanning {
+        scanning_part(&client, &proxy_rt, dir.path(), &gw, squid.as_ref().ok(), port, &names);
+    }
+    proxy_rt.block_on(gw.handle.shutdown());
+}
+
+/// The spliced bulk transfer alone through `addr`.
+async fn spliced(proxy: &str, addr: SocketAddr, test_ca_pem: &str, port: u16, sizes: &Sizes, cpu: &dyn Fn() -> f64) {
+    let target = Target {
+        proxy: addr,
+        host: SPLICED.into(),
+        port,
+        path: String::new(),
+        fresh_names: false,
+        tls: Some(connector(test_ca_pem)),
+    };
+    bulk(proxy, "spliced bulk", target, sizes, cpu).await;
+}
+
+/// The spliced bulk transfer through a plain TCP relay: the floor.
+fn relay_floor(client: &tokio::runtime::Runtime, port: u16, test_ca_pem: &str, sizes: &Sizes) {
     let relay_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("tcp-relay")
@@ -162,14 +225,60 @@ fn main() {
         port,
         path: String::new(),
         fresh_names: false,
-        tls: Some(connector(&test_ca_pem)),
+        tls: Some(connector(test_ca_pem)),
     };
-    client.block_on(bulk("relay", "spliced bulk", floor, &sizes, &|| cpu::threads(&["tcp-relay"])));
-    match squid::start(dir.path(), port, &names) {
-        Ok(sq) => client.block_on(scenarios("squid", sq.addr, &sq.root_pem, &test_ca_pem, ports, &sizes, &|| {
-            cpu::process_tree(sq.pid())
-        })),
-        Err(e) => println!("squid  baseline not measured: {e}"),
+    client.block_on(bulk("relay", "spliced bulk", floor, sizes, &|| cpu::threads(&["tcp-relay"])));
+}
+
+/// IQBSH and Squid, each without scanning and with RESPMOD to one c-icap + ClamAV.
+fn scanning_part(
+    client: &tokio::runtime::Runtime,
+    proxy_rt: &tokio::runtime::Runtime,
+    dir: &std::path::Path,
+    gw: &gateway::Gateway,
+    squid: Option<&squid::Squid>,
+    port: u16,
+    names: &[String],
+) {
+    let Some(scanner) = icap::Scanner::start() else {
+        println!("scanning comparison not measured: c-icap or clamd is missing");
+        return;
+    };
+    let (clamd, c_icap) = scanner.pids();
+    let icap_cpu = || cpu::process(clamd) + c_icap.map_or(0.0, cpu::process_tree);
+    let sizes = scan::ScanSizes {
+        bulk_mib: env("BENCH_SCAN_MIB", 2),
+        bodies: env("BENCH_SCAN_BODIES", 32),
+        small: (8, 5, env("BENCH_SCAN_SMALL", 50)),
+    };
+    let url = scanner.url();
+    println!("scanning: {} MiB bodies, small objects {:?}, ICAP service {url}", sizes.bulk_mib, sizes.small);
+    let scanned_dir = dir.join("iqbsh-icap");
+    std::fs::create_dir_all(&scanned_dir).expect("dir");
+    let ca_pem = dir.join("test-origin-ca.pem");
+    let scanned = proxy_rt.block_on(gateway::start(&scanned_dir, &ca_pem, port, names, Some(&url)));
+    let pair = scan::Pair {
+        proxy: "iqbsh",
+        off: (gw.handle.explicit_addr(), &gw.root_pem),
+        on: (scanned.handle.explicit_addr(), &scanned.root_pem),
+    };
+    let iqbsh_cpu = || cpu::threads(&["iqbsh", "leaf-forge"]);
+    client.block_on(scan::compare(&pair, port, &sizes, &iqbsh_cpu, &icap_cpu));
+    proxy_rt.block_on(scanned.handle.shutdown());
+    let Some(plain_squid) = squid else { return };
+    let squid_dir = dir.join("squid-icap");
+    std::fs::create_dir_all(&squid_dir).expect("dir");
+    std::fs::copy(&ca_pem, squid_dir.join("test-origin-ca.pem")).expect("copy the origin CA");
+    match squid::start(&squid_dir, port, names, Some(&url)) {
+        Ok(scanning_squid) => {
+            let pair = scan::Pair {
+                proxy: "squid",
+                off: (plain_squid.addr, &plain_squid.root_pem),
+                on: (scanning_squid.addr, &scanning_squid.root_pem),
+            };
+            let squid_cpu = || cpu::process_tree(plain_squid.pid()) + cpu::process_tree(scanning_squid.pid());
+            client.block_on(scan::compare(&pair, port, &sizes, &squid_cpu, &icap_cpu));
+        }
+        Err(e) => println!("squid  with ICAP not measured: {e}"),
     }
-    proxy_rt.block_on(gw.handle.shutdown());
 }

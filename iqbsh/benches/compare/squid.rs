@@ -48,10 +48,19 @@ fn write_ca(dir: &Path) -> String {
     pem
 }
 
-fn config(dir: &Path, port: u16, origin_port: u16) -> String {
-    let (d, spliced) = (dir.display(), super::SPLICED);
+/// Squid 5.7 against c-icap: preview off (with it Squid hangs on responses over ~64 KB).
+fn icap_config(url: &str) -> String {
     format!(
-        "http_port 127.0.0.1:{port} ssl-bump tls-cert={d}/squid-ca.pem tls-key={d}/squid-ca.key \
+        "icap_enable on\nicap_preview_enable off\nicap_persistent_connections on\n\
+         icap_service av_resp respmod_precache {url} bypass=off\nadaptation_access av_resp allow all\n"
+    )
+}
+
+fn config(dir: &Path, port: u16, origin_port: u16, icap: Option<&str>) -> String {
+    let (d, spliced) = (dir.display(), super::SPLICED);
+    let icap = icap.map(icap_config).unwrap_or_default();
+    format!(
+        "{icap}http_port 127.0.0.1:{port} ssl-bump tls-cert={d}/squid-ca.pem tls-key={d}/squid-ca.key \
          generate-host-certificates=on dynamic_cert_mem_cache_size=16MB\n\
          sslcrtd_program {CERTGEN} -s {d}/ssl_db -M 16MB\nsslcrtd_children 5\n\
          acl step1 at_step SslBump1\nacl exempt ssl::server_name {spliced}\n\
@@ -63,8 +72,9 @@ fn config(dir: &Path, port: u16, origin_port: u16) -> String {
     )
 }
 
-/// Starts Squid in `dir` (which holds `test-origin-ca.pem`) for `host` on 127.0.0.1.
-pub fn start(dir: &Path, origin_port: u16, names: &[String]) -> Result<Squid, String> {
+/// Starts Squid in `dir` (which holds `test-origin-ca.pem`) for `host` on 127.0.0.1;
+/// with `icap`, responses are scanned (RESPMOD) by that service.
+pub fn start(dir: &Path, origin_port: u16, names: &[String], icap: Option<&str>) -> Result<Squid, String> {
     if !Path::new(SQUID).exists() {
         return Err(format!("{SQUID} is not installed (apt-get install squid-openssl)"));
     }
@@ -73,7 +83,7 @@ pub fn start(dir: &Path, origin_port: u16, names: &[String]) -> Result<Squid, St
     std::fs::write(dir.join("hosts"), hosts).map_err(|e| e.to_string())?;
     let port = free_port();
     let conf: PathBuf = dir.join("squid.conf");
-    std::fs::write(&conf, config(dir, port, origin_port)).map_err(|e| e.to_string())?;
+    std::fs::write(&conf, config(dir, port, origin_port, icap)).map_err(|e| e.to_string())?;
     let db = dir.join("ssl_db");
     let status = Command::new(CERTGEN).args(["-c", "-s"]).arg(&db).args(["-M", "16MB"]).status();
     status.map_err(|e| e.to_string())?.success().then_some(()).ok_or("certgen init failed")?;

@@ -3,10 +3,12 @@
 //! Squid native: the ten fields Squid writes
 //! (`time elapsed client code/status bytes method url user hierarchy/peer type`,
 //! with the organisation's BIN as the user), followed by the gateway's own
-//! fields as `key=value` tokens: `ref=`, `action=`, `category=`, `reason="..."`
-//! and, when an origin certificate was refused, `cert_error="..."`. Tools that
-//! read Squid logs by position see the usual ten fields first. JSON: one object
-//! per line with every field of the record. Must not: do I/O.
+//! fields as `key=value` tokens: `ref=`, `action=`, `category=`, `reason="..."`,
+//! when an origin certificate was refused `cert_error="..."`, and per content
+//! scan `respmod=` / `reqmod=` with the outcome and service (`threat:av`),
+//! `threat="..."` and `scan_detail="..."`. Tools that read Squid logs by
+//! position see the usual ten fields first. JSON: one object per line with
+//! every field of the record. Must not: do I/O.
 
 use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -85,6 +87,15 @@ pub fn squid_line(r: &Record) -> String {
     if let Some(err) = &r.cert_error {
         let _ = write!(line, " cert_error={}", quoted(err));
     }
+    for scan in &r.scans {
+        let _ = write!(line, " {}={}:{}", scan.method.label(), scan.outcome.label(), token(&scan.service));
+        if let Some(threat) = &scan.threat {
+            let _ = write!(line, " threat={}", quoted(threat));
+        }
+        if !scan.detail.is_empty() {
+            let _ = write!(line, " scan_detail={}", quoted(&scan.detail));
+        }
+    }
     let _ = write!(line, " reason={}", quoted(&r.reason));
     line
 }
@@ -115,6 +126,13 @@ pub fn json_line(r: &Record) -> String {
         "upstream": r.upstream.map(|a| a.to_string()),
         "content_type": r.content_type,
         "reference": r.reference,
+        "scans": r.scans.iter().map(|s| json!({
+            "method": s.method.label(),
+            "outcome": s.outcome.label(),
+            "service": s.service,
+            "threat": s.threat,
+            "detail": s.detail,
+        })).collect::<Vec<_>>(),
     })
     .to_string()
 }
@@ -146,6 +164,7 @@ mod tests {
             upstream: None,
             content_type: Some("text/html".into()),
             reference: "00000000deadbeef".into(),
+            scans: Vec::new(),
         }
     }
 

@@ -22,6 +22,7 @@ pub use format::{json_line, squid_line};
 
 use crate::config::AccessLogConfig;
 use crate::denial::DenyKind;
+use crate::icap::ScanNote;
 
 /// What the proxy did with a connection or request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -96,6 +97,8 @@ pub struct Record {
     pub content_type: Option<String>,
     /// Reference id, also shown on block pages.
     pub reference: String,
+    /// What the content scans (ICAP) made of the upload and the download.
+    pub scans: Vec<ScanNote>,
 }
 
 /// A new random reference id: 16 lower-case hex digits.

@@ -4,5 +4,7 @@
 #![allow(dead_code)]
 
 pub mod curl;
+pub mod icap;
 pub mod origin;
+pub mod tunnel;
 pub mod world;

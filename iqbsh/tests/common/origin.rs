@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
@@ -93,12 +93,16 @@ impl ResolvesServerCert for BySni {
 /// What the origins saw: (host, protocol) per request.
 pub type Seen = Arc<Mutex<Vec<(String, String)>>>;
 
+/// Body lengths of the uploads (`POST`) the origins received.
+pub type Uploads = Arc<Mutex<Vec<usize>>>;
+
 /// A running TLS origin.
 pub struct TlsOrigin {
     pub addr: SocketAddr,
     pub seen: Seen,
     /// Connections accepted so far.
     pub connections: Arc<AtomicUsize>,
+    pub uploads: Uploads,
 }
 
 impl TlsOrigin {
@@ -110,17 +114,46 @@ impl TlsOrigin {
 /// Largest body `/bulk/N` serves.
 const BULK_MAX: usize = 64 << 20;
 
-/// `/bulk/N`: N bytes (at most 64 MiB) from one shared buffer, for throughput runs.
-fn bulk(path: &str) -> Option<Bytes> {
+/// The EICAR anti-virus test file (68 bytes), served at `/eicar`.
+pub const EICAR: &[u8] = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+
+/// The first `n` bytes (at most 64 MiB) of a fixed pseudo-random pattern, from one shared buffer.
+pub fn pattern(n: usize) -> Bytes {
     static BUFFER: std::sync::OnceLock<Bytes> = std::sync::OnceLock::new();
-    let n: usize = path.strip_prefix("/bulk/")?.parse().ok()?;
-    Some(BUFFER.get_or_init(|| Bytes::from(vec![b'x'; BULK_MAX])).slice(..n.min(BULK_MAX)))
+    let all = BUFFER.get_or_init(|| {
+        Bytes::from((0..BULK_MAX as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect::<Vec<u8>>())
+    });
+    all.slice(..n.min(BULK_MAX))
+}
+
+/// `/bulk/N`: the first N bytes of the pattern, for throughput runs; `/eicar`: the
+/// test virus; `/bulk-eicar/N`: N bytes of the pattern and then the test virus.
+fn bulk(path: &str) -> Option<Bytes> {
+    if path == "/eicar" {
+        return Some(Bytes::from_static(EICAR));
+    }
+    if let Some(n) = path.strip_prefix("/bulk-eicar/") {
+        let mut body = pattern(n.parse().ok()?).to_vec();
+        body.extend_from_slice(EICAR);
+        return Some(Bytes::from(body));
+    }
+    Some(pattern(path.strip_prefix("/bulk/")?.parse().ok()?))
+}
+
+/// Answers a `POST` with the length of its body, recorded in `uploads`.
+async fn upload(req: Request<Incoming>, uploads: Uploads) -> Response<Full<Bytes>> {
+    let n = req.into_body().collect().await.map(|b| b.to_bytes().len()).unwrap_or(0);
+    uploads.lock().expect("uploads").push(n);
+    Response::new(Full::new(Bytes::from(format!("received {n}\n"))))
 }
 
 fn answer(host: String, req: &Request<Incoming>, seen: &Seen) -> Response<Full<Bytes>> {
     let proto = format!("{:?}", req.version());
     if let Some(body) = bulk(req.uri().path()) {
-        return Response::new(Full::new(body));
+        let mut response = Response::new(Full::new(body));
+        let kind = hyper::header::HeaderValue::from_static("application/octet-stream");
+        response.headers_mut().insert("content-type", kind);
+        return response;
     }
     seen.lock().expect("seen").push((host.clone(), proto.clone()));
     let body = Bytes::from(format!("origin={host} proto={proto} path={}\n", req.uri().path()));
@@ -164,51 +197,61 @@ pub async fn tls_origin(ca: &TestCa) -> TlsOrigin {
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let acceptor = TlsAcceptor::from(Arc::new(config));
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind origin");
-    let (addr, seen) = (listener.local_addr().expect("addr"), Seen::default());
-    let seen2 = Arc::clone(&seen);
+    let (addr, seen, uploads) = (listener.local_addr().expect("addr"), Seen::default(), Uploads::default());
+    let (seen2, uploads2) = (Arc::clone(&seen), Arc::clone(&uploads));
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let _ = tcp.set_nodelay(true);
-            let (acceptor, seen) = (acceptor.clone(), Arc::clone(&seen2));
+            let (acceptor, seen, uploads) = (acceptor.clone(), Arc::clone(&seen2), Arc::clone(&uploads2));
             tokio::spawn(async move {
                 let Ok(tls) = acceptor.accept(tcp).await else { return };
                 let host = tls.get_ref().1.server_name().unwrap_or("-").to_owned();
                 let svc = service_fn(move |mut req: Request<Incoming>| {
-                    let resp = match req.headers().get("upgrade") {
-                        Some(_) => echo(&mut req),
-                        None => answer(host.clone(), &req, &seen),
-                    };
-                    async move { Ok::<_, Infallible>(resp) }
+                    let (host, seen, uploads) = (host.clone(), Arc::clone(&seen), Arc::clone(&uploads));
+                    async move {
+                        let resp = match req.headers().get("upgrade") {
+                            Some(_) => echo(&mut req),
+                            None if req.method() == hyper::Method::POST => upload(req, uploads).await,
+                            None => answer(host, &req, &seen),
+                        };
+                        Ok::<_, Infallible>(resp)
+                    }
                 });
                 let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
                 let _ = builder.serve_connection_with_upgrades(TokioIo::new(tls), svc).await;
             });
         }
     });
-    TlsOrigin { addr, seen, connections: Arc::new(AtomicUsize::new(0)) }
+    TlsOrigin { addr, seen, connections: Arc::new(AtomicUsize::new(0)), uploads }
 }
 
 /// Starts a plain HTTP/1.1 origin on loopback.
 pub async fn plain_origin() -> TlsOrigin {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind origin");
-    let (addr, seen) = (listener.local_addr().expect("addr"), Seen::default());
-    let seen2 = Arc::clone(&seen);
+    let (addr, seen, uploads) = (listener.local_addr().expect("addr"), Seen::default(), Uploads::default());
+    let (seen2, uploads2) = (Arc::clone(&seen), Arc::clone(&uploads));
     let connections = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&connections);
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let _ = tcp.set_nodelay(true);
             counter.fetch_add(1, Ordering::Relaxed);
-            let seen = Arc::clone(&seen2);
+            let (seen, uploads) = (Arc::clone(&seen2), Arc::clone(&uploads2));
             tokio::spawn(async move {
                 let svc = service_fn(move |req: Request<Incoming>| {
                     let host = req.headers().get("host").and_then(|h| h.to_str().ok()).unwrap_or("-").to_owned();
-                    let resp = answer(host, &req, &seen);
-                    async move { Ok::<_, Infallible>(resp) }
+                    let (seen, uploads) = (Arc::clone(&seen), Arc::clone(&uploads));
+                    async move {
+                        let resp = match req.method() == hyper::Method::POST {
+                            true => upload(req, uploads).await,
+                            false => answer(host, &req, &seen),
+                        };
+                        Ok::<_, Infallible>(resp)
+                    }
                 });
                 let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), svc).await;
             });
         }
     });
-    TlsOrigin { addr, seen, connections }
+    TlsOrigin { addr, seen, connections, uploads }
 }

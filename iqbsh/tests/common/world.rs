@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use certs::{CaConfig, ForgeConfig, LeafForge, RootCa};
-use iqbsh::{Categorized, Decision, ProxyConfig, ProxyDeps, ProxyHandle, Rules, RulesHandle};
+use iqbsh::{Categorized, Decision, ProxyConfig, ProxyDeps, ProxyHandle, Rules, RulesHandle, ThreatsHandle};
 use snapshot::{BlockRef, Net, Observation, ObservationSink, OrgRef, Snapshot, SnapshotHandle};
 
 use super::origin::{TestCa, TlsOrigin, plain_origin, tls_origin};
@@ -117,6 +117,7 @@ pub struct World {
     pub plain: TlsOrigin,
     pub proxy: ProxyHandle,
     pub rules: RulesHandle,
+    pub threats: ThreatsHandle,
     pub gateway_pem: PathBuf,
     pub test_ca_pem: PathBuf,
     pub squid_log: PathBuf,
@@ -167,16 +168,18 @@ impl World {
         let catalog = catalog();
         let forge = Arc::new(LeafForge::new(root, ForgeConfig::default()).expect("forge"));
         let rules = RulesHandle::new(Arc::new(TestRules::standard()));
+        let threats = ThreatsHandle::default();
         let cfg = config(&paths, &origin, &plain, |cfg| edit(cfg, &origin));
         let deps = ProxyDeps {
             snapshot: catalog.snapshot.clone(),
             observations: catalog.sink.clone(),
             forge,
             rules: rules.clone(),
+            threats: threats.clone(),
         };
         let proxy = iqbsh::serve(cfg, deps).await.expect("proxy starts");
         let Paths { test_ca_pem, gateway_pem, squid_log, json_log } = paths;
-        World { dir, catalog, origin, plain, proxy, rules, gateway_pem, test_ca_pem, squid_log, json_log }
+        World { dir, catalog, origin, plain, proxy, rules, threats, gateway_pem, test_ca_pem, squid_log, json_log }
     }
 
     pub fn proxy_url(&self) -> String {
