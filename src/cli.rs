@@ -33,7 +33,7 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run the service: the control-plane API and the catalog snapshot publisher.
+    /// Run the service: API and console, catalog publisher and reconciler, web proxy, mail relay, packet gate.
     Up(UpArgs),
     /// Check a configuration file, or print the example one.
     #[command(subcommand)]

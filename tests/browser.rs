@@ -3,10 +3,13 @@
 //! its own NSS database, opens an exempt and an inspected site through the explicit
 //! proxy. Chromium sends an Encrypted Client Hello extension (GREASE) and GREASE values
 //! in every ClientHello; the test origin records each ClientHello it receives, so it
-//! tells the browser's own hello (spliced) from the gateway's (bumped).
+//! tells the browser's own hello (spliced) from the gateway's (bumped). With content
+//! scanning on (c-icap with ClamAV) and a phishing feed: a test virus on an inspected
+//! site gets the block page naming it, and a phishing host in an exempt category is
+//! refused before any byte of the browser's reaches it.
 //!
-//! Needs root (namespaces), chromium and certutil (libnss3-tools); the test script
-//! installs them. Outside CI a missing browser skips the test with a message.
+//! Needs root (namespaces), chromium and certutil (libnss3-tools), c-icap and clamd; the
+//! test script installs them. Outside CI a missing one skips the test with a message.
 
 mod common;
 
@@ -14,6 +17,7 @@ use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
+use common::icap::{EICAR, EICAR_NAME, Scanner};
 use common::netns::{HOST_SIDE, Netns, WORKSTATION};
 use common::{Env, eventually};
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -92,13 +96,17 @@ async fn serve(mut tcp: tokio::net::TcpStream, acceptor: tokio_rustls::TlsAccept
     let replayed = tokio::io::join(std::io::Cursor::new(hello.raw).chain(read), write);
     let Ok(mut tls) = acceptor.accept(replayed).await else { return };
     let mut request = vec![0u8; 8192];
-    let _ = tls.read(&mut request).await;
-    let page = format!("<html><body><p id=\"origin\">origin page for {host}</p></body></html>");
-    let answer = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
-        page.len()
+    let n = tls.read(&mut request).await.unwrap_or(0);
+    let (kind, body) = if request[..n].starts_with(b"GET /eicar") {
+        ("text/plain", EICAR.to_vec())
+    } else {
+        ("text/html", format!("<html><body><p id=\"origin\">origin page for {host}</p></body></html>").into_bytes())
+    };
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
     );
-    let _ = tls.write_all(answer.as_bytes()).await;
+    let _ = tls.write_all(&[head.as_bytes(), &body].concat()).await;
     let _ = tls.shutdown().await;
 }
 
@@ -152,20 +160,23 @@ fn have(tool: &str) -> bool {
 }
 
 #[test]
-fn chromium_gets_exempt_sites_spliced_with_its_own_hello_and_others_inspected() {
+fn chromium_gets_exempt_sites_spliced_others_inspected_and_threats_refused() {
     assert!(common::netns::is_root(), "this test needs root to create a network namespace");
     if !(have("chromium") && have("certutil")) {
         assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "chromium and certutil are needed in CI");
         eprintln!("skipped: chromium or certutil (libnss3-tools) is not installed");
         return;
     }
+    let Some(scanner) = Scanner::start() else { return };
     let mut env = Env::new();
     let cast = env.cast();
-    let origin = Origin::start(&["bank.test", "news.test"]);
+    let origin = Origin::start(&["bank.test", "news.test", "login.bank.test"]);
     env.write("origin-ca.pem", &origin.ca_pem);
     let port = origin.addr.port();
     std::fs::create_dir_all(env.path("categories")).unwrap();
     env.write("categories/test.csv", "bank.test,finance\nnews.test,news\n");
+    std::fs::create_dir_all(env.path("threats/phishing")).unwrap();
+    env.write("threats/phishing/test.domains", "login.bank.test\n");
     let today = time::OffsetDateTime::now_utc().date();
     env.write(
         "policies.toml",
@@ -195,9 +206,16 @@ deny_destinations = []
 [proxy.dns.hosts]
 "bank.test" = ["127.0.0.1"]
 "news.test" = ["127.0.0.1"]
+"login.bank.test" = ["127.0.0.1"]
 [proxy.access_log]
 json = "{dir}/access.json"
-"#
+[proxy.icap.services.antivirus]
+url = "{av}"
+methods = ["respmod", "reqmod"]
+[threats]
+dir = "{dir}/threats"
+"#,
+        av = scanner.url()
     ));
     env.write("list.csv", &format!("{WORKSTATION}/32,{}\n", cast.a));
     env.ok(&["catalog", "import", "--operator", "alpha", env.path("list.csv").to_str().unwrap()]);
@@ -228,11 +246,27 @@ json = "{dir}/access.json"
         "bumped: only the gateway's hellos: {news:?}"
     );
 
-    eventually("both decisions are logged", || {
+    // A test virus on the inspected site: the antivirus finds it, the browser shows the
+    // block page naming it.
+    let dom = browser.dump_dom(&format!("https://news.test:{port}/eicar"));
+    assert!(dom.contains(EICAR_NAME), "the block page names the threat in Chromium:\n{dom}");
+    assert!(!dom.contains("EICAR-STANDARD-ANTIVIRUS-TEST-FILE"), "the virus reached the browser:\n{dom}");
+
+    // A phishing host in an exempt category (finance): refused at CONNECT, never spliced.
+    let dom = browser.dump_dom(&format!("https://login.bank.test:{port}/"));
+    assert!(!dom.contains("origin page"), "the phishing page loaded:\n{dom}");
+    assert!(origin.seen_for("login.bank.test").is_empty(), "the phishing host got a ClientHello");
+
+    eventually("every decision is logged", || {
         let log = std::fs::read_to_string(env.path("access.json")).unwrap_or_default();
         let records: Vec<serde_json::Value> = log.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
         let has = |host: &str, action: &str| records.iter().any(|r| r["host"] == host && r["action"] == action);
-        has("bank.test", "splice") && has("news.test", "bump")
+        let denied = |host: &str, why: &str| records.iter().any(|r| r["host"] == host && r["deny"] == why);
+        has("bank.test", "splice")
+            && has("news.test", "bump")
+            && denied("news.test", "threat")
+            && denied("login.bank.test", "threat_feed")
     });
     drop(server);
+    drop(scanner);
 }

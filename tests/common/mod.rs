@@ -4,6 +4,9 @@
 #![allow(dead_code)]
 
 pub mod console;
+/// The antivirus of the web gateway's own tests (clamd behind c-icap), shared with them.
+#[path = "../../iqbsh/tests/common/icap.rs"]
+pub mod icap;
 pub mod netns;
 pub mod postgres;
 pub mod swaks;

@@ -24,7 +24,8 @@ pub const C_ICAP: &str = "/usr/bin/c-icap";
 /// The virus-scan module of c-icap (package `libc-icap-mod-virus-scan`).
 pub const VIRUS_SCAN: &str = "/usr/lib/x86_64-linux-gnu/c_icap/virus_scan.so";
 
-pub use super::origin::EICAR;
+/// The EICAR anti-virus test file (68 bytes).
+pub const EICAR: &[u8] = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
 /// The name clamd gives it with the database written here.
 pub const EICAR_NAME: &str = "Eicar-Test-Signature.UNOFFICIAL";
 

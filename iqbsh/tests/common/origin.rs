@@ -114,8 +114,8 @@ impl TlsOrigin {
 /// Largest body `/bulk/N` serves.
 const BULK_MAX: usize = 64 << 20;
 
-/// The EICAR anti-virus test file (68 bytes), served at `/eicar`.
-pub const EICAR: &[u8] = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+/// The EICAR anti-virus test file, served at `/eicar`.
+pub use super::icap::EICAR;
 
 /// The first `n` bytes (at most 64 MiB) of a fixed pseudo-random pattern, from one shared buffer.
 pub fn pattern(n: usize) -> Bytes {
