@@ -163,10 +163,34 @@ def policies():
         "egov.kz, government , health # two\n")
 
 
+def icap():
+    # The first byte picks the part: 0 answer head, 1 Encapsulated value, 2 chunked body.
+    put("icap_answer", "options", b"\x00ICAP/1.0 200 OK\r\nMethods: RESPMOD, REQMOD\r\nPreview: 1024\r\n"
+        b"Transfer-Preview: *\r\nMax-Connections: 64\r\nOptions-TTL: 3600\r\n"
+        b"Encapsulated: null-body=0\r\n\r\n")
+    put("icap_answer", "threat", b"\x00ICAP/1.0 200 OK\r\nX-Infection-Found: Type=0; Resolution=2; "
+        b"Threat=Eicar-Test-Signature;\r\n X-Virus-ID: Eicar\r\nConnection: close\r\n"
+        b"Encapsulated: res-hdr=0, res-body=120\r\n\r\n")
+    put("icap_answer", "encapsulated", b"\x01req-hdr=0, res-hdr=45, res-body=100")
+    put("icap_answer", "chunked", b"\x02\x13" + b"a\r\n0123456789\r\n3; x=y\r\nabc\r\n0; ieof\r\nT: v\r\n\r\n")
+
+
+def threats():
+    # The first byte picks the format: 0 hosts, 1 domains, 2 urls, 3 csv, 4 cidr.
+    put("threat_feed", "hosts", b"\x00127.0.0.1 localhost\n0.0.0.0 evil.example bad.example # x\n::1 ip6-localhost\n")
+    put("threat_feed", "domains", b"\x01evil.example\n.Bad.Example.\n192.0.2.7\n[2001:db8::7]\n")
+    put("threat_feed", "urls", b"\x02http://evil.example/x?y=1#f\nHTTPS://user@Bad.Example:443/\n"
+        b"http://[2001:db8::1]:8080/p\n")
+    put("threat_feed", "csv", b'\x03# id,dateadded,url,url_status\n"1","2026-01-01","http://evil.example/a","online"\n')
+    put("threat_feed", "cidr", b"\x04; Spamhaus DROP\n192.0.2.0/24 ; SBL1\n2001:db8::/32\n198.51.100.7\n")
+
+
 if __name__ == "__main__":
     hellos()
     smtp()
     spool()
     lists()
     policies()
+    icap()
+    threats()
     print("seeds written to", CORPUS, file=sys.stderr)

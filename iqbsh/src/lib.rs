@@ -30,6 +30,10 @@ mod denial;
 mod explicit;
 mod forward;
 pub mod gate;
+
+/// Entry points for the fuzz targets (`fuzz/`); not an API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hello;
 mod hostname;
 mod hosts;

@@ -111,12 +111,12 @@ impl FeedEntries {
 /// A URL as feeds and requests are compared: no scheme, no fragment, host in
 /// lower case without a trailing dot or a default port, path and query as
 /// given (`/` when empty). `None` when there is no host.
+///
+/// Only a leading RFC 3986 scheme counts as one (`a.test/x://y` has none), so a
+/// normal form normalises to itself.
 pub fn normalise_url(url: &str) -> Option<String> {
     let url = url.trim();
-    let (scheme, rest) = match url.split_once("://") {
-        Some((s, r)) => (s.to_ascii_lowercase(), r),
-        None => (String::new(), url),
-    };
+    let (scheme, rest) = split_scheme(url).unwrap_or((String::new(), url));
     let rest = rest.split('#').next().unwrap_or_default();
     let split = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, path) = rest.split_at(split);
@@ -139,4 +139,14 @@ pub fn normalise_url(url: &str) -> Option<String> {
         path.to_owned()
     };
     Some(format!("{host}{port}{path}"))
+}
+
+/// The scheme of `url` in lower case and what follows its `://`, when `url` starts
+/// with a scheme: a letter, then letters, digits, `+`, `-` or `.`.
+pub fn split_scheme(url: &str) -> Option<(String, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let mut chars = scheme.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    valid.then(|| (scheme.to_ascii_lowercase(), rest))
 }

@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-use super::{Cidr, FeedEntries, FeedFormat, normalise_url};
+use super::{Cidr, FeedEntries, FeedFormat, normalise_url, split_scheme};
 use crate::category::{DbError, DbErrors, domain_problem};
 
 /// Names hosts files map to themselves, not threats.
@@ -104,13 +104,36 @@ fn url_entry(url: &str, entries: &mut FeedEntries) -> Result<(), String> {
     if url.contains(char::is_whitespace) {
         return Err(format!("\"{url}\" is not a URL: it contains a space"));
     }
-    match normalise_url(url) {
-        Some(u) if url.contains("://") => {
-            entries.urls.push(u);
-            Ok(())
-        }
-        _ => Err(format!("\"{url}\" is not a URL (scheme://host/path)")),
+    let not_url = || format!("\"{url}\" is not a URL (scheme://host/path)");
+    let (Some(_), Some(normal)) = (split_scheme(url), normalise_url(url)) else { return Err(not_url()) };
+    let authority = normal.split(['/', '?']).next().unwrap_or_default();
+    if let Some(problem) = authority_problem(authority) {
+        return Err(format!("\"{url}\": the host {problem}"));
     }
+    entries.urls.push(normal);
+    Ok(())
+}
+
+/// Why `host[:port]` of a normalised URL cannot be a host, or `None` when it can: a
+/// domain name, an IPv4 address or a bracketed IPv6 one, and a port of 1 to 65535.
+fn authority_problem(authority: &str) -> Option<String> {
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if h.ends_with(']') || !h.contains(':') => (h, Some(p)),
+        _ => (authority, None),
+    };
+    if let Some(port) = port
+        && !port.parse::<u16>().is_ok_and(|p| p != 0)
+    {
+        return Some(format!("{authority:?} has no valid port"));
+    }
+    if let Some(inner) = host.strip_prefix('[') {
+        let v6 = inner.strip_suffix(']').and_then(|a| a.parse::<std::net::Ipv6Addr>().ok());
+        return v6.is_none().then(|| format!("{host:?} is not a bracketed IPv6 address"));
+    }
+    if host.parse::<std::net::Ipv4Addr>().is_ok() {
+        return None;
+    }
+    domain_problem(host).map(|problem| format!("{host:?} {problem}"))
 }
 
 fn urls_line(line: &str, entries: &mut FeedEntries) -> Result<(), String> {

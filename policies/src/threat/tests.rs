@@ -108,4 +108,31 @@ fn url_normalisation() {
     assert_eq!(normalise_url("https://user@ex.test:8443").as_deref(), Some("ex.test:8443/"));
     assert_eq!(normalise_url("http://[2001:db8::1]:80/").as_deref(), Some("[2001:db8::1]/"));
     assert_eq!(normalise_url("http:///nohost"), None);
+    // Only a leading scheme is one: a normal form normalises to itself.
+    for url in ["http://ex.test/x://y", "https://ex.test/?r=http://other.test/", "HTTP://Ex.Test:8080/a"] {
+        let normal = normalise_url(url).expect("a URL");
+        assert_eq!(normalise_url(&normal).as_deref(), Some(normal.as_str()), "{url}");
+    }
+}
+
+#[test]
+fn feed_urls_need_a_leading_scheme_and_a_real_host() {
+    for bad in [
+        "?///2://2:///++/",
+        "ex.test/x://y",
+        "1http://ex.test/",
+        "http://2:/",
+        "http://ex test/",
+        "http://ex.test:0/",
+        "http://ex.test:99999/",
+        "http://[::1/",
+        "http://[ex.test]/",
+        "http://-ex.test/",
+    ] {
+        let err = parse_feed(FeedFormat::Urls, bad, "feed.urls").expect_err(bad);
+        assert_eq!(err.0[0].line, 1, "{bad}: {err}");
+    }
+    let good = "http://ex.test/a\nhttps://[2001:db8::1]:8443/b\nhttp://192.0.2.7/c\nhxxp+s.1://ex.test/d\n";
+    let entries = parse_feed(FeedFormat::Urls, good, "feed.urls").expect("valid URLs");
+    assert_eq!(entries.urls, ["ex.test/a", "[2001:db8::1]:8443/b", "192.0.2.7/c", "ex.test/d"]);
 }
