@@ -34,6 +34,12 @@
 //! origin address is listed while it is open. Spliced bytes move through
 //! kernel pipes (`zerocopy`) when the client's TCP socket is at hand.
 //!
+//! Legacy ESNI (extension 0xffce, the withdrawn drafts) is not ECH: no
+//! browser sends it any more, and its visible name, if there is one, is not
+//! an outer name whose server holds the key, so nothing ties the encrypted
+//! name to it. A hello that carries it is never spliced; it is bumped, and
+//! each request is then decided on the name whose certificate was verified.
+//!
 //! Must not: splice anything it cannot name and categorise.
 
 use std::sync::{Arc, OnceLock};
@@ -146,7 +152,7 @@ fn may_splice(target: &Target, hello: &ClientHello, categorized: &Categorized, s
         Target::Transparent { .. } => true,
     };
     let fronted = hello.ech && settings.is_ech_front(sni);
-    categorized.exempt && connect_matches && !fronted
+    categorized.exempt && connect_matches && !fronted && !hello.esni
 }
 
 /// Logs a refusal that happened before the server name was known.
@@ -243,7 +249,10 @@ mod tests {
         assert!(splice(&transparent, &hello(Some("bank.test"), true), &exempt), "ECH: decided on the outer name");
         assert!(splice(&connect, &hello(Some("bank.test"), true), &exempt), "a browser's GREASE ECH");
         assert!(!splice(&connect, &hello(None, false), &exempt), "no SNI");
-        assert!(!splice(&connect, &hello(None, true), &exempt), "ESNI without a visible name");
+        assert!(!splice(&connect, &hello(None, true), &exempt), "ECH without a visible name");
+        let esni = ClientHello { esni: true, ..hello(Some("bank.test"), false) };
+        assert!(!splice(&connect, &esni, &exempt), "legacy ESNI: never spliced on the visible name");
+        assert!(!splice(&transparent, &esni, &exempt), "legacy ESNI on the transparent listener");
         assert!(!splice(&connect, &hello(Some("news.test"), false), &exempt), "SNI differs from CONNECT");
     }
 
