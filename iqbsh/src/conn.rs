@@ -80,6 +80,7 @@ impl Conn {
             method: method.to_owned(),
             host: if host.is_empty() { "-".to_owned() } else { host.to_owned() },
             url,
+            sni: None,
             categories: Vec::new(),
             action: Action::Deny,
             deny_kind: None,
@@ -101,6 +102,21 @@ impl Conn {
         record.duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
         self.shared.metrics.bytes(record.bytes_to_client, record.bytes_from_client);
         self.shared.log.write(record);
+    }
+
+    /// Writes the line of a request the HTTP parser refused (a malformed request
+    /// line or header, a header block over the limit); hyper has answered it with
+    /// 400 or 431 and closes. Other ends of a connection are no decision.
+    pub(crate) fn note_unreadable(&self, error: &hyper::Error) {
+        if !(error.is_parse() || error.is_parse_too_large()) {
+            return;
+        }
+        let status = if error.is_parse_too_large() { 431 } else { 400 };
+        let mut record = self.record(SystemTime::now(), "-", "", "-".to_owned());
+        let denial =
+            Denial::new(crate::denial::DenyKind::BadRequest, format!("the request could not be read: {error}"));
+        self.deny(&mut record, &denial, status);
+        self.finish(record);
     }
 
     /// Marks `record` as refused for `denial` (counted) with the given answer status.

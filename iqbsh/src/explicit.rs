@@ -34,7 +34,7 @@ use crate::tunnel::{self, Target, tunnel_url};
 /// Serves one client connection of the explicit listener.
 pub(crate) async fn serve(conn: Arc<Conn>, denial: Option<Denial>, stream: TcpStream) {
     let settings = conn.shared.settings.clone();
-    let session = Arc::new(Session { conn, denial, kept: Mutex::new(None) });
+    let session = Arc::new(Session { conn: Arc::clone(&conn), denial, kept: Mutex::new(None) });
     let service = service_fn(move |req| handle(Arc::clone(&session), req));
     let result = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
@@ -45,6 +45,7 @@ pub(crate) async fn serve(conn: Arc<Conn>, denial: Option<Denial>, stream: TcpSt
         .await;
     if let Err(e) = result {
         tracing::debug!(error = %e, "explicit proxy connection ended");
+        conn.note_unreadable(&e);
     }
 }
 

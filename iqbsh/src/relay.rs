@@ -38,7 +38,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let settings = conn.shared.settings.clone();
-    let bumped = Arc::new(Bumped { conn, origin, h2 });
+    let bumped = Arc::new(Bumped { conn: Arc::clone(&conn), origin, h2 });
     let io = TokioIo::new(client);
     let service = service_fn(move |req| request(Arc::clone(&bumped), req));
     let result = if h2 {
@@ -58,6 +58,7 @@ where
     };
     if let Err(e) = result {
         tracing::debug!(error = %e, "bumped client connection ended");
+        conn.note_unreadable(&e);
     }
 }
 

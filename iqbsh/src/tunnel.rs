@@ -126,6 +126,13 @@ pub(crate) async fn run<S: ClientStream>(conn: Arc<Conn>, mut stream: S, target:
         }
     };
     let mut record = conn.record(started, "CONNECT", &name, format!("{name}:{port}"));
+    if let Target::Connect { host, port } = &target {
+        // What the client asked for stays in the line, and the name decided on beside it.
+        record.url = format!("{}:{port}", bracketed(host));
+        if !host.trim_end_matches('.').eq_ignore_ascii_case(&name) {
+            record.sni = Some(name.clone());
+        }
+    }
     if let Some(denial) = threat(&conn, &mut record, &name, None) {
         return refuse(&conn, record, stream, &denial).await;
     }
@@ -136,6 +143,11 @@ pub(crate) async fn run<S: ClientStream>(conn: Arc<Conn>, mut stream: S, target:
     } else {
         crate::bump::run(conn, record, stream, hello, port).await;
     }
+}
+
+/// A host as it goes before `:port` (IPv6 literals in brackets).
+fn bracketed(host: &str) -> String {
+    if host.contains(':') { format!("[{host}]") } else { host.to_owned() }
 }
 
 fn target_port(target: &Target) -> u16 {
