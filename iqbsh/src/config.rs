@@ -31,7 +31,7 @@ pub struct ProxyConfig {
     pub upstream: UpstreamConfig,
     /// Name resolution and destinations the proxy never connects to.
     pub dns: DnsConfig,
-    /// Per-organisation limit on new client connections.
+    /// Limits on new client connections per source, per organisation, for refused sources.
     pub rate_limit: RateLimitConfig,
     /// Where the access log goes.
     pub access_log: AccessLogConfig,
@@ -151,19 +151,35 @@ impl Default for DnsConfig {
     }
 }
 
-/// `[rate_limit]`: new client connections per organisation.
+/// `[rate_limit]`: new client connections per second, kept by token buckets
+/// (a sustained rate and a burst above it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitConfig {
-    /// Sustained connections per second. Default 50.
+    /// Per organisation, sustained. Default 50.
     pub per_second: u32,
-    /// Connections allowed at once above the sustained rate. Default 200.
+    /// Per organisation, at once above the sustained rate. Default 200.
     pub burst: u32,
+    /// Per source address (an IPv6 source by its /64), sustained. Default 20.
+    pub per_source_per_second: u32,
+    /// Per source address, at once above the sustained rate. Default 100.
+    pub per_source_burst: u32,
+    /// Per source the catalog refuses (unknown or blocked), sustained. Default 1.
+    pub refused_per_second: u32,
+    /// Per refused source, at once above the sustained rate. Default 10.
+    pub refused_burst: u32,
 }
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
-        Self { per_second: 50, burst: 200 }
+        Self {
+            per_second: 50,
+            burst: 200,
+            per_source_per_second: 20,
+            per_source_burst: 100,
+            refused_per_second: 1,
+            refused_burst: 10,
+        }
     }
 }
 
@@ -287,11 +303,18 @@ impl ProxyConfig {
         if self.connect_ports.contains(&0) {
             bad("connect_ports", "0 is not a port");
         }
-        if self.rate_limit.per_second == 0 {
-            bad("rate_limit.per_second", "must be at least 1");
-        }
-        if self.rate_limit.burst == 0 {
-            bad("rate_limit.burst", "must be at least 1");
+        let r = &self.rate_limit;
+        for (name, value) in [
+            ("rate_limit.per_second", r.per_second),
+            ("rate_limit.burst", r.burst),
+            ("rate_limit.per_source_per_second", r.per_source_per_second),
+            ("rate_limit.per_source_burst", r.per_source_burst),
+            ("rate_limit.refused_per_second", r.refused_per_second),
+            ("rate_limit.refused_burst", r.refused_burst),
+        ] {
+            if value == 0 {
+                bad(name, "must be at least 1");
+            }
         }
         if self.access_log.queue == 0 {
             bad("access_log.queue", "must be at least 1");
