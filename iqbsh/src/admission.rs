@@ -4,7 +4,9 @@
 //! source address (an IPv6 source counts by its /64), per organisation, and
 //! hardest for sources the catalog refuses (unknown or blocked), so that no
 //! one workstation locks out its organisation and no refused source makes
-//! the gateway work (pages, log lines, reports) at its own pace.
+//! the gateway work (pages, log lines, reports) at its own pace. Also
+//! [`Gate::withdrawn`]: when a snapshot swapped in later takes an open
+//! connection's standing away.
 //!
 //! Must not: block. Classification reads one immutable snapshot, reporting
 //! is a non-blocking send, the limiters are lock-free per key.
@@ -116,6 +118,27 @@ impl Gate {
             return refuse(Some(bin), Denial::new(DenyKind::RateLimited, why));
         }
         Admission { client: Client { ip, org: Some(bin) }, denial: None }
+    }
+
+    /// Completes when a snapshot in force after admission no longer admits
+    /// `client` as it was admitted (blocked, unknown, or another organisation's).
+    pub(crate) async fn withdrawn(&self, client: &Client) -> Denial {
+        let mut swapped = self.snapshot.subscribe();
+        loop {
+            // Read after subscribing: a swap between admission and here is not missed.
+            let now = standing(&self.snapshot.current(), client.ip);
+            match now {
+                Ok(bin) if Some(&bin) == client.org.as_ref() => {}
+                Ok(bin) => {
+                    let why = format!("source address {} now belongs to organisation {bin}", client.ip);
+                    return Denial::new(DenyKind::Policy, why);
+                }
+                Err(denial) => return denial,
+            }
+            if swapped.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        }
     }
 
     fn report(&self, ip: IpAddr, link: &str) {

@@ -217,12 +217,22 @@ pub struct TimeoutConfig {
     /// Idle time of a spliced tunnel before it is closed. Default 5 min.
     #[serde(with = "duration::one")]
     pub tunnel_idle: Duration,
+    /// Longest life of any client connection (tunnels, keep-alive and HTTP/2
+    /// connections, WebSockets), however busy. Default 8 h.
+    #[serde(with = "duration::one")]
+    pub max_lifetime: Duration,
 }
 
 impl Default for TimeoutConfig {
     fn default() -> Self {
         let secs = Duration::from_secs;
-        Self { connect: secs(10), handshake: secs(10), header: secs(30), tunnel_idle: secs(300) }
+        Self {
+            connect: secs(10),
+            handshake: secs(10),
+            header: secs(30),
+            tunnel_idle: secs(300),
+            max_lifetime: secs(8 * 3600),
+        }
     }
 }
 
@@ -325,6 +335,7 @@ impl ProxyConfig {
             ("timeouts.handshake", t.handshake),
             ("timeouts.header", t.header),
             ("timeouts.tunnel_idle", t.tunnel_idle),
+            ("timeouts.max_lifetime", t.max_lifetime),
         ] {
             if value < Duration::from_secs(1) {
                 bad(name, "must be at least 1s");
@@ -357,6 +368,7 @@ impl ProxyConfig {
             handshake_timeout: t.handshake,
             header_timeout: t.header,
             tunnel_idle: t.tunnel_idle,
+            max_lifetime: t.max_lifetime,
             max_header_bytes: self.max_header_bytes,
             ech_fronts: self.ech_fronts.iter().filter_map(|n| crate::hostname::normalise(n)).collect(),
         }
@@ -371,6 +383,7 @@ pub(crate) struct Settings {
     pub handshake_timeout: Duration,
     pub header_timeout: Duration,
     pub tunnel_idle: Duration,
+    pub max_lifetime: Duration,
     pub max_header_bytes: usize,
     /// Normalised ECH provider names (see [`ProxyConfig::ech_fronts`]).
     pub ech_fronts: Vec<String>,

@@ -1,11 +1,15 @@
 //! State shared by every connection ([`Shared`]) and the context of one
-//! client connection ([`Conn`]): its listener, client, and the rules loaded
-//! when it was accepted, plus helpers that log decisions consistently.
+//! client connection ([`Conn`]): its listener, client and when it was
+//! accepted, the rules in force for each decision (read anew per request, so
+//! a reload reaches open connections), plus helpers that log decisions
+//! consistently.
 //!
 //! Must not: hold locks; everything here is immutable or atomic.
 
 use std::sync::Arc;
 use std::time::SystemTime;
+
+use tokio::time::Instant;
 
 use certs::LeafForge;
 
@@ -59,11 +63,16 @@ pub(crate) struct Conn {
     pub shared: Arc<Shared>,
     pub listener: Listener,
     pub client: Client,
-    /// The rules in force when the connection was accepted.
-    pub rules: Arc<dyn Rules>,
+    /// When the connection was accepted (its maximum lifetime counts from here).
+    pub born: Instant,
 }
 
 impl Conn {
+    /// The rules in force now (a reload reaches the next decision of every open connection).
+    pub(crate) fn rules(&self) -> Arc<dyn Rules> {
+        self.shared.rules.current()
+    }
+
     /// The organisation's BIN (empty when unknown; only admitted connections reach the rules).
     pub(crate) fn bin(&self) -> &str {
         self.client.org.as_deref().unwrap_or_default()

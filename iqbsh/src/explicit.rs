@@ -93,9 +93,10 @@ fn connect(conn: Arc<Conn>, mut req: Request<Incoming>) -> Response<page::ProxyB
         let denial = Denial::new(DenyKind::Destination, format!("port {port} is not open for CONNECT"));
         return refuse(&conn, record, &denial, false);
     }
-    let categorized = conn.rules.categorize(&host);
+    let rules = conn.rules();
+    let categorized = rules.categorize(&host);
     if categorized.exempt {
-        let decision = conn.rules.decide(conn.bin(), &host, &tunnel_url(&host, port), &categorized.categories);
+        let decision = rules.decide(conn.bin(), &host, &tunnel_url(&host, port), &categorized.categories);
         if !decision.allow {
             record.categories = categorized.categories;
             return refuse(&conn, record, &Denial::new(DenyKind::Policy, decision.reason), false);
@@ -107,7 +108,9 @@ fn connect(conn: Arc<Conn>, mut req: Request<Incoming>) -> Response<page::ProxyB
         conn.shared.metrics.opened();
         match upgrade.await {
             Ok(upgraded) => tokio::select! {
+                biased;
                 () = tunnel::run(Arc::clone(&conn), TokioIo::new(upgraded), Target::Connect { host, port }) => {}
+                ended = crate::standing::ended(&conn) => crate::standing::note_cut(&conn, &ended),
                 _ = stop.changed() => {}
             },
             Err(e) => tracing::debug!(error = %e, "CONNECT upgrade failed"),
@@ -144,8 +147,9 @@ async fn forward_plain(
     if let Some(denial) = threat(conn, &mut record, &host, Some(&url)) {
         return refuse(conn, record, &denial, false);
     }
-    let categorized = conn.rules.categorize(&host);
-    let decision = conn.rules.decide(conn.bin(), &host, &record.url, &categorized.categories);
+    let rules = conn.rules();
+    let categorized = rules.categorize(&host);
+    let decision = rules.decide(conn.bin(), &host, &record.url, &categorized.categories);
     record.categories = categorized.categories;
     record.reason = decision.reason;
     if !decision.allow {

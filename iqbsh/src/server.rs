@@ -231,23 +231,33 @@ async fn connection(shared: Arc<Shared>, kind: Kind, link: &str, stream: TcpStre
         Kind::Explicit => Listener::Explicit,
         Kind::Transparent { .. } => Listener::Transparent,
     };
-    let rules = shared.rules.current();
-    let conn = Arc::new(Conn { shared, listener, client: admission.client, rules });
+    let conn = Arc::new(Conn { shared, listener, client: admission.client, born: tokio::time::Instant::now() });
     let action = if admission.denial.is_some() { Action::Deny } else { Action::Allow };
-    match kind {
-        Kind::Explicit => {
-            conn.shared.metrics.connection(action);
-            crate::explicit::serve(conn, admission.denial, stream).await;
-        }
-        Kind::Transparent { port } => match admission.denial {
-            Some(denial) => {
-                let mut record = conn.record(std::time::SystemTime::now(), "CONNECT", "", "-".to_owned());
-                conn.deny(&mut record, &denial, 0);
-                conn.shared.metrics.connection(Action::Deny);
-                conn.finish(record);
+    let serve = async {
+        match kind {
+            Kind::Explicit => {
+                conn.shared.metrics.connection(action);
+                crate::explicit::serve(Arc::clone(&conn), admission.denial.clone(), stream).await;
             }
-            None => tunnel::run(conn, stream, Target::Transparent { port }).await,
-        },
+            Kind::Transparent { port } => match &admission.denial {
+                Some(denial) => {
+                    let mut record = conn.record(std::time::SystemTime::now(), "CONNECT", "", "-".to_owned());
+                    conn.deny(&mut record, denial, 0);
+                    conn.shared.metrics.connection(Action::Deny);
+                    conn.finish(record);
+                }
+                None => tunnel::run(Arc::clone(&conn), stream, Target::Transparent { port }).await,
+            },
+        }
+    };
+    if admission.denial.is_some() {
+        // A refused source's connection answers and closes; nothing to withdraw.
+        return serve.await;
+    }
+    tokio::select! {
+        biased;
+        () = serve => {}
+        ended = crate::standing::ended(&conn) => crate::standing::note_cut(&conn, &ended),
     }
 }
 

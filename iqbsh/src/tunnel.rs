@@ -31,7 +31,8 @@
 //!
 //! A name in a threat feed is refused before either (spliced traffic is
 //! never exempt from the feeds), and a spliced tunnel is cut when its name or
-//! origin address is listed while it is open. Spliced bytes move through
+//! origin address is listed while it is open, when its source is blocked or
+//! leaves the catalog, and at the maximum lifetime (`standing`). Spliced bytes move through
 //! kernel pipes (`zerocopy`) when the client's TCP socket is at hand.
 //!
 //! Legacy ESNI (extension 0xffce, the withdrawn drafts) is not ECH: no
@@ -136,7 +137,7 @@ pub(crate) async fn run<S: ClientStream>(conn: Arc<Conn>, mut stream: S, target:
     if let Some(denial) = threat(&conn, &mut record, &name, None) {
         return refuse(&conn, record, stream, &denial).await;
     }
-    let categorized = conn.rules.categorize(&name);
+    let categorized = conn.rules().categorize(&name);
     record.categories.clone_from(&categorized.categories);
     if may_splice(&target, &hello, &categorized, &conn.shared.settings) {
         splice(conn, record, stream, hello, port).await;
@@ -182,7 +183,7 @@ fn refuse_unnamed(conn: &Conn, started: SystemTime, target: &Target, denial: Den
 /// Passes the connection through untouched, replaying the peeked ClientHello.
 async fn splice<S: ClientStream>(conn: Arc<Conn>, mut record: Record, client: S, hello: ClientHello, port: u16) {
     let host = record.host.clone();
-    let decision = conn.rules.decide(conn.bin(), &host, &tunnel_url(&host, port), &record.categories);
+    let decision = conn.rules().decide(conn.bin(), &host, &tunnel_url(&host, port), &record.categories);
     record.reason = decision.reason;
     if !decision.allow {
         let denial = Denial::new(DenyKind::Policy, record.reason.clone());
@@ -204,7 +205,11 @@ async fn splice<S: ClientStream>(conn: Arc<Conn>, mut record: Record, client: S,
     conn.shared.metrics.connection(Action::Splice);
     let (listed, cut) = (conn.shared.threats.listed(host, record.upstream.map(|a| a.ip())), OnceLock::new());
     let until = async {
-        let _ = cut.set(listed.await);
+        let denial = tokio::select! {
+            denial = listed => denial,
+            denial = crate::standing::ended(&conn) => denial,
+        };
+        let _ = cut.set(denial);
     };
     let relayed = relay(client, origin, settings.tunnel_idle, until).await;
     record.bytes_from_client = relayed.from_client + hello.raw.len() as u64;
