@@ -1,8 +1,8 @@
 //! State shared by every connection ([`Shared`]) and the context of one
 //! client connection ([`Conn`]): its listener, client and when it was
 //! accepted, the rules in force for each decision (read anew per request, so
-//! a reload reaches open connections), plus helpers that log decisions
-//! consistently.
+//! a reload reaches open connections), plus helpers that categorise hosts
+//! and log decisions consistently.
 //!
 //! Must not: hold locks; everything here is immutable or atomic.
 
@@ -20,7 +20,7 @@ use crate::denial::Denial;
 use crate::metrics::Metrics;
 use crate::origin::OriginTls;
 use crate::resolve::Resolver;
-use crate::rules::{Rules, RulesHandle};
+use crate::rules::{Categorized, Rules, RulesHandle};
 use crate::tls::ClientSide;
 
 /// Everything the listeners share.
@@ -71,6 +71,16 @@ impl Conn {
     /// The rules in force now (a reload reaches the next decision of every open connection).
     pub(crate) fn rules(&self) -> Arc<dyn Rules> {
         self.shared.rules.current()
+    }
+
+    /// The categories of `host`: an address literal, in whatever form, is in the
+    /// `ip-literal` category of its own (decided like any other, never exempt); names
+    /// are looked up in the rules in force now.
+    pub(crate) fn categorize(&self, rules: &dyn Rules, host: &str) -> Categorized {
+        match crate::literal::kind(host) {
+            crate::literal::HostKind::Name => rules.categorize(host),
+            _ => Categorized { categories: vec![policies::category::IP_LITERAL.to_owned()], exempt: false },
+        }
     }
 
     /// The organisation's BIN (empty when unknown; only admitted connections reach the rules).

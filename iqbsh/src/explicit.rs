@@ -5,8 +5,8 @@
 //! block page for every request (and `CONNECT`), then the connection closes.
 //!
 //! Must not: forward `https://` absolute-form requests or origin-form
-//! requests (the proxy is not a web server), or open `CONNECT` to ports
-//! outside `connect_ports`.
+//! requests (the proxy is not a web server), or reach a port or address
+//! the destination policy (`[destinations]`) closes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -89,12 +89,11 @@ fn connect(conn: Arc<Conn>, mut req: Request<Incoming>) -> Response<page::ProxyB
     if let Some(denial) = threat(&conn, &mut record, &host, None) {
         return refuse(&conn, record, &denial, false);
     }
-    if !conn.shared.settings.connect_ports.contains(&port) {
-        let denial = Denial::new(DenyKind::Destination, format!("port {port} is not open for CONNECT"));
+    if let Err(denial) = conn.shared.resolver.destinations().port(port) {
         return refuse(&conn, record, &denial, false);
     }
     let rules = conn.rules();
-    let categorized = rules.categorize(&host);
+    let categorized = conn.categorize(&*rules, &host);
     if categorized.exempt {
         let decision = rules.decide(conn.bin(), &host, &tunnel_url(&host, port), &categorized.categories);
         if !decision.allow {
@@ -148,7 +147,7 @@ async fn forward_plain(
         return refuse(conn, record, &denial, false);
     }
     let rules = conn.rules();
-    let categorized = rules.categorize(&host);
+    let categorized = conn.categorize(&*rules, &host);
     let decision = rules.decide(conn.bin(), &host, &record.url, &categorized.categories);
     record.categories = categorized.categories;
     record.reason = decision.reason;

@@ -27,6 +27,7 @@ mod bump;
 mod config;
 mod conn;
 mod denial;
+mod destination;
 mod explicit;
 mod forward;
 pub mod gate;
@@ -37,6 +38,7 @@ mod icap;
 mod idle;
 mod inspect;
 mod link;
+mod literal;
 mod metrics;
 mod origin;
 mod page;
@@ -56,8 +58,8 @@ mod zerocopy;
 
 pub use accesslog::{Action, Record, json_line, squid_line};
 pub use config::{
-    AccessLogConfig, ConfigError, DnsConfig, ExplicitConfig, Problem, ProxyConfig, RateLimitConfig, TimeoutConfig,
-    TransparentConfig, UpstreamConfig,
+    AccessLogConfig, ConfigError, DestinationConfig, DnsConfig, ExplicitConfig, Problem, ProxyConfig, RateLimitConfig,
+    TimeoutConfig, TransparentConfig, UpstreamConfig,
 };
 pub use denial::{Denial, DenyKind};
 pub use icap::{

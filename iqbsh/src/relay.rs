@@ -113,7 +113,7 @@ async fn decide_and_forward(bumped: &Bumped, req: Request<Incoming>) -> Answer {
     }
     // The rules in force now: a reload reaches the next request of an open connection.
     let rules = conn.rules();
-    let categorized = rules.categorize(&host);
+    let categorized = conn.categorize(&*rules, &host);
     let decision = rules.decide(conn.bin(), &host, &url, &categorized.categories);
     record.categories = categorized.categories;
     record.reason = decision.reason;

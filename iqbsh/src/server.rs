@@ -21,6 +21,7 @@ use crate::accesslog::{AccessLog, Action};
 use crate::admission::Gate;
 use crate::config::{ConfigError, ProxyConfig};
 use crate::conn::{Conn, Listener, Shared};
+use crate::destination::Destinations;
 use crate::icap::Icap;
 use crate::metrics::Metrics;
 use crate::origin::OriginTls;
@@ -135,13 +136,23 @@ impl ProxyHandle {
 pub async fn serve(config: ProxyConfig, deps: ProxyDeps) -> Result<ProxyHandle, ServeError> {
     config.check()?;
     let (stop, stop_rx) = watch::channel(false);
+    let explicit = bind("explicit.listen", config.explicit.listen).await?;
+    let transparent = match &config.transparent {
+        Some(t) => Some((bind("transparent.listen", t.listen).await?, t.clone())),
+        None => None,
+    };
+    let mut listening = vec![local_addr("explicit.listen", &explicit)?];
+    if let Some((listener, _)) = &transparent {
+        listening.push(local_addr("transparent.listen", listener)?);
+    }
+    let destinations = Destinations::new(&config.destinations, listening);
     let metrics = Arc::new(Metrics::default());
     let provider = crate::tls::provider();
     let shared = Arc::new(Shared {
         settings: config.settings(),
         gate: Gate::new(deps.snapshot, deps.observations, config.rate_limit, Arc::clone(&metrics)),
         rules: deps.rules,
-        resolver: Resolver::new(&config.dns, deps.threats.clone())?,
+        resolver: Resolver::new(&config.dns, destinations, deps.threats.clone())?,
         threats: deps.threats,
         origin: OriginTls::new(&config.upstream, Arc::clone(&provider))?,
         forge: deps.forge,
@@ -154,11 +165,6 @@ pub async fn serve(config: ProxyConfig, deps: ProxyDeps) -> Result<ProxyHandle, 
         metrics,
         stop: stop_rx.clone(),
     });
-    let explicit = bind("explicit.listen", config.explicit.listen).await?;
-    let transparent = match &config.transparent {
-        Some(t) => Some((bind("transparent.listen", t.listen).await?, t.clone())),
-        None => None,
-    };
     let explicit_addr = local_addr("explicit.listen", &explicit)?;
     let mut tasks = Vec::new();
     let link: Arc<str> = config.explicit.link.into();

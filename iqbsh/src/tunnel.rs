@@ -137,7 +137,7 @@ pub(crate) async fn run<S: ClientStream>(conn: Arc<Conn>, mut stream: S, target:
     if let Some(denial) = threat(&conn, &mut record, &name, None) {
         return refuse(&conn, record, stream, &denial).await;
     }
-    let categorized = conn.rules().categorize(&name);
+    let categorized = conn.categorize(&*conn.rules(), &name);
     record.categories.clone_from(&categorized.categories);
     if may_splice(&target, &hello, &categorized, &conn.shared.settings) {
         splice(conn, record, stream, hello, port).await;

@@ -141,9 +141,9 @@ pub fn config(w: &Paths, origin: &TlsOrigin, plain: &TlsOrigin, edit: impl FnOnc
     let mut cfg = ProxyConfig::default();
     cfg.explicit.listen = "127.0.0.1:0".parse().expect("addr");
     cfg.explicit.link = EXPLICIT_LINK.into();
-    cfg.connect_ports = vec![origin.addr.port(), plain.addr.port()];
+    cfg.destinations.ports = vec![origin.addr.port(), plain.addr.port()];
     cfg.upstream.extra_anchors = vec![w.test_ca_pem.clone()];
-    cfg.dns.deny_destinations = Vec::new();
+    cfg.destinations.deny = Vec::new();
     let loopback: IpAddr = "127.0.0.1".parse().expect("ip");
     for name in ["bank.test", "news.test", "casino.test", "doctor.test", "expired.test", "wrongname.test"] {
         cfg.dns.hosts.insert(name.into(), vec![loopback]);
