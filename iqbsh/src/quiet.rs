@@ -56,10 +56,11 @@ impl Busy {
         loop {
             if self.inflight.load(Relaxed) == 0 {
                 let since = self.epoch + Duration::from_millis(self.idle_since.load(Relaxed));
-                if since + limit <= Instant::now() && self.inflight.load(Relaxed) == 0 {
+                let Some(quiet_at) = since.checked_add(limit) else { return std::future::pending().await };
+                if quiet_at <= Instant::now() && self.inflight.load(Relaxed) == 0 {
                     return;
                 }
-                tokio::time::sleep_until(since + limit).await;
+                tokio::time::sleep_until(quiet_at).await;
             } else {
                 tokio::time::sleep(limit).await;
             }

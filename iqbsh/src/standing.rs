@@ -19,9 +19,16 @@ use crate::denial::{Denial, DenyKind};
 /// Completes with the reason once `conn` may no longer go on.
 pub(crate) async fn ended(conn: &Conn) -> Denial {
     let lifetime = conn.shared.settings.max_lifetime;
+    // A lifetime too long for the clock to count is no limit.
+    let expiry = async {
+        match conn.born.checked_add(lifetime) {
+            Some(deadline) => tokio::time::sleep_until(deadline).await,
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
         denial = conn.shared.gate.withdrawn(&conn.client) => denial,
-        () = tokio::time::sleep_until(conn.born + lifetime) => {
+        () = expiry => {
             let why = format!("the connection reached the gateway's maximum lifetime of {}", policies::duration::format(lifetime));
             Denial::new(DenyKind::Lifetime, why)
         }
