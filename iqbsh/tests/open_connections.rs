@@ -1,5 +1,6 @@
 //! Decisions reach connections already open: a source that becomes blocked
-//! loses its spliced tunnels, bumped and keep-alive connections at once; a
+//! loses its spliced tunnels, bumped and keep-alive connections and its
+//! WebSockets at once; a
 //! policy change decides the next request of an open bumped connection,
 //! HTTP/1.1 and HTTP/2 alike; a quiet HTTP/2 connection closes like an idle
 //! HTTP/1.1 one; and every connection ends at its maximum lifetime.
@@ -136,4 +137,32 @@ async fn a_busy_tunnel_ends_at_the_maximum_lifetime() {
     let r = w.wait_record("the ended tunnel", |r| r["action"] == "splice").await;
     assert!(r["reason"].as_str().unwrap_or_default().contains("maximum lifetime of 1s"), "{r}");
     assert_eq!(r["deny"], "max_lifetime", "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_of_a_source_that_becomes_blocked_is_cut() {
+    let w = World::start(|_, _| {}).await;
+    let target = format!("news.test:{}", w.origin.addr.port());
+    let mut ws = tunnel(&w, "news.test", &w.gateway_pem, b"http/1.1").await;
+    let handshake = format!(
+        "GET /chat HTTP/1.1\r\nHost: {target}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    ws.write_all(handshake.as_bytes()).await.expect("handshake");
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        ws.read_exact(&mut byte).await.expect("101");
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    ws.write_all(b"frame").await.expect("send");
+    let mut echoed = [0u8; 5];
+    ws.read_exact(&mut echoed).await.expect("echo");
+
+    w.catalog.snapshot.replace(snapshot(2, &[KNOWN]));
+    closed(&mut ws, "the WebSocket").await;
+    let r = w.wait_record("the cut WebSocket", |r| r["status"] == 101).await;
+    assert!(r["reason"].as_str().unwrap_or_default().contains("(cut: source address 127.0.0.1 is blocked"), "{r}");
+    assert_eq!(r["deny"], "blocked_source", "{r}");
 }
