@@ -196,13 +196,14 @@ mail = false
 categories_dir = "{dir}/categories"
 file = "{dir}/policies.toml"
 [proxy]
-connect_ports = [{port}]
 [proxy.explicit]
 link = "alpha-1"
 [proxy.upstream]
 extra_anchors = ["{dir}/origin-ca.pem"]
+[proxy.destinations]
+ports = [{port}]
+deny = []
 [proxy.dns]
-deny_destinations = []
 [proxy.dns.hosts]
 "bank.test" = ["127.0.0.1"]
 "news.test" = ["127.0.0.1"]

@@ -298,8 +298,9 @@ listen = "[::]:0"
 link = "alpha-1"
 [proxy.upstream]
 extra_anchors = ["{dir}/origin-ca.pem"]
+[proxy.destinations]
+deny = []
 [proxy.dns]
-deny_destinations = []
 [proxy.dns.hosts]
 "origin.test" = ["{NET4}"]
 [gate]

@@ -115,13 +115,14 @@ file = "{dir}/policies.toml"
 [threats]
 dir = "{dir}/threats"
 [proxy]
-connect_ports = [{port}]
 [proxy.explicit]
 link = "alpha-1"
 [proxy.upstream]
 extra_anchors = ["{dir}/origin-ca.pem"]
+[proxy.destinations]
+ports = [{port}]
+deny = []
 [proxy.dns]
-deny_destinations = []
 [proxy.dns.hosts]
 "bank.test" = ["127.0.0.1"]
 "news.test" = ["127.0.0.1"]

@@ -38,8 +38,9 @@ pub fn check_hello(hello: &iqbsh::hello::ClientHello, body_len: usize) {
         check_server_name(sni);
         assert!(hello.extensions.contains(&0), "a name without a server_name extension");
     }
-    let hides = |t: &u16| (0xfe08..=0xfe0d).contains(t) || *t == 0xffce;
+    let hides = |t: &u16| (0xfe08..=0xfe0d).contains(t);
     assert_eq!(hello.ech, hello.extensions.iter().any(hides), "ECH flag and extensions disagree");
+    assert_eq!(hello.esni, hello.extensions.contains(&0xffce), "ESNI flag and extensions disagree");
     assert!(hello.extensions.len() * 4 <= body_len, "more extensions than bytes");
     let mut kinds = hello.extensions.clone();
     kinds.sort_unstable();

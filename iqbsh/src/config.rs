@@ -25,13 +25,13 @@ pub struct ProxyConfig {
     pub explicit: ExplicitConfig,
     /// The transparent TLS listener; off unless configured.
     pub transparent: Option<TransparentConfig>,
-    /// Ports `CONNECT` may reach. Default: `[443]`.
-    pub connect_ports: Vec<u16>,
+    /// Where the proxy may connect, for every way out.
+    pub destinations: DestinationConfig,
     /// Trust in origin certificates.
     pub upstream: UpstreamConfig,
     /// Name resolution and destinations the proxy never connects to.
     pub dns: DnsConfig,
-    /// Per-organisation limit on new client connections.
+    /// Limits on new client connections per source, per organisation, for refused sources.
     pub rate_limit: RateLimitConfig,
     /// Where the access log goes.
     pub access_log: AccessLogConfig,
@@ -57,7 +57,7 @@ impl Default for ProxyConfig {
         Self {
             explicit: ExplicitConfig::default(),
             transparent: None,
-            connect_ports: default_connect_ports(),
+            destinations: DestinationConfig::default(),
             upstream: UpstreamConfig::default(),
             dns: DnsConfig::default(),
             rate_limit: RateLimitConfig::default(),
@@ -126,7 +126,7 @@ impl Default for UpstreamConfig {
 }
 
 /// `[dns]`: how the proxy finds origins.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DnsConfig {
     /// A hosts-format file (`address name...`) consulted before DNS. Default none.
@@ -135,35 +135,65 @@ pub struct DnsConfig {
     pub hosts: BTreeMap<String, Vec<IpAddr>>,
     /// Name servers to ask; empty means the system's (`/etc/resolv.conf`). Default empty.
     pub nameservers: Vec<SocketAddr>,
-    /// Destinations never connected to. Default: the catalog's reserved ranges
-    /// (loopback, link-local, multicast, unspecified).
-    pub deny_destinations: Vec<Net>,
 }
 
-impl Default for DnsConfig {
+/// `[destinations]`: the one policy on where the proxy connects, for `CONNECT`,
+/// plain `http://`, the transparent listener, bumped requests and WebSocket
+/// upgrades alike, decided on each address a host resolves to (or its literal).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DestinationConfig {
+    /// Ports any way out may reach. Default `[80, 443]`.
+    pub ports: Vec<u16>,
+    /// Ranges never connected to unless `allow` names them. Default: unspecified,
+    /// loopback, private (RFC 1918), shared address space (CGNAT, 100.64.0.0/10),
+    /// link-local, IETF protocol assignments, benchmarking, documentation, multicast,
+    /// reserved and broadcast; for IPv6 unspecified, loopback, IPv4-compatible, discard-only,
+    /// unique local (ULA), the local-use NAT64 prefix, documentation, link-local and
+    /// multicast.
+    pub deny: Vec<Net>,
+    /// Ranges inside `deny` that may be reached after all. Default none.
+    pub allow: Vec<Net>,
+    /// The gateway's own addresses besides its listeners (public and NAT addresses),
+    /// never connected to whatever `allow` says. The listeners' addresses always are.
+    pub own: Vec<IpAddr>,
+}
+
+impl Default for DestinationConfig {
     fn default() -> Self {
-        Self {
-            hosts_file: None,
-            hosts: BTreeMap::new(),
-            nameservers: Vec::new(),
-            deny_destinations: default_deny_destinations(),
-        }
+        Self { ports: vec![80, 443], deny: default_deny_destinations(), allow: Vec::new(), own: Vec::new() }
     }
 }
 
-/// `[rate_limit]`: new client connections per organisation.
+/// `[rate_limit]`: new client connections per second, kept by token buckets
+/// (a sustained rate and a burst above it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitConfig {
-    /// Sustained connections per second. Default 50.
+    /// Per organisation, sustained. Default 50.
     pub per_second: u32,
-    /// Connections allowed at once above the sustained rate. Default 200.
+    /// Per organisation, at once above the sustained rate. Default 200.
     pub burst: u32,
+    /// Per source address (an IPv6 source by its /64), sustained. Default 20.
+    pub per_source_per_second: u32,
+    /// Per source address, at once above the sustained rate. Default 100.
+    pub per_source_burst: u32,
+    /// Per source the catalog refuses (unknown or blocked), sustained. Default 1.
+    pub refused_per_second: u32,
+    /// Per refused source, at once above the sustained rate. Default 10.
+    pub refused_burst: u32,
 }
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
-        Self { per_second: 50, burst: 200 }
+        Self {
+            per_second: 50,
+            burst: 200,
+            per_source_per_second: 20,
+            per_source_burst: 100,
+            refused_per_second: 1,
+            refused_burst: 10,
+        }
     }
 }
 
@@ -201,17 +231,23 @@ pub struct TimeoutConfig {
     /// Idle time of a spliced tunnel before it is closed. Default 5 min.
     #[serde(with = "duration::one")]
     pub tunnel_idle: Duration,
+    /// Longest life of any client connection (tunnels, keep-alive and HTTP/2
+    /// connections, WebSockets), however busy. Default 8 h.
+    #[serde(with = "duration::one")]
+    pub max_lifetime: Duration,
 }
 
 impl Default for TimeoutConfig {
     fn default() -> Self {
         let secs = Duration::from_secs;
-        Self { connect: secs(10), handshake: secs(10), header: secs(30), tunnel_idle: secs(300) }
+        Self {
+            connect: secs(10),
+            handshake: secs(10),
+            header: secs(30),
+            tunnel_idle: secs(300),
+            max_lifetime: secs(8 * 3600),
+        }
     }
-}
-
-fn default_connect_ports() -> Vec<u16> {
-    vec![443]
 }
 
 fn default_ech_fronts() -> Vec<String> {
@@ -222,8 +258,28 @@ fn default_max_header_bytes() -> usize {
     65_536
 }
 
+/// Ranges no origin on the Internet holds, besides the catalog's reserved ones.
+const NOT_INTERNET: [&str; 15] = [
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "172.16.0.0/12",
+    "192.0.0.0/24",
+    "192.0.2.0/24",
+    "192.168.0.0/16",
+    "198.51.100.0/24",
+    "203.0.113.0/24",
+    "198.18.0.0/15",
+    "255.255.255.255/32",
+    "::/96",
+    "100::/64",
+    "fc00::/7",
+    "64:ff9b:1::/48",
+    "2001:db8::/32",
+];
+
 fn default_deny_destinations() -> Vec<Net> {
-    snapshot::net::RESERVED.iter().map(|r| r.net()).collect()
+    let reserved = snapshot::net::RESERVED.iter().map(|r| r.net());
+    reserved.chain(NOT_INTERNET.iter().filter_map(|n| n.parse().ok())).collect()
 }
 
 /// One thing wrong with the configuration, named by field or file.
@@ -284,14 +340,21 @@ impl ProxyConfig {
                 bad("transparent.listen", "must differ from explicit.listen");
             }
         }
-        if self.connect_ports.contains(&0) {
-            bad("connect_ports", "0 is not a port");
+        if self.destinations.ports.contains(&0) {
+            bad("destinations.ports", "0 is not a port");
         }
-        if self.rate_limit.per_second == 0 {
-            bad("rate_limit.per_second", "must be at least 1");
-        }
-        if self.rate_limit.burst == 0 {
-            bad("rate_limit.burst", "must be at least 1");
+        let r = &self.rate_limit;
+        for (name, value) in [
+            ("rate_limit.per_second", r.per_second),
+            ("rate_limit.burst", r.burst),
+            ("rate_limit.per_source_per_second", r.per_source_per_second),
+            ("rate_limit.per_source_burst", r.per_source_burst),
+            ("rate_limit.refused_per_second", r.refused_per_second),
+            ("rate_limit.refused_burst", r.refused_burst),
+        ] {
+            if value == 0 {
+                bad(name, "must be at least 1");
+            }
         }
         if self.access_log.queue == 0 {
             bad("access_log.queue", "must be at least 1");
@@ -302,6 +365,7 @@ impl ProxyConfig {
             ("timeouts.handshake", t.handshake),
             ("timeouts.header", t.header),
             ("timeouts.tunnel_idle", t.tunnel_idle),
+            ("timeouts.max_lifetime", t.max_lifetime),
         ] {
             if value < Duration::from_secs(1) {
                 bad(name, "must be at least 1s");
@@ -329,11 +393,11 @@ impl ProxyConfig {
     pub(crate) fn settings(&self) -> Settings {
         let t = &self.timeouts;
         Settings {
-            connect_ports: self.connect_ports.clone(),
             connect_timeout: t.connect,
             handshake_timeout: t.handshake,
             header_timeout: t.header,
             tunnel_idle: t.tunnel_idle,
+            max_lifetime: t.max_lifetime,
             max_header_bytes: self.max_header_bytes,
             ech_fronts: self.ech_fronts.iter().filter_map(|n| crate::hostname::normalise(n)).collect(),
         }
@@ -343,11 +407,11 @@ impl ProxyConfig {
 /// The validated values the data plane reads.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
-    pub connect_ports: Vec<u16>,
     pub connect_timeout: Duration,
     pub handshake_timeout: Duration,
     pub header_timeout: Duration,
     pub tunnel_idle: Duration,
+    pub max_lifetime: Duration,
     pub max_header_bytes: usize,
     /// Normalised ECH provider names (see [`ProxyConfig::ech_fronts`]).
     pub ech_fronts: Vec<String>,
@@ -370,8 +434,10 @@ mod tests {
         assert_eq!(cfg, ProxyConfig::default());
         assert_eq!(cfg.explicit.listen.to_string(), "127.0.0.1:3128");
         assert!(cfg.transparent.is_none());
-        assert_eq!(cfg.connect_ports, vec![443]);
-        assert!(cfg.dns.deny_destinations.iter().any(|n| n.to_string() == "127.0.0.0/8"));
+        assert_eq!(cfg.destinations.ports, vec![80, 443]);
+        for range in ["127.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "fc00::/7", "169.254.0.0/16"] {
+            assert!(cfg.destinations.deny.iter().any(|n| n.to_string() == range), "{range}");
+        }
         cfg.check().expect("defaults are valid");
     }
 
@@ -392,11 +458,11 @@ mod tests {
 
     #[test]
     fn every_bad_field_is_named() {
-        let text = "max_header_bytes = 10\nconnect_ports = [0]\n[rate_limit]\nper_second = 0\n\
+        let text = "max_header_bytes = 10\n[destinations]\nports = [0]\n[rate_limit]\nper_second = 0\n\
                     [timeouts]\nconnect = \"0s\"\n[dns.hosts]\n\"bad name\" = [\"127.0.0.1\"]\n";
         let err = ProxyConfig::from_toml(text).expect("parses").check().expect_err("invalid");
         let fields: Vec<&str> = err.problems.iter().map(|p| p.location.as_str()).collect();
-        for want in ["max_header_bytes", "connect_ports", "rate_limit.per_second", "timeouts.connect"] {
+        for want in ["max_header_bytes", "destinations.ports", "rate_limit.per_second", "timeouts.connect"] {
             assert!(fields.contains(&want), "{want} missing from {fields:?}");
         }
         assert!(fields.iter().any(|f| f.contains("bad name")), "{fields:?}");

@@ -1,11 +1,15 @@
 //! State shared by every connection ([`Shared`]) and the context of one
-//! client connection ([`Conn`]): its listener, client, and the rules loaded
-//! when it was accepted, plus helpers that log decisions consistently.
+//! client connection ([`Conn`]): its listener, client and when it was
+//! accepted, the rules in force for each decision (read anew per request, so
+//! a reload reaches open connections), plus helpers that categorise hosts
+//! and log decisions consistently.
 //!
 //! Must not: hold locks; everything here is immutable or atomic.
 
 use std::sync::Arc;
 use std::time::SystemTime;
+
+use tokio::time::Instant;
 
 use certs::LeafForge;
 
@@ -16,7 +20,7 @@ use crate::denial::Denial;
 use crate::metrics::Metrics;
 use crate::origin::OriginTls;
 use crate::resolve::Resolver;
-use crate::rules::{Rules, RulesHandle};
+use crate::rules::{Categorized, Rules, RulesHandle};
 use crate::tls::ClientSide;
 
 /// Everything the listeners share.
@@ -59,11 +63,26 @@ pub(crate) struct Conn {
     pub shared: Arc<Shared>,
     pub listener: Listener,
     pub client: Client,
-    /// The rules in force when the connection was accepted.
-    pub rules: Arc<dyn Rules>,
+    /// When the connection was accepted (its maximum lifetime counts from here).
+    pub born: Instant,
 }
 
 impl Conn {
+    /// The rules in force now (a reload reaches the next decision of every open connection).
+    pub(crate) fn rules(&self) -> Arc<dyn Rules> {
+        self.shared.rules.current()
+    }
+
+    /// The categories of `host`: an address literal, in whatever form, is in the
+    /// `ip-literal` category of its own (decided like any other, never exempt); names
+    /// are looked up in the rules in force now.
+    pub(crate) fn categorize(&self, rules: &dyn Rules, host: &str) -> Categorized {
+        match crate::literal::kind(host) {
+            crate::literal::HostKind::Name => rules.categorize(host),
+            _ => Categorized { categories: vec![policies::category::IP_LITERAL.to_owned()], exempt: false },
+        }
+    }
+
     /// The organisation's BIN (empty when unknown; only admitted connections reach the rules).
     pub(crate) fn bin(&self) -> &str {
         self.client.org.as_deref().unwrap_or_default()
@@ -80,6 +99,7 @@ impl Conn {
             method: method.to_owned(),
             host: if host.is_empty() { "-".to_owned() } else { host.to_owned() },
             url,
+            sni: None,
             categories: Vec::new(),
             action: Action::Deny,
             deny_kind: None,
@@ -101,6 +121,21 @@ impl Conn {
         record.duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
         self.shared.metrics.bytes(record.bytes_to_client, record.bytes_from_client);
         self.shared.log.write(record);
+    }
+
+    /// Writes the line of a request the HTTP parser refused (a malformed request
+    /// line or header, a header block over the limit); hyper has answered it with
+    /// 400 or 431 and closes. Other ends of a connection are no decision.
+    pub(crate) fn note_unreadable(&self, error: &hyper::Error) {
+        if !(error.is_parse() || error.is_parse_too_large()) {
+            return;
+        }
+        let status = if error.is_parse_too_large() { 431 } else { 400 };
+        let mut record = self.record(SystemTime::now(), "-", "", "-".to_owned());
+        let denial =
+            Denial::new(crate::denial::DenyKind::BadRequest, format!("the request could not be read: {error}"));
+        self.deny(&mut record, &denial, status);
+        self.finish(record);
     }
 
     /// Marks `record` as refused for `denial` (counted) with the given answer status.

@@ -34,11 +34,13 @@ pub enum DenyKind {
     ScanFailed,
     /// The content is larger than its scan limit and such content is refused.
     TooLargeToScan,
+    /// The connection reached its maximum lifetime.
+    Lifetime,
 }
 
 impl DenyKind {
     /// Every kind, for metrics.
-    pub const ALL: [DenyKind; 13] = [
+    pub const ALL: [DenyKind; 14] = [
         Self::UnknownSource,
         Self::BlockedSource,
         Self::Policy,
@@ -52,6 +54,7 @@ impl DenyKind {
         Self::Threat,
         Self::ScanFailed,
         Self::TooLargeToScan,
+        Self::Lifetime,
     ];
 
     /// Label used in metrics and logs.
@@ -70,6 +73,7 @@ impl DenyKind {
             Self::Threat => "threat",
             Self::ScanFailed => "scan_failed",
             Self::TooLargeToScan => "too_large_to_scan",
+            Self::Lifetime => "max_lifetime",
         }
     }
 
@@ -87,6 +91,7 @@ impl DenyKind {
             Self::RateLimited => 429,
             Self::UpstreamCert | Self::Upstream => 502,
             Self::BadRequest => 400,
+            Self::Lifetime => 408,
             Self::Misdirected => 421,
         }
     }

@@ -5,8 +5,8 @@
 //! block page for every request (and `CONNECT`), then the connection closes.
 //!
 //! Must not: forward `https://` absolute-form requests or origin-form
-//! requests (the proxy is not a web server), or open `CONNECT` to ports
-//! outside `connect_ports`.
+//! requests (the proxy is not a web server), or reach a port or address
+//! the destination policy (`[destinations]`) closes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,7 +34,7 @@ use crate::tunnel::{self, Target, tunnel_url};
 /// Serves one client connection of the explicit listener.
 pub(crate) async fn serve(conn: Arc<Conn>, denial: Option<Denial>, stream: TcpStream) {
     let settings = conn.shared.settings.clone();
-    let session = Arc::new(Session { conn, denial, kept: Mutex::new(None) });
+    let session = Arc::new(Session { conn: Arc::clone(&conn), denial, kept: Mutex::new(None) });
     let service = service_fn(move |req| handle(Arc::clone(&session), req));
     let result = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
@@ -45,6 +45,7 @@ pub(crate) async fn serve(conn: Arc<Conn>, denial: Option<Denial>, stream: TcpSt
         .await;
     if let Err(e) = result {
         tracing::debug!(error = %e, "explicit proxy connection ended");
+        conn.note_unreadable(&e);
     }
 }
 
@@ -88,13 +89,13 @@ fn connect(conn: Arc<Conn>, mut req: Request<Incoming>) -> Response<page::ProxyB
     if let Some(denial) = threat(&conn, &mut record, &host, None) {
         return refuse(&conn, record, &denial, false);
     }
-    if !conn.shared.settings.connect_ports.contains(&port) {
-        let denial = Denial::new(DenyKind::Destination, format!("port {port} is not open for CONNECT"));
+    if let Err(denial) = conn.shared.resolver.destinations().port(port) {
         return refuse(&conn, record, &denial, false);
     }
-    let categorized = conn.rules.categorize(&host);
+    let rules = conn.rules();
+    let categorized = conn.categorize(&*rules, &host);
     if categorized.exempt {
-        let decision = conn.rules.decide(conn.bin(), &host, &tunnel_url(&host, port), &categorized.categories);
+        let decision = rules.decide(conn.bin(), &host, &tunnel_url(&host, port), &categorized.categories);
         if !decision.allow {
             record.categories = categorized.categories;
             return refuse(&conn, record, &Denial::new(DenyKind::Policy, decision.reason), false);
@@ -106,7 +107,9 @@ fn connect(conn: Arc<Conn>, mut req: Request<Incoming>) -> Response<page::ProxyB
         conn.shared.metrics.opened();
         match upgrade.await {
             Ok(upgraded) => tokio::select! {
+                biased;
                 () = tunnel::run(Arc::clone(&conn), TokioIo::new(upgraded), Target::Connect { host, port }) => {}
+                ended = crate::standing::ended(&conn) => crate::standing::note_cut(&conn, &ended),
                 _ = stop.changed() => {}
             },
             Err(e) => tracing::debug!(error = %e, "CONNECT upgrade failed"),
@@ -143,8 +146,9 @@ async fn forward_plain(
     if let Some(denial) = threat(conn, &mut record, &host, Some(&url)) {
         return refuse(conn, record, &denial, false);
     }
-    let categorized = conn.rules.categorize(&host);
-    let decision = conn.rules.decide(conn.bin(), &host, &record.url, &categorized.categories);
+    let rules = conn.rules();
+    let categorized = conn.categorize(&*rules, &host);
+    let decision = rules.decide(conn.bin(), &host, &record.url, &categorized.categories);
     record.categories = categorized.categories;
     record.reason = decision.reason;
     if !decision.allow {

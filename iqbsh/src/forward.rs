@@ -127,6 +127,20 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// The transfer codings of a request body other than the final `chunked` (which
+/// hyper has already decoded), as written: `gzip` of `Transfer-Encoding: gzip, chunked`.
+fn transfer_codings(headers: &HeaderMap) -> Option<String> {
+    let codings: Vec<String> = headers
+        .get_all(header::TRANSFER_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|c| c.trim().to_ascii_lowercase())
+        .filter(|c| !c.is_empty() && c != "chunked")
+        .collect();
+    (!codings.is_empty()).then(|| codings.join(", "))
+}
+
 /// Rewrites a client request for the origin: origin-form URI and `Host` for
 /// HTTP/1.1, absolute URI without `Host` for HTTP/2; the body is counted into `from_client`.
 pub(crate) fn to_origin(
@@ -136,6 +150,7 @@ pub(crate) fn to_origin(
     from_client: Arc<AtomicU64>,
 ) -> Result<Request<ProxyBody>, Denial> {
     let (mut parts, body) = req.into_parts();
+    let codings = transfer_codings(&parts.headers);
     strip_hop_by_hop(&mut parts.headers);
     let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str()).to_owned();
     let bad = || Denial::new(DenyKind::BadRequest, format!("cannot forward to {authority}{path}"));
@@ -148,6 +163,15 @@ pub(crate) fn to_origin(
         let host = HeaderValue::from_str(authority).map_err(|_| bad())?;
         parts.headers.insert(header::HOST, host);
         parts.version = Version::HTTP_11;
+    }
+    if let Some(codings) = codings {
+        if h2 {
+            let why = format!("a body in transfer coding {codings:?} cannot be forwarded over HTTP/2");
+            return Err(Denial::new(DenyKind::BadRequest, why));
+        }
+        // The origin decodes what the client encoded: hyper re-chunks the body, the codings under it stay.
+        let value = HeaderValue::from_str(&format!("{codings}, chunked")).map_err(|_| bad())?;
+        parts.headers.insert(header::TRANSFER_ENCODING, value);
     }
     let body = body
         .map_frame(move |frame| {

@@ -1,9 +1,11 @@
 //! Peeking at a TLS ClientHello: reads the handshake records that carry it
 //! (keeping every byte so they can be replayed to the origin or to the
 //! local TLS server) and extracts the server name (SNI), the offered ALPN
-//! protocols and whether the name may be encrypted (Encrypted Client Hello
-//! in its RFC and draft code points, or the legacy ESNI extension: all mean
-//! the visible SNI is at most an outer name).
+//! protocols, whether the name may be encrypted (Encrypted Client Hello in
+//! its RFC and draft code points: the visible SNI is then an outer name), and
+//! whether the hello carries the legacy ESNI extension, which is not ECH: a
+//! withdrawn draft no browser sends any more, whose visible name (if any)
+//! says nothing about the server the encrypted one names.
 //!
 //! Must not: answer the client or decide anything; a pure parser over the
 //! bytes read. `parse_body` takes borrowed bytes so it can be fuzzed; both
@@ -12,12 +14,14 @@
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-/// Extensions that hide the real server name: `encrypted_client_hello`
-/// (0xfe0d; 0xfe08..0xfe0c in the drafts browsers shipped) and the legacy
-/// `encrypted_server_name` (ESNI, 0xffce).
+/// Extensions that hide the real server name behind an outer one:
+/// `encrypted_client_hello` (0xfe0d; 0xfe08..0xfe0c in the drafts browsers shipped).
 fn hides_the_name(kind: u16) -> bool {
-    (0xfe08..=0xfe0d).contains(&kind) || kind == 0xffce
+    (0xfe08..=0xfe0d).contains(&kind)
 }
+
+/// The legacy `encrypted_server_name` extension (ESNI drafts, 0xffce).
+const EXT_ESNI: u16 = 0xffce;
 const EXT_SERVER_NAME: u16 = 0;
 const EXT_ALPN: u16 = 16;
 const RECORD_HANDSHAKE: u8 = 22;
@@ -33,8 +37,11 @@ pub struct ClientHello {
     pub sni: Option<String>,
     /// Offered ALPN protocols, in the client's order.
     pub alpn: Vec<Vec<u8>>,
-    /// An ECH or ESNI extension is present: the SNI is only the outer name.
+    /// An ECH extension is present: the SNI is only the outer name.
     pub ech: bool,
+    /// The legacy ESNI extension is present: the real name is hidden and the
+    /// visible one, if any, is no outer name a server vouches for.
+    pub esni: bool,
     /// Every extension type, in the client's order (tells one client's hello from
     /// another's: browsers add GREASE types, 0x?a?a).
     pub extensions: Vec<u16>,
@@ -144,6 +151,7 @@ pub fn parse_body(body: &[u8]) -> Result<ClientHello, HelloError> {
         match kind {
             EXT_SERVER_NAME => hello.sni = server_name(data)?,
             EXT_ALPN => hello.alpn = alpn(data)?,
+            EXT_ESNI => hello.esni = true,
             kind if hides_the_name(kind) => hello.ech = true,
             _ => {}
         }

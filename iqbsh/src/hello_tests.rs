@@ -97,16 +97,19 @@ async fn an_ip_address_gives_no_sni() {
 }
 
 #[tokio::test]
-async fn ech_drafts_and_legacy_esni_are_all_detected() {
-    for kind in [0xfe0d, 0xfe0a, 0xfe08, 0xffce] {
+async fn ech_drafts_are_detected_and_legacy_esni_told_apart() {
+    for kind in [0xfe0d, 0xfe0a, 0xfe08] {
         let bytes = handmade(&[(0, sni_ext("public.test")), (kind, vec![0; 8])]);
         let hello = read_all(&bytes).await.expect("parses");
         assert_eq!(hello.sni.as_deref(), Some("public.test"));
-        assert!(hello.ech, "{kind:#x}");
+        assert!(hello.ech && !hello.esni, "{kind:#x}");
     }
+    let bytes = handmade(&[(0, sni_ext("public.test")), (0xffce, vec![0; 8])]);
+    let hello = read_all(&bytes).await.expect("parses");
+    assert!(hello.esni && !hello.ech, "ESNI is not ECH");
     // ESNI as browsers sent it: no server_name at all, only the encrypted one.
     let hello = read_all(&handmade(&[(0xffce, vec![0; 8])])).await.expect("parses");
-    assert!(hello.ech && hello.sni.is_none());
+    assert!(hello.esni && hello.sni.is_none());
     // GREASE extension types (0x?a?a) are not ECH.
     let hello = read_all(&handmade(&[(0, sni_ext("a.test")), (0x5a5a, vec![])])).await.expect("parses");
     assert!(!hello.ech);

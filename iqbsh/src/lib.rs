@@ -27,6 +27,7 @@ mod bump;
 mod config;
 mod conn;
 mod denial;
+mod destination;
 mod explicit;
 mod forward;
 pub mod gate;
@@ -41,14 +42,17 @@ mod icap;
 mod idle;
 mod inspect;
 mod link;
+mod literal;
 mod metrics;
 mod origin;
 mod page;
+mod quiet;
 mod relay;
 mod resolve;
 mod rewind;
 mod rules;
 mod server;
+mod standing;
 mod threats;
 mod tls;
 mod tunnel;
@@ -58,8 +62,8 @@ mod zerocopy;
 
 pub use accesslog::{Action, Record, json_line, squid_line};
 pub use config::{
-    AccessLogConfig, ConfigError, DnsConfig, ExplicitConfig, Problem, ProxyConfig, RateLimitConfig, TimeoutConfig,
-    TransparentConfig, UpstreamConfig,
+    AccessLogConfig, ConfigError, DestinationConfig, DnsConfig, ExplicitConfig, Problem, ProxyConfig, RateLimitConfig,
+    TimeoutConfig, TransparentConfig, UpstreamConfig,
 };
 pub use denial::{Denial, DenyKind};
 pub use icap::{

@@ -23,6 +23,7 @@ use crate::denial::{Denial, DenyKind};
 use crate::forward::{Answer, refuse, to_origin};
 use crate::inspect::{self, Upload};
 use crate::link::OriginLink;
+use crate::quiet::Busy;
 use crate::threats::threat;
 
 /// One bumped connection.
@@ -30,6 +31,8 @@ struct Bumped {
     conn: Arc<Conn>,
     origin: OriginLink,
     h2: bool,
+    /// Requests in flight (HTTP/2 closes after the idle limit without any).
+    busy: Arc<Busy>,
 }
 
 /// Serves the client's HTTP (HTTP/2 when `h2`) until it closes.
@@ -38,15 +41,24 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let settings = conn.shared.settings.clone();
-    let bumped = Arc::new(Bumped { conn, origin, h2 });
+    let busy = Busy::new();
+    let bumped = Arc::new(Bumped { conn: Arc::clone(&conn), origin, h2, busy: Arc::clone(&busy) });
     let io = TokioIo::new(client);
     let service = service_fn(move |req| request(Arc::clone(&bumped), req));
     let result = if h2 {
-        hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+        let connection = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX))
-            .serve_connection(io, service)
-            .await
+            .serve_connection(io, service);
+        tokio::pin!(connection);
+        // Like HTTP/1.1 between requests: closed (GOAWAY) after the header limit without a request.
+        tokio::select! {
+            result = connection.as_mut() => result,
+            () = busy.idle_for(settings.header_timeout) => {
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+        }
     } else {
         hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
@@ -58,6 +70,7 @@ where
     };
     if let Err(e) = result {
         tracing::debug!(error = %e, "bumped client connection ended");
+        conn.note_unreadable(&e);
     }
 }
 
@@ -79,6 +92,12 @@ pub(crate) fn host_of(authority: &str) -> String {
 }
 
 async fn request(bumped: Arc<Bumped>, req: Request<Incoming>) -> Answer {
+    let in_flight = bumped.busy.enter();
+    let answer = decide_and_forward(&bumped, req).await;
+    Ok(crate::quiet::hold(answer.unwrap_or_else(|never| match never {}), in_flight))
+}
+
+async fn decide_and_forward(bumped: &Bumped, req: Request<Incoming>) -> Answer {
     let (conn, origin) = (&bumped.conn, &bumped.origin);
     let authority = authority_of(&req).unwrap_or_else(|| origin.authority());
     let host = host_of(&authority);
@@ -92,8 +111,10 @@ async fn request(bumped: Arc<Bumped>, req: Request<Incoming>) -> Answer {
     if let Some(denial) = threat(conn, &mut record, &host, Some(&url)) {
         return Ok(refuse(conn, record, &denial, false));
     }
-    let categorized = conn.rules.categorize(&host);
-    let decision = conn.rules.decide(conn.bin(), &host, &url, &categorized.categories);
+    // The rules in force now: a reload reaches the next request of an open connection.
+    let rules = conn.rules();
+    let categorized = conn.categorize(&*rules, &host);
+    let decision = rules.decide(conn.bin(), &host, &url, &categorized.categories);
     record.categories = categorized.categories;
     record.reason = decision.reason;
     if !decision.allow {

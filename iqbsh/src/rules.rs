@@ -3,10 +3,11 @@
 //! which holds the current rules behind an `ArcSwap` so they can be replaced
 //! at runtime (reload without restart).
 //!
-//! A connection loads the rules once when it is accepted and keeps that
-//! `Arc` to its end: one connection sees one policy set, and a reload
-//! applies to the connections accepted after it. Must not: do I/O; the
-//! rules are called on the proxy's worker threads for every request.
+//! Every decision loads the rules in force at that moment (one lock-free
+//! load per request): a reload or a policy change applies to the next
+//! request of connections already open, not only to new ones; one decision
+//! sees one policy set. Must not: do I/O; the rules are called on the
+//! proxy's worker threads for every request.
 
 use std::fmt;
 use std::sync::Arc;
@@ -67,12 +68,12 @@ impl RulesHandle {
         Self(Arc::new(ArcSwap::from_pointee(rules)))
     }
 
-    /// The rules for a new connection.
+    /// The rules in force now, for one decision.
     pub fn current(&self) -> Arc<dyn Rules> {
         Arc::clone(&**self.0.load())
     }
 
-    /// Replaces the rules; connections accepted from now on use `rules`.
+    /// Replaces the rules; every decision from now on, on open connections too, uses `rules`.
     pub fn replace(&self, rules: Arc<dyn Rules>) {
         self.0.store(Arc::new(rules));
     }

@@ -21,6 +21,7 @@ use crate::accesslog::{AccessLog, Action};
 use crate::admission::Gate;
 use crate::config::{ConfigError, ProxyConfig};
 use crate::conn::{Conn, Listener, Shared};
+use crate::destination::Destinations;
 use crate::icap::Icap;
 use crate::metrics::Metrics;
 use crate::origin::OriginTls;
@@ -135,13 +136,23 @@ impl ProxyHandle {
 pub async fn serve(config: ProxyConfig, deps: ProxyDeps) -> Result<ProxyHandle, ServeError> {
     config.check()?;
     let (stop, stop_rx) = watch::channel(false);
+    let explicit = bind("explicit.listen", config.explicit.listen).await?;
+    let transparent = match &config.transparent {
+        Some(t) => Some((bind("transparent.listen", t.listen).await?, t.clone())),
+        None => None,
+    };
+    let mut listening = vec![local_addr("explicit.listen", &explicit)?];
+    if let Some((listener, _)) = &transparent {
+        listening.push(local_addr("transparent.listen", listener)?);
+    }
+    let destinations = Destinations::new(&config.destinations, listening);
     let metrics = Arc::new(Metrics::default());
     let provider = crate::tls::provider();
     let shared = Arc::new(Shared {
         settings: config.settings(),
         gate: Gate::new(deps.snapshot, deps.observations, config.rate_limit, Arc::clone(&metrics)),
         rules: deps.rules,
-        resolver: Resolver::new(&config.dns, deps.threats.clone())?,
+        resolver: Resolver::new(&config.dns, destinations, deps.threats.clone())?,
         threats: deps.threats,
         origin: OriginTls::new(&config.upstream, Arc::clone(&provider))?,
         forge: deps.forge,
@@ -154,11 +165,6 @@ pub async fn serve(config: ProxyConfig, deps: ProxyDeps) -> Result<ProxyHandle, 
         metrics,
         stop: stop_rx.clone(),
     });
-    let explicit = bind("explicit.listen", config.explicit.listen).await?;
-    let transparent = match &config.transparent {
-        Some(t) => Some((bind("transparent.listen", t.listen).await?, t.clone())),
-        None => None,
-    };
     let explicit_addr = local_addr("explicit.listen", &explicit)?;
     let mut tasks = Vec::new();
     let link: Arc<str> = config.explicit.link.into();
@@ -231,23 +237,33 @@ async fn connection(shared: Arc<Shared>, kind: Kind, link: &str, stream: TcpStre
         Kind::Explicit => Listener::Explicit,
         Kind::Transparent { .. } => Listener::Transparent,
     };
-    let rules = shared.rules.current();
-    let conn = Arc::new(Conn { shared, listener, client: admission.client, rules });
+    let conn = Arc::new(Conn { shared, listener, client: admission.client, born: tokio::time::Instant::now() });
     let action = if admission.denial.is_some() { Action::Deny } else { Action::Allow };
-    match kind {
-        Kind::Explicit => {
-            conn.shared.metrics.connection(action);
-            crate::explicit::serve(conn, admission.denial, stream).await;
-        }
-        Kind::Transparent { port } => match admission.denial {
-            Some(denial) => {
-                let mut record = conn.record(std::time::SystemTime::now(), "CONNECT", "", "-".to_owned());
-                conn.deny(&mut record, &denial, 0);
-                conn.shared.metrics.connection(Action::Deny);
-                conn.finish(record);
+    let serve = async {
+        match kind {
+            Kind::Explicit => {
+                conn.shared.metrics.connection(action);
+                crate::explicit::serve(Arc::clone(&conn), admission.denial.clone(), stream).await;
             }
-            None => tunnel::run(conn, stream, Target::Transparent { port }).await,
-        },
+            Kind::Transparent { port } => match &admission.denial {
+                Some(denial) => {
+                    let mut record = conn.record(std::time::SystemTime::now(), "CONNECT", "", "-".to_owned());
+                    conn.deny(&mut record, denial, 0);
+                    conn.shared.metrics.connection(Action::Deny);
+                    conn.finish(record);
+                }
+                None => tunnel::run(Arc::clone(&conn), stream, Target::Transparent { port }).await,
+            },
+        }
+    };
+    if admission.denial.is_some() {
+        // A refused source's connection answers and closes; nothing to withdraw.
+        return serve.await;
+    }
+    tokio::select! {
+        biased;
+        () = serve => {}
+        ended = crate::standing::ended(&conn) => crate::standing::note_cut(&conn, &ended),
     }
 }
 

@@ -31,8 +31,15 @@
 //!
 //! A name in a threat feed is refused before either (spliced traffic is
 //! never exempt from the feeds), and a spliced tunnel is cut when its name or
-//! origin address is listed while it is open. Spliced bytes move through
+//! origin address is listed while it is open, when its source is blocked or
+//! leaves the catalog, and at the maximum lifetime (`standing`). Spliced bytes move through
 //! kernel pipes (`zerocopy`) when the client's TCP socket is at hand.
+//!
+//! Legacy ESNI (extension 0xffce, the withdrawn drafts) is not ECH: no
+//! browser sends it any more, and its visible name, if there is one, is not
+//! an outer name whose server holds the key, so nothing ties the encrypted
+//! name to it. A hello that carries it is never spliced; it is bumped, and
+//! each request is then decided on the name whose certificate was verified.
 //!
 //! Must not: splice anything it cannot name and categorise.
 
@@ -120,16 +127,28 @@ pub(crate) async fn run<S: ClientStream>(conn: Arc<Conn>, mut stream: S, target:
         }
     };
     let mut record = conn.record(started, "CONNECT", &name, format!("{name}:{port}"));
+    if let Target::Connect { host, port } = &target {
+        // What the client asked for stays in the line, and the name decided on beside it.
+        record.url = format!("{}:{port}", bracketed(host));
+        if !host.trim_end_matches('.').eq_ignore_ascii_case(&name) {
+            record.sni = Some(name.clone());
+        }
+    }
     if let Some(denial) = threat(&conn, &mut record, &name, None) {
         return refuse(&conn, record, stream, &denial).await;
     }
-    let categorized = conn.rules.categorize(&name);
+    let categorized = conn.categorize(&*conn.rules(), &name);
     record.categories.clone_from(&categorized.categories);
     if may_splice(&target, &hello, &categorized, &conn.shared.settings) {
         splice(conn, record, stream, hello, port).await;
     } else {
         crate::bump::run(conn, record, stream, hello, port).await;
     }
+}
+
+/// A host as it goes before `:port` (IPv6 literals in brackets).
+fn bracketed(host: &str) -> String {
+    if host.contains(':') { format!("[{host}]") } else { host.to_owned() }
 }
 
 fn target_port(target: &Target) -> u16 {
@@ -146,7 +165,7 @@ fn may_splice(target: &Target, hello: &ClientHello, categorized: &Categorized, s
         Target::Transparent { .. } => true,
     };
     let fronted = hello.ech && settings.is_ech_front(sni);
-    categorized.exempt && connect_matches && !fronted
+    categorized.exempt && connect_matches && !fronted && !hello.esni
 }
 
 /// Logs a refusal that happened before the server name was known.
@@ -164,7 +183,7 @@ fn refuse_unnamed(conn: &Conn, started: SystemTime, target: &Target, denial: Den
 /// Passes the connection through untouched, replaying the peeked ClientHello.
 async fn splice<S: ClientStream>(conn: Arc<Conn>, mut record: Record, client: S, hello: ClientHello, port: u16) {
     let host = record.host.clone();
-    let decision = conn.rules.decide(conn.bin(), &host, &tunnel_url(&host, port), &record.categories);
+    let decision = conn.rules().decide(conn.bin(), &host, &tunnel_url(&host, port), &record.categories);
     record.reason = decision.reason;
     if !decision.allow {
         let denial = Denial::new(DenyKind::Policy, record.reason.clone());
@@ -186,7 +205,11 @@ async fn splice<S: ClientStream>(conn: Arc<Conn>, mut record: Record, client: S,
     conn.shared.metrics.connection(Action::Splice);
     let (listed, cut) = (conn.shared.threats.listed(host, record.upstream.map(|a| a.ip())), OnceLock::new());
     let until = async {
-        let _ = cut.set(listed.await);
+        let denial = tokio::select! {
+            denial = listed => denial,
+            denial = crate::standing::ended(&conn) => denial,
+        };
+        let _ = cut.set(denial);
     };
     let relayed = relay(client, origin, settings.tunnel_idle, until).await;
     record.bytes_from_client = relayed.from_client + hello.raw.len() as u64;
@@ -243,7 +266,10 @@ mod tests {
         assert!(splice(&transparent, &hello(Some("bank.test"), true), &exempt), "ECH: decided on the outer name");
         assert!(splice(&connect, &hello(Some("bank.test"), true), &exempt), "a browser's GREASE ECH");
         assert!(!splice(&connect, &hello(None, false), &exempt), "no SNI");
-        assert!(!splice(&connect, &hello(None, true), &exempt), "ESNI without a visible name");
+        assert!(!splice(&connect, &hello(None, true), &exempt), "ECH without a visible name");
+        let esni = ClientHello { esni: true, ..hello(Some("bank.test"), false) };
+        assert!(!splice(&connect, &esni, &exempt), "legacy ESNI: never spliced on the visible name");
+        assert!(!splice(&transparent, &esni, &exempt), "legacy ESNI on the transparent listener");
         assert!(!splice(&connect, &hello(Some("news.test"), false), &exempt), "SNI differs from CONNECT");
     }
 

@@ -2,7 +2,7 @@
 //! handshake is a request like any other (host checked, rules applied by the caller);
 //! it goes to the origin on a verified connection of its own, and when the origin
 //! answers 101 the two upgraded streams are relayed as a tunnel (idle limit, bytes
-//! counted) and logged when it closes. Any other answer is passed on as a response.
+//! counted, cut like any tunnel by `standing`) and logged when it closes. Any other answer is passed on as a response.
 //!
 //! Must not: upgrade without the origin's 101, or reuse the shared origin connection
 //! (an upgraded connection speaks WebSocket, not HTTP).
@@ -79,11 +79,21 @@ pub(crate) async fn websocket(
             (Ok(client), Ok(origin)) => {
                 let idle = conn.shared.settings.tunnel_idle;
                 let (client, origin) = (TokioIo::new(client), TokioIo::new(origin));
-                let relayed = crate::idle::relay(client, origin, idle, std::future::pending()).await;
+                // The WebSocket outlives the request that opened it: it is cut like a tunnel
+                // when its source loses its standing or the connection its lifetime.
+                let cut = std::sync::OnceLock::new();
+                let until = async {
+                    let _ = cut.set(crate::standing::ended(&conn).await);
+                };
+                let relayed = crate::idle::relay(client, origin, idle, until).await;
                 record.bytes_from_client = relayed.from_client;
                 record.bytes_to_client = relayed.to_client;
                 if relayed.idle {
                     record.reason.push_str(" (closed after the idle limit)");
+                }
+                if let Some(denial) = cut.get() {
+                    record.reason.push_str(&format!(" (cut: {})", denial.reason));
+                    record.deny_kind = Some(denial.kind);
                 }
             }
             (client, origin) => {

@@ -16,7 +16,7 @@ fn the_example_parses_and_matches_the_defaults_where_it_says_so() {
     let defaults = ProxyConfig::default();
     assert_eq!(cfg.explicit, defaults.explicit);
     assert_eq!((cfg.rate_limit, cfg.timeouts), (defaults.rate_limit, defaults.timeouts));
-    assert_eq!(cfg.dns.deny_destinations, defaults.dns.deny_destinations);
+    assert_eq!(cfg.destinations, defaults.destinations);
     assert_eq!(cfg.ech_fronts, defaults.ech_fronts);
     assert_eq!(cfg.transparent.expect("transparent").upstream_port, 443);
     assert_eq!((cfg.icap.scan_limit, cfg.icap.over_limit), (defaults.icap.scan_limit, defaults.icap.over_limit));
@@ -33,6 +33,7 @@ fn junk_keys_anywhere_in_the_example_are_rejected() {
         "[transparent]",
         "[upstream]",
         "[dns]",
+        "[destinations]",
         "[rate_limit]",
         "[access_log]",
         "[icap]",

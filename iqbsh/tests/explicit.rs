@@ -299,3 +299,39 @@ async fn a_websocket_through_a_bumped_connection_is_relayed_and_logged() {
     assert_eq!(r["bytes_from_client"], 3 * message.len() as u64, "{r}");
     assert_eq!(r["bytes_to_client"], 3 * message.len() as u64, "{r}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gzip_coded_chunked_upload_keeps_its_coding_on_the_way_to_the_origin() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // An origin that records the request head it receives, byte for byte.
+    let origin = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let origin_port = origin.local_addr().expect("addr").port();
+    let received = tokio::spawn(async move {
+        let (mut tcp, _) = origin.accept().await.expect("accept");
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !seen.ends_with(b"0\r\n\r\n") {
+            let n = tcp.read(&mut buf).await.expect("read");
+            assert_ne!(n, 0, "the request ended early: {}", String::from_utf8_lossy(&seen));
+            seen.extend_from_slice(&buf[..n]);
+        }
+        tcp.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").await.expect("answer");
+        String::from_utf8_lossy(&seen).into_owned()
+    });
+    let w = World::start(|cfg, _| {
+        cfg.destinations.ports.push(origin_port);
+        cfg.dns.hosts.insert("upload.test".into(), vec!["127.0.0.1".parse().expect("ip")]);
+    })
+    .await;
+    let mut tcp = tokio::net::TcpStream::connect(w.proxy.explicit_addr()).await.expect("proxy");
+    let authority = format!("upload.test:{origin_port}");
+    let head =
+        format!("POST http://{authority}/ HTTP/1.1\r\nHost: {authority}\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
+    tcp.write_all(head.as_bytes()).await.expect("head");
+    tcp.write_all(b"5\r\n\x1f\x8b\x08\x00\x00\r\n0\r\n\r\n").await.expect("body");
+    let request =
+        tokio::time::timeout(std::time::Duration::from_secs(20), received).await.expect("forwarded").expect("join");
+    let te: Vec<&str> = request.lines().filter(|l| l.to_ascii_lowercase().starts_with("transfer-encoding:")).collect();
+    assert_eq!(te, ["transfer-encoding: gzip, chunked"], "{request}");
+    assert!(request.contains("\r\n\r\n5\r\n\x1f\u{fffd}"), "the coded bytes pass untouched: {request:?}");
+}

@@ -44,14 +44,16 @@ pub async fn start(dir: &Path, test_ca_pem: &Path, origin_port: u16, names: &[St
     let root_pem = root.cert_pem();
     let mut cfg = ProxyConfig::default();
     cfg.explicit.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    cfg.connect_ports = vec![origin_port];
+    cfg.destinations.ports = vec![origin_port];
     cfg.upstream.extra_anchors = vec![test_ca_pem.to_path_buf()];
-    cfg.dns.deny_destinations = Vec::new();
+    cfg.destinations.deny = Vec::new();
     for name in names {
         cfg.dns.hosts.insert(name.clone(), vec!["127.0.0.1".parse().expect("ip")]);
     }
     cfg.rate_limit.per_second = 1_000_000;
     cfg.rate_limit.burst = 1_000_000;
+    cfg.rate_limit.per_source_per_second = 1_000_000;
+    cfg.rate_limit.per_source_burst = 1_000_000;
     cfg.access_log.squid = Some(dir.join("iqbsh-access.log"));
     cfg.access_log.json = Some(dir.join("iqbsh-access.jsonl"));
     if let Some(url) = icap {

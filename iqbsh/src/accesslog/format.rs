@@ -6,9 +6,16 @@
 //! fields as `key=value` tokens: `ref=`, `action=`, `category=`, `reason="..."`,
 //! when an origin certificate was refused `cert_error="..."`, and per content
 //! scan `respmod=` / `reqmod=` with the outcome and service (`threat:av`),
-//! `threat="..."` and `scan_detail="..."`. Tools that read Squid logs by
+//! `threat="..."` and `scan_detail="..."`, and `sni=` when a `CONNECT`
+//! tunnel's server name differs from its host. Tools that read Squid logs by
 //! position see the usual ten fields first. JSON: one object per line with
-//! every field of the record. Must not: do I/O.
+//! every field of the record.
+//!
+//! Nothing a client sends can forge a field: positional fields and tokens are
+//! percent-encoded outside printable ASCII (spaces, quotes, backslashes,
+//! control bytes, `%` itself, and every non-ASCII byte), and quoted values
+//! escape quotes, backslashes, `=`, control and invisible characters.
+//! Must not: do I/O.
 
 use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -31,26 +38,49 @@ fn squid_code(r: &Record) -> &'static str {
     }
 }
 
-/// `value` quoted, with `"` and `\` escaped and control characters dropped.
+/// Characters that would let a value pose as a separator, a line or text it is not:
+/// controls, line and paragraph separators, and the invisible format characters
+/// (zero-width and bidirectional overrides).
+fn unsafe_in_quotes(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}')
+        || matches!(c, '\u{2066}'..='\u{2069}' | '\u{feff}')
+}
+
+/// `value` quoted, with `"` and `\\` escaped, and `=` and unsafe characters as `\u{...}`.
 fn quoted(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
     out.push('"');
-    for c in value.chars().filter(|c| !c.is_control()) {
+    for c in value.chars() {
         if c == '"' || c == '\\' {
             out.push('\\');
+            out.push(c);
+        } else if c == '=' || unsafe_in_quotes(c) {
+            // `=` too: a reader that looks for ` key=` tokens cannot be fooled by quoted text.
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+        } else {
+            out.push(c);
         }
-        out.push(c);
     }
     out.push('"');
     out
 }
 
-/// A token without spaces for a positional field; `-` when empty.
+/// A token for a positional field: printable ASCII stays, every other byte (space,
+/// control, non-ASCII) and `%`, `"`, `'`, `\\` are percent-encoded; `-` when empty.
 fn token(value: &str) -> String {
     if value.is_empty() {
         return "-".to_owned();
     }
-    value.chars().map(|c| if c.is_whitespace() || c.is_control() { '_' } else { c }).collect()
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_graphic() && !matches!(b, b'%' | b'"' | b'\'' | b'\\') {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
 }
 
 fn categories(r: &Record) -> String {
@@ -81,6 +111,9 @@ pub fn squid_line(r: &Record) -> String {
         token(r.content_type.as_deref().unwrap_or_default()),
     );
     let _ = write!(line, " ref={} action={} category={}", r.reference, r.action.label(), categories(r));
+    if let Some(sni) = &r.sni {
+        let _ = write!(line, " sni={}", token(sni));
+    }
     if let Some(kind) = r.deny_kind {
         let _ = write!(line, " deny={}", kind.label());
     }
@@ -115,6 +148,7 @@ pub fn json_line(r: &Record) -> String {
         "method": r.method,
         "host": r.host,
         "url": r.url,
+        "sni": r.sni,
         "categories": r.categories,
         "action": r.action.label(),
         "deny": r.deny_kind.map(DenyKind::label),
@@ -153,6 +187,7 @@ mod tests {
             method: "GET".into(),
             host: "news.test".into(),
             url: "https://news.test/a b".into(),
+            sni: None,
             categories: vec!["news".into(), "media".into()],
             action: Action::Deny,
             deny_kind: Some(DenyKind::Policy),
@@ -181,7 +216,7 @@ mod tests {
                 "TCP_DENIED/403",
                 "512",
                 "GET",
-                "https://news.test/a_b",
+                "https://news.test/a%20b",
                 "980140000010",
                 "HIER_NONE/-",
                 "text/html"
@@ -189,6 +224,25 @@ mod tests {
         );
         assert!(line.contains(" ref=00000000deadbeef action=deny category=news,media deny=policy "), "{line}");
         assert!(line.ends_with(r#"reason="category \"news\" is not allowed""#), "{line}");
+    }
+
+    #[test]
+    fn nothing_a_client_sends_forges_a_field() {
+        let mut r = record();
+        r.url = "https://news.test\" x/a b\r\n1700000000.000 0 10.0.0.1 TCP_MISS/200 \u{202e}%41".into();
+        r.method = "G\"ET".into();
+        r.reason = "host news.test\" action=allow \u{202e}\n".into();
+        r.sni = Some("a\" b".into());
+        let line = squid_line(&r);
+        assert!(!line.contains('\n') && !line.contains('\r'), "{line}");
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let url = "https://news.test%22%20x/a%20b%0D%0A1700000000.000%200%2010.0.0.1%20TCP_MISS/200%20%E2%80%AE%2541";
+        assert_eq!(fields[6], url);
+        assert_eq!(fields[5], "G%22ET");
+        assert!(fields[..10].iter().all(|f| !f.contains('"')), "{line}");
+        assert!(line.contains(" sni=a%22%20b "), "{line}");
+        assert!(line.ends_with(r#"reason="host news.test\" action\u{3d}allow \u{202e}\u{a}""#), "{line}");
+        assert_eq!(line.matches(" action=").count(), 1, "{line}");
     }
 
     #[test]

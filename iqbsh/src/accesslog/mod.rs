@@ -73,8 +73,11 @@ pub struct Record {
     pub method: String,
     /// Host name the decision was about (`-` when none).
     pub host: String,
-    /// The URL, or `host:port` for TLS tunnels.
+    /// The URL, or `host:port` for TLS tunnels (the `CONNECT` target as the client asked).
     pub url: String,
+    /// The ClientHello's server name when it differs from the `CONNECT` host
+    /// (the tunnel was then decided and bumped for this name).
+    pub sni: Option<String>,
     /// Categories of the host.
     pub categories: Vec<String>,
     /// What was done.

@@ -4,8 +4,8 @@
 //! the observation sink with what it received; the gateway root and leaf
 //! forge; test rules; and a running proxy.
 //!
-//! Source addresses: 127.0.0.1 belongs to organisation A, 127.0.0.2 is
-//! unknown, 127.0.0.3 is blocked.
+//! Source addresses: 127.0.0.1 and 127.0.0.4 belong to organisation A,
+//! 127.0.0.2 is unknown, 127.0.0.3 is blocked.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -26,6 +26,8 @@ pub const BLOCK_REASON: &str = "manual block: abuse report 42";
 pub const KNOWN: &str = "127.0.0.1";
 pub const UNKNOWN: &str = "127.0.0.2";
 pub const BLOCKED: &str = "127.0.0.3";
+/// A second workstation of organisation A.
+pub const COLLEAGUE: &str = "127.0.0.4";
 /// Organisation A's BIN.
 pub const BIN: &str = "980140000015";
 
@@ -92,12 +94,7 @@ impl Catalog {
 /// is blocked. Tests can only source traffic from loopback, which the catalog's import
 /// refuses (reserved), so the snapshot is built from lists as the control plane does.
 pub fn catalog() -> Catalog {
-    let orgs = HashMap::from([(1, OrgRef { bin: BIN.into(), name: "Organisation A".into() })]);
-    let ops = HashMap::from([(1, OPERATOR.to_owned())]);
-    let known: Net = format!("{KNOWN}/32").parse().expect("net");
-    let blocked: Net = format!("{BLOCKED}/32").parse().expect("net");
-    let blocks = vec![BlockRef { prefix: blocked, reason: BLOCK_REASON.into(), since: 1 }];
-    let snapshot = Snapshot::build(vec![(known, 1, 1)], orgs, ops, blocks, 1).expect("snapshot");
+    let snapshot = snapshot(1, &[]);
     let (sink, mut rx) = ObservationSink::channel(1000);
     let sightings = Arc::new(Mutex::new(Vec::new()));
     let collected = Arc::clone(&sightings);
@@ -107,6 +104,21 @@ pub fn catalog() -> Catalog {
         }
     });
     Catalog { snapshot: SnapshotHandle::new(snapshot), sink, sightings }
+}
+
+/// The world's snapshot as of `generation`, with the sources in `blocked` blocked
+/// besides the standard one (a later generation the control plane would publish).
+pub fn snapshot(generation: i64, blocked: &[&str]) -> Snapshot {
+    let orgs = HashMap::from([(1, OrgRef { bin: BIN.into(), name: "Organisation A".into() })]);
+    let ops = HashMap::from([(1, OPERATOR.to_owned())]);
+    let known: Net = format!("{KNOWN}/32").parse().expect("net");
+    let colleague: Net = format!("{COLLEAGUE}/32").parse().expect("net");
+    let mut blocks = Vec::new();
+    for ip in [BLOCKED].iter().chain(blocked) {
+        let prefix: Net = format!("{ip}/32").parse().expect("net");
+        blocks.push(BlockRef { prefix, reason: BLOCK_REASON.into(), since: generation });
+    }
+    Snapshot::build(vec![(known, 1, 1), (colleague, 1, 1)], orgs, ops, blocks, generation).expect("snapshot")
 }
 
 /// A running test world.
@@ -129,9 +141,9 @@ pub fn config(w: &Paths, origin: &TlsOrigin, plain: &TlsOrigin, edit: impl FnOnc
     let mut cfg = ProxyConfig::default();
     cfg.explicit.listen = "127.0.0.1:0".parse().expect("addr");
     cfg.explicit.link = EXPLICIT_LINK.into();
-    cfg.connect_ports = vec![origin.addr.port(), plain.addr.port()];
+    cfg.destinations.ports = vec![origin.addr.port(), plain.addr.port()];
     cfg.upstream.extra_anchors = vec![w.test_ca_pem.clone()];
-    cfg.dns.deny_destinations = Vec::new();
+    cfg.destinations.deny = Vec::new();
     let loopback: IpAddr = "127.0.0.1".parse().expect("ip");
     for name in ["bank.test", "news.test", "casino.test", "doctor.test", "expired.test", "wrongname.test"] {
         cfg.dns.hosts.insert(name.into(), vec![loopback]);

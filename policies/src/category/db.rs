@@ -10,9 +10,11 @@ use super::parse::{csv, normalise_host, ut1};
 use super::{BadCategory, Category};
 
 /// The category database; immutable once built.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CategoryDb {
     by_suffix: HashMap<String, Box<[Category]>>,
+    /// `[ip-literal]`, the categories of every host written as an address.
+    literal: Box<[Category]>,
 }
 
 /// One problem in a list file, located.
@@ -128,7 +130,8 @@ impl Builder {
 
     pub fn build(self) -> CategoryDb {
         let by_suffix = self.entries.into_iter().map(|(d, c)| (d, c.into_iter().collect())).collect();
-        CategoryDb { by_suffix }
+        let literal = Box::new([Category::new(super::IP_LITERAL).expect("a valid slug")]);
+        CategoryDb { by_suffix, literal }
     }
 }
 
@@ -152,6 +155,12 @@ fn errors(source: &str, problems: Vec<(usize, String)>) -> DbErrors {
     )
 }
 
+impl Default for CategoryDb {
+    fn default() -> CategoryDb {
+        Builder::default().build()
+    }
+}
+
 impl CategoryDb {
     pub fn builder() -> Builder {
         Builder::default()
@@ -165,8 +174,13 @@ impl CategoryDb {
     }
 
     /// The categories of `host` from its longest listed suffix; empty when none is
-    /// listed or `host` is an IP literal.
+    /// listed; `ip-literal` alone when `host` is an IP literal.
     pub fn lookup(&self, host: &str) -> &[Category] {
+        let bare = host.trim().trim_end_matches('.');
+        let bare = bare.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(bare);
+        if bare.parse::<std::net::IpAddr>().is_ok() {
+            return &self.literal;
+        }
         let Some(host) = normalise_host(host) else { return &[] };
         let mut rest = host.as_str();
         loop {

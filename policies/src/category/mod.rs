@@ -20,6 +20,12 @@ pub const EXEMPT: [&str; 7] =
 /// Services that pose a security risk (rule 4): reachable only through an explicit grant.
 pub const RISKY: [&str; 4] = ["vpn", "anonymizers", "remote-access", "p2p"];
 
+/// Hosts written as an address (`http://192.0.2.1/`, in any textual form) rather than a
+/// name: a category of their own, so that a site denied by name is not reached by its
+/// address. Not exempt, not open by default; an organisation's access list or a grant
+/// opens it like any other category.
+pub const IP_LITERAL: &str = "ip-literal";
+
 /// A resource category: a lower-case slug (`finance`, `news`, `os-updates`).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Category(Arc<str>);
@@ -67,6 +73,7 @@ impl Category {
             "anonymizers" => "anonymising proxies and Tor",
             "remote-access" => "remote-access services",
             "p2p" => "peer-to-peer file sharing",
+            IP_LITERAL => "sites reached by IP address",
             other => other,
         }
     }

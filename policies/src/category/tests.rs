@@ -26,10 +26,13 @@ fn suffixes_match_on_label_boundaries_and_the_longest_wins() {
 }
 
 #[test]
-fn ip_literals_never_match_domain_entries() {
+fn ip_literals_never_match_domain_entries_and_are_in_their_own_category() {
     let db = db("bank.kz,finance\n");
-    assert!(db.lookup("192.0.2.1").is_empty());
-    assert!(db.lookup("[2001:db8::1]").is_empty());
+    for literal in ["192.0.2.1", "[2001:db8::1]", "::ffff:192.0.2.1", "192.0.2.1."] {
+        let found: Vec<&str> = db.lookup(literal).iter().map(Category::as_str).collect();
+        assert_eq!(found, [super::IP_LITERAL], "{literal}");
+    }
+    assert!(!db.is_exempt("192.0.2.1"));
     assert!(db.lookup("").is_empty());
 }
 

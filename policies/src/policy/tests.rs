@@ -137,3 +137,15 @@ fn requests_are_applied_within_ten_working_days() {
     assert_eq!(late.len(), 1);
     assert_eq!(late[0].0.bin, "210987654321", "the pending request is overdue; the granted one was on time");
 }
+
+#[test]
+fn ip_literals_are_denied_unless_the_organisation_lists_them() {
+    let on = day("2026-06-01");
+    let literal = cats(&[crate::category::IP_LITERAL]);
+    let d = book().evaluate(ORG, "192.0.2.1", &literal, on);
+    assert!(!d.allow, "not open by default, unlike uncategorised sites: {d:?}");
+    assert_eq!(d.rule, Rule::NotListed);
+    let open = BOOK.replace(r#"categories = ["news", "social"]"#, r#"categories = ["news", "ip-literal"]"#);
+    let b = PolicyBook::parse(&open, "policies.toml").unwrap();
+    assert!(b.evaluate(ORG, "192.0.2.1", &literal, on).allow, "granted in the access list");
+}
