@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use iqbsh::gate::{GateHandle, GateStatus};
+use iqbsh::gate::{GateHandle, GateStatus, Redirect};
 use serde::{Deserialize, Serialize};
 use snapshot::SnapshotHandle;
 use tokio::sync::watch;
@@ -45,10 +45,10 @@ pub struct GateRunner {
     path: PathBuf,
 }
 
-/// The transparent listener's port, when the web proxy runs one.
-pub fn redirect_port(config: &Config) -> Option<u16> {
+/// The transparent listeners' ports, as configured, when the web proxy runs them.
+pub fn redirect_ports(config: &Config) -> Option<Redirect> {
     let transparent = config.proxy.transparent.as_ref().filter(|_| config.services.web)?;
-    Some(transparent.listen.port())
+    Some(Redirect { https: transparent.listen.port(), http: transparent.http_listen.map(|a| a.port()) })
 }
 
 /// Starts the gate when `[gate]` names interfaces; `None` otherwise.
@@ -56,14 +56,14 @@ pub async fn start(
     config: &Config,
     snapshot: &SnapshotHandle,
     store: &store::Store,
-    transparent: Option<std::net::SocketAddr>,
+    bound: Option<Redirect>,
 ) -> anyhow::Result<Option<GateRunner>> {
     if !config.gate.enabled() {
         return Ok(None);
     }
     let sink = catalog::ingest::spawn_sink(store.clone(), 100_000, Duration::from_secs(1), config.own_addresses());
-    let port = transparent.map(|a| a.port()).or_else(|| redirect_port(config));
-    let handle = iqbsh::gate::start(config.gate.clone(), port, snapshot.clone(), sink)
+    let redirect = bound.or_else(|| redirect_ports(config));
+    let handle = iqbsh::gate::start(config.gate.clone(), redirect, snapshot.clone(), sink)
         .await
         .context("cannot start the packet gate ([gate])")?;
     let handle = Arc::new(handle);

@@ -2,10 +2,12 @@
 //! workstations (198.51.100.0/24, 2001:db8:1::/64) in one namespace, the gateway
 //! (`perimeter up` with `[gate]` on its workstation-facing veth) in a second, and an
 //! "Internet" (203.0.113.10, 2001:db8:2::10) in a third with a TCP and a UDP echo
-//! server, a UDP sink that records arrivals, and an HTTPS origin (`openssl s_server`).
+//! server, a UDP sink that records arrivals, an HTTPS origin (`openssl s_server`) and a
+//! plain HTTP one (`python3 -m http.server`).
 //!
-//! Asserted: catalogued workstations reach all three (HTTPS redirected to the
-//! transparent proxy and inspected under the gateway root) while their QUIC (UDP 443)
+//! Asserted: catalogued workstations reach all of them (HTTPS redirected to the
+//! transparent proxy and inspected under the gateway root, HTTP redirected to its
+//! plain-HTTP listener and decided by category) while their QUIC (UDP 443)
 //! is refused with ICMP; unknown ones reach none and are reported with the interface's
 //! link; a source blocked while it streams is cut off and comes back when the block is
 //! lifted (the times are printed); the same over IPv6; an import large enough to swap in
@@ -211,6 +213,16 @@ impl Lab {
         .expect("the stream starts")
     }
 
+    /// Plain HTTP to `host` (at `dst`) through the gateway: curl's success, and the page.
+    fn http(&self, src: &str, host: &str, dst: &str) -> (bool, String) {
+        let out = self
+            .in_ns(&self.ws, &["curl", "-sS", "--max-time", "5", "--interface", src])
+            .args(["--resolve", &format!("{host}:80:{dst}"), &format!("http://{host}/")])
+            .output()
+            .expect("curl runs");
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     /// HTTPS to the origin through the gateway, as a browser after QUIC fails.
     fn https(&self, src: &str, dst: &str, gateway_root: &str) -> (bool, String) {
         let resolve =
@@ -277,7 +289,7 @@ fn configure(env: &mut Env, lab: &Lab, backend: &str) {
     let cast = env.cast();
     let today = time::OffsetDateTime::now_utc().date();
     std::fs::create_dir_all(env.path("categories")).expect("categories dir");
-    env.write("categories/test.csv", "origin.test,news\n");
+    env.write("categories/test.csv", "origin.test,news\ncasino.test,gambling\n");
     let policy = format!(
         "[[organisation]]\nbin = \"{}\"\nname = \"Ministry A\"\nreceived = {today}\ngranted = {today}\ncategories = [\"news\"]\n",
         cast.a
@@ -295,6 +307,7 @@ categories_dir = "{dir}/categories"
 file = "{dir}/policies.toml"
 [proxy.transparent]
 listen = "[::]:0"
+http_listen = "[::]:0"
 link = "alpha-1"
 [proxy.upstream]
 extra_anchors = ["{dir}/origin-ca.pem"]
@@ -303,6 +316,7 @@ deny = []
 [proxy.dns]
 [proxy.dns.hosts]
 "origin.test" = ["{NET4}"]
+"casino.test" = ["{NET4}"]
 [gate]
 interfaces = [{{ name = "{}", link = "alpha-1" }}]
 backend = "{backend}"
@@ -351,6 +365,17 @@ fn gate_test(backend: &str, tag: &str) {
         .spawn()
         .expect("the HTTPS origin starts");
     let _origin = Running(origin);
+    std::fs::create_dir_all(env.path("www")).expect("www dir");
+    env.write("www/index.html", "plain origin page\n");
+    let plain = lab
+        .in_ns(&lab.net, &["python3", "-m", "http.server", "80", "--bind", NET4])
+        .current_dir(env.path("www"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the HTTP origin starts");
+    let _plain = Running(plain);
     let mut server = env.up_in(Some(&lab.gw), "warn", Stdio::inherit(), &[]);
     let gateway_root = env.path("gateway-root.pem").display().to_string();
 
@@ -391,6 +416,15 @@ fn reachability(lab: &Lab, echo: u16, gateway_root: &str) {
     let (ok, log) = lab.https(KNOWN4, NET4, gateway_root);
     assert!(ok, "HTTPS from a catalogued workstation reaches the origin:\n{log}");
     assert!(log.contains("Perimeter Gateway Root CA"), "and is inspected under the gateway root:\n{log}");
+    // Plain HTTP goes through the proxy too: the allowed site loads, the denied one gets
+    // the block page (the origin itself would have served it), unknown sources get nothing.
+    eventually("plain HTTP from a catalogued workstation reaches the origin", || {
+        lab.http(KNOWN4, "origin.test", NET4).1.contains("plain origin page")
+    });
+    let (_, page) = lab.http(KNOWN4, "casino.test", NET4);
+    assert!(page.contains("gambling") && !page.contains("plain origin page"), "HTTP is decided by the proxy:\n{page}");
+    let (ok, page) = lab.http(UNKNOWN4, "origin.test", NET4);
+    assert!(!ok && !page.contains("plain origin page"), "HTTP from unknown {UNKNOWN4} must not pass:\n{page}");
 }
 
 /// Blocks `src` while it streams to the sink, then lifts the block; prints how long each
@@ -464,6 +498,9 @@ fn status_explain_and_metrics(env: &Env, lab: &Lab, server: &common::Server, bac
     assert_eq!(status["interfaces"][0]["link"], "alpha-1");
     let text = env.ok(&["gate", "status"]);
     assert!(text.contains(&lab.gate_if) && text.contains(&format!("{backend} backend")), "{text}");
+    for what in ["HTTPS (TCP 443): redirected", "HTTP (TCP 80): redirected"] {
+        assert!(text.contains(what), "{what}: {text}");
+    }
     let unknown = env.ok(&["gate", "explain", UNKNOWN4]);
     assert!(unknown.contains("unknown") && unknown.contains("not in the catalog"), "{unknown}");
     let known = env.ok(&["gate", "explain", KNOWN4]);

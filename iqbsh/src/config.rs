@@ -87,16 +87,21 @@ impl Default for ExplicitConfig {
     }
 }
 
-/// `[transparent]`: TLS connections redirected to the proxy.
+/// `[transparent]`: connections redirected to the proxy by a firewall (the packet
+/// gate's redirect, or the operator's own): TLS on `listen`, plain HTTP on `http_listen`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TransparentConfig {
-    /// Listen address. Default `127.0.0.1:3130`.
+    /// Listen address for redirected TLS. Default `127.0.0.1:3130`.
     pub listen: SocketAddr,
     /// Catalog link name reported with unknown sources seen here. Default `iqbsh-transparent`.
     pub link: String,
-    /// Port of the origin the proxy connects to. Default 443.
+    /// Port of the origin the proxy connects to for TLS. Default 443.
     pub upstream_port: u16,
+    /// Listen address for redirected plain HTTP; off unless set (e.g. `"[::]:3129"`).
+    pub http_listen: Option<SocketAddr>,
+    /// Port of the origin the proxy connects to for plain HTTP. Default 80.
+    pub http_upstream_port: u16,
 }
 
 impl Default for TransparentConfig {
@@ -105,6 +110,8 @@ impl Default for TransparentConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 3130)),
             link: "iqbsh-transparent".to_owned(),
             upstream_port: 443,
+            http_listen: None,
+            http_upstream_port: 80,
         }
     }
 }
@@ -338,6 +345,15 @@ impl ProxyConfig {
             }
             if t.listen == self.explicit.listen && t.listen.port() != 0 {
                 bad("transparent.listen", "must differ from explicit.listen");
+            }
+            if t.http_upstream_port == 0 {
+                bad("transparent.http_upstream_port", "must be a port number (1-65535)");
+            }
+            if let Some(http) = t.http_listen
+                && http.port() != 0
+                && (http == t.listen || http == self.explicit.listen)
+            {
+                bad("transparent.http_listen", "must differ from transparent.listen and explicit.listen");
             }
         }
         if self.destinations.ports.contains(&0) {

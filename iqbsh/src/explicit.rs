@@ -1,20 +1,24 @@
-//! The explicit (forward) proxy: HTTP/1.1 from clients configured to use
-//! the gateway. Absolute-form `http://` requests are checked and forwarded
-//! one by one; `CONNECT host:port` is checked, answered `200`, and the
-//! tunnel handed to the TLS path (splice or bump). A refused source gets the
+//! Plain HTTP/1.1 from clients: the explicit (forward) proxy, for clients
+//! configured to use the gateway, and the transparent plain-HTTP listener, for
+//! port-80 connections a firewall redirected to it. Explicit: absolute-form
+//! `http://` requests are checked and forwarded one by one; `CONNECT host:port`
+//! is checked, answered `200`, and the tunnel handed to the TLS path (splice or
+//! bump). Intercepted: the origin is the request's `Host` on the port the
+//! redirect captured, resolved by the gateway itself. A refused source gets the
 //! block page for every request (and `CONNECT`), then the connection closes.
 //!
-//! Must not: forward `https://` absolute-form requests or origin-form
-//! requests (the proxy is not a web server), or reach a port or address
-//! the destination policy (`[destinations]`) closes.
+//! Must not: forward `https://` absolute-form requests, origin-form requests
+//! to the explicit listener (the proxy is not a web server), `CONNECT` on the
+//! intercepted one, or reach a port or address the destination policy
+//! (`[destinations]`) closes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::SystemTime;
 
-use http::uri::Scheme;
-use http::{Method, Request, Response};
+use http::uri::{Authority, Scheme};
+use http::{Method, Request, Response, Uri, header};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -31,10 +35,19 @@ use crate::relay::host_of;
 use crate::threats::threat;
 use crate::tunnel::{self, Target, tunnel_url};
 
-/// Serves one client connection of the explicit listener.
-pub(crate) async fn serve(conn: Arc<Conn>, denial: Option<Denial>, stream: TcpStream) {
+/// How the client reached the proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Configured to use it: absolute-form requests and `CONNECT`.
+    Explicit,
+    /// Redirected to it from connections to `port` of an origin: origin-form requests with `Host`.
+    Intercepted { port: u16 },
+}
+
+/// Serves one client connection of the explicit or the transparent plain-HTTP listener.
+pub(crate) async fn serve(conn: Arc<Conn>, denial: Option<Denial>, stream: TcpStream, mode: Mode) {
     let settings = conn.shared.settings.clone();
-    let session = Arc::new(Session { conn: Arc::clone(&conn), denial, kept: Mutex::new(None) });
+    let session = Arc::new(Session { conn: Arc::clone(&conn), denial, mode, kept: Mutex::new(None) });
     let service = service_fn(move |req| handle(Arc::clone(&session), req));
     let result = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
@@ -53,6 +66,7 @@ pub(crate) async fn serve(conn: Arc<Conn>, denial: Option<Denial>, stream: TcpSt
 struct Session {
     conn: Arc<Conn>,
     denial: Option<Denial>,
+    mode: Mode,
     kept: Mutex<Option<Kept>>,
 }
 
@@ -71,6 +85,11 @@ async fn handle(session: Arc<Session>, req: Request<Incoming>) -> Answer {
         return Ok(refuse(&conn, record, denial, true));
     }
     if req.method() == Method::CONNECT {
+        if session.mode != Mode::Explicit {
+            let record = conn.record(SystemTime::now(), "CONNECT", "", req.uri().to_string());
+            let why = "CONNECT is for the explicit proxy, not a redirected connection";
+            return Ok(refuse(&conn, record, &Denial::new(DenyKind::BadRequest, why), true));
+        }
         return Ok(connect(conn, req));
     }
     Ok(plain(&session, req).await)
@@ -119,18 +138,60 @@ fn connect(conn: Arc<Conn>, mut req: Request<Incoming>) -> Response<page::ProxyB
     Response::new(page::empty())
 }
 
-/// An absolute-form `http://` request: checks and forwards it.
+/// Where a plain request goes: the authority sent to the origin, and its port.
+struct Origin {
+    authority: String,
+    port: u16,
+    url: String,
+}
+
+/// A plain `http://` request: checks and forwards it.
 async fn plain(session: &Session, req: Request<Incoming>) -> Response<page::ProxyBody> {
     let conn = &session.conn;
-    let uri = req.uri().clone();
-    let host = uri.host().map(host_of).unwrap_or_default();
-    let record = conn.record(SystemTime::now(), req.method().as_str(), &host, uri.to_string());
-    let (Some(authority), true) = (uri.authority(), uri.scheme() == Some(&Scheme::HTTP)) else {
-        let why = "this is a proxy: send absolute http:// URLs, or CONNECT for https";
-        return refuse(conn, record, &Denial::new(DenyKind::BadRequest, why), true);
+    let origin = match session.mode {
+        Mode::Explicit => absolute(req.uri()),
+        Mode::Intercepted { port } => intercepted(&req, port),
     };
-    let authority = authority.as_str().to_owned();
-    forward_plain(session, record, req, &authority, uri.port_u16().unwrap_or(80)).await
+    let origin = match origin {
+        Ok(origin) => origin,
+        Err(why) => {
+            let host = req.uri().host().map(host_of).unwrap_or_default();
+            let record = conn.record(SystemTime::now(), req.method().as_str(), &host, req.uri().to_string());
+            return refuse(conn, record, &Denial::new(DenyKind::BadRequest, why), true);
+        }
+    };
+    let record = conn.record(SystemTime::now(), req.method().as_str(), &host_of(&origin.authority), origin.url);
+    forward_plain(session, record, req, &origin.authority, origin.port).await
+}
+
+/// The origin of an absolute-form request to the explicit proxy.
+fn absolute(uri: &Uri) -> Result<Origin, String> {
+    let (Some(authority), true) = (uri.authority(), uri.scheme() == Some(&Scheme::HTTP)) else {
+        return Err("this is a proxy: send absolute http:// URLs, or CONNECT for https".into());
+    };
+    Ok(Origin { authority: authority.as_str().to_owned(), port: uri.port_u16().unwrap_or(80), url: uri.to_string() })
+}
+
+/// The origin of a redirected request: its `Host` (or absolute-form authority) on the
+/// port the redirect captured; a `Host` naming another port is refused.
+fn intercepted(req: &Request<Incoming>, port: u16) -> Result<Origin, String> {
+    let named = match req.uri().authority() {
+        Some(authority) => authority.clone(),
+        None => {
+            let host = req.headers().get(header::HOST).ok_or("a redirected request needs a Host header")?;
+            let text = host.to_str().map_err(|_| "the Host header is not text".to_owned())?;
+            text.parse::<Authority>().map_err(|_| format!("Host {text:?} is not a host name"))?
+        }
+    };
+    if named.as_str().contains('@') || host_of(named.host()).is_empty() {
+        return Err(format!("Host {:?} is not a host name", named.as_str()));
+    }
+    if let Some(other) = named.port_u16().filter(|p| *p != port) {
+        return Err(format!("Host names port {other}, but the connection was to port {port}"));
+    }
+    let authority = if port == 80 { named.host().to_owned() } else { format!("{}:{port}", named.host()) };
+    let path = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    Ok(Origin { url: format!("http://{authority}{path}"), authority, port })
 }
 
 async fn forward_plain(

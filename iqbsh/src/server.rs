@@ -22,6 +22,7 @@ use crate::admission::Gate;
 use crate::config::{ConfigError, ProxyConfig};
 use crate::conn::{Conn, Listener, Shared};
 use crate::destination::Destinations;
+use crate::explicit::Mode;
 use crate::icap::Icap;
 use crate::metrics::Metrics;
 use crate::origin::OriginTls;
@@ -65,6 +66,7 @@ pub enum ServeError {
 pub struct ProxyHandle {
     explicit: SocketAddr,
     transparent: Option<SocketAddr>,
+    transparent_http: Option<SocketAddr>,
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -79,6 +81,11 @@ impl ProxyHandle {
     /// Where the transparent TLS listener listens, if configured.
     pub fn transparent_addr(&self) -> Option<SocketAddr> {
         self.transparent
+    }
+
+    /// The bound address of the transparent plain-HTTP listener, if configured.
+    pub fn transparent_http_addr(&self) -> Option<SocketAddr> {
+        self.transparent_http
     }
 
     /// The counters.
@@ -141,6 +148,10 @@ pub async fn serve(config: ProxyConfig, deps: ProxyDeps) -> Result<ProxyHandle, 
         Some(t) => Some((bind("transparent.listen", t.listen).await?, t.clone())),
         None => None,
     };
+    let transparent_http = match config.transparent.as_ref().and_then(|t| t.http_listen.map(|a| (a, t))) {
+        Some((addr, t)) => Some((bind("transparent.http_listen", addr).await?, t.clone())),
+        None => None,
+    };
     let mut listening = vec![local_addr("explicit.listen", &explicit)?];
     if let Some((listener, _)) = &transparent {
         listening.push(local_addr("transparent.listen", listener)?);
@@ -175,9 +186,27 @@ pub async fn serve(config: ProxyConfig, deps: ProxyDeps) -> Result<ProxyHandle, 
         let kind = Kind::Transparent { port: t.upstream_port };
         tasks.push(tokio::spawn(accept_loop(listener, Arc::clone(&shared), kind, t.link.into(), stop_rx.clone())));
     }
+    let mut transparent_http_addr = None;
+    if let Some((listener, t)) = transparent_http {
+        transparent_http_addr = Some(local_addr("transparent.http_listen", &listener)?);
+        let kind = Kind::TransparentHttp { port: t.http_upstream_port };
+        tasks.push(tokio::spawn(accept_loop(listener, Arc::clone(&shared), kind, t.link.into(), stop_rx.clone())));
+    }
     tasks.push(tokio::spawn(tidy_loop(Arc::clone(&shared), stop_rx)));
-    tracing::info!(explicit = %explicit_addr, transparent = ?transparent_addr, "web proxy listening");
-    Ok(ProxyHandle { explicit: explicit_addr, transparent: transparent_addr, shared, stop, tasks })
+    tracing::info!(
+        explicit = %explicit_addr,
+        transparent = ?transparent_addr,
+        transparent_http = ?transparent_http_addr,
+        "web proxy listening"
+    );
+    Ok(ProxyHandle {
+        explicit: explicit_addr,
+        transparent: transparent_addr,
+        transparent_http: transparent_http_addr,
+        shared,
+        stop,
+        tasks,
+    })
 }
 
 async fn bind(field: &'static str, addr: SocketAddr) -> Result<TcpListener, ServeError> {
@@ -194,6 +223,7 @@ fn local_addr(field: &'static str, listener: &TcpListener) -> Result<SocketAddr,
 enum Kind {
     Explicit,
     Transparent { port: u16 },
+    TransparentHttp { port: u16 },
 }
 
 async fn accept_loop(
@@ -235,7 +265,7 @@ async fn connection(shared: Arc<Shared>, kind: Kind, link: &str, stream: TcpStre
     let admission = shared.gate.admit(peer.ip(), link);
     let listener = match kind {
         Kind::Explicit => Listener::Explicit,
-        Kind::Transparent { .. } => Listener::Transparent,
+        Kind::Transparent { .. } | Kind::TransparentHttp { .. } => Listener::Transparent,
     };
     let conn = Arc::new(Conn { shared, listener, client: admission.client, born: tokio::time::Instant::now() });
     let action = if admission.denial.is_some() { Action::Deny } else { Action::Allow };
@@ -243,7 +273,12 @@ async fn connection(shared: Arc<Shared>, kind: Kind, link: &str, stream: TcpStre
         match kind {
             Kind::Explicit => {
                 conn.shared.metrics.connection(action);
-                crate::explicit::serve(Arc::clone(&conn), admission.denial.clone(), stream).await;
+                crate::explicit::serve(Arc::clone(&conn), admission.denial.clone(), stream, Mode::Explicit).await;
+            }
+            Kind::TransparentHttp { port } => {
+                conn.shared.metrics.connection(action);
+                let mode = Mode::Intercepted { port };
+                crate::explicit::serve(Arc::clone(&conn), admission.denial.clone(), stream, mode).await;
             }
             Kind::Transparent { port } => match &admission.denial {
                 Some(denial) => {

@@ -1,6 +1,7 @@
-//! The transparent TLS listener with curl (`--connect-to` stands in for the
-//! redirecting firewall): splice by SNI, bump with HTTP/2, block page,
+//! The transparent listeners with curl (`--connect-to` stands in for the
+//! redirecting firewall). TLS: splice by SNI, bump with HTTP/2, block page,
 //! refusals without SNI, for bad origin certificates and unknown sources.
+//! Plain HTTP: decided by its Host like the explicit proxy's requests.
 
 mod common;
 
@@ -14,6 +15,8 @@ async fn world() -> World {
             listen: "127.0.0.1:0".parse().expect("addr"),
             link: TRANSPARENT_LINK.into(),
             upstream_port: origin.addr.port(),
+            http_listen: Some("127.0.0.1:0".parse().expect("addr")),
+            ..iqbsh::TransparentConfig::default()
         };
         cfg.transparent = Some(t);
     })
@@ -24,6 +27,53 @@ async fn world() -> World {
 fn redirect(w: &World, host: &str) -> String {
     let addr = w.proxy.transparent_addr().expect("transparent listener");
     format!("{host}:443:{}:{}", addr.ip(), addr.port())
+}
+
+/// `--connect-to` arguments sending `host:80` to the transparent plain-HTTP listener.
+fn redirect_http(w: &World, host: &str) -> String {
+    let addr = w.proxy.transparent_http_addr().expect("transparent HTTP listener");
+    format!("{host}:80:{}:{}", addr.ip(), addr.port())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirected_plain_http_is_decided_by_its_host() {
+    let w = world().await;
+    let port = w.plain.addr.port();
+    let out = curl(&["--connect-to", &redirect_http(&w, "news.test"), "http://news.test/x?y=1"]).await;
+    // The origin gets the Host of the port it listens on (80 in production).
+    assert!(out.stdout.starts_with(&format!("origin=news.test:{port} proto=HTTP/1.1 path=/x")), "{out:?}");
+    let r = w.wait_record("allowed", |r| r["host"] == "news.test" && r["method"] == "GET").await;
+    assert_eq!((r["listener"].as_str(), r["action"].as_str()), (Some("transparent"), Some("allow")), "{r}");
+    assert_eq!(r["url"], format!("http://news.test:{port}/x?y=1"), "{r}");
+
+    let args = ["--connect-to", &redirect_http(&w, "casino.test"), "-w", "\n%{http_code}", "http://casino.test/"];
+    let out = curl(&args).await;
+    assert!(out.stdout.ends_with("\n403") && out.stdout.contains("category gambling"), "{out:?}");
+
+    // The origin is the Host on the redirected port: a Host naming another port, none
+    // at all, or CONNECT (the explicit proxy's) are refused.
+    let to = redirect_http(&w, "news.test");
+    for extra in [&["-H", "Host: news.test:8080"][..], &["-H", "Host:"][..]] {
+        let args = [&["--connect-to", &to, "-w", "\n%{http_code}"][..], extra, &["http://news.test/"][..]].concat();
+        let out = curl(&args).await;
+        assert!(out.stdout.ends_with("\n400"), "{extra:?}: {out:?}");
+    }
+    let addr = w.proxy.transparent_http_addr().expect("listener");
+    let out = curl(&["-p", "-x", &format!("http://{addr}"), "-k", "https://news.test/"]).await;
+    assert_ne!(out.code, 0, "{out:?}");
+    let r = w.wait_record("CONNECT refused", |r| r["method"] == "CONNECT" && r["deny"] == "bad_request").await;
+    assert_eq!(r["listener"], "transparent", "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirected_plain_http_from_an_unknown_source_is_refused_and_reported() {
+    let w = world().await;
+    let to = redirect_http(&w, "news.test");
+    let out = curl(&["--interface", UNKNOWN, "--connect-to", &to, "-w", "\n%{http_code}", "http://news.test/"]).await;
+    assert!(out.stdout.ends_with("\n403"), "{out:?}");
+    let unknown: std::net::IpAddr = UNKNOWN.parse().expect("ip");
+    let seen = w.catalog.wait_sightings("the unknown source", |s| s.iter().any(|o| o.ip == unknown)).await;
+    assert_eq!(seen.iter().find(|o| o.ip == unknown).expect("reported").link, TRANSPARENT_LINK);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,7 +13,7 @@ use iqbsh::gate::{BackendKind, rules};
 
 use crate::cli::GateCmd;
 use crate::config::Config;
-use crate::gate::{StatusFile, read_status, redirect_port};
+use crate::gate::{StatusFile, read_status, redirect_ports};
 
 /// A status older than this means `perimeter up` is no longer writing it.
 const STALE_MS: i64 = 5_000;
@@ -57,9 +57,11 @@ fn render(file: &StatusFile, age_ms: i64) -> String {
         out.push_str(&format!("STALE: written {} s ago; is `perimeter up` still running?\n", age_ms / 1000));
     }
     out.push_str(&format!("QUIC (UDP 443/80): {}\n", s.quic));
-    match s.redirect_port {
-        Some(port) => out.push_str(&format!("HTTPS (TCP 443): redirected to the transparent proxy on port {port}\n")),
-        None => out.push_str("HTTPS (TCP 443): routed (no redirect installed by the gate)\n"),
+    for (what, port) in [("HTTPS (TCP 443)", s.redirect_port), ("HTTP (TCP 80)", s.redirect_http_port)] {
+        match port {
+            Some(port) => out.push_str(&format!("{what}: redirected to the transparent proxy on port {port}\n")),
+            None => out.push_str(&format!("{what}: routed (no redirect installed by the gate)\n")),
+        }
     }
     out.push_str(&format!("unknown sources reported: {} (discarded: {})\n", s.samples_reported, s.samples_discarded));
     if let Some(e) = &s.last_error {
@@ -83,7 +85,7 @@ async fn explain(config: &Config, ip: IpAddr, json: bool) -> anyhow::Result<Exit
     let store = super::open_store(config).await?;
     let snapshot = catalog::publish::load(&store).await.context("cannot build the catalog snapshot")?;
     let class = snapshot.classify(ip);
-    let explanation = iqbsh::gate::explain::explain(ip, &class, &config.gate, redirect_port(config));
+    let explanation = iqbsh::gate::explain::explain(ip, &class, &config.gate, redirect_ports(config));
     let running = read_status(config)?.map(|f| f.status.generation);
     if json {
         let value = serde_json::json!({
@@ -112,11 +114,15 @@ fn rules_text(config: &Config) -> anyhow::Result<String> {
     let names: Vec<String> = config.gate.interfaces.iter().map(|i| i.name.clone()).collect();
     anyhow::ensure!(!names.is_empty(), "[gate] names no interfaces: there are no rules to print");
     let mut out = String::from("# The packet gate's companion rules (load with `nft -f FILE`).\n");
-    match redirect_port(config) {
-        Some(port) => {
-            out.push_str("# Catalogued sources' HTTPS goes to the proxy's transparent listener; it must accept\n");
-            out.push_str("# on the interfaces' addresses (e.g. [proxy.transparent] listen = \"[::]:PORT\").\n");
-            out.push_str(&rules::redirect(&names, port));
+    match redirect_ports(config) {
+        Some(to) => {
+            out.push_str("# Catalogued sources' HTTPS (and HTTP) goes to the proxy's transparent listeners; they\n");
+            out.push_str("# must accept on the interfaces' addresses (e.g. [proxy.transparent] listen =\n");
+            out.push_str("# \"[::]:3130\", http_listen = \"[::]:3129\").\n");
+            if to.http.is_none() {
+                out.push_str("# No [proxy.transparent] http_listen: plain HTTP is routed, not redirected.\n");
+            }
+            out.push_str(&rules::redirect(&names, to));
         }
         None => out.push_str("# No [proxy.transparent] listener: HTTPS is routed, no redirect.\n"),
     }
@@ -164,6 +170,7 @@ mod tests {
                 samples_discarded: 0,
                 quic: "dropped silently".into(),
                 redirect_port: Some(3130),
+                redirect_http_port: None,
             },
         }
     }
@@ -172,7 +179,8 @@ mod tests {
     fn status_shows_backend_generation_and_counts_per_interface() {
         let text = render(&file(), 100);
         assert!(text.contains("xdp backend, catalog generation 7"), "{text}");
-        assert!(text.contains("transparent proxy on port 3130"), "{text}");
+        assert!(text.contains("HTTPS (TCP 443): redirected to the transparent proxy on port 3130"), "{text}");
+        assert!(text.contains("HTTP (TCP 80): routed"), "{text}");
         let row = text.lines().find(|l| l.starts_with("eth1")).expect("interface row");
         let cells: Vec<&str> = row.split_whitespace().collect();
         assert_eq!(cells, ["eth1", "kt-astana-1", "native", "10", "2", "1", "3"]);

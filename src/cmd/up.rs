@@ -51,8 +51,11 @@ pub async fn run(mut config: Config, args: UpArgs, config_path: Option<PathBuf>)
         true => Some(crate::mail::start(&config, &store, generations.clone(), stop.clone()).await?),
         false => None,
     };
-    let transparent = web.as_ref().and_then(|w| w.proxy.transparent_addr());
-    let gate = crate::gate::start(&config, &snapshot, &store, transparent).await?.map(Arc::new);
+    let bound = web.as_ref().and_then(|w| {
+        let https = w.proxy.transparent_addr()?.port();
+        Some(iqbsh::gate::Redirect { https, http: w.proxy.transparent_http_addr().map(|a| a.port()) })
+    });
+    let gate = crate::gate::start(&config, &snapshot, &store, bound).await?.map(Arc::new);
     let listen = args.listen.unwrap_or(config.api.listen);
     let tls = match (&config.api.tls_cert, &config.api.tls_key) {
         (Some(cert), Some(key)) => Some(crate::api::tls::server_config(cert, key)?),

@@ -12,6 +12,7 @@ use snapshot::Class;
 
 use super::config::GateConfig;
 use super::counters::Verdict;
+use super::rules::Redirect;
 
 /// The gate's decision for one source.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -26,7 +27,7 @@ pub struct Explanation {
 }
 
 /// Explains `ip` given the catalog's `class` for it.
-pub fn explain(ip: IpAddr, class: &Class<'_>, config: &GateConfig, redirect_port: Option<u16>) -> Explanation {
+pub fn explain(ip: IpAddr, class: &Class<'_>, config: &GateConfig, redirect: Option<Redirect>) -> Explanation {
     if undecided(ip) {
         return Explanation {
             ip,
@@ -54,12 +55,12 @@ pub fn explain(ip: IpAddr, class: &Class<'_>, config: &GateConfig, redirect_port
                 policies::duration::format(config.sample_interval)
             ),
         )],
-        _ => known_traffic(config, redirect_port),
+        _ => known_traffic(config, redirect),
     };
     Explanation { ip, verdict: Some(verdict), why, traffic }
 }
 
-fn known_traffic(config: &GateConfig, redirect_port: Option<u16>) -> Vec<(String, String)> {
+fn known_traffic(config: &GateConfig, redirect: Option<Redirect>) -> Vec<(String, String)> {
     let quic = match config.quic_reject {
         true => format!(
             "dropped, answered with ICMP port unreachable (at most {}/s) so the browser falls back to TCP",
@@ -67,13 +68,14 @@ fn known_traffic(config: &GateConfig, redirect_port: Option<u16>) -> Vec<(String
         ),
         false => "dropped so the browser falls back to TCP".into(),
     };
-    let https = match (config.redirect, redirect_port) {
+    let to = |port: Option<u16>| match (config.redirect, port) {
         (true, Some(port)) => format!("passed and redirected to the proxy's transparent listener on port {port}"),
         _ => "passed (routed; no redirect installed by the gate)".into(),
     };
     vec![
         ("UDP to port 443 or 80 (QUIC)".into(), quic),
-        ("TCP to port 443".into(), https),
+        ("TCP to port 443".into(), to(redirect.map(|r| r.https))),
+        ("TCP to port 80".into(), to(redirect.and_then(|r| r.http))),
         ("everything else".into(), "passed".into()),
     ]
 }
@@ -112,14 +114,16 @@ mod tests {
         let org = OrgRef { bin: "980140000015".into(), name: "Ministry A".into() };
         let class =
             Class::Known { organisation: &org, operator: "alpha", prefix: "198.51.100.0/24".parse().expect("net") };
-        let e = explain(ip("198.51.100.2"), &class, &GateConfig::default(), Some(3130));
+        let to = Some(Redirect { https: 3130, http: Some(3129) });
+        let e = explain(ip("198.51.100.2"), &class, &GateConfig::default(), to);
         assert_eq!(e.verdict, Some(Verdict::Pass));
         let text = e.to_string();
         assert!(text.contains("Ministry A"), "{text}");
         assert!(text.contains("QUIC): dropped, answered with ICMP port unreachable (at most 100/s)"), "{text}");
-        assert!(text.contains("transparent listener on port 3130"), "{text}");
+        assert!(text.contains("443: passed and redirected to the proxy's transparent listener on port 3130"), "{text}");
+        assert!(text.contains("80: passed and redirected to the proxy's transparent listener on port 3129"), "{text}");
         let quiet = GateConfig { quic_reject: false, redirect: false, ..GateConfig::default() };
-        let text = explain(ip("198.51.100.2"), &class, &quiet, Some(3130)).to_string();
+        let text = explain(ip("198.51.100.2"), &class, &quiet, to).to_string();
         assert!(text.contains("QUIC): dropped so the browser") && text.contains("no redirect"), "{text}");
     }
 

@@ -30,6 +30,7 @@ pub use caps::check_privileges;
 pub use config::{BackendChoice, GateConfig, GateInterface, XdpModeChoice};
 pub use counters::{Counts, Verdict};
 pub use nft::{NftOptions, TABLE as NFT_TABLE, changes as nft_changes, ruleset as nft_ruleset};
+pub use rules::Redirect;
 pub use run::{GateHandle, GateStatus, InterfaceStatus, start};
 pub use xdp::availability as xdp_availability;
 

@@ -1,6 +1,6 @@
 //! nftables text the gate installs beside its enforcement, and the `nft` runner both
-//! backends use: the redirect of catalogued sources' TCP 443 to the proxy's transparent
-//! listener (`inet perimeter_redirect`), and for the XDP backend the rate-limited ICMP
+//! backends use: the redirect of catalogued sources' TCP 443 and 80 to the proxy's
+//! transparent listeners (`inet perimeter_redirect`), and for the XDP backend the rate-limited ICMP
 //! answer to dropped QUIC (`inet perimeter_quic`; the XDP program hands those packets
 //! to the stack instead of dropping them). `perimeter gate rules` prints the same text.
 //!
@@ -33,17 +33,28 @@ pub fn delete_table(name: &str) -> String {
     format!("add table inet {name}\ndelete table inet {name}\n")
 }
 
-/// Catalogued sources' HTTPS on the guarded interfaces goes to the transparent listener
-/// on `port` of the gateway (the listener must accept on the interfaces' addresses,
-/// e.g. `listen = "[::]:3130"`).
-pub fn redirect(names: &[String], port: u16) -> String {
+/// The gateway's ports catalogued sources' web traffic is redirected to: the proxy's
+/// transparent TLS listener, and its plain-HTTP one when it runs one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Redirect {
+    /// Where TCP 443 goes.
+    pub https: u16,
+    /// Where TCP 80 goes; routed, not redirected, when `None`.
+    pub http: Option<u16>,
+}
+
+/// Catalogued sources' HTTPS (and HTTP, when `to.http` is set) on the guarded interfaces
+/// goes to the transparent listeners on those ports of the gateway (the listeners must
+/// accept on the interfaces' addresses, e.g. `listen = "[::]:3130"`).
+pub fn redirect(names: &[String], to: Redirect) -> String {
     let set = ifname_set(names);
+    let mut rules = format!("    iifname {set} tcp dport 443 redirect to :{}\n", to.https);
+    if let Some(http) = to.http {
+        rules.push_str(&format!("    iifname {set} tcp dport 80 redirect to :{http}\n"));
+    }
     replace_table(
         REDIRECT_TABLE,
-        &format!(
-            "  chain prerouting {{\n    type nat hook prerouting priority dstnat; policy accept;\n    \
-             iifname {set} tcp dport 443 redirect to :{port}\n  }}\n"
-        ),
+        &format!("  chain prerouting {{\n    type nat hook prerouting priority dstnat; policy accept;\n{rules}  }}\n"),
     )
 }
 
@@ -122,11 +133,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn redirect_names_interfaces_and_port() {
-        let text = redirect(&["eth1".into(), "eth2".into()], 3130);
+    fn redirect_names_interfaces_and_ports() {
+        let text = redirect(&["eth1".into(), "eth2".into()], Redirect { https: 3130, http: None });
         assert!(text.starts_with("add table inet perimeter_redirect\ndelete table inet perimeter_redirect\n"));
         assert!(text.contains("iifname { \"eth1\", \"eth2\" } tcp dport 443 redirect to :3130\n"));
         assert!(text.contains("type nat hook prerouting priority dstnat"));
+        assert!(!text.contains("dport 80"), "{text}");
+        let text = redirect(&["eth1".into()], Redirect { https: 3130, http: Some(3129) });
+        assert!(text.contains("iifname { \"eth1\" } tcp dport 80 redirect to :3129\n"), "{text}");
     }
 
     #[test]

@@ -20,6 +20,7 @@ use super::config::{BackendChoice, GateConfig};
 use super::counters::Counts;
 use super::nflog::Nflog;
 use super::nft::{NftBackend, NftOptions};
+use super::rules::Redirect;
 use super::sample::{Reporter, SampleCounters, read_nflog, read_ring};
 use super::tables::{Plan, Tables, plan};
 use super::xdp::XdpBackend;
@@ -52,6 +53,9 @@ pub struct GateStatus {
     pub quic: String,
     /// The transparent proxy port TCP 443 is redirected to, when the gate installed it.
     pub redirect_port: Option<u16>,
+    /// The transparent plain-HTTP port TCP 80 is redirected to, when the gate installed it.
+    #[serde(default)]
+    pub redirect_http_port: Option<u16>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -109,10 +113,10 @@ impl GateHandle {
 }
 
 /// Starts the gate on `config.interfaces`, enforcing the current snapshot before it
-/// returns. `redirect_port`: the transparent listener's port, when the proxy has one.
+/// returns. `redirect`: the transparent listeners' ports, when the proxy has them.
 pub async fn start(
     config: GateConfig,
-    redirect_port: Option<u16>,
+    redirect: Option<Redirect>,
     snapshot: SnapshotHandle,
     sink: ObservationSink,
 ) -> Result<GateHandle, GateError> {
@@ -124,8 +128,8 @@ pub async fn start(
     let Opened { backend, counters, samples } = opened;
     let kind = backend.kind();
     let names: Vec<String> = ifaces.iter().map(|i| i.name.clone()).collect();
-    let redirect_port = install_extras(&config, kind, &names, redirect_port)?;
-    let status = initial_status(&config, &ifaces, backend.modes(), &tables, kind, redirect_port);
+    let redirect = install_extras(&config, kind, &names, redirect)?;
+    let status = initial_status(&config, &ifaces, backend.modes(), &tables, kind, redirect);
     let sample_counters = Arc::new(SampleCounters::default());
     let shared = Arc::new(Shared { status: Mutex::new(status), counters, samples: sample_counters.clone() });
     let (stop, stopped) = watch::channel(false);
@@ -141,7 +145,7 @@ pub async fn start(
             }
         },
     };
-    let extras = redirect_port.is_some() || (kind == BackendKind::Xdp && config.quic_reject);
+    let extras = redirect.is_some() || (kind == BackendKind::Xdp && config.quic_reject);
     let cleanup = Cleanup { names: names.clone(), extras };
     let follower = tokio::spawn(follow(backend, tables, snapshot, shared.clone(), stopped, cleanup));
     tracing::info!(backend = %kind, interfaces = ?names, "packet gate enforcing");
@@ -163,7 +167,7 @@ fn initial_status(
     modes: Vec<String>,
     tables: &Tables,
     backend: BackendKind,
-    redirect_port: Option<u16>,
+    redirect: Option<Redirect>,
 ) -> GateStatus {
     let interface = |(i, mode): (&Iface, String)| InterfaceStatus {
         name: i.name.clone(),
@@ -182,7 +186,8 @@ fn initial_status(
         samples_reported: 0,
         samples_discarded: 0,
         quic: quic_words(config),
-        redirect_port,
+        redirect_port: redirect.map(|r| r.https),
+        redirect_http_port: redirect.and_then(|r| r.http),
     }
 }
 
@@ -257,15 +262,18 @@ fn install_extras(
     config: &GateConfig,
     kind: BackendKind,
     names: &[String],
-    port: Option<u16>,
-) -> Result<Option<u16>, GateError> {
+    to: Option<Redirect>,
+) -> Result<Option<Redirect>, GateError> {
     if kind == BackendKind::Xdp && config.quic_reject {
         rules::run_nft(&rules::quic_table(names, config.quic_reject_rate))?;
     }
-    match (config.redirect, port) {
-        (true, Some(port)) => {
-            rules::run_nft(&rules::redirect(names, port)).inspect_err(|_| remove_extras())?;
-            Ok(Some(port))
+    match (config.redirect, to) {
+        (true, Some(to)) => {
+            rules::run_nft(&rules::redirect(names, to)).inspect_err(|_| remove_extras())?;
+            if to.http.is_none() {
+                tracing::warn!("packet gate: no transparent.http_listen, so plain HTTP is routed, not redirected");
+            }
+            Ok(Some(to))
         }
         (true, None) => {
             tracing::warn!("packet gate: no [proxy.transparent] listener, so HTTPS is routed, not redirected");

@@ -152,6 +152,10 @@ pub fn config(w: &Paths, origin: &TlsOrigin, plain: &TlsOrigin, edit: impl FnOnc
     cfg.access_log.squid = Some(w.squid_log.clone());
     cfg.access_log.json = Some(w.json_log.clone());
     edit(&mut cfg);
+    // Redirected plain HTTP goes to the plain origin, as port 80 would in production.
+    if let Some(t) = cfg.transparent.as_mut() {
+        t.http_upstream_port = plain.addr.port();
+    }
     cfg
 }
 
