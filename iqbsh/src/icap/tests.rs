@@ -83,6 +83,9 @@ fn bad_heads_are_named() {
     for (bytes, want) in [
         (&b"HTTP/1.1 200 OK\r\n\r\n"[..], "status line"),
         (b"ICAP/1.0 2x0 OK\r\n\r\n", "status line"),
+        // Found by fuzzing: a leading zero read as a two-digit status.
+        (b"ICAP/1.0 020 OK\r\n\r\n", "status line"),
+        (b"ICAP/1.0 600 OK\r\n\r\n", "status line"),
         (b"ICAP/1.0 200 OK\r\nno colon here\r\n\r\n", "header line"),
         (b"ICAP/1.0 200 OK\r\n continuation first\r\n\r\n", "header line"),
     ] {

@@ -93,7 +93,10 @@ fn status_line_of(line: &str) -> Result<(u16, String), WireError> {
     let mut parts = line.splitn(3, ' ');
     let version = parts.next().unwrap_or_default();
     let code = parts.next().unwrap_or_default();
-    if !version.starts_with("ICAP/1.") || code.len() != 3 || !code.bytes().all(|b| b.is_ascii_digit()) {
+    // A status is three digits, the first 1-5 (RFC 3507 §4.3.3 uses HTTP's classes):
+    // `020` would read as 20, a class no answer has.
+    let classed = code.len() == 3 && code.starts_with(['1', '2', '3', '4', '5']);
+    if !version.starts_with("ICAP/1.") || !classed || !code.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());
     }
     let status = code.parse().map_err(|_| bad())?;
