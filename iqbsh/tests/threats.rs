@@ -38,7 +38,8 @@ async fn a_listed_exempt_host_is_denied_at_connect_and_by_sni() {
     let w = World::start(|cfg, origin| {
         let listen = "127.0.0.1:0".parse().expect("addr");
         let link = TRANSPARENT_LINK.into();
-        cfg.transparent = Some(iqbsh::TransparentConfig { listen, link, upstream_port: origin.addr.port() });
+        let upstream_port = origin.addr.port();
+        cfg.transparent = Some(iqbsh::TransparentConfig { listen, link, upstream_port, ..Default::default() });
     })
     .await;
     w.threats.replace(feeds(&[(ThreatCategory::Phishing, FeedFormat::Domains, "bank.test\n")]));
