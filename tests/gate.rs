@@ -338,7 +338,8 @@ fn gate_test(backend: &str, tag: &str) {
     {
         return;
     }
-    let mut env = Env::new();
+    // `up` runs in the gateway's namespace: on a SQLite file, whatever the run's backend.
+    let mut env = Env::local();
     let lab = Lab::new(tag);
     origin_certificate(&env);
     configure(&mut env, &lab, backend);

@@ -44,6 +44,15 @@ impl Env {
         Env { dir, store_url, config: None }
     }
 
+    /// An installation on a SQLite file of its own, whatever the test run's backend: for
+    /// `up` inside a network namespace, which cannot reach the run's PostgreSQL on the
+    /// host's loopback (the store is not what such tests are about).
+    pub fn local() -> Env {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store_url = format!("sqlite://{}", dir.path().join("catalog.db").display());
+        Env { dir, store_url, config: None }
+    }
+
     /// An installation of its own (data directory) on the given store: one node of
     /// several sharing one database.
     pub fn on_store(store_url: &str) -> Env {
