@@ -5,11 +5,13 @@
 //!
 //! Pure like `policies`: values in, decisions out. It must not touch a database, a file,
 //! a socket or a clock: every function that depends on the date takes it as `today`.
+//! - [`attachment`]: the size limit and the accepted content types;
 //! - [`kind`]: the kinds, who may file each, and the applicant;
 //! - [`fields`]: what each kind's application holds, and its checks;
 //! - [`clock`]: periods in working or calendar days, and the regulation's deadlines;
 //! - [`machine`]: states, actions, transitions, holder and due day.
 
+pub mod attachment;
 pub mod clock;
 pub mod fields;
 pub mod kind;
