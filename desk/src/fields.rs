@@ -185,9 +185,12 @@ impl Fields {
             },
         };
         let mut problems = r.finish();
-        if problems.is_empty() {
-            fields.check(received, &mut problems);
-        }
+        // The kind's rules run too, except on a field that could not be read (its
+        // placeholder value would only add a second, misleading problem).
+        let mut rules = Problems::default();
+        fields.check(received, &mut rules);
+        let unread: Vec<String> = problems.0.iter().map(|p| p.field.clone()).collect();
+        problems.0.extend(rules.0.into_iter().filter(|p| !unread.contains(&p.field)));
         if problems.is_empty() { Ok(fields) } else { Err(problems) }
     }
 

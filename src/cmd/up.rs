@@ -84,6 +84,7 @@ pub async fn run(mut config: Config, args: UpArgs, config_path: Option<PathBuf>)
         mail: mail.as_ref().map(|(m, _)| Arc::clone(m)),
         stop: stop.clone(),
         gate: gate.clone(),
+        desk: Arc::new(crate::requests::Desk::open(&config, store.clone())?),
     };
     let console = crate::console::Console::new(state.clone(), Arc::new(config.clone()), tls.is_some());
     let app = router(state, config.api.max_body_mib << 20).merge(crate::console::router(console));

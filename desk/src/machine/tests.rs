@@ -161,6 +161,7 @@ fn every_problem_of_an_application_is_named() {
             ("backup_gbps", "must be a whole number"),
             ("planned", "2026-02-30 does not exist"),
             ("colour", "unknown field for this kind"),
+            ("main_gbps", "bandwidth is counted in 1 Gbit/s units: at least 1"),
         ]
     );
     let f = json!({"categories": ["news", "vpn", "Bad Name"], "networks": ["192.0.2.0/33", "10.0.0.0/8"]});

@@ -1,0 +1,182 @@
+//! The request desk as the binary runs it for the CLI, the API and (later) the console:
+//! files applications (fields checked, the 30-day wait enforced, secrets sealed),
+//! takes transitions (lapses first, then the effect in the registry, then the record),
+//! and e-mails every transition to the applicant's contacts through `[notices]`.
+//!
+//! Must not: judge an application itself (the `desk` crate's rules do) or keep
+//! records itself (the store does).
+
+mod effects;
+mod notify;
+mod view;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use catalog::reconcile::mail::{Mailer, SmtpMailer};
+use desk::{Action, Applicant, Application, Fields, Kind, Problems};
+use lettre::message::Mailbox;
+use policies::calendar::{ASTANA_OFFSET, Calendar, Date};
+use store::{ApplicationRecord, Sealer, Store, StoreError};
+
+pub use view::RequestView;
+
+use crate::config::Config;
+
+/// Why the desk did not do what it was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum DeskError {
+    #[error("the application has problems:\n{0}")]
+    Invalid(Problems),
+    #[error(
+        "refused: {applicant}'s {kind} application {refused} was refused on {on}; a new one is accepted from {from}"
+    )]
+    TooEarly { applicant: Applicant, kind: Kind, refused: i64, on: Date, from: Date },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Effect(String),
+}
+
+/// A new application as the CLI or the API hands it in.
+pub struct Filing {
+    pub kind: Kind,
+    pub applicant: Applicant,
+    pub contacts: Vec<String>,
+    pub fields: serde_json::Value,
+}
+
+/// The desk: the store, the calendar in force, the mailer and the key for secrets.
+pub struct Desk {
+    pub store: Store,
+    pub calendar: Calendar,
+    mailer: Arc<dyn Mailer>,
+    from: Mailbox,
+    key_file: PathBuf,
+}
+
+/// Today in Kazakhstan for the instant `ms`.
+pub fn day_of(ms: i64) -> Date {
+    Date::from_unix(ms.div_euclid(1000), ASTANA_OFFSET)
+}
+
+impl Desk {
+    /// The desk as configured: calendar, `[notices]` mailer, key file in the data dir.
+    pub fn open(config: &Config, store: Store) -> anyhow::Result<Desk> {
+        let mailer = SmtpMailer::new(&config.notices.smtp_url, config.notices.send_timeout)
+            .map_err(anyhow::Error::msg)
+            .context("[notices] smtp_url")?;
+        let from = config
+            .notices
+            .from
+            .parse()
+            .with_context(|| format!("[notices] from: '{}' is not a mailbox", config.notices.from))?;
+        Ok(Desk {
+            store,
+            calendar: crate::calendar::open(config)?,
+            mailer: Arc::new(mailer),
+            from,
+            key_file: config.data_dir.join("desk.key"),
+        })
+    }
+
+    /// Files an application received on `today`.
+    pub async fn file(&self, actor: &str, filing: Filing, today: Date) -> Result<ApplicationRecord, DeskError> {
+        let mut fields = Fields::parse(filing.kind, &filing.fields, today).map_err(DeskError::Invalid)?;
+        let secret = fields.take_secret();
+        let application =
+            Application::file(filing.applicant, filing.contacts, fields, today).map_err(DeskError::Invalid)?;
+        if let Some(refused) = self.store.last_refusal(&application.applicant, filing.kind).await? {
+            let from = refused.application.resubmit_from().unwrap_or(today);
+            if today < from {
+                let early = DeskError::TooEarly {
+                    applicant: application.applicant.clone(),
+                    kind: filing.kind,
+                    refused: refused.id,
+                    on: refused.application.since,
+                    from,
+                };
+                let event = serde_json::json!({ "kind": filing.kind, "refused": refused.id, "accepted_from": from });
+                let who = format!("applicant:{}", application.applicant);
+                self.store.record(actor, "request.refused-early", &who, event).await?;
+                return Err(early);
+            }
+        }
+        let sealed = match secret {
+            Some(secret) => Some(self.sealer()?.seal(&secret)?),
+            None => None,
+        };
+        let record = self.store.file_application(actor, &application, sealed).await?;
+        self.notify(&record, "file", today).await;
+        Ok(record)
+    }
+
+    /// Takes `action` on application `id` on `today`: a lapse that is due is recorded
+    /// first; the effect in the registry happens before the transition is recorded.
+    pub async fn act(
+        &self,
+        actor: &str,
+        id: i64,
+        action: &Action,
+        today: Date,
+    ) -> Result<ApplicationRecord, DeskError> {
+        let current = self.lapse_if_due(id, today).await?;
+        let mut trial = current.application.clone();
+        trial.act(action, today).map_err(|r| StoreError::Conflict(format!("request {id}: {r}")))?;
+        effects::apply(&self.store, actor, &current, action).await?;
+        let acted = self.store.act_on_application(actor, id, action, today).await?;
+        self.notify(&acted.record, action.verb(), today).await;
+        Ok(acted.record)
+    }
+
+    /// Records the lapse of every application whose technical conditions expired.
+    pub async fn sweep(&self, today: Date) -> Result<Vec<i64>, DeskError> {
+        let mut lapsed = Vec::new();
+        for record in self.store.applications_with_conditions().await? {
+            if record.application.lapse_due(today) {
+                self.lapse_if_due(record.id, today).await?;
+                lapsed.push(record.id);
+            }
+        }
+        Ok(lapsed)
+    }
+
+    async fn lapse_if_due(&self, id: i64, today: Date) -> Result<ApplicationRecord, DeskError> {
+        let record = self.store.application(id).await?;
+        if !record.application.lapse_due(today) {
+            return Ok(record);
+        }
+        let acted = self.store.act_on_application("desk", id, &Action::Lapse, today).await?;
+        self.notify(&acted.record, "lapse", today).await;
+        Ok(acted.record)
+    }
+
+    /// How a record looks to people on `today`.
+    pub fn view(&self, record: &ApplicationRecord, today: Date) -> RequestView {
+        RequestView::of(record, &self.calendar, today)
+    }
+
+    /// The key for secrets, in the data directory (made private if it is new: with
+    /// PostgreSQL nothing else may have created it).
+    fn sealer(&self) -> Result<Sealer, DeskError> {
+        if let Some(dir) = self.key_file.parent() {
+            crate::cmd::private_dir(dir).map_err(|e| DeskError::Effect(format!("{e:#}")))?;
+        }
+        Ok(Sealer::open_or_create(&self.key_file)?)
+    }
+
+    /// E-mails the transition to the applicant's contacts; a failure is logged and
+    /// told on stderr, the transition stands.
+    async fn notify(&self, record: &ApplicationRecord, verb: &str, today: Date) {
+        let view = self.view(record, today);
+        let sent = match notify::compose(&view, verb, &self.from) {
+            Ok(message) => self.mailer.send(message).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = sent {
+            tracing::warn!(request = record.id, error = %e, "the transition was recorded but not e-mailed");
+            eprintln!("warning: request {} was not e-mailed to its contacts: {e}", record.id);
+        }
+    }
+}

@@ -1,0 +1,308 @@
+//! The request desk end to end through the binary: every kind filed and answered with
+//! its contacts e-mailed over real SMTP (Postfix's smtp-sink), refusals and the 30-day
+//! wait, the lapse of technical conditions, a mail-connection application that becomes
+//! a registry entry, secrets that are never shown again, and the API's scoping.
+
+mod common;
+
+use common::{Env, SmtpSink, eventually};
+use serde_json::Value;
+
+/// A configured installation whose desk e-mails go to `smtp_port`.
+fn env_with_smtp(smtp_port: u16) -> Env {
+    let mut env = Env::new();
+    env.configure(&format!(
+        "[notices]\nsmtp_url = \"smtp://127.0.0.1:{smtp_port}\"\nfrom = \"Desk <desk@gateway.example>\"\n"
+    ));
+    env
+}
+
+/// `perimeter request --at DAY ARGS…` under the test clock.
+fn request(env: &Env, day: &str, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["request", "--at", day];
+    all.extend_from_slice(args);
+    env.run_with_env(&all, &[("PERIMETER_TEST_CLOCK", "1")])
+}
+
+fn ok(env: &Env, day: &str, args: &[&str]) -> String {
+    let out = request(env, day, args);
+    assert!(out.status.success(), "request {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+fn fails(env: &Env, day: &str, args: &[&str]) -> String {
+    let out = request(env, day, args);
+    assert!(!out.status.success(), "request {args:?} should have failed:\n{}", String::from_utf8_lossy(&out.stdout));
+    String::from_utf8(out.stderr).expect("utf-8")
+}
+
+/// Files an application and returns its number.
+fn file(env: &Env, day: &str, kind: &str, applicant: &str, fields: &[String]) -> String {
+    let mut args =
+        vec!["file", kind, "--applicant", applicant, "--contact", "desk-contact@applicant.example", "--json"];
+    for f in fields {
+        args.extend(["--set", f.as_str()]);
+    }
+    let view: Value = serde_json::from_str(&ok(env, day, &args)).expect("JSON");
+    view["id"].as_i64().expect("an id").to_string()
+}
+
+fn show(env: &Env, day: &str, id: &str) -> Value {
+    serde_json::from_str(&ok(env, day, &["show", id, "--json"])).expect("JSON")
+}
+
+/// Each kind: its applicant, its fields, and the verbs that answer it.
+fn kinds(a: &str, b: &str) -> Vec<(&'static str, String, Vec<String>, Vec<Vec<&'static str>>)> {
+    let s = |items: &[&str]| items.iter().map(|i| i.to_string()).collect::<Vec<_>>();
+    let credentials = r#"credentials={"access": "sftp://192.0.2.80", "login": "restore", "secret": "never-shown-1"}"#;
+    vec![
+        (
+            "operator-link",
+            "operator:alpha".into(),
+            s(&[
+                "object_name=Akimat B",
+                "object_address=Astana, 1 Beibitshilik",
+                "main_gbps=2",
+                "backup_gbps=1",
+                "planned=2026-06-01",
+            ]),
+            vec![vec!["conditions", "--number", "TC-2026-1", "--details", "port 3, LC/UPC"]],
+        ),
+        (
+            "yearly-lists",
+            format!("org:{a}"),
+            s(&["categories=news,education", "networks=192.0.2.0/24"]),
+            vec![vec!["apply"]],
+        ),
+        ("risky-service", format!("org:{a}"), s(&["category=vpn", "purpose=remote staff"]), vec![vec!["apply"]]),
+        (
+            "waf",
+            format!("org:{a}"),
+            s(&["site=a.example.kz", "addresses=192.0.2.80", "responsible=A. Admin", "phone=+7 7172 000000"]),
+            vec![vec!["connect"]],
+        ),
+        (
+            "defacement",
+            format!("org:{a}"),
+            s(&[
+                "site=a.example.kz",
+                "addresses=192.0.2.80",
+                "responsible=A. Admin",
+                "phone=+7 7172 000000",
+                "pages=https://a.example.kz/",
+                credentials,
+            ]),
+            vec![vec!["connect"]],
+        ),
+        (
+            "resource-change",
+            format!("org:{a}"),
+            s(&["resource=a.example.kz", "change=address", "changed_on=2026-02-27", "details=now 192.0.2.81"]),
+            vec![vec!["close", "--note", "catalog updated"]],
+        ),
+        (
+            "incident",
+            "operator:beta".into(),
+            s(&["summary=defaced page", "observed_on=2026-03-02"]),
+            vec![vec!["close", "--note", "restored"]],
+        ),
+        (
+            "mail-connection",
+            format!("org:{b}"),
+            s(&["system=b-mail", "domains=b.example.kz", "servers=192.0.2.25"]),
+            vec![vec!["check"], vec!["connect"]],
+        ),
+    ]
+}
+
+#[test]
+fn every_kind_is_filed_and_answered_and_its_contacts_are_told() {
+    let sink = SmtpSink::start(&[]);
+    let env = env_with_smtp(sink.port);
+    let cast = env.cast();
+    let mut sent = 0;
+    for (kind, applicant, fields, answers) in kinds(&cast.a, &cast.b) {
+        let id = file(&env, "2026-03-02", kind, &applicant, &fields);
+        sent += 1;
+        let filed = show(&env, "2026-03-02", &id);
+        assert_eq!(filed["request"]["state"], "filed", "{kind}");
+        assert_eq!(filed["request"]["holder"], "duty", "{kind}");
+        for answer in &answers {
+            let mut args = answer.clone();
+            args.insert(1, &id);
+            ok(&env, "2026-03-04", &args);
+            sent += 1;
+        }
+        let answered = show(&env, "2026-03-04", &id);
+        let expected = match kind {
+            "operator-link" => "conditions",
+            "yearly-lists" | "risky-service" => "applied",
+            "resource-change" | "incident" => "closed",
+            _ => "connected",
+        };
+        assert_eq!(answered["request"]["state"], expected, "{kind}: {answered}");
+        assert_eq!(answered["timeline"].as_array().unwrap().len(), 1 + answers.len(), "{kind}");
+        let subject = format!("request:{id}");
+        let audit = env.ok(&["audit", "--subject", &subject, "--json"]);
+        assert_eq!(serde_json::from_str::<Value>(&audit).unwrap().as_array().unwrap().len(), 1 + answers.len());
+    }
+    eventually("every transition is e-mailed", || sink.messages().len() == sent);
+    let mails = sink.readable();
+    assert!(mails.iter().all(|m| m.contains("desk-contact@applicant.example")), "to the applicant's contacts");
+    assert!(
+        mails.iter().any(|m| m.contains("Technical conditions TC-2026-1 issued 2026-03-04, valid through 2026-05-03"))
+    );
+    // Seven working days from Wednesday 4 March: 9 March is off (8 March fell on a Sunday).
+    assert!(mails.iter().any(|m| m.contains("Your next step is due by 2026-03-16")), "7 working days for readiness");
+
+    // The link's operator now holds it; the yearly lists are in force for a year.
+    let list: Value = serde_json::from_str(&ok(&env, "2026-03-04", &["list", "--json"])).unwrap();
+    let link = list.as_array().unwrap().iter().find(|v| v["kind"] == "operator-link").unwrap();
+    assert_eq!((link["holder"].as_str(), link["due"].as_str()), (Some("applicant"), Some("2026-03-16")));
+    let lists = list.as_array().unwrap().iter().find(|v| v["kind"] == "yearly-lists").unwrap();
+    assert_eq!(lists["valid_through"], "2027-03-03");
+}
+
+#[test]
+fn a_refusal_refuses_an_early_refiling_with_the_date_and_accepts_a_later_one() {
+    let sink = SmtpSink::start(&[]);
+    let env = env_with_smtp(sink.port);
+    let cast = env.cast();
+    for (kind, applicant, fields, _) in kinds(&cast.a, &cast.b) {
+        if kind == "resource-change" || kind == "incident" {
+            continue;
+        }
+        let id = file(&env, "2026-03-02", kind, &applicant, &fields);
+        let out = ok(&env, "2026-03-03", &["refuse", &id, "--reason", "incomplete: no signed letter"]);
+        assert!(out.contains("resubmit_from 2026-04-03"), "{kind}: {out}");
+        let shown = show(&env, "2026-03-10", &id);
+        assert_eq!(shown["request"]["resubmit_from"], "2026-04-03", "{kind}");
+        assert_eq!(shown["request"]["reason"], "incomplete: no signed letter");
+
+        let mut args = vec!["file", kind, "--applicant", &applicant, "--contact", "x@applicant.example"];
+        fields.iter().for_each(|f| args.extend(["--set", f.as_str()]));
+        let early = fails(&env, "2026-04-02", &args);
+        assert!(early.contains(&format!("refused on 2026-03-03; a new one is accepted from 2026-04-03")), "{early}");
+        ok(&env, "2026-04-03", &args);
+    }
+    let early = env.ok(&["audit", "--json", "--limit", "200"]);
+    let refused_early = serde_json::from_str::<Value>(&early).unwrap();
+    let count = refused_early.as_array().unwrap().iter().filter(|c| c["action"] == "request.refused-early").count();
+    assert_eq!(count, 6, "every early refiling is in the audit trail");
+    eventually("refusals are e-mailed", || {
+        sink.readable().iter().filter(|m| m.contains("is accepted from 2026-04-03")).count() == 6
+    });
+}
+
+#[test]
+fn technical_conditions_lapse_unless_extended_ten_days_ahead() {
+    let sink = SmtpSink::start(&[]);
+    let env = env_with_smtp(sink.port);
+    env.cast();
+    let fields =
+        ["object_name=School 5", "object_address=Kosshy", "main_gbps=1", "backup_gbps=1", "planned=2026-05-01"];
+    let fields: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
+    let kept = file(&env, "2026-01-05", "operator-link", "operator:alpha", &fields);
+    let lapsing = file(&env, "2026-01-05", "operator-link", "operator:alpha", &fields);
+    for id in [&kept, &lapsing] {
+        ok(&env, "2026-01-10", &["conditions", id, "--number", &format!("TC-{id}")]);
+    }
+    // Valid through 11 March: an extension must come by 1 March.
+    ok(&env, "2026-03-01", &["extend", &kept]);
+    let late = fails(&env, "2026-03-02", &["extend", &lapsing]);
+    assert!(late.contains("may be extended until 2026-03-01"), "{late}");
+    let lapsed = ok(&env, "2026-03-12", &["sweep"]);
+    assert!(lapsed.contains(&format!("[{lapsing}]")), "{lapsed}");
+    assert_eq!(show(&env, "2026-03-12", &lapsing)["request"]["state"], "lapsed");
+    let kept = show(&env, "2026-03-12", &kept);
+    assert_eq!(kept["request"]["conditions"]["expires"], "2026-05-10");
+    let refused = fails(&env, "2026-03-12", &["ready", &lapsing]);
+    assert!(refused.contains("'lapsed'"), "{refused}");
+    eventually("the lapse is e-mailed", || sink.readable().iter().any(|m| m.contains("What happened: lapse")));
+}
+
+#[test]
+fn a_connected_mail_application_creates_the_mail_system_and_credentials_stay_sealed() {
+    let sink = SmtpSink::start(&[]);
+    let env = env_with_smtp(sink.port);
+    let cast = env.cast();
+    let (_, applicant, fields, _) = kinds(&cast.a, &cast.b).pop().unwrap();
+    let id = file(&env, "2026-03-02", "mail-connection", &applicant, &fields);
+    let early = fails(&env, "2026-03-02", &["connect", &id]);
+    assert!(early.contains("'filed' cannot be given 'connect'"), "checked first: {early}");
+    ok(&env, "2026-03-03", &["check", &id]);
+    ok(&env, "2026-03-04", &["connect", &id]);
+    let system: Value = serde_json::from_str(&env.ok(&["mail", "show", "b-mail", "--json"])).unwrap();
+    assert_eq!(system["system"]["status"], "active");
+    assert_eq!(system["system"]["owner_bin"], cast.b.as_str());
+    assert_eq!(system["system"]["contacts"][0], "desk-contact@applicant.example");
+    ok(&env, "2026-06-01", &["disconnect", &id, "--reason", "no longer eligible"]);
+    let system: Value = serde_json::from_str(&env.ok(&["mail", "show", "b-mail", "--json"])).unwrap();
+    assert_eq!(system["system"]["status"], "disconnected");
+
+    let (_, applicant, fields, _) = kinds(&cast.a, &cast.b).swap_remove(4);
+    let id = file(&env, "2026-03-02", "defacement", &applicant, &fields);
+    let shown = ok(&env, "2026-03-02", &["show", &id, "--json"]);
+    assert!(!shown.contains("never-shown-1") && shown.contains("********"), "{shown}");
+    assert!(!env.ok(&["audit", "--json", "--limit", "100"]).contains("never-shown-1"));
+    use std::os::unix::fs::PermissionsExt;
+    let key = std::fs::metadata(env.path("data").join("desk.key")).expect("the key file exists");
+    assert_eq!(key.permissions().mode() & 0o777, 0o600);
+}
+
+#[test]
+fn the_api_files_lists_and_moves_requests_and_operators_see_only_their_own() {
+    let sink = SmtpSink::start(&[]);
+    let env = env_with_smtp(sink.port);
+    let cast = env.cast();
+    let duty = env.token("duty", &["--duty"]);
+    let alpha = env.token("alpha-noc", &["--operator", "alpha"]);
+    let beta = env.token("beta-noc", &["--operator", "beta"]);
+    let server = env.up();
+    let post = |path: &str, token: &str, body: &str| {
+        let file = env.write("body.json", body);
+        server.call("POST", path, Some(token), Some((&file, "application/json")))
+    };
+    let link = r#"{"kind": "operator-link", "applicant": "operator:alpha", "contacts": ["noc@alpha.example"],
+        "fields": {"object_name": "Akimat B", "object_address": "Astana", "main_gbps": 1, "backup_gbps": 1,
+        "planned": "2099-01-01"}}"#;
+    let filed = post("/api/v1/requests", &alpha, link);
+    assert_eq!(filed.status, 201, "{}", filed.body);
+    let id = filed.json()["id"].as_i64().unwrap();
+    assert_eq!(filed.json()["holder"], "duty");
+    assert!(filed.json()["due"].is_string());
+
+    let other = post("/api/v1/requests", &beta, link);
+    assert_eq!(other.status, 403, "beta cannot file for alpha");
+    let bad =
+        post("/api/v1/requests", &duty, &link.replace("\"main_gbps\": 1", "\"main_gbps\": 0").replace("Astana", ""));
+    assert_eq!(bad.status, 422);
+    assert!(bad.body.contains("main_gbps") && bad.body.contains("object_address"), "every problem: {}", bad.body);
+    let org = format!(
+        r#"{{"kind": "yearly-lists", "applicant": "org:{}", "contacts": ["it@b.example"],
+        "fields": {{"categories": ["news"], "networks": ["198.51.100.0/24"]}}}}"#,
+        cast.b
+    );
+    assert_eq!(post("/api/v1/requests", &duty, &org).status, 201);
+
+    let mine = server.get("/api/v1/requests", &alpha).json();
+    assert_eq!(mine.as_array().unwrap().len(), 1, "alpha sees only its own: {mine}");
+    assert_eq!(server.get("/api/v1/requests", &duty).json().as_array().unwrap().len(), 2);
+    assert_eq!(server.get(&format!("/api/v1/requests/{id}"), &beta).status, 403);
+    assert!(server.get("/api/v1/requests?overdue=true", &duty).json().as_array().unwrap().is_empty());
+
+    let actions = format!("/api/v1/requests/{id}/actions");
+    let conditions = r#"{"action": "conditions", "number": "TC-9", "details": "port 1"}"#;
+    assert_eq!(post(&actions, &alpha, conditions).status, 403, "the duty team issues conditions");
+    let issued = post(&actions, &duty, conditions);
+    assert_eq!((issued.status, issued.json()["holder"].as_str()), (200, Some("applicant")), "{}", issued.body);
+    let ready = post(&actions, &alpha, r#"{"action": "ready"}"#);
+    assert_eq!((ready.status, ready.json()["state"].as_str()), (200, Some("checking")), "{}", ready.body);
+    let wrong = post(&actions, &duty, r#"{"action": "apply"}"#);
+    assert_eq!(wrong.status, 409, "{}", wrong.body);
+    let shown = server.get(&format!("/api/v1/requests/{id}"), &alpha).json();
+    assert_eq!(shown["timeline"].as_array().unwrap().len(), 3);
+    let doc = server.call("GET", "/api/v1/openapi.json", None, None).json();
+    assert!(doc["paths"]["/api/v1/requests/{id}/actions"]["post"].is_object());
+    eventually("the transitions are e-mailed", || sink.messages().len() == 4);
+}
