@@ -51,8 +51,12 @@ fn show(env: &Env, day: &str, id: &str) -> Value {
     serde_json::from_str(&ok(env, day, &["show", id, "--json"])).expect("JSON")
 }
 
-/// Each kind: its applicant, its fields, and the verbs that answer it.
-fn kinds(a: &str, b: &str) -> Vec<(&'static str, String, Vec<String>, Vec<Vec<&'static str>>)> {
+/// One kind's application: its applicant, its fields, and the verbs that answer it.
+type Case = (&'static str, String, Vec<String>, Answers);
+type Answers = Vec<Vec<&'static str>>;
+
+/// Every kind, filed by the cast's operators and organisations A and B.
+fn kinds(a: &str, b: &str) -> Vec<Case> {
     let s = |items: &[&str]| items.iter().map(|i| i.to_string()).collect::<Vec<_>>();
     let credentials = r#"credentials={"access": "sftp://192.0.2.80", "login": "restore", "secret": "never-shown-1"}"#;
     vec![
@@ -182,7 +186,7 @@ fn a_refusal_refuses_an_early_refiling_with_the_date_and_accepts_a_later_one() {
         let mut args = vec!["file", kind, "--applicant", &applicant, "--contact", "x@applicant.example"];
         fields.iter().for_each(|f| args.extend(["--set", f.as_str()]));
         let early = fails(&env, "2026-04-02", &args);
-        assert!(early.contains(&format!("refused on 2026-03-03; a new one is accepted from 2026-04-03")), "{early}");
+        assert!(early.contains("refused on 2026-03-03; a new one is accepted from 2026-04-03"), "{early}");
         ok(&env, "2026-04-03", &args);
     }
     let early = env.ok(&["audit", "--json", "--limit", "200"]);
@@ -305,4 +309,44 @@ fn the_api_files_lists_and_moves_requests_and_operators_see_only_their_own() {
     let doc = server.call("GET", "/api/v1/openapi.json", None, None).json();
     assert!(doc["paths"]["/api/v1/requests/{id}/actions"]["post"].is_object());
     eventually("the transitions are e-mailed", || sink.messages().len() == 4);
+}
+
+#[test]
+fn a_mail_system_connected_from_the_desk_has_its_mail_accepted_by_the_relay() {
+    let desk_mail = SmtpSink::start(&[]);
+    let outside = SmtpSink::start(&[]);
+    let owner = SmtpSink::start(&[]);
+    let mut env = Env::new();
+    let cast = env.cast();
+    env.configure(&format!(
+        "[notices]\nsmtp_url = \"smtp://127.0.0.1:{}\"\nfrom = \"Desk <desk@gateway.example>\"\n\
+         [catalog]\nrefresh = \"200ms\"\n[relay]\nspool_dir = \"spool\"\nhostname = \"relay.test\"\n\
+         [relay.delivery]\nretry = [\"1s\"]\n[relay.delivery.transport]\n\"example.net\" = \"127.0.0.1:{}\"\n",
+        desk_mail.port, outside.port
+    ));
+    let duty = env.token("duty", &["--duty"]);
+    let server = env.up();
+    let relay = server.relay.clone().expect("the mail relay runs");
+    let send =
+        || common::swaks::send(&relay, "127.0.0.3", "clerk@desk-b.gov.kz", "someone@example.net", &[], "via desk");
+    assert!(!common::swaks::accepted(&send()), "not relayed before it is connected");
+
+    let body = format!(
+        r#"{{"kind": "mail-connection", "applicant": "org:{}", "contacts": ["postmaster@desk-b.gov.kz"],
+        "fields": {{"system": "desk-b", "domains": ["desk-b.gov.kz"], "servers": ["127.0.0.3"],
+        "deliver_to": "127.0.0.1:{}"}}}}"#,
+        cast.b, owner.port
+    );
+    let file = env.write("mail.json", &body);
+    let filed = server.call("POST", "/api/v1/requests", Some(&duty), Some((&file, "application/json")));
+    assert_eq!(filed.status, 201, "{}", filed.body);
+    let actions = format!("/api/v1/requests/{}/actions", filed.json()["id"]);
+    for action in [r#"{"action": "check"}"#, r#"{"action": "connect"}"#] {
+        let file = env.write("action.json", action);
+        let done = server.call("POST", &actions, Some(&duty), Some((&file, "application/json")));
+        assert_eq!(done.status, 200, "{}", done.body);
+    }
+    eventually("the relay accepts the new system's mail", || common::swaks::accepted(&send()));
+    eventually("and delivers it", || outside.messages().iter().any(|m| m.contains("via desk")));
+    eventually("the applicant is told", || desk_mail.readable().iter().any(|m| m.contains("State: connected")));
 }
