@@ -350,3 +350,42 @@ fn a_mail_system_connected_from_the_desk_has_its_mail_accepted_by_the_relay() {
     eventually("and delivers it", || outside.messages().iter().any(|m| m.contains("via desk")));
     eventually("the applicant is told", || desk_mail.readable().iter().any(|m| m.contains("State: connected")));
 }
+
+#[test]
+fn an_applied_yearly_list_becomes_the_policy_the_web_gateway_decides_by() {
+    let sink = SmtpSink::start(&[]);
+    let mut env = Env::new();
+    let cast = env.cast();
+    std::fs::create_dir_all(env.path("categories")).unwrap();
+    env.write("categories/test.csv", "news.test,news\nvpn.test,vpn\n");
+    env.configure(&format!(
+        "[notices]\nsmtp_url = \"smtp://127.0.0.1:{}\"\nfrom = \"Desk <desk@gateway.example>\"\n\
+         [policies]\ncategories_dir = \"{}\"\n",
+        sink.port,
+        env.path("categories").display()
+    ));
+    let explain = |host: &str| env.ok(&["policy", "explain", "--org", &cast.a, host]);
+    assert!(explain("news.test").contains("decision    deny"), "{}", explain("news.test"));
+    assert!(explain("vpn.test").contains("decision    deny"));
+
+    // Filed and applied today (the real clock: a policy is in force for a year from then).
+    let file = |kind: &str, sets: &[&str]| {
+        let mut args = vec!["request", "file", kind, "--applicant", "", "--contact", "it@a.example", "--json"];
+        let applicant = format!("org:{}", cast.a);
+        args[4] = &applicant;
+        sets.iter().for_each(|s| args.extend(["--set", s]));
+        let view: Value = serde_json::from_str(&env.ok(&args)).unwrap();
+        view["id"].as_i64().unwrap().to_string()
+    };
+    let lists = file("yearly-lists", &["categories=news", "networks=192.0.2.0/24"]);
+    let vpn = file("risky-service", &["category=vpn", "purpose=remote staff"]);
+    assert!(explain("news.test").contains("decision    deny"), "filed is not yet applied");
+    env.ok(&["request", "apply", &lists]);
+    env.ok(&["request", "apply", &vpn]);
+    let news = explain("news.test");
+    assert!(news.contains("decision    allow") && news.contains("access list"), "{news}");
+    let granted = explain("vpn.test");
+    assert!(granted.contains("decision    allow") && granted.contains(&format!("request {vpn}")), "{granted}");
+    let other = env.ok(&["policy", "explain", "--org", &cast.b, "news.test"]);
+    assert!(other.contains("decision    deny"), "only the applicant's policy changes: {other}");
+}

@@ -9,13 +9,15 @@
 //! - [`kind`]: the kinds, who may file each, and the applicant;
 //! - [`fields`]: what each kind's application holds, and its checks;
 //! - [`clock`]: periods in working or calendar days, and the regulation's deadlines;
-//! - [`machine`]: states, actions, transitions, holder and due day.
+//! - [`machine`]: states, actions, transitions, holder and due day;
+//! - [`policy`]: the organisations' policies that applied applications make.
 
 pub mod attachment;
 pub mod clock;
 pub mod fields;
 pub mod kind;
 pub mod machine;
+pub mod policy;
 
 pub use clock::{Period, resubmit_from};
 pub use fields::{Credentials, Fields, Problem, Problems};

@@ -46,7 +46,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Notices { operator, json } => {
             reconcile::notices(&open_store(&config).await?, operator, json.json).await
         }
-        Command::Policy(c) => crate::web::policy_command(&config, c),
+        Command::Policy(c) => crate::web::policy_command(&config, c).await,
         Command::Mail(c) => mail::run(&open_store(&config).await?, c).await,
         Command::Request(r) => request::run(&config, open_store(&config).await?, r).await,
         Command::Gate(c) => gate::run(&config, c).await,

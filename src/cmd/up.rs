@@ -72,6 +72,7 @@ pub async fn run(mut config: Config, args: UpArgs, config_path: Option<PathBuf>)
     spawn_reloader(
         reloads,
         config_path,
+        store.clone(),
         config.clone(),
         web.as_ref().map(|w| w.rules.clone()),
         web.as_ref().map(|w| Arc::clone(&w.proxy)),
@@ -178,9 +179,9 @@ async fn start_web(
     ca: &certs::CaStore,
     stop: &CancellationToken,
 ) -> anyhow::Result<Web> {
-    let rules = crate::web::PolicyRules::load(&config.policies).context("cannot load categories and policies")?;
+    let rules = crate::web::load(&config.policies, store).await.context("cannot load categories and policies")?;
     let rules = iqbsh::RulesHandle::new(Arc::new(rules));
-    crate::web::spawn_reloader(config.policies.clone(), rules.clone(), stop.clone());
+    crate::web::spawn_reloader(config.policies.clone(), store.clone(), rules.clone(), stop.clone());
     let forge = certs::LeafForge::new(ca.current().clone(), certs::ForgeConfig::default())
         .context("cannot start the certificate forge")?;
     let own = config.own_addresses();
@@ -205,6 +206,7 @@ async fn start_web(
 fn spawn_reloader(
     mut reloads: mpsc::Receiver<()>,
     path: Option<PathBuf>,
+    store: store::Store,
     mut running: Config,
     rules: Option<iqbsh::RulesHandle>,
     proxy: Option<Arc<iqbsh::ProxyHandle>>,
@@ -222,13 +224,11 @@ fn spawn_reloader(
                 None => running.clone(),
             };
             if let Some(rules) = &rules {
-                let policies = fresh.policies.clone();
-                match tokio::task::spawn_blocking(move || crate::web::PolicyRules::load(&policies)).await {
-                    Ok(Ok(loaded)) => rules.replace(Arc::new(loaded)),
-                    Ok(Err(e)) => {
+                match crate::web::load(&fresh.policies, &store).await {
+                    Ok(loaded) => rules.replace(Arc::new(loaded)),
+                    Err(e) => {
                         tracing::error!(error = %format!("{e:#}"), "reload: categories and policies refused; the previous ones stay")
                     }
-                    Err(e) => tracing::error!(error = %e, "reload: the policy task failed"),
                 }
             }
             if let Some(proxy) = &proxy {

@@ -137,3 +137,37 @@ fn requests_are_applied_within_ten_working_days() {
     assert_eq!(late.len(), 1);
     assert_eq!(late[0].0.bin, "210987654321", "the pending request is overdue; the granted one was on time");
 }
+
+#[test]
+fn a_merged_policy_prevails_over_the_file_and_keeps_its_grants() {
+    let mut b = book();
+    let org = |granted: Option<&str>, categories: &[&str], grants: Vec<Grant>| OrgPolicy {
+        bin: "123456789012".into(),
+        name: String::new(),
+        received: day("2026-06-01"),
+        granted: granted.map(day),
+        categories: cats(categories).into_iter().collect(),
+        grants,
+    };
+    let before = b.organisation("123456789012").unwrap().clone();
+    let vpn = Grant {
+        target: GrantTarget::Category(Category::new("vpn").unwrap()),
+        request: "request 7".into(),
+        granted: day("2026-06-02"),
+    };
+    b.merge(org(None, &[], vec![vpn.clone()]));
+    let merged = b.organisation("123456789012").unwrap();
+    assert_eq!(
+        (merged.granted, &merged.categories),
+        (before.granted, &before.categories),
+        "a grant alone adds a grant"
+    );
+    assert_eq!(merged.grants.len(), before.grants.len() + 1);
+    b.merge(org(Some("2026-06-03"), &["education"], vec![]));
+    let merged = b.organisation("123456789012").unwrap();
+    assert_eq!(merged.granted, Some(day("2026-06-03")));
+    assert_eq!(merged.categories, cats(&["education"]).into_iter().collect());
+    assert!(merged.grants.contains(&vpn), "grants stay");
+    b.merge(OrgPolicy { bin: "999999999999".into(), ..org(Some("2026-06-03"), &["news"], vec![]) });
+    assert!(b.organisation("999999999999").is_some());
+}
