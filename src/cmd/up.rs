@@ -43,6 +43,8 @@ pub async fn run(mut config: Config, args: UpArgs, config_path: Option<PathBuf>)
     let reconciler = super::reconcile::reconciler(&config, store.clone())?;
     let leading = store.lead("reconciler");
     let reconciling = reconciler.spawn(config.notices.interval.max(Duration::from_secs(1)), leading, stop.clone());
+    let desk = Arc::new(crate::requests::Desk::open(&config, store.clone())?);
+    let sweeping = crate::requests::spawn_sweeper(desk.clone(), config.notices.interval, stop.clone());
     let web = match config.services.web {
         true => Some(start_web(&config, &store, &snapshot, &ca, &stop).await?),
         false => None,
@@ -85,7 +87,7 @@ pub async fn run(mut config: Config, args: UpArgs, config_path: Option<PathBuf>)
         mail: mail.as_ref().map(|(m, _)| Arc::clone(m)),
         stop: stop.clone(),
         gate: gate.clone(),
-        desk: Arc::new(crate::requests::Desk::open(&config, store.clone())?),
+        desk,
     };
     let console = crate::console::Console::new(state.clone(), Arc::new(config.clone()), tls.is_some());
     let app = router(state, config.api.max_body_mib << 20).merge(crate::console::router(console));
@@ -110,6 +112,7 @@ pub async fn run(mut config: Config, args: UpArgs, config_path: Option<PathBuf>)
     }
     drain(web, mail, &store, &config).await;
     let _ = reconciling.await;
+    let _ = sweeping.await;
     store.close().await;
     tracing::info!("stopped");
     outcome

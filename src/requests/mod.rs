@@ -56,6 +56,29 @@ pub struct Desk {
     key_file: PathBuf,
 }
 
+/// Records lapsed technical conditions every `every` until `stop` (every node may run
+/// it: a lapse already recorded is not recorded again).
+pub fn spawn_sweeper(
+    desk: Arc<Desk>,
+    every: std::time::Duration,
+    stop: tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let every = every.max(std::time::Duration::from_secs(1));
+    tokio::spawn(async move {
+        loop {
+            match desk.sweep(day_of(store::now_ms())).await {
+                Ok(lapsed) if !lapsed.is_empty() => tracing::info!(?lapsed, "technical conditions lapsed"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "the desk's sweep failed; it runs again"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.cancelled() => return,
+            }
+        }
+    })
+}
+
 /// Today in Kazakhstan for the instant `ms`.
 pub fn day_of(ms: i64) -> Date {
     Date::from_unix(ms.div_euclid(1000), ASTANA_OFFSET)
