@@ -389,3 +389,66 @@ fn an_applied_yearly_list_becomes_the_policy_the_web_gateway_decides_by() {
     let other = env.ok(&["policy", "explain", "--org", &cast.b, "news.test"]);
     assert!(other.contains("decision    deny"), "only the applicant's policy changes: {other}");
 }
+
+#[test]
+fn the_console_lists_requests_overdue_first_and_takes_transitions_with_csrf() {
+    use common::console::Browser;
+    let sink = SmtpSink::start(&[]);
+    let env = env_with_smtp(sink.port);
+    let cast = env.cast();
+    env.user("duty1", "duty password one", &["--duty"]);
+    env.user("alpha1", "alpha password one", &["--operator", "alpha"]);
+    let (_, link_applicant, link_fields, _) = kinds(&cast.a, &cast.b).swap_remove(0);
+    // Filed long ago and never answered: overdue today.
+    let late = file(&env, "2026-03-02", "operator-link", &link_applicant, &link_fields);
+    let lists = {
+        let args = [
+            "request",
+            "file",
+            "yearly-lists",
+            "--applicant",
+            &format!("org:{}", cast.a),
+            "--contact",
+            "it@a.example",
+            "--set",
+            "categories=news",
+            "--set",
+            "networks=192.0.2.0/24",
+            "--json",
+        ];
+        let view: Value = serde_json::from_str(&env.ok(&args)).unwrap();
+        view["id"].as_i64().unwrap().to_string()
+    };
+    let server = env.up();
+
+    let mut duty = Browser::new(&env, &server, "duty");
+    assert_eq!(duty.login("duty1", "duty password one").status, 303);
+    let page = duty.get("/requests");
+    assert_eq!(page.status, 200, "{}", page.body);
+    let first = page.body.find(&format!("href=\"/requests/{late}\"")).expect("the late request is listed");
+    let second = page.body.find(&format!("href=\"/requests/{lists}\"")).expect("the new one too");
+    assert!(first < second && page.body.contains("overdue"), "overdue first");
+
+    let detail = duty.get(&format!("/requests/{late}"));
+    assert!(detail.body.contains("value=\"conditions\"") && detail.body.contains("value=\"refuse\""));
+    let act = format!("/requests/{late}/act");
+    let forged = duty.post_raw(&act, &[("verb", "conditions"), ("number", "TC-5")]);
+    assert_eq!(forged.status, 403, "a form without its token is refused");
+    let done = duty.post(&act, &[("verb", "conditions"), ("number", "TC-5"), ("text", "port 2")]);
+    assert_eq!(done.status, 303, "{}", done.body);
+    let detail = duty.get(&format!("/requests/{late}"));
+    assert!(detail.body.contains("TC-5") && detail.body.contains("the applicant"), "{}", detail.body);
+    let audit = env.ok(&["audit", "--subject", &format!("request:{late}")]);
+    assert!(audit.contains("user:duty1"), "{audit}");
+
+    let mut alpha = Browser::new(&env, &server, "alpha");
+    assert_eq!(alpha.login("alpha1", "alpha password one").status, 303);
+    let mine = alpha.get("/requests");
+    assert!(mine.body.contains(&format!("href=\"/requests/{late}\"")));
+    assert!(!mine.body.contains(&format!("href=\"/requests/{lists}\"")), "only alpha's own");
+    assert_eq!(alpha.get(&format!("/requests/{lists}")).status, 403);
+    let own = alpha.get(&format!("/requests/{late}"));
+    assert!(own.body.contains("value=\"ready\"") && !own.body.contains("value=\"connect\""));
+    assert_eq!(alpha.post(&act, &[("verb", "ready")]).status, 303);
+    assert_eq!(show(&env, "2026-03-02", &late)["request"]["state"], "checking");
+}

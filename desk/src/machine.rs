@@ -247,6 +247,24 @@ impl Application {
         self.state.conditions_run() && self.conditions.as_ref().is_some_and(|c| c.expires < today)
     }
 
+    /// The verbs a person may give it in its state (the automatic lapse aside).
+    pub fn verbs(&self) -> Vec<&'static str> {
+        let text = String::new;
+        let samples = [
+            Action::Check,
+            Action::Conditions { number: text(), details: text() },
+            Action::Ready,
+            Action::NonConformities { reason: text() },
+            Action::Extend,
+            Action::Connect,
+            Action::Apply,
+            Action::Close { note: text() },
+            Action::Refuse { reason: text() },
+            Action::Disconnect { reason: text() },
+        ];
+        samples.iter().filter(|a| next(self.kind(), self.state, a).is_some()).map(Action::verb).collect()
+    }
+
     /// Takes `action` on `today`; returns the state it left.
     pub fn act(&mut self, action: &Action, today: Date) -> Result<State, Refusal> {
         let from = self.state;

@@ -114,7 +114,9 @@ fn an_operator_link_runs_to_connection_through_non_conformities() {
     // Thursday 9 April: 10, 13, 14, 15, 16 April.
     assert_eq!(a.step(&calendar), Step { holder: Some(Holder::Applicant), due: Some(d("2026-04-16")) });
     a.act(&Action::Ready, d("2026-04-14")).unwrap();
+    assert_eq!(a.verbs(), ["nonconform", "extend", "connect"]);
     a.act(&Action::Connect, d("2026-04-15")).unwrap();
+    assert!(a.verbs().is_empty());
     assert_eq!((a.state, a.since), (State::Connected, d("2026-04-15")));
     let wrong = a.act(&Action::Apply, d("2026-04-16")).unwrap_err();
     assert!(matches!(wrong, Refusal::NotNow { state: State::Connected, verb: "apply", .. }), "{wrong}");
