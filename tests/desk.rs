@@ -452,3 +452,28 @@ fn the_console_lists_requests_overdue_first_and_takes_transitions_with_csrf() {
     assert_eq!(alpha.post(&act, &[("verb", "ready")]).status, 303);
     assert_eq!(show(&env, "2026-03-02", &late)["request"]["state"], "checking");
 }
+
+#[test]
+fn editing_the_calendar_moves_the_due_days_of_open_applications() {
+    let sink = SmtpSink::start(&[]);
+    let mut env = Env::new();
+    let cast = env.cast();
+    let calendar = env.write("kz.cal", "holiday 01-01 New Year\n");
+    env.configure(&format!(
+        "[notices]\nsmtp_url = \"smtp://127.0.0.1:{}\"\nfrom = \"Desk <desk@gateway.example>\"\n\
+         [calendar]\nfile = \"{}\"\n",
+        sink.port,
+        calendar.display()
+    ));
+    let sets = ["categories=news".to_string(), "networks=192.0.2.0/24".to_string()];
+    let id = file(&env, "2026-03-02", "yearly-lists", &format!("org:{}", cast.a), &sets);
+    let duty = env.token("duty", &["--duty"]);
+    let server = env.up();
+    let due = || server.get(&format!("/api/v1/requests/{id}"), &duty).json()["request"]["due"].clone();
+    // Ten working days from Monday 2 March with no holiday in March: 3–6, 9–13, 16.
+    assert_eq!(due(), "2026-03-16");
+    assert_eq!(show(&env, "2026-03-02", &id)["request"]["due"], "2026-03-16");
+    env.write("kz.cal", "holiday 01-01 New Year\noff 2026-03-10 a day off decreed later\n");
+    assert_eq!(show(&env, "2026-03-02", &id)["request"]["due"], "2026-03-17", "the CLI reads the file in force");
+    eventually("the running service follows the file", || due() == "2026-03-17");
+}

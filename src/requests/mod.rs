@@ -17,7 +17,7 @@ use anyhow::Context;
 use catalog::reconcile::mail::{Mailer, SmtpMailer};
 use desk::{Action, Applicant, Application, Fields, Kind, Problems};
 use lettre::message::Mailbox;
-use policies::calendar::{ASTANA_OFFSET, Calendar, Date};
+use policies::calendar::{ASTANA_OFFSET, Date};
 use store::{ApplicationRecord, Sealer, Store, StoreError};
 
 pub use view::RequestView;
@@ -47,10 +47,11 @@ pub struct Filing {
     pub fields: serde_json::Value,
 }
 
-/// The desk: the store, the calendar in force, the mailer and the key for secrets.
+/// The desk: the store, the calendar in force (following its file: an edit moves the
+/// due days of open applications), the mailer and the key for secrets.
 pub struct Desk {
     pub store: Store,
-    pub calendar: Calendar,
+    calendar: crate::calendar::Following,
     mailer: Arc<dyn Mailer>,
     from: Mailbox,
     key_file: PathBuf,
@@ -97,7 +98,7 @@ impl Desk {
             .with_context(|| format!("[notices] from: '{}' is not a mailbox", config.notices.from))?;
         Ok(Desk {
             store,
-            calendar: crate::calendar::open(config)?,
+            calendar: crate::calendar::Following::open(config)?,
             mailer: Arc::new(mailer),
             from,
             key_file: config.data_dir.join("desk.key"),
@@ -177,7 +178,7 @@ impl Desk {
 
     /// How a record looks to people on `today`.
     pub fn view(&self, record: &ApplicationRecord, today: Date) -> RequestView {
-        RequestView::of(record, &self.calendar, today)
+        RequestView::of(record, &self.calendar.current(), today)
     }
 
     /// The key for secrets, in the data directory (made private if it is new: with
