@@ -477,3 +477,77 @@ fn editing_the_calendar_moves_the_due_days_of_open_applications() {
     assert_eq!(show(&env, "2026-03-02", &id)["request"]["due"], "2026-03-17", "the CLI reads the file in force");
     eventually("the running service follows the file", || due() == "2026-03-17");
 }
+
+#[test]
+fn the_web_gateway_enforces_an_applied_yearly_list_without_a_restart() {
+    use common::netns::{HOST_SIDE, Netns, WORKSTATION};
+    assert!(common::netns::is_root(), "this test needs root to create a network namespace");
+    let sink = SmtpSink::start(&[]);
+    let mut env = Env::new();
+    let cast = env.cast();
+    let port = common::free_port();
+    let _origin = common::origin::origin(&env, port);
+    std::fs::create_dir_all(env.path("categories")).unwrap();
+    env.write("categories/test.csv", "news.test,news\n");
+    let dir = env.dir.path().display().to_string();
+    env.configure(&format!(
+        r#"
+[notices]
+smtp_url = "smtp://127.0.0.1:{smtp}"
+from = "Desk <desk@gateway.example>"
+[catalog]
+refresh = "200ms"
+[policies]
+categories_dir = "{dir}/categories"
+reload = "1s"
+[proxy]
+connect_ports = [{port}]
+[proxy.explicit]
+link = "alpha-1"
+[proxy.upstream]
+extra_anchors = ["{dir}/origin-ca.pem"]
+[proxy.dns]
+deny_destinations = []
+[proxy.dns.hosts]
+"news.test" = ["127.0.0.1"]
+"#,
+        smtp = sink.port
+    ));
+    env.write("list.csv", &format!("{WORKSTATION}/32,{}\n", cast.a));
+    env.ok(&["catalog", "import", "--operator", "alpha", env.path("list.csv").to_str().unwrap()]);
+    env.ok(&["ca", "init"]);
+    env.ok(&["ca", "export", "-o", env.path("gateway-root.pem").to_str().unwrap()]);
+    let ns = Netns::new("pmtdesk");
+    let server =
+        env.up_with("warn", std::process::Stdio::inherit(), &[("PERIMETER_PROXY_LISTEN", &format!("{HOST_SIDE}:0"))]);
+    let proxy = format!("http://{}", server.proxy.as_deref().expect("the web proxy runs"));
+    let root = env.path("gateway-root.pem").display().to_string();
+    let news = format!("https://news.test:{port}/");
+    let fetch = || ns.curl(WORKSTATION, &["-x", &proxy, "--cacert", &root, "-w", "\n%{http_code}", &news]).1;
+    let before = fetch();
+    assert!(before.ends_with("403") && before.contains("news"), "no policy yet: {before}");
+
+    let applicant = format!("org:{}", cast.a);
+    let args = [
+        "request",
+        "file",
+        "yearly-lists",
+        "--applicant",
+        &applicant,
+        "--contact",
+        "it@a.example",
+        "--set",
+        "categories=news",
+        "--set",
+        "networks=198.51.100.0/24",
+        "--json",
+    ];
+    let view: Value = serde_json::from_str(&env.ok(&args)).unwrap();
+    let id = view["id"].as_i64().unwrap().to_string();
+    assert!(fetch().ends_with("403"), "filed is not applied");
+    env.ok(&["request", "apply", &id]);
+    eventually("the applied list reaches the running gateway", || {
+        let page = fetch();
+        page.ends_with("200") && page.contains("s_server")
+    });
+}

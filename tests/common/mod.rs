@@ -5,6 +5,7 @@
 
 pub mod console;
 pub mod netns;
+pub mod origin;
 pub mod postgres;
 pub mod swaks;
 pub mod webdriver;
