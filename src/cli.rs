@@ -303,6 +303,9 @@ pub enum RequestCmd {
         /// Only those past their due day.
         #[arg(long)]
         overdue: bool,
+        /// Only those due within this many working days (overdue ones included).
+        #[arg(long, value_name = "DAYS")]
+        due_within: Option<u32>,
         /// Only this applicant's (operator:NAME or org:BIN).
         #[arg(long)]
         applicant: Option<String>,

@@ -165,6 +165,15 @@ fn every_kind_is_filed_and_answered_and_its_contacts_are_told() {
     assert_eq!((link["holder"].as_str(), link["due"].as_str()), (Some("applicant"), Some("2026-03-16")));
     let lists = list.as_array().unwrap().iter().find(|v| v["kind"] == "yearly-lists").unwrap();
     assert_eq!(lists["valid_through"], "2027-03-03");
+
+    // Due soon: within three working days of Wednesday 11 March (12, 13, 16 March) only
+    // the link's readiness (16 March) is due; every other application was answered.
+    let soon: Value = serde_json::from_str(&ok(&env, "2026-03-11", &["list", "--due-within", "3", "--json"])).unwrap();
+    let kinds: Vec<&str> = soon.as_array().unwrap().iter().map(|v| v["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["operator-link"], "{soon}");
+    let overdue: Value = serde_json::from_str(&ok(&env, "2026-03-17", &["list", "--overdue", "--json"])).unwrap();
+    assert_eq!(overdue[0]["kind"], "operator-link");
+    assert_eq!(overdue.as_array().unwrap().len(), 1);
 }
 
 #[test]

@@ -45,6 +45,8 @@ fn require_own(caller: &Caller, applicant: &Applicant) -> ApiResult<()> {
 pub struct ListQuery {
     #[serde(default)]
     overdue: bool,
+    /// Only those due within this many working days (overdue ones included).
+    due_within: Option<u32>,
 }
 
 #[utoipa::path(
@@ -52,7 +54,10 @@ pub struct ListQuery {
     path = "/api/v1/requests",
     tag = "requests",
     summary = "Applications, overdue first (an operator token sees only its own)",
-    params(("overdue" = Option<bool>, Query, description = "only those past their due day")),
+    params(
+        ("overdue" = Option<bool>, Query, description = "only those past their due day"),
+        ("due_within" = Option<u32>, Query, description = "only those due within this many working days")
+    ),
     responses((status = 200, description = "the applications with holder and due day"), (status = 401, description = "missing, unknown or revoked token")),
     security(("bearer" = []))
 )]
@@ -61,6 +66,10 @@ pub async fn list(State(s): State<AppState>, caller: Caller, Query(q): Query<Lis
     let records = s.store.applications(own(&caller).as_ref()).await?;
     let mut views: Vec<RequestView> = records.iter().map(|r| s.desk.view(r, today)).collect();
     views.retain(|v| !q.overdue || v.overdue);
+    if let Some(days) = q.due_within {
+        let horizon = s.desk.horizon(today, days);
+        views.retain(|v| v.due.is_some_and(|due| due <= horizon));
+    }
     RequestView::sort(&mut views);
     Ok(Json(views).into_response())
 }

@@ -34,11 +34,15 @@ pub async fn run(config: &Config, store: Store, args: RequestArgs) -> anyhow::Re
                 print_step(&view);
             }
         }
-        RequestCmd::List { overdue, applicant, json: flag } => {
+        RequestCmd::List { overdue, due_within, applicant, json: flag } => {
             let applicant: Option<Applicant> = applicant.map(|a| a.parse()).transpose().map_err(anyhow::Error::msg)?;
             let mut views: Vec<RequestView> =
                 desk.store.applications(applicant.as_ref()).await?.iter().map(|r| desk.view(r, today)).collect();
             views.retain(|v| !overdue || v.overdue);
+            if let Some(days) = due_within {
+                let horizon = desk.horizon(today, days);
+                views.retain(|v| v.due.is_some_and(|due| due <= horizon));
+            }
             RequestView::sort(&mut views);
             if flag.json {
                 json(&views)?;

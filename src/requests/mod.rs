@@ -176,6 +176,11 @@ impl Desk {
         Ok(acted.record)
     }
 
+    /// The last day of the `working_days` after `today` (the horizon of "due soon").
+    pub fn horizon(&self, today: Date, working_days: u32) -> Date {
+        self.calendar.current().add_working_days(today, working_days)
+    }
+
     /// How a record looks to people on `today`.
     pub fn view(&self, record: &ApplicationRecord, today: Date) -> RequestView {
         RequestView::of(record, &self.calendar.current(), today)
