@@ -371,7 +371,9 @@ pub enum RequestCmd {
         #[command(flatten)]
         reason: Reason,
     },
-    /// Record the lapse of technical conditions that expired without an extension.
+    /// Record the lapse of technical conditions that expired without an extension, and
+    /// remind organisations whose policies lapse within `[policies] remind_days`
+    /// (`perimeter up` does this on its own every `notices.interval`).
     Sweep,
 }
 

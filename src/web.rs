@@ -29,11 +29,14 @@ pub struct PoliciesConfig {
     /// How often the files are checked for changes.
     #[serde(with = "policies::duration::one")]
     pub reload: Duration,
+    /// How many days before an organisation's policy lapses (one calendar year after
+    /// its yearly lists were applied) the organisation is reminded by e-mail.
+    pub remind_days: u32,
 }
 
 impl Default for PoliciesConfig {
     fn default() -> PoliciesConfig {
-        PoliciesConfig { categories_dir: None, file: None, reload: Duration::from_secs(10) }
+        PoliciesConfig { categories_dir: None, file: None, reload: Duration::from_secs(10), remind_days: 30 }
     }
 }
 

@@ -560,3 +560,22 @@ deny_destinations = []
         page.ends_with("200") && page.contains("s_server")
     });
 }
+
+#[test]
+fn an_organisation_is_reminded_once_before_its_policy_lapses() {
+    let sink = SmtpSink::start(&[]);
+    let env = env_with_smtp(sink.port);
+    let cast = env.cast();
+    let sets = ["categories=news".to_string(), "networks=192.0.2.0/24".to_string()];
+    let id = file(&env, "2026-03-02", "yearly-lists", &format!("org:{}", cast.a), &sets);
+    ok(&env, "2026-03-04", &["apply", &id]);
+    // In force through 3 March 2027: reminded from 1 February (30 days ahead), once.
+    assert!(ok(&env, "2027-01-31", &["sweep"]).contains("reminded of lapsing policies: []"));
+    assert!(ok(&env, "2027-02-01", &["sweep"]).contains(&format!("reminded of lapsing policies: [{id}]")));
+    assert!(ok(&env, "2027-02-02", &["sweep"]).contains("reminded of lapsing policies: []"));
+    eventually("the reminder is e-mailed", || {
+        sink.readable().iter().any(|m| m.contains("reminder: in force through 2027-03-03"))
+    });
+    let timeline = show(&env, "2027-02-02", &id)["timeline"].clone();
+    assert_eq!(timeline.as_array().unwrap().iter().filter(|t| t["verb"] == "remind").count(), 1);
+}

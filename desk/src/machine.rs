@@ -242,6 +242,13 @@ impl Application {
         (self.state == State::Refused).then(|| clock::resubmit_from(self.since))
     }
 
+    /// Whether an applied list or service lapses within `days` of `today` (and has not
+    /// lapsed yet): its applicant is to be reminded.
+    pub fn reminder_due(&self, today: Date, days: u32) -> bool {
+        let lapses = self.valid_through.filter(|_| self.state == State::Applied);
+        lapses.is_some_and(|last| today <= last && last <= today.add_days(i64::from(days)))
+    }
+
     /// Whether its technical conditions have expired by `today` (a lapse is due).
     pub fn lapse_due(&self, today: Date) -> bool {
         self.state.conditions_run() && self.conditions.as_ref().is_some_and(|c| c.expires < today)

@@ -62,8 +62,11 @@ pub async fn run(config: &Config, store: Store, args: RequestArgs) -> anyhow::Re
             );
         }
         RequestCmd::Sweep => {
-            let lapsed = desk.sweep(today).await.map_err(explain)?;
-            println!("technical conditions lapsed: {lapsed:?}");
+            let swept = desk.sweep(today).await.map_err(explain)?;
+            println!(
+                "technical conditions lapsed: {:?}; reminded of lapsing policies: {:?}",
+                swept.lapsed, swept.reminded
+            );
         }
         transition => {
             let (id, action) = transition_of(&transition).context("not a transition")?;

@@ -39,6 +39,13 @@ pub enum DeskError {
     Effect(String),
 }
 
+/// What a sweep did: lapses recorded, reminders sent.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Swept {
+    pub lapsed: Vec<i64>,
+    pub reminded: Vec<i64>,
+}
+
 /// A new application as the CLI or the API hands it in.
 pub struct Filing {
     pub kind: Kind,
@@ -55,6 +62,8 @@ pub struct Desk {
     mailer: Arc<dyn Mailer>,
     from: Mailbox,
     key_file: PathBuf,
+    /// Days before an applied policy lapses that its applicant is reminded.
+    remind_days: u32,
 }
 
 /// Records lapsed technical conditions every `every` until `stop` (every node may run
@@ -68,7 +77,9 @@ pub fn spawn_sweeper(
     tokio::spawn(async move {
         loop {
             match desk.sweep(day_of(store::now_ms())).await {
-                Ok(lapsed) if !lapsed.is_empty() => tracing::info!(?lapsed, "technical conditions lapsed"),
+                Ok(s) if !s.lapsed.is_empty() || !s.reminded.is_empty() => {
+                    tracing::info!(lapsed = ?s.lapsed, reminded = ?s.reminded, "the desk's sweep")
+                }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "the desk's sweep failed; it runs again"),
             }
@@ -102,6 +113,7 @@ impl Desk {
             mailer: Arc::new(mailer),
             from,
             key_file: config.data_dir.join("desk.key"),
+            remind_days: config.policies.remind_days,
         })
     }
 
@@ -154,16 +166,32 @@ impl Desk {
         Ok(acted.record)
     }
 
-    /// Records the lapse of every application whose technical conditions expired.
-    pub async fn sweep(&self, today: Date) -> Result<Vec<i64>, DeskError> {
-        let mut lapsed = Vec::new();
+    /// Records the lapse of every application whose technical conditions expired, and
+    /// reminds once the applicants whose applied policies lapse soon.
+    pub async fn sweep(&self, today: Date) -> Result<Swept, DeskError> {
+        let mut swept = Swept::default();
         for record in self.store.applications_with_conditions().await? {
             if record.application.lapse_due(today) {
                 self.lapse_if_due(record.id, today).await?;
-                lapsed.push(record.id);
+                swept.lapsed.push(record.id);
             }
         }
-        Ok(lapsed)
+        for record in self.store.applications(None).await? {
+            if record.application.reminder_due(today, self.remind_days) && !self.reminded(&record).await? {
+                let last = record.application.valid_through.unwrap_or(today);
+                let note = format!("in force through {last}: apply again before then");
+                self.store.note_application("desk", record.id, "remind", today, &note).await?;
+                self.notify(&record, &format!("reminder: {note}"), today).await;
+                swept.reminded.push(record.id);
+            }
+        }
+        Ok(swept)
+    }
+
+    /// Whether the applicant was reminded since the application was applied.
+    async fn reminded(&self, record: &ApplicationRecord) -> Result<bool, DeskError> {
+        let timeline = self.store.timeline(record.id).await?;
+        Ok(timeline.iter().any(|t| t.verb == "remind" && t.day >= record.application.since))
     }
 
     async fn lapse_if_due(&self, id: i64, today: Date) -> Result<ApplicationRecord, DeskError> {

@@ -127,6 +127,8 @@ fn applied_lists_are_valid_one_calendar_year() {
     let mut a = lists("2026-03-02");
     a.act(&Action::Apply, d("2026-03-10")).unwrap();
     assert_eq!(a.valid_through, Some(d("2027-03-09")));
+    assert!(!a.reminder_due(d("2027-02-06"), 30) && a.reminder_due(d("2027-02-07"), 30));
+    assert!(a.reminder_due(d("2027-03-09"), 30) && !a.reminder_due(d("2027-03-10"), 30), "lapsed: no reminder");
 }
 
 #[test]

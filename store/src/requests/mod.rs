@@ -182,6 +182,19 @@ impl Store {
         Ok(Acted { record, from })
     }
 
+    /// Records an event on an application's timeline that changes nothing (a reminder
+    /// sent), audited.
+    pub async fn note_application(&self, actor: &str, id: i64, verb: &str, day: Date, note: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let record = fetch(&mut tx, id).await?;
+        let state = record.application.state;
+        let note = Some(note.to_string());
+        add_step(&mut tx, Step { id, day, actor, verb, from: Some(state), to: state, note: note.clone() }).await?;
+        audit(&mut tx, actor, &format!("request.{verb}"), &subject(id), None, Some(json!({ "note": note }))).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Every application (or an applicant's), newest first.
     pub async fn applications(&self, applicant: Option<&Applicant>) -> Result<Vec<ApplicationRecord>> {
         let who = applicant.map(ToString::to_string).unwrap_or_default();
