@@ -313,8 +313,16 @@ fn the_api_files_lists_and_moves_requests_and_operators_see_only_their_own() {
     assert_eq!((ready.status, ready.json()["state"].as_str()), (200, Some("checking")), "{}", ready.body);
     let wrong = post(&actions, &duty, r#"{"action": "apply"}"#);
     assert_eq!(wrong.status, 409, "{}", wrong.body);
+    let pdf = env.write("letter.pdf", "%PDF-1.7 a letter");
+    let attach = format!("/api/v1/requests/{id}/attachments?name=letter.pdf");
+    let attached = server.call("POST", &attach, Some(&alpha), Some((&pdf, "application/pdf")));
+    assert_eq!(attached.status, 201, "{}", attached.body);
+    assert_eq!(server.call("POST", &attach, Some(&beta), Some((&pdf, "application/pdf"))).status, 403);
+    let wrong = server.call("POST", &attach, Some(&alpha), Some((&pdf, "image/png")));
+    assert_eq!(wrong.status, 422, "{}", wrong.body);
     let shown = server.get(&format!("/api/v1/requests/{id}"), &alpha).json();
     assert_eq!(shown["timeline"].as_array().unwrap().len(), 3);
+    assert_eq!(shown["attachments"][0]["name"], "letter.pdf");
     let doc = server.call("GET", "/api/v1/openapi.json", None, None).json();
     assert!(doc["paths"]["/api/v1/requests/{id}/actions"]["post"].is_object());
     eventually("the transitions are e-mailed", || sink.messages().len() == 4);
@@ -578,4 +586,124 @@ fn an_organisation_is_reminded_once_before_its_policy_lapses() {
     });
     let timeline = show(&env, "2027-02-02", &id)["timeline"].clone();
     assert_eq!(timeline.as_array().unwrap().iter().filter(|t| t["verb"] == "remind").count(), 1);
+}
+
+/// openssl in the test's directory.
+fn openssl(env: &Env, args: &[&str]) {
+    let out = std::process::Command::new("openssl").current_dir(env.dir.path()).args(args).output().expect("openssl");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A trust anchor (RSA), and a document signed (CMS, DER, content attached) by a signer
+/// whose key is `key_args` (RSA or ECDSA) and whose subject names a BIN.
+fn signed_document(env: &Env, name: &str, key_args: &[&str], bin: &str) -> std::path::PathBuf {
+    if !env.path("anchor.pem").exists() {
+        openssl(
+            env,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "anchor.key",
+                "-out",
+                "anchor.pem",
+                "-days",
+                "30",
+                "-subj",
+                "/CN=Test National CA",
+            ],
+        );
+    }
+    let key = format!("{name}.key");
+    let mut req = vec!["req", "-newkey"];
+    req.extend_from_slice(key_args);
+    let subject = format!("/CN=Signer {name}/OU=BIN{bin}/O=Akimat");
+    req.extend(["-nodes", "-keyout", &key, "-out", "s.csr", "-subj", &subject]);
+    openssl(env, &req);
+    let cert = format!("{name}.pem");
+    openssl(
+        env,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "s.csr",
+            "-CA",
+            "anchor.pem",
+            "-CAkey",
+            "anchor.key",
+            "-CAcreateserial",
+            "-out",
+            &cert,
+            "-days",
+            "30",
+        ],
+    );
+    env.write("letter.txt", "We ask to connect our mail system.\n");
+    let out = format!("{name}.p7s");
+    openssl(
+        env,
+        &[
+            "cms",
+            "-sign",
+            "-binary",
+            "-nodetach",
+            "-md",
+            "sha256",
+            "-in",
+            "letter.txt",
+            "-signer",
+            &cert,
+            "-inkey",
+            &key,
+            "-outform",
+            "DER",
+            "-out",
+            &out,
+        ],
+    );
+    env.path(&out)
+}
+
+#[test]
+fn signed_documents_are_verified_against_the_trust_anchors_and_their_signer_recorded() {
+    let sink = SmtpSink::start(&[]);
+    let mut env = env_with_smtp(sink.port);
+    let cast = env.cast();
+    let rsa = signed_document(&env, "rsa", &["rsa:2048"], &cast.b);
+    let ec = signed_document(&env, "ec", &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"], &cast.b);
+    std::fs::copy(env.path("anchor.pem"), env.path("trusted.pem")).unwrap();
+    env.configure(&format!(
+        "[notices]\nsmtp_url = \"smtp://127.0.0.1:{}\"\nfrom = \"Desk <desk@gateway.example>\"\n\
+         [desk]\ntrust_anchors = \"{}\"\n",
+        sink.port,
+        env.path("trusted.pem").display()
+    ));
+    let (_, applicant, fields, _) = kinds(&cast.a, &cast.b).pop().unwrap();
+    let id = file(&env, "2026-03-02", "mail-connection", &applicant, &fields);
+    for (doc, what) in [(&rsa, "RSA"), (&ec, "ECDSA")] {
+        let out = env.ok(&["request", "attach", &id, doc.to_str().unwrap()]);
+        assert!(out.contains(&format!("(BIN {})", cast.b)) && out.contains("Signer"), "{what}: {out}");
+    }
+    let shown = show(&env, "2026-03-02", &id);
+    let attachments = shown["attachments"].as_array().unwrap();
+    assert_eq!(attachments.len(), 2);
+    assert!(attachments.iter().all(|a| a["signer_bin"] == cast.b.as_str()), "{shown}");
+
+    // A changed byte in the signed content, or a signer from another authority: refused.
+    let mut bytes = std::fs::read(&rsa).unwrap();
+    let at = bytes.windows(7).position(|w| w == b"connect").expect("the content is attached");
+    bytes[at] = b'C';
+    let tampered = env.write("tampered.p7s", "");
+    std::fs::write(&tampered, bytes).unwrap();
+    let refused = env.fails(&["request", "attach", &id, tampered.to_str().unwrap()]);
+    assert!(refused.contains("does not match its signed digest"), "{refused}");
+    std::fs::remove_file(env.path("anchor.pem")).unwrap(); // another authority from here on
+    let stranger = signed_document(&env, "stranger", &["rsa:2048"], &cast.b);
+    let refused = env.fails(&["request", "attach", &id, stranger.to_str().unwrap()]);
+    assert!(refused.contains("does not chain to a configured trust anchor"), "{refused}");
+    assert_eq!(show(&env, "2026-03-02", &id)["attachments"].as_array().unwrap().len(), 2);
 }

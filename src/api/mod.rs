@@ -67,6 +67,7 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/requests", get(requests::list).post(requests::file))
         .route("/requests/{id}", get(requests::show))
         .route("/requests/{id}/actions", axum::routing::post(requests::act))
+        .route("/requests/{id}/attachments", axum::routing::post(requests::attach))
         .route("/metrics", get(routes::metrics))
         .fallback(routes::not_found);
     Router::new()

@@ -19,7 +19,9 @@ type ApiResult<T> = Result<T, ApiError>;
 impl From<DeskError> for ApiError {
     fn from(e: DeskError) -> ApiError {
         match e {
-            DeskError::Invalid(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+            DeskError::Invalid(_) | DeskError::Signature(_) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
+            }
             DeskError::TooEarly { .. } | DeskError::Effect(_) => ApiError::new(StatusCode::CONFLICT, e.to_string()),
             DeskError::Store(e) => e.into(),
         }
@@ -145,4 +147,35 @@ pub async fn act(
     let today = day_of(store::now_ms());
     let record = s.desk.act(&caller.actor(), id, &action, today).await?;
     Ok(Json(s.desk.view(&record, today)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachQuery {
+    name: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/requests/{id}/attachments",
+    tag = "requests",
+    summary = "Attach a file (the body, with its Content-Type); a signed document (CMS) is verified",
+    params(("id" = i64, Path, description = "application number"), ("name" = String, Query, description = "the file's name")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "PDF, PNG, JPEG, PKCS#7 (DER), text or CSV; at most 10 MiB"),
+    responses((status = 201, description = "recorded, with the signer of a signed document"), (status = 403, description = "not this operator's"), (status = 422, description = "refused: size, type, or a signature that does not verify"), (status = 401, description = "missing, unknown or revoked token")),
+    security(("bearer" = []))
+)]
+pub async fn attach(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Query(q): Query<AttachQuery>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let record = s.store.application(id).await?;
+    require_own(&caller, &record.application.applicant)?;
+    let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let info = s.desk.attach(&caller.actor(), id, (&q.name, content_type, &body)).await?;
+    Ok((StatusCode::CREATED, Json(info)).into_response())
 }

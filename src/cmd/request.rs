@@ -55,11 +55,14 @@ pub async fn run(config: &Config, store: Store, args: RequestArgs) -> anyhow::Re
             let content = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let content_type = content_type.unwrap_or_else(|| guess_type(&name).to_string());
-            let info = desk.store.attach(&actor, id, &name, &content_type, &content).await?;
+            let info = desk.attach(&actor, id, (&name, &content_type, &content)).await.map_err(explain)?;
             println!(
                 "request {id}: attached {} ({}, {} bytes, sha256 {})",
                 info.name, info.content_type, info.size, info.sha256
             );
+            if let Some(signer) = &info.signer {
+                println!("signed by {signer} (BIN {})", info.signer_bin.as_deref().unwrap_or("not named"));
+            }
         }
         RequestCmd::Sweep => {
             let swept = desk.sweep(today).await.map_err(explain)?;

@@ -24,6 +24,15 @@ pub use view::RequestView;
 
 use crate::config::Config;
 
+/// `[desk]` in the configuration file.
+#[derive(Clone, Debug, Default, serde::Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeskConfig {
+    /// A PEM file of the certificates signed documents must chain to. Without it a
+    /// signed document is kept but its signature is not verified.
+    pub trust_anchors: Option<PathBuf>,
+}
+
 /// Why the desk did not do what it was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum DeskError {
@@ -37,6 +46,8 @@ pub enum DeskError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Effect(String),
+    #[error("the signed document is refused: {0}")]
+    Signature(#[from] certs::signed::SignedError),
 }
 
 /// What a sweep did: lapses recorded, reminders sent.
@@ -64,6 +75,8 @@ pub struct Desk {
     key_file: PathBuf,
     /// Days before an applied policy lapses that its applicant is reminded.
     remind_days: u32,
+    /// The certificates (DER) signed documents must chain to; none: not verified.
+    anchors: Vec<Vec<u8>>,
 }
 
 /// Records lapsed technical conditions every `every` until `stop` (every node may run
@@ -91,6 +104,18 @@ pub fn spawn_sweeper(
     })
 }
 
+/// The trust anchors in a PEM file, as DER.
+fn anchors(path: Option<&std::path::Path>) -> anyhow::Result<Vec<Vec<u8>>> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let Some(path) = path else { return Ok(Vec::new()) };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .and_then(|i| i.collect::<Result<_, _>>())
+        .with_context(|| format!("[desk] trust_anchors: cannot read certificates from {}", path.display()))?;
+    anyhow::ensure!(!certs.is_empty(), "[desk] trust_anchors: no certificate in {}", path.display());
+    Ok(certs.into_iter().map(|c| c.as_ref().to_vec()).collect())
+}
+
 /// Today in Kazakhstan for the instant `ms`.
 pub fn day_of(ms: i64) -> Date {
     Date::from_unix(ms.div_euclid(1000), ASTANA_OFFSET)
@@ -114,6 +139,7 @@ impl Desk {
             from,
             key_file: config.data_dir.join("desk.key"),
             remind_days: config.policies.remind_days,
+            anchors: anchors(config.desk.trust_anchors.as_deref())?,
         })
     }
 
@@ -202,6 +228,26 @@ impl Desk {
         let acted = self.store.act_on_application("desk", id, &Action::Lapse, today).await?;
         self.notify(&acted.record, "lapse", today).await;
         Ok(acted.record)
+    }
+
+    /// Attaches a file to application `id`; a signed document (CMS) is verified against
+    /// the trust anchors, and its signer's subject and BIN recorded.
+    pub async fn attach(
+        &self,
+        actor: &str,
+        id: i64,
+        file: (&str, &str, &[u8]),
+    ) -> Result<store::AttachmentInfo, DeskError> {
+        let (_, content_type, content) = file;
+        let signed = content_type.starts_with("application/pkcs7");
+        let signer = match signed && !self.anchors.is_empty() {
+            true => {
+                let (_, signer) = certs::signed::verify(content, &self.anchors, store::now_ms() / 1000)?;
+                Some((signer.subject, signer.bin))
+            }
+            false => None,
+        };
+        Ok(self.store.attach(actor, id, file, signer).await?)
     }
 
     /// The last day of the `working_days` after `today` (the horizon of "due soon").

@@ -63,9 +63,9 @@ async fn unknown_applicants_are_refused_and_attachments_checked() {
     assert!(matches!(missing, Err(StoreError::NotFound { .. })), "{missing:?}");
 
     let filed = store.file_application("t", &lists(&owner, "2026-03-02"), None).await.unwrap();
-    let pdf = store.attach("t", filed.id, "letter.pdf", "application/pdf", b"%PDF-1.7\n...").await.unwrap();
+    let pdf = store.attach("t", filed.id, ("letter.pdf", "application/pdf", b"%PDF-1.7\n..."), None).await.unwrap();
     assert_eq!((pdf.size, pdf.sha256.len()), (12, 64));
-    let fake = store.attach("t", filed.id, "letter.pdf", "application/pdf", b"MZ\x90").await;
+    let fake = store.attach("t", filed.id, ("letter.pdf", "application/pdf", b"MZ\x90"), None).await;
     assert!(matches!(fake, Err(StoreError::Invalid(m)) if m.contains("does not match")));
     assert_eq!(store.attachments(filed.id).await.unwrap().len(), 1);
 }

@@ -42,6 +42,10 @@ CREATE TABLE application_attachments (
     size           BIGINT NOT NULL,
     -- hex SHA-256 of the content
     sha256         TEXT NOT NULL,
+    -- a signed document (CMS) verified against the desk's trust anchors: the signer
+    -- certificate's subject and the BIN it names; NULL when unsigned or not verified
+    signer         TEXT,
+    signer_bin     TEXT,
     added_at       BIGINT NOT NULL,
     actor          TEXT NOT NULL
 );

@@ -51,6 +51,9 @@ pub struct AttachmentInfo {
     pub content_type: String,
     pub size: i64,
     pub sha256: String,
+    /// A signed document's verified signer (certificate subject) and the BIN it names.
+    pub signer: Option<String>,
+    pub signer_bin: Option<String>,
     pub added_at: i64,
 }
 
