@@ -12,7 +12,8 @@ use serde_json::Value;
 fn env_with_smtp(smtp_port: u16) -> Env {
     let mut env = Env::new();
     env.configure(&format!(
-        "[notices]\nsmtp_url = \"smtp://127.0.0.1:{smtp_port}\"\nfrom = \"Desk <desk@gateway.example>\"\n"
+        "[notices]\nsmtp_url = \"smtp://127.0.0.1:{smtp_port}\"\nfrom = \"Desk <desk@gateway.example>\"\n\
+         [desk]\nduty_contacts = [\"duty@gateway.example\"]\n"
     ));
     env
 }
@@ -150,9 +151,14 @@ fn every_kind_is_filed_and_answered_and_its_contacts_are_told() {
         let audit = env.ok(&["audit", "--subject", &subject, "--json"]);
         assert_eq!(serde_json::from_str::<Value>(&audit).unwrap().as_array().unwrap().len(), 1 + answers.len());
     }
-    eventually("every transition is e-mailed", || sink.messages().len() == sent);
+    // Plus the duty team's alert of the incident, at once.
+    eventually("every transition is e-mailed", || sink.messages().len() == sent + 1);
     let mails = sink.readable();
-    assert!(mails.iter().all(|m| m.contains("desk-contact@applicant.example")), "to the applicant's contacts");
+    let (alerts, told): (Vec<&String>, Vec<&String>) =
+        mails.iter().partition(|m| m.contains("What happened: incident reported"));
+    assert_eq!(alerts.len(), 1);
+    assert!(alerts[0].contains("duty@gateway.example") && alerts[0].contains("defaced page"), "{}", alerts[0]);
+    assert!(told.iter().all(|m| m.contains("desk-contact@applicant.example")), "to the applicant's contacts");
     assert!(
         mails.iter().any(|m| m.contains("Technical conditions TC-2026-1 issued 2026-03-04, valid through 2026-05-03"))
     );

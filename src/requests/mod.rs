@@ -31,6 +31,8 @@ pub struct DeskConfig {
     /// A PEM file of the certificates signed documents must chain to. Without it a
     /// signed document is kept but its signature is not verified.
     pub trust_anchors: Option<PathBuf>,
+    /// The duty team's addresses, alerted at once when an incident is reported.
+    pub duty_contacts: Vec<String>,
 }
 
 /// Why the desk did not do what it was asked.
@@ -77,6 +79,8 @@ pub struct Desk {
     remind_days: u32,
     /// The certificates (DER) signed documents must chain to; none: not verified.
     anchors: Vec<Vec<u8>>,
+    /// Who is alerted of an incident at once.
+    duty_contacts: Vec<String>,
 }
 
 /// Records lapsed technical conditions every `every` until `stop` (every node may run
@@ -140,6 +144,7 @@ impl Desk {
             key_file: config.data_dir.join("desk.key"),
             remind_days: config.policies.remind_days,
             anchors: anchors(config.desk.trust_anchors.as_deref())?,
+            duty_contacts: config.desk.duty_contacts.clone(),
         })
     }
 
@@ -171,6 +176,9 @@ impl Desk {
         };
         let record = self.store.file_application(actor, &application, sealed).await?;
         self.notify(&record, "file", today).await;
+        if filing.kind == Kind::Incident {
+            self.alert_duty(&record, today).await;
+        }
         Ok(record)
     }
 
@@ -267,6 +275,26 @@ impl Desk {
             crate::cmd::private_dir(dir).map_err(|e| DeskError::Effect(format!("{e:#}")))?;
         }
         Ok(Sealer::open_or_create(&self.key_file)?)
+    }
+
+    /// Alerts the duty team of a reported incident (IQBSH 14: at once).
+    async fn alert_duty(&self, record: &ApplicationRecord, today: Date) {
+        if self.duty_contacts.is_empty() {
+            tracing::warn!(
+                request = record.id,
+                "an incident was reported and [desk] duty_contacts names nobody to alert"
+            );
+            return;
+        }
+        let view = self.view(record, today);
+        let sent = match notify::compose_to(&view, "incident reported", &self.from, &self.duty_contacts) {
+            Ok(message) => self.mailer.send(message).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = sent {
+            tracing::error!(request = record.id, error = %e, "the duty team was not alerted of an incident");
+            eprintln!("warning: the duty team was not alerted of incident {}: {e}", record.id);
+        }
     }
 
     /// E-mails the transition to the applicant's contacts; a failure is logged and

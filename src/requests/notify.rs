@@ -9,10 +9,15 @@ use super::RequestView;
 
 /// The message telling the contacts of `view` about `verb`.
 pub fn compose(view: &RequestView, verb: &str, from: &Mailbox) -> Result<Message, String> {
+    compose_to(view, verb, from, &view.application.contacts)
+}
+
+/// The same message to other recipients (the duty team, alerted of an incident).
+pub fn compose_to(view: &RequestView, verb: &str, from: &Mailbox, recipients: &[String]) -> Result<Message, String> {
     let a = &view.application;
     let subject = format!("[perimeter] request {} ({}): {}", view.id, a.kind().label(), a.state);
     let mut builder = Message::builder().from(from.clone()).subject(subject);
-    for to in &a.contacts {
+    for to in recipients {
         let mailbox: Mailbox = to.parse().map_err(|e| format!("contact '{to}': {e}"))?;
         builder = builder.to(mailbox);
     }
@@ -46,6 +51,9 @@ fn text(view: &RequestView, verb: &str) -> String {
     }
     if let Some(from) = view.resubmit_from {
         out.push_str(&format!("A new application is accepted from {from}.\n"));
+    }
+    if let Ok(fields) = serde_json::to_string(&a.fields) {
+        out.push_str(&format!("Application: {fields}\n"));
     }
     out.push_str("\nDays are counted in Astana time; periods start the day after the event.\n");
     out
