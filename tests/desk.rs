@@ -452,6 +452,8 @@ fn the_console_lists_requests_overdue_first_and_takes_transitions_with_csrf() {
     let second = page.body.find(&format!("href=\"/requests/{lists}\"")).expect("the new one too");
     assert!(first < second && page.body.contains("overdue"), "overdue first");
 
+    let today = duty.get("/today");
+    assert!(today.body.contains("href=\"/requests\""), "Today links the overdue applications");
     let detail = duty.get(&format!("/requests/{late}"));
     assert!(detail.body.contains("value=\"conditions\"") && detail.body.contains("value=\"refuse\""));
     let act = format!("/requests/{late}/act");

@@ -291,6 +291,7 @@ const TEXTS: &[(&str, &str, &str, &str)] = &[
     ("today.lapsing", "Policies lapsing within 30 days", "Политики, истекающие в течение 30 дней", ""),
     ("today.new_unknown", "New unknown addresses", "Новые неизвестные адреса", "Жаңа белгісіз мекенжайлар"),
     ("today.overdue", "Requests overdue", "Просроченные заявки", ""),
+    ("today.requests_overdue", "Desk applications overdue", "Просроченные заявки в реестре", ""),
     ("today.suspended", "Suspended mail systems", "Приостановленные почтовые системы", ""),
     ("today.undelivered", "Notices not sent", "Неотправленные уведомления", ""),
     ("upload.applied", "The list was applied.", "Список применён.", "Тізім қолданылды."),
