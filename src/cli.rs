@@ -196,6 +196,12 @@ pub enum PolicyCmd {
     },
     /// Requests not applied within ten working days of receipt (rule 4).
     Overdue,
+    /// Write the policies the web gateway enforces (the policy file with the request
+    /// desk's applied applications) in the policy file's TOML format.
+    Export {
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

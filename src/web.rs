@@ -62,7 +62,8 @@ impl Rules for PolicyRules {
     }
 }
 
-/// `perimeter policy ...`: check the files, explain a decision, list overdue requests.
+/// `perimeter policy ...`: check the files, explain a decision, list overdue requests,
+/// export the book in force.
 pub async fn policy_command(
     config: &crate::config::Config,
     cmd: crate::cli::PolicyCmd,
@@ -97,6 +98,15 @@ pub async fn policy_command(
             let cats = if found.categories.is_empty() { "none".to_string() } else { found.categories.join(", ") };
             println!("host        {host}\ncategories  {cats}\ntls         {handling}");
             println!("decision    {}\nreason      {}", if decision.allow { "allow" } else { "deny" }, decision.reason);
+        }
+        PolicyCmd::Export { output } => {
+            let text = rules.book.to_toml();
+            match output {
+                Some(path) => {
+                    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?
+                }
+                None => print!("{text}"),
+            }
         }
         PolicyCmd::Overdue => {
             let calendar = crate::calendar::open(config)?;

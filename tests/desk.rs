@@ -411,6 +411,15 @@ fn an_applied_yearly_list_becomes_the_policy_the_web_gateway_decides_by() {
     assert!(granted.contains("decision    allow") && granted.contains(&format!("request {vpn}")), "{granted}");
     let other = env.ok(&["policy", "explain", "--org", &cast.b, "news.test"]);
     assert!(other.contains("decision    deny"), "only the applicant's policy changes: {other}");
+    // The book in force, in the policy file's format (the file is now import and export).
+    let exported = env.ok(&["policy", "export"]);
+    assert!(
+        exported.contains(&format!("bin = \"{}\"", cast.a)) && exported.contains("categories = [\"news\"]"),
+        "{exported}"
+    );
+    assert!(exported.contains(&format!("request = \"request {vpn}\"")), "{exported}");
+    let file = env.write("exported.toml", &exported);
+    assert!(env.ok(&["policy", "check", file.to_str().unwrap()]).contains("1 organisation policies"));
 }
 
 #[test]

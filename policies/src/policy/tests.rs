@@ -171,3 +171,11 @@ fn a_merged_policy_prevails_over_the_file_and_keeps_its_grants() {
     b.merge(OrgPolicy { bin: "999999999999".into(), ..org(Some("2026-06-03"), &["news"], vec![]) });
     assert!(b.organisation("999999999999").is_some());
 }
+
+#[test]
+fn the_book_written_as_toml_reads_back_the_same() {
+    let b = book();
+    let text = b.to_toml();
+    assert_eq!(PolicyBook::parse(&text, "export.toml").unwrap(), b, "{text}");
+    assert!(text.contains("request = \"REQ-2026-014\""), "{text}");
+}
