@@ -134,7 +134,7 @@ fn check_signer(info: Tlv<'_>, content: &[u8], certs: &[&[u8]], anchors: &[Vec<u
     let cert = certs
         .iter()
         .filter_map(|raw| parse(raw))
-        .find(|c| c.issuer().as_raw() == issuer.content_raw() && c.raw_serial() == serial.content)
+        .find(|c| c.issuer().as_raw() == issuer.raw && c.raw_serial() == serial.content)
         .ok_or_else(|| format("the signer's certificate is not in the document"))?;
     let computed = digest::digest(digest_alg, content);
     let signed_bytes = match attrs {
@@ -153,13 +153,6 @@ fn check_signer(info: Tlv<'_>, content: &[u8], certs: &[&[u8]], anchors: &[Vec<u
     chain(&cert, certs, anchors, at)?;
     let subject = cert.subject().to_string();
     Ok(Signer { bin: bin_in(&subject), subject })
-}
-
-impl Tlv<'_> {
-    /// The whole encoding of a Name (issuer) as x509-parser keeps it.
-    fn content_raw(&self) -> &[u8] {
-        self.raw
-    }
 }
 
 fn digest_of(alg: Tlv<'_>) -> Result<&'static digest::Algorithm> {
