@@ -371,11 +371,14 @@ pub enum RequestCmd {
         #[command(flatten)]
         reason: Reason,
     },
-    /// Disconnect a connected mail system.
+    /// Disconnect a connected mail system, now or at the time agreed with its owner.
     Disconnect {
         id: i64,
         #[command(flatten)]
         reason: Reason,
+        /// The agreed time (RFC 3339); the relay disconnects the system then.
+        #[arg(long)]
+        at: Option<String>,
     },
     /// Record the lapse of technical conditions that expired without an extension, and
     /// remind organisations whose policies lapse within `[policies] remind_days`

@@ -255,9 +255,13 @@ fn a_connected_mail_application_creates_the_mail_system_and_credentials_stay_sea
     assert_eq!(system["system"]["status"], "active");
     assert_eq!(system["system"]["owner_bin"], cast.b.as_str());
     assert_eq!(system["system"]["contacts"][0], "desk-contact@applicant.example");
-    ok(&env, "2026-06-01", &["disconnect", &id, "--reason", "no longer eligible"]);
+    // Disconnected at the time agreed with the owner: the registry holds the date.
+    let agreed = "2099-06-30T18:00:00+05:00";
+    ok(&env, "2026-06-01", &["disconnect", &id, "--reason", "no longer eligible", "--at", agreed]);
     let system: Value = serde_json::from_str(&env.ok(&["mail", "show", "b-mail", "--json"])).unwrap();
-    assert_eq!(system["system"]["status"], "disconnected");
+    assert_eq!(system["system"]["status"], "active", "until the agreed time");
+    assert!(system["system"]["disconnect_at"].is_i64(), "{system}");
+    assert_eq!(show(&env, "2026-06-01", &id)["request"]["state"], "disconnected");
 
     let (_, applicant, fields, _) = kinds(&cast.a, &cast.b).swap_remove(4);
     let id = file(&env, "2026-03-02", "defacement", &applicant, &fields);

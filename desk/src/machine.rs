@@ -108,8 +108,11 @@ pub enum Action {
     Refuse {
         reason: String,
     },
+    /// Disconnection, now or at the time agreed with the owner (RFC 3339).
     Disconnect {
         reason: String,
+        #[serde(default)]
+        at: Option<String>,
     },
     /// Automatic: technical conditions expired.
     Lapse,
@@ -137,10 +140,11 @@ impl Action {
     pub fn note(&self) -> Option<String> {
         match self {
             Action::Conditions { number, details } => Some(format!("conditions {number}: {details}")),
+            Action::Disconnect { reason, at: Some(at) } => Some(format!("{reason} (agreed for {at})")),
             Action::NonConformities { reason: t }
             | Action::Close { note: t }
             | Action::Refuse { reason: t }
-            | Action::Disconnect { reason: t } => Some(t.clone()),
+            | Action::Disconnect { reason: t, .. } => Some(t.clone()),
             _ => None,
         }
     }
@@ -267,7 +271,7 @@ impl Application {
             Action::Apply,
             Action::Close { note: text() },
             Action::Refuse { reason: text() },
-            Action::Disconnect { reason: text() },
+            Action::Disconnect { reason: text(), at: None },
         ];
         samples.iter().filter(|a| next(self.kind(), self.state, a).is_some()).map(Action::verb).collect()
     }
@@ -315,7 +319,7 @@ impl Application {
             Action::NonConformities { reason: t }
             | Action::Close { note: t }
             | Action::Refuse { reason: t }
-            | Action::Disconnect { reason: t }
+            | Action::Disconnect { reason: t, .. }
                 if t.trim().is_empty() =>
             {
                 return Err(Refusal::Missing(format!("'{}' needs a reason", action.verb())));

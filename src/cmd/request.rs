@@ -168,7 +168,7 @@ fn transition_of(cmd: &RequestCmd) -> Option<(i64, Action)> {
         RequestCmd::Apply { id } => (*id, Action::Apply),
         RequestCmd::Close { id, note } => (*id, Action::Close { note: note.clone() }),
         RequestCmd::Refuse { id, reason: r } => (*id, Action::Refuse { reason: reason(r) }),
-        RequestCmd::Disconnect { id, reason: r } => (*id, Action::Disconnect { reason: reason(r) }),
+        RequestCmd::Disconnect { id, reason: r, at } => (*id, Action::Disconnect { reason: reason(r), at: at.clone() }),
         _ => return None,
     };
     Some(pair)

@@ -158,7 +158,7 @@ impl ActForm {
             "apply" => Action::Apply,
             "close" => Action::Close { note: text },
             "refuse" => Action::Refuse { reason: text },
-            "disconnect" => Action::Disconnect { reason: text },
+            "disconnect" => Action::Disconnect { reason: text, at: None },
             other => return Err(ConsoleError::bad_request(format!("unknown transition '{other}'"))),
         })
     }

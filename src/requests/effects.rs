@@ -1,6 +1,6 @@
 //! What a transition changes outside the desk: a connected mail-system application
 //! becomes a mail system in the registry (the relay then accepts its mail), and its
-//! disconnection disconnects that system. Run before the transition is recorded, so a
+//! disconnection disconnects that system, now or at the agreed time. Run before the transition is recorded, so a
 //! registry that refuses (a domain already taken) refuses the transition too.
 
 use desk::{Action, Applicant, Fields};
@@ -27,8 +27,12 @@ pub async fn apply(store: &Store, actor: &str, record: &ApplicationRecord, actio
             };
             store.connect_mail_system(actor, new).await?;
         }
-        Action::Disconnect { reason } => {
+        Action::Disconnect { reason, at: None } => {
             store.set_mail_status(actor, system, MailStatus::Disconnected, reason).await?;
+        }
+        Action::Disconnect { reason, at: Some(at) } => {
+            let at = crate::output::parse_instant(at).map_err(|e| DeskError::Effect(format!("{e:#}")))?;
+            store.schedule_disconnect(actor, system, at, reason).await?;
         }
         _ => {}
     }
