@@ -147,6 +147,8 @@ fn every_kind_is_filed_and_answered_and_its_contacts_are_told() {
         };
         assert_eq!(answered["request"]["state"], expected, "{kind}: {answered}");
         assert_eq!(answered["timeline"].as_array().unwrap().len(), 1 + answers.len(), "{kind}");
+        // The resource change of Friday 27 February was due by 6 March: reported on time.
+        assert!(answered["request"]["reported_late"].is_null(), "{kind}");
         let subject = format!("request:{id}");
         let audit = env.ok(&["audit", "--subject", &subject, "--json"]);
         assert_eq!(serde_json::from_str::<Value>(&audit).unwrap().as_array().unwrap().len(), 1 + answers.len());

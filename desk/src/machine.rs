@@ -236,6 +236,14 @@ impl Application {
         Step { holder, due: period.map(|p| p.ends(from, calendar)) }
     }
 
+    /// A change to a resource reported after the 5 working days the regulation allows
+    /// from the change (IQBSH 19): the day it was due, when it was late.
+    pub fn reported_late(&self, calendar: &Calendar) -> Option<Date> {
+        let Fields::ResourceChange { changed_on, .. } = &self.fields else { return None };
+        let due = clock::CHANGE_REPORTED.ends(*changed_on, calendar);
+        (self.received > due).then_some(due)
+    }
+
     /// Whether its current step is past due on `today`.
     pub fn overdue(&self, today: Date, calendar: &Calendar) -> bool {
         self.step(calendar).due.is_some_and(|due| due < today)

@@ -135,6 +135,9 @@ fn print_step(view: &RequestView) {
     if let Some(from) = view.resubmit_from {
         println!("resubmit_from {from}");
     }
+    if let Some(due) = view.reported_late {
+        println!("reported late: the change was to be reported by {due}");
+    }
 }
 
 /// Today in Kazakhstan, or the day given with --at under the test clock.

@@ -15,6 +15,8 @@ pub struct RequestView {
     pub due: Option<Date>,
     pub overdue: bool,
     pub resubmit_from: Option<Date>,
+    /// A change to a resource reported late: the day it was due.
+    pub reported_late: Option<Date>,
     #[serde(flatten)]
     pub application: Application,
     pub secret_sealed: bool,
@@ -29,6 +31,7 @@ impl RequestView {
             due: step.due,
             overdue: step.due.is_some_and(|due| due < today),
             resubmit_from: record.application.resubmit_from(),
+            reported_late: record.application.reported_late(calendar),
             application: record.application.clone(),
             secret_sealed: record.secret_sealed,
         }

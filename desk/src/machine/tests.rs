@@ -190,3 +190,16 @@ fn a_secret_is_taken_out_and_masked_and_the_record_survives_a_round_trip() {
     let back: Application = serde_json::from_str(&text).unwrap();
     assert_eq!(back, a);
 }
+
+#[test]
+fn a_change_reported_after_five_working_days_is_late() {
+    let calendar = Calendar::kazakhstan_default();
+    let change = |received: &str| {
+        let f = json!({"resource": "a.example.kz", "change": "stopped", "changed_on": "2026-03-06"});
+        app(Kind::ResourceChange, f, received)
+    };
+    // Changed on Friday 6 March 2026: 10–13 and 16 March (9 March was off).
+    assert_eq!(change("2026-03-16").reported_late(&calendar), None);
+    assert_eq!(change("2026-03-17").reported_late(&calendar), Some(d("2026-03-16")));
+    assert_eq!(lists("2026-03-17").reported_late(&calendar), None);
+}
