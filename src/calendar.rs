@@ -14,14 +14,16 @@ use policies::calendar::{Calendar, Date};
 
 use crate::config::Config;
 
-/// A calendar that follows its file.
-struct Reloading {
+/// A calendar that follows its file: the reconciler asks it day by day, the request
+/// desk takes the whole calendar in force (so editing the file moves the due days of
+/// open applications).
+pub struct Following {
     path: Option<PathBuf>,
     current: ArcSwap<Calendar>,
     loaded: Mutex<Option<SystemTime>>,
 }
 
-impl WorkingDays for Reloading {
+impl WorkingDays for Following {
     fn is_working_day(&self, date: Date) -> bool {
         self.current.load().is_working_day(date)
     }
@@ -63,10 +65,23 @@ pub fn open(config: &Config) -> anyhow::Result<Calendar> {
 
 /// The configured calendar as the reconciler sees it.
 pub fn load(config: &Config) -> anyhow::Result<Arc<dyn WorkingDays>> {
-    let modified = config.calendar.file.as_ref().and_then(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
-    Ok(Arc::new(Reloading {
-        path: config.calendar.file.clone(),
-        current: ArcSwap::from_pointee(open(config)?),
-        loaded: Mutex::new(modified),
-    }))
+    Ok(Arc::new(Following::open(config)?))
+}
+
+impl Following {
+    /// The configured calendar, following its file from now on.
+    pub fn open(config: &Config) -> anyhow::Result<Following> {
+        let modified = config.calendar.file.as_ref().and_then(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+        Ok(Following {
+            path: config.calendar.file.clone(),
+            current: ArcSwap::from_pointee(open(config)?),
+            loaded: Mutex::new(modified),
+        })
+    }
+
+    /// The calendar in force now (read again first if its file changed).
+    pub fn current(&self) -> Arc<Calendar> {
+        self.refresh();
+        self.current.load_full()
+    }
 }

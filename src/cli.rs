@@ -85,6 +85,9 @@ pub enum Command {
     /// Connected government mail systems (the mail gateway's registry).
     #[command(subcommand)]
     Mail(MailCmd),
+    /// The request desk: file applications, list and show them with who holds each and
+    /// when its step is due, and move them on (one verb per transition).
+    Request(RequestArgs),
     /// The packet gate: what it enforces and counts, what it does with a source, its rules.
     #[command(subcommand)]
     Gate(GateCmd),
@@ -193,6 +196,12 @@ pub enum PolicyCmd {
     },
     /// Requests not applied within ten working days of receipt (rule 4).
     Overdue,
+    /// Write the policies the web gateway enforces (the policy file with the request
+    /// desk's applied applications) in the policy file's TOML format.
+    Export {
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -253,6 +262,128 @@ pub enum MailCmd {
         #[arg(long)]
         at: Option<String>,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct RequestArgs {
+    /// Pretend it is this day or time (YYYY-MM-DD or RFC 3339). Only honoured when
+    /// PERIMETER_TEST_CLOCK=1, for tests; production always uses the real clock.
+    #[arg(long, hide = true)]
+    pub at: Option<String>,
+    #[command(subcommand)]
+    pub command: RequestCmd,
+}
+
+/// The words a transition carries.
+#[derive(Args, Debug)]
+pub struct Reason {
+    /// Why (sent to the applicant).
+    #[arg(long)]
+    pub reason: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RequestCmd {
+    /// File an application of KIND: operator-link, yearly-lists, risky-service, waf,
+    /// defacement, resource-change, incident or mail-connection.
+    ///
+    /// Fields come from --fields FILE (a JSON object) and --set KEY=VALUE (repeat;
+    /// lists as comma-separated values). Every problem is reported at once.
+    File {
+        kind: String,
+        /// operator:NAME or org:BIN.
+        #[arg(long)]
+        applicant: String,
+        /// An e-mail address every answer is sent to (repeat for several).
+        #[arg(long = "contact", value_name = "EMAIL", required = true)]
+        contacts: Vec<String>,
+        #[arg(long, value_name = "FILE")]
+        fields: Option<PathBuf>,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Applications, overdue first, then by due day.
+    List {
+        /// Only those past their due day.
+        #[arg(long)]
+        overdue: bool,
+        /// Only those due within this many working days (overdue ones included).
+        #[arg(long, value_name = "DAYS")]
+        due_within: Option<u32>,
+        /// Only this applicant's (operator:NAME or org:BIN).
+        #[arg(long)]
+        applicant: Option<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// One application: state, holder, due day, fields, timeline, attachments.
+    Show {
+        id: i64,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Attach a file (PDF, PNG, JPEG, PKCS#7, text or CSV; at most 10 MiB).
+    Attach {
+        id: i64,
+        file: PathBuf,
+        /// Its content type (default: from the file name).
+        #[arg(long = "type")]
+        content_type: Option<String>,
+    },
+    /// Mail connection: eligibility and technical possibility checked.
+    Check { id: i64 },
+    /// Operator link: issue technical conditions (valid 60 calendar days).
+    Conditions {
+        id: i64,
+        #[arg(long)]
+        number: String,
+        /// Connection point, interface technology, paths, patch cords.
+        #[arg(long, default_value = "")]
+        details: String,
+    },
+    /// Operator link: the operator reports readiness.
+    Ready { id: i64 },
+    /// Operator link: non-conformities found (the operator has 5 working days).
+    Nonconform {
+        id: i64,
+        #[command(flatten)]
+        reason: Reason,
+    },
+    /// Operator link: extend the technical conditions by 60 days (at least 10 days
+    /// before they expire).
+    Extend { id: i64 },
+    /// Connect (operator link, WAF, defacement protection, mail system: a mail system
+    /// is created in the registry).
+    Connect { id: i64 },
+    /// Apply yearly lists or a risky service (valid one calendar year).
+    Apply { id: i64 },
+    /// Close a reported change or incident.
+    Close {
+        id: i64,
+        #[arg(long)]
+        note: String,
+    },
+    /// Refuse, with reasons (the applicant may apply again after 30 calendar days).
+    Refuse {
+        id: i64,
+        #[command(flatten)]
+        reason: Reason,
+    },
+    /// Disconnect a connected mail system, now or at the time agreed with its owner.
+    Disconnect {
+        id: i64,
+        #[command(flatten)]
+        reason: Reason,
+        /// The agreed time (RFC 3339); the relay disconnects the system then.
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Record the lapse of technical conditions that expired without an extension, and
+    /// remind organisations whose policies lapse within `[policies] remind_days`
+    /// (`perimeter up` does this on its own every `notices.interval`).
+    Sweep,
 }
 
 #[derive(Args, Debug)]

@@ -33,6 +33,8 @@ pub struct Config {
     pub proxy: iqbsh::ProxyConfig,
     /// Resource categories and organisations' access policies for the web gateway.
     pub policies: crate::web::PoliciesConfig,
+    /// The request desk: the trust anchors of signed documents.
+    pub desk: crate::requests::DeskConfig,
     /// Threat feeds: hosts, URLs and addresses denied to every organisation (rule 7).
     pub threats: crate::feeds::ThreatsConfig,
     /// The mail gateway (EPBSH relay). A relative `spool_dir` is under `data_dir`.
@@ -218,6 +220,7 @@ impl Default for Config {
             services: ServicesConfig::default(),
             proxy: iqbsh::ProxyConfig::default(),
             policies: crate::web::PoliciesConfig::default(),
+            desk: crate::requests::DeskConfig::default(),
             relay: epbsh::relay::RelayConfig::default(),
             gate: iqbsh::gate::GateConfig::default(),
             threats: crate::feeds::ThreatsConfig::default(),

@@ -11,6 +11,7 @@ mod feeds;
 mod gate;
 mod mail;
 mod output;
+mod requests;
 mod signals;
 mod systemd;
 mod web;

@@ -1,5 +1,6 @@
 //! The web gateway as `perimeter up` runs it: the category database and the policy book
-//! (from the shipped lists and the duty team's files) behind iqbsh's [`Rules`], reloaded
+//! (from the shipped lists, the duty team's files and the request desk's applied
+//! applications) behind iqbsh's [`Rules`], reloaded
 //! when the files change (a failed reload keeps the rules in force), and the proxy
 //! started with the catalog snapshot, the observation sink and the root CA.
 
@@ -10,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 use iqbsh::{Categorized, Decision, Rules, RulesHandle};
 use policies::category::{Category, CategoryDb};
-use policies::policy::PolicyBook;
+use policies::policy::{OrgPolicy, PolicyBook};
 use serde::{Deserialize, Serialize};
 
 /// Where the categories and the organisations' policies come from.
@@ -28,11 +29,14 @@ pub struct PoliciesConfig {
     /// How often the files are checked for changes.
     #[serde(with = "policies::duration::one")]
     pub reload: Duration,
+    /// How many days before an organisation's policy lapses (one calendar year after
+    /// its yearly lists were applied) the organisation is reminded by e-mail.
+    pub remind_days: u32,
 }
 
 impl Default for PoliciesConfig {
     fn default() -> PoliciesConfig {
-        PoliciesConfig { categories_dir: None, file: None, reload: Duration::from_secs(10) }
+        PoliciesConfig { categories_dir: None, file: None, reload: Duration::from_secs(10), remind_days: 30 }
     }
 }
 
@@ -58,8 +62,9 @@ impl Rules for PolicyRules {
     }
 }
 
-/// `perimeter policy ...`: check the files, explain a decision, list overdue requests.
-pub fn policy_command(
+/// `perimeter policy ...`: check the files, explain a decision, list overdue requests,
+/// export the book in force.
+pub async fn policy_command(
     config: &crate::config::Config,
     cmd: crate::cli::PolicyCmd,
 ) -> anyhow::Result<std::process::ExitCode> {
@@ -68,7 +73,13 @@ pub fn policy_command(
     if let PolicyCmd::Check { file: Some(f) } = &cmd {
         settings.file = Some(f.clone());
     }
-    let rules = match PolicyRules::load(&settings) {
+    // Checking a file judges the file alone; explaining and listing see what the
+    // gateway enforces: the file with the desk's applied applications.
+    let loaded = match &cmd {
+        PolicyCmd::Check { .. } => PolicyRules::load(&settings),
+        _ => load(&settings, &crate::cmd::open_store(config).await?).await,
+    };
+    let rules = match loaded {
         Ok(r) => r,
         Err(e) => {
             eprint!("{e:#}");
@@ -87,6 +98,15 @@ pub fn policy_command(
             let cats = if found.categories.is_empty() { "none".to_string() } else { found.categories.join(", ") };
             println!("host        {host}\ncategories  {cats}\ntls         {handling}");
             println!("decision    {}\nreason      {}", if decision.allow { "allow" } else { "deny" }, decision.reason);
+        }
+        PolicyCmd::Export { output } => {
+            let text = rules.book.to_toml();
+            match output {
+                Some(path) => {
+                    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?
+                }
+                None => print!("{text}"),
+            }
         }
         PolicyCmd::Overdue => {
             let calendar = crate::calendar::open(config)?;
@@ -163,33 +183,59 @@ fn stamp(config: &PoliciesConfig) -> Option<SystemTime> {
     newest
 }
 
-/// Reloads the rules whenever the files change; a bad edit is logged and the rules in
-/// force stay.
-pub fn spawn_reloader(config: PoliciesConfig, handle: RulesHandle, stop: tokio_util::sync::CancellationToken) {
+/// Reloads the rules whenever the files change or an application is applied (or
+/// lapses); a bad edit is logged and the rules in force stay.
+pub fn spawn_reloader(
+    config: PoliciesConfig,
+    store: store::Store,
+    handle: RulesHandle,
+    stop: tokio_util::sync::CancellationToken,
+) {
     let every = config.reload.max(Duration::from_secs(1));
     tokio::spawn(async move {
-        let mut seen = stamp(&config);
+        let mut seen = (stamp(&config), desk_policies(&store).await.ok());
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}
                 _ = stop.cancelled() => return,
             }
-            let now = stamp(&config);
-            if now == seen {
+            let now = (stamp(&config), desk_policies(&store).await.ok());
+            if now == seen || now.1.is_none() {
                 continue;
             }
             seen = now;
-            let cfg = config.clone();
-            match tokio::task::spawn_blocking(move || PolicyRules::load(&cfg)).await {
-                Ok(Ok(rules)) => {
+            match load(&config, &store).await {
+                Ok(rules) => {
                     tracing::info!(domains = rules.db.len(), "categories and policies reloaded");
                     handle.replace(Arc::new(rules));
                 }
-                Ok(Err(e)) => {
+                Err(e) => {
                     tracing::error!(error = %format!("{e:#}"), "reloading categories and policies failed; the previous ones stay in force")
                 }
-                Err(e) => tracing::error!(error = %e, "the reload task failed"),
             }
         }
     });
+}
+
+/// The organisations' policies the request desk's applied applications make.
+pub async fn desk_policies(store: &store::Store) -> anyhow::Result<Vec<OrgPolicy>> {
+    let records = store.applications(None).await?;
+    let applied: Vec<(i64, desk::Application)> = records
+        .into_iter()
+        .filter(|r| r.application.state == desk::State::Applied)
+        .map(|r| (r.id, r.application))
+        .collect();
+    Ok(desk::policy::org_policies(&applied))
+}
+
+/// The files' categories and policies with the desk's applied applications merged in
+/// (they prevail over the policy file for their organisations).
+pub async fn load(config: &PoliciesConfig, store: &store::Store) -> anyhow::Result<PolicyRules> {
+    let orgs = desk_policies(store).await.context("cannot read the applied applications")?;
+    let cfg = config.clone();
+    let mut rules = tokio::task::spawn_blocking(move || PolicyRules::load(&cfg)).await.context("the policy task")??;
+    for org in orgs {
+        rules.book.merge(org);
+    }
+    Ok(rules)
 }

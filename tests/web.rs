@@ -7,80 +7,11 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 
 use common::netns::{HOST_SIDE, Netns, STRANGER, WORKSTATION};
+use common::origin::origin;
 use common::{Env, eventually, free_port};
-
-/// `openssl s_server -www` on a loopback port, killed on drop.
-struct Origin(Child);
-
-impl Drop for Origin {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn openssl(env: &Env, args: &[&str]) {
-    let out = Command::new("openssl").current_dir(env.dir.path()).args(args).output().expect("openssl runs");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-/// A test CA and one origin certificate for the three test hosts.
-fn origin(env: &Env, port: u16) -> Origin {
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-    openssl(
-        env,
-        &[
-            &["req", "-x509"],
-            &ec[..],
-            &["-keyout", "ca.key", "-out", "origin-ca.pem", "-days", "30", "-subj", "/CN=Test Origin CA"],
-        ]
-        .concat(),
-    );
-    openssl(env, &[&["req"], &ec[..], &["-keyout", "o.key", "-out", "o.csr", "-subj", "/CN=origin"]].concat());
-    env.write("san.ext", "subjectAltName=DNS:bank.test,DNS:news.test,DNS:casino.test\n");
-    openssl(
-        env,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "o.csr",
-            "-CA",
-            "origin-ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "o.pem",
-            "-days",
-            "30",
-            "-extfile",
-            "san.ext",
-        ],
-    );
-    let child = Command::new("openssl")
-        .current_dir(env.dir.path())
-        .args([
-            "s_server",
-            "-quiet",
-            "-www",
-            "-accept",
-            &format!("127.0.0.1:{port}"),
-            "-cert",
-            "o.pem",
-            "-key",
-            "o.key",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("openssl s_server starts");
-    eventually("the origin listens", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
-    Origin(child)
-}
 
 #[test]
 fn exempt_sites_pass_untouched_others_are_inspected_and_denied_ones_blocked() {

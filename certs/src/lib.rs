@@ -3,9 +3,12 @@
 //! Lives here: creating, loading, exporting and rotating the gateway's own
 //! root CA ([`CaStore`], [`RootCa`]), and forging short-lived leaf
 //! certificates that mirror an upstream origin's names ([`Forger`], and the
-//! async, cached, off-worker-thread [`LeafForge`]).
+//! async, cached, off-worker-thread [`LeafForge`]); and verifying the signed
+//! documents (CMS) applicants attach at the request desk against the desk's own
+//! trust anchors ([`signed`]).
 //!
-//! Must not: decide whether an upstream certificate is trustworthy. Every
+//! Must not: decide whether an upstream certificate is trustworthy (signed documents
+//! aside, against anchors the caller gives). Every
 //! forging entry point assumes the caller has already verified the upstream
 //! chain and the host name against its own trust store; this crate copies
 //! names and validity from that certificate and signs, nothing more. It must
@@ -21,6 +24,7 @@ mod pem;
 mod root;
 mod serial;
 mod service;
+pub mod signed;
 mod state;
 mod store;
 mod upstream;

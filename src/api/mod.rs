@@ -7,6 +7,7 @@ mod auth;
 mod error;
 mod mail;
 mod openapi;
+mod requests;
 mod routes;
 mod rules;
 pub mod tls;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub stop: tokio_util::sync::CancellationToken,
     /// The running packet gate (for its counters), when `[gate]` names interfaces.
     pub gate: Option<std::sync::Arc<crate::gate::GateRunner>>,
+    /// The request desk (calendar, mailer, key for secrets).
+    pub desk: std::sync::Arc<crate::requests::Desk>,
 }
 
 /// The API's routes.
@@ -61,6 +64,10 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/mail/systems/{name}/status", put(mail::set_status))
         .route("/mail/systems/{name}/held", axum::routing::post(mail::held))
         .route("/mail/queue", get(mail::queue))
+        .route("/requests", get(requests::list).post(requests::file))
+        .route("/requests/{id}", get(requests::show))
+        .route("/requests/{id}/actions", axum::routing::post(requests::act))
+        .route("/requests/{id}/attachments", axum::routing::post(requests::attach))
         .route("/metrics", get(routes::metrics))
         .fallback(routes::not_found);
     Router::new()

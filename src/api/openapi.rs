@@ -8,7 +8,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{mail, routes, rules};
+use super::{mail, requests, routes, rules};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,6 +23,7 @@ use super::{mail, routes, rules};
         routes::organisations, routes::add_organisation, routes::lookup, routes::history, routes::audit,
         routes::metrics, rules::observe, rules::unknown, rules::notices, rules::blocks, rules::add_block,
         rules::lift_block, mail::systems, mail::connect, mail::system, mail::set_status, mail::queue, mail::held,
+        requests::list, requests::file, requests::show, requests::act, requests::attach,
     ),
     modifiers(&Bearer),
     tags(
@@ -30,6 +31,7 @@ use super::{mail, routes, rules};
         (name = "catalog", description = "operators, organisations, their prefix lists, lookups"),
         (name = "rules", description = "unknown addresses, notices, blocks (rule 1)"),
         (name = "mail", description = "the mail gateway's connected systems (rule 5)"),
+        (name = "requests", description = "the request desk: applications, their holder and due day"),
         (name = "audit", description = "who changed what"),
         (name = "gateways", description = "metrics"),
     )

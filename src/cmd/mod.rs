@@ -7,6 +7,7 @@ pub mod catalog;
 mod gate;
 pub mod mail;
 pub mod reconcile;
+mod request;
 mod up;
 mod user;
 
@@ -45,8 +46,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Notices { operator, json } => {
             reconcile::notices(&open_store(&config).await?, operator, json.json).await
         }
-        Command::Policy(c) => crate::web::policy_command(&config, c),
+        Command::Policy(c) => crate::web::policy_command(&config, c).await,
         Command::Mail(c) => mail::run(&open_store(&config).await?, c).await,
+        Command::Request(r) => request::run(&config, open_store(&config).await?, r).await,
         Command::Gate(c) => gate::run(&config, c).await,
         Command::Block(c) => reconcile::block(&open_store(&config).await?, c).await,
         Command::Reconcile { at, json } => {

@@ -43,6 +43,8 @@ pub async fn run(mut config: Config, args: UpArgs, config_path: Option<PathBuf>)
     let reconciler = super::reconcile::reconciler(&config, store.clone())?;
     let leading = store.lead("reconciler");
     let reconciling = reconciler.spawn(config.notices.interval.max(Duration::from_secs(1)), leading, stop.clone());
+    let desk = Arc::new(crate::requests::Desk::open(&config, store.clone())?);
+    let sweeping = crate::requests::spawn_sweeper(desk.clone(), config.notices.interval, stop.clone());
     let web = match config.services.web {
         true => Some(start_web(&config, &store, &snapshot, &ca, &stop).await?),
         false => None,
@@ -75,6 +77,7 @@ pub async fn run(mut config: Config, args: UpArgs, config_path: Option<PathBuf>)
     spawn_reloader(
         reloads,
         config_path,
+        store.clone(),
         config.clone(),
         web.as_ref().map(|w| w.rules.clone()),
         web.as_ref().map(|w| Arc::clone(&w.proxy)),
@@ -87,6 +90,7 @@ pub async fn run(mut config: Config, args: UpArgs, config_path: Option<PathBuf>)
         mail: mail.as_ref().map(|(m, _)| Arc::clone(m)),
         stop: stop.clone(),
         gate: gate.clone(),
+        desk,
     };
     let console = crate::console::Console::new(state.clone(), Arc::new(config.clone()), tls.is_some());
     let app = router(state, config.api.max_body_mib << 20).merge(crate::console::router(console));
@@ -111,6 +115,7 @@ pub async fn run(mut config: Config, args: UpArgs, config_path: Option<PathBuf>)
     }
     drain(web, mail, &store, &config).await;
     let _ = reconciling.await;
+    let _ = sweeping.await;
     store.close().await;
     tracing::info!("stopped");
     outcome
@@ -180,9 +185,9 @@ async fn start_web(
     ca: &certs::CaStore,
     stop: &CancellationToken,
 ) -> anyhow::Result<Web> {
-    let rules = crate::web::PolicyRules::load(&config.policies).context("cannot load categories and policies")?;
+    let rules = crate::web::load(&config.policies, store).await.context("cannot load categories and policies")?;
     let rules = iqbsh::RulesHandle::new(Arc::new(rules));
-    crate::web::spawn_reloader(config.policies.clone(), rules.clone(), stop.clone());
+    crate::web::spawn_reloader(config.policies.clone(), store.clone(), rules.clone(), stop.clone());
     let forge = certs::LeafForge::new(ca.current().clone(), certs::ForgeConfig::default())
         .context("cannot start the certificate forge")?;
     let own = config.own_addresses();
@@ -207,6 +212,7 @@ async fn start_web(
 fn spawn_reloader(
     mut reloads: mpsc::Receiver<()>,
     path: Option<PathBuf>,
+    store: store::Store,
     mut running: Config,
     rules: Option<iqbsh::RulesHandle>,
     proxy: Option<Arc<iqbsh::ProxyHandle>>,
@@ -224,13 +230,11 @@ fn spawn_reloader(
                 None => running.clone(),
             };
             if let Some(rules) = &rules {
-                let policies = fresh.policies.clone();
-                match tokio::task::spawn_blocking(move || crate::web::PolicyRules::load(&policies)).await {
-                    Ok(Ok(loaded)) => rules.replace(Arc::new(loaded)),
-                    Ok(Err(e)) => {
+                match crate::web::load(&fresh.policies, &store).await {
+                    Ok(loaded) => rules.replace(Arc::new(loaded)),
+                    Err(e) => {
                         tracing::error!(error = %format!("{e:#}"), "reload: categories and policies refused; the previous ones stay")
                     }
-                    Err(e) => tracing::error!(error = %e, "reload: the policy task failed"),
                 }
             }
             if let Some(proxy) = &proxy {

@@ -14,6 +14,7 @@ mod assets;
 mod audit;
 mod auth;
 mod catalog;
+mod desk;
 mod error;
 mod i18n;
 mod mail;
@@ -107,6 +108,9 @@ pub fn router(console: Console) -> Router {
         .route("/mail/{name}", get(mail::system))
         .route("/mail/{name}/status", post(mail::set_status))
         .route("/mail/{name}/held", post(mail::held))
+        .route("/requests", get(desk::list))
+        .route("/requests/{id}", get(desk::detail))
+        .route("/requests/{id}/act", post(desk::act))
         .route("/audit", get(audit::page))
         .route("/operators", get(catalog::operators))
         .route("/operators/{operator}", get(catalog::operator))

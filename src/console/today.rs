@@ -1,7 +1,8 @@
 //! The duty team's first page, "Today": what needs attention now — deadlines in the
 //! next three working days, new unknown addresses, today's blocks, notices that did not
-//! go out, suspended mail systems and their held mail, policies about to lapse and
-//! requests overdue, and the root CA's expiry.
+//! go out, suspended mail systems and their held mail, policies about to lapse (the
+//! file's and the request desk's), requests overdue (the policy file's and the desk's
+//! applications), and the root CA's expiry.
 //!
 //! Must not: change anything.
 
@@ -47,6 +48,9 @@ pub async fn page(State(console): State<Console>, person: Person) -> Result<Resp
     let suspended: Vec<_> =
         store.mail_systems().await?.into_iter().filter(|s| s.status == MailStatus::Suspended).collect();
     let held = held_counts(&console);
+    let requests = store.applications(None).await?;
+    let overdue_requests = requests.iter().filter(|r| console.app.desk.view(r, today).overdue).count();
+    let desk_policies = crate::web::desk_policies(store).await?;
     let body = html! {
         section.cards {
             (card(lang, "today.due", due_count, "/unknown?status=noticed"))
@@ -54,6 +58,7 @@ pub async fn page(State(console): State<Console>, person: Person) -> Result<Resp
             (card(lang, "today.blocked_today", blocked_today.len() as i64, "/blocks"))
             (card(lang, "today.undelivered", undelivered.len() as i64, "/notices?status=failed"))
             (card(lang, "today.suspended", suspended.len() as i64, "/mail"))
+            (card(lang, "today.requests_overdue", overdue_requests as i64, "/requests"))
         }
         section {
             h2 { (lang.t("today.due")) " (" (day(lang, today)) " – " (day(lang, horizon)) ")" }
@@ -110,7 +115,7 @@ pub async fn page(State(console): State<Console>, person: Person) -> Result<Resp
                 }
             }
         }
-        (policies_section(&console, lang, &calendar, today))
+        (policies_section(&console, desk_policies, lang, &calendar, today))
         (ca_section(&console, lang))
     };
     Ok(view::page(&person, lang.t("nav.today"), "today", body).into_response())
@@ -126,12 +131,20 @@ fn held_counts(console: &Console) -> Vec<(i64, usize)> {
     gateway.relay.queue_summary().into_iter().filter_map(|q| q.system.map(|id| (i64::from(id.0), q.held))).collect()
 }
 
-/// Policies that lapse within 30 days, and requests not applied in time.
-fn policies_section(console: &Console, lang: Lang, calendar: &Calendar, today: Date) -> Markup {
-    let book = match super::system::policy_book(&console.config) {
+/// Policies (from the file and the desk's applied applications) that lapse within 30
+/// days, and the file's requests not applied in time.
+fn policies_section(
+    console: &Console,
+    applied: Vec<policies::policy::OrgPolicy>,
+    lang: Lang,
+    calendar: &Calendar,
+    today: Date,
+) -> Markup {
+    let mut book = match super::system::policy_book(&console.config) {
         Ok(book) => book,
         Err(e) => return html! { section { h2 { (lang.t("nav.policies")) } p.problem { (e) } } },
     };
+    applied.into_iter().for_each(|org| book.merge(org));
     let soon = today.add_days(30);
     let mut lapsing: Vec<_> = book
         .organisations()

@@ -4,7 +4,7 @@
 //! catalog's operators and organisations (`entities`) and prefix lists (`lists`),
 //! `blocks`, unknown-source `observe`ations, `notices` to operators, connected `mail`
 //! systems and their `held` mail, API `tokens`, console `users` and their `sessions`,
-//! keyset-paginated `pages` of the long lists for the console, the traffic watch's
+//! the request desk's applications (`requests`), keyset-paginated `pages` of the long lists for the console, the traffic watch's
 //! `shares` between nodes, and the `audit` trail in which every change is recorded
 //! inside the same transaction as the change itself. `follow` and `leader` serve
 //! several nodes on one database.
@@ -24,6 +24,7 @@ mod mail;
 mod notices;
 mod observe;
 mod pages;
+mod requests;
 mod sessions;
 mod shares;
 #[doc(hidden)]
@@ -48,6 +49,7 @@ pub use mail::{MailSystemRecord, NewMailSystem};
 pub use notices::{DeadlineReport, NoticeAddress, NoticeInfo, PendingNotice};
 pub use observe::{IngestReport, UnknownAddress, UnknownFilter};
 pub use pages::{AuditFilter, Page, PageRequest};
+pub use requests::{Acted, ApplicationRecord, AttachmentInfo, Sealer, TimelineEntry};
 pub use sessions::{Session, SessionLimits};
 pub use snapshot::{Observation, now_ms};
 pub use tokens::{Role, TokenInfo};

@@ -8,6 +8,7 @@ pub mod console;
 #[path = "../../iqbsh/tests/common/icap.rs"]
 pub mod icap;
 pub mod netns;
+pub mod origin;
 pub mod postgres;
 pub mod swaks;
 pub mod webdriver;

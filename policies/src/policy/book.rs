@@ -190,6 +190,23 @@ impl PolicyBook {
         Ok(PolicyBook { default_categories, allow_uncategorised: file.default.allow_uncategorised, orgs })
     }
 
+    /// Takes in a policy that comes from elsewhere than the file (the request desk's
+    /// applied applications, which prevail): a granted policy replaces the file's lists
+    /// and dates for that organisation; its grants are added to the file's.
+    pub fn merge(&mut self, org: OrgPolicy) {
+        match self.orgs.get_mut(&org.bin) {
+            Some(current) if org.granted.is_none() => current.grants.extend(org.grants),
+            Some(current) => {
+                let mut grants = std::mem::take(&mut current.grants);
+                grants.extend(org.grants.iter().cloned());
+                *current = OrgPolicy { grants, ..org };
+            }
+            None => {
+                self.orgs.insert(org.bin.clone(), org);
+            }
+        }
+    }
+
     pub fn organisation(&self, bin: &str) -> Option<&OrgPolicy> {
         self.orgs.get(bin)
     }

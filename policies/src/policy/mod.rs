@@ -5,6 +5,7 @@
 
 mod book;
 mod eval;
+mod export;
 #[cfg(test)]
 mod tests;
 

@@ -149,3 +149,45 @@ fn ip_literals_are_denied_unless_the_organisation_lists_them() {
     let b = PolicyBook::parse(&open, "policies.toml").unwrap();
     assert!(b.evaluate(ORG, "192.0.2.1", &literal, on).allow, "granted in the access list");
 }
+
+#[test]
+fn a_merged_policy_prevails_over_the_file_and_keeps_its_grants() {
+    let mut b = book();
+    let org = |granted: Option<&str>, categories: &[&str], grants: Vec<Grant>| OrgPolicy {
+        bin: "123456789012".into(),
+        name: String::new(),
+        received: day("2026-06-01"),
+        granted: granted.map(day),
+        categories: cats(categories).into_iter().collect(),
+        grants,
+    };
+    let before = b.organisation("123456789012").unwrap().clone();
+    let vpn = Grant {
+        target: GrantTarget::Category(Category::new("vpn").unwrap()),
+        request: "request 7".into(),
+        granted: day("2026-06-02"),
+    };
+    b.merge(org(None, &[], vec![vpn.clone()]));
+    let merged = b.organisation("123456789012").unwrap();
+    assert_eq!(
+        (merged.granted, &merged.categories),
+        (before.granted, &before.categories),
+        "a grant alone adds a grant"
+    );
+    assert_eq!(merged.grants.len(), before.grants.len() + 1);
+    b.merge(org(Some("2026-06-03"), &["education"], vec![]));
+    let merged = b.organisation("123456789012").unwrap();
+    assert_eq!(merged.granted, Some(day("2026-06-03")));
+    assert_eq!(merged.categories, cats(&["education"]).into_iter().collect());
+    assert!(merged.grants.contains(&vpn), "grants stay");
+    b.merge(OrgPolicy { bin: "999999999999".into(), ..org(Some("2026-06-03"), &["news"], vec![]) });
+    assert!(b.organisation("999999999999").is_some());
+}
+
+#[test]
+fn the_book_written_as_toml_reads_back_the_same() {
+    let b = book();
+    let text = b.to_toml();
+    assert_eq!(PolicyBook::parse(&text, "export.toml").unwrap(), b, "{text}");
+    assert!(text.contains("request = \"REQ-2026-014\""), "{text}");
+}

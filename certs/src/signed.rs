@@ -1,0 +1,260 @@
+//! Signed documents (CMS / PKCS#7 SignedData, RFC 5652) as applicants attach them to
+//! the request desk: the content, the signer's certificate and its chain to one of the
+//! configured trust anchors, the signed attributes' message digest and the signature
+//! (RSA PKCS#1 v1.5 and ECDSA P-256/P-384, SHA-256/384/512, through aws-lc-rs). The
+//! signer's subject and BIN (the `BIN` + 12 digits Kazakhstan's certificates carry in
+//! the subject) are returned. DER only: a BER document with indefinite lengths is
+//! refused, as is GOST (no well-kept Rust implementation to verify it with).
+//!
+//! Must not: trust a certificate that does not chain to a given anchor, or accept a
+//! signature over anything but the document's own content.
+
+use aws_lc_rs::digest;
+use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
+use x509_parser::certificate::X509Certificate;
+use x509_parser::prelude::{ASN1Time, FromDer};
+
+/// Who signed a document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Signer {
+    /// The signer certificate's subject, as `CN=…, OU=…, O=…`.
+    pub subject: String,
+    /// The organisation's BIN named in the subject, if any.
+    pub bin: Option<String>,
+}
+
+/// Why a signed document was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignedError {
+    #[error("not a CMS signed document: {0}")]
+    Format(String),
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    #[error("the signature does not verify: {0}")]
+    Invalid(String),
+    #[error("the signer's certificate is not trusted: {0}")]
+    Untrusted(String),
+}
+
+type Result<T> = std::result::Result<T, SignedError>;
+
+const OID_SIGNED_DATA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02];
+const OID_MESSAGE_DIGEST: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x04];
+const OID_SHA256: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01];
+const OID_SHA384: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02];
+const OID_SHA512: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03];
+
+/// One DER element: its tag, its content and the whole encoding.
+#[derive(Clone, Copy)]
+struct Tlv<'a> {
+    tag: u8,
+    content: &'a [u8],
+    raw: &'a [u8],
+}
+
+fn format(what: &str) -> SignedError {
+    SignedError::Format(what.to_string())
+}
+
+/// Reads one element (single-byte tag, definite length) off the front of `input`.
+fn read(input: &[u8]) -> Result<(Tlv<'_>, &[u8])> {
+    let (&tag, rest) = input.split_first().ok_or_else(|| format("truncated"))?;
+    let (&first, rest) = rest.split_first().ok_or_else(|| format("truncated length"))?;
+    let (len, rest) = match first {
+        0x80 => return Err(SignedError::Unsupported("indefinite lengths (BER); send the document in DER".into())),
+        n if n < 0x80 => (usize::from(n), rest),
+        n => {
+            let count = usize::from(n & 0x7f);
+            if count > 4 || rest.len() < count {
+                return Err(format("bad length"));
+            }
+            (rest[..count].iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b)), &rest[count..])
+        }
+    };
+    if rest.len() < len {
+        return Err(format("truncated content"));
+    }
+    let header = input.len() - rest.len();
+    Ok((Tlv { tag, content: &rest[..len], raw: &input[..header + len] }, &rest[len..]))
+}
+
+fn children(content: &[u8]) -> Result<Vec<Tlv<'_>>> {
+    let mut out = Vec::new();
+    let mut rest = content;
+    while !rest.is_empty() {
+        let (tlv, next) = read(rest)?;
+        out.push(tlv);
+        rest = next;
+    }
+    Ok(out)
+}
+
+fn expect<'a>(tlv: Option<&Tlv<'a>>, tag: u8, what: &str) -> Result<Tlv<'a>> {
+    tlv.filter(|t| t.tag == tag).copied().ok_or_else(|| format(&format!("{what} missing")))
+}
+
+/// Verifies a DER CMS SignedData with attached content against `anchors` (DER
+/// certificates) at the Unix time `at`; returns the content and its signer.
+pub fn verify(document: &[u8], anchors: &[Vec<u8>], at: i64) -> Result<(Vec<u8>, Signer)> {
+    let (info, _) = read(document)?;
+    let info = children(expect(Some(&info), 0x30, "ContentInfo")?.content)?;
+    if expect(info.first(), 0x06, "content type")?.content != OID_SIGNED_DATA {
+        return Err(format("the content is not SignedData"));
+    }
+    let wrapped = expect(info.get(1), 0xa0, "SignedData")?;
+    let (signed, _) = read(wrapped.content)?;
+    let parts = children(expect(Some(&signed), 0x30, "SignedData")?.content)?;
+    let encap = children(expect(parts.get(2), 0x30, "encapsulated content")?.content)?;
+    let content = match encap.get(1) {
+        Some(e) if e.tag == 0xa0 => expect(children(e.content)?.first(), 0x04, "content octets")?.content,
+        _ => return Err(SignedError::Unsupported("a detached signature; attach the document inside it".into())),
+    };
+    let certs: Vec<&[u8]> = match parts.get(3) {
+        Some(c) if c.tag == 0xa0 => children(c.content)?.iter().map(|t| t.raw).collect(),
+        _ => Vec::new(),
+    };
+    let signer_infos = expect(parts.last(), 0x31, "signer infos")?;
+    let signer_info = children(signer_infos.content)?;
+    let first = expect(signer_info.first(), 0x30, "a signer")?;
+    let signer = check_signer(first, content, &certs, anchors, at)?;
+    Ok((content.to_vec(), signer))
+}
+
+fn check_signer(info: Tlv<'_>, content: &[u8], certs: &[&[u8]], anchors: &[Vec<u8>], at: i64) -> Result<Signer> {
+    let fields = children(info.content)?;
+    let sid = expect(fields.get(1), 0x30, "issuer and serial number (subject key identifiers are not supported)")?;
+    let sid = children(sid.content)?;
+    let (issuer, serial) = (expect(sid.first(), 0x30, "issuer")?, expect(sid.get(1), 0x02, "serial")?);
+    let digest_alg = digest_of(expect(fields.get(2), 0x30, "digest algorithm")?)?;
+    let (attrs, rest) = match fields.get(3) {
+        Some(a) if a.tag == 0xa0 => (Some(*a), &fields[4..]),
+        _ => (None, &fields[3..]),
+    };
+    let signature = expect(rest.get(1), 0x04, "signature")?.content;
+    let cert = certs
+        .iter()
+        .filter_map(|raw| parse(raw))
+        .find(|c| c.issuer().as_raw() == issuer.raw && c.raw_serial() == serial.content)
+        .ok_or_else(|| format("the signer's certificate is not in the document"))?;
+    let computed = digest::digest(digest_alg, content);
+    let signed_bytes = match attrs {
+        Some(a) => {
+            check_message_digest(a, computed.as_ref())?;
+            let mut set = a.raw.to_vec();
+            set[0] = 0x31;
+            set
+        }
+        None => content.to_vec(),
+    };
+    let algorithm = verification_algorithm(&cert, digest_alg)?;
+    UnparsedPublicKey::new(algorithm, &cert.public_key().subject_public_key.data)
+        .verify(&signed_bytes, signature)
+        .map_err(|_| SignedError::Invalid("the signature does not match the signer's key".into()))?;
+    chain(&cert, certs, anchors, at)?;
+    let subject = cert.subject().to_string();
+    Ok(Signer { bin: bin_in(&subject), subject })
+}
+
+fn digest_of(alg: Tlv<'_>) -> Result<&'static digest::Algorithm> {
+    let oid = expect(children(alg.content)?.first(), 0x06, "digest algorithm OID")?.content;
+    match oid {
+        o if o == OID_SHA256 => Ok(&digest::SHA256),
+        o if o == OID_SHA384 => Ok(&digest::SHA384),
+        o if o == OID_SHA512 => Ok(&digest::SHA512),
+        _ => Err(SignedError::Unsupported("a digest other than SHA-256, SHA-384 or SHA-512".into())),
+    }
+}
+
+fn check_message_digest(attrs: Tlv<'_>, computed: &[u8]) -> Result<()> {
+    for attr in children(attrs.content)? {
+        let parts = children(attr.content)?;
+        if expect(parts.first(), 0x06, "attribute type")?.content == OID_MESSAGE_DIGEST {
+            let values = children(expect(parts.get(1), 0x31, "attribute values")?.content)?;
+            let value = expect(values.first(), 0x04, "message digest")?.content;
+            return match value == computed {
+                true => Ok(()),
+                false => Err(SignedError::Invalid("the content does not match its signed digest".into())),
+            };
+        }
+    }
+    Err(format("signed attributes without a message digest"))
+}
+
+/// The verification algorithm for the signer's key and the digest it signed with.
+fn verification_algorithm(
+    cert: &X509Certificate<'_>,
+    digest_alg: &'static digest::Algorithm,
+) -> Result<&'static dyn VerificationAlgorithm> {
+    let spki = cert.public_key();
+    let key = spki.algorithm.algorithm.to_id_string();
+    let bits = digest_alg.output_len() * 8;
+    let curve = spki.algorithm.parameters.as_ref().and_then(|p| p.as_oid().ok()).map(|o| o.to_id_string());
+    let alg: &'static dyn VerificationAlgorithm = match (key.as_str(), curve.as_deref(), bits) {
+        ("1.2.840.113549.1.1.1", _, 256) => &signature::RSA_PKCS1_2048_8192_SHA256,
+        ("1.2.840.113549.1.1.1", _, 384) => &signature::RSA_PKCS1_2048_8192_SHA384,
+        ("1.2.840.113549.1.1.1", _, 512) => &signature::RSA_PKCS1_2048_8192_SHA512,
+        ("1.2.840.10045.2.1", Some("1.2.840.10045.3.1.7"), 256) => &signature::ECDSA_P256_SHA256_ASN1,
+        ("1.2.840.10045.2.1", Some("1.2.840.10045.3.1.7"), 384) => &signature::ECDSA_P256_SHA384_ASN1,
+        ("1.2.840.10045.2.1", Some("1.3.132.0.34"), 256) => &signature::ECDSA_P384_SHA256_ASN1,
+        ("1.2.840.10045.2.1", Some("1.3.132.0.34"), 384) => &signature::ECDSA_P384_SHA384_ASN1,
+        _ => return Err(SignedError::Unsupported(format!("a signer key of type {key} with SHA-{bits}"))),
+    };
+    Ok(alg)
+}
+
+/// Walks from the signer's certificate to an anchor through the document's
+/// certificates, each valid at `at` and signed by the next.
+fn chain(cert: &X509Certificate<'_>, certs: &[&[u8]], anchors: &[Vec<u8>], at: i64) -> Result<()> {
+    let when = ASN1Time::from_timestamp(at).map_err(|_| format("bad time"))?;
+    let anchors: Vec<X509Certificate<'_>> = anchors.iter().filter_map(|a| parse(a)).collect();
+    let pool: Vec<X509Certificate<'_>> = certs.iter().filter_map(|c| parse(c)).collect();
+    let mut current = cert.clone();
+    for _ in 0..5 {
+        if !current.validity().is_valid_at(when) {
+            return Err(SignedError::Untrusted(format!(
+                "'{}' is not valid at the time of checking",
+                current.subject()
+            )));
+        }
+        if anchors.iter().any(|a| a.as_ref() == current.as_ref()) {
+            return Ok(());
+        }
+        let signed_by = |issuer: &X509Certificate<'_>| {
+            issuer.subject().as_raw() == current.issuer().as_raw()
+                && current.verify_signature(Some(issuer.public_key())).is_ok()
+        };
+        if anchors.iter().any(signed_by) {
+            return Ok(());
+        }
+        match pool.iter().find(|c| c.as_ref() != current.as_ref() && signed_by(c)) {
+            Some(next) => current = next.clone(),
+            None => break,
+        }
+    }
+    Err(SignedError::Untrusted(format!("'{}' does not chain to a configured trust anchor", cert.subject())))
+}
+
+fn parse(raw: &[u8]) -> Option<X509Certificate<'_>> {
+    X509Certificate::from_der(raw).ok().map(|(_, c)| c)
+}
+
+/// `BIN` followed by 12 digits in a certificate subject.
+fn bin_in(subject: &str) -> Option<String> {
+    subject.match_indices("BIN").find_map(|(i, _)| {
+        let digits: String = subject[i + 3..].chars().take(12).collect();
+        (digits.len() == 12 && digits.chars().all(|c| c.is_ascii_digit())).then_some(digits)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bin_is_read_from_the_subject_and_ber_is_refused() {
+        assert_eq!(bin_in("CN=Signer, OU=BIN980140000023, O=Akimat").as_deref(), Some("980140000023"));
+        assert_eq!(bin_in("CN=BIN12, O=x"), None);
+        assert!(matches!(verify(&[0x30, 0x80, 0, 0], &[], 0), Err(SignedError::Unsupported(_))));
+        assert!(matches!(verify(b"%PDF-1.7", &[], 0), Err(SignedError::Format(_))));
+    }
+}

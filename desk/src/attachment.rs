@@ -1,0 +1,60 @@
+//! What an application may carry as attachments: a size limit and a short list of
+//! content types, each checked against the first bytes of the content (a file named
+//! `.pdf` that is not a PDF is refused).
+
+/// The largest attachment accepted, in bytes.
+pub const MAX_BYTES: usize = 10 * 1024 * 1024;
+
+/// The content types accepted, and how their content starts.
+const ACCEPTED: &[(&str, &[&[u8]])] = &[
+    ("application/pdf", &[b"%PDF-"]),
+    ("image/png", &[b"\x89PNG\r\n\x1a\n"]),
+    ("image/jpeg", &[b"\xff\xd8\xff"]),
+    // CMS / PKCS#7 signed documents: DER (a SEQUENCE) or PEM.
+    ("application/pkcs7-signature", &[b"\x30", b"-----BEGIN"]),
+    ("application/pkcs7-mime", &[b"\x30", b"-----BEGIN"]),
+    ("text/plain", &[]),
+    ("text/csv", &[]),
+];
+
+/// Why an attachment is refused, or `Ok` with the content type as it is stored.
+pub fn check(name: &str, content_type: &str, content: &[u8]) -> Result<String, String> {
+    let ct = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if name.trim().is_empty() || name.contains(['/', '\\']) {
+        return Err(format!("attachment name '{name}': give a plain file name"));
+    }
+    if content.is_empty() {
+        return Err(format!("attachment '{name}' is empty"));
+    }
+    if content.len() > MAX_BYTES {
+        return Err(format!("attachment '{name}' is {} bytes; the limit is {MAX_BYTES}", content.len()));
+    }
+    let Some((_, starts)) = ACCEPTED.iter().find(|(t, _)| *t == ct) else {
+        let list: Vec<&str> = ACCEPTED.iter().map(|(t, _)| *t).collect();
+        return Err(format!(
+            "attachment '{name}': content type '{ct}' is not accepted; use one of {}",
+            list.join(", ")
+        ));
+    };
+    let text = starts.is_empty();
+    let fits = if text { std::str::from_utf8(content).is_ok() } else { starts.iter().any(|s| content.starts_with(s)) };
+    if !fits {
+        return Err(format!("attachment '{name}' is not {ct}: its content does not match the type"));
+    }
+    Ok(ct)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_type_must_match_the_content_and_the_size_the_limit() {
+        assert_eq!(check("a.pdf", "application/pdf", b"%PDF-1.7 ...").unwrap(), "application/pdf");
+        assert!(check("a.pdf", "application/pdf", b"MZ\x90\x00").unwrap_err().contains("does not match"));
+        assert!(check("a.exe", "application/x-msdownload", b"MZ").unwrap_err().contains("not accepted"));
+        assert!(check("../a.txt", "text/plain", b"x").is_err());
+        assert!(check("a.txt", "text/plain; charset=utf-8", &vec![b'a'; MAX_BYTES + 1]).unwrap_err().contains("limit"));
+        assert!(check("a.txt", "text/plain", b"\xff\xfe").is_err(), "text must be UTF-8");
+    }
+}

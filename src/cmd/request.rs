@@ -1,0 +1,219 @@
+//! `perimeter request`: file applications, list and show them with who holds each and
+//! when its step is due, attach files, and one verb per transition.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use desk::{Action, Applicant, Kind};
+use policies::calendar::Date;
+use serde_json::{Map, Value, json};
+use store::Store;
+
+use super::cli_actor;
+use crate::cli::{RequestArgs, RequestCmd};
+use crate::config::Config;
+use crate::output::{json, parse_instant, when};
+use crate::requests::{Desk, DeskError, Filing, RequestView, day_of};
+
+pub async fn run(config: &Config, store: Store, args: RequestArgs) -> anyhow::Result<ExitCode> {
+    let today = today(args.at.as_deref())?;
+    let desk = Desk::open(config, store)?;
+    let actor = cli_actor();
+    match args.command {
+        RequestCmd::File { kind, applicant, contacts, fields, set, json: flag } => {
+            let kind: Kind = kind.parse()?;
+            let applicant: Applicant = applicant.parse().map_err(anyhow::Error::msg)?;
+            let fields = fields_of(fields.as_deref(), &set)?;
+            let filing = Filing { kind, applicant, contacts, fields };
+            let record = desk.file(&actor, filing, today).await.map_err(explain)?;
+            let view = desk.view(&record, today);
+            if flag.json {
+                json(&view)?;
+            } else {
+                println!("request {} filed: {} from {}", view.id, kind, view.application.applicant);
+                print_step(&view);
+            }
+        }
+        RequestCmd::List { overdue, due_within, applicant, json: flag } => {
+            let applicant: Option<Applicant> = applicant.map(|a| a.parse()).transpose().map_err(anyhow::Error::msg)?;
+            let mut views: Vec<RequestView> =
+                desk.store.applications(applicant.as_ref()).await?.iter().map(|r| desk.view(r, today)).collect();
+            views.retain(|v| !overdue || v.overdue);
+            if let Some(days) = due_within {
+                let horizon = desk.horizon(today, days);
+                views.retain(|v| v.due.is_some_and(|due| due <= horizon));
+            }
+            RequestView::sort(&mut views);
+            if flag.json {
+                json(&views)?;
+            } else {
+                views.iter().for_each(|v| println!("{}", v.line()));
+            }
+        }
+        RequestCmd::Show { id, json: flag } => show(&desk, id, today, flag.json).await?,
+        RequestCmd::Attach { id, file, content_type } => {
+            let content = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let content_type = content_type.unwrap_or_else(|| guess_type(&name).to_string());
+            let info = desk.attach(&actor, id, (&name, &content_type, &content)).await.map_err(explain)?;
+            println!(
+                "request {id}: attached {} ({}, {} bytes, sha256 {})",
+                info.name, info.content_type, info.size, info.sha256
+            );
+            if let Some(signer) = &info.signer {
+                println!("signed by {signer} (BIN {})", info.signer_bin.as_deref().unwrap_or("not named"));
+            }
+        }
+        RequestCmd::Sweep => {
+            let swept = desk.sweep(today).await.map_err(explain)?;
+            println!(
+                "technical conditions lapsed: {:?}; reminded of lapsing policies: {:?}",
+                swept.lapsed, swept.reminded
+            );
+        }
+        transition => {
+            let (id, action) = transition_of(&transition).context("not a transition")?;
+            let record = desk.act(&actor, id, &action, today).await.map_err(explain)?;
+            let view = desk.view(&record, today);
+            println!("request {id}: {} → {}", action.verb(), view.application.state);
+            print_step(&view);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn show(desk: &Desk, id: i64, today: Date, as_json: bool) -> anyhow::Result<()> {
+    let record = desk.store.application(id).await?;
+    let view = desk.view(&record, today);
+    let timeline = desk.store.timeline(id).await?;
+    let attachments = desk.store.attachments(id).await?;
+    if as_json {
+        return json(&json!({ "request": view, "timeline": timeline, "attachments": attachments }));
+    }
+    let a = &view.application;
+    println!(
+        "request      {} ({})\napplicant    {}\nreceived     {}",
+        view.id,
+        a.kind().label(),
+        a.applicant,
+        a.received
+    );
+    println!("state        {} since {}", a.state, a.since);
+    print_step(&view);
+    if let Some(reason) = &a.reason {
+        println!("reason       {reason}");
+    }
+    println!("contacts     {}", a.contacts.join(" "));
+    println!("fields       {}", serde_json::to_string(&a.fields)?);
+    for at in &attachments {
+        println!("attachment   {} ({}, {} bytes, sha256 {})", at.name, at.content_type, at.size, at.sha256);
+    }
+    println!("timeline:");
+    for t in &timeline {
+        let note = t.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+        println!("  {} {}  {:<10} → {:<16} by {}{note}", t.day, when(t.at), t.verb, t.to, t.actor);
+    }
+    Ok(())
+}
+
+fn print_step(view: &RequestView) {
+    let holder = match view.holder {
+        Some(desk::Holder::Duty) => "the duty team",
+        Some(desk::Holder::Applicant) => "the applicant",
+        None => "nobody (answered)",
+    };
+    println!("holder       {holder}");
+    if let Some(due) = view.due {
+        println!("due          {due}{}", if view.overdue { " (overdue)" } else { "" });
+    }
+    if let Some(c) = &view.application.conditions {
+        println!("conditions   {} issued {}, valid through {}", c.number, c.issued, c.expires);
+    }
+    if let Some(through) = view.application.valid_through {
+        println!("valid        through {through}");
+    }
+    if let Some(from) = view.resubmit_from {
+        println!("resubmit_from {from}");
+    }
+    if let Some(due) = view.reported_late {
+        println!("reported late: the change was to be reported by {due}");
+    }
+}
+
+/// Today in Kazakhstan, or the day given with --at under the test clock.
+fn today(at: Option<&str>) -> anyhow::Result<Date> {
+    let Some(at) = at else { return Ok(day_of(store::now_ms())) };
+    if !std::env::var("PERIMETER_TEST_CLOCK").is_ok_and(|v| v == "1") {
+        anyhow::bail!("--at is for tests only (PERIMETER_TEST_CLOCK=1); the desk uses the real clock");
+    }
+    match at.parse::<Date>() {
+        Ok(day) => Ok(day),
+        Err(_) => Ok(day_of(parse_instant(at)?)),
+    }
+}
+
+fn explain(e: DeskError) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
+}
+
+/// The application and the transition a command asks for, if it is one.
+fn transition_of(cmd: &RequestCmd) -> Option<(i64, Action)> {
+    let reason = |r: &crate::cli::Reason| r.reason.clone();
+    let pair = match cmd {
+        RequestCmd::Check { id } => (*id, Action::Check),
+        RequestCmd::Conditions { id, number, details } => {
+            (*id, Action::Conditions { number: number.clone(), details: details.clone() })
+        }
+        RequestCmd::Ready { id } => (*id, Action::Ready),
+        RequestCmd::Nonconform { id, reason: r } => (*id, Action::NonConformities { reason: reason(r) }),
+        RequestCmd::Extend { id } => (*id, Action::Extend),
+        RequestCmd::Connect { id } => (*id, Action::Connect),
+        RequestCmd::Apply { id } => (*id, Action::Apply),
+        RequestCmd::Close { id, note } => (*id, Action::Close { note: note.clone() }),
+        RequestCmd::Refuse { id, reason: r } => (*id, Action::Refuse { reason: reason(r) }),
+        RequestCmd::Disconnect { id, reason: r, at } => (*id, Action::Disconnect { reason: reason(r), at: at.clone() }),
+        _ => return None,
+    };
+    Some(pair)
+}
+
+/// The fields from a JSON file and KEY=VALUE pairs (a value that reads as JSON, such
+/// as a number, is taken as such; a repeated key makes a list).
+fn fields_of(file: Option<&std::path::Path>, set: &[String]) -> anyhow::Result<Value> {
+    let mut fields = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?
+        }
+        None => Value::Object(Map::new()),
+    };
+    let object = fields.as_object_mut().context("the fields file must hold a JSON object")?;
+    for pair in set {
+        let (key, value) = pair.split_once('=').with_context(|| format!("--set {pair}: write KEY=VALUE"))?;
+        let value = match serde_json::from_str::<Value>(value) {
+            Ok(v @ (Value::Number(_) | Value::Array(_) | Value::Object(_))) => v,
+            _ => Value::String(value.to_string()),
+        };
+        match object.get_mut(key) {
+            Some(Value::Array(items)) => items.push(value),
+            Some(first) => *first = Value::Array(vec![first.take(), value]),
+            None => {
+                object.insert(key.to_string(), value);
+            }
+        }
+    }
+    Ok(fields)
+}
+
+fn guess_type(name: &str) -> &'static str {
+    let ext = name.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
+    match ext.as_str() {
+        "pdf" => "application/pdf",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "p7s" => "application/pkcs7-signature",
+        "p7m" => "application/pkcs7-mime",
+        "csv" => "text/csv",
+        _ => "text/plain",
+    }
+}

@@ -1,0 +1,313 @@
+//! The request desk as the binary runs it for the CLI, the API and (later) the console:
+//! files applications (fields checked, the 30-day wait enforced, secrets sealed),
+//! takes transitions (lapses first, then the effect in the registry, then the record),
+//! and e-mails every transition to the applicant's contacts through `[notices]`.
+//!
+//! Must not: judge an application itself (the `desk` crate's rules do) or keep
+//! records itself (the store does).
+
+mod effects;
+mod notify;
+mod view;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use catalog::reconcile::mail::{Mailer, SmtpMailer};
+use desk::{Action, Applicant, Application, Fields, Kind, Problems};
+use lettre::message::Mailbox;
+use policies::calendar::{ASTANA_OFFSET, Date};
+use store::{ApplicationRecord, Sealer, Store, StoreError};
+
+pub use view::RequestView;
+
+use crate::config::Config;
+
+/// `[desk]` in the configuration file.
+#[derive(Clone, Debug, Default, serde::Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeskConfig {
+    /// A PEM file of the certificates signed documents must chain to. Without it a
+    /// signed document is kept but its signature is not verified.
+    pub trust_anchors: Option<PathBuf>,
+    /// The duty team's addresses, alerted at once when an incident is reported.
+    pub duty_contacts: Vec<String>,
+}
+
+/// Why the desk did not do what it was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum DeskError {
+    #[error("the application has problems:\n{0}")]
+    Invalid(Problems),
+    #[error(
+        "refused: {applicant}'s {kind} application {refused} was refused on {on}; a new one is accepted from {from}"
+    )]
+    TooEarly { applicant: Applicant, kind: Kind, refused: i64, on: Date, from: Date },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Effect(String),
+    #[error("the signed document is refused: {0}")]
+    Signature(#[from] certs::signed::SignedError),
+}
+
+/// What a sweep did: lapses recorded, reminders sent.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Swept {
+    pub lapsed: Vec<i64>,
+    pub reminded: Vec<i64>,
+}
+
+/// A new application as the CLI or the API hands it in.
+pub struct Filing {
+    pub kind: Kind,
+    pub applicant: Applicant,
+    pub contacts: Vec<String>,
+    pub fields: serde_json::Value,
+}
+
+/// The desk: the store, the calendar in force (following its file: an edit moves the
+/// due days of open applications), the mailer and the key for secrets.
+pub struct Desk {
+    pub store: Store,
+    calendar: crate::calendar::Following,
+    mailer: Arc<dyn Mailer>,
+    from: Mailbox,
+    key_file: PathBuf,
+    /// Days before an applied policy lapses that its applicant is reminded.
+    remind_days: u32,
+    /// The certificates (DER) signed documents must chain to; none: not verified.
+    anchors: Vec<Vec<u8>>,
+    /// Who is alerted of an incident at once.
+    duty_contacts: Vec<String>,
+}
+
+/// Records lapsed technical conditions every `every` until `stop` (every node may run
+/// it: a lapse already recorded is not recorded again).
+pub fn spawn_sweeper(
+    desk: Arc<Desk>,
+    every: std::time::Duration,
+    stop: tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let every = every.max(std::time::Duration::from_secs(1));
+    tokio::spawn(async move {
+        loop {
+            match desk.sweep(day_of(store::now_ms())).await {
+                Ok(s) if !s.lapsed.is_empty() || !s.reminded.is_empty() => {
+                    tracing::info!(lapsed = ?s.lapsed, reminded = ?s.reminded, "the desk's sweep")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "the desk's sweep failed; it runs again"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.cancelled() => return,
+            }
+        }
+    })
+}
+
+/// The trust anchors in a PEM file, as DER.
+fn anchors(path: Option<&std::path::Path>) -> anyhow::Result<Vec<Vec<u8>>> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let Some(path) = path else { return Ok(Vec::new()) };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .and_then(|i| i.collect::<Result<_, _>>())
+        .with_context(|| format!("[desk] trust_anchors: cannot read certificates from {}", path.display()))?;
+    anyhow::ensure!(!certs.is_empty(), "[desk] trust_anchors: no certificate in {}", path.display());
+    Ok(certs.into_iter().map(|c| c.as_ref().to_vec()).collect())
+}
+
+/// Today in Kazakhstan for the instant `ms`.
+pub fn day_of(ms: i64) -> Date {
+    Date::from_unix(ms.div_euclid(1000), ASTANA_OFFSET)
+}
+
+impl Desk {
+    /// The desk as configured: calendar, `[notices]` mailer, key file in the data dir.
+    pub fn open(config: &Config, store: Store) -> anyhow::Result<Desk> {
+        let mailer = SmtpMailer::new(&config.notices.smtp_url, config.notices.send_timeout)
+            .map_err(anyhow::Error::msg)
+            .context("[notices] smtp_url")?;
+        let from = config
+            .notices
+            .from
+            .parse()
+            .with_context(|| format!("[notices] from: '{}' is not a mailbox", config.notices.from))?;
+        Ok(Desk {
+            store,
+            calendar: crate::calendar::Following::open(config)?,
+            mailer: Arc::new(mailer),
+            from,
+            key_file: config.data_dir.join("desk.key"),
+            remind_days: config.policies.remind_days,
+            anchors: anchors(config.desk.trust_anchors.as_deref())?,
+            duty_contacts: config.desk.duty_contacts.clone(),
+        })
+    }
+
+    /// Files an application received on `today`.
+    pub async fn file(&self, actor: &str, filing: Filing, today: Date) -> Result<ApplicationRecord, DeskError> {
+        let mut fields = Fields::parse(filing.kind, &filing.fields, today).map_err(DeskError::Invalid)?;
+        let secret = fields.take_secret();
+        let application =
+            Application::file(filing.applicant, filing.contacts, fields, today).map_err(DeskError::Invalid)?;
+        if let Some(refused) = self.store.last_refusal(&application.applicant, filing.kind).await? {
+            let from = refused.application.resubmit_from().unwrap_or(today);
+            if today < from {
+                let early = DeskError::TooEarly {
+                    applicant: application.applicant.clone(),
+                    kind: filing.kind,
+                    refused: refused.id,
+                    on: refused.application.since,
+                    from,
+                };
+                let event = serde_json::json!({ "kind": filing.kind, "refused": refused.id, "accepted_from": from });
+                let who = format!("applicant:{}", application.applicant);
+                self.store.record(actor, "request.refused-early", &who, event).await?;
+                return Err(early);
+            }
+        }
+        let sealed = match secret {
+            Some(secret) => Some(self.sealer()?.seal(&secret)?),
+            None => None,
+        };
+        let record = self.store.file_application(actor, &application, sealed).await?;
+        self.notify(&record, "file", today).await;
+        if filing.kind == Kind::Incident {
+            self.alert_duty(&record, today).await;
+        }
+        Ok(record)
+    }
+
+    /// Takes `action` on application `id` on `today`: a lapse that is due is recorded
+    /// first; the effect in the registry happens before the transition is recorded.
+    pub async fn act(
+        &self,
+        actor: &str,
+        id: i64,
+        action: &Action,
+        today: Date,
+    ) -> Result<ApplicationRecord, DeskError> {
+        let current = self.lapse_if_due(id, today).await?;
+        let mut trial = current.application.clone();
+        trial.act(action, today).map_err(|r| StoreError::Conflict(format!("request {id}: {r}")))?;
+        effects::apply(&self.store, actor, &current, action).await?;
+        let acted = self.store.act_on_application(actor, id, action, today).await?;
+        self.notify(&acted.record, action.verb(), today).await;
+        Ok(acted.record)
+    }
+
+    /// Records the lapse of every application whose technical conditions expired, and
+    /// reminds once the applicants whose applied policies lapse soon.
+    pub async fn sweep(&self, today: Date) -> Result<Swept, DeskError> {
+        let mut swept = Swept::default();
+        for record in self.store.applications_with_conditions().await? {
+            if record.application.lapse_due(today) {
+                self.lapse_if_due(record.id, today).await?;
+                swept.lapsed.push(record.id);
+            }
+        }
+        for record in self.store.applications(None).await? {
+            if record.application.reminder_due(today, self.remind_days) && !self.reminded(&record).await? {
+                let last = record.application.valid_through.unwrap_or(today);
+                let note = format!("in force through {last}: apply again before then");
+                self.store.note_application("desk", record.id, "remind", today, &note).await?;
+                self.notify(&record, &format!("reminder: {note}"), today).await;
+                swept.reminded.push(record.id);
+            }
+        }
+        Ok(swept)
+    }
+
+    /// Whether the applicant was reminded since the application was applied.
+    async fn reminded(&self, record: &ApplicationRecord) -> Result<bool, DeskError> {
+        let timeline = self.store.timeline(record.id).await?;
+        Ok(timeline.iter().any(|t| t.verb == "remind" && t.day >= record.application.since))
+    }
+
+    async fn lapse_if_due(&self, id: i64, today: Date) -> Result<ApplicationRecord, DeskError> {
+        let record = self.store.application(id).await?;
+        if !record.application.lapse_due(today) {
+            return Ok(record);
+        }
+        let acted = self.store.act_on_application("desk", id, &Action::Lapse, today).await?;
+        self.notify(&acted.record, "lapse", today).await;
+        Ok(acted.record)
+    }
+
+    /// Attaches a file to application `id`; a signed document (CMS) is verified against
+    /// the trust anchors, and its signer's subject and BIN recorded.
+    pub async fn attach(
+        &self,
+        actor: &str,
+        id: i64,
+        file: (&str, &str, &[u8]),
+    ) -> Result<store::AttachmentInfo, DeskError> {
+        let (_, content_type, content) = file;
+        let signed = content_type.starts_with("application/pkcs7");
+        let signer = match signed && !self.anchors.is_empty() {
+            true => {
+                let (_, signer) = certs::signed::verify(content, &self.anchors, store::now_ms() / 1000)?;
+                Some((signer.subject, signer.bin))
+            }
+            false => None,
+        };
+        Ok(self.store.attach(actor, id, file, signer).await?)
+    }
+
+    /// The last day of the `working_days` after `today` (the horizon of "due soon").
+    pub fn horizon(&self, today: Date, working_days: u32) -> Date {
+        self.calendar.current().add_working_days(today, working_days)
+    }
+
+    /// How a record looks to people on `today`.
+    pub fn view(&self, record: &ApplicationRecord, today: Date) -> RequestView {
+        RequestView::of(record, &self.calendar.current(), today)
+    }
+
+    /// The key for secrets, in the data directory (made private if it is new: with
+    /// PostgreSQL nothing else may have created it).
+    fn sealer(&self) -> Result<Sealer, DeskError> {
+        if let Some(dir) = self.key_file.parent() {
+            crate::cmd::private_dir(dir).map_err(|e| DeskError::Effect(format!("{e:#}")))?;
+        }
+        Ok(Sealer::open_or_create(&self.key_file)?)
+    }
+
+    /// Alerts the duty team of a reported incident (IQBSH 14: at once).
+    async fn alert_duty(&self, record: &ApplicationRecord, today: Date) {
+        if self.duty_contacts.is_empty() {
+            tracing::warn!(
+                request = record.id,
+                "an incident was reported and [desk] duty_contacts names nobody to alert"
+            );
+            return;
+        }
+        let view = self.view(record, today);
+        let sent = match notify::compose_to(&view, "incident reported", &self.from, &self.duty_contacts) {
+            Ok(message) => self.mailer.send(message).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = sent {
+            tracing::error!(request = record.id, error = %e, "the duty team was not alerted of an incident");
+            eprintln!("warning: the duty team was not alerted of incident {}: {e}", record.id);
+        }
+    }
+
+    /// E-mails the transition to the applicant's contacts; a failure is logged and
+    /// told on stderr, the transition stands.
+    async fn notify(&self, record: &ApplicationRecord, verb: &str, today: Date) {
+        let view = self.view(record, today);
+        let sent = match notify::compose(&view, verb, &self.from) {
+            Ok(message) => self.mailer.send(message).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = sent {
+            tracing::warn!(request = record.id, error = %e, "the transition was recorded but not e-mailed");
+            eprintln!("warning: request {} was not e-mailed to its contacts: {e}", record.id);
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! The attachments of an application: checked by the desk's rules (size, content type
+//! against content), recorded by name, type, size, SHA-256 and, for a signed document
+//! the caller verified, its signer; audited.
+
+use aws_lc_rs::digest::{SHA256, digest};
+use serde_json::json;
+use sqlx::Row;
+
+use super::{AttachmentInfo, subject};
+use crate::{Result, Store, StoreError, audit, now_ms};
+
+impl Store {
+    /// Records an attachment of application `id` after checking it; `signer` is the
+    /// verified signer of a signed document (subject, BIN).
+    pub async fn attach(
+        &self,
+        actor: &str,
+        id: i64,
+        file: (&str, &str, &[u8]),
+        signer: Option<(String, Option<String>)>,
+    ) -> Result<AttachmentInfo> {
+        let (name, content_type, content) = file;
+        let content_type = desk::attachment::check(name, content_type, content).map_err(StoreError::Invalid)?;
+        self.application(id).await?;
+        let sha256: String = digest(&SHA256, content).as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let size = i64::try_from(content.len()).unwrap_or(i64::MAX);
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "INSERT INTO application_attachments (application_id, name, content_type, size, sha256, signer, \
+             signer_bin, added_at, actor) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(&content_type)
+        .bind(size)
+        .bind(&sha256)
+        .bind(signer.as_ref().map(|s| s.0.clone()))
+        .bind(signer.as_ref().and_then(|s| s.1.clone()))
+        .bind(now_ms())
+        .bind(actor)
+        .fetch_one(&mut *tx)
+        .await?;
+        let attachment_id: i64 = row.try_get("id")?;
+        let info = AttachmentInfo {
+            id: attachment_id,
+            name: name.to_string(),
+            content_type,
+            size,
+            sha256,
+            signer: signer.as_ref().map(|s| s.0.clone()),
+            signer_bin: signer.and_then(|s| s.1),
+            added_at: now_ms(),
+        };
+        audit(&mut tx, actor, "request.attach", &subject(id), None, Some(json!(info))).await?;
+        tx.commit().await?;
+        Ok(info)
+    }
+
+    /// The attachments of application `id`.
+    pub async fn attachments(&self, id: i64) -> Result<Vec<AttachmentInfo>> {
+        let rows = sqlx::query(
+            "SELECT id, name, content_type, size, sha256, signer, signer_bin, added_at FROM application_attachments \
+             WHERE application_id = $1 ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AttachmentInfo {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    content_type: r.try_get("content_type")?,
+                    size: r.try_get("size")?,
+                    sha256: r.try_get("sha256")?,
+                    signer: r.try_get("signer")?,
+                    signer_bin: r.try_get("signer_bin")?,
+                    added_at: r.try_get("added_at")?,
+                })
+            })
+            .collect()
+    }
+}

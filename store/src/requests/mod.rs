@@ -1,0 +1,278 @@
+//! The request desk's records: applications (the desk's record as JSON beside the
+//! columns lists read: kind, applicant, state), the timeline of their transitions, the
+//! metadata of their attachments, and their secrets sealed (`seal`). Every filing,
+//! transition and attachment is audited under the subject `request:N` in the same
+//! transaction.
+//!
+//! Must not: decide whether an action is allowed or when a step is due: the `desk`
+//! rules do, here inside the transaction that records the result.
+
+mod seal;
+
+use desk::{Action, Applicant, Application, Kind, State};
+use policies::calendar::Date;
+use serde::Serialize;
+use serde_json::json;
+use sqlx::Row;
+
+pub use seal::Sealer;
+
+use crate::{Result, Store, StoreError, audit, now_ms, write_lock};
+
+/// An application as the store keeps it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ApplicationRecord {
+    pub id: i64,
+    #[serde(flatten)]
+    pub application: Application,
+    /// Whether a sealed secret is kept with it (never shown).
+    pub secret_sealed: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One transition on an application's timeline.
+#[derive(Clone, Debug, Serialize)]
+pub struct TimelineEntry {
+    pub at: i64,
+    pub day: Date,
+    pub actor: String,
+    pub verb: String,
+    pub from: Option<State>,
+    pub to: State,
+    pub note: Option<String>,
+}
+
+/// What is kept of an attachment.
+#[derive(Clone, Debug, Serialize)]
+pub struct AttachmentInfo {
+    pub id: i64,
+    pub name: String,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+    /// A signed document's verified signer (certificate subject) and the BIN it names.
+    pub signer: Option<String>,
+    pub signer_bin: Option<String>,
+    pub added_at: i64,
+}
+
+/// The result of a transition.
+#[derive(Clone, Debug)]
+pub struct Acted {
+    pub record: ApplicationRecord,
+    pub from: State,
+}
+
+const SELECT: &str = "SELECT id, kind, record_json, CAST(CASE WHEN sealed_secret IS NULL THEN 0 ELSE 1 END AS BIGINT) AS sealed, \
+     created_at, updated_at FROM applications";
+
+fn subject(id: i64) -> String {
+    format!("request:{id}")
+}
+
+fn from_row(row: &sqlx::any::AnyRow) -> Result<ApplicationRecord> {
+    let id: i64 = row.try_get("id")?;
+    let text: String = row.try_get("record_json")?;
+    let application: Application = serde_json::from_str(&text)
+        .map_err(|e| StoreError::Invalid(format!("stored application {id} cannot be read: {e}")))?;
+    let sealed = row.try_get::<i64, _>("sealed")? != 0;
+    Ok(ApplicationRecord {
+        id,
+        application,
+        secret_sealed: sealed,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+async fn fetch(conn: &mut sqlx::AnyConnection, id: i64) -> Result<ApplicationRecord> {
+    let row = sqlx::query(&format!("{SELECT} WHERE id = $1")).bind(id).fetch_optional(&mut *conn).await?;
+    let row = row.ok_or_else(|| StoreError::NotFound { what: "application", name: id.to_string() })?;
+    from_row(&row)
+}
+
+fn record_json(app: &Application) -> Result<String> {
+    serde_json::to_string(app).map_err(|e| StoreError::Invalid(format!("application not serialisable: {e}")))
+}
+
+struct Step<'a> {
+    id: i64,
+    day: Date,
+    actor: &'a str,
+    verb: &'a str,
+    from: Option<State>,
+    to: State,
+    note: Option<String>,
+}
+
+async fn add_step(conn: &mut sqlx::AnyConnection, s: Step<'_>) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO application_steps (application_id, at, day, actor, verb, from_state, to_state, note) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(s.id)
+    .bind(now_ms())
+    .bind(s.day.to_string())
+    .bind(s.actor)
+    .bind(s.verb)
+    .bind(s.from.map(|f| f.as_str().to_string()))
+    .bind(s.to.as_str())
+    .bind(s.note)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Records a new application (its secret, if any, already sealed). The applicant
+    /// must be a registered operator or organisation.
+    pub async fn file_application(
+        &self,
+        actor: &str,
+        application: &Application,
+        sealed_secret: Option<String>,
+    ) -> Result<ApplicationRecord> {
+        match &application.applicant {
+            Applicant::Operator(name) => self.operator(name).await.map(|_| ())?,
+            Applicant::Organisation(bin) => self.organisation(bin).await.map(|_| ())?,
+        }
+        let mut tx = self.pool.begin().await?;
+        let now = now_ms();
+        let row = sqlx::query(
+            "INSERT INTO applications (kind, applicant, state, received, record_json, sealed_secret, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+        )
+        .bind(application.kind().as_str())
+        .bind(application.applicant.to_string())
+        .bind(application.state.as_str())
+        .bind(application.received.to_string())
+        .bind(record_json(application)?)
+        .bind(sealed_secret)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let id: i64 = row.try_get("id")?;
+        let (day, to) = (application.received, application.state);
+        add_step(&mut tx, Step { id, day, actor, verb: "file", from: None, to, note: None }).await?;
+        let record = fetch(&mut tx, id).await?;
+        audit(&mut tx, actor, "request.file", &subject(id), None, Some(json!(record))).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    /// Takes `action` on application `id` on `today` under the desk's rules; a refused
+    /// action is a conflict that says why.
+    pub async fn act_on_application(&self, actor: &str, id: i64, action: &Action, today: Date) -> Result<Acted> {
+        let mut tx = self.pool.begin().await?;
+        write_lock(&mut tx).await?;
+        let before = fetch(&mut tx, id).await?;
+        let mut application = before.application.clone();
+        let from = application.act(action, today).map_err(|r| StoreError::Conflict(format!("request {id}: {r}")))?;
+        sqlx::query("UPDATE applications SET state = $1, record_json = $2, updated_at = $3 WHERE id = $4")
+            .bind(application.state.as_str())
+            .bind(record_json(&application)?)
+            .bind(now_ms())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let (verb, to, note) = (action.verb(), application.state, action.note());
+        add_step(&mut tx, Step { id, day: today, actor, verb, from: Some(from), to, note }).await?;
+        let record = fetch(&mut tx, id).await?;
+        let action_name = format!("request.{verb}");
+        audit(&mut tx, actor, &action_name, &subject(id), Some(json!(before)), Some(json!(record))).await?;
+        tx.commit().await?;
+        Ok(Acted { record, from })
+    }
+
+    /// Records an event on an application's timeline that changes nothing (a reminder
+    /// sent), audited.
+    pub async fn note_application(&self, actor: &str, id: i64, verb: &str, day: Date, note: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let record = fetch(&mut tx, id).await?;
+        let state = record.application.state;
+        let note = Some(note.to_string());
+        add_step(&mut tx, Step { id, day, actor, verb, from: Some(state), to: state, note: note.clone() }).await?;
+        audit(&mut tx, actor, &format!("request.{verb}"), &subject(id), None, Some(json!({ "note": note }))).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every application (or an applicant's), newest first.
+    pub async fn applications(&self, applicant: Option<&Applicant>) -> Result<Vec<ApplicationRecord>> {
+        let who = applicant.map(ToString::to_string).unwrap_or_default();
+        let rows = sqlx::query(&format!("{SELECT} WHERE ($1 = '' OR applicant = $1) ORDER BY id DESC"))
+            .bind(who)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    pub async fn application(&self, id: i64) -> Result<ApplicationRecord> {
+        let mut conn = self.pool.acquire().await?;
+        fetch(&mut conn, id).await
+    }
+
+    /// The applicant's latest refusal of a `kind` application, if any.
+    pub async fn last_refusal(&self, applicant: &Applicant, kind: Kind) -> Result<Option<ApplicationRecord>> {
+        let rows = sqlx::query(&format!("{SELECT} WHERE applicant = $1 AND kind = $2 AND state = 'refused'"))
+            .bind(applicant.to_string())
+            .bind(kind.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        let refusals = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
+        Ok(refusals.into_iter().max_by_key(|r| r.application.since))
+    }
+
+    /// Applications whose technical conditions are running (candidates for a lapse).
+    pub async fn applications_with_conditions(&self) -> Result<Vec<ApplicationRecord>> {
+        let rows = sqlx::query(&format!(
+            "{SELECT} WHERE kind = 'operator-link' AND state IN ('conditions', 'checking', 'non-conformities')"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// The transitions of application `id`, oldest first.
+    pub async fn timeline(&self, id: i64) -> Result<Vec<TimelineEntry>> {
+        let rows = sqlx::query(
+            "SELECT at, day, actor, verb, from_state, to_state, note FROM application_steps \
+             WHERE application_id = $1 ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(step_from_row).collect()
+    }
+
+    /// The sealed secret of application `id`, for the service that uses it.
+    pub async fn sealed_secret(&self, id: i64) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT sealed_secret FROM applications WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { what: "application", name: id.to_string() })?;
+        Ok(row.try_get("sealed_secret")?)
+    }
+}
+
+fn state_of(text: &str) -> Result<State> {
+    State::parse(text).ok_or_else(|| StoreError::Invalid(format!("stored state '{text}' is unknown")))
+}
+
+fn step_from_row(row: &sqlx::any::AnyRow) -> Result<TimelineEntry> {
+    let day: String = row.try_get("day")?;
+    let from: Option<String> = row.try_get("from_state")?;
+    Ok(TimelineEntry {
+        at: row.try_get("at")?,
+        day: day.parse().map_err(StoreError::Invalid)?,
+        actor: row.try_get("actor")?,
+        verb: row.try_get("verb")?,
+        from: from.as_deref().map(state_of).transpose()?,
+        to: state_of(&row.try_get::<String, _>("to_state")?)?,
+        note: row.try_get("note")?,
+    })
+}
+
+mod attachments;
