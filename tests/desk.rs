@@ -540,14 +540,14 @@ refresh = "200ms"
 [policies]
 categories_dir = "{dir}/categories"
 reload = "1s"
-[proxy]
-connect_ports = [{port}]
 [proxy.explicit]
 link = "alpha-1"
 [proxy.upstream]
 extra_anchors = ["{dir}/origin-ca.pem"]
+[proxy.destinations]
+ports = [{port}]
+deny = []
 [proxy.dns]
-deny_destinations = []
 [proxy.dns.hosts]
 "news.test" = ["127.0.0.1"]
 "#,
