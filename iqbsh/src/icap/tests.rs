@@ -314,3 +314,22 @@ async fn the_pool_waits_for_a_free_connection_within_its_limit() {
     pool.set_limit(None);
     assert_eq!(pool.limit(), 4, "back to the configured ceiling when the service advertises none");
 }
+
+/// Found by fuzzing: a chunk-size line over the limit was refused in pieces but
+/// accepted whole (the bound was on the buffer, not the line).
+#[test]
+fn a_chunk_line_over_the_limit_is_refused_however_it_arrives() {
+    let with_line = |len: usize| {
+        let mut input = b"5;".to_vec();
+        input.resize(len, b'x');
+        input.extend_from_slice(b"\r\nhello\r\n0\r\n\r\n");
+        input
+    };
+    for reads in [&[usize::MAX][..], &[1], &[700, 3]] {
+        let long = crate::fuzzing::dechunk(&with_line(4097), reads);
+        assert!(long.error.as_deref().is_some_and(|e| e.contains("longer than 4096")), "{reads:?}: {long:?}");
+        assert!(long.data.is_empty(), "{reads:?}");
+        let longest = crate::fuzzing::dechunk(&with_line(4096), reads);
+        assert_eq!((longest.data.as_slice(), longest.end, longest.error), (&b"hello"[..], Some(false), None));
+    }
+}

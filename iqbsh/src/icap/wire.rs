@@ -274,15 +274,21 @@ impl Chunked {
     }
 }
 
-/// Takes one CRLF-terminated line (without the CRLF) from `buf`.
+/// Longest chunk-size or trailer line accepted, without its CRLF.
+const MAX_LINE: usize = 4096;
+
+/// Takes one CRLF-terminated line (without the CRLF) from `buf`. The line end is looked
+/// for only where a line of at most [`MAX_LINE`] bytes ends, so a longer line is
+/// refused however it arrives, whole or in pieces.
 fn take_line(buf: &mut BytesMut) -> Result<Option<BytesMut>, WireError> {
-    match memchr::memmem::find(buf, b"\r\n") {
+    let window = &buf[..buf.len().min(MAX_LINE + 2)];
+    match memchr::memmem::find(window, b"\r\n") {
         Some(i) => {
             let mut line = buf.split_to(i + 2);
             line.truncate(i);
             Ok(Some(line))
         }
-        None if buf.len() > 4096 => Err(WireError::ChunkSize("a line longer than 4096 bytes".into())),
+        None if buf.len() >= MAX_LINE + 2 => Err(WireError::ChunkSize(format!("a line longer than {MAX_LINE} bytes"))),
         None => Ok(None),
     }
 }
