@@ -519,11 +519,15 @@ pub enum TokenCmd {
         /// A name for the token (who or what uses it).
         name: String,
         /// A duty-team token: sees and changes everything.
-        #[arg(long, conflicts_with = "operator", required_unless_present = "operator")]
+        #[arg(long, group = "role", required_unless_present_any = ["operator", "organisation"])]
         duty: bool,
         /// An operator token: sees and changes only this operator's data.
-        #[arg(long)]
+        #[arg(long, group = "role")]
         operator: Option<String>,
+        /// An organisation's token (its BIN): files and follows only its own
+        /// applications at the request desk, and nothing else.
+        #[arg(long, group = "role")]
+        organisation: Option<String>,
     },
     /// List tokens (never their secrets).
     List(JsonFlag),
@@ -539,11 +543,15 @@ pub enum UserCmd {
         /// Login name: lowercase letters, digits, '-', '_', '.'.
         name: String,
         /// Duty team: sees and changes everything.
-        #[arg(long, group = "role", required_unless_present_any = ["operator", "auditor"])]
+        #[arg(long, group = "role", required_unless_present_any = ["operator", "auditor", "organisation"])]
         duty: bool,
         /// An operator's staff: sees and changes only this operator's data.
         #[arg(long, group = "role")]
         operator: Option<String>,
+        /// An organisation's staff (its BIN): file and follow only its own
+        /// applications at the request desk.
+        #[arg(long, group = "role")]
+        organisation: Option<String>,
         /// Auditor: sees everything, changes nothing.
         #[arg(long, group = "role")]
         auditor: bool,

@@ -219,7 +219,7 @@ pub fn spawn_reloader(
 
 /// The organisations' policies the request desk's applied applications make.
 pub async fn desk_policies(store: &store::Store) -> anyhow::Result<Vec<OrgPolicy>> {
-    let records = store.applications(None).await?;
+    let records = store.applications(&store::Visible::All).await?;
     let applied: Vec<(i64, desk::Application)> = records
         .into_iter()
         .filter(|r| r.application.state == desk::State::Applied)

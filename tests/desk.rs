@@ -304,16 +304,16 @@ fn the_api_files_lists_and_moves_requests_and_operators_see_only_their_own() {
     assert_eq!(bad.status, 422);
     assert!(bad.body.contains("main_gbps") && bad.body.contains("object_address"), "every problem: {}", bad.body);
     let org = format!(
-        r#"{{"kind": "yearly-lists", "applicant": "org:{}", "contacts": ["it@b.example"],
+        r#"{{"kind": "yearly-lists", "applicant": "org:{}", "contacts": ["it@c.example"],
         "fields": {{"categories": ["news"], "networks": ["198.51.100.0/24"]}}}}"#,
-        cast.b
+        cast.c
     );
-    assert_eq!(post("/api/v1/requests", &duty, &org).status, 201);
+    assert_eq!(post("/api/v1/requests", &duty, &org).status, 201, "C, which only beta connects");
 
     let mine = server.get("/api/v1/requests", &alpha).json();
     assert_eq!(mine.as_array().unwrap().len(), 1, "alpha sees only its own: {mine}");
     assert_eq!(server.get("/api/v1/requests", &duty).json().as_array().unwrap().len(), 2);
-    assert_eq!(server.get(&format!("/api/v1/requests/{id}"), &beta).status, 403);
+    assert_eq!(server.get(&format!("/api/v1/requests/{id}"), &beta).status, 404, "another's is as if missing");
     assert!(server.get("/api/v1/requests?overdue=true", &duty).json().as_array().unwrap().is_empty());
 
     let actions = format!("/api/v1/requests/{id}/actions");
@@ -329,7 +329,11 @@ fn the_api_files_lists_and_moves_requests_and_operators_see_only_their_own() {
     let attach = format!("/api/v1/requests/{id}/attachments?name=letter.pdf");
     let attached = server.call("POST", &attach, Some(&alpha), Some((&pdf, "application/pdf")));
     assert_eq!(attached.status, 201, "{}", attached.body);
-    assert_eq!(server.call("POST", &attach, Some(&beta), Some((&pdf, "application/pdf"))).status, 403);
+    assert_eq!(
+        server.call("POST", &attach, Some(&beta), Some((&pdf, "application/pdf"))).status,
+        404,
+        "beta does not see it"
+    );
     let wrong = server.call("POST", &attach, Some(&alpha), Some((&pdf, "image/png")));
     assert_eq!(wrong.status, 422, "{}", wrong.body);
     let shown = server.get(&format!("/api/v1/requests/{id}"), &alpha).json();
@@ -439,24 +443,7 @@ fn the_console_lists_requests_overdue_first_and_takes_transitions_with_csrf() {
     let (_, link_applicant, link_fields, _) = kinds(&cast.a, &cast.b).swap_remove(0);
     // Filed long ago and never answered: overdue today.
     let late = file(&env, "2026-03-02", "operator-link", &link_applicant, &link_fields);
-    let lists = {
-        let args = [
-            "request",
-            "file",
-            "yearly-lists",
-            "--applicant",
-            &format!("org:{}", cast.a),
-            "--contact",
-            "it@a.example",
-            "--set",
-            "categories=news",
-            "--set",
-            "networks=192.0.2.0/24",
-            "--json",
-        ];
-        let view: Value = serde_json::from_str(&env.ok(&args)).unwrap();
-        view["id"].as_i64().unwrap().to_string()
-    };
+    let lists = env.file_yearly_lists(&cast.c, "it@c.example");
     let server = env.up();
 
     let mut duty = Browser::new(&env, &server, "duty");
@@ -485,8 +472,11 @@ fn the_console_lists_requests_overdue_first_and_takes_transitions_with_csrf() {
     assert_eq!(alpha.login("alpha1", "alpha password one").status, 303);
     let mine = alpha.get("/requests");
     assert!(mine.body.contains(&format!("href=\"/requests/{late}\"")));
-    assert!(!mine.body.contains(&format!("href=\"/requests/{lists}\"")), "only alpha's own");
-    assert_eq!(alpha.get(&format!("/requests/{lists}")).status, 403);
+    assert!(
+        !mine.body.contains(&format!("href=\"/requests/{lists}\"")),
+        "not those of C, which alpha does not connect"
+    );
+    assert_eq!(alpha.get(&format!("/requests/{lists}")).status, 404);
     let own = alpha.get(&format!("/requests/{late}"));
     assert!(own.body.contains("value=\"ready\"") && !own.body.contains("value=\"connect\""));
     assert_eq!(alpha.post(&act, &[("verb", "ready")]).status, 303);

@@ -1,5 +1,7 @@
 //! Bearer-token authentication: every API request names a live token; the token's role
-//! decides what the request may see and change.
+//! decides what the request may see and change. An organisation's token reaches only
+//! the request desk (`/api/v1/requests…`): every other path refuses it here, before any
+//! handler runs, and within the desk it sees only its own applications.
 
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
@@ -34,17 +36,29 @@ impl Caller {
     pub fn require_duty(&self) -> Result<(), ApiError> {
         match self.role {
             Role::Duty => Ok(()),
-            Role::Operator { .. } => Err(ApiError::forbidden("this needs a duty-team token")),
+            Role::Operator { .. } | Role::Organisation { .. } => {
+                Err(ApiError::forbidden("this needs a duty-team token"))
+            }
         }
     }
 
-    /// The operator an operator token is limited to; `None` for the duty team.
+    /// The operator an operator token is limited to; `None` for the duty team. An
+    /// organisation's token (refused outside the desk anyway) is limited to no operator
+    /// at all: `Some("")`, a name no operator has.
     pub fn own_operator(&self) -> Option<&str> {
         match &self.role {
             Role::Duty => None,
             Role::Operator { operator } => Some(operator),
+            Role::Organisation { .. } => Some(""),
         }
     }
+}
+
+/// The paths an organisation's token may use.
+const ORGANISATION_PATHS: &str = "/api/v1/requests";
+
+fn organisation_may_use(path: &str) -> bool {
+    path.strip_prefix(ORGANISATION_PATHS).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -61,9 +75,27 @@ impl FromRequestParts<AppState> for Caller {
             .ok()
             .and_then(|h| h.strip_prefix("Bearer "))
             .ok_or_else(|| unauthorized("the Authorization header must be 'Bearer TOKEN'"))?;
+        // The API is nested under /api/v1: the path as the client sent it is the original one.
+        let path = parts.extensions.get::<axum::extract::OriginalUri>().map_or(parts.uri.path(), |o| o.0.path());
         match state.store.authenticate(secret.trim()).await? {
+            Some((token, Role::Organisation { .. })) if !organisation_may_use(path) => Err(ApiError::forbidden(
+                format!("token '{token}' is an organisation's: it may use only {ORGANISATION_PATHS}"),
+            )),
             Some((token, role)) => Ok(Caller { token, role }),
             None => Err(unauthorized("the token is unknown or revoked")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_organisation_token_reaches_only_the_desk() {
+        for ok in ["/api/v1/requests", "/api/v1/requests/7", "/api/v1/requests/7/attachments"] {
+            assert!(super::organisation_may_use(ok), "{ok}");
+        }
+        for refused in ["/api/v1/requestsx", "/api/v1/operators", "/api/v1/blocks", "/api/v1/", "/"] {
+            assert!(!super::organisation_may_use(refused), "{refused}");
         }
     }
 }

@@ -23,6 +23,26 @@ pub use auth::Caller;
 pub use error::ApiError;
 pub use routes::own_address;
 
+/// A file to download: its type, `attachment` with a file name made safe for the
+/// header (what is not an ASCII letter, digit, '.', '-' or '_' becomes '_'), and no
+/// sniffing, so that nothing a user uploaded is ever shown inline as a page.
+pub fn download(content_type: &str, name: &str, body: impl Into<axum::body::Body>) -> axum::response::Response {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let safe: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' }).collect();
+    let safe = if safe.trim_matches('.').is_empty() { "download".to_string() } else { safe };
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{safe}\"")),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+        ],
+        body.into(),
+    )
+        .into_response()
+}
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
@@ -68,6 +88,7 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/requests/{id}", get(requests::show))
         .route("/requests/{id}/actions", axum::routing::post(requests::act))
         .route("/requests/{id}/attachments", axum::routing::post(requests::attach))
+        .route("/requests/{id}/attachments/{attachment}", get(requests::attachment))
         .route("/metrics", get(routes::metrics))
         .fallback(routes::not_found);
     Router::new()

@@ -23,7 +23,7 @@ use super::{mail, requests, routes, rules};
         routes::organisations, routes::add_organisation, routes::lookup, routes::history, routes::audit,
         routes::metrics, rules::observe, rules::unknown, rules::notices, rules::blocks, rules::add_block,
         rules::lift_block, mail::systems, mail::connect, mail::system, mail::set_status, mail::queue, mail::held,
-        requests::list, requests::file, requests::show, requests::act, requests::attach,
+        requests::list, requests::file, requests::show, requests::act, requests::attach, requests::attachment,
     ),
     modifiers(&Bearer),
     tags(

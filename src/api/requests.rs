@@ -1,7 +1,9 @@
 //! Request-desk endpoints: file an application, list (overdue first), show one with its
-//! timeline and attachments, and take a transition. Operator tokens see and file only
-//! their own operator's applications and may report readiness on them; the duty team
-//! sees and does everything.
+//! timeline, attachments and e-mails, fetch an attachment, and take a transition. An
+//! operator's token sees its own applications and those of the organisations it
+//! connects, an organisation's token only its own; each files only for itself and may
+//! report readiness on its own; the duty team sees and does everything. An application
+//! the caller does not see is answered as one that does not exist.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -12,7 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{ApiError, AppState, Caller};
-use crate::requests::{DeskError, Filing, RequestView, day_of};
+use crate::requests::{Asker, DeskError, Filing, RequestView, day_of};
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -28,17 +30,20 @@ impl From<DeskError> for ApiError {
     }
 }
 
-/// The applicant an operator token is limited to; `None` for the duty team.
-fn own(caller: &Caller) -> Option<Applicant> {
-    caller.own_operator().map(|op| Applicant::Operator(op.to_string()))
+/// Application `id`, if the caller sees it; otherwise the same 404 as a missing one.
+async fn seen(s: &AppState, asker: &Asker, id: i64) -> ApiResult<store::ApplicationRecord> {
+    let hidden = || ApiError::from(store::StoreError::NotFound { what: "application", name: id.to_string() });
+    let record = s.store.application(id).await?;
+    match asker.sees(&s.store, &record.application.applicant).await? {
+        true => Ok(record),
+        false => Err(hidden()),
+    }
 }
 
-fn require_own(caller: &Caller, applicant: &Applicant) -> ApiResult<()> {
-    match own(caller) {
-        Some(mine) if &mine != applicant => {
-            Err(ApiError::forbidden(format!("token '{}' may not see or act for {applicant}", caller.token)))
-        }
-        _ => Ok(()),
+fn require_is(caller: &Caller, asker: &Asker, applicant: &Applicant) -> ApiResult<()> {
+    match asker.is(applicant) {
+        true => Ok(()),
+        false => Err(ApiError::forbidden(format!("token '{}' may not act for {applicant}", caller.token))),
     }
 }
 
@@ -65,7 +70,7 @@ pub struct ListQuery {
 )]
 pub async fn list(State(s): State<AppState>, caller: Caller, Query(q): Query<ListQuery>) -> ApiResult<Response> {
     let today = day_of(store::now_ms());
-    let records = s.store.applications(own(&caller).as_ref()).await?;
+    let records = s.store.applications(&Asker::of_token(&caller.role).visible).await?;
     let mut views: Vec<RequestView> = records.iter().map(|r| s.desk.view(r, today)).collect();
     views.retain(|v| !q.overdue || v.overdue);
     if let Some(days) = q.due_within {
@@ -95,7 +100,7 @@ pub struct FileRequest {
     security(("bearer" = []))
 )]
 pub async fn file(State(s): State<AppState>, caller: Caller, Json(req): Json<FileRequest>) -> ApiResult<Response> {
-    require_own(&caller, &req.applicant)?;
+    require_is(&caller, &Asker::of_token(&caller.role), &req.applicant)?;
     let today = day_of(store::now_ms());
     let filing = Filing { kind: req.kind, applicant: req.applicant, contacts: req.contacts, fields: req.fields };
     let record = s.desk.file(&caller.actor(), filing, today).await?;
@@ -112,12 +117,34 @@ pub async fn file(State(s): State<AppState>, caller: Caller, Json(req): Json<Fil
     security(("bearer" = []))
 )]
 pub async fn show(State(s): State<AppState>, caller: Caller, Path(id): Path<i64>) -> ApiResult<Response> {
-    let record = s.store.application(id).await?;
-    require_own(&caller, &record.application.applicant)?;
+    let record = seen(&s, &Asker::of_token(&caller.role), id).await?;
     let view = s.desk.view(&record, day_of(store::now_ms()));
     let timeline = s.store.timeline(id).await?;
     let attachments = s.store.attachments(id).await?;
-    Ok(Json(json!({ "request": view, "timeline": timeline, "attachments": attachments })).into_response())
+    let mail = s.store.desk_mail(id).await?;
+    Ok(Json(json!({ "request": view, "timeline": timeline, "attachments": attachments, "mail": mail })).into_response())
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/requests/{id}/attachments/{attachment}",
+    tag = "requests",
+    summary = "An attachment's content, with its content type",
+    params(("id" = i64, Path, description = "application number"), ("attachment" = i64, Path, description = "attachment number")),
+    responses((status = 200, description = "the file as it was attached"), (status = 404, description = "no such application or attachment"), (status = 401, description = "missing, unknown or revoked token")),
+    security(("bearer" = []))
+)]
+pub async fn attachment(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((id, attachment)): Path<(i64, i64)>,
+) -> ApiResult<Response> {
+    seen(&s, &Asker::of_token(&caller.role), id).await?;
+    let (info, content) = s.store.attachment(id, attachment).await?;
+    let content = content.ok_or_else(|| {
+        ApiError::new(StatusCode::GONE, format!("attachment {attachment} was recorded before contents were kept"))
+    })?;
+    Ok(super::download(&info.content_type, &info.name, content))
 }
 
 #[utoipa::path(
@@ -136,10 +163,10 @@ pub async fn act(
     Path(id): Path<i64>,
     Json(action): Json<Action>,
 ) -> ApiResult<Response> {
-    let record = s.store.application(id).await?;
-    require_own(&caller, &record.application.applicant)?;
-    if own(&caller).is_some() && action != Action::Ready {
-        return Err(ApiError::forbidden("an operator token may only report readiness ('ready')"));
+    let asker = Asker::of_token(&caller.role);
+    let record = seen(&s, &asker, id).await?;
+    if !asker.may_give(action.verb(), &record.application.applicant) {
+        return Err(ApiError::forbidden("the duty team answers; an applicant may only report readiness ('ready')"));
     }
     if action == Action::Lapse {
         return Err(ApiError::bad_request("a lapse is recorded by the desk itself"));
@@ -173,8 +200,9 @@ pub async fn attach(
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
-    let record = s.store.application(id).await?;
-    require_own(&caller, &record.application.applicant)?;
+    let asker = Asker::of_token(&caller.role);
+    let record = seen(&s, &asker, id).await?;
+    require_is(&caller, &asker, &record.application.applicant)?;
     let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let info = s.desk.attach(&caller.actor(), id, (&q.name, content_type, &body)).await?;
     Ok((StatusCode::CREATED, Json(info)).into_response())

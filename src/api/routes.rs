@@ -319,6 +319,9 @@ pub async fn audit(State(s): State<AppState>, caller: Caller, Query(q): Query<Au
         (Role::Operator { .. }, Some(_)) => {
             return Err(ApiError::forbidden("an operator token sees only its own operator's changes"));
         }
+        (Role::Organisation { .. }, _) => {
+            return Err(ApiError::forbidden("an organisation's token reads no audit trail"));
+        }
     };
     let limit = q.limit.unwrap_or(100).clamp(1, 10_000);
     Ok(Json(s.store.changes(subject.as_deref(), limit).await?).into_response())

@@ -87,11 +87,12 @@ pub async fn org(store: &Store, cmd: OrgCmd) -> anyhow::Result<ExitCode> {
 
 pub async fn token(store: &Store, cmd: TokenCmd) -> anyhow::Result<ExitCode> {
     match cmd {
-        TokenCmd::Create { name, duty, operator } => {
-            let role = match (duty, operator) {
-                (true, _) => Role::Duty,
-                (false, Some(operator)) => Role::Operator { operator },
-                (false, None) => anyhow::bail!("say --duty or --operator OPERATOR"),
+        TokenCmd::Create { name, duty, operator, organisation } => {
+            let role = match (duty, operator, organisation) {
+                (true, None, None) => Role::Duty,
+                (false, Some(operator), None) => Role::Operator { operator },
+                (false, None, Some(bin)) => Role::Organisation { organisation: bin.parse()? },
+                _ => anyhow::bail!("say one of --duty, --operator OPERATOR or --organisation BIN"),
             };
             let secret = store.create_token(&cli_actor(), &name, &role).await?;
             eprintln!("token '{name}' created; its secret is shown only now:");
@@ -106,6 +107,7 @@ pub async fn token(store: &Store, cmd: TokenCmd) -> anyhow::Result<ExitCode> {
                     let role = match &t.role {
                         Role::Duty => "duty".to_string(),
                         Role::Operator { operator } => format!("operator {operator}"),
+                        Role::Organisation { organisation } => format!("organisation {organisation}"),
                     };
                     let state = t.revoked_at.map_or("live".to_string(), |at| format!("revoked {}", when(at)));
                     println!("{:<24} {:<28} created {}  {state}", t.name, role, when(t.created_at));

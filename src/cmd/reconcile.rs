@@ -16,8 +16,8 @@ use crate::config::Config;
 use crate::output::{json, parse_instant, when};
 
 /// The reconciler as configured: calendar, SMTP relay, sending time.
-pub fn reconciler(config: &Config, store: Store) -> anyhow::Result<Reconciler> {
-    let calendar = crate::calendar::load(config)?;
+/// The `[notices]` SMTP relay and sender, which the reconciler and the desk share.
+pub fn notices_mailer(config: &Config) -> anyhow::Result<(SmtpMailer, lettre::message::Mailbox)> {
     let mailer = SmtpMailer::new(&config.notices.smtp_url, config.notices.send_timeout)
         .map_err(anyhow::Error::msg)
         .context("[notices] smtp_url")?;
@@ -26,12 +26,22 @@ pub fn reconciler(config: &Config, store: Store) -> anyhow::Result<Reconciler> {
         .from
         .parse()
         .with_context(|| format!("[notices] from: '{}' is not a mailbox", config.notices.from))?;
+    Ok((mailer, from))
+}
+
+/// How long a sender holds a message it claimed: longer than its SMTP exchange can last.
+pub fn claim_period(config: &Config) -> Duration {
+    config.notices.send_timeout * 2 + Duration::from_secs(5)
+}
+
+pub fn reconciler(config: &Config, store: Store) -> anyhow::Result<Reconciler> {
+    let calendar = crate::calendar::load(config)?;
+    let (mailer, from) = notices_mailer(config)?;
     let format = time::macros::format_description!("[hour]:[minute]");
     let send_at = time::Time::parse(&config.notices.send_at, &format)
         .with_context(|| format!("[notices] send_at: '{}' is not HH:MM", config.notices.send_at))?;
     let retry_base = config.notices.retry_base.max(Duration::from_secs(1));
-    // A sender holds a notice for longer than its SMTP exchange can last.
-    let claim = config.notices.send_timeout * 2 + Duration::from_secs(5);
+    let claim = claim_period(config);
     let settings = NoticeSettings { from, send_at, retry_base, claim };
     Ok(Reconciler::new(store, calendar, Arc::new(mailer), settings))
 }

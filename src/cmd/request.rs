@@ -36,8 +36,12 @@ pub async fn run(config: &Config, store: Store, args: RequestArgs) -> anyhow::Re
         }
         RequestCmd::List { overdue, due_within, applicant, json: flag } => {
             let applicant: Option<Applicant> = applicant.map(|a| a.parse()).transpose().map_err(anyhow::Error::msg)?;
-            let mut views: Vec<RequestView> =
-                desk.store.applications(applicant.as_ref()).await?.iter().map(|r| desk.view(r, today)).collect();
+            let records = desk.store.applications(&store::Visible::All).await?;
+            let mut views: Vec<RequestView> = records
+                .iter()
+                .filter(|r| applicant.as_ref().is_none_or(|a| &r.application.applicant == a))
+                .map(|r| desk.view(r, today))
+                .collect();
             views.retain(|v| !overdue || v.overdue);
             if let Some(days) = due_within {
                 let horizon = desk.horizon(today, days);
@@ -79,7 +83,21 @@ pub async fn run(config: &Config, store: Store, args: RequestArgs) -> anyhow::Re
             print_step(&view);
         }
     }
+    send_outbox(&desk).await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Sends the e-mails the command recorded (and any others due); what cannot be sent
+/// now stays in the outbox for `perimeter up` to retry.
+async fn send_outbox(desk: &Desk) {
+    match desk.send_due(store::now_ms()).await {
+        Ok(report) => {
+            for (mail, error) in report.failed {
+                eprintln!("warning: desk e-mail {mail} was not sent ({error}); it stays in the outbox and is retried");
+            }
+        }
+        Err(e) => eprintln!("warning: the desk's outbox could not be read: {e}"),
+    }
 }
 
 async fn show(desk: &Desk, id: i64, today: Date, as_json: bool) -> anyhow::Result<()> {
@@ -87,8 +105,9 @@ async fn show(desk: &Desk, id: i64, today: Date, as_json: bool) -> anyhow::Resul
     let view = desk.view(&record, today);
     let timeline = desk.store.timeline(id).await?;
     let attachments = desk.store.attachments(id).await?;
+    let mail = desk.store.desk_mail(id).await?;
     if as_json {
-        return json(&json!({ "request": view, "timeline": timeline, "attachments": attachments }));
+        return json(&json!({ "request": view, "timeline": timeline, "attachments": attachments, "mail": mail }));
     }
     let a = &view.application;
     println!(
@@ -107,6 +126,16 @@ async fn show(desk: &Desk, id: i64, today: Date, as_json: bool) -> anyhow::Resul
     println!("fields       {}", serde_json::to_string(&a.fields)?);
     for at in &attachments {
         println!("attachment   {} ({}, {} bytes, sha256 {})", at.name, at.content_type, at.size, at.sha256);
+    }
+    for m in &mail {
+        let error = m.last_error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default();
+        println!(
+            "e-mail       {} to {}: {} after {} attempts{error}",
+            m.event,
+            m.recipients.join(" "),
+            m.status,
+            m.attempts
+        );
     }
     println!("timeline:");
     for t in &timeline {

@@ -44,7 +44,8 @@ pub async fn run(mut config: Config, args: UpArgs, config_path: Option<PathBuf>)
     let leading = store.lead("reconciler");
     let reconciling = reconciler.spawn(config.notices.interval.max(Duration::from_secs(1)), leading, stop.clone());
     let desk = Arc::new(crate::requests::Desk::open(&config, store.clone())?);
-    let sweeping = crate::requests::spawn_sweeper(desk.clone(), config.notices.interval, stop.clone());
+    let desk_jobs =
+        crate::requests::spawn_jobs(desk.clone(), config.notices.interval, store.lead("desk"), stop.clone());
     let web = match config.services.web {
         true => Some(start_web(&config, &store, &snapshot, &ca, &stop).await?),
         false => None,
@@ -115,7 +116,7 @@ pub async fn run(mut config: Config, args: UpArgs, config_path: Option<PathBuf>)
     }
     drain(web, mail, &store, &config).await;
     let _ = reconciling.await;
-    let _ = sweeping.await;
+    let _ = desk_jobs.await;
     store.close().await;
     tracing::info!("stopped");
     outcome

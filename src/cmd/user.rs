@@ -14,12 +14,13 @@ use crate::output::{json, when};
 
 pub async fn run(store: &Store, cmd: UserCmd) -> anyhow::Result<ExitCode> {
     match cmd {
-        UserCmd::Add { name, duty, operator, auditor, lang } => {
-            let role = match (duty, operator, auditor) {
-                (true, None, false) => UserRole::Duty,
-                (false, Some(operator), false) => UserRole::Operator { operator },
-                (false, None, true) => UserRole::Auditor,
-                _ => anyhow::bail!("say one of --duty, --operator OPERATOR or --auditor"),
+        UserCmd::Add { name, duty, operator, auditor, organisation, lang } => {
+            let role = match (duty, operator, auditor, organisation) {
+                (true, None, false, None) => UserRole::Duty,
+                (false, Some(operator), false, None) => UserRole::Operator { operator },
+                (false, None, true, None) => UserRole::Auditor,
+                (false, None, false, Some(bin)) => UserRole::Organisation { organisation: bin.parse()? },
+                _ => anyhow::bail!("say one of --duty, --operator OPERATOR, --organisation BIN or --auditor"),
             };
             let password = read_password(&name)?;
             let user = store.add_user(&cli_actor(), &name, &role, &password, &lang).await?;
@@ -62,6 +63,7 @@ fn describe(role: &UserRole) -> String {
         UserRole::Duty => "duty team".into(),
         UserRole::Auditor => "auditor".into(),
         UserRole::Operator { operator } => format!("operator {operator}"),
+        UserRole::Organisation { organisation } => format!("organisation {organisation}"),
     }
 }
 

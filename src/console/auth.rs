@@ -3,6 +3,9 @@
 //! login rate limits (per account name and per client address, governor) in front of
 //! the store's lockout after consecutive wrong passwords.
 //!
+//! An organisation's staff reach only the request desk, the root certificate and their
+//! own settings: every other page refuses them here, before any handler runs.
+//!
 //! Must not: say whether an unknown name exists; accept a state-changing form without
 //! the session's CSRF token; redirect after login anywhere but a path of this console.
 
@@ -103,7 +106,9 @@ impl Person {
         match self.role() {
             UserRole::Duty => Ok(()),
             UserRole::Auditor => Err(ConsoleError::forbidden("an auditor reads; only the duty team changes this")),
-            UserRole::Operator { .. } => Err(ConsoleError::forbidden("only the duty team may do this")),
+            UserRole::Operator { .. } | UserRole::Organisation { .. } => {
+                Err(ConsoleError::forbidden("only the duty team may do this"))
+            }
         }
     }
 
@@ -187,6 +192,9 @@ impl FromRequestParts<Console> for Person {
             None => None,
         };
         match session {
+            Some(session) if !may_open(&session.user.role, parts.uri.path()) => {
+                Err(ConsoleError::forbidden("an organisation's staff use the request desk only").into_response())
+            }
             Some(session) => {
                 let lang = Lang::from_code(&session.user.lang);
                 Ok(Person { session, lang })
@@ -200,6 +208,20 @@ impl FromRequestParts<Console> for Person {
                 Err(ConsoleError::new(StatusCode::UNAUTHORIZED, "your session has ended; log in again").into_response())
             }
         }
+    }
+}
+
+/// Whether a person of `role` may open `path`: an organisation's staff only the desk
+/// (`/requests…`), the root certificate (`/ca…`), the home page, language and logout.
+fn may_open(role: &UserRole, path: &str) -> bool {
+    let under = |prefix: &str| path.strip_prefix(prefix).is_some_and(|r| r.is_empty() || r.starts_with('/'));
+    match role {
+        UserRole::Organisation { .. } => {
+            matches!(path, "/" | "/lang" | "/logout" | "/ca/root.pem" | "/ca/root.der")
+                || under("/requests")
+                || path == "/ca"
+        }
+        _ => true,
     }
 }
 
@@ -386,7 +408,7 @@ pub async fn set_lang(State(console): State<Console>, person: Person, Form(form)
 
 #[cfg(test)]
 mod tests {
-    use super::safe_next;
+    use super::{UserRole, may_open, safe_next};
 
     #[test]
     fn after_login_only_console_paths() {
@@ -395,5 +417,17 @@ mod tests {
             assert_eq!(safe_next(Some(bad)), "/", "{bad}");
         }
         assert_eq!(safe_next(None), "/");
+    }
+
+    #[test]
+    fn an_organisations_staff_open_only_the_desk_and_the_root_certificate() {
+        let org = UserRole::Organisation { organisation: policies::Bin::with_check_digit("98014000001").unwrap() };
+        for ok in ["/", "/requests", "/requests/3", "/requests/3/act", "/ca", "/ca/root.pem", "/lang", "/logout"] {
+            assert!(may_open(&org, ok), "{ok}");
+        }
+        for refused in ["/today", "/operators", "/operators/alpha", "/audit", "/requestsx", "/ca/rotate", "/mail"] {
+            assert!(!may_open(&org, refused), "{refused}");
+        }
+        assert!(may_open(&UserRole::Auditor, "/audit"));
     }
 }

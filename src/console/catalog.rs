@@ -9,7 +9,7 @@
 
 use axum::Form;
 use axum::extract::{Multipart, Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use catalog::format::ShownProblems;
 use catalog::format::{self, Format};
@@ -389,12 +389,7 @@ async fn export_as(console: &Console, operator: &str, format: Option<&str>) -> R
         Format::Csv => ("text/csv; charset=utf-8", "csv"),
         Format::Json => ("application/json", "json"),
     };
-    let disposition = format!("attachment; filename=\"{operator}.{ext}\"");
-    Ok((
-        [(header::CONTENT_TYPE, content_type.to_string()), (header::CONTENT_DISPOSITION, disposition)],
-        format::write(format, &rows),
-    )
-        .into_response())
+    Ok(crate::api::download(content_type, &format!("{operator}.{ext}"), format::write(format, &rows)))
 }
 
 pub async fn organisations(

@@ -2,7 +2,9 @@
 //! its due day (overdue first), one application with its fields, attachments and
 //! timeline, and the forms of the transitions its state allows (each with the CSRF
 //! token, audited under the person's name). Operators' staff see their operator's
-//! applications and may only report readiness on them.
+//! applications and those of the organisations it connects, organisations' staff only
+//! their own; each may report readiness on its own and download attachments; an
+//! application a person does not see is answered as one that does not exist.
 //!
 //! Must not: judge a transition itself (the desk's rules do, through `requests`).
 
@@ -18,24 +20,25 @@ use super::auth::Person;
 use super::error::{ConsoleError, Result};
 use super::i18n::Lang;
 use super::view::{self, csrf, day, when};
-use crate::requests::{RequestView, day_of};
+use crate::requests::{Asker, RequestView, day_of};
 
-/// The applicant a person is limited to; `None` for the duty team and auditors.
-fn own(person: &Person) -> Option<Applicant> {
-    person.role().own_operator().map(|op| Applicant::Operator(op.to_string()))
+fn asker(person: &Person) -> Asker {
+    Asker::of_person(person.role())
 }
 
-fn require_own(person: &Person, applicant: &Applicant) -> Result<()> {
-    match own(person) {
-        Some(mine) if &mine != applicant => Err(ConsoleError::forbidden("this application is another applicant's")),
-        _ => Ok(()),
+/// Application `id`, if the person sees it; otherwise the same 404 as a missing one.
+async fn seen(console: &Console, person: &Person, id: i64) -> Result<store::ApplicationRecord> {
+    let store = &console.app.store;
+    let record = store.application(id).await?;
+    match asker(person).sees(store, &record.application.applicant).await? {
+        true => Ok(record),
+        false => Err(store::StoreError::NotFound { what: "application", name: id.to_string() }.into()),
     }
 }
 
-/// Whether the person may give `verb`: the duty team any, an operator's staff only
-/// `ready`, auditors none.
-fn may_give(person: &Person, verb: &str) -> bool {
-    person.is_duty() || (own(person).is_some() && verb == "ready")
+/// Whether the person may give `verb` on an application of `applicant`.
+fn may_give(person: &Person, verb: &str, applicant: &Applicant) -> bool {
+    asker(person).may_give(verb, applicant)
 }
 
 fn holder(lang: Lang, h: Option<Holder>) -> &'static str {
@@ -49,7 +52,7 @@ fn holder(lang: Lang, h: Option<Holder>) -> &'static str {
 pub async fn list(State(console): State<Console>, person: Person) -> Result<Response> {
     let lang = person.lang;
     let today = day_of(store::now_ms());
-    let records = console.app.store.applications(own(&person).as_ref()).await?;
+    let records = console.app.store.applications(&asker(&person).visible).await?;
     let mut views: Vec<RequestView> = records.iter().map(|r| console.app.desk.view(r, today)).collect();
     RequestView::sort(&mut views);
     let body = html! {
@@ -75,8 +78,7 @@ pub async fn list(State(console): State<Console>, person: Person) -> Result<Resp
 pub async fn detail(State(console): State<Console>, person: Person, Path(id): Path<i64>) -> Result<Response> {
     let lang = person.lang;
     let store = &console.app.store;
-    let record = store.application(id).await?;
-    require_own(&person, &record.application.applicant)?;
+    let record = seen(&console, &person, id).await?;
     let v = console.app.desk.view(&record, day_of(store::now_ms()));
     let (timeline, attachments) = (store.timeline(id).await?, store.attachments(id).await?);
     let a = &v.application;
@@ -93,9 +95,12 @@ pub async fn detail(State(console): State<Console>, person: Person, Path(id): Pa
             @if let Some(t) = a.valid_through { dt { (lang.t("desk.valid_through")) } dd { (day(lang, t)) } }
             dt { (lang.t("col.contacts")) } dd { (a.contacts.join(", ")) }
             dt { (lang.t("col.details")) } dd.json { (serde_json::to_string(&a.fields).unwrap_or_default()) }
-            @for at in &attachments { dt { (lang.t("desk.attachment")) } dd { (at.name) " (" (at.content_type) ", " (at.size) " B)" } }
+            @for at in &attachments { dt { (lang.t("desk.attachment")) } dd {
+                a href={ "/requests/" (id) "/attachments/" (at.id) } { (at.name) } " (" (at.content_type) ", " (at.size) " B)"
+                @if let Some(signer) = &at.signer { " · " (lang.t("desk.signed_by")) " " (signer) }
+            } }
         }
-        (forms(&person, id, &a.verbs()))
+        (forms(&person, id, &a.applicant, &a.verbs()))
         h2 { (lang.t("desk.timeline")) }
         table #timeline {
             thead { tr { th { (lang.t("col.day")) } th { (lang.t("col.when")) } th { (lang.t("col.action")) } th { (lang.t("col.status")) } th { (lang.t("col.by")) } th { (lang.t("col.details")) } } }
@@ -108,13 +113,13 @@ pub async fn detail(State(console): State<Console>, person: Person, Path(id): Pa
     Ok(view::page(&person, &format!("{} {id}", lang.t("nav.requests")), "requests", body).into_response())
 }
 
-/// One form per verb the person may give: the duty team any the state allows, an
-/// operator's staff only `ready`; auditors none.
-fn forms(person: &Person, id: i64, verbs: &[&'static str]) -> Markup {
+/// One form per verb the person may give: the duty team any the state allows, the
+/// applicant's own staff only `ready`; auditors none.
+fn forms(person: &Person, id: i64, applicant: &Applicant, verbs: &[&'static str]) -> Markup {
     let lang = person.lang;
     html! {
         section.actions {
-            @for verb in verbs.iter().filter(|v| may_give(person, v)) {
+            @for verb in verbs.iter().filter(|v| may_give(person, v, applicant)) {
                 form.transition method="post" action={ "/requests/" (id) "/act" } {
                     (csrf(person))
                     input type="hidden" name="verb" value=(verb);
@@ -172,13 +177,26 @@ pub async fn act(
     Form(f): Form<ActForm>,
 ) -> Result<Response> {
     person.check_csrf(f.csrf.as_deref())?;
-    let record = console.app.store.application(id).await?;
-    require_own(&person, &record.application.applicant)?;
+    let record = seen(&console, &person, id).await?;
     let action = f.action()?;
-    if !may_give(&person, action.verb()) {
+    if !may_give(&person, action.verb(), &record.application.applicant) {
         return Err(ConsoleError::forbidden("only the duty team answers applications"));
     }
     let today = day_of(store::now_ms());
     console.app.desk.act(&person.actor(), id, &action, today).await.map_err(crate::api::ApiError::from)?;
     Ok(Redirect::to(&format!("/requests/{id}")).into_response())
+}
+
+/// An attachment's content, downloaded (never shown inline).
+pub async fn attachment(
+    State(console): State<Console>,
+    person: Person,
+    Path((id, attachment)): Path<(i64, i64)>,
+) -> Result<Response> {
+    seen(&console, &person, id).await?;
+    let (info, content) = console.app.store.attachment(id, attachment).await?;
+    let content = content.ok_or_else(|| {
+        ConsoleError::new(axum::http::StatusCode::GONE, "this attachment was recorded before contents were kept")
+    })?;
+    Ok(crate::api::download(&info.content_type, &info.name, content))
 }

@@ -111,6 +111,7 @@ pub fn router(console: Console) -> Router {
         .route("/requests", get(desk::list))
         .route("/requests/{id}", get(desk::detail))
         .route("/requests/{id}/act", post(desk::act))
+        .route("/requests/{id}/attachments/{attachment}", get(desk::attachment))
         .route("/audit", get(audit::page))
         .route("/operators", get(catalog::operators))
         .route("/operators/{operator}", get(catalog::operator))

@@ -8,7 +8,7 @@
 
 use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use certs::{CaStore, ExportFormat};
 use maud::html;
@@ -134,12 +134,7 @@ pub async fn ca_download(State(console): State<Console>, _person: Person, Path(e
         "der" => (ExportFormat::Der, "application/pkix-cert"),
         other => return Err(ConsoleError::bad_request(format!("'{other}': the root is served as .pem or .der"))),
     };
-    let disposition = format!("attachment; filename=\"perimeter-root.{ext}\"");
-    Ok((
-        [(header::CONTENT_TYPE, content_type.to_string()), (header::CONTENT_DISPOSITION, disposition)],
-        ca.export_current(format),
-    )
-        .into_response())
+    Ok(crate::api::download(content_type, &format!("perimeter-root.{ext}"), ca.export_current(format)))
 }
 
 pub async fn policies(State(console): State<Console>, person: Person) -> Result<Response> {

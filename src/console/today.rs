@@ -19,10 +19,11 @@ use super::error::Result;
 use super::i18n::Lang;
 use super::view::{self, day, day_text, when, working_days_left};
 
-/// `/`: the duty team's Today, an operator's own list.
+/// `/`: the duty team's Today, an operator's own list, an organisation's applications.
 pub async fn home(person: Person) -> Response {
     match person.role() {
         UserRole::Operator { operator } => Redirect::to(&format!("/operators/{operator}")).into_response(),
+        UserRole::Organisation { .. } => Redirect::to("/requests").into_response(),
         UserRole::Duty | UserRole::Auditor => Redirect::to("/today").into_response(),
     }
 }
@@ -48,7 +49,7 @@ pub async fn page(State(console): State<Console>, person: Person) -> Result<Resp
     let suspended: Vec<_> =
         store.mail_systems().await?.into_iter().filter(|s| s.status == MailStatus::Suspended).collect();
     let held = held_counts(&console);
-    let requests = store.applications(None).await?;
+    let requests = store.applications(&store::Visible::All).await?;
     let overdue_requests = requests.iter().filter(|r| console.app.desk.view(r, today).overdue).count();
     let desk_policies = crate::web::desk_policies(store).await?;
     let body = html! {

@@ -4,8 +4,7 @@
 //!
 //! Must not: read the store; pages bring what they show.
 
-use axum::http::header;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, Response};
 use maud::{DOCTYPE, Markup, html};
 use policies::calendar::Date;
 use store::{Page, UserRole};
@@ -28,6 +27,7 @@ pub fn page(person: &Person, title: &str, active: &str, body: Markup) -> Html<St
             ("audit", "/audit".into()),
             ("ca", "/ca".into()),
         ],
+        UserRole::Organisation { .. } => vec![("requests", "/requests".into()), ("ca", "/ca".into())],
         UserRole::Duty | UserRole::Auditor => vec![
             ("today", "/today".into()),
             ("unknown", "/unknown".into()),
@@ -165,9 +165,7 @@ pub fn csv(filename: &str, header_row: &[&str], rows: impl IntoIterator<Item = V
     for row in rows {
         line(&mut row.into_iter());
     }
-    let disposition = format!("attachment; filename=\"{filename}\"");
-    ([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()), (header::CONTENT_DISPOSITION, disposition)], out)
-        .into_response()
+    crate::api::download("text/csv; charset=utf-8", filename, out)
 }
 
 /// Working days from `today` (exclusive) through `deadline` (inclusive); negative once

@@ -1,12 +1,15 @@
-//! The request desk as the binary runs it for the CLI, the API and (later) the console:
-//! files applications (fields checked, the 30-day wait enforced, secrets sealed),
-//! takes transitions (lapses first, then the effect in the registry, then the record),
-//! and e-mails every transition to the applicant's contacts through `[notices]`.
+//! The request desk as the binary runs it for the CLI, the API and the console: files
+//! applications (fields checked, the 30-day wait enforced, secrets sealed), takes
+//! transitions (lapses first, then the effect in the registry, then the record), and
+//! e-mails every event to the applicant's contacts through `[notices]`: each message is
+//! recorded with its event and sent from the outbox (`mailer`), retried until accepted.
 //!
 //! Must not: judge an application itself (the `desk` crate's rules do) or keep
 //! records itself (the store does).
 
+mod asker;
 mod effects;
+mod mailer;
 mod notify;
 mod view;
 
@@ -14,12 +17,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use catalog::reconcile::mail::{Mailer, SmtpMailer};
+use catalog::reconcile::mail::Mailer;
 use desk::{Action, Applicant, Application, Fields, Kind, Problems};
 use lettre::message::Mailbox;
 use policies::calendar::{ASTANA_OFFSET, Date};
-use store::{ApplicationRecord, Sealer, Store, StoreError};
+use store::{ApplicationRecord, Filed, OutMail, Sealer, Store, StoreError};
 
+pub use asker::Asker;
+pub use mailer::spawn_jobs;
 pub use view::RequestView;
 
 use crate::config::Config;
@@ -74,6 +79,11 @@ pub struct Desk {
     calendar: crate::calendar::Following,
     mailer: Arc<dyn Mailer>,
     from: Mailbox,
+    /// Backoff of the outbox's retries, and how long a sender holds a message.
+    retry_base: std::time::Duration,
+    claim: std::time::Duration,
+    /// Woken when a message is recorded, so the outbox sends it at once.
+    pub outbox: tokio::sync::Notify,
     key_file: PathBuf,
     /// Days before an applied policy lapses that its applicant is reminded.
     remind_days: u32,
@@ -81,31 +91,6 @@ pub struct Desk {
     anchors: Vec<Vec<u8>>,
     /// Who is alerted of an incident at once.
     duty_contacts: Vec<String>,
-}
-
-/// Records lapsed technical conditions every `every` until `stop` (every node may run
-/// it: a lapse already recorded is not recorded again).
-pub fn spawn_sweeper(
-    desk: Arc<Desk>,
-    every: std::time::Duration,
-    stop: tokio_util::sync::CancellationToken,
-) -> tokio::task::JoinHandle<()> {
-    let every = every.max(std::time::Duration::from_secs(1));
-    tokio::spawn(async move {
-        loop {
-            match desk.sweep(day_of(store::now_ms())).await {
-                Ok(s) if !s.lapsed.is_empty() || !s.reminded.is_empty() => {
-                    tracing::info!(lapsed = ?s.lapsed, reminded = ?s.reminded, "the desk's sweep")
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "the desk's sweep failed; it runs again"),
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(every) => {}
-                _ = stop.cancelled() => return,
-            }
-        }
-    })
 }
 
 /// The trust anchors in a PEM file, as DER.
@@ -128,19 +113,15 @@ pub fn day_of(ms: i64) -> Date {
 impl Desk {
     /// The desk as configured: calendar, `[notices]` mailer, key file in the data dir.
     pub fn open(config: &Config, store: Store) -> anyhow::Result<Desk> {
-        let mailer = SmtpMailer::new(&config.notices.smtp_url, config.notices.send_timeout)
-            .map_err(anyhow::Error::msg)
-            .context("[notices] smtp_url")?;
-        let from = config
-            .notices
-            .from
-            .parse()
-            .with_context(|| format!("[notices] from: '{}' is not a mailbox", config.notices.from))?;
+        let (mailer, from) = crate::cmd::reconcile::notices_mailer(config)?;
         Ok(Desk {
             store,
             calendar: crate::calendar::Following::open(config)?,
             mailer: Arc::new(mailer),
             from,
+            retry_base: config.notices.retry_base.max(std::time::Duration::from_secs(1)),
+            claim: crate::cmd::reconcile::claim_period(config),
+            outbox: tokio::sync::Notify::new(),
             key_file: config.data_dir.join("desk.key"),
             remind_days: config.policies.remind_days,
             anchors: anchors(config.desk.trust_anchors.as_deref())?,
@@ -148,38 +129,43 @@ impl Desk {
         })
     }
 
-    /// Files an application received on `today`.
+    /// Files an application received on `today`; its e-mails (and for an incident the
+    /// duty team's alert) are recorded with it.
     pub async fn file(&self, actor: &str, filing: Filing, today: Date) -> Result<ApplicationRecord, DeskError> {
         let mut fields = Fields::parse(filing.kind, &filing.fields, today).map_err(DeskError::Invalid)?;
         let secret = fields.take_secret();
         let application =
             Application::file(filing.applicant, filing.contacts, fields, today).map_err(DeskError::Invalid)?;
-        if let Some(refused) = self.store.last_refusal(&application.applicant, filing.kind).await? {
-            let from = refused.application.resubmit_from().unwrap_or(today);
-            if today < from {
-                let early = DeskError::TooEarly {
-                    applicant: application.applicant.clone(),
-                    kind: filing.kind,
-                    refused: refused.id,
-                    on: refused.application.since,
-                    from,
-                };
-                let event = serde_json::json!({ "kind": filing.kind, "refused": refused.id, "accepted_from": from });
-                let who = format!("applicant:{}", application.applicant);
-                self.store.record(actor, "request.refused-early", &who, event).await?;
-                return Err(early);
-            }
-        }
         let sealed = match secret {
             Some(secret) => Some(self.sealer()?.seal(&secret)?),
             None => None,
         };
-        let record = self.store.file_application(actor, &application, sealed).await?;
-        self.notify(&record, "file", today).await;
-        if filing.kind == Kind::Incident {
-            self.alert_duty(&record, today).await;
+        let compose = |record: &ApplicationRecord| {
+            let view = self.view(record, today);
+            let mut mails = vec![notify::compose(&view, "file", "file")];
+            if filing.kind == Kind::Incident {
+                mails.extend(self.duty_alert(&view));
+            }
+            mails
+        };
+        match self.store.file_application(actor, &application, sealed, &compose).await? {
+            Filed::Recorded(record) => {
+                self.outbox.notify_one();
+                Ok(record)
+            }
+            Filed::TooEarly { refused, from } => {
+                let event = serde_json::json!({ "kind": filing.kind, "refused": refused.id, "accepted_from": from });
+                let who = format!("applicant:{}", application.applicant);
+                self.store.record(actor, "request.refused-early", &who, event).await?;
+                Err(DeskError::TooEarly {
+                    applicant: application.applicant,
+                    kind: filing.kind,
+                    refused: refused.id,
+                    on: refused.application.since,
+                    from,
+                })
+            }
         }
-        Ok(record)
     }
 
     /// Takes `action` on application `id` on `today`: a lapse that is due is recorded
@@ -195,9 +181,15 @@ impl Desk {
         let mut trial = current.application.clone();
         trial.act(action, today).map_err(|r| StoreError::Conflict(format!("request {id}: {r}")))?;
         effects::apply(&self.store, actor, &current, action).await?;
-        let acted = self.store.act_on_application(actor, id, action, today).await?;
-        self.notify(&acted.record, action.verb(), today).await;
+        let acted = self.store.act_on_application(actor, id, action, today, &self.told(action.verb(), today)).await?;
+        self.outbox.notify_one();
         Ok(acted.record)
+    }
+
+    /// Composes the applicant's e-mail of `verb` on `today`.
+    fn told(&self, verb: &str, today: Date) -> impl Fn(&ApplicationRecord) -> Vec<OutMail> + Send + Sync + '_ {
+        let verb = verb.to_string();
+        move |record| vec![notify::compose(&self.view(record, today), &verb, &verb)]
     }
 
     /// Records the lapse of every application whose technical conditions expired, and
@@ -210,12 +202,14 @@ impl Desk {
                 swept.lapsed.push(record.id);
             }
         }
-        for record in self.store.applications(None).await? {
+        for record in self.store.applications(&store::Visible::All).await? {
             if record.application.reminder_due(today, self.remind_days) && !self.reminded(&record).await? {
                 let last = record.application.valid_through.unwrap_or(today);
                 let note = format!("in force through {last}: apply again before then");
-                self.store.note_application("desk", record.id, "remind", today, &note).await?;
-                self.notify(&record, &format!("reminder: {note}"), today).await;
+                let text = format!("reminder: {note}");
+                let compose = |r: &ApplicationRecord| vec![notify::compose(&self.view(r, today), "remind", &text)];
+                self.store.note_application("desk", record.id, ("remind", today, &note), &compose).await?;
+                self.outbox.notify_one();
                 swept.reminded.push(record.id);
             }
         }
@@ -233,8 +227,9 @@ impl Desk {
         if !record.application.lapse_due(today) {
             return Ok(record);
         }
-        let acted = self.store.act_on_application("desk", id, &Action::Lapse, today).await?;
-        self.notify(&acted.record, "lapse", today).await;
+        let acted =
+            self.store.act_on_application("desk", id, &Action::Lapse, today, &self.told("lapse", today)).await?;
+        self.outbox.notify_one();
         Ok(acted.record)
     }
 
@@ -277,37 +272,16 @@ impl Desk {
         Ok(Sealer::open_or_create(&self.key_file)?)
     }
 
-    /// Alerts the duty team of a reported incident (IQBSH 14: at once).
-    async fn alert_duty(&self, record: &ApplicationRecord, today: Date) {
+    /// The duty team's alert of a reported incident (IQBSH 14: at once); nobody to
+    /// alert is logged.
+    fn duty_alert(&self, view: &RequestView) -> Option<OutMail> {
         if self.duty_contacts.is_empty() {
             tracing::warn!(
-                request = record.id,
+                request = view.id,
                 "an incident was reported and [desk] duty_contacts names nobody to alert"
             );
-            return;
+            return None;
         }
-        let view = self.view(record, today);
-        let sent = match notify::compose_to(&view, "incident reported", &self.from, &self.duty_contacts) {
-            Ok(message) => self.mailer.send(message).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = sent {
-            tracing::error!(request = record.id, error = %e, "the duty team was not alerted of an incident");
-            eprintln!("warning: the duty team was not alerted of incident {}: {e}", record.id);
-        }
-    }
-
-    /// E-mails the transition to the applicant's contacts; a failure is logged and
-    /// told on stderr, the transition stands.
-    async fn notify(&self, record: &ApplicationRecord, verb: &str, today: Date) {
-        let view = self.view(record, today);
-        let sent = match notify::compose(&view, verb, &self.from) {
-            Ok(message) => self.mailer.send(message).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = sent {
-            tracing::warn!(request = record.id, error = %e, "the transition was recorded but not e-mailed");
-            eprintln!("warning: request {} was not e-mailed to its contacts: {e}", record.id);
-        }
+        Some(notify::compose_to(view, "incident", "incident reported", &self.duty_contacts))
     }
 }

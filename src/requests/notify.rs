@@ -1,27 +1,39 @@
-//! The e-mail for one transition: to the applicant's contacts, saying what happened to
-//! which application, the state it is in, who acts next and by when, and for a refusal
-//! the reason and the first day a new application is accepted.
+//! The e-mail for one event of an application: to the applicant's contacts, saying
+//! what happened to which application, the state it is in, who acts next and by when,
+//! and for a refusal the reason and the first day a new application is accepted. It is
+//! composed when the event is recorded (and kept in the outbox), made a message when sent.
 
 use lettre::Message;
 use lettre::message::Mailbox;
+use store::OutMail;
 
 use super::RequestView;
 
-/// The message telling the contacts of `view` about `verb`.
-pub fn compose(view: &RequestView, verb: &str, from: &Mailbox) -> Result<Message, String> {
-    compose_to(view, verb, from, &view.application.contacts)
+/// The message telling the contacts of `view` about `verb` (the event's name, e.g.
+/// `file`, `refuse`, `remind`).
+pub fn compose(view: &RequestView, event: &str, verb: &str) -> OutMail {
+    compose_to(view, event, verb, &view.application.contacts)
 }
 
 /// The same message to other recipients (the duty team, alerted of an incident).
-pub fn compose_to(view: &RequestView, verb: &str, from: &Mailbox, recipients: &[String]) -> Result<Message, String> {
+pub fn compose_to(view: &RequestView, event: &str, verb: &str, recipients: &[String]) -> OutMail {
     let a = &view.application;
-    let subject = format!("[perimeter] request {} ({}): {}", view.id, a.kind().label(), a.state);
-    let mut builder = Message::builder().from(from.clone()).subject(subject);
-    for to in recipients {
+    OutMail {
+        event: event.to_string(),
+        recipients: recipients.to_vec(),
+        subject: format!("[perimeter] request {} ({}): {}", view.id, a.kind().label(), a.state),
+        body: text(view, verb),
+    }
+}
+
+/// The message to send for a recorded e-mail; `Err` says which address is not one.
+pub fn message(mail: &OutMail, from: &Mailbox) -> Result<Message, String> {
+    let mut builder = Message::builder().from(from.clone()).subject(mail.subject.clone());
+    for to in &mail.recipients {
         let mailbox: Mailbox = to.parse().map_err(|e| format!("contact '{to}': {e}"))?;
         builder = builder.to(mailbox);
     }
-    builder.body(text(view, verb)).map_err(|e| format!("building the e-mail of request {}: {e}", view.id))
+    builder.body(mail.body.clone()).map_err(|e| format!("building the e-mail: {e}"))
 }
 
 fn text(view: &RequestView, verb: &str) -> String {

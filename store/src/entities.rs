@@ -170,6 +170,15 @@ impl Store {
             .ok_or_else(|| StoreError::NotFound { what: "operator", name: name.to_string() })
     }
 
+    pub(super) async fn require_organisation(&self, tx: &mut sqlx::AnyConnection, bin: &Bin) -> Result<i64> {
+        let row = sqlx::query("SELECT id FROM organisations WHERE bin = $1")
+            .bind(bin.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let row = row.ok_or_else(|| StoreError::NotFound { what: "organisation", name: bin.to_string() })?;
+        Ok(row.try_get("id")?)
+    }
+
     /// Registers an organisation connected through the given operators.
     pub async fn add_organisation(
         &self,

@@ -49,7 +49,10 @@ pub use mail::{MailSystemRecord, NewMailSystem};
 pub use notices::{DeadlineReport, NoticeAddress, NoticeInfo, PendingNotice};
 pub use observe::{IngestReport, UnknownAddress, UnknownFilter};
 pub use pages::{AuditFilter, Page, PageRequest};
-pub use requests::{Acted, ApplicationRecord, AttachmentInfo, Sealer, TimelineEntry};
+pub use requests::{
+    Acted, ApplicationRecord, AttachmentInfo, Compose, Filed, MailInfo, OutMail, PendingMail, Sealer, TimelineEntry,
+    Visible,
+};
 pub use sessions::{Session, SessionLimits};
 pub use snapshot::{Observation, now_ms};
 pub use tokens::{Role, TokenInfo};

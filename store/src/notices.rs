@@ -138,15 +138,7 @@ impl Store {
     /// node (or pass) sends it meanwhile; a sender that dies leaves it due again then.
     /// False when another sender holds it or it is no longer due.
     pub async fn claim_notice(&self, id: i64, now: i64, until: i64) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE notices SET next_attempt = $1 WHERE id = $2 AND status = 'pending' AND next_attempt <= $3",
-        )
-        .bind(until)
-        .bind(id)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        claim(&self.pool, "notices", id, now, until).await
     }
 
     /// Records that the SMTP server accepted a notice, and its deadline.
@@ -328,4 +320,14 @@ impl Store {
         .await?;
         rows.iter().map(notice_from_row).collect()
     }
+}
+
+/// Claims pending message `id` of an outbox table (`notices`, `desk_mail`) for one
+/// send: its next attempt moves to `until`. False when another sender holds it or it
+/// is no longer due.
+pub(crate) async fn claim(pool: &sqlx::AnyPool, table: &'static str, id: i64, now: i64, until: i64) -> Result<bool> {
+    let sql =
+        format!("UPDATE {table} SET next_attempt = $1 WHERE id = $2 AND status = 'pending' AND next_attempt <= $3");
+    let done = sqlx::query(&sql).bind(until).bind(id).bind(now).execute(pool).await?;
+    Ok(done.rows_affected() == 1)
 }

@@ -58,8 +58,9 @@ impl Store {
         }
         let row = sqlx::query(
             "SELECT s.id AS session_id, s.csrf, s.created_at AS session_created, s.last_seen, u.id, u.name, u.role, \
-             o.name AS operator, u.lang, u.created_at, u.disabled_at, u.locked_until, u.password_hash, u.failed_logins \
-             FROM sessions s JOIN users u ON u.id = s.user_id LEFT JOIN operators o ON o.id = u.operator_id \
+             o.name AS operator, g.bin AS organisation, u.lang, u.created_at, u.disabled_at, u.locked_until, \
+             u.password_hash, u.failed_logins FROM sessions s JOIN users u ON u.id = s.user_id \
+             LEFT JOIN operators o ON o.id = u.operator_id LEFT JOIN organisations g ON g.id = u.organisation_id \
              WHERE s.hash = $1",
         )
         .bind(hash(secret))

@@ -1,20 +1,24 @@
-//! API tokens: created for the duty team or for one operator, shown once, stored only
-//! as a SHA-256 hash (tokens are 256 random bits, so a fast hash is enough), revocable.
+//! API tokens: created for the duty team, for one operator or for one organisation
+//! (which follows its own applications at the desk), shown once, stored only as a
+//! SHA-256 hash (tokens are 256 random bits, so a fast hash is enough), revocable.
 
 use aws_lc_rs::digest::{SHA256, digest};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use policies::Bin;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::Row;
 
 use crate::{Result, Store, StoreError, audit, now_ms, valid_handle, write_lock};
 
-/// Who is acting: the duty team sees and changes everything; an operator only its own.
+/// Who is acting: the duty team sees and changes everything; an operator only its own;
+/// an organisation only its own applications at the desk (no operator's data at all).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "role", rename_all = "snake_case")]
 pub enum Role {
     Duty,
     Operator { operator: String },
+    Organisation { organisation: Bin },
 }
 
 impl Role {
@@ -23,6 +27,7 @@ impl Role {
         match self {
             Role::Duty => true,
             Role::Operator { operator: own } => own == operator,
+            Role::Organisation { .. } => false,
         }
     }
 }
@@ -71,18 +76,25 @@ impl Store {
         if taken.is_some() {
             return Err(StoreError::Conflict(format!("a token named '{name}' already exists")));
         }
-        let (role_text, op_id) = match role {
-            Role::Duty => ("duty", None),
-            Role::Operator { operator } => ("operator", Some(self.require_operator(&mut tx, operator).await?)),
+        let (role_text, op_id, org_id) = match role {
+            Role::Duty => ("duty", None, None),
+            Role::Operator { operator } => ("operator", Some(self.require_operator(&mut tx, operator).await?), None),
+            Role::Organisation { organisation } => {
+                ("organisation", None, Some(self.require_organisation(&mut tx, organisation).await?))
+            }
         };
-        sqlx::query("INSERT INTO tokens (name, role, operator_id, hash, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(name)
-            .bind(role_text)
-            .bind(op_id)
-            .bind(hash(&secret))
-            .bind(now_ms())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO tokens (name, role, operator_id, organisation_id, hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(name)
+        .bind(role_text)
+        .bind(op_id)
+        .bind(org_id)
+        .bind(hash(&secret))
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
         audit(&mut tx, actor, "token.create", &format!("token:{name}"), None, Some(json!(role))).await?;
         tx.commit().await?;
         Ok(secret)
@@ -94,7 +106,8 @@ impl Store {
             return Ok(None);
         }
         let row = sqlx::query(
-            "SELECT t.name, t.role, o.name AS operator FROM tokens t LEFT JOIN operators o ON o.id = t.operator_id \
+            "SELECT t.name, t.role, o.name AS operator, g.bin AS organisation FROM tokens t \
+             LEFT JOIN operators o ON o.id = t.operator_id LEFT JOIN organisations g ON g.id = t.organisation_id \
              WHERE t.hash = $1 AND t.revoked_at IS NULL",
         )
         .bind(hash(secret))
@@ -123,8 +136,9 @@ impl Store {
     /// All tokens, without secrets.
     pub async fn tokens(&self) -> Result<Vec<TokenInfo>> {
         let rows = sqlx::query(
-            "SELECT t.name, t.role, o.name AS operator, t.created_at, t.revoked_at FROM tokens t \
-             LEFT JOIN operators o ON o.id = t.operator_id ORDER BY t.name",
+            "SELECT t.name, t.role, o.name AS operator, g.bin AS organisation, t.created_at, t.revoked_at \
+             FROM tokens t LEFT JOIN operators o ON o.id = t.operator_id \
+             LEFT JOIN organisations g ON g.id = t.organisation_id ORDER BY t.name",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -146,6 +160,13 @@ fn role_from(row: &sqlx::any::AnyRow) -> Result<Role> {
     match role.as_str() {
         "duty" => Ok(Role::Duty),
         "operator" => Ok(Role::Operator { operator: row.try_get("operator")? }),
+        "organisation" => Ok(Role::Organisation { organisation: stored_bin(row)? }),
         other => Err(StoreError::Invalid(format!("stored token role '{other}' is unknown"))),
     }
+}
+
+/// The BIN of the organisation a token or a person is limited to (column `organisation`).
+pub(crate) fn stored_bin(row: &sqlx::any::AnyRow) -> Result<Bin> {
+    let text: String = row.try_get("organisation")?;
+    text.parse().map_err(|e| StoreError::Invalid(format!("stored organisation BIN '{text}': {e}")))
 }

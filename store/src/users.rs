@@ -1,5 +1,6 @@
 //! People who use the console: the duty team, operators' staff (limited to their
-//! operator) and auditors (read-only, see everything). Passwords are stored only as
+//! operator), organisations' staff (limited to their own applications at the desk) and
+//! auditors (read-only, see everything). Passwords are stored only as
 //! argon2id hashes (PHC strings); consecutive wrong passwords lock the account for a
 //! while. Creating, re-keying and disabling a person are audited under `user:NAME`.
 //!
@@ -8,6 +9,7 @@
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use policies::Bin;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::Row;
@@ -24,13 +26,19 @@ pub enum UserRole {
     Auditor,
     /// Sees and changes only this operator's data.
     Operator { operator: String },
+    /// Sees and files only this organisation's applications; no operator's data.
+    Organisation { organisation: Bin },
 }
 
 impl UserRole {
     /// The operator this person is limited to; `None` for the duty team and auditors.
+    /// An organisation's staff are limited to no operator at all: `Some("")`, a name no
+    /// operator has, so that every operator-scoped page shows them nothing even if the
+    /// console's allow-list of their pages were bypassed.
     pub fn own_operator(&self) -> Option<&str> {
         match self {
             UserRole::Operator { operator } => Some(operator),
+            UserRole::Organisation { .. } => Some(""),
             UserRole::Duty | UserRole::Auditor => None,
         }
     }
@@ -46,6 +54,7 @@ impl UserRole {
             UserRole::Duty => "duty",
             UserRole::Auditor => "auditor",
             UserRole::Operator { .. } => "operator",
+            UserRole::Organisation { .. } => "organisation",
         }
     }
 }
@@ -89,8 +98,9 @@ pub const LANGUAGES: [&str; 3] = ["en", "ru", "kk"];
 /// The shortest password accepted.
 pub const MIN_PASSWORD: usize = 10;
 
-const USER_SELECT: &str = "SELECT u.id, u.name, u.role, o.name AS operator, u.lang, u.created_at, u.disabled_at, \
-     u.locked_until, u.password_hash, u.failed_logins FROM users u LEFT JOIN operators o ON o.id = u.operator_id";
+const USER_SELECT: &str = "SELECT u.id, u.name, u.role, o.name AS operator, g.bin AS organisation, u.lang, \
+     u.created_at, u.disabled_at, u.locked_until, u.password_hash, u.failed_logins FROM users u \
+     LEFT JOIN operators o ON o.id = u.operator_id LEFT JOIN organisations g ON g.id = u.organisation_id";
 
 fn hasher() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::default())
@@ -152,17 +162,21 @@ impl Store {
         if taken.is_some() {
             return Err(StoreError::Conflict(format!("a user named '{name}' already exists")));
         }
-        let op_id = match role {
-            UserRole::Operator { operator } => Some(self.require_operator(&mut tx, operator).await?),
-            UserRole::Duty | UserRole::Auditor => None,
+        let (op_id, org_id) = match role {
+            UserRole::Operator { operator } => (Some(self.require_operator(&mut tx, operator).await?), None),
+            UserRole::Organisation { organisation } => {
+                (None, Some(self.require_organisation(&mut tx, organisation).await?))
+            }
+            UserRole::Duty | UserRole::Auditor => (None, None),
         };
         sqlx::query(
-            "INSERT INTO users (name, role, operator_id, password_hash, lang, created_at, failed_logins) \
-             VALUES ($1, $2, $3, $4, $5, $6, 0)",
+            "INSERT INTO users (name, role, operator_id, organisation_id, password_hash, lang, created_at, \
+             failed_logins) VALUES ($1, $2, $3, $4, $5, $6, $7, 0)",
         )
         .bind(name)
         .bind(role.kind())
         .bind(op_id)
+        .bind(org_id)
         .bind(phc)
         .bind(lang)
         .bind(now_ms())
@@ -300,6 +314,7 @@ pub(crate) fn user_from_row(r: &sqlx::any::AnyRow) -> Result<(User, String, i64)
         "duty" => UserRole::Duty,
         "auditor" => UserRole::Auditor,
         "operator" => UserRole::Operator { operator: r.try_get("operator")? },
+        "organisation" => UserRole::Organisation { organisation: crate::tokens::stored_bin(r)? },
         other => return Err(StoreError::Invalid(format!("stored user role '{other}' is unknown"))),
     };
     let user = User {

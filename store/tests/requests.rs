@@ -1,11 +1,13 @@
 //! The request desk's records: filing, transitions with their timeline and audit, the
-//! latest refusal, attachments checked and recorded, secrets kept only sealed.
+//! 30-day wait after a refusal checked inside the filing, e-mails recorded with their
+//! events and sent once, who sees which applications, attachments checked and kept
+//! whole, secrets kept only sealed.
 
 use desk::{Action, Applicant, Application, Fields, Kind, State};
 use policies::Bin;
 use policies::calendar::Date;
 use serde_json::json;
-use store::{Sealer, Store, StoreError, testing::fresh_database};
+use store::{ApplicationRecord, Filed, OutMail, Sealer, Store, StoreError, Visible, testing::fresh_database};
 
 fn d(text: &str) -> Date {
     text.parse().unwrap()
@@ -16,6 +18,28 @@ async fn store_with_org(dir: &tempfile::TempDir) -> (Store, Bin) {
     let owner = Bin::with_check_digit("99010100000").unwrap();
     store.add_organisation("test", &owner, "Ministry of Examples", &[]).await.unwrap();
     (store, owner)
+}
+
+/// One e-mail per event, to the application's contacts.
+fn tell(record: &ApplicationRecord) -> Vec<OutMail> {
+    let a = &record.application;
+    vec![OutMail {
+        event: a.state.as_str().to_string(),
+        recipients: a.contacts.clone(),
+        subject: format!("request {}", record.id),
+        body: format!("state {}", a.state),
+    }]
+}
+
+fn nothing(_: &ApplicationRecord) -> Vec<OutMail> {
+    Vec::new()
+}
+
+async fn file(store: &Store, app: &Application) -> ApplicationRecord {
+    match store.file_application("t", app, None, &tell).await.unwrap() {
+        Filed::Recorded(record) => record,
+        Filed::TooEarly { from, .. } => panic!("refused as early, accepted from {from}"),
+    }
 }
 
 fn lists(owner: &Bin, received: &str) -> Application {
@@ -29,13 +53,13 @@ fn lists(owner: &Bin, received: &str) -> Application {
 async fn a_filed_application_moves_through_audited_transitions() {
     let dir = tempfile::tempdir().unwrap();
     let (store, owner) = store_with_org(&dir).await;
-    let filed = store.file_application("cli:anna", &lists(&owner, "2026-03-02"), None).await.unwrap();
+    let filed = file(&store, &lists(&owner, "2026-03-02")).await;
     assert_eq!((filed.application.state, filed.secret_sealed), (State::Filed, false));
 
     let refuse = Action::Refuse { reason: "networks unknown".into() };
-    let acted = store.act_on_application("cli:duty", filed.id, &refuse, d("2026-03-05")).await.unwrap();
+    let acted = store.act_on_application("cli:duty", filed.id, &refuse, d("2026-03-05"), &tell).await.unwrap();
     assert_eq!((acted.from, acted.record.application.state), (State::Filed, State::Refused));
-    let again = store.act_on_application("cli:duty", filed.id, &Action::Apply, d("2026-03-06")).await;
+    let again = store.act_on_application("cli:duty", filed.id, &Action::Apply, d("2026-03-06"), &tell).await;
     assert!(matches!(&again, Err(StoreError::Conflict(m)) if m.contains("'refused'")), "{again:?}");
 
     let timeline = store.timeline(filed.id).await.unwrap();
@@ -45,13 +69,96 @@ async fn a_filed_application_moves_through_audited_transitions() {
     let audit = store.changes(Some(&format!("request:{}", filed.id)), 10).await.unwrap();
     let actions: Vec<_> = audit.iter().map(|c| c.action.as_str()).collect();
     assert_eq!(actions, ["request.refuse", "request.file"]);
+    let mail = store.desk_mail(filed.id).await.unwrap();
+    let events: Vec<_> = mail.iter().map(|m| (m.event.as_str(), m.status.as_str())).collect();
+    assert_eq!(events, [("filed", "pending"), ("refused", "pending")], "the refused Apply recorded no e-mail");
+}
 
-    let who = Applicant::Organisation(owner.clone());
-    let last = store.last_refusal(&who, Kind::YearlyLists).await.unwrap().unwrap();
-    assert_eq!(last.application.resubmit_from(), Some(d("2026-04-05")));
-    assert!(store.last_refusal(&who, Kind::RiskyService).await.unwrap().is_none());
-    assert_eq!(store.applications(Some(&who)).await.unwrap().len(), 1);
-    assert!(store.applications(Some(&Applicant::Operator("alpha".into()))).await.unwrap().is_empty());
+#[tokio::test]
+async fn a_refiling_within_30_days_of_a_refusal_is_refused_inside_its_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, owner) = store_with_org(&dir).await;
+    let filed = file(&store, &lists(&owner, "2026-03-02")).await;
+    let refuse = Action::Refuse { reason: "networks unknown".into() };
+    store.act_on_application("t", filed.id, &refuse, d("2026-03-05"), &nothing).await.unwrap();
+    // Eight filings at once, a day before the wait ends: every one is refused, none recorded.
+    let mut tries = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (store, early) = (store.clone(), lists(&owner, "2026-04-04"));
+        tries.spawn(async move { store.file_application("t", &early, None, &tell).await });
+    }
+    for outcome in tries.join_all().await {
+        match outcome.unwrap() {
+            Filed::TooEarly { refused, from } => assert_eq!((refused.id, from), (filed.id, d("2026-04-05"))),
+            Filed::Recorded(r) => panic!("application {} recorded within the wait", r.id),
+        }
+    }
+    assert_eq!(store.applications(&Visible::All).await.unwrap().len(), 1);
+    let other_kind = {
+        let f = json!({"category": "vpn", "purpose": "remote work"});
+        let fields = Fields::parse(Kind::RiskyService, &f, d("2026-04-04")).unwrap();
+        Application::file(
+            Applicant::Organisation(owner.clone()),
+            vec!["it@min.example".into()],
+            fields,
+            d("2026-04-04"),
+        )
+        .unwrap()
+    };
+    file(&store, &other_kind).await;
+    file(&store, &lists(&owner, "2026-04-05")).await;
+}
+
+#[tokio::test]
+async fn operators_see_their_own_and_their_organisations_applications_organisations_only_theirs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, owner) = store_with_org(&dir).await;
+    for name in ["alpha", "beta"] {
+        let op = store::NewOperator { name: name.into(), ..Default::default() };
+        store.add_operator("t", op).await.unwrap();
+    }
+    store.connect("t", &owner, "alpha").await.unwrap();
+    let other = Bin::with_check_digit("99010100001").unwrap();
+    store.add_organisation("t", &other, "Other Ministry", &["beta".to_string()]).await.unwrap();
+    let mine = file(&store, &lists(&owner, "2026-03-02")).await;
+    let theirs = file(&store, &lists(&other, "2026-03-02")).await;
+    let ids = |v: Vec<ApplicationRecord>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(ids(store.applications(&Visible::Operator("alpha".into())).await.unwrap()), [mine.id]);
+    assert_eq!(ids(store.applications(&Visible::Operator("beta".into())).await.unwrap()), [theirs.id]);
+    assert_eq!(ids(store.applications(&Visible::Organisation(owner.clone())).await.unwrap()), [mine.id]);
+    assert_eq!(store.applications(&Visible::All).await.unwrap().len(), 2);
+    let alpha = Visible::Operator("alpha".into());
+    assert!(store.sees_applicant(&alpha, &mine.application.applicant).await.unwrap());
+    assert!(!store.sees_applicant(&alpha, &theirs.application.applicant).await.unwrap());
+    let org = Visible::Organisation(owner.clone());
+    assert!(!store.sees_applicant(&org, &Applicant::Operator("alpha".into())).await.unwrap());
+}
+
+#[tokio::test]
+async fn recorded_e_mails_are_claimed_once_retried_and_given_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, owner) = store_with_org(&dir).await;
+    let filed = file(&store, &lists(&owner, "2026-03-02")).await;
+    let now = store::now_ms();
+    let due = store.due_desk_mail(now).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].mail.recipients, ["it@min.example"]);
+    let id = due[0].id;
+    assert!(store.claim_desk_mail(id, now, now + 60_000).await.unwrap());
+    assert!(!store.claim_desk_mail(id, now, now + 60_000).await.unwrap(), "claimed once");
+    assert!(store.due_desk_mail(now).await.unwrap().is_empty(), "a claimed message is not due");
+    store.desk_mail_failed(id, "451 try later", Some(now + 1_000)).await.unwrap();
+    assert!(store.due_desk_mail(now).await.unwrap().is_empty());
+    let retried = store.due_desk_mail(now + 1_000).await.unwrap();
+    assert_eq!((retried.len(), retried[0].attempts), (1, 1));
+    store.desk_mail_sent(id, now + 1_000).await.unwrap();
+    assert!(store.due_desk_mail(now + 10_000).await.unwrap().is_empty());
+    store.act_on_application("t", filed.id, &Action::Apply, d("2026-03-03"), &tell).await.unwrap();
+    let second = store.due_desk_mail(now + 10_000).await.unwrap()[0].id;
+    store.desk_mail_failed(second, "550 no such user", None).await.unwrap();
+    let shown = store.desk_mail(filed.id).await.unwrap();
+    let states: Vec<_> = shown.iter().map(|m| (m.status.as_str(), m.attempts, m.last_error.as_deref())).collect();
+    assert_eq!(states, [("sent", 2, None), ("failed", 1, Some("550 no such user"))]);
 }
 
 #[tokio::test]
@@ -59,15 +166,19 @@ async fn unknown_applicants_are_refused_and_attachments_checked() {
     let dir = tempfile::tempdir().unwrap();
     let (store, owner) = store_with_org(&dir).await;
     let stranger = Bin::with_check_digit("99010100001").unwrap();
-    let missing = store.file_application("t", &lists(&stranger, "2026-03-02"), None).await;
+    let missing = store.file_application("t", &lists(&stranger, "2026-03-02"), None, &tell).await;
     assert!(matches!(missing, Err(StoreError::NotFound { .. })), "{missing:?}");
 
-    let filed = store.file_application("t", &lists(&owner, "2026-03-02"), None).await.unwrap();
+    let filed = file(&store, &lists(&owner, "2026-03-02")).await;
     let pdf = store.attach("t", filed.id, ("letter.pdf", "application/pdf", b"%PDF-1.7\n..."), None).await.unwrap();
     assert_eq!((pdf.size, pdf.sha256.len()), (12, 64));
     let fake = store.attach("t", filed.id, ("letter.pdf", "application/pdf", b"MZ\x90"), None).await;
     assert!(matches!(fake, Err(StoreError::Invalid(m)) if m.contains("does not match")));
     assert_eq!(store.attachments(filed.id).await.unwrap().len(), 1);
+    let (info, content) = store.attachment(filed.id, pdf.id).await.unwrap();
+    assert_eq!((info.name.as_str(), content.as_deref()), ("letter.pdf", Some(&b"%PDF-1.7\n..."[..])));
+    let elsewhere = store.attachment(filed.id + 1, pdf.id).await;
+    assert!(matches!(elsewhere, Err(StoreError::NotFound { .. })), "an attachment is found only under its application");
 }
 
 #[tokio::test]
@@ -81,7 +192,11 @@ async fn a_secret_is_kept_only_sealed() {
     let secret = fields.take_secret().unwrap();
     let app = Application::file(Applicant::Organisation(owner), vec!["it@min.example".into()], fields, d("2026-03-02"))
         .unwrap();
-    let filed = store.file_application("t", &app, Some(sealer.seal(&secret).unwrap())).await.unwrap();
+    let Filed::Recorded(filed) =
+        store.file_application("t", &app, Some(sealer.seal(&secret).unwrap()), &nothing).await.unwrap()
+    else {
+        panic!("refused")
+    };
     assert!(filed.secret_sealed);
     let shown = serde_json::to_string(&store.application(filed.id).await.unwrap()).unwrap();
     assert!(!shown.contains("hunter22") && shown.contains("********"), "{shown}");

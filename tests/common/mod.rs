@@ -134,6 +134,17 @@ impl Env {
         cast
     }
 
+    /// Files a yearly-lists application of organisation `bin` (news, 192.0.2.0/24)
+    /// through the CLI and returns its number.
+    pub fn file_yearly_lists(&self, bin: &str, contact: &str) -> String {
+        let applicant = format!("org:{bin}");
+        let args = ["request", "file", "yearly-lists", "--applicant", &applicant, "--contact", contact, "--json"];
+        let mut args = args.to_vec();
+        args.extend(["--set", "categories=news", "--set", "networks=192.0.2.0/24"]);
+        let view: serde_json::Value = serde_json::from_str(&self.ok(&args)).expect("the filed request as JSON");
+        view["id"].as_i64().expect("a request number").to_string()
+    }
+
     /// Creates a token and returns its secret.
     pub fn token(&self, name: &str, role: &[&str]) -> String {
         let mut args = vec!["token", "create", name];

@@ -86,3 +86,14 @@ fn every_bad_line_is_reported_with_its_number() {
     assert!(shown.contains("kz.cal:8: the same entry as line 1"), "{shown}");
     assert!(shown.contains("kz.cal:7: 2025-02-29 does not exist"), "{shown}");
 }
+
+#[test]
+fn a_shorter_span_gives_the_same_days_off_within_it_and_none_outside() {
+    let full = Calendar::kazakhstan_default();
+    let short = Calendar::parse_years(KAZAKHSTAN, "kz.cal", 2025..=2026).unwrap();
+    for year in [2025, 2026] {
+        assert_eq!(short.days_off(year), full.days_off(year), "{year}");
+    }
+    assert!(short.days_off(2024).is_empty() && !full.days_off(2024).is_empty());
+    assert!(short.days_off(2027).is_empty() && !full.days_off(2027).is_empty());
+}

@@ -1,6 +1,6 @@
 //! The attachments of an application: checked by the desk's rules (size, content type
-//! against content), recorded by name, type, size, SHA-256 and, for a signed document
-//! the caller verified, its signer; audited.
+//! against content), kept whole with their name, type, size, SHA-256 and, for a signed
+//! document the caller verified, its signer; audited (without the content).
 
 use aws_lc_rs::digest::{SHA256, digest};
 use serde_json::json;
@@ -27,7 +27,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
             "INSERT INTO application_attachments (application_id, name, content_type, size, sha256, signer, \
-             signer_bin, added_at, actor) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+             signer_bin, added_at, actor, content) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
         )
         .bind(id)
         .bind(name)
@@ -38,6 +38,7 @@ impl Store {
         .bind(signer.as_ref().and_then(|s| s.1.clone()))
         .bind(now_ms())
         .bind(actor)
+        .bind(content.to_vec())
         .fetch_one(&mut *tx)
         .await?;
         let attachment_id: i64 = row.try_get("id")?;
@@ -58,26 +59,41 @@ impl Store {
 
     /// The attachments of application `id`.
     pub async fn attachments(&self, id: i64) -> Result<Vec<AttachmentInfo>> {
-        let rows = sqlx::query(
-            "SELECT id, name, content_type, size, sha256, signer, signer_bin, added_at FROM application_attachments \
-             WHERE application_id = $1 ORDER BY id",
+        let rows = sqlx::query(&format!("{INFO} WHERE application_id = $1 ORDER BY id"))
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(info).collect()
+    }
+
+    /// Attachment `attachment` of application `id` with its content (`None` for one
+    /// recorded before contents were kept).
+    pub async fn attachment(&self, id: i64, attachment: i64) -> Result<(AttachmentInfo, Option<Vec<u8>>)> {
+        let row = sqlx::query(
+            "SELECT id, name, content_type, size, sha256, signer, signer_bin, added_at, content \
+             FROM application_attachments WHERE application_id = $1 AND id = $2",
         )
         .bind(id)
-        .fetch_all(&self.pool)
+        .bind(attachment)
+        .fetch_optional(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AttachmentInfo {
-                    id: r.try_get("id")?,
-                    name: r.try_get("name")?,
-                    content_type: r.try_get("content_type")?,
-                    size: r.try_get("size")?,
-                    sha256: r.try_get("sha256")?,
-                    signer: r.try_get("signer")?,
-                    signer_bin: r.try_get("signer_bin")?,
-                    added_at: r.try_get("added_at")?,
-                })
-            })
-            .collect()
+        let row = row.ok_or_else(|| StoreError::NotFound { what: "attachment", name: format!("{id}/{attachment}") })?;
+        Ok((info(&row)?, row.try_get("content")?))
     }
+}
+
+const INFO: &str =
+    "SELECT id, name, content_type, size, sha256, signer, signer_bin, added_at FROM application_attachments";
+
+fn info(r: &sqlx::any::AnyRow) -> Result<AttachmentInfo> {
+    Ok(AttachmentInfo {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        content_type: r.try_get("content_type")?,
+        size: r.try_get("size")?,
+        sha256: r.try_get("sha256")?,
+        signer: r.try_get("signer")?,
+        signer_bin: r.try_get("signer_bin")?,
+        added_at: r.try_get("added_at")?,
+    })
 }

@@ -1,20 +1,24 @@
 //! The request desk's records: applications (the desk's record as JSON beside the
 //! columns lists read: kind, applicant, state), the timeline of their transitions, the
-//! metadata of their attachments, and their secrets sealed (`seal`). Every filing,
-//! transition and attachment is audited under the subject `request:N` in the same
-//! transaction.
+//! attachments, their secrets sealed (`seal`) and the e-mails they cause (`outbox`).
+//! Every filing, transition and attachment is audited under the subject `request:N`,
+//! and its e-mails recorded, in the same transaction; the 30-day wait after a refusal
+//! is checked inside the filing's transaction, so two filings at once cannot both pass.
 //!
 //! Must not: decide whether an action is allowed or when a step is due: the `desk`
 //! rules do, here inside the transaction that records the result.
 
+mod outbox;
 mod seal;
 
 use desk::{Action, Applicant, Application, Kind, State};
+use policies::Bin;
 use policies::calendar::Date;
 use serde::Serialize;
 use serde_json::json;
 use sqlx::Row;
 
+pub use outbox::{MailInfo, OutMail, PendingMail};
 pub use seal::Sealer;
 
 use crate::{Result, Store, StoreError, audit, now_ms, write_lock};
@@ -56,6 +60,28 @@ pub struct AttachmentInfo {
     pub signer_bin: Option<String>,
     pub added_at: i64,
 }
+
+/// Which applications a caller sees.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Visible {
+    /// Every application (the duty team, auditors).
+    All,
+    /// The operator's own and those of the organisations it connects.
+    Operator(String),
+    /// The organisation's own.
+    Organisation(Bin),
+}
+
+/// The result of a filing: recorded, or refused because the applicant's last refusal
+/// of this kind is less than 30 days old.
+#[derive(Clone, Debug)]
+pub enum Filed {
+    Recorded(ApplicationRecord),
+    TooEarly { refused: ApplicationRecord, from: Date },
+}
+
+/// Composes the e-mails an event causes, from the record as it is after the event.
+pub type Compose<'a> = &'a (dyn Fn(&ApplicationRecord) -> Vec<OutMail> + Send + Sync);
 
 /// The result of a transition.
 #[derive(Clone, Debug)]
@@ -124,20 +150,44 @@ async fn add_step(conn: &mut sqlx::AnyConnection, s: Step<'_>) -> Result<()> {
     Ok(())
 }
 
+/// The applicant's latest refusal of a `kind` application, if any.
+async fn last_refusal(
+    conn: &mut sqlx::AnyConnection,
+    applicant: &Applicant,
+    kind: Kind,
+) -> Result<Option<ApplicationRecord>> {
+    let rows = sqlx::query(&format!("{SELECT} WHERE applicant = $1 AND kind = $2 AND state = 'refused'"))
+        .bind(applicant.to_string())
+        .bind(kind.as_str())
+        .fetch_all(&mut *conn)
+        .await?;
+    let refusals = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
+    Ok(refusals.into_iter().max_by_key(|r| r.application.since))
+}
+
 impl Store {
-    /// Records a new application (its secret, if any, already sealed). The applicant
-    /// must be a registered operator or organisation.
+    /// Records a new application (its secret, if any, already sealed) with the e-mails
+    /// `compose` makes of it, unless the applicant's last refusal of the same kind is
+    /// less than 30 days old. The applicant must be a registered operator or organisation.
     pub async fn file_application(
         &self,
         actor: &str,
         application: &Application,
         sealed_secret: Option<String>,
-    ) -> Result<ApplicationRecord> {
+        compose: Compose<'_>,
+    ) -> Result<Filed> {
         match &application.applicant {
             Applicant::Operator(name) => self.operator(name).await.map(|_| ())?,
             Applicant::Organisation(bin) => self.organisation(bin).await.map(|_| ())?,
         }
         let mut tx = self.pool.begin().await?;
+        write_lock(&mut tx).await?;
+        if let Some(refused) = last_refusal(&mut tx, &application.applicant, application.kind()).await? {
+            let from = refused.application.resubmit_from().unwrap_or(application.received);
+            if application.received < from {
+                return Ok(Filed::TooEarly { refused, from });
+            }
+        }
         let now = now_ms();
         let row = sqlx::query(
             "INSERT INTO applications (kind, applicant, state, received, record_json, sealed_secret, created_at, \
@@ -156,14 +206,22 @@ impl Store {
         let (day, to) = (application.received, application.state);
         add_step(&mut tx, Step { id, day, actor, verb: "file", from: None, to, note: None }).await?;
         let record = fetch(&mut tx, id).await?;
+        outbox::enqueue(&mut tx, id, &compose(&record), now).await?;
         audit(&mut tx, actor, "request.file", &subject(id), None, Some(json!(record))).await?;
         tx.commit().await?;
-        Ok(record)
+        Ok(Filed::Recorded(record))
     }
 
-    /// Takes `action` on application `id` on `today` under the desk's rules; a refused
-    /// action is a conflict that says why.
-    pub async fn act_on_application(&self, actor: &str, id: i64, action: &Action, today: Date) -> Result<Acted> {
+    /// Takes `action` on application `id` on `today` under the desk's rules, with the
+    /// e-mails `compose` makes of the result; a refused action is a conflict that says why.
+    pub async fn act_on_application(
+        &self,
+        actor: &str,
+        id: i64,
+        action: &Action,
+        today: Date,
+        compose: Compose<'_>,
+    ) -> Result<Acted> {
         let mut tx = self.pool.begin().await?;
         write_lock(&mut tx).await?;
         let before = fetch(&mut tx, id).await?;
@@ -179,49 +237,77 @@ impl Store {
         let (verb, to, note) = (action.verb(), application.state, action.note());
         add_step(&mut tx, Step { id, day: today, actor, verb, from: Some(from), to, note }).await?;
         let record = fetch(&mut tx, id).await?;
+        outbox::enqueue(&mut tx, id, &compose(&record), now_ms()).await?;
         let action_name = format!("request.{verb}");
         audit(&mut tx, actor, &action_name, &subject(id), Some(json!(before)), Some(json!(record))).await?;
         tx.commit().await?;
         Ok(Acted { record, from })
     }
 
-    /// Records an event on an application's timeline that changes nothing (a reminder
-    /// sent), audited.
-    pub async fn note_application(&self, actor: &str, id: i64, verb: &str, day: Date, note: &str) -> Result<()> {
+    /// Records an event on an application's timeline that changes nothing (a reminder),
+    /// with the e-mails `compose` makes of it, audited.
+    pub async fn note_application(
+        &self,
+        actor: &str,
+        id: i64,
+        (verb, day, note): (&str, Date, &str),
+        compose: Compose<'_>,
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
+        write_lock(&mut tx).await?;
         let record = fetch(&mut tx, id).await?;
         let state = record.application.state;
         let note = Some(note.to_string());
         add_step(&mut tx, Step { id, day, actor, verb, from: Some(state), to: state, note: note.clone() }).await?;
+        outbox::enqueue(&mut tx, id, &compose(&record), now_ms()).await?;
         audit(&mut tx, actor, &format!("request.{verb}"), &subject(id), None, Some(json!({ "note": note }))).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Every application (or an applicant's), newest first.
-    pub async fn applications(&self, applicant: Option<&Applicant>) -> Result<Vec<ApplicationRecord>> {
-        let who = applicant.map(ToString::to_string).unwrap_or_default();
-        let rows = sqlx::query(&format!("{SELECT} WHERE ($1 = '' OR applicant = $1) ORDER BY id DESC"))
-            .bind(who)
-            .fetch_all(&self.pool)
-            .await?;
+    /// The applications `visible` covers, newest first.
+    pub async fn applications(&self, visible: &Visible) -> Result<Vec<ApplicationRecord>> {
+        let (filter, first, second) = match visible {
+            Visible::All => ("", String::new(), String::new()),
+            Visible::Organisation(bin) => {
+                ("WHERE applicant = $1", Applicant::Organisation(bin.clone()).to_string(), String::new())
+            }
+            Visible::Operator(name) => (
+                "WHERE applicant = $1 OR applicant IN (SELECT 'org:' || g.bin FROM organisations g \
+                 JOIN connections c ON c.organisation_id = g.id JOIN operators o ON o.id = c.operator_id \
+                 WHERE o.name = $2)",
+                Applicant::Operator(name.clone()).to_string(),
+                name.clone(),
+            ),
+        };
+        let sql = format!("{SELECT} {filter} ORDER BY id DESC");
+        let mut query = sqlx::query(&sql);
+        if !first.is_empty() {
+            query = query.bind(first);
+        }
+        if !second.is_empty() {
+            query = query.bind(second);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
         rows.iter().map(from_row).collect()
+    }
+
+    /// Whether `visible` covers `applicant`'s applications.
+    pub async fn sees_applicant(&self, visible: &Visible, applicant: &Applicant) -> Result<bool> {
+        Ok(match (visible, applicant) {
+            (Visible::All, _) => true,
+            (Visible::Organisation(own), Applicant::Organisation(bin)) => own == bin,
+            (Visible::Operator(own), Applicant::Operator(name)) => own == name,
+            (Visible::Operator(own), Applicant::Organisation(bin)) => {
+                self.organisations(Some(own)).await?.iter().any(|o| &o.bin == bin)
+            }
+            (Visible::Organisation(_), Applicant::Operator(_)) => false,
+        })
     }
 
     pub async fn application(&self, id: i64) -> Result<ApplicationRecord> {
         let mut conn = self.pool.acquire().await?;
         fetch(&mut conn, id).await
-    }
-
-    /// The applicant's latest refusal of a `kind` application, if any.
-    pub async fn last_refusal(&self, applicant: &Applicant, kind: Kind) -> Result<Option<ApplicationRecord>> {
-        let rows = sqlx::query(&format!("{SELECT} WHERE applicant = $1 AND kind = $2 AND state = 'refused'"))
-            .bind(applicant.to_string())
-            .bind(kind.as_str())
-            .fetch_all(&self.pool)
-            .await?;
-        let refusals = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
-        Ok(refusals.into_iter().max_by_key(|r| r.application.since))
     }
 
     /// Applications whose technical conditions are running (candidates for a lapse).
