@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::webdriver::{Driver, screenshot, submit, text_of};
+use common::webdriver::{Driver, login, runtime, screenshot, submit, text_of};
 use common::{Env, Server, SmtpSink};
 use fantoccini::Locator;
 use policies::calendar::{Calendar, Date, today};
@@ -20,10 +20,6 @@ use serde_json::json;
 
 const DUTY_PW: &str = "duty password one";
 const ALPHA_PW: &str = "alpha password one";
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
-}
 
 /// A day before today whose notice deadline (five working days later) falls within
 /// the next three working days, so Today lists it.
@@ -83,11 +79,6 @@ fn installation(sink: &SmtpSink) -> (Env, common::Cast, Server) {
     common::eventually("the notice reaches the SMTP server", || !sink.messages().is_empty());
     let server = env.up();
     (env, cast, server)
-}
-
-async fn login(c: &fantoccini::Client, base: &str, name: &str, password: &str) {
-    c.goto(&format!("{base}/login")).await.expect("login page");
-    submit(c, "form[action=\"/login\"]", &[("name", name), ("password", password)]).await;
 }
 
 #[test]

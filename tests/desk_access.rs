@@ -133,6 +133,51 @@ fn an_organisations_staff_see_only_the_desk_in_the_console() {
     let act = format!("/requests/{mine}/act");
     assert_eq!(org.post(&act, &[("verb", "apply")]).status, 403);
     assert_eq!(org.get("/ca").status, 200, "the root certificate to install");
+
+    // Filing from the console: the kinds an organisation files, every problem shown.
+    let kinds = org.get("/requests/new");
+    assert!(kinds.body.contains("kind=yearly-lists") && !kinds.body.contains("kind=operator-link"), "{}", kinds.body);
+    let form = org.get("/requests/new?kind=waf");
+    assert!(form.body.contains("name=\"f.credentials.secret\"") && form.body.contains("type=\"password\""));
+    let wrong = org.post(
+        "/requests/new",
+        &[("kind", "waf"), ("contacts", "it@a.example"), ("f.site", "min.example.kz"), ("f.addresses", "not-an-ip")],
+    );
+    assert_eq!(wrong.status, 422, "{}", wrong.body);
+    for field in ["addresses", "responsible", "phone", "credentials"] {
+        assert!(wrong.body.contains(field), "the problem with {field} is named: {}", wrong.body);
+    }
+    assert!(wrong.body.contains("value=\"min.example.kz\""), "what was typed is kept");
+    let filed = org.post(
+        "/requests/new",
+        &[
+            ("kind", "waf"),
+            ("contacts", "it@a.example"),
+            ("f.site", "min.example.kz"),
+            ("f.addresses", "192.0.2.80, 192.0.2.81"),
+            ("f.responsible", "A. Admin"),
+            ("f.phone", "+7 7172 000000"),
+            ("f.credentials.access", "https://min.example.kz/admin"),
+            ("f.credentials.login", "waf"),
+            ("f.credentials.secret", "s3cret-never-shown"),
+        ],
+    );
+    assert_eq!(filed.status, 303, "{}", filed.body);
+    let page = filed.header("location").expect("to the new application");
+    let waf = org.get(&page);
+    assert!(waf.body.contains("min.example.kz") && !waf.body.contains("s3cret-never-shown"), "{}", waf.body);
+    let forged = org.post_raw("/requests/new", &[("kind", "waf"), ("contacts", "it@a.example")]);
+    assert_eq!(forged.status, 403, "a form without its token is refused");
+
+    // Attaching a file to it, and downloading it again.
+    let letter = env.write("letter.pdf", "%PDF-1.7\nthe request letter\n");
+    assert_eq!(org.upload_as(&format!("{page}/attach"), "file", &letter).status, 303);
+    let waf = org.get(&page);
+    let link = waf.body.split("href=\"").find(|h| h.starts_with(&format!("{page}/attachments/"))).expect("a link");
+    let link = link.split('"').next().unwrap().to_string();
+    assert_eq!(org.get(&link).body, "%PDF-1.7\nthe request letter\n");
+    let theirs_attach = format!("/requests/{theirs}/attach");
+    assert_eq!(org.upload_as(&theirs_attach, "file", &letter).status, 404, "not on another's application");
 }
 
 #[test]

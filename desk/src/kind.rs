@@ -70,6 +70,38 @@ impl Kind {
         }
     }
 
+    /// The fields an application of this kind has, as forms name them (a credential's
+    /// parts as `credentials.access`, `.login`, `.secret`); lists are comma-separated.
+    pub fn fields(self) -> &'static [&'static str] {
+        const CREDENTIALS: [&str; 3] = ["credentials.access", "credentials.login", "credentials.secret"];
+        match self {
+            Kind::OperatorLink => &["object_name", "object_address", "main_gbps", "backup_gbps", "planned"],
+            Kind::YearlyLists => &["categories", "networks"],
+            Kind::RiskyService => &["category", "purpose"],
+            Kind::Waf => {
+                const WAF: [&str; 7] =
+                    ["site", "addresses", "responsible", "phone", CREDENTIALS[0], CREDENTIALS[1], CREDENTIALS[2]];
+                &WAF
+            }
+            Kind::Defacement => {
+                const DEFACEMENT: [&str; 8] = [
+                    "site",
+                    "addresses",
+                    "responsible",
+                    "phone",
+                    "pages",
+                    CREDENTIALS[0],
+                    CREDENTIALS[1],
+                    CREDENTIALS[2],
+                ];
+                &DEFACEMENT
+            }
+            Kind::ResourceChange => &["resource", "change", "changed_on", "details"],
+            Kind::Incident => &["summary", "observed_on", "addresses", "details"],
+            Kind::MailConnection => &["system", "domains", "servers", "deliver_to"],
+        }
+    }
+
     /// Whether an applicant of this sort may file this kind.
     pub fn accepts(self, applicant: &Applicant) -> bool {
         match (self, applicant) {
@@ -149,5 +181,24 @@ impl TryFrom<String> for Applicant {
 impl From<Applicant> for String {
     fn from(a: Applicant) -> String {
         a.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Kind;
+    use crate::Fields;
+
+    /// Every field an empty application is refused for is one the forms offer.
+    #[test]
+    fn the_forms_offer_every_required_field() {
+        let day = "2026-03-02".parse().unwrap();
+        for kind in Kind::ALL {
+            let problems = Fields::parse(kind, &serde_json::json!({}), day).expect_err("an empty application");
+            for p in &problems.0 {
+                let offered = kind.fields().iter().any(|f| *f == p.field || f.starts_with(&format!("{}.", p.field)));
+                assert!(offered, "{kind}: '{}' is not offered", p.field);
+            }
+        }
     }
 }

@@ -13,7 +13,7 @@ use super::cli_actor;
 use crate::cli::{RequestArgs, RequestCmd};
 use crate::config::Config;
 use crate::output::{json, parse_instant, when};
-use crate::requests::{Desk, DeskError, Filing, RequestView, day_of};
+use crate::requests::{Desk, DeskError, Filing, RequestView, day_of, input};
 
 pub async fn run(config: &Config, store: Store, args: RequestArgs) -> anyhow::Result<ExitCode> {
     let today = today(args.at.as_deref())?;
@@ -58,7 +58,7 @@ pub async fn run(config: &Config, store: Store, args: RequestArgs) -> anyhow::Re
         RequestCmd::Attach { id, file, content_type } => {
             let content = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let content_type = content_type.unwrap_or_else(|| guess_type(&name).to_string());
+            let content_type = content_type.unwrap_or_else(|| input::guess_type(&name).to_string());
             let info = desk.attach(&actor, id, (&name, &content_type, &content)).await.map_err(explain)?;
             println!(
                 "request {id}: attached {} ({}, {} bytes, sha256 {})",
@@ -219,30 +219,7 @@ fn fields_of(file: Option<&std::path::Path>, set: &[String]) -> anyhow::Result<V
     let object = fields.as_object_mut().context("the fields file must hold a JSON object")?;
     for pair in set {
         let (key, value) = pair.split_once('=').with_context(|| format!("--set {pair}: write KEY=VALUE"))?;
-        let value = match serde_json::from_str::<Value>(value) {
-            Ok(v @ (Value::Number(_) | Value::Array(_) | Value::Object(_))) => v,
-            _ => Value::String(value.to_string()),
-        };
-        match object.get_mut(key) {
-            Some(Value::Array(items)) => items.push(value),
-            Some(first) => *first = Value::Array(vec![first.take(), value]),
-            None => {
-                object.insert(key.to_string(), value);
-            }
-        }
+        input::set(object, key, input::typed(value));
     }
     Ok(fields)
-}
-
-fn guess_type(name: &str) -> &'static str {
-    let ext = name.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
-    match ext.as_str() {
-        "pdf" => "application/pdf",
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        "p7s" => "application/pkcs7-signature",
-        "p7m" => "application/pkcs7-mime",
-        "csv" => "text/csv",
-        _ => "text/plain",
-    }
 }

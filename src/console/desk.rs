@@ -27,7 +27,7 @@ fn asker(person: &Person) -> Asker {
 }
 
 /// Application `id`, if the person sees it; otherwise the same 404 as a missing one.
-async fn seen(console: &Console, person: &Person, id: i64) -> Result<store::ApplicationRecord> {
+pub(super) async fn seen(console: &Console, person: &Person, id: i64) -> Result<store::ApplicationRecord> {
     let store = &console.app.store;
     let record = store.application(id).await?;
     match asker(person).sees(store, &record.application.applicant).await? {
@@ -55,7 +55,9 @@ pub async fn list(State(console): State<Console>, person: Person) -> Result<Resp
     let records = console.app.store.applications(&asker(&person).visible).await?;
     let mut views: Vec<RequestView> = records.iter().map(|r| console.app.desk.view(r, today)).collect();
     RequestView::sort(&mut views);
+    let may_file = person.is_duty() || Asker::of_person(person.role()).own.is_some();
     let body = html! {
+        @if may_file { p { a.button href="/requests/new" { (lang.t("desk.new")) } } }
         @if views.is_empty() { p.empty { (lang.t("list.none")) } } @else {
             table #requests {
                 thead { tr {
@@ -101,6 +103,13 @@ pub async fn detail(State(console): State<Console>, person: Person, Path(id): Pa
             } }
         }
         (forms(&person, id, &a.applicant, &a.verbs()))
+        @if asker(&person).is(&a.applicant) {
+            form.attach method="post" action={ "/requests/" (id) "/attach" } enctype="multipart/form-data" {
+                (csrf(&person))
+                label { (lang.t("desk.attach")) input type="file" name="file" required; }
+                button type="submit" { (lang.t("desk.attach")) }
+            }
+        }
         h2 { (lang.t("desk.timeline")) }
         table #timeline {
             thead { tr { th { (lang.t("col.day")) } th { (lang.t("col.when")) } th { (lang.t("col.action")) } th { (lang.t("col.status")) } th { (lang.t("col.by")) } th { (lang.t("col.details")) } } }

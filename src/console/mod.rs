@@ -16,6 +16,7 @@ mod auth;
 mod catalog;
 mod desk;
 mod error;
+mod filing;
 mod i18n;
 mod mail;
 mod rules;
@@ -109,7 +110,9 @@ pub fn router(console: Console) -> Router {
         .route("/mail/{name}/status", post(mail::set_status))
         .route("/mail/{name}/held", post(mail::held))
         .route("/requests", get(desk::list))
+        .route("/requests/new", get(filing::new).post(filing::file))
         .route("/requests/{id}", get(desk::detail))
+        .route("/requests/{id}/attach", post(filing::attach))
         .route("/requests/{id}/act", post(desk::act))
         .route("/requests/{id}/attachments/{attachment}", get(desk::attachment))
         .route("/audit", get(audit::page))

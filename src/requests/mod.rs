@@ -9,6 +9,7 @@
 
 mod asker;
 mod effects;
+pub mod input;
 mod mailer;
 mod notify;
 mod view;

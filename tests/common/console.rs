@@ -97,9 +97,14 @@ impl<'s> Browser<'s> {
 
     /// Uploads a file as the portal's upload form does (multipart, with the token).
     pub fn upload(&mut self, path: &str, file: &std::path::Path) -> Answer {
+        self.upload_as(path, "list", file)
+    }
+
+    /// Uploads a file as the form field `field` (multipart, with the token).
+    pub fn upload_as(&mut self, path: &str, field: &str, file: &std::path::Path) -> Answer {
         let token = self.csrf.clone().expect("a page with a CSRF token was loaded first");
         let extra =
-            vec!["-F".to_string(), format!("csrf={token}"), "-F".to_string(), format!("list=@{}", file.display())];
+            vec!["-F".to_string(), format!("csrf={token}"), "-F".to_string(), format!("{field}=@{}", file.display())];
         self.run(&extra, path)
     }
 

@@ -126,3 +126,14 @@ pub async fn submit(c: &Client, form: &str, fields: &[(&str, &str)]) {
         .await
         .expect("clicked");
 }
+
+/// The runtime the browser journeys run in.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
+}
+
+/// Opens the console's login page at `base` and logs in.
+pub async fn login(c: &Client, base: &str, name: &str, password: &str) {
+    c.goto(&format!("{base}/login")).await.expect("login page");
+    submit(c, "form[action=\"/login\"]", &[("name", name), ("password", password)]).await;
+}
