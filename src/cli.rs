@@ -384,6 +384,18 @@ pub enum RequestCmd {
     /// remind organisations whose policies lapse within `[policies] remind_days`
     /// (`perimeter up` does this on its own every `notices.interval`).
     Sweep,
+    /// Bring a policy file's organisations to the desk: each organisation's lists become
+    /// a yearly-lists application (applied on the day granted, or pending) with the
+    /// networks the catalog holds for it, each granted risky category an applied
+    /// risky-service application. All or nothing; an organisation that already has
+    /// such applications at the desk refuses the import.
+    Import {
+        /// A policy file (the format `perimeter policy export` writes).
+        file: PathBuf,
+        /// Where the imported applications' e-mails go (the file names no contacts).
+        #[arg(long = "contact", value_name = "EMAIL", required = true)]
+        contacts: Vec<String>,
+    },
 }
 
 #[derive(Args, Debug)]

@@ -68,6 +68,15 @@ pub async fn run(config: &Config, store: Store, args: RequestArgs) -> anyhow::Re
                 println!("signed by {signer} (BIN {})", info.signer_bin.as_deref().unwrap_or("not named"));
             }
         }
+        RequestCmd::Import { file, contacts } => {
+            let imported = crate::requests::import::policy_file(&desk.store, &actor, &file, &contacts).await?;
+            println!(
+                "imported {} organisations as {} applications: {:?}",
+                imported.organisations,
+                imported.applications.len(),
+                imported.applications
+            );
+        }
         RequestCmd::Sweep => {
             let swept = desk.sweep(today).await.map_err(explain)?;
             println!(

@@ -9,6 +9,7 @@
 
 mod asker;
 mod effects;
+pub mod import;
 pub mod input;
 mod mailer;
 mod notify;

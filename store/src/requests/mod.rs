@@ -8,6 +8,7 @@
 //! Must not: decide whether an action is allowed or when a step is due: the `desk`
 //! rules do, here inside the transaction that records the result.
 
+mod import;
 mod outbox;
 mod seal;
 
@@ -150,6 +151,29 @@ async fn add_step(conn: &mut sqlx::AnyConnection, s: Step<'_>) -> Result<()> {
     Ok(())
 }
 
+/// Inserts an application as it is; returns its number.
+async fn insert(
+    conn: &mut sqlx::AnyConnection,
+    application: &Application,
+    sealed_secret: Option<String>,
+    now: i64,
+) -> Result<i64> {
+    let row = sqlx::query(
+        "INSERT INTO applications (kind, applicant, state, received, record_json, sealed_secret, created_at, \
+         updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+    )
+    .bind(application.kind().as_str())
+    .bind(application.applicant.to_string())
+    .bind(application.state.as_str())
+    .bind(application.received.to_string())
+    .bind(record_json(application)?)
+    .bind(sealed_secret)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(row.try_get("id")?)
+}
+
 /// The applicant's latest refusal of a `kind` application, if any.
 async fn last_refusal(
     conn: &mut sqlx::AnyConnection,
@@ -189,20 +213,7 @@ impl Store {
             }
         }
         let now = now_ms();
-        let row = sqlx::query(
-            "INSERT INTO applications (kind, applicant, state, received, record_json, sealed_secret, created_at, \
-             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
-        )
-        .bind(application.kind().as_str())
-        .bind(application.applicant.to_string())
-        .bind(application.state.as_str())
-        .bind(application.received.to_string())
-        .bind(record_json(application)?)
-        .bind(sealed_secret)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        let id: i64 = row.try_get("id")?;
+        let id = insert(&mut tx, application, sealed_secret, now).await?;
         let (day, to) = (application.received, application.state);
         add_step(&mut tx, Step { id, day, actor, verb: "file", from: None, to, note: None }).await?;
         let record = fetch(&mut tx, id).await?;
