@@ -608,8 +608,9 @@ fn openssl(env: &Env, args: &[&str]) {
 }
 
 /// A trust anchor (RSA), and a document signed (CMS, DER, content attached) by a signer
-/// whose key is `key_args` (RSA or ECDSA) and whose subject names a BIN.
-fn signed_document(env: &Env, name: &str, key_args: &[&str], bin: &str) -> std::path::PathBuf {
+/// whose key is `key_args` (RSA or ECDSA) and whose subject names a BIN; `cms_args` go
+/// to `openssl cms -sign` (`-keyid`: the signer named by its subject key identifier).
+fn signed_document(env: &Env, name: &str, key_args: &[&str], bin: &str, cms_args: &[&str]) -> std::path::PathBuf {
     if !env.path("anchor.pem").exists() {
         openssl(
             env,
@@ -637,11 +638,14 @@ fn signed_document(env: &Env, name: &str, key_args: &[&str], bin: &str) -> std::
     req.extend(["-nodes", "-keyout", &key, "-out", "s.csr", "-subj", &subject]);
     openssl(env, &req);
     let cert = format!("{name}.pem");
+    env.write("signer.ext", "subjectKeyIdentifier = hash\n");
     openssl(
         env,
         &[
             "x509",
             "-req",
+            "-extfile",
+            "signer.ext",
             "-in",
             "s.csr",
             "-CA",
@@ -657,27 +661,10 @@ fn signed_document(env: &Env, name: &str, key_args: &[&str], bin: &str) -> std::
     );
     env.write("letter.txt", "We ask to connect our mail system.\n");
     let out = format!("{name}.p7s");
-    openssl(
-        env,
-        &[
-            "cms",
-            "-sign",
-            "-binary",
-            "-nodetach",
-            "-md",
-            "sha256",
-            "-in",
-            "letter.txt",
-            "-signer",
-            &cert,
-            "-inkey",
-            &key,
-            "-outform",
-            "DER",
-            "-out",
-            &out,
-        ],
-    );
+    let mut sign = vec!["cms", "-sign", "-binary", "-nodetach", "-md", "sha256", "-in", "letter.txt", "-signer"];
+    sign.extend([cert.as_str(), "-inkey", &key, "-outform", "DER", "-out", &out]);
+    sign.extend_from_slice(cms_args);
+    openssl(env, &sign);
     env.path(&out)
 }
 
@@ -686,8 +673,9 @@ fn signed_documents_are_verified_against_the_trust_anchors_and_their_signer_reco
     let sink = SmtpSink::start(&[]);
     let mut env = env_with_smtp(sink.port);
     let cast = env.cast();
-    let rsa = signed_document(&env, "rsa", &["rsa:2048"], &cast.b);
-    let ec = signed_document(&env, "ec", &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"], &cast.b);
+    let rsa = signed_document(&env, "rsa", &["rsa:2048"], &cast.b, &[]);
+    let ec = signed_document(&env, "ec", &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"], &cast.b, &[]);
+    let keyid = signed_document(&env, "keyid", &["ec", "-pkeyopt", "ec_paramgen_curve:P-384"], &cast.b, &["-keyid"]);
     std::fs::copy(env.path("anchor.pem"), env.path("trusted.pem")).unwrap();
     env.configure(&format!(
         "[notices]\nsmtp_url = \"smtp://127.0.0.1:{}\"\nfrom = \"Desk <desk@gateway.example>\"\n\
@@ -697,13 +685,13 @@ fn signed_documents_are_verified_against_the_trust_anchors_and_their_signer_reco
     ));
     let (_, applicant, fields, _) = kinds(&cast.a, &cast.b).pop().unwrap();
     let id = file(&env, "2026-03-02", "mail-connection", &applicant, &fields);
-    for (doc, what) in [(&rsa, "RSA"), (&ec, "ECDSA")] {
+    for (doc, what) in [(&rsa, "RSA"), (&ec, "ECDSA"), (&keyid, "named by key identifier")] {
         let out = env.ok(&["request", "attach", &id, doc.to_str().unwrap()]);
         assert!(out.contains(&format!("(BIN {})", cast.b)) && out.contains("Signer"), "{what}: {out}");
     }
     let shown = show(&env, "2026-03-02", &id);
     let attachments = shown["attachments"].as_array().unwrap();
-    assert_eq!(attachments.len(), 2);
+    assert_eq!(attachments.len(), 3);
     assert!(attachments.iter().all(|a| a["signer_bin"] == cast.b.as_str()), "{shown}");
 
     // A changed byte in the signed content, or a signer from another authority: refused.
@@ -715,8 +703,8 @@ fn signed_documents_are_verified_against_the_trust_anchors_and_their_signer_reco
     let refused = env.fails(&["request", "attach", &id, tampered.to_str().unwrap()]);
     assert!(refused.contains("does not match its signed digest"), "{refused}");
     std::fs::remove_file(env.path("anchor.pem")).unwrap(); // another authority from here on
-    let stranger = signed_document(&env, "stranger", &["rsa:2048"], &cast.b);
+    let stranger = signed_document(&env, "stranger", &["rsa:2048"], &cast.b, &[]);
     let refused = env.fails(&["request", "attach", &id, stranger.to_str().unwrap()]);
     assert!(refused.contains("does not chain to a configured trust anchor"), "{refused}");
-    assert_eq!(show(&env, "2026-03-02", &id)["attachments"].as_array().unwrap().len(), 2);
+    assert_eq!(show(&env, "2026-03-02", &id)["attachments"].as_array().unwrap().len(), 3);
 }

@@ -120,11 +120,42 @@ pub fn verify(document: &[u8], anchors: &[Vec<u8>], at: i64) -> Result<(Vec<u8>,
     Ok((content.to_vec(), signer))
 }
 
+/// How a signer names its certificate (RFC 5652 §5.3): by issuer and serial number, or
+/// by the subject key identifier (`[0]`, as `openssl cms -keyid` writes).
+enum SignerId<'a> {
+    IssuerSerial { issuer: &'a [u8], serial: &'a [u8] },
+    KeyId(&'a [u8]),
+}
+
+impl<'a> SignerId<'a> {
+    fn read(field: Option<&Tlv<'a>>) -> Result<SignerId<'a>> {
+        match field {
+            Some(t) if t.tag == 0x80 => Ok(SignerId::KeyId(t.content)),
+            Some(t) if t.tag == 0x30 => {
+                let sid = children(t.content)?;
+                let (issuer, serial) = (expect(sid.first(), 0x30, "issuer")?, expect(sid.get(1), 0x02, "serial")?);
+                Ok(SignerId::IssuerSerial { issuer: issuer.raw, serial: serial.content })
+            }
+            _ => Err(format("the signer's identifier (issuer and serial, or subject key identifier) missing")),
+        }
+    }
+
+    fn names(&self, cert: &X509Certificate<'_>) -> bool {
+        match self {
+            SignerId::IssuerSerial { issuer, serial } => {
+                cert.issuer().as_raw() == *issuer && cert.raw_serial() == *serial
+            }
+            SignerId::KeyId(id) => cert.extensions().iter().any(|e| match e.parsed_extension() {
+                x509_parser::extensions::ParsedExtension::SubjectKeyIdentifier(k) => k.0 == *id,
+                _ => false,
+            }),
+        }
+    }
+}
+
 fn check_signer(info: Tlv<'_>, content: &[u8], certs: &[&[u8]], anchors: &[Vec<u8>], at: i64) -> Result<Signer> {
     let fields = children(info.content)?;
-    let sid = expect(fields.get(1), 0x30, "issuer and serial number (subject key identifiers are not supported)")?;
-    let sid = children(sid.content)?;
-    let (issuer, serial) = (expect(sid.first(), 0x30, "issuer")?, expect(sid.get(1), 0x02, "serial")?);
+    let sid = SignerId::read(fields.get(1))?;
     let digest_alg = digest_of(expect(fields.get(2), 0x30, "digest algorithm")?)?;
     let (attrs, rest) = match fields.get(3) {
         Some(a) if a.tag == 0xa0 => (Some(*a), &fields[4..]),
@@ -134,7 +165,7 @@ fn check_signer(info: Tlv<'_>, content: &[u8], certs: &[&[u8]], anchors: &[Vec<u
     let cert = certs
         .iter()
         .filter_map(|raw| parse(raw))
-        .find(|c| c.issuer().as_raw() == issuer.raw && c.raw_serial() == serial.content)
+        .find(|c| sid.names(c))
         .ok_or_else(|| format("the signer's certificate is not in the document"))?;
     let computed = digest::digest(digest_alg, content);
     let signed_bytes = match attrs {
