@@ -702,9 +702,30 @@ fn signed_documents_are_verified_against_the_trust_anchors_and_their_signer_reco
     std::fs::write(&tampered, bytes).unwrap();
     let refused = env.fails(&["request", "attach", &id, tampered.to_str().unwrap()]);
     assert!(refused.contains("does not match its signed digest"), "{refused}");
+
+    // A detached signature is verified over the attachment it signs, and names it.
+    let letter = env.ok(&["request", "attach", &id, env.path("letter.txt").to_str().unwrap()]);
+    assert!(letter.contains("attached letter.txt"), "{letter}");
+    let sign = ["cms", "-sign", "-binary", "-md", "sha256", "-in", "letter.txt", "-signer", "rsa.pem", "-inkey"];
+    let mut detached = sign.to_vec();
+    detached.extend(["rsa.key", "-outform", "DER", "-out", "detached.p7s"]);
+    openssl(&env, &detached);
+    let out = env.ok(&["request", "attach", &id, env.path("detached.p7s").to_str().unwrap()]);
+    assert!(out.contains("a detached signature of attachment") && out.contains(&cast.b), "{out}");
+    env.write("other.txt", "A document nobody attached.\n");
+    let mut other = sign.to_vec();
+    other[6] = "other.txt";
+    other.extend(["rsa.key", "-outform", "DER", "-out", "other.p7s"]);
+    openssl(&env, &other);
+    let refused = env.fails(&["request", "attach", &id, env.path("other.p7s").to_str().unwrap()]);
+    assert!(refused.contains("signs none of the application's attachments"), "{refused}");
+    let attached = show(&env, "2026-03-02", &id)["attachments"].as_array().unwrap().clone();
+    let letter_id = attached.iter().find(|a| a["name"] == "letter.txt").unwrap()["id"].clone();
+    assert_eq!(attached.iter().find(|a| a["name"] == "detached.p7s").unwrap()["signs"], letter_id);
+
     std::fs::remove_file(env.path("anchor.pem")).unwrap(); // another authority from here on
     let stranger = signed_document(&env, "stranger", &["rsa:2048"], &cast.b, &[]);
     let refused = env.fails(&["request", "attach", &id, stranger.to_str().unwrap()]);
     assert!(refused.contains("does not chain to a configured trust anchor"), "{refused}");
-    assert_eq!(show(&env, "2026-03-02", &id)["attachments"].as_array().unwrap().len(), 3);
+    assert_eq!(show(&env, "2026-03-02", &id)["attachments"].as_array().unwrap().len(), 5);
 }

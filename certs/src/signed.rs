@@ -3,8 +3,9 @@
 //! configured trust anchors, the signed attributes' message digest and the signature
 //! (RSA PKCS#1 v1.5 and ECDSA P-256/P-384, SHA-256/384/512, through aws-lc-rs). The
 //! signer's subject and BIN (the `BIN` + 12 digits Kazakhstan's certificates carry in
-//! the subject) are returned. DER only: a BER document with indefinite lengths is
-//! refused, as is GOST (no well-kept Rust implementation to verify it with).
+//! the subject) are returned. A detached signature is verified against the content it
+//! is given. DER only: a BER document with indefinite lengths is refused, as is GOST
+//! (no well-kept Rust implementation to verify it with).
 //!
 //! Must not: trust a certificate that does not chain to a given anchor, or accept a
 //! signature over anything but the document's own content.
@@ -34,6 +35,10 @@ pub enum SignedError {
     Invalid(String),
     #[error("the signer's certificate is not trusted: {0}")]
     Untrusted(String),
+    #[error("a detached signature (the document it signs is not inside it)")]
+    Detached,
+    #[error("the signature does not verify: the content does not match its signed digest")]
+    OtherContent,
 }
 
 type Result<T> = std::result::Result<T, SignedError>;
@@ -94,8 +99,19 @@ fn expect<'a>(tlv: Option<&Tlv<'a>>, tag: u8, what: &str) -> Result<Tlv<'a>> {
 }
 
 /// Verifies a DER CMS SignedData with attached content against `anchors` (DER
-/// certificates) at the Unix time `at`; returns the content and its signer.
+/// certificates) at the Unix time `at`; returns the content and its signer. A detached
+/// signature is [`SignedError::Detached`]: verify it with [`verify_detached`].
 pub fn verify(document: &[u8], anchors: &[Vec<u8>], at: i64) -> Result<(Vec<u8>, Signer)> {
+    verify_over(document, None, anchors, at)
+}
+
+/// Verifies a detached DER CMS signature over `content`; returns its signer.
+pub fn verify_detached(document: &[u8], content: &[u8], anchors: &[Vec<u8>], at: i64) -> Result<Signer> {
+    verify_over(document, Some(content), anchors, at).map(|(_, signer)| signer)
+}
+
+/// Verifies `document` over its own content, or over `detached` when it carries none.
+fn verify_over(document: &[u8], detached: Option<&[u8]>, anchors: &[Vec<u8>], at: i64) -> Result<(Vec<u8>, Signer)> {
     let (info, _) = read(document)?;
     let info = children(expect(Some(&info), 0x30, "ContentInfo")?.content)?;
     if expect(info.first(), 0x06, "content type")?.content != OID_SIGNED_DATA {
@@ -105,9 +121,11 @@ pub fn verify(document: &[u8], anchors: &[Vec<u8>], at: i64) -> Result<(Vec<u8>,
     let (signed, _) = read(wrapped.content)?;
     let parts = children(expect(Some(&signed), 0x30, "SignedData")?.content)?;
     let encap = children(expect(parts.get(2), 0x30, "encapsulated content")?.content)?;
-    let content = match encap.get(1) {
-        Some(e) if e.tag == 0xa0 => expect(children(e.content)?.first(), 0x04, "content octets")?.content,
-        _ => return Err(SignedError::Unsupported("a detached signature; attach the document inside it".into())),
+    let content = match (encap.get(1), detached) {
+        (Some(e), _) if e.tag == 0xa0 => expect(children(e.content)?.first(), 0x04, "content octets")?.content,
+        (Some(_), _) => return Err(format("encapsulated content that is not [0]")),
+        (None, Some(given)) => given,
+        (None, None) => return Err(SignedError::Detached),
     };
     let certs: Vec<&[u8]> = match parts.get(3) {
         Some(c) if c.tag == 0xa0 => children(c.content)?.iter().map(|t| t.raw).collect(),
@@ -204,7 +222,7 @@ fn check_message_digest(attrs: Tlv<'_>, computed: &[u8]) -> Result<()> {
             let value = expect(values.first(), 0x04, "message digest")?.content;
             return match value == computed {
                 true => Ok(()),
-                false => Err(SignedError::Invalid("the content does not match its signed digest".into())),
+                false => Err(SignedError::OtherContent),
             };
         }
     }

@@ -67,6 +67,9 @@ pub async fn run(config: &Config, store: Store, args: RequestArgs) -> anyhow::Re
             if let Some(signer) = &info.signer {
                 println!("signed by {signer} (BIN {})", info.signer_bin.as_deref().unwrap_or("not named"));
             }
+            if let Some(signed) = info.signs {
+                println!("a detached signature of attachment {signed}");
+            }
         }
         RequestCmd::Import { file, contacts } => {
             let imported = crate::requests::import::policy_file(&desk.store, &actor, &file, &contacts).await?;

@@ -100,6 +100,7 @@ pub async fn detail(State(console): State<Console>, person: Person, Path(id): Pa
             @for at in &attachments { dt { (lang.t("desk.attachment")) } dd {
                 a href={ "/requests/" (id) "/attachments/" (at.id) } { (at.name) } " (" (at.content_type) ", " (at.size) " B)"
                 @if let Some(signer) = &at.signer { " · " (lang.t("desk.signed_by")) " " (signer) }
+                @if let Some(signed) = at.signs { " → " a href={ "/requests/" (id) "/attachments/" (signed) } { "#" (signed) } }
             } }
         }
         (forms(&person, id, &a.applicant, &a.verbs()))

@@ -236,7 +236,9 @@ impl Desk {
     }
 
     /// Attaches a file to application `id`; a signed document (CMS) is verified against
-    /// the trust anchors, and its signer's subject and BIN recorded.
+    /// the trust anchors, and its signer's subject and BIN recorded. A detached
+    /// signature is verified over the application's other attachments, newest first,
+    /// and recorded with the one it signs; one that signs none of them is refused.
     pub async fn attach(
         &self,
         actor: &str,
@@ -246,13 +248,36 @@ impl Desk {
         let (_, content_type, content) = file;
         let signed = content_type.starts_with("application/pkcs7");
         let signer = match signed && !self.anchors.is_empty() {
-            true => {
-                let (_, signer) = certs::signed::verify(content, &self.anchors, store::now_ms() / 1000)?;
-                Some((signer.subject, signer.bin))
-            }
+            true => Some(self.verify(id, content).await?),
             false => None,
         };
         Ok(self.store.attach(actor, id, file, signer).await?)
+    }
+
+    /// The signer of a signed document attached to application `id`.
+    async fn verify(&self, id: i64, document: &[u8]) -> Result<store::Verified, DeskError> {
+        use certs::signed::{SignedError, verify, verify_detached};
+        let at = store::now_ms() / 1000;
+        let signer = match verify(document, &self.anchors, at) {
+            Ok((_, signer)) => return Ok(store::Verified { subject: signer.subject, bin: signer.bin, signs: None }),
+            Err(SignedError::Detached) => SignedError::Detached,
+            Err(e) => return Err(e.into()),
+        };
+        let mut last = signer;
+        for info in self.store.attachments(id).await?.iter().rev().filter(|a| a.signer.is_none()) {
+            let Some(content) = self.store.attachment(id, info.id).await?.1 else { continue };
+            match verify_detached(document, &content, &self.anchors, at) {
+                Ok(s) => return Ok(store::Verified { subject: s.subject, bin: s.bin, signs: Some(info.id) }),
+                // Another attachment's digest: try the next; anything else is final.
+                Err(SignedError::OtherContent) => {}
+                Err(e) => last = e,
+            }
+        }
+        Err(match last {
+            SignedError::Detached => SignedError::Invalid("it signs none of the application's attachments".into()),
+            other => other,
+        }
+        .into())
     }
 
     /// The last day of the `working_days` after `today` (the horizon of "due soon").

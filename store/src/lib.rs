@@ -51,7 +51,7 @@ pub use observe::{IngestReport, UnknownAddress, UnknownFilter};
 pub use pages::{AuditFilter, Page, PageRequest};
 pub use requests::{
     Acted, ApplicationRecord, AttachmentInfo, Compose, Filed, MailInfo, OutMail, PendingMail, Sealer, TimelineEntry,
-    Visible,
+    Verified, Visible,
 };
 pub use sessions::{Session, SessionLimits};
 pub use snapshot::{Observation, now_ms};

@@ -1,11 +1,14 @@
 -- Applicants follow their applications: a token or a console person may be limited to
 -- one organisation (role 'organisation'), as others are to one operator; attachments
--- keep their content; the desk's e-mails wait in an outbox until the SMTP server
--- accepts them, retried like the reconciler's notices.
+-- keep their content, and a detached signature the attachment it signs; the desk's
+-- e-mails wait in an outbox until the SMTP server accepts them, retried like the
+-- reconciler's notices.
 ALTER TABLE tokens ADD COLUMN organisation_id BIGINT REFERENCES organisations (id);
 ALTER TABLE users ADD COLUMN organisation_id BIGINT REFERENCES organisations (id);
 
 ALTER TABLE application_attachments ADD COLUMN content BLOB;
+-- a detached signature: the attachment (of the same application) it was verified over
+ALTER TABLE application_attachments ADD COLUMN signs BIGINT REFERENCES application_attachments (id);
 
 CREATE TABLE desk_mail (
     id             INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -6,7 +6,7 @@ use aws_lc_rs::digest::{SHA256, digest};
 use serde_json::json;
 use sqlx::Row;
 
-use super::{AttachmentInfo, subject};
+use super::{AttachmentInfo, Verified, subject};
 use crate::{Result, Store, StoreError, audit, now_ms};
 
 impl Store {
@@ -17,7 +17,7 @@ impl Store {
         actor: &str,
         id: i64,
         file: (&str, &str, &[u8]),
-        signer: Option<(String, Option<String>)>,
+        signer: Option<Verified>,
     ) -> Result<AttachmentInfo> {
         let (name, content_type, content) = file;
         let content_type = desk::attachment::check(name, content_type, content).map_err(StoreError::Invalid)?;
@@ -27,18 +27,20 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
             "INSERT INTO application_attachments (application_id, name, content_type, size, sha256, signer, \
-             signer_bin, added_at, actor, content) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+             signer_bin, added_at, actor, content, signs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             RETURNING id",
         )
         .bind(id)
         .bind(name)
         .bind(&content_type)
         .bind(size)
         .bind(&sha256)
-        .bind(signer.as_ref().map(|s| s.0.clone()))
-        .bind(signer.as_ref().and_then(|s| s.1.clone()))
+        .bind(signer.as_ref().map(|s| s.subject.clone()))
+        .bind(signer.as_ref().and_then(|s| s.bin.clone()))
         .bind(now_ms())
         .bind(actor)
         .bind(content.to_vec())
+        .bind(signer.as_ref().and_then(|s| s.signs))
         .fetch_one(&mut *tx)
         .await?;
         let attachment_id: i64 = row.try_get("id")?;
@@ -48,8 +50,9 @@ impl Store {
             content_type,
             size,
             sha256,
-            signer: signer.as_ref().map(|s| s.0.clone()),
-            signer_bin: signer.and_then(|s| s.1),
+            signer: signer.as_ref().map(|s| s.subject.clone()),
+            signer_bin: signer.as_ref().and_then(|s| s.bin.clone()),
+            signs: signer.and_then(|s| s.signs),
             added_at: now_ms(),
         };
         audit(&mut tx, actor, "request.attach", &subject(id), None, Some(json!(info))).await?;
@@ -70,7 +73,7 @@ impl Store {
     /// recorded before contents were kept).
     pub async fn attachment(&self, id: i64, attachment: i64) -> Result<(AttachmentInfo, Option<Vec<u8>>)> {
         let row = sqlx::query(
-            "SELECT id, name, content_type, size, sha256, signer, signer_bin, added_at, content \
+            "SELECT id, name, content_type, size, sha256, signer, signer_bin, added_at, signs, content \
              FROM application_attachments WHERE application_id = $1 AND id = $2",
         )
         .bind(id)
@@ -83,7 +86,7 @@ impl Store {
 }
 
 const INFO: &str =
-    "SELECT id, name, content_type, size, sha256, signer, signer_bin, added_at FROM application_attachments";
+    "SELECT id, name, content_type, size, sha256, signer, signer_bin, added_at, signs FROM application_attachments";
 
 fn info(r: &sqlx::any::AnyRow) -> Result<AttachmentInfo> {
     Ok(AttachmentInfo {
@@ -94,6 +97,7 @@ fn info(r: &sqlx::any::AnyRow) -> Result<AttachmentInfo> {
         sha256: r.try_get("sha256")?,
         signer: r.try_get("signer")?,
         signer_bin: r.try_get("signer_bin")?,
+        signs: r.try_get("signs")?,
         added_at: r.try_get("added_at")?,
     })
 }

@@ -59,6 +59,8 @@ pub struct AttachmentInfo {
     /// A signed document's verified signer (certificate subject) and the BIN it names.
     pub signer: Option<String>,
     pub signer_bin: Option<String>,
+    /// A detached signature: the attachment it was verified over.
+    pub signs: Option<i64>,
     pub added_at: i64,
 }
 
@@ -83,6 +85,15 @@ pub enum Filed {
 
 /// Composes the e-mails an event causes, from the record as it is after the event.
 pub type Compose<'a> = &'a (dyn Fn(&ApplicationRecord) -> Vec<OutMail> + Send + Sync);
+
+/// A signed document's verified signer, and for a detached signature the attachment
+/// it signs.
+#[derive(Clone, Debug, Default)]
+pub struct Verified {
+    pub subject: String,
+    pub bin: Option<String>,
+    pub signs: Option<i64>,
+}
 
 /// The result of a transition.
 #[derive(Clone, Debug)]
