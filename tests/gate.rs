@@ -321,6 +321,7 @@ deny = []
 interfaces = [{{ name = "{}", link = "alpha-1" }}]
 backend = "{backend}"
 sample_interval = "1s"
+pin_dir = "{dir}/bpf"
 "#,
         lab.gate_if
     ));
@@ -341,6 +342,7 @@ fn gate_test(backend: &str, tag: &str) {
     // `up` runs in the gateway's namespace: on a SQLite file, whatever the run's backend.
     let mut env = Env::local();
     let lab = Lab::new(tag);
+    let _pins = Bpffs::mount(&env.path("bpf"));
     origin_certificate(&env);
     configure(&mut env, &lab, backend);
     let sink_file = env.path("sink.log");
@@ -389,6 +391,9 @@ fn gate_test(backend: &str, tag: &str) {
     block_and_lift(&env, &lab, sink, &sink_file, BLOCKED6, NET6);
     no_loss_across_a_whole_swap(&env, &lab, sink, &sink_file);
     status_explain_and_metrics(&env, &lab, &server, backend);
+    if backend == "xdp" {
+        server = killed_and_restarted(&env, &lab, server, echo);
+    }
 
     let exit = server.terminate();
     assert!(exit.success(), "perimeter up stops cleanly on SIGTERM: {exit:?}");
@@ -398,6 +403,49 @@ fn gate_test(backend: &str, tag: &str) {
     assert!(!tables.contains("perimeter"), "the gate's nftables tables are removed on stop:\n{tables}");
     let link = String::from_utf8_lossy(&sh(&["ip", "-n", &lab.gw, "link", "show", &lab.gate_if]).stdout).into_owned();
     assert!(!link.contains("xdp"), "the XDP program is detached on stop:\n{link}");
+}
+
+/// A bpffs of the test's own in the host's mount namespace (`ip netns exec` hides the
+/// host's `/sys`, and a bpffs mounted inside it would die with the process), unmounted
+/// at the end, which also releases any link still pinned there.
+struct Bpffs(std::path::PathBuf);
+
+impl Bpffs {
+    fn mount(path: &std::path::Path) -> Bpffs {
+        std::fs::create_dir_all(path).expect("pin dir");
+        let out = sh(&["mount", "-t", "bpf", "bpf", path.to_str().expect("utf-8")]);
+        assert!(out.status.success(), "mounting bpffs: {}", String::from_utf8_lossy(&out.stderr));
+        Bpffs(path.to_path_buf())
+    }
+}
+
+impl Drop for Bpffs {
+    fn drop(&mut self) {
+        let _ = sh(&["umount", self.0.to_str().unwrap_or_default()]);
+    }
+}
+
+/// A gate killed outright (SIGKILL: no clean stop) keeps its XDP program attached and
+/// enforcing the last catalog; the next `up` takes the pinned link over in one step and
+/// the gate goes on, with no moment in which an unknown source passes.
+fn killed_and_restarted(env: &Env, lab: &Lab, mut server: common::Server, echo: u16) -> common::Server {
+    server.signal("KILL");
+    assert!(server.wait_exit(10).is_some(), "perimeter up is killed");
+    let link = String::from_utf8_lossy(&sh(&["ip", "-n", &lab.gw, "link", "show", &lab.gate_if]).stdout).into_owned();
+    assert!(link.contains("xdp"), "the XDP program stays attached after SIGKILL:\n{link}");
+    for (known, unknown, dst) in [(KNOWN4, UNKNOWN4, NET4), (KNOWN6, UNKNOWN6, NET6)] {
+        assert!(lab.probe("udp", unknown, dst, echo, "1").is_err(), "unknown {unknown} must not pass a killed gate");
+        assert_eq!(lab.probe("udp", known, dst, echo, "2"), Ok(()), "{known} passes a killed gate");
+    }
+    let server = env.up_in(Some(&lab.gw), "warn", Stdio::inherit(), &[]);
+    eventually("the restarted gate has taken the pinned link over", || {
+        gate_status(env)["interfaces"].to_string().contains("taken over")
+    });
+    for (known, unknown, dst) in [(KNOWN4, UNKNOWN4, NET4), (KNOWN6, UNKNOWN6, NET6)] {
+        assert!(lab.probe("tcp", unknown, dst, echo, "1").is_err(), "unknown {unknown} after the restart");
+        assert_eq!(lab.probe("tcp", known, dst, echo, "2"), Ok(()), "{known} after the restart");
+    }
+    server
 }
 
 /// Catalogued sources reach TCP, UDP and HTTPS (inspected); QUIC is refused; unknown

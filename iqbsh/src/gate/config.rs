@@ -37,6 +37,10 @@ pub struct GateConfig {
     /// NFLOG group through which the nftables backend samples unknown sources.
     /// Default 7411.
     pub nflog_group: u16,
+    /// A directory on bpffs where the XDP gate pins its links, so that a gate killed
+    /// without stopping keeps enforcing its last catalog and the next one takes over.
+    /// Default `/sys/fs/bpf/perimeter` (bpffs is mounted at `/sys/fs/bpf` if it is not).
+    pub pin_dir: std::path::PathBuf,
 }
 
 impl Default for GateConfig {
@@ -50,6 +54,7 @@ impl Default for GateConfig {
             quic_reject_rate: 100,
             redirect: true,
             nflog_group: 7411,
+            pin_dir: std::path::PathBuf::from(super::pin::DEFAULT_DIR),
         }
     }
 }

@@ -20,6 +20,7 @@ mod caps;
 pub mod loadgen;
 mod nflog;
 mod nft;
+mod pin;
 mod run;
 mod sample;
 mod xdp;

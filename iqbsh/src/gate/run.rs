@@ -234,7 +234,8 @@ fn open(config: &GateConfig, ifaces: &[Iface], tables: &Tables) -> Result<Opened
 fn open_xdp(config: &GateConfig, ifaces: &[Iface], tables: &Tables) -> Result<Opened, GateError> {
     super::xdp::availability()?;
     caps::check_privileges(BackendKind::Xdp)?;
-    let mut xdp = XdpBackend::open(ifaces, config.xdp_mode, config.sample_interval, config.quic_reject)?;
+    let mut xdp =
+        XdpBackend::open(ifaces, (config.xdp_mode, &config.pin_dir), config.sample_interval, config.quic_reject)?;
     xdp.load(tables)?;
     let counters = Box::new(xdp.take_counters()?);
     let samples = Samples::Ring(xdp.take_samples()?);

@@ -3,6 +3,9 @@
 //! interfaces (native mode where the driver has it, generic otherwise) and hands out its
 //! counters and its ring buffer of unknown sources.
 //!
+//! Each interface's link is pinned in bpffs (`pin`), so a killed gate keeps enforcing
+//! and the next one takes its links over.
+//!
 //! A whole generation is built in fresh tries in the idle slot of the program's
 //! map-of-maps and made live by one write of the slot index; small changes go into the
 //! live tries in place. A failed load leaves the old tries live.
@@ -14,6 +17,7 @@ use std::time::Duration;
 
 use aya::maps::lpm_trie::Key;
 use aya::maps::{Array, ArrayOfMaps, LpmTrie, Map, MapData, PerCpuArray, RingBuf};
+use aya::programs::xdp::XdpLinkId;
 use aya::programs::{Xdp, XdpMode};
 use aya::{Ebpf, Pod};
 
@@ -128,13 +132,24 @@ pub struct XdpBackend {
     active: u32,
     live: Option<Live>,
     modes: Vec<String>,
+    /// Where the links are pinned, and the links pinned there, released (detached)
+    /// when the backend is dropped.
+    pin_dir: std::path::PathBuf,
+    pinned: Vec<aya::programs::links::PinnedLink>,
+}
+
+impl Drop for XdpBackend {
+    fn drop(&mut self) {
+        super::pin::release(std::mem::take(&mut self.pinned));
+    }
 }
 
 impl XdpBackend {
-    /// Loads the program into the kernel (not yet attached) with its settings.
+    /// Loads the program into the kernel (not yet attached) with its settings; its links
+    /// will be pinned in `pin_dir`.
     pub fn open(
         ifaces: &[Iface],
-        mode: XdpModeChoice,
+        (mode, pin_dir): (XdpModeChoice, &std::path::Path),
         sample_interval: Duration,
         quic_to_stack: bool,
     ) -> Result<XdpBackend, GateError> {
@@ -154,7 +169,8 @@ impl XdpBackend {
             }
             slots.set(iface.ifindex, iface.slot, 0).map_err(xdp_err("interface slots"))?;
         }
-        Ok(XdpBackend { ebpf, ifaces: ifaces.to_vec(), mode, active: 0, live: None, modes: Vec::new() })
+        let (ifaces, pin_dir, pinned) = (ifaces.to_vec(), pin_dir.to_path_buf(), Vec::new());
+        Ok(XdpBackend { ebpf, ifaces, mode, active: 0, live: None, modes: Vec::new(), pin_dir, pinned })
     }
 
     /// The ring buffer of sampled unknown sources (taken once).
@@ -239,22 +255,43 @@ impl Backend for XdpBackend {
         let ifaces = self.ifaces.clone();
         let prog = program(&mut self.ebpf)?;
         for iface in &ifaces {
-            let mut attach = |mode: XdpMode, name: &'static str| {
-                prog.attach_to_if_index(iface.ifindex, mode).map(|_| name).map_err(|e| format!("{name} XDP: {e}"))
+            let pin_at = super::pin::path(&self.pin_dir, iface.ifindex);
+            let interface = |reason: String| GateError::Interface { name: iface.name.clone(), reason };
+            let (id, mode) = match pin_at.as_deref().and_then(super::pin::left_behind) {
+                // A killed gate's link: its program is replaced in one step.
+                Some(old) => {
+                    (prog.attach_to_link(old).map_err(|e| interface(format!("taking over XDP: {e}")))?, "taken over")
+                }
+                None => attach_mode(prog, iface.ifindex, wanted).map_err(interface)?,
             };
-            let mode = match wanted {
-                XdpModeChoice::Native => attach(XdpMode::Driver, "native"),
-                XdpModeChoice::Generic => attach(XdpMode::Skb, "generic"),
-                XdpModeChoice::Auto => attach(XdpMode::Driver, "native").or_else(|_| attach(XdpMode::Skb, "generic")),
-            }
-            .map_err(|reason| GateError::Interface { name: iface.name.clone(), reason })?;
             self.modes.push(mode.to_owned());
+            let Some(pin_at) = pin_at else { continue };
+            let link = prog.take_link(id).map_err(xdp_err("taking the link"))?;
+            match super::pin::pin(link, &pin_at) {
+                Ok(pinned) => self.pinned.push(pinned),
+                Err(e) => {
+                    tracing::warn!(interface = %iface.name, error = %e, "the gate's link is not pinned: it fails open if the process is killed");
+                    attach_mode(prog, iface.ifindex, wanted).map_err(interface)?;
+                }
+            }
         }
         Ok(())
     }
 
     fn modes(&self) -> Vec<String> {
         self.modes.clone()
+    }
+}
+
+/// Attaches `prog` to interface `ifindex` in the wanted mode; the link and the mode's name.
+fn attach_mode(prog: &mut Xdp, ifindex: u32, wanted: XdpModeChoice) -> Result<(XdpLinkId, &'static str), String> {
+    let mut attach = |mode: XdpMode, name: &'static str| {
+        prog.attach_to_if_index(ifindex, mode).map(|id| (id, name)).map_err(|e| format!("{name} XDP: {e}"))
+    };
+    match wanted {
+        XdpModeChoice::Native => attach(XdpMode::Driver, "native"),
+        XdpModeChoice::Generic => attach(XdpMode::Skb, "generic"),
+        XdpModeChoice::Auto => attach(XdpMode::Driver, "native").or_else(|_| attach(XdpMode::Skb, "generic")),
     }
 }
 

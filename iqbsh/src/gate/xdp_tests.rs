@@ -75,7 +75,13 @@ fn verdicts_follow_the_catalog_in_the_kernel() {
         return;
     }
     let ifaces = [Iface { name: "lo".into(), link: "test".into(), ifindex: LO, slot: 1 }];
-    let mut xdp = XdpBackend::open(&ifaces, XdpModeChoice::Auto, Duration::from_secs(60), false).expect("loads");
+    let mut xdp = XdpBackend::open(
+        &ifaces,
+        (XdpModeChoice::Auto, std::path::Path::new("/nonexistent-no-pins")),
+        Duration::from_secs(60),
+        false,
+    )
+    .expect("loads");
     xdp.load(&tables(1, vec![(0xc633_6409, 32)])).expect("first generation");
     let counters = xdp.take_counters().expect("counters");
     let mut ring = xdp.take_samples().expect("ring");
