@@ -45,11 +45,12 @@ fn ensure_bpffs(dir: &Path) -> Result<(), String> {
         rustix::mount::mount("bpf", BPFFS, "bpf", rustix::mount::MountFlags::empty(), None)
             .map_err(|e| format!("mounting bpffs at {BPFFS}: {e}"))?;
     }
-    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    match on_bpffs(dir) {
-        true => Ok(()),
-        false => Err(format!("{} is not on bpffs", dir.display())),
+    // Only a directory on bpffs is made: nothing is created anywhere else.
+    let parent = dir.parent().unwrap_or(dir);
+    if !on_bpffs(dir) && !on_bpffs(parent) {
+        return Err(format!("{} is not on bpffs", dir.display()));
     }
+    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))
 }
 
 /// The link a gate that was killed left pinned at `pin`, to take over; `None` when
