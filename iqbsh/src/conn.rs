@@ -65,6 +65,9 @@ pub(crate) struct Conn {
     pub client: Client,
     /// When the connection was accepted (its maximum lifetime counts from here).
     pub born: Instant,
+    /// Set once the connection is a spliced tunnel, which watches the standing of its
+    /// source itself and writes its own access-log line when cut (`standing::guard`).
+    pub splicing: std::sync::atomic::AtomicBool,
 }
 
 impl Conn {

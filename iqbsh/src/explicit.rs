@@ -125,12 +125,14 @@ fn connect(conn: Arc<Conn>, mut req: Request<Incoming>) -> Response<page::ProxyB
         let mut stop = conn.shared.stop.clone();
         conn.shared.metrics.opened();
         match upgrade.await {
-            Ok(upgraded) => tokio::select! {
-                biased;
-                () = tunnel::run(Arc::clone(&conn), TokioIo::new(upgraded), Target::Connect { host, port }) => {}
-                ended = crate::standing::ended(&conn) => crate::standing::note_cut(&conn, &ended),
-                _ = stop.changed() => {}
-            },
+            Ok(upgraded) => {
+                let run = tunnel::run(Arc::clone(&conn), TokioIo::new(upgraded), Target::Connect { host, port });
+                tokio::select! {
+                    biased;
+                    () = crate::standing::guard(&conn, run) => {}
+                    _ = stop.changed() => {}
+                }
+            }
             Err(e) => tracing::debug!(error = %e, "CONNECT upgrade failed"),
         }
         conn.shared.metrics.closed();

@@ -267,7 +267,8 @@ async fn connection(shared: Arc<Shared>, kind: Kind, link: &str, stream: TcpStre
         Kind::Explicit => Listener::Explicit,
         Kind::Transparent { .. } | Kind::TransparentHttp { .. } => Listener::Transparent,
     };
-    let conn = Arc::new(Conn { shared, listener, client: admission.client, born: tokio::time::Instant::now() });
+    let born = tokio::time::Instant::now();
+    let conn = Arc::new(Conn { shared, listener, client: admission.client, born, splicing: Default::default() });
     let action = if admission.denial.is_some() { Action::Deny } else { Action::Allow };
     let serve = async {
         match kind {
@@ -295,11 +296,7 @@ async fn connection(shared: Arc<Shared>, kind: Kind, link: &str, stream: TcpStre
         // A refused source's connection answers and closes; nothing to withdraw.
         return serve.await;
     }
-    tokio::select! {
-        biased;
-        () = serve => {}
-        ended = crate::standing::ended(&conn) => crate::standing::note_cut(&conn, &ended),
-    }
+    crate::standing::guard(&conn, serve).await;
 }
 
 /// Periodically forgets idle rate-limit keys.

@@ -35,6 +35,28 @@ pub(crate) async fn ended(conn: &Conn) -> Denial {
     }
 }
 
+/// How long a spliced tunnel, told of the same decision, is given to end and write its
+/// own line before the connection is dropped and the generic cut line written.
+const SPLICE_CUT_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Runs a connection's handler `serve` until it ends or `conn` may no longer go on. On
+/// the latter a spliced tunnel (which watches the same decision and writes its own line
+/// with the cut in it) is given [`SPLICE_CUT_GRACE`] to do so; any other handler is
+/// dropped at once and the cut written here. Either way one line tells the cut.
+pub(crate) async fn guard(conn: &Conn, serve: impl Future<Output = ()>) {
+    tokio::pin!(serve);
+    tokio::select! {
+        biased;
+        () = &mut serve => {}
+        denial = ended(conn) => {
+            let splicing = conn.splicing.load(std::sync::atomic::Ordering::Relaxed);
+            if !splicing || tokio::time::timeout(SPLICE_CUT_GRACE, &mut serve).await.is_err() {
+                note_cut(conn, &denial);
+            }
+        }
+    }
+}
+
 /// Writes the access-log line of a connection cut by `denial` (a keep-alive or
 /// bumped connection; a spliced tunnel writes its own line with the cut in it).
 pub(crate) fn note_cut(conn: &Conn, denial: &Denial) {

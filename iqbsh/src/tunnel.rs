@@ -211,6 +211,7 @@ async fn splice<S: ClientStream>(conn: Arc<Conn>, mut record: Record, client: S,
         };
         let _ = cut.set(denial);
     };
+    conn.splicing.store(true, std::sync::atomic::Ordering::Relaxed);
     let relayed = relay(client, origin, settings.tunnel_idle, until).await;
     record.bytes_from_client = relayed.from_client + hello.raw.len() as u64;
     record.bytes_to_client = relayed.to_client;
