@@ -284,10 +284,7 @@ fn the_api_files_lists_and_moves_requests_and_operators_see_only_their_own() {
     let alpha = env.token("alpha-noc", &["--operator", "alpha"]);
     let beta = env.token("beta-noc", &["--operator", "beta"]);
     let server = env.up();
-    let post = |path: &str, token: &str, body: &str| {
-        let file = env.write("body.json", body);
-        server.call("POST", path, Some(token), Some((&file, "application/json")))
-    };
+    let post = |path: &str, token: &str, body: &str| server.post_json(path, token, body);
     let link = r#"{"kind": "operator-link", "applicant": "operator:alpha", "contacts": ["noc@alpha.example"],
         "fields": {"object_name": "Akimat B", "object_address": "Astana", "main_gbps": 1, "backup_gbps": 1,
         "planned": "2099-01-01"}}"#;

@@ -37,10 +37,7 @@ fn an_organisation_token_files_and_follows_only_its_own_applications() {
     let alpha = env.token("alpha-noc", &["--operator", "alpha"]);
     let beta = env.token("beta-noc", &["--operator", "beta"]);
     let server = env.up();
-    let post = |path: &str, token: &str, body: &str| {
-        let file = env.write("body.json", body);
-        server.call("POST", path, Some(token), Some((&file, "application/json")))
-    };
+    let post = |path: &str, token: &str, body: &str| server.post_json(path, token, body);
 
     let filed = post("/api/v1/requests", &org_a, &lists_body(&cast.a));
     assert_eq!(filed.status, 201, "{}", filed.body);

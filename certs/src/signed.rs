@@ -110,8 +110,20 @@ pub fn verify_detached(document: &[u8], content: &[u8], anchors: &[Vec<u8>], at:
     verify_over(document, Some(content), anchors, at).map(|(_, signer)| signer)
 }
 
-/// Verifies `document` over its own content, or over `detached` when it carries none.
-fn verify_over(document: &[u8], detached: Option<&[u8]>, anchors: &[Vec<u8>], at: i64) -> Result<(Vec<u8>, Signer)> {
+/// The SHA-256 digest of the content a signature's signed attributes carry, when it has
+/// them and signs with SHA-256: the content a detached signature signs is then found by
+/// its digest, without reading every candidate.
+pub fn signed_sha256(document: &[u8]) -> Option<Vec<u8>> {
+    let parts = signed_data(document).ok()?;
+    let first = *children(expect(parts.last(), 0x31, "signer infos").ok()?.content).ok()?.first()?;
+    let fields = children(first.content).ok()?;
+    let sha256 = std::ptr::eq(digest_of(*fields.get(2)?).ok()?, &digest::SHA256);
+    let attrs = fields.get(3).filter(|a| a.tag == 0xa0 && sha256)?;
+    message_digest(*attrs).ok().map(<[u8]>::to_vec)
+}
+
+/// The parts of the SignedData a DER ContentInfo holds.
+fn signed_data(document: &[u8]) -> Result<Vec<Tlv<'_>>> {
     let (info, _) = read(document)?;
     let info = children(expect(Some(&info), 0x30, "ContentInfo")?.content)?;
     if expect(info.first(), 0x06, "content type")?.content != OID_SIGNED_DATA {
@@ -119,7 +131,12 @@ fn verify_over(document: &[u8], detached: Option<&[u8]>, anchors: &[Vec<u8>], at
     }
     let wrapped = expect(info.get(1), 0xa0, "SignedData")?;
     let (signed, _) = read(wrapped.content)?;
-    let parts = children(expect(Some(&signed), 0x30, "SignedData")?.content)?;
+    children(expect(Some(&signed), 0x30, "SignedData")?.content)
+}
+
+/// Verifies `document` over its own content, or over `detached` when it carries none.
+fn verify_over(document: &[u8], detached: Option<&[u8]>, anchors: &[Vec<u8>], at: i64) -> Result<(Vec<u8>, Signer)> {
+    let parts = signed_data(document)?;
     let encap = children(expect(parts.get(2), 0x30, "encapsulated content")?.content)?;
     let content = match (encap.get(1), detached) {
         (Some(e), _) if e.tag == 0xa0 => expect(children(e.content)?.first(), 0x04, "content octets")?.content,
@@ -215,15 +232,19 @@ fn digest_of(alg: Tlv<'_>) -> Result<&'static digest::Algorithm> {
 }
 
 fn check_message_digest(attrs: Tlv<'_>, computed: &[u8]) -> Result<()> {
+    match message_digest(attrs)? == computed {
+        true => Ok(()),
+        false => Err(SignedError::OtherContent),
+    }
+}
+
+/// The message digest among signed attributes.
+fn message_digest(attrs: Tlv<'_>) -> Result<&[u8]> {
     for attr in children(attrs.content)? {
         let parts = children(attr.content)?;
         if expect(parts.first(), 0x06, "attribute type")?.content == OID_MESSAGE_DIGEST {
             let values = children(expect(parts.get(1), 0x31, "attribute values")?.content)?;
-            let value = expect(values.first(), 0x04, "message digest")?.content;
-            return match value == computed {
-                true => Ok(()),
-                false => Err(SignedError::OtherContent),
-            };
+            return Ok(expect(values.first(), 0x04, "message digest")?.content);
         }
     }
     Err(format("signed attributes without a message digest"))
@@ -305,5 +326,6 @@ mod tests {
         assert_eq!(bin_in("CN=BIN12, O=x"), None);
         assert!(matches!(verify(&[0x30, 0x80, 0, 0], &[], 0), Err(SignedError::Unsupported(_))));
         assert!(matches!(verify(b"%PDF-1.7", &[], 0), Err(SignedError::Format(_))));
+        assert_eq!(signed_sha256(b"%PDF-1.7"), None, "no digest read from what is not CMS");
     }
 }

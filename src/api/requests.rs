@@ -30,16 +30,6 @@ impl From<DeskError> for ApiError {
     }
 }
 
-/// Application `id`, if the caller sees it; otherwise the same 404 as a missing one.
-async fn seen(s: &AppState, asker: &Asker, id: i64) -> ApiResult<store::ApplicationRecord> {
-    let hidden = || ApiError::from(store::StoreError::NotFound { what: "application", name: id.to_string() });
-    let record = s.store.application(id).await?;
-    match asker.sees(&s.store, &record.application.applicant).await? {
-        true => Ok(record),
-        false => Err(hidden()),
-    }
-}
-
 fn require_is(caller: &Caller, asker: &Asker, applicant: &Applicant) -> ApiResult<()> {
     match asker.is(applicant) {
         true => Ok(()),
@@ -117,7 +107,7 @@ pub async fn file(State(s): State<AppState>, caller: Caller, Json(req): Json<Fil
     security(("bearer" = []))
 )]
 pub async fn show(State(s): State<AppState>, caller: Caller, Path(id): Path<i64>) -> ApiResult<Response> {
-    let record = seen(&s, &Asker::of_token(&caller.role), id).await?;
+    let record = Asker::of_token(&caller.role).application(&s.store, id).await?;
     let view = s.desk.view(&record, day_of(store::now_ms()));
     let timeline = s.store.timeline(id).await?;
     let attachments = s.store.attachments(id).await?;
@@ -131,7 +121,7 @@ pub async fn show(State(s): State<AppState>, caller: Caller, Path(id): Path<i64>
     tag = "requests",
     summary = "An attachment's content, with its content type",
     params(("id" = i64, Path, description = "application number"), ("attachment" = i64, Path, description = "attachment number")),
-    responses((status = 200, description = "the file as it was attached"), (status = 404, description = "no such application or attachment"), (status = 401, description = "missing, unknown or revoked token")),
+    responses((status = 200, description = "the file as it was attached"), (status = 404, description = "no such application or attachment (or its content was never kept)"), (status = 401, description = "missing, unknown or revoked token")),
     security(("bearer" = []))
 )]
 pub async fn attachment(
@@ -139,11 +129,7 @@ pub async fn attachment(
     caller: Caller,
     Path((id, attachment)): Path<(i64, i64)>,
 ) -> ApiResult<Response> {
-    seen(&s, &Asker::of_token(&caller.role), id).await?;
-    let (info, content) = s.store.attachment(id, attachment).await?;
-    let content = content.ok_or_else(|| {
-        ApiError::new(StatusCode::GONE, format!("attachment {attachment} was recorded before contents were kept"))
-    })?;
+    let (info, content) = Asker::of_token(&caller.role).attachment(&s.store, (id, attachment)).await?;
     Ok(super::download(&info.content_type, &info.name, content))
 }
 
@@ -164,7 +150,7 @@ pub async fn act(
     Json(action): Json<Action>,
 ) -> ApiResult<Response> {
     let asker = Asker::of_token(&caller.role);
-    let record = seen(&s, &asker, id).await?;
+    let record = asker.application(&s.store, id).await?;
     if !asker.may_give(action.verb(), &record.application.applicant) {
         return Err(ApiError::forbidden("the duty team answers; an applicant may only report readiness ('ready')"));
     }
@@ -201,7 +187,7 @@ pub async fn attach(
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
     let asker = Asker::of_token(&caller.role);
-    let record = seen(&s, &asker, id).await?;
+    let record = asker.application(&s.store, id).await?;
     require_is(&caller, &asker, &record.application.applicant)?;
     let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let info = s.desk.attach(&caller.actor(), id, (&q.name, content_type, &body)).await?;

@@ -19,6 +19,9 @@ pub async fn run(config: &Config, store: Store, args: RequestArgs) -> anyhow::Re
     let today = today(args.at.as_deref())?;
     let desk = Desk::open(config, store)?;
     let actor = cli_actor();
+    // Only filings, transitions and the sweep record e-mails; reading sends nothing.
+    let records_mail =
+        matches!(args.command, RequestCmd::File { .. } | RequestCmd::Sweep) || transition_of(&args.command).is_some();
     match args.command {
         RequestCmd::File { kind, applicant, contacts, fields, set, json: flag } => {
             let kind: Kind = kind.parse()?;
@@ -95,7 +98,9 @@ pub async fn run(config: &Config, store: Store, args: RequestArgs) -> anyhow::Re
             print_step(&view);
         }
     }
-    send_outbox(&desk).await;
+    if records_mail {
+        send_outbox(&desk).await;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -28,12 +28,7 @@ fn asker(person: &Person) -> Asker {
 
 /// Application `id`, if the person sees it; otherwise the same 404 as a missing one.
 pub(super) async fn seen(console: &Console, person: &Person, id: i64) -> Result<store::ApplicationRecord> {
-    let store = &console.app.store;
-    let record = store.application(id).await?;
-    match asker(person).sees(store, &record.application.applicant).await? {
-        true => Ok(record),
-        false => Err(store::StoreError::NotFound { what: "application", name: id.to_string() }.into()),
-    }
+    Ok(asker(person).application(&console.app.store, id).await?)
 }
 
 /// Whether the person may give `verb` on an application of `applicant`.
@@ -55,7 +50,7 @@ pub async fn list(State(console): State<Console>, person: Person) -> Result<Resp
     let records = console.app.store.applications(&asker(&person).visible).await?;
     let mut views: Vec<RequestView> = records.iter().map(|r| console.app.desk.view(r, today)).collect();
     RequestView::sort(&mut views);
-    let may_file = person.is_duty() || Asker::of_person(person.role()).own.is_some();
+    let may_file = asker(&person).files();
     let body = html! {
         @if may_file { p { a.button href="/requests/new" { (lang.t("desk.new")) } } }
         @if views.is_empty() { p.empty { (lang.t("list.none")) } } @else {
@@ -203,10 +198,6 @@ pub async fn attachment(
     person: Person,
     Path((id, attachment)): Path<(i64, i64)>,
 ) -> Result<Response> {
-    seen(&console, &person, id).await?;
-    let (info, content) = console.app.store.attachment(id, attachment).await?;
-    let content = content.ok_or_else(|| {
-        ConsoleError::new(axum::http::StatusCode::GONE, "this attachment was recorded before contents were kept")
-    })?;
+    let (info, content) = asker(&person).attachment(&console.app.store, (id, attachment)).await?;
     Ok(crate::api::download(&info.content_type, &info.name, content))
 }

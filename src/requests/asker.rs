@@ -8,7 +8,7 @@
 //! rules do) or read more than whether an operator connects an organisation.
 
 use desk::Applicant;
-use store::{Role, Store, StoreError, UserRole, Visible};
+use store::{ApplicationRecord, AttachmentInfo, Role, Store, StoreError, UserRole, Visible};
 
 /// The desk's reading of a caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,6 +52,38 @@ impl Asker {
     /// Whether it sees `applicant`'s applications.
     pub async fn sees(&self, store: &Store, applicant: &Applicant) -> Result<bool, StoreError> {
         store.sees_applicant(&self.visible, applicant).await
+    }
+
+    /// Application `id` if it sees it; otherwise the same `NotFound` as a missing one,
+    /// so that nobody learns another applicant's application exists.
+    pub async fn application(&self, store: &Store, id: i64) -> Result<ApplicationRecord, StoreError> {
+        let record = store.application(id).await?;
+        match self.sees(store, &record.application.applicant).await? {
+            true => Ok(record),
+            false => Err(StoreError::NotFound { what: "application", name: id.to_string() }),
+        }
+    }
+
+    /// Attachment `attachment` of application `id` with its content, if it sees the
+    /// application (one recorded before contents were kept has none to give).
+    pub async fn attachment(
+        &self,
+        store: &Store,
+        (id, attachment): (i64, i64),
+    ) -> Result<(AttachmentInfo, Vec<u8>), StoreError> {
+        self.application(store, id).await?;
+        match store.attachment(id, attachment).await? {
+            (info, Some(content)) => Ok((info, content)),
+            (_, None) => {
+                let name = format!("{attachment} (recorded before contents were kept)");
+                Err(StoreError::NotFound { what: "content of attachment", name })
+            }
+        }
+    }
+
+    /// Whether it files applications at all (the duty team, and applicants for themselves).
+    pub fn files(&self) -> bool {
+        self.answers || self.own.is_some()
     }
 
     /// Whether it files, attaches and reports as `applicant`.

@@ -237,8 +237,9 @@ impl Desk {
 
     /// Attaches a file to application `id`; a signed document (CMS) is verified against
     /// the trust anchors, and its signer's subject and BIN recorded. A detached
-    /// signature is verified over the application's other attachments, newest first,
-    /// and recorded with the one it signs; one that signs none of them is refused.
+    /// signature is verified over the application's attachment of the digest it signs
+    /// (over each, newest first, when it names none) and recorded with the one it
+    /// signs; one that signs none of them is refused.
     pub async fn attach(
         &self,
         actor: &str,
@@ -264,7 +265,13 @@ impl Desk {
             Err(e) => return Err(e.into()),
         };
         let mut last = signer;
-        for info in self.store.attachments(id).await?.iter().rev().filter(|a| a.signer.is_none()) {
+        // With the digest it signs in hand, only the attachment of that digest is read.
+        let digest: Option<String> =
+            certs::signed::signed_sha256(document).map(|d| d.iter().map(|b| format!("{b:02x}")).collect());
+        let attachments = self.store.attachments(id).await?;
+        let candidates =
+            attachments.iter().rev().filter(|a| a.signer.is_none() && digest.as_ref().is_none_or(|d| *d == a.sha256));
+        for info in candidates {
             let Some(content) = self.store.attachment(id, info.id).await?.1 else { continue };
             match verify_detached(document, &content, &self.anchors, at) {
                 Ok(s) => return Ok(store::Verified { subject: s.subject, bin: s.bin, signs: Some(info.id) }),

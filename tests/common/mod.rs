@@ -298,6 +298,13 @@ impl Server {
     pub fn get(&self, path: &str, token: &str) -> Reply {
         self.call("GET", path, Some(token), None)
     }
+
+    /// Posts `json` (text) to `path` with `token`.
+    pub fn post_json(&self, path: &str, token: &str, json: &str) -> Reply {
+        let file = tempfile::NamedTempFile::new().expect("a body file");
+        std::fs::write(file.path(), json).expect("body written");
+        self.call("POST", path, Some(token), Some((file.path(), "application/json")))
+    }
 }
 
 /// The curl binary; its absence fails the test (it is installed by the test script).

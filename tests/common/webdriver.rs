@@ -132,8 +132,11 @@ pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
 }
 
-/// Opens the console's login page at `base` and logs in.
+/// Opens the console's login page at `base` and logs in, and waits for the answer (a
+/// page for the person, or the login page with its problem), so that the next
+/// navigation does not overtake the login and land on the login page again.
 pub async fn login(c: &Client, base: &str, name: &str, password: &str) {
     c.goto(&format!("{base}/login")).await.expect("login page");
     submit(c, "form[action=\"/login\"]", &[("name", name), ("password", password)]).await;
+    text_of(c, ".who, .problem", "").await;
 }

@@ -320,9 +320,15 @@ impl Store {
             (Visible::All, _) => true,
             (Visible::Organisation(own), Applicant::Organisation(bin)) => own == bin,
             (Visible::Operator(own), Applicant::Operator(name)) => own == name,
-            (Visible::Operator(own), Applicant::Organisation(bin)) => {
-                self.organisations(Some(own)).await?.iter().any(|o| &o.bin == bin)
-            }
+            (Visible::Operator(own), Applicant::Organisation(bin)) => sqlx::query(
+                "SELECT 1 AS one FROM connections c JOIN organisations g ON g.id = c.organisation_id \
+                 JOIN operators o ON o.id = c.operator_id WHERE g.bin = $1 AND o.name = $2",
+            )
+            .bind(bin.as_str())
+            .bind(own.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .is_some(),
             (Visible::Organisation(_), Applicant::Operator(_)) => false,
         })
     }
