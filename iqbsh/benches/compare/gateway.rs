@@ -35,7 +35,13 @@ pub struct Gateway {
 /// Starts the proxy; `dir` holds the logs and the anchors file.
 /// `names` are the host names the static resolver maps to 127.0.0.1; with
 /// `icap`, downloads are scanned (RESPMOD) by that service.
-pub async fn start(dir: &Path, test_ca_pem: &Path, origin_port: u16, names: &[String], icap: Option<&str>) -> Gateway {
+pub async fn start(
+    dir: &Path,
+    test_ca_pem: &Path,
+    origin_ports: &[u16],
+    names: &[String],
+    icap: Option<&str>,
+) -> Gateway {
     let net = "127.0.0.1/32".parse().expect("net");
     let orgs = HashMap::from([(1, OrgRef { bin: "980140000010".into(), name: "bench".into() })]);
     let ops = HashMap::from([(1, "bench".to_owned())]);
@@ -44,7 +50,7 @@ pub async fn start(dir: &Path, test_ca_pem: &Path, origin_port: u16, names: &[St
     let root_pem = root.cert_pem();
     let mut cfg = ProxyConfig::default();
     cfg.explicit.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    cfg.destinations.ports = vec![origin_port];
+    cfg.destinations.ports = origin_ports.to_vec();
     cfg.upstream.extra_anchors = vec![test_ca_pem.to_path_buf()];
     cfg.destinations.deny = Vec::new();
     for name in names {

@@ -39,6 +39,8 @@ pub struct Stats {
     pub elapsed: Duration,
     /// Response body bytes received.
     pub bytes: u64,
+    /// CPU seconds the load generator and the origin spent (the `load` threads).
+    pub ends_cpu: f64,
 }
 
 impl Stats {
@@ -60,6 +62,7 @@ pub fn quantile_ms(samples: &mut [Duration], q: f64) -> f64 {
 /// Runs `workers` workers, each opening `conns` connections with `reqs` requests on each.
 pub async fn run(target: Arc<Target>, workers: usize, conns: usize, reqs: usize) -> Stats {
     let started = Instant::now();
+    let ends_before = super::cpu::threads(&["load"]);
     let mut tasks = Vec::new();
     for w in 0..workers {
         let target = Arc::clone(&target);
@@ -88,6 +91,7 @@ pub async fn run(target: Arc<Target>, workers: usize, conns: usize, reqs: usize)
         total.first_error = total.first_error.or(s.first_error);
     }
     total.elapsed = started.elapsed();
+    total.ends_cpu = super::cpu::threads(&["load"]) - ends_before;
     total
 }
 

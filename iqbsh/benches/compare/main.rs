@@ -7,8 +7,16 @@
 //! forwarding, and bulk transfers (large bodies) through a bumped and through a
 //! spliced tunnel (`bank.test` is exempt on both proxies), the spliced one also
 //! through a plain TCP relay (`relay`) as the floor. The load generator and the origin run in this process on their
-//! own runtime; IQBSH runs on a separate runtime with `IQBSH_WORKERS` threads
+//! own runtime (`BENCH_LOAD_THREADS`, default 1); IQBSH runs on a separate runtime with `IQBSH_WORKERS` threads
 //! (default 1, as Squid is one process). Both write access logs.
+//!
+//! The spliced path twice: with TLS at both ends (what a browser and a bank
+//! do; the ends' TLS costs several times what either proxy spends, so one
+//! load thread sets the pace), and `raw spliced bulk` ([`raw`]): the same
+//! peeked ClientHello, then bodies the origin sends with sendfile(2) and the
+//! client discards, so the proxies' own cost decides. Every bulk line also
+//! shows the ends' CPU per MiB (`ends`), which moves with the proxy in front of
+//! them: that is how the kernel charges loopback work, see BENCHMARKS.md.
 //!
 //! Then the scanning comparison (`scan`): each proxy without content scanning
 //! and with RESPMOD to the same c-icap + ClamAV service (started here, as the
@@ -25,7 +33,7 @@
 //! workers x 1 connection),
 //! `BENCH_SCAN_SMALL` (small objects per connection, 50; 8 workers x 5
 //! connections). `BENCH_PARTS=base` or `scan` runs one part only; `splice` only the
-//! spliced bulk transfers (IQBSH, the plain relay, Squid).
+//! spliced bulk transfers (IQBSH, the plain relay, Squid; TLS and raw ends).
 
 mod cpu;
 mod gateway;
@@ -36,6 +44,7 @@ mod load;
 #[allow(dead_code)]
 #[path = "../../tests/common/origin.rs"]
 mod origin;
+mod raw;
 mod relay;
 mod scan;
 mod squid;
@@ -75,14 +84,17 @@ pub(crate) fn report(proxy: &str, scenario: &str, mut s: Stats, cpu: f64) {
     );
 }
 
-/// A bulk run's throughput and the proxy's CPU per MiB moved.
+/// A bulk run's throughput, the proxy's CPU per MiB moved and the ends' (the
+/// load generator's and the origin's, same process, never the proxy's).
 pub(crate) fn report_bulk(proxy: &str, scenario: &str, s: &Stats, cpu: f64) {
     let mib = s.bytes as f64 / f64::from(1 << 20);
     println!(
-        "{proxy:<6} {scenario:<22} {:>9.1} MiB/s  {:>6.0} MiB moved  proxy cpu {cpu:>5.2}s = {:>6.3} ms/MiB  errors {}{}",
+        "{proxy:<6} {scenario:<22} {:>9.1} MiB/s  {:>6.0} MiB moved  proxy cpu {cpu:>5.2}s = {:>6.3} ms/MiB  \
+         ends {:>6.3} ms/MiB  errors {}{}",
         mib / s.elapsed.as_secs_f64().max(1e-9),
         mib,
         cpu * 1000.0 / mib.max(1e-9),
+        s.ends_cpu * 1000.0 / mib.max(1e-9),
         s.errors,
         s.first_error.as_ref().map(|e| format!(" (first: {e})")).unwrap_or_default()
     );
@@ -149,7 +161,12 @@ fn main() {
     let (base, scanning, splice_only) =
         (parts.is_empty() || parts == "base", parts.is_empty() || parts == "scan", parts == "splice");
     let dir = tempfile::tempdir().expect("tempdir");
-    let client = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("rt");
+    let client = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(env("BENCH_LOAD_THREADS", 1))
+        .thread_name("load")
+        .enable_all()
+        .build()
+        .expect("rt");
     let proxy_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(env("IQBSH_WORKERS", 1))
         .thread_name("iqbsh")
@@ -161,12 +178,15 @@ fn main() {
     let test_ca_pem = std::fs::read_to_string(&ca_pem).expect("test CA PEM");
     let (tls_origin, plain_origin) =
         client.block_on(async { (origin::tls_origin(&ca).await, origin::plain_origin().await) });
+    let raw_origin = raw::RawOrigin::start(dir.path());
+    let hello = raw::client_hello(SPLICED, &test_ca_pem);
+    let raw_to = format!("{SPLICED}:{}", raw_origin.addr.port());
     let (port, ports) = (tls_origin.addr.port(), (tls_origin.addr.port(), plain_origin.addr.port()));
     println!("workers {} x connections {} x requests {} (keep-alive)", sizes.workers, sizes.conns, sizes.reqs);
     // The bench's host names: the bumped one, the spliced one, one per new-host connection.
     let fresh = (0..sizes.workers * sizes.conns).map(|i| format!("c{i}.{HOST}"));
     let names: Vec<String> = [HOST.to_owned(), SPLICED.to_owned()].into_iter().chain(fresh).collect();
-    let gw = proxy_rt.block_on(gateway::start(dir.path(), &ca_pem, port, &names, None));
+    let gw = proxy_rt.block_on(gateway::start(dir.path(), &ca_pem, &[port, raw_origin.addr.port()], &names, None));
     let iqbsh_cpu = || cpu::threads(&["iqbsh", "leaf-forge"]);
     let addr = gw.handle.explicit_addr();
     if base {
@@ -179,17 +199,20 @@ fn main() {
         client.block_on(spliced("iqbsh", addr, &test_ca_pem, port, &sizes, &iqbsh_cpu));
     }
     if base || splice_only {
-        relay_floor(&client, port, &test_ca_pem, &sizes);
+        raw_spliced("iqbsh", addr, &raw_to, &hello, &sizes, &iqbsh_cpu);
+        relay_floor(&client, port, &test_ca_pem, &sizes, &raw_to, &hello);
     }
     let squid = squid::start(dir.path(), port, &names, None);
     match &squid {
         Ok(sq) if base => {
             let cpu = || cpu::process_tree(sq.pid());
             client.block_on(scenarios("squid", sq.addr, &sq.root_pem, &test_ca_pem, ports, &sizes, &cpu));
+            raw_spliced("squid", sq.addr, &raw_to, &hello, &sizes, &cpu);
         }
         Ok(sq) if splice_only => {
             let cpu = || cpu::process_tree(sq.pid());
             client.block_on(spliced("squid", sq.addr, &test_ca_pem, port, &sizes, &cpu));
+            raw_spliced("squid", sq.addr, &raw_to, &hello, &sizes, &cpu);
         }
         Ok(_) => {}
         Err(e) => println!("squid  baseline not measured: {e}"),
@@ -213,8 +236,22 @@ async fn spliced(proxy: &str, addr: SocketAddr, test_ca_pem: &str, port: u16, si
     bulk(proxy, "spliced bulk", target, sizes, cpu).await;
 }
 
+/// The spliced bulk transfer with cheap ends ([`raw`]) through `addr`.
+fn raw_spliced(proxy: &str, addr: SocketAddr, authority: &str, hello: &[u8], sizes: &Sizes, cpu: &dyn Fn() -> f64) {
+    let before = cpu();
+    let stats = raw::run(addr, authority, hello, 8, 4, (sizes.bulk_mib as u64) << 20);
+    report_bulk(proxy, "raw spliced bulk", &stats, cpu() - before);
+}
+
 /// The spliced bulk transfer through a plain TCP relay: the floor.
-fn relay_floor(client: &tokio::runtime::Runtime, port: u16, test_ca_pem: &str, sizes: &Sizes) {
+fn relay_floor(
+    client: &tokio::runtime::Runtime,
+    port: u16,
+    test_ca_pem: &str,
+    sizes: &Sizes,
+    raw_to: &str,
+    hello: &[u8],
+) {
     let relay_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("tcp-relay")
@@ -231,6 +268,7 @@ fn relay_floor(client: &tokio::runtime::Runtime, port: u16, test_ca_pem: &str, s
         tls: Some(connector(test_ca_pem)),
     };
     client.block_on(bulk("relay", "spliced bulk", floor, sizes, &|| cpu::threads(&["tcp-relay"])));
+    raw_spliced("relay", relay_addr, raw_to, hello, sizes, &|| cpu::threads(&["tcp-relay"]));
 }
 
 /// IQBSH and Squid, each without scanning and with RESPMOD to one c-icap + ClamAV.
@@ -259,7 +297,7 @@ fn scanning_part(
     let scanned_dir = dir.join("iqbsh-icap");
     std::fs::create_dir_all(&scanned_dir).expect("dir");
     let ca_pem = dir.join("test-origin-ca.pem");
-    let scanned = proxy_rt.block_on(gateway::start(&scanned_dir, &ca_pem, port, names, Some(&url)));
+    let scanned = proxy_rt.block_on(gateway::start(&scanned_dir, &ca_pem, &[port], names, Some(&url)));
     let pair = scan::Pair {
         proxy: "iqbsh",
         off: (gw.handle.explicit_addr(), &gw.root_pem),
