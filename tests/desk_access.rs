@@ -2,7 +2,8 @@
 //! and an organisation's console login reach only the desk and only its own
 //! applications, an operator follows the applications of the organisations it
 //! connects, attachments come back byte for byte, and the desk's e-mails wait in the
-//! outbox while the SMTP server is down and are sent once when it returns.
+//! outbox while the SMTP server is down and are sent once when it returns; an
+//! applicant cannot flood the desk (or make it e-mail) beyond its undecided limit.
 
 mod common;
 
@@ -100,6 +101,40 @@ fn an_organisation_token_files_and_follows_only_its_own_applications() {
         let mail = shown["mail"].as_array().cloned().unwrap_or_default();
         mail.len() == 2 && mail.iter().all(|m| m["status"] == "sent")
     });
+}
+
+#[test]
+fn an_applicant_files_at_most_its_undecided_limit_and_the_refusals_send_nothing() {
+    let sink = SmtpSink::start(&[]);
+    let env = env_with_smtp(sink.port, "[desk]\nmax_undecided_per_applicant = 3\n");
+    let cast = env.cast();
+    let duty = env.token("duty", &["--duty"]);
+    let org_a = env.token("ministry-a", &["--organisation", &cast.a]);
+    let org_c = env.token("agency-c", &["--organisation", &cast.c]);
+    let server = env.up();
+    let file = |token: &str, bin: &str| server.post_json("/api/v1/requests", token, &lists_body(bin));
+    let mut filed = Vec::new();
+    for _ in 0..3 {
+        let answer = file(&org_a, &cast.a);
+        assert_eq!(answer.status, 201, "{}", answer.body);
+        filed.push(answer.json()["id"].as_i64().unwrap());
+    }
+    for _ in 0..5 {
+        let refused = file(&org_a, &cast.a);
+        assert_eq!(refused.status, 409, "{}", refused.body);
+        assert!(refused.body.contains("3 applications not yet decided"), "{}", refused.body);
+    }
+    assert_eq!(file(&org_c, &cast.c).status, 201, "another applicant has its own room");
+    let applied = server.post_json(&format!("/api/v1/requests/{}/actions", filed[0]), &duty, r#"{"action": "apply"}"#);
+    assert_eq!(applied.status, 200, "{}", applied.body);
+    assert_eq!(file(&org_a, &cast.a).status, 201, "an answer makes room");
+    assert_eq!(file(&org_a, &cast.a).status, 409);
+    let listed = server.get("/api/v1/requests", &duty).json();
+    assert_eq!(listed.as_array().unwrap().len(), 5, "nothing recorded for a refused filing");
+    // Five filings and one answer are e-mailed; the six refused filings are not.
+    eventually("the recorded events are e-mailed", || sink.readable().len() == 6);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(sink.readable().len(), 6);
 }
 
 #[test]

@@ -1,9 +1,31 @@
 //! What an application may carry as attachments: a size limit and a short list of
 //! content types, each checked against the first bytes of the content (a file named
-//! `.pdf` that is not a PDF is refused).
+//! `.pdf` that is not a PDF is refused), and how many and how much one application
+//! holds in all (an applicant cannot fill the store through one application).
 
 /// The largest attachment accepted, in bytes.
 pub const MAX_BYTES: usize = 10 * 1024 * 1024;
+/// The most attachments one application holds.
+pub const MAX_PER_APPLICATION: i64 = 20;
+/// The most bytes of attachments one application holds, all together.
+pub const MAX_TOTAL_BYTES: i64 = 50 * 1024 * 1024;
+
+/// Why attachment `name` of `size` bytes does not fit an application that holds
+/// `count` attachments of `total` bytes.
+pub fn room(count: i64, total: i64, name: &str, size: i64) -> Result<(), String> {
+    if count >= MAX_PER_APPLICATION {
+        return Err(format!(
+            "attachment '{name}': the application already holds {count} attachments, the most it holds"
+        ));
+    }
+    if total.saturating_add(size) > MAX_TOTAL_BYTES {
+        return Err(format!(
+            "attachment '{name}' is {size} bytes; the application holds {total} bytes of attachments and \
+             {MAX_TOTAL_BYTES} in all"
+        ));
+    }
+    Ok(())
+}
 
 /// The content types accepted, and how their content starts.
 const ACCEPTED: &[(&str, &[&[u8]])] = &[
@@ -56,5 +78,15 @@ mod tests {
         assert!(check("../a.txt", "text/plain", b"x").is_err());
         assert!(check("a.txt", "text/plain; charset=utf-8", &vec![b'a'; MAX_BYTES + 1]).unwrap_err().contains("limit"));
         assert!(check("a.txt", "text/plain", b"\xff\xfe").is_err(), "text must be UTF-8");
+    }
+
+    #[test]
+    fn an_application_holds_a_bounded_number_and_size_of_attachments() {
+        assert!(room(0, 0, "a.pdf", 1).is_ok());
+        assert!(room(MAX_PER_APPLICATION - 1, 0, "a.pdf", 1).is_ok());
+        assert!(room(MAX_PER_APPLICATION, 0, "a.pdf", 1).unwrap_err().contains("20 attachments"));
+        assert!(room(3, MAX_TOTAL_BYTES - 10, "a.pdf", 10).is_ok());
+        assert!(room(3, MAX_TOTAL_BYTES - 10, "a.pdf", 11).unwrap_err().contains("in all"));
+        assert!(room(3, i64::MAX, "a.pdf", i64::MAX).is_err(), "no overflow");
     }
 }

@@ -55,6 +55,11 @@ impl State {
         serde_json::from_value(serde_json::Value::String(text.to_string())).ok()
     }
 
+    /// The states of an application not yet decided: it awaits the duty team's answer
+    /// or the applicant's next step.
+    pub const UNDECIDED: [State; 5] =
+        [State::Filed, State::Checked, State::Conditions, State::Checking, State::NonConformities];
+
     /// States in which technical conditions are running.
     fn conditions_run(self) -> bool {
         matches!(self, State::Conditions | State::Checking | State::NonConformities)

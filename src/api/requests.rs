@@ -24,7 +24,9 @@ impl From<DeskError> for ApiError {
             DeskError::Invalid(_) | DeskError::Signature(_) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
             }
-            DeskError::TooEarly { .. } | DeskError::Effect(_) => ApiError::new(StatusCode::CONFLICT, e.to_string()),
+            DeskError::TooEarly { .. } | DeskError::TooMany { .. } | DeskError::Effect(_) => {
+                ApiError::new(StatusCode::CONFLICT, e.to_string())
+            }
             DeskError::Store(e) => e.into(),
         }
     }

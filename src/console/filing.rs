@@ -130,7 +130,9 @@ pub async fn file(
     match console.app.desk.file(&person.actor(), filing, today).await {
         Ok(record) => Ok(Redirect::to(&format!("/requests/{}", record.id)).into_response()),
         Err(DeskError::Invalid(problems)) => refused(StatusCode::UNPROCESSABLE_ENTITY, problems.to_string()),
-        Err(e @ DeskError::TooEarly { .. }) => refused(StatusCode::CONFLICT, e.to_string()),
+        Err(e @ (DeskError::TooEarly { .. } | DeskError::TooMany { .. })) => {
+            refused(StatusCode::CONFLICT, e.to_string())
+        }
         Err(e) => Err(crate::api::ApiError::from(e).into()),
     }
 }

@@ -32,7 +32,7 @@ pub use view::RequestView;
 use crate::config::Config;
 
 /// `[desk]` in the configuration file.
-#[derive(Clone, Debug, Default, serde::Deserialize, serde::Serialize, PartialEq)]
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeskConfig {
     /// A PEM file of the certificates signed documents must chain to. Without it a
@@ -40,6 +40,15 @@ pub struct DeskConfig {
     pub trust_anchors: Option<PathBuf>,
     /// The duty team's addresses, alerted at once when an incident is reported.
     pub duty_contacts: Vec<String>,
+    /// The most applications one applicant has not yet decided at once; a filing
+    /// beyond it is refused (an applicant cannot flood the desk and its e-mails).
+    pub max_undecided_per_applicant: u32,
+}
+
+impl Default for DeskConfig {
+    fn default() -> DeskConfig {
+        DeskConfig { trust_anchors: None, duty_contacts: Vec::new(), max_undecided_per_applicant: 20 }
+    }
 }
 
 /// Why the desk did not do what it was asked.
@@ -51,6 +60,11 @@ pub enum DeskError {
         "refused: {applicant}'s {kind} application {refused} was refused on {on}; a new one is accepted from {from}"
     )]
     TooEarly { applicant: Applicant, kind: Kind, refused: i64, on: Date, from: Date },
+    #[error(
+        "refused: {applicant} has {undecided} applications not yet decided, the most it may have \
+         ([desk] max_undecided_per_applicant); file again when one is answered"
+    )]
+    TooMany { applicant: Applicant, undecided: i64 },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{0}")]
@@ -93,6 +107,8 @@ pub struct Desk {
     anchors: Vec<Vec<u8>>,
     /// Who is alerted of an incident at once.
     duty_contacts: Vec<String>,
+    /// The most undecided applications of one applicant.
+    max_undecided: i64,
 }
 
 /// The trust anchors in a PEM file, as DER.
@@ -128,6 +144,7 @@ impl Desk {
             remind_days: config.policies.remind_days,
             anchors: anchors(config.desk.trust_anchors.as_deref())?,
             duty_contacts: config.desk.duty_contacts.clone(),
+            max_undecided: i64::from(config.desk.max_undecided_per_applicant),
         })
     }
 
@@ -150,7 +167,7 @@ impl Desk {
             }
             mails
         };
-        match self.store.file_application(actor, &application, sealed, &compose).await? {
+        match self.store.file_application(actor, &application, sealed, &compose, self.max_undecided).await? {
             Filed::Recorded(record) => {
                 self.outbox.notify_one();
                 Ok(record)
@@ -166,6 +183,12 @@ impl Desk {
                     on: refused.application.since,
                     from,
                 })
+            }
+            Filed::TooMany { undecided } => {
+                let event = serde_json::json!({ "kind": filing.kind, "undecided": undecided });
+                let who = format!("applicant:{}", application.applicant);
+                self.store.record(actor, "request.refused-too-many", &who, event).await?;
+                Err(DeskError::TooMany { applicant: application.applicant, undecided })
             }
         }
     }

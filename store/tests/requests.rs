@@ -1,5 +1,6 @@
 //! The request desk's records: filing, transitions with their timeline and audit, the
-//! 30-day wait after a refusal checked inside the filing, e-mails recorded with their
+//! 30-day wait after a refusal and the bound on an applicant's undecided applications
+//! checked inside the filing, attachments bounded per application, e-mails recorded with their
 //! events and sent once, who sees which applications, attachments checked and kept
 //! whole, secrets kept only sealed.
 
@@ -35,10 +36,14 @@ fn nothing(_: &ApplicationRecord) -> Vec<OutMail> {
     Vec::new()
 }
 
+/// The most undecided applications of one applicant, as the desk's default.
+const LIMIT: i64 = 20;
+
 async fn file(store: &Store, app: &Application) -> ApplicationRecord {
-    match store.file_application("t", app, None, &tell).await.unwrap() {
+    match store.file_application("t", app, None, &tell, LIMIT).await.unwrap() {
         Filed::Recorded(record) => record,
         Filed::TooEarly { from, .. } => panic!("refused as early, accepted from {from}"),
+        Filed::TooMany { undecided } => panic!("refused with {undecided} undecided"),
     }
 }
 
@@ -85,12 +90,12 @@ async fn a_refiling_within_30_days_of_a_refusal_is_refused_inside_its_transactio
     let mut tries = tokio::task::JoinSet::new();
     for _ in 0..8 {
         let (store, early) = (store.clone(), lists(&owner, "2026-04-04"));
-        tries.spawn(async move { store.file_application("t", &early, None, &tell).await });
+        tries.spawn(async move { store.file_application("t", &early, None, &tell, LIMIT).await });
     }
     for outcome in tries.join_all().await {
         match outcome.unwrap() {
             Filed::TooEarly { refused, from } => assert_eq!((refused.id, from), (filed.id, d("2026-04-05"))),
-            Filed::Recorded(r) => panic!("application {} recorded within the wait", r.id),
+            other => panic!("not refused as early: {}", matches!(other, Filed::Recorded(_))),
         }
     }
     assert_eq!(store.applications(&Visible::All).await.unwrap().len(), 1);
@@ -166,7 +171,7 @@ async fn unknown_applicants_are_refused_and_attachments_checked() {
     let dir = tempfile::tempdir().unwrap();
     let (store, owner) = store_with_org(&dir).await;
     let stranger = Bin::with_check_digit("99010100001").unwrap();
-    let missing = store.file_application("t", &lists(&stranger, "2026-03-02"), None, &tell).await;
+    let missing = store.file_application("t", &lists(&stranger, "2026-03-02"), None, &tell, LIMIT).await;
     assert!(matches!(missing, Err(StoreError::NotFound { .. })), "{missing:?}");
 
     let filed = file(&store, &lists(&owner, "2026-03-02")).await;
@@ -182,6 +187,64 @@ async fn unknown_applicants_are_refused_and_attachments_checked() {
 }
 
 #[tokio::test]
+async fn an_applicants_undecided_applications_are_bounded_inside_the_filing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, owner) = store_with_org(&dir).await;
+    let first = file(&store, &lists(&owner, "2026-03-02")).await;
+    file(&store, &lists(&owner, "2026-03-02")).await;
+    // Eight filings at once with room for three more under a limit of five: three recorded.
+    let mut tries = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (store, app) = (store.clone(), lists(&owner, "2026-03-03"));
+        tries.spawn(async move { store.file_application("t", &app, None, &tell, 5).await });
+    }
+    let outcomes: Vec<Filed> = tries.join_all().await.into_iter().map(Result::unwrap).collect();
+    let recorded = outcomes.iter().filter(|o| matches!(o, Filed::Recorded(_))).count();
+    let too_many = outcomes.iter().filter(|o| matches!(o, Filed::TooMany { undecided: 5 })).count();
+    assert_eq!((recorded, too_many), (3, 5));
+    assert_eq!(store.applications(&Visible::All).await.unwrap().len(), 5);
+    // A decided application makes room for one more; another applicant was never limited.
+    store.act_on_application("t", first.id, &Action::Apply, d("2026-03-04"), &nothing).await.unwrap();
+    let one_more = store.file_application("t", &lists(&owner, "2026-03-05"), None, &nothing, 5).await.unwrap();
+    assert!(matches!(one_more, Filed::Recorded(_)));
+    let full = store.file_application("t", &lists(&owner, "2026-03-05"), None, &nothing, 5).await.unwrap();
+    assert!(matches!(full, Filed::TooMany { undecided: 5 }));
+    let other = Bin::with_check_digit("99010100001").unwrap();
+    store.add_organisation("test", &other, "Ministry of Others", &[]).await.unwrap();
+    file(&store, &lists(&other, "2026-03-05")).await;
+}
+
+#[tokio::test]
+async fn an_application_holds_a_bounded_number_and_size_of_attachments_even_uploaded_at_once() {
+    use desk::attachment::{MAX_BYTES, MAX_PER_APPLICATION, MAX_TOTAL_BYTES};
+    let dir = tempfile::tempdir().unwrap();
+    let (store, owner) = store_with_org(&dir).await;
+    let filed = file(&store, &lists(&owner, "2026-03-02")).await;
+    // Large files at once: only as many as fit the total are kept.
+    let big = vec![b'a'; MAX_BYTES];
+    let mut tries = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let (store, big) = (store.clone(), big.clone());
+        tries.spawn(
+            async move { store.attach("t", filed.id, (&format!("big{i}.txt"), "text/plain", &big), None).await },
+        );
+    }
+    let kept = tries.join_all().await.into_iter().filter(Result::is_ok).count();
+    let fit = usize::try_from(MAX_TOTAL_BYTES).unwrap() / MAX_BYTES;
+    assert_eq!(kept, fit);
+    let over = store.attach("t", filed.id, ("more.txt", "text/plain", b"x".repeat(MAX_BYTES).as_slice()), None).await;
+    assert!(matches!(&over, Err(StoreError::Invalid(m)) if m.contains("in all")), "{over:?}");
+    // Small files up to the count, on another application (each has its own room).
+    let second = file(&store, &lists(&owner, "2026-03-02")).await;
+    for i in 0..MAX_PER_APPLICATION {
+        store.attach("t", second.id, (&format!("n{i}.txt"), "text/plain", b"note"), None).await.unwrap();
+    }
+    let over = store.attach("t", second.id, ("one-more.txt", "text/plain", b"note"), None).await;
+    assert!(matches!(&over, Err(StoreError::Invalid(m)) if m.contains("20 attachments")), "{over:?}");
+    assert_eq!(store.attachments(second.id).await.unwrap().len(), usize::try_from(MAX_PER_APPLICATION).unwrap());
+}
+
+#[tokio::test]
 async fn a_secret_is_kept_only_sealed() {
     let dir = tempfile::tempdir().unwrap();
     let (store, owner) = store_with_org(&dir).await;
@@ -193,7 +256,7 @@ async fn a_secret_is_kept_only_sealed() {
     let app = Application::file(Applicant::Organisation(owner), vec!["it@min.example".into()], fields, d("2026-03-02"))
         .unwrap();
     let Filed::Recorded(filed) =
-        store.file_application("t", &app, Some(sealer.seal(&secret).unwrap()), &nothing).await.unwrap()
+        store.file_application("t", &app, Some(sealer.seal(&secret).unwrap()), &nothing, LIMIT).await.unwrap()
     else {
         panic!("refused")
     };

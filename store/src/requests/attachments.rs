@@ -1,5 +1,6 @@
 //! The attachments of an application: checked by the desk's rules (size, content type
-//! against content), kept whole with their name, type, size, SHA-256 and, for a signed
+//! against content, how many and how much one application holds, counted under the
+//! store's write lock so that simultaneous uploads cannot pass it together), kept whole with their name, type, size, SHA-256 and, for a signed
 //! document the caller verified, its signer; audited (without the content).
 
 use aws_lc_rs::digest::{SHA256, digest};
@@ -7,7 +8,7 @@ use serde_json::json;
 use sqlx::Row;
 
 use super::{AttachmentInfo, Verified, subject};
-use crate::{Result, Store, StoreError, audit, now_ms};
+use crate::{Result, Store, StoreError, audit, now_ms, write_lock};
 
 impl Store {
     /// Records an attachment of application `id` after checking it; `signer` is the
@@ -25,6 +26,16 @@ impl Store {
         let sha256: String = digest(&SHA256, content).as_ref().iter().map(|b| format!("{b:02x}")).collect();
         let size = i64::try_from(content.len()).unwrap_or(i64::MAX);
         let mut tx = self.pool.begin().await?;
+        write_lock(&mut tx).await?;
+        let held = sqlx::query(
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n, CAST(COALESCE(SUM(size), 0) AS BIGINT) AS total \
+             FROM application_attachments WHERE application_id = $1",
+        )
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let (count, total): (i64, i64) = (held.try_get("n")?, held.try_get("total")?);
+        desk::attachment::room(count, total, name, size).map_err(StoreError::Invalid)?;
         let row = sqlx::query(
             "INSERT INTO application_attachments (application_id, name, content_type, size, sha256, signer, \
              signer_bin, added_at, actor, content, signs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \

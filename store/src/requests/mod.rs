@@ -80,7 +80,14 @@ pub enum Visible {
 #[derive(Clone, Debug)]
 pub enum Filed {
     Recorded(ApplicationRecord),
-    TooEarly { refused: ApplicationRecord, from: Date },
+    TooEarly {
+        refused: ApplicationRecord,
+        from: Date,
+    },
+    /// The applicant already has `undecided` applications not yet decided, the most it may.
+    TooMany {
+        undecided: i64,
+    },
 }
 
 /// Composes the e-mails an event causes, from the record as it is after the event.
@@ -185,6 +192,17 @@ async fn insert(
     Ok(row.try_get("id")?)
 }
 
+/// How many of the applicant's applications are not yet decided.
+async fn undecided(conn: &mut sqlx::AnyConnection, applicant: &Applicant) -> Result<i64> {
+    let states: Vec<String> = State::UNDECIDED.iter().map(|s| format!("'{}'", s.as_str())).collect();
+    let sql = format!(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM applications WHERE applicant = $1 AND state IN ({})",
+        states.join(", ")
+    );
+    let row = sqlx::query(&sql).bind(applicant.to_string()).fetch_one(&mut *conn).await?;
+    Ok(row.try_get("n")?)
+}
+
 /// The applicant's latest refusal of a `kind` application, if any.
 async fn last_refusal(
     conn: &mut sqlx::AnyConnection,
@@ -203,13 +221,15 @@ async fn last_refusal(
 impl Store {
     /// Records a new application (its secret, if any, already sealed) with the e-mails
     /// `compose` makes of it, unless the applicant's last refusal of the same kind is
-    /// less than 30 days old. The applicant must be a registered operator or organisation.
+    /// less than 30 days old or it already has `undecided_limit` applications not yet
+    /// decided. The applicant must be a registered operator or organisation.
     pub async fn file_application(
         &self,
         actor: &str,
         application: &Application,
         sealed_secret: Option<String>,
         compose: Compose<'_>,
+        undecided_limit: i64,
     ) -> Result<Filed> {
         match &application.applicant {
             Applicant::Operator(name) => self.operator(name).await.map(|_| ())?,
@@ -222,6 +242,10 @@ impl Store {
             if application.received < from {
                 return Ok(Filed::TooEarly { refused, from });
             }
+        }
+        let undecided = undecided(&mut tx, &application.applicant).await?;
+        if undecided >= undecided_limit {
+            return Ok(Filed::TooMany { undecided });
         }
         let now = now_ms();
         let id = insert(&mut tx, application, sealed_secret, now).await?;
