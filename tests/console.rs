@@ -91,6 +91,11 @@ fn forms_without_their_csrf_token_or_from_elsewhere_are_refused() {
     other.get("/login");
     let no_login_token = other.post_raw("/login", &[("name", "duty1"), ("password", DUTY_PW)]);
     assert_eq!(no_login_token.status, 403, "the login form has its own token");
+    // The login form is read before anyone is known: a large one is refused unread.
+    let padding = "a".repeat(64 << 10);
+    let large = other.post("/login", &[("name", "duty1"), ("password", DUTY_PW), ("pad", &padding)]);
+    assert_eq!(large.status, 413, "{}", large.body);
+    assert_eq!(other.login("duty1", DUTY_PW).status, 303, "the same person logs in with a form of its size");
 
     let ok = b.post("/blocks", &target);
     assert_eq!(ok.status, 200, "{}", ok.body);

@@ -129,6 +129,15 @@ fn an_applicant_files_at_most_its_undecided_limit_and_the_refusals_send_nothing(
     assert_eq!(applied.status, 200, "{}", applied.body);
     assert_eq!(file(&org_a, &cast.a).status, 201, "an answer makes room");
     assert_eq!(file(&org_a, &cast.a).status, 409);
+    // Bodies: read only once the caller is known, and only as large as the route needs.
+    let padded = format!(r#"{{"kind": "yearly-lists", "pad": "{}"}}"#, "a".repeat(2 << 20));
+    let big = env.write("big.json", &padded);
+    assert_eq!(server.call("POST", "/api/v1/requests", None, Some((&big, "application/json"))).status, 401);
+    let refused = server.call("POST", "/api/v1/requests", Some(&org_c), Some((&big, "application/json")));
+    assert_eq!(refused.status, 413, "{}", refused.body);
+    let text = env.write("big.txt", &"a".repeat(10 * 1024 * 1024 + 1));
+    let attach = format!("/api/v1/requests/{}/attachments?name=big.txt", filed[1]);
+    assert_eq!(server.call("POST", &attach, Some(&org_a), Some((&text, "text/plain"))).status, 413);
     let listed = server.get("/api/v1/requests", &duty).json();
     assert_eq!(listed.as_array().unwrap().len(), 5, "nothing recorded for a refused filing");
     // Five filings and one answer are e-mailed; the six refused filings are not.

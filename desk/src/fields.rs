@@ -7,6 +7,8 @@
 
 mod read;
 
+pub use read::{MAX_ITEMS, MAX_TEXT};
+
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 

@@ -204,8 +204,12 @@ impl Application {
         if contacts.is_empty() {
             problems.push("contacts", "name at least one e-mail address to send the answers to");
         }
-        for c in contacts.iter().filter(|c| !plausible_email(c)) {
-            problems.push("contacts", format!("'{c}' is not an e-mail address"));
+        if contacts.len() > MAX_CONTACTS {
+            problems.push("contacts", format!("{} addresses; name at most {MAX_CONTACTS}", contacts.len()));
+        }
+        for c in contacts.iter().take(MAX_CONTACTS + 1).filter(|c| !plausible_email(c)) {
+            let shown: String = c.chars().take(80).collect();
+            problems.push("contacts", format!("'{shown}' is not an e-mail address"));
         }
         if !problems.is_empty() {
             return Err(problems);
@@ -379,7 +383,13 @@ fn next(kind: Kind, state: State, action: &Action) -> Option<State> {
 }
 
 /// A light check of an e-mail address: one '@', something on each side, a dot after it.
+/// The most addresses an application's answers are e-mailed to.
+pub const MAX_CONTACTS: usize = 10;
+
 fn plausible_email(text: &str) -> bool {
+    if text.len() > 254 {
+        return false;
+    }
     match text.split_once('@') {
         Some((local, domain)) => {
             !local.is_empty() && domain.contains('.') && !domain.contains('@') && !text.contains(char::is_whitespace)

@@ -62,8 +62,14 @@ pub struct AppState {
     pub desk: std::sync::Arc<crate::requests::Desk>,
 }
 
-/// The API's routes.
+/// The largest body of a desk request that is not a file: an application or an action.
+pub const DESK_JSON_BYTES: usize = 1 << 20;
+
+/// The API's routes. `max_body` bounds the bodies of imports; the desk's routes take
+/// only what they need (a body is read only after its caller is authenticated).
 pub fn router(state: AppState, max_body: usize) -> Router {
+    let desk_json = DefaultBodyLimit::max(DESK_JSON_BYTES);
+    let attachment = DefaultBodyLimit::max(desk::attachment::MAX_BYTES);
     let v1 = Router::new()
         .route("/openapi.json", get(openapi::serve))
         .route("/whoami", get(routes::whoami))
@@ -84,10 +90,10 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/mail/systems/{name}/status", put(mail::set_status))
         .route("/mail/systems/{name}/held", axum::routing::post(mail::held))
         .route("/mail/queue", get(mail::queue))
-        .route("/requests", get(requests::list).post(requests::file))
+        .route("/requests", get(requests::list).post(requests::file).layer(desk_json))
         .route("/requests/{id}", get(requests::show))
-        .route("/requests/{id}/actions", axum::routing::post(requests::act))
-        .route("/requests/{id}/attachments", axum::routing::post(requests::attach))
+        .route("/requests/{id}/actions", axum::routing::post(requests::act).layer(desk_json))
+        .route("/requests/{id}/attachments", axum::routing::post(requests::attach).layer(attachment))
         .route("/requests/{id}/attachments/{attachment}", get(requests::attachment))
         .route("/metrics", get(routes::metrics))
         .fallback(routes::not_found);

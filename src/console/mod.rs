@@ -92,11 +92,21 @@ impl Console {
     }
 }
 
+/// The largest body of a console form; the login form, read before anyone is known,
+/// takes far less, and the two file uploads take what their files need.
+const FORM_BYTES: usize = 1 << 20;
+const LOGIN_BYTES: usize = 16 << 10;
+/// What a multipart upload carries around its file.
+const MULTIPART_SLACK: usize = 64 << 10;
+
 /// The console's routes, to be merged beside `/api/v1`.
 pub fn router(console: Console) -> Router {
+    use axum::extract::DefaultBodyLimit;
+    let import = DefaultBodyLimit::max(console.config.api.max_body_mib << 20);
+    let attachment = DefaultBodyLimit::max(::desk::attachment::MAX_BYTES + MULTIPART_SLACK);
     Router::new()
         .route("/", get(today::home))
-        .route("/login", get(auth::login_page).post(auth::login))
+        .route("/login", get(auth::login_page).post(auth::login).layer(DefaultBodyLimit::max(LOGIN_BYTES)))
         .route("/logout", post(auth::logout))
         .route("/lang", post(auth::set_lang))
         .route("/static/{file}", get(assets::serve))
@@ -112,13 +122,13 @@ pub fn router(console: Console) -> Router {
         .route("/requests", get(desk::list))
         .route("/requests/new", get(filing::new).post(filing::file))
         .route("/requests/{id}", get(desk::detail))
-        .route("/requests/{id}/attach", post(filing::attach))
+        .route("/requests/{id}/attach", post(filing::attach).layer(attachment))
         .route("/requests/{id}/act", post(desk::act))
         .route("/requests/{id}/attachments/{attachment}", get(desk::attachment))
         .route("/audit", get(audit::page))
         .route("/operators", get(catalog::operators))
         .route("/operators/{operator}", get(catalog::operator))
-        .route("/operators/{operator}/upload", post(catalog::upload))
+        .route("/operators/{operator}/upload", post(catalog::upload).layer(import))
         .route("/operators/{operator}/confirm", post(catalog::confirm))
         .route("/operators/{operator}/export", get(catalog::export))
         .route("/organisations", get(catalog::organisations))
@@ -129,7 +139,7 @@ pub fn router(console: Console) -> Router {
         .route("/calendar", get(system::calendar))
         .route("/policies", get(system::policies))
         .fallback(not_found)
-        .layer(axum::extract::DefaultBodyLimit::max(console.config.api.max_body_mib << 20))
+        .layer(DefaultBodyLimit::max(FORM_BYTES))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(console)
 }

@@ -1,6 +1,8 @@
 //! Reading an application's JSON object one field at a time, noting every problem
 //! instead of stopping at the first. Lenient where the command line is: a number may
-//! come as text, a list as one text with commas.
+//! come as text, a list as one text with commas. Bounded: a text holds at most
+//! [`MAX_TEXT`] characters and a list [`MAX_ITEMS`] items (an applicant cannot make the
+//! desk store, show and e-mail what it sends without end).
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
@@ -9,6 +11,11 @@ use policies::calendar::Date;
 use serde_json::Value;
 
 use super::{ChangeKind, Credentials, Problems};
+
+/// The most characters one text field holds.
+pub const MAX_TEXT: usize = 2000;
+/// The most items one list field holds.
+pub const MAX_ITEMS: usize = 10_000;
 
 pub(super) struct Reader<'a> {
     object: Option<&'a serde_json::Map<String, Value>>,
@@ -53,9 +60,21 @@ impl<'a> Reader<'a> {
         value
     }
 
+    /// `text` trimmed, or a problem when it is longer than [`MAX_TEXT`].
+    fn bounded(&mut self, field: &str, text: &str) -> Option<String> {
+        let text = text.trim();
+        match text.chars().count() {
+            n if n > MAX_TEXT => {
+                self.problems.push(field, format!("{n} characters; at most {MAX_TEXT}"));
+                None
+            }
+            _ => Some(text.to_string()),
+        }
+    }
+
     fn text_of(&mut self, field: &str, value: &Value) -> Option<String> {
         match value {
-            Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+            Value::String(s) if !s.trim().is_empty() => self.bounded(field, s),
             Value::String(_) => {
                 self.problems.push(field, "empty");
                 None
@@ -73,7 +92,7 @@ impl<'a> Reader<'a> {
 
     pub(super) fn optional_text(&mut self, field: &'static str) -> String {
         match self.get(field) {
-            Some(Value::String(s)) => s.trim().to_string(),
+            Some(Value::String(s)) => self.bounded(field, s).unwrap_or_default(),
             Some(_) => {
                 self.problems.push(field, "must be text");
                 String::new()
@@ -119,6 +138,15 @@ impl<'a> Reader<'a> {
                 Value::String(s) => out.extend(s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from)),
                 _ => self.problems.push(field, "must be a list of texts"),
             }
+            if out.len() > MAX_ITEMS {
+                self.problems.push(field, format!("more than {MAX_ITEMS} items"));
+                return Vec::new();
+            }
+        }
+        let long = out.iter().filter(|t| t.chars().count() > MAX_TEXT).count();
+        if long > 0 {
+            self.problems.push(field, format!("{long} items longer than {MAX_TEXT} characters"));
+            return Vec::new();
         }
         out
     }
@@ -178,7 +206,11 @@ impl<'a> Reader<'a> {
             return None;
         };
         let mut part = |name: &str| match object.get(name) {
-            Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
+            Some(Value::String(s)) if !s.trim().is_empty() && s.chars().count() <= MAX_TEXT => s.trim().to_string(),
+            Some(Value::String(s)) if !s.trim().is_empty() => {
+                self.problems.push(&format!("{field}.{name}"), format!("at most {MAX_TEXT} characters"));
+                String::new()
+            }
             _ => {
                 self.problems.push(&format!("{field}.{name}"), "missing or empty");
                 String::new()

@@ -178,6 +178,40 @@ fn every_problem_of_an_application_is_named() {
 }
 
 #[test]
+fn what_an_applicant_sends_is_bounded_in_every_field() {
+    use crate::fields::{MAX_ITEMS, MAX_TEXT};
+    let long = "x".repeat(MAX_TEXT + 1);
+    let at_most = "ы".repeat(MAX_TEXT);
+    let f = json!({"category": "vpn", "purpose": long});
+    let problems = Fields::parse(Kind::RiskyService, &f, d("2026-01-01")).unwrap_err();
+    assert_eq!(problems.0[0].field, "purpose");
+    assert!(problems.0[0].message.contains("at most 2000"), "{problems}");
+    assert!(
+        Fields::parse(Kind::RiskyService, &json!({"category": "vpn", "purpose": at_most}), d("2026-01-01")).is_ok()
+    );
+    let many: Vec<String> = (0..=MAX_ITEMS).map(|i| format!("10.{}.{}.0/24", i / 256, i % 256)).collect();
+    let problems = Fields::parse(Kind::YearlyLists, &json!({"categories": "news", "networks": many}), d("2026-01-01"));
+    assert!(problems.unwrap_err().to_string().contains("more than 10000 items"));
+    let one_text = (0..=MAX_ITEMS).map(|i| format!("a{i}.example.kz")).collect::<Vec<_>>().join(",");
+    let f = json!({"system": "m", "domains": one_text, "servers": "192.0.2.25"});
+    assert!(Fields::parse(Kind::MailConnection, &f, d("2026-01-01")).unwrap_err().to_string().contains("items"));
+    let f = json!({"site": "min.example.kz", "addresses": "192.0.2.80", "responsible": "A", "phone": "1",
+        "credentials": {"access": "https://min.example.kz", "login": "waf", "secret": "s".repeat(MAX_TEXT + 1)}});
+    let problems = Fields::parse(Kind::Waf, &f, d("2026-01-01")).unwrap_err();
+    assert_eq!(problems.0[0].field, "credentials.secret", "{problems}");
+    // Contacts: at most ten, each a plausible address of at most 254 bytes.
+    let fields = || Fields::parse(Kind::RiskyService, &json!({"category": "vpn", "purpose": "x"}), d("2026-01-01"));
+    let org = || Applicant::Organisation(bin());
+    let eleven: Vec<String> = (0..11).map(|i| format!("it{i}@min.example")).collect();
+    let refused = Application::file(org(), eleven, fields().unwrap(), d("2026-01-01")).unwrap_err();
+    assert!(refused.to_string().contains("at most 10"), "{refused}");
+    let ten: Vec<String> = (0..10).map(|i| format!("it{i}@min.example")).collect();
+    assert!(Application::file(org(), ten, fields().unwrap(), d("2026-01-01")).is_ok());
+    let huge = format!("{}@min.example", "a".repeat(250));
+    assert!(Application::file(org(), vec![huge], fields().unwrap(), d("2026-01-01")).is_err());
+}
+
+#[test]
 fn a_secret_is_taken_out_and_masked_and_the_record_survives_a_round_trip() {
     let f = json!({"site": "akimat.example.kz", "addresses": "192.0.2.80", "responsible": "A. Admin",
         "phone": "+7 7172 000000", "pages": ["https://akimat.example.kz/"],
