@@ -153,8 +153,9 @@ impl<'a> Reader<'a> {
 
     pub(super) fn texts(&mut self, field: &'static str) -> Vec<String> {
         let Some(value) = self.required(field) else { return vec![] };
+        let known = self.problems.0.len();
         let items = self.list(field, value);
-        if items.is_empty() {
+        if items.is_empty() && self.problems.0.len() == known {
             self.problems.push(field, "name at least one");
         }
         items
