@@ -31,6 +31,10 @@ pub struct DeliveryConfig {
     pub retry: Vec<Duration>,
     /// Messages being delivered at once (default 20).
     pub max_concurrent: usize,
+    /// Deliveries at once to one destination: a recipient domain routed by MX, or a
+    /// connected system (default 5; a configured hop is not limited by it). One slow or
+    /// stalling destination then holds at most this many of `max_concurrent`.
+    pub max_per_destination: usize,
     /// TCP connect limit per address (default `30s`).
     #[serde(with = "duration::one")]
     pub connect_timeout: Duration,
@@ -70,6 +74,7 @@ impl Default for DeliveryConfig {
             queue_lifetime: Duration::from_secs(5 * 86_400),
             retry: default_retry(),
             max_concurrent: 20,
+            max_per_destination: 5,
             connect_timeout: Duration::from_secs(30),
             command_timeout: Duration::from_secs(300),
             data_timeout: Duration::from_secs(600),
@@ -92,7 +97,12 @@ impl DeliveryConfig {
         if self.queue_lifetime.is_zero() {
             bad("delivery.queue_lifetime", "must be more than 0s");
         }
-        for (field, v) in [("delivery.max_concurrent", self.max_concurrent), ("delivery.max_hosts", self.max_hosts)] {
+        let counts = [
+            ("delivery.max_concurrent", self.max_concurrent),
+            ("delivery.max_per_destination", self.max_per_destination),
+            ("delivery.max_hosts", self.max_hosts),
+        ];
+        for (field, v) in counts {
             if v == 0 {
                 bad(field, "must be at least 1");
             }

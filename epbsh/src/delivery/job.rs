@@ -20,28 +20,52 @@ use crate::spool::MessageId;
 
 /// Runs one attempt of message `id` (marked in flight by the scheduler). A message of a
 /// system suspended now (by the registry or the guard) is held instead, also between
-/// the transactions of one attempt.
+/// the transactions of one attempt. Recipients whose destination has all its deliveries
+/// running stay pending; when that is all of them nothing was tried and the message is
+/// looked at again shortly, its attempts and retry schedule untouched.
 pub(crate) async fn run(shared: Arc<Shared>, id: MessageId) {
     let Some((envelope, pending, expires_at)) =
         shared.queue().get(id).map(|i| (i.envelope.clone(), i.pending(), i.expires_at))
     else {
         return;
     };
-    let (results, held) = if shared.sender_suspended(&envelope) {
-        (Vec::new(), true)
+    let (results, held, busy) = if shared.sender_suspended(&envelope) {
+        (Vec::new(), true, false)
     } else if OffsetDateTime::now_utc() >= expires_at {
-        (same(&pending, Outcome::Expired), false)
+        (same(&pending, Outcome::Expired), false, false)
+    } else if all_full(&shared, &envelope, &pending) {
+        (Vec::new(), false, true)
     } else {
         match shared.spool.read(id).await {
             Ok(msg) => deliver(&shared, &envelope, &pending, &msg.body).await,
             Err(e) => {
                 tracing::error!(%id, error = %e, "cannot read queued message; deferring");
-                (same(&pending, Outcome::Deferred { reply: format!("4.3.0 spool read failed: {e}") }), false)
+                (same(&pending, Outcome::Deferred { reply: format!("4.3.0 spool read failed: {e}") }), false, false)
             }
         }
     };
-    settle::settle(&shared, id, &envelope, results, held).await;
+    match busy && !held && results.is_empty() {
+        true => settle::later(&shared, id),
+        false => settle::settle(&shared, id, &envelope, results, held).await,
+    }
     shared.wake.notify_one();
+}
+
+/// The pending recipients grouped by route, as the registry and the configuration say now.
+pub(crate) fn routes(shared: &Shared, env: &Envelope, pending: &[usize]) -> BTreeMap<Route, Vec<usize>> {
+    let registry = shared.registry.load();
+    let mut groups: BTreeMap<Route, Vec<usize>> = BTreeMap::new();
+    for &i in pending {
+        let r = route::choose(&env.recipients[i], &registry, &shared.cfg.transport, shared.cfg.smarthost.as_ref());
+        groups.entry(r).or_default().push(i);
+    }
+    groups
+}
+
+/// Whether every destination of the pending recipients has all its deliveries running.
+pub(crate) fn all_full(shared: &Shared, env: &Envelope, pending: &[usize]) -> bool {
+    let routes = routes(shared, env, pending);
+    !routes.is_empty() && routes.keys().all(|route| shared.busy.full(route))
 }
 
 /// The same outcome for every recipient in `pending`.
@@ -49,25 +73,24 @@ fn same(pending: &[usize], outcome: Outcome) -> Vec<RcptResult> {
     pending.iter().map(|&index| RcptResult { index, outcome: outcome.clone(), remote: None }).collect()
 }
 
-/// Groups the pending recipients by route and sends each group; stops (true) when the
-/// sending system is suspended before a group is sent.
-async fn deliver(shared: &Shared, env: &Envelope, pending: &[usize], body: &[u8]) -> (Vec<RcptResult>, bool) {
+/// Groups the pending recipients by route and sends each group whose destination has
+/// room; returns the results, whether the sending system was suspended before a group
+/// was sent (then it stops), and whether a group was left for a full destination.
+async fn deliver(shared: &Shared, env: &Envelope, pending: &[usize], body: &[u8]) -> (Vec<RcptResult>, bool, bool) {
     if hops(body) > MAX_HOPS {
         let reply = format!("5.4.6 mail forwarding loop: more than {MAX_HOPS} Received headers");
-        return (same(pending, Outcome::Rejected { code: 554, reply }), false);
+        return (same(pending, Outcome::Rejected { code: 554, reply }), false, false);
     }
-    let registry = shared.registry.load();
-    let mut groups: BTreeMap<Route, Vec<usize>> = BTreeMap::new();
-    for &i in pending {
-        let r = route::choose(&env.recipients[i], &registry, &shared.cfg.transport, shared.cfg.smarthost.as_ref());
-        groups.entry(r).or_default().push(i);
-    }
-    drop(registry);
     let mut out = Vec::with_capacity(pending.len());
-    for (route, idx) in groups {
+    let mut busy = false;
+    for (route, idx) in routes(shared, env, pending) {
         if shared.sender_suspended(env) {
-            return (out, true);
+            return (out, true, busy);
         }
+        let Some(_slot) = shared.busy.enter(&route) else {
+            busy = true;
+            continue;
+        };
         let rcpts: Vec<&Mailbox> = idx.iter().map(|&i| &env.recipients[i]).collect();
         let (outcomes, remote) = match shared.resolver.targets(&route).await {
             Err(Unresolved::Permanent(why)) => (vec![Outcome::Rejected { code: 550, reply: why }; idx.len()], None),
@@ -80,7 +103,7 @@ async fn deliver(shared: &Shared, env: &Envelope, pending: &[usize], body: &[u8]
             remote: remote.clone(),
         }));
     }
-    (out, false)
+    (out, false, busy)
 }
 
 /// Tries the targets in order until one takes the transaction (or commits to it).

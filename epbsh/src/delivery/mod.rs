@@ -5,7 +5,8 @@
 //! the unauthenticated senders of mail from outside: no backscatter).
 //!
 //! Files: `config` (settings), `queue` (in-memory state), `scheduler` (the task), `job`
-//! (one attempt) and `settle` (its results), `route` and `resolve` (where mail goes),
+//! (one attempt) and `settle` (its results), `busy` (deliveries in progress per
+//! destination, bounded), `route` and `resolve` (where mail goes),
 //! `client`, `reply`, `error`, `stream`, `tls`, `pool` and `connect` (the SMTP client
 //! side, also for recipient probes), `dsn` (reports).
 //!
@@ -18,6 +19,7 @@
 //! [`Delivery::delete_held`] drops it without a DSN.
 //! Must not: block on the async workers, or decide relay policy (the listener does).
 
+mod busy;
 mod client;
 mod config;
 mod connect;
@@ -80,6 +82,8 @@ pub(crate) struct Shared {
     pool: pool::Pool,
     wake: Notify,
     local: SocketAddr,
+    /// Deliveries in progress per destination.
+    busy: busy::Busy,
 }
 
 impl Shared {
@@ -151,6 +155,7 @@ impl Delivery {
             queue: Mutex::new(queue::Queue::new(ctx.cfg.retry.clone(), ctx.cfg.queue_lifetime)),
             pool: pool::Pool::new(ctx.cfg.reuse_idle),
             wake: Notify::new(),
+            busy: busy::Busy::new(ctx.cfg.max_per_destination),
             resolver,
             tls,
             spool: ctx.spool,

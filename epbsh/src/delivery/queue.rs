@@ -13,6 +13,11 @@ use tokio::time::Instant;
 use crate::envelope::{Envelope, SystemId};
 use crate::spool::{MessageId, RecipientState};
 
+/// The most due messages with full destinations one [`Queue::take_due`] looks at.
+const SCAN: usize = 1024;
+/// How soon a message whose destinations were all full is looked at again.
+pub(crate) const BUSY_RECHECK: Duration = Duration::from_secs(1);
+
 /// One queued message.
 #[derive(Debug, Clone)]
 pub(crate) struct Item {
@@ -106,15 +111,19 @@ impl Queue {
     }
 
     /// Takes up to `max` due messages and marks them in flight; due messages of a system
-    /// for which `suspended` is true are held instead (second list, to be persisted).
+    /// for which `suspended` is true are held instead (second list, to be persisted); a
+    /// due message for which `full` is true (all its destinations busy) is looked at
+    /// again after [`BUSY_RECHECK`], its attempts untouched. At most [`SCAN`] full ones
+    /// per call, so that the scheduler's lock is short.
     pub fn take_due(
         &mut self,
         now: Instant,
         max: usize,
         suspended: impl Fn(SystemId) -> bool,
+        full: impl Fn(&Item) -> bool,
     ) -> (Vec<MessageId>, Vec<MessageId>) {
-        let (mut run, mut hold) = (Vec::new(), Vec::new());
-        while run.len() < max {
+        let (mut run, mut hold, mut skipped) = (Vec::new(), Vec::new(), 0);
+        while run.len() < max && skipped < SCAN {
             let Some(&(at, id)) = self.due.first() else { break };
             if at > now {
                 break;
@@ -124,12 +133,25 @@ impl Queue {
             if item.envelope.system_id.is_some_and(&suspended) {
                 item.held = true;
                 hold.push(id);
+            } else if full(item) {
+                skipped += 1;
+                self.schedule(id, now + BUSY_RECHECK);
             } else {
                 item.in_flight = true;
                 run.push(id);
             }
         }
         (run, hold)
+    }
+
+    /// Ends the attempt of `id`, which tried nothing (its destinations were full): due
+    /// again after [`BUSY_RECHECK`], attempts and last error as they were.
+    pub fn busy(&mut self, id: MessageId, now: Instant) {
+        let Some(item) = self.items.get_mut(&id) else { return };
+        item.in_flight = false;
+        if !item.held {
+            self.schedule(id, now + BUSY_RECHECK);
+        }
     }
 
     /// Holds one message (also while it is in flight: its attempt then ends without a
@@ -286,19 +308,19 @@ mod tests {
         let t0 = Instant::now();
         let wall = OffsetDateTime::UNIX_EPOCH;
         q.insert(MessageId(1), env(None, 2), vec![Pending; 2], false, wall, t0);
-        let (run, hold) = q.take_due(t0, 10, |_| false);
+        let (run, hold) = q.take_due(t0, 10, |_| false, |_| false);
         assert_eq!((run, hold), (vec![MessageId(1)], vec![]));
-        assert!(q.take_due(t0, 10, |_| false).0.is_empty(), "in flight is not due");
+        assert!(q.take_due(t0, 10, |_| false, |_| false).0.is_empty(), "in flight is not due");
         assert!(q.finish_attempt(MessageId(1), &[(0, Delivered)], Some("451 later".into()), t0, wall));
         assert_eq!(q.next_due(), Some(t0 + Duration::from_secs(60)));
-        q.take_due(t0 + Duration::from_secs(60), 10, |_| false);
+        q.take_due(t0 + Duration::from_secs(60), 10, |_| false, |_| false);
         q.finish_attempt(MessageId(1), &[], None, t0, wall);
         assert_eq!(q.next_due(), Some(t0 + Duration::from_secs(300)));
-        q.take_due(t0 + Duration::from_secs(300), 10, |_| false);
+        q.take_due(t0 + Duration::from_secs(300), 10, |_| false, |_| false);
         q.finish_attempt(MessageId(1), &[], None, t0, wall + Duration::from_secs(3500));
         assert_eq!(q.next_due(), Some(t0 + Duration::from_secs(100)), "never past the expiry");
         assert_eq!(q.get(MessageId(1)).unwrap().last_error.as_deref(), Some("451 later"));
-        q.take_due(t0 + Duration::from_secs(100), 10, |_| false);
+        q.take_due(t0 + Duration::from_secs(100), 10, |_| false, |_| false);
         assert!(!q.finish_attempt(MessageId(1), &[(1, Failed)], None, t0, wall));
         assert_eq!(q.len(), 0);
     }
@@ -312,7 +334,7 @@ mod tests {
             q.insert(MessageId(id), env(Some(7), 1), vec![Pending], false, wall, t0);
         }
         q.insert(MessageId(4), env(None, 1), vec![Pending], false, wall, t0);
-        let (run, hold) = q.take_due(t0, 1, |s| s == SystemId(7));
+        let (run, hold) = q.take_due(t0, 1, |s| s == SystemId(7), |_| false);
         assert_eq!((run, hold), (vec![MessageId(4)], vec![MessageId(1), MessageId(2), MessageId(3)]));
         q.insert(MessageId(5), env(Some(7), 1), vec![Pending], false, wall, t0 + Duration::from_secs(9));
         assert_eq!(q.hold_where(|s| s == SystemId(7)), vec![MessageId(5)], "sweep holds what is not yet due");
@@ -327,6 +349,31 @@ mod tests {
         let later = wall + Duration::from_secs(86_400);
         q.release(MessageId(1), later, t0);
         assert_eq!(q.get(MessageId(1)).unwrap().expires_at, later + Duration::from_secs(3600), "fresh expiry");
-        assert_eq!(q.take_due(t0, 10, |_| false).0, vec![MessageId(1)]);
+        assert_eq!(q.take_due(t0, 10, |_| false, |_| false).0, vec![MessageId(1)]);
+    }
+
+    #[test]
+    fn messages_with_full_destinations_are_passed_over_without_counting_an_attempt() {
+        let mut q = queue();
+        let t0 = Instant::now();
+        let wall = OffsetDateTime::UNIX_EPOCH;
+        // Two thousand messages to a full destination ahead of one to a free destination.
+        for id in 1..=2000 {
+            q.insert(MessageId(id), env(Some(1), 1), vec![Pending], false, wall, t0);
+        }
+        q.insert(MessageId(5000), env(Some(2), 1), vec![Pending], false, wall, t0 + Duration::from_millis(1));
+        let full = |item: &Item| item.envelope.system_id == Some(SystemId(1));
+        let now = t0 + Duration::from_millis(1);
+        let (run, _) = q.take_due(now, 10, |_| false, full);
+        assert!(run.is_empty(), "at most SCAN full ones are looked at in one call");
+        let (run, _) = q.take_due(now, 10, |_| false, full);
+        assert_eq!(run, vec![MessageId(5000)], "the next call reaches the free destination");
+        assert!(q.due.iter().all(|&(at, _)| at >= now + BUSY_RECHECK), "the full ones wait a moment");
+        assert_eq!(q.get(MessageId(1)).unwrap().attempts, 0);
+        // A job that found its destinations full after all: due again soon, nothing counted.
+        let (run, _) = q.take_due(now + BUSY_RECHECK, 1, |_| false, |_| false);
+        q.busy(run[0], now + BUSY_RECHECK);
+        let item = q.get(run[0]).unwrap();
+        assert_eq!((item.in_flight, item.attempts, item.next_at), (false, 0, Some(now + BUSY_RECHECK * 2)));
     }
 }

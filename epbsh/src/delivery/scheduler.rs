@@ -1,7 +1,8 @@
 //! The scheduler task: wakes when mail is queued, an attempt ends, the earliest retry is
 //! due or a tick passes; holds the queued mail of systems the registry or the guard now
 //! shows as suspended; starts due attempts up to `max_concurrent` (when all are running, the
-//! next wake-up is an attempt ending). On stop it starts nothing new
+//! next wake-up is an attempt ending), passing over for a moment the messages whose
+//! destinations all have their deliveries running. On stop it starts nothing new
 //! and waits a bounded time for running attempts.
 
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until, timeout};
 
-use super::{Shared, job};
+use super::{Shared, job, queue};
 use crate::registry::{Registry, Status};
 
 /// Longest sleep: registry changes are noticed within this.
@@ -31,7 +32,8 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             seen = Some(registry.clone());
         }
         let free = permits.available_permits();
-        let (due, held) = shared.queue().take_due(Instant::now(), free, suspended(&shared, &registry));
+        let full = |item: &queue::Item| job::all_full(&shared, &item.envelope, &item.pending());
+        let (due, held) = shared.queue().take_due(Instant::now(), free, suspended(&shared, &registry), full);
         shared.persist_holds(&held).await;
         for id in due {
             let Ok(permit) = permits.clone().try_acquire_owned() else { break };

@@ -82,6 +82,13 @@ pub(crate) async fn settle(shared: &Shared, id: MessageId, env: &Envelope, resul
     }
 }
 
+/// Ends an attempt that tried nothing because every destination of the message was
+/// full: no attempt is counted and nothing is recorded; the message is looked at again
+/// after [`BUSY_RECHECK`](super::queue::BUSY_RECHECK).
+pub(crate) fn later(shared: &Shared, id: MessageId) {
+    shared.queue().busy(id, tokio::time::Instant::now());
+}
+
 fn report(shared: &Shared, id: MessageId, env: &Envelope, r: &RcptResult) {
     let m = &shared.metrics;
     bump(match r.outcome {

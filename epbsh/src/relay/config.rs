@@ -144,6 +144,7 @@ mod tests {
         assert_eq!(d.delivery.queue_lifetime, Duration::from_secs(432_000));
         assert_eq!((cfg.limits, cfg.verify), (d.limits, d.verify), "the example shows the defaults");
         assert_eq!(cfg.delivery.data_timeout, d.delivery.data_timeout);
+        assert_eq!(cfg.delivery.max_per_destination, d.delivery.max_per_destination);
     }
 
     #[test]
