@@ -94,6 +94,15 @@ async fn writer(
         let batch: Vec<Observation> = pending.drain().map(|(_, o)| o).collect();
         let n = batch.len() as u64;
         match store.record_observations(batch).await {
+            Ok(report) if report.over_limit > 0 => {
+                tracing::warn!(
+                    not_kept = report.over_limit,
+                    "unknown addresses not kept: their operator already has as many as the catalog keeps \
+                     (sources spoofed on a link?)"
+                );
+                counters.over_limit.fetch_add(report.over_limit as u64, Ordering::Relaxed);
+                counters.written.fetch_add(n.saturating_sub(report.over_limit as u64), Ordering::Relaxed)
+            }
             Ok(_) => counters.written.fetch_add(n, Ordering::Relaxed),
             Err(e) => {
                 tracing::error!(error = %e, lost = n, "writing observations failed");

@@ -200,3 +200,42 @@ async fn a_batch_is_classified_as_one_address_at_a_time() {
     assert_eq!(one_by_one.iter().map(names).collect::<Vec<_>>(), expected);
     assert!(snapshot.classify_many(&[]).is_empty());
 }
+
+#[tokio::test]
+async fn an_operator_keeps_a_bounded_number_of_unknown_addresses_and_those_it_has_stay_current() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    for (name, link) in [("gamma", "gamma-1"), ("delta", "delta-1")] {
+        let op = NewOperator { name: name.into(), links: vec![link.into()], ..Default::default() };
+        store.add_operator("test", op).await.unwrap();
+    }
+    let t0 = 1_764_000_000_000i64;
+    let seen = |ip: String, link: &str, at: i64| Observation {
+        ip: ip.parse().unwrap(),
+        link: link.into(),
+        first_seen: at,
+        last_seen: at,
+        count: 1,
+    };
+    // Documentation addresses by number: 203.0.113.0/24, then 198.51.100.0/24.
+    let addr = |i: u32| match i {
+        0..256 => format!("203.0.113.{i}"),
+        _ => format!("198.51.100.{}", i - 256),
+    };
+    // A spoofing link: 300 sources (seen twice each in one batch), with room for 300.
+    let first: Vec<_> = (0..600).map(|i| seen(addr(i % 300), "gamma-1", t0)).collect();
+    let report = store.record_observations_within(first, 300).await.unwrap();
+    assert_eq!((report.accepted, report.over_limit), (600, 0), "under the limit a batch is kept whole");
+    let more: Vec<_> = (300..400).map(|i| seen(addr(i), "gamma-1", t0 + 1)).collect();
+    let report = store.record_observations_within(more, 300).await.unwrap();
+    assert_eq!(report.over_limit, 100, "new addresses past the limit are not kept");
+    // An address it already has is still counted; another operator is not limited by it.
+    let again = vec![seen(addr(7), "gamma-1", t0 + 9), seen("192.0.2.1".into(), "delta-1", t0 + 9)];
+    let report = store.record_observations_within(again, 300).await.unwrap();
+    assert_eq!(report.over_limit, 0);
+    let gamma = store.unknown_addresses(Some("gamma")).await.unwrap();
+    assert_eq!(gamma.len(), 300);
+    let seven = gamma.iter().find(|u| u.ip == addr(7)).unwrap();
+    assert_eq!((seven.seen, seven.last_seen), (3, t0 + 9));
+    assert_eq!(store.unknown_addresses(Some("delta")).await.unwrap().len(), 1);
+}

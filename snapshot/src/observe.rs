@@ -53,6 +53,8 @@ pub struct SinkCounters {
     pub dropped: AtomicU64,
     pub written: AtomicU64,
     pub failed_batches: AtomicU64,
+    /// New addresses the store did not keep: their operator had as many as it keeps.
+    pub over_limit: AtomicU64,
 }
 
 impl ObservationSink {

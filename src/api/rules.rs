@@ -95,7 +95,9 @@ pub async fn observe(State(s): State<AppState>, caller: Caller, body: axum::body
     let unknown = unknown.into_iter().map(|(o, _)| o).collect();
     let mut report = s.store.record_observations(unknown).await?;
     refused.append(&mut report.refused);
-    Ok(Json(json!({ "accepted": report.accepted, "already_known": known.len(), "refused": refused })).into_response())
+    let body = json!({ "accepted": report.accepted, "already_known": known.len(), "refused": refused,
+        "over_limit": report.over_limit });
+    Ok(Json(body).into_response())
 }
 
 /// The addresses this node's gateways listen on (never a user's source).

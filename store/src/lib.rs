@@ -47,7 +47,7 @@ pub use leader::Leadership;
 pub use lists::{Applied, Assignment, Current, Entry, ListChange, ListDiff, OrgInfo, Progress};
 pub use mail::{MailSystemRecord, NewMailSystem};
 pub use notices::{DeadlineReport, NoticeAddress, NoticeInfo, PendingNotice};
-pub use observe::{IngestReport, UnknownAddress, UnknownFilter};
+pub use observe::{IngestReport, MAX_UNKNOWN_PER_OPERATOR, UnknownAddress, UnknownFilter};
 pub use pages::{AuditFilter, Page, PageRequest};
 pub use requests::{
     Acted, ApplicationRecord, AttachmentInfo, Compose, Filed, MailInfo, OutMail, PendingMail, Sealer, TimelineEntry,

@@ -1,8 +1,11 @@
 //! Unknown source addresses reported by the gateways: merged per (address, operator)
 //! into one live record with first/last seen and a count, and listed for the duty team
-//! and the operator with the notice and deadline that apply.
+//! and the operator with the notice and deadline that apply. Bounded: an operator has
+//! at most [`MAX_UNKNOWN_PER_OPERATOR`] live records; past it only the addresses it
+//! already has are updated (a link whose users spoof random sources cannot grow the
+//! store, the lists and the notices without end; the gate drops those packets anyway).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
@@ -18,7 +21,14 @@ pub struct IngestReport {
     pub accepted: usize,
     /// Reports refused, with the reason (unknown link, bad times).
     pub refused: Vec<String>,
+    /// New addresses not recorded because their operator already has
+    /// [`MAX_UNKNOWN_PER_OPERATOR`] live unknown addresses.
+    #[serde(default)]
+    pub over_limit: usize,
 }
+
+/// The most live (unresolved) unknown addresses kept per operator.
+pub const MAX_UNKNOWN_PER_OPERATOR: i64 = 100_000;
 
 /// A live unknown address with its notice and deadline, as listed.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -42,6 +52,12 @@ impl Store {
     /// Merges a batch of observations into the store. Reports on unknown links are
     /// refused one by one; the rest are applied.
     pub async fn record_observations(&self, batch: Vec<Observation>) -> Result<IngestReport> {
+        self.record_observations_within(batch, MAX_UNKNOWN_PER_OPERATOR).await
+    }
+
+    /// [`Store::record_observations`] with at most `cap` live addresses per operator
+    /// (checked per batch: one batch may pass it by its own size).
+    pub async fn record_observations_within(&self, batch: Vec<Observation>, cap: i64) -> Result<IngestReport> {
         let links = self.link_map().await?;
         let mut report = IngestReport::default();
         let mut merged: HashMap<(IpAddr, i64), Merged> = HashMap::new();
@@ -58,11 +74,61 @@ impl Store {
             merged.entry((ip, op)).and_modify(|m| m.merge(&o)).or_insert_with(|| Merged::from(&o));
             report.accepted += 1;
         }
-        let rows: Vec<_> = merged.into_iter().collect();
+        let mut rows: Vec<_> = merged.into_iter().collect();
+        let full = self.operators_at(cap, rows.iter().map(|((_, op), _)| *op)).await?;
+        if !full.is_empty() {
+            let known = self.live_of(&full, &rows).await?;
+            let before = rows.len();
+            rows.retain(|((ip, op), _)| !full.contains(op) || known.contains(&(ip.to_string(), *op)));
+            report.over_limit = before - rows.len();
+        }
         for chunk in rows.chunks(BATCH) {
             self.upsert(chunk).await?;
         }
         Ok(report)
+    }
+
+    /// Which of `operators` have `cap` or more live unknown addresses.
+    async fn operators_at(&self, cap: i64, operators: impl Iterator<Item = i64>) -> Result<HashSet<i64>> {
+        let mut full = HashSet::new();
+        for op in operators.collect::<HashSet<_>>() {
+            let row = sqlx::query(
+                "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM observations WHERE operator_id = $1 AND status <> 'resolved'",
+            )
+            .bind(op)
+            .fetch_one(&self.pool)
+            .await?;
+            if row.try_get::<i64, _>("n")? >= cap {
+                full.insert(op);
+            }
+        }
+        Ok(full)
+    }
+
+    /// The (address, operator) pairs of `rows` of the `full` operators that are live already.
+    async fn live_of(&self, full: &HashSet<i64>, rows: &[((IpAddr, i64), Merged)]) -> Result<HashSet<(String, i64)>> {
+        let mut live = HashSet::new();
+        for &op in full {
+            let ips: Vec<String> =
+                rows.iter().filter(|((_, o), _)| *o == op).map(|((ip, _), _)| ip.to_string()).collect();
+            for chunk in ips.chunks(BATCH) {
+                let (first, list) = (
+                    crate::lists::placeholders(self.backend, 1, 1, 1),
+                    crate::lists::placeholders(self.backend, chunk.len(), 1, 2),
+                );
+                let sql = format!(
+                    "SELECT ip FROM observations WHERE operator_id = {first} AND status <> 'resolved' AND ip IN ({list})"
+                );
+                let mut query = sqlx::query(&sql).bind(op);
+                for ip in chunk {
+                    query = query.bind(ip.clone());
+                }
+                for row in query.fetch_all(&self.pool).await? {
+                    live.insert((row.try_get("ip")?, op));
+                }
+            }
+        }
+        Ok(live)
     }
 
     async fn upsert(&self, rows: &[((IpAddr, i64), Merged)]) -> Result<()> {
