@@ -186,6 +186,9 @@ pub struct CatalogConfig {
     /// from the CLI reaches the packet gate within a second.
     #[serde(with = "duration::one")]
     pub refresh: Duration,
+    /// The most unknown addresses kept on record per operator; sightings of new ones
+    /// past it are counted, not kept (a link whose users spoof sources).
+    pub max_unknown_per_operator: u32,
 }
 
 /// Logging.
@@ -236,7 +239,7 @@ impl Default for ApiConfig {
 
 impl Default for CatalogConfig {
     fn default() -> CatalogConfig {
-        CatalogConfig { refresh: Duration::from_millis(250) }
+        CatalogConfig { refresh: Duration::from_millis(250), max_unknown_per_operator: 100_000 }
     }
 }
 

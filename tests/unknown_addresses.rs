@@ -276,3 +276,28 @@ fn implausible_reports_are_refused_with_the_reason() {
     let first = unknown.as_array().unwrap().iter().find(|u| u["ip"] == "198.51.100.5").expect("recorded");
     assert_eq!(first["first_seen"], 1_795_150_800_000i64, "RFC 3339 read as the instant it names: {first}");
 }
+
+#[test]
+fn a_link_that_spoofs_sources_fills_only_its_operators_share_of_the_records() {
+    let mut env = Env::new();
+    env.configure("[catalog]\nmax_unknown_per_operator = 3\n");
+    env.cast();
+    let duty = env.token("duty", &["--duty"]);
+    let alpha = env.token("alpha", &["--operator", "alpha"]);
+    let beta = env.token("beta", &["--operator", "beta"]);
+    let server = env.up();
+    let t = 1_763_600_000_000i64;
+    let sighting =
+        |ip: String, link: &str| json!({"ip": ip, "link": link, "first_seen": t, "last_seen": t, "count": 1});
+    let spoofed: Vec<Value> = (1..=3).map(|i| sighting(format!("198.51.100.{i}"), "alpha-1")).collect();
+    assert_eq!(observe(&server, &duty, &env, Value::from(spoofed))["over_limit"], 0);
+    let more: Vec<Value> = (10..=14).map(|i| sighting(format!("198.51.100.{i}"), "alpha-1")).collect();
+    let report = observe(&server, &duty, &env, Value::from(more));
+    assert_eq!((report["accepted"].as_i64(), report["over_limit"].as_i64()), (Some(5), Some(5)), "{report}");
+    let again = observe(&server, &duty, &env, json!([sighting("198.51.100.1".into(), "alpha-1")]));
+    assert_eq!(again["over_limit"], 0, "an address on record is still counted");
+    let other = observe(&server, &duty, &env, json!([sighting("192.0.2.77".into(), "beta-1")]));
+    assert_eq!(other["over_limit"], 0, "another operator has its own share");
+    let listed = |token: &str| server.get("/api/v1/unknown", token).json().as_array().unwrap().len();
+    assert_eq!((listed(&alpha), listed(&beta)), (3, 1));
+}

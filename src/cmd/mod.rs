@@ -78,7 +78,9 @@ pub async fn open_store(config: &Config) -> anyhow::Result<::store::Store> {
     if url.starts_with("sqlite:") {
         private_dir(&config.data_dir)?;
     }
-    ::store::Store::open(&url).await.with_context(|| format!("cannot open the store {}", ::store::redact(&url)))
+    let store = ::store::Store::open(&url).await;
+    let store = store.with_context(|| format!("cannot open the store {}", ::store::redact(&url)))?;
+    Ok(store.keeping_unknown(config.catalog.max_unknown_per_operator))
 }
 
 /// Creates `dir` (and its parents) if missing and makes it private to the service's

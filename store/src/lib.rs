@@ -90,12 +90,21 @@ pub struct Store {
     /// The URL it was opened with (never shown: it may hold a password), for the
     /// dedicated connections of change notifications and leadership.
     url: std::sync::Arc<str>,
+    /// The most live unknown addresses kept per operator.
+    unknown_cap: i64,
 }
 
 static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 impl Store {
+    /// This store keeping at most `cap` live unknown addresses per operator (default
+    /// [`MAX_UNKNOWN_PER_OPERATOR`]).
+    pub fn keeping_unknown(mut self, cap: u32) -> Store {
+        self.unknown_cap = i64::from(cap.max(1));
+        self
+    }
+
     /// Opens (creating if needed) the database at `url` and brings its schema up to date.
     /// `sqlite://PATH` or `postgres://USER@HOST:PORT/DB`.
     pub async fn open(url: &str) -> Result<Store> {
@@ -133,7 +142,7 @@ impl Store {
             Backend::Sqlite => SQLITE.run(&pool).await?,
             Backend::Postgres => POSTGRES.run(&pool).await?,
         }
-        Ok(Store { pool, backend, url: url.into() })
+        Ok(Store { pool, backend, url: url.into(), unknown_cap: observe::MAX_UNKNOWN_PER_OPERATOR })
     }
 
     pub fn backend(&self) -> Backend {

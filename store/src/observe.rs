@@ -1,7 +1,8 @@
 //! Unknown source addresses reported by the gateways: merged per (address, operator)
 //! into one live record with first/last seen and a count, and listed for the duty team
 //! and the operator with the notice and deadline that apply. Bounded: an operator has
-//! at most [`MAX_UNKNOWN_PER_OPERATOR`] live records; past it only the addresses it
+//! at most [`MAX_UNKNOWN_PER_OPERATOR`] live records (or what the store was opened
+//! with, [`Store::keeping_unknown`]); past it only the addresses it
 //! already has are updated (a link whose users spoof random sources cannot grow the
 //! store, the lists and the notices without end; the gate drops those packets anyway).
 
@@ -21,13 +22,13 @@ pub struct IngestReport {
     pub accepted: usize,
     /// Reports refused, with the reason (unknown link, bad times).
     pub refused: Vec<String>,
-    /// New addresses not recorded because their operator already has
-    /// [`MAX_UNKNOWN_PER_OPERATOR`] live unknown addresses.
+    /// New addresses not recorded because their operator already has as many live
+    /// unknown addresses as the store keeps.
     #[serde(default)]
     pub over_limit: usize,
 }
 
-/// The most live (unresolved) unknown addresses kept per operator.
+/// The most live (unresolved) unknown addresses kept per operator, by default.
 pub const MAX_UNKNOWN_PER_OPERATOR: i64 = 100_000;
 
 /// A live unknown address with its notice and deadline, as listed.
@@ -52,7 +53,7 @@ impl Store {
     /// Merges a batch of observations into the store. Reports on unknown links are
     /// refused one by one; the rest are applied.
     pub async fn record_observations(&self, batch: Vec<Observation>) -> Result<IngestReport> {
-        self.record_observations_within(batch, MAX_UNKNOWN_PER_OPERATOR).await
+        self.record_observations_within(batch, self.unknown_cap).await
     }
 
     /// [`Store::record_observations`] with at most `cap` live addresses per operator
