@@ -1,8 +1,9 @@
-//! A destination that stalls against mail to everyone else. A connected system's server
-//! that accepts connections and never answers (a misbehaving peer) holds at most
-//! `max_per_destination` of the `max_concurrent` deliveries: mail to another system is
-//! delivered while the stalled connections are still open, and the stalled mail stays
-//! queued.
+//! What piles up when a peer misbehaves stays bounded. A connected system's server that
+//! accepts connections and never answers holds at most `max_per_destination` of the
+//! `max_concurrent` deliveries: mail to another system is delivered while the stalled
+//! connections are still open, and the stalled mail stays queued. And when the spool's
+//! file system has less room than `min_spool_free`, new mail is refused with 452 4.3.1 at
+//! MAIL, before anything is spooled.
 
 mod common;
 
@@ -81,4 +82,23 @@ async fn a_stalling_system_holds_only_its_share_of_deliveries() {
     let queued = || r.relay.queue_summary().iter().map(|s| s.queued).sum::<usize>();
     eventually("only the stalled mail is queued", WAIT, || queued() == 8).await;
     assert_eq!(tarpit.open.load(SeqCst), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spool_short_of_room_refuses_new_mail_at_mail_from() {
+    let sink = Sink::start(&[]);
+    let r = start(vec![system(2, "b.gov.test", SERVER_B, sink.addr)], &[], |c| {
+        c.verify.mode = VerifyMode::Off;
+        c.limits.min_spool_free = u64::MAX;
+    })
+    .await;
+    let args = ["--from", "sender@outside.example", "--to", "user@b.gov.test"];
+    let (ok, t) = swaks(r.relay.local_addr(), STRANGER, &args).await;
+    assert!(!ok, "{t}");
+    has(&t, "<** 452 4.3.1 Insufficient system storage");
+    let (ok, t) =
+        swaks(r.relay.local_addr(), SERVER_B, &["--from", "admin@b.gov.test", "--to", "x@outside.example"]).await;
+    assert!(!ok, "a connected system is told the same: {t}");
+    has(&t, "<** 452 4.3.1");
+    assert!(r.relay.queue_summary().iter().all(|s| s.queued == 0), "nothing spooled");
 }

@@ -48,6 +48,10 @@ pub struct Limits {
     /// 421 4.3.2 at its next command) before they are cut (default `30s`).
     #[serde(with = "duration::one")]
     pub shutdown_grace: Duration,
+    /// Bytes the spool's file system must keep free (default 512 MiB, and never less
+    /// than one and a half `max_message_size`); below it a new transaction gets 452
+    /// 4.3.1 at MAIL until room is made.
+    pub min_spool_free: u64,
 }
 
 impl Default for Limits {
@@ -66,6 +70,7 @@ impl Default for Limits {
             max_data_memory: s.data_memory.total(),
             max_errors: s.max_errors,
             shutdown_grace: Duration::from_secs(30),
+            min_spool_free: 512 << 20,
         }
     }
 }

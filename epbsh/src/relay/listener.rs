@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 use tokio::time::timeout;
 
 use super::policy::ConnPolicy;
+use super::room::Room;
 use super::sink::ConnSink;
 use super::slots::Slots;
 use super::verify::Verifier;
@@ -32,6 +33,8 @@ pub(crate) struct Listener {
     pub registry: RegistryHandle,
     pub guard: Arc<dyn Guard>,
     pub verifier: Arc<Verifier>,
+    /// The room the spool's file system must keep.
+    pub room: Arc<Room>,
     pub sink: Arc<ConnSink>,
     pub metrics: Arc<Metrics>,
     pub max_sessions: usize,
@@ -89,7 +92,7 @@ impl Listener {
         bump(&self.metrics.sessions);
         let ip = peer.ip().to_canonical();
         let (registry, guard, verifier) = (self.registry.clone(), self.guard.clone(), self.verifier.clone());
-        let policy = ConnPolicy::new(registry, ip, guard, verifier, &self.session.hostname);
+        let policy = ConnPolicy::new(registry, ip, guard, verifier, &self.session.hostname).keeping(self.room.clone());
         let s = Session::new(stream, ip, self.session.clone(), Arc::new(policy), self.sink.clone()).stop_on(stop);
         if let Err(e) = s.run().await {
             tracing::debug!(%peer, error = %e, "smtp session failed");

@@ -18,13 +18,15 @@
 //! Files: `config` and `limits` (settings, defaults, validation; durations in the
 //! workspace's one spelling, `policies::duration`), `tls` (listener certificate),
 //! `listener` (accept loop) and `slots` (sessions per address), `policy` (relay rules),
-//! `verify` (recipient verification), `sink` (spool, guard, queue). Must not: decide what
+//! `verify` (recipient verification), `room` (free space the spool keeps), `sink` (spool,
+//! guard, queue). Must not: decide what
 //! is abnormal traffic (the guard does) or persist the registry (the `store` crate does).
 
 pub mod config;
 mod limits;
 mod listener;
 mod policy;
+mod room;
 mod sink;
 mod slots;
 mod tls;
@@ -113,6 +115,11 @@ pub async fn start(config: RelayConfig, registry: RegistryHandle, guard: Arc<dyn
         registry: registry.clone(),
         guard,
         verifier: Arc::new(verify::Verifier::new(config.verify.clone(), Some(delivery.shared()))),
+        room: Arc::new(room::Room::new(
+            config.spool_dir.clone(),
+            config.limits.min_spool_free,
+            config.limits.max_message_size,
+        )),
         sink: Arc::new(sink),
         metrics: metrics.clone(),
         max_sessions: config.limits.max_sessions,

@@ -23,6 +23,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use super::room::Room;
 use super::verify::Verifier;
 use crate::envelope::{Envelope, Mailbox};
 use crate::hooks::{Admission, Guard};
@@ -36,6 +37,7 @@ pub(crate) struct ConnPolicy {
     guard: Arc<dyn Guard>,
     verifier: Arc<Verifier>,
     hostname: String,
+    room: Option<Arc<Room>>,
 }
 
 impl ConnPolicy {
@@ -46,7 +48,13 @@ impl ConnPolicy {
         verifier: Arc<Verifier>,
         hostname: &str,
     ) -> ConnPolicy {
-        ConnPolicy { registry, peer, guard, verifier, hostname: hostname.to_ascii_lowercase() }
+        ConnPolicy { registry, peer, guard, verifier, hostname: hostname.to_ascii_lowercase(), room: None }
+    }
+
+    /// This policy refusing new transactions while the spool's file system is short of `room`.
+    pub fn keeping(mut self, room: Arc<Room>) -> ConnPolicy {
+        self.room = Some(room);
+        self
     }
 
     /// The refusal for a client whose system is suspended now (registry or guard).
@@ -67,6 +75,9 @@ impl ConnPolicy {
     }
 
     fn mail_from(&self, sender: Option<&Mailbox>) -> Verdict {
+        if let Some(refusal) = self.room.as_ref().and_then(|r| r.short()) {
+            return refusal;
+        }
         let registry = self.registry.load();
         let Some(sys) = registry.by_server(self.peer) else {
             return Verdict::Accept;
