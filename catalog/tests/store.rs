@@ -209,6 +209,7 @@ async fn an_operator_keeps_a_bounded_number_of_unknown_addresses_and_those_it_ha
         let op = NewOperator { name: name.into(), links: vec![link.into()], ..Default::default() };
         store.add_operator("test", op).await.unwrap();
     }
+    let capped = store.clone().keeping_unknown(300);
     let t0 = 1_764_000_000_000i64;
     let seen = |ip: String, link: &str, at: i64| Observation {
         ip: ip.parse().unwrap(),
@@ -224,14 +225,14 @@ async fn an_operator_keeps_a_bounded_number_of_unknown_addresses_and_those_it_ha
     };
     // A spoofing link: 300 sources (seen twice each in one batch), with room for 300.
     let first: Vec<_> = (0..600).map(|i| seen(addr(i % 300), "gamma-1", t0)).collect();
-    let report = store.record_observations_within(first, 300).await.unwrap();
+    let report = capped.record_observations(first).await.unwrap();
     assert_eq!((report.accepted, report.over_limit), (600, 0), "under the limit a batch is kept whole");
     let more: Vec<_> = (300..400).map(|i| seen(addr(i), "gamma-1", t0 + 1)).collect();
-    let report = store.record_observations_within(more, 300).await.unwrap();
+    let report = capped.record_observations(more).await.unwrap();
     assert_eq!(report.over_limit, 100, "new addresses past the limit are not kept");
     // An address it already has is still counted; another operator is not limited by it.
     let again = vec![seen(addr(7), "gamma-1", t0 + 9), seen("192.0.2.1".into(), "delta-1", t0 + 9)];
-    let report = store.record_observations_within(again, 300).await.unwrap();
+    let report = capped.record_observations(again).await.unwrap();
     assert_eq!(report.over_limit, 0);
     let gamma = store.unknown_addresses(Some("gamma")).await.unwrap();
     assert_eq!(gamma.len(), 300);

@@ -382,10 +382,11 @@ fn next(kind: Kind, state: State, action: &Action) -> Option<State> {
     Some(to)
 }
 
-/// A light check of an e-mail address: one '@', something on each side, a dot after it.
 /// The most addresses an application's answers are e-mailed to.
 pub const MAX_CONTACTS: usize = 10;
 
+/// A light check of an e-mail address: at most 254 bytes, one '@', something on each
+/// side, a dot after it.
 fn plausible_email(text: &str) -> bool {
     if text.len() > 254 {
         return false;

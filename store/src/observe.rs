@@ -52,13 +52,9 @@ const BATCH: usize = 400;
 impl Store {
     /// Merges a batch of observations into the store. Reports on unknown links are
     /// refused one by one; the rest are applied.
+    /// At most the store's cap of live addresses is kept per operator, checked per batch
+    /// (one batch may pass it by its own size).
     pub async fn record_observations(&self, batch: Vec<Observation>) -> Result<IngestReport> {
-        self.record_observations_within(batch, self.unknown_cap).await
-    }
-
-    /// [`Store::record_observations`] with at most `cap` live addresses per operator
-    /// (checked per batch: one batch may pass it by its own size).
-    pub async fn record_observations_within(&self, batch: Vec<Observation>, cap: i64) -> Result<IngestReport> {
         let links = self.link_map().await?;
         let mut report = IngestReport::default();
         let mut merged: HashMap<(IpAddr, i64), Merged> = HashMap::new();
@@ -76,7 +72,7 @@ impl Store {
             report.accepted += 1;
         }
         let mut rows: Vec<_> = merged.into_iter().collect();
-        let full = self.operators_at(cap, rows.iter().map(|((_, op), _)| *op)).await?;
+        let full = self.operators_at(self.unknown_cap, rows.iter().map(|((_, op), _)| *op)).await?;
         if !full.is_empty() {
             let known = self.live_of(&full, &rows).await?;
             let before = rows.len();

@@ -207,10 +207,8 @@ impl<'a> Reader<'a> {
             return None;
         };
         let mut part = |name: &str| match object.get(name) {
-            Some(Value::String(s)) if !s.trim().is_empty() && s.chars().count() <= MAX_TEXT => s.trim().to_string(),
             Some(Value::String(s)) if !s.trim().is_empty() => {
-                self.problems.push(&format!("{field}.{name}"), format!("at most {MAX_TEXT} characters"));
-                String::new()
+                self.bounded(&format!("{field}.{name}"), s).unwrap_or_default()
             }
             _ => {
                 self.problems.push(&format!("{field}.{name}"), "missing or empty");

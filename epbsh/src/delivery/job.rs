@@ -21,8 +21,9 @@ use crate::spool::MessageId;
 /// Runs one attempt of message `id` (marked in flight by the scheduler). A message of a
 /// system suspended now (by the registry or the guard) is held instead, also between
 /// the transactions of one attempt. Recipients whose destination has all its deliveries
-/// running stay pending; when that is all of them nothing was tried and the message is
-/// looked at again shortly, its attempts and retry schedule untouched.
+/// running stay pending; when that is all of them (the scheduler checked just before,
+/// but slots are taken meanwhile) nothing was tried and the message is looked at again
+/// shortly, its attempts and retry schedule untouched.
 pub(crate) async fn run(shared: Arc<Shared>, id: MessageId) {
     let Some((envelope, pending, expires_at)) =
         shared.queue().get(id).map(|i| (i.envelope.clone(), i.pending(), i.expires_at))
@@ -33,8 +34,6 @@ pub(crate) async fn run(shared: Arc<Shared>, id: MessageId) {
         (Vec::new(), true, false)
     } else if OffsetDateTime::now_utc() >= expires_at {
         (same(&pending, Outcome::Expired), false, false)
-    } else if all_full(&shared, &envelope, &pending) {
-        (Vec::new(), false, true)
     } else {
         match shared.spool.read(id).await {
             Ok(msg) => deliver(&shared, &envelope, &pending, &msg.body).await,

@@ -19,8 +19,8 @@
 //! workspace's one spelling, `policies::duration`), `tls` (listener certificate),
 //! `listener` (accept loop) and `slots` (sessions per address), `policy` (relay rules),
 //! `verify` (recipient verification), `room` (free space the spool keeps), `sink` (spool,
-//! guard, queue). Must not: decide what
-//! is abnormal traffic (the guard does) or persist the registry (the `store` crate does).
+//! guard, queue). Must not: decide what is abnormal traffic (the guard does) or persist
+//! the registry (the `store` crate does).
 
 pub mod config;
 mod limits;

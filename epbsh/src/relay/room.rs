@@ -8,6 +8,7 @@
 //! fails cleanly with 451 then).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use crate::smtp::Verdict;
 
@@ -15,13 +16,16 @@ use crate::smtp::Verdict;
 pub(crate) struct Room {
     dir: PathBuf,
     keep: u64,
+    /// Whether the last look found the room short (the log says so once per change,
+    /// not at every refused MAIL: the log shares the disk).
+    short: AtomicBool,
 }
 
 impl Room {
     /// Keeps at least `min_free` bytes, and one and a half times `max_message`.
     pub fn new(dir: PathBuf, min_free: u64, max_message: usize) -> Room {
         let message = u64::try_from(max_message).unwrap_or(u64::MAX);
-        Room { dir, keep: min_free.max(message.saturating_add(message / 2)) }
+        Room { dir, keep: min_free.max(message.saturating_add(message / 2)), short: AtomicBool::new(false) }
     }
 
     /// Bytes an unprivileged writer may still use on the spool's file system.
@@ -33,10 +37,17 @@ impl Room {
     /// The refusal of a new transaction when the room is short, if it is.
     pub fn short(&self) -> Option<Verdict> {
         let free = self.free()?;
-        (free < self.keep).then(|| {
-            tracing::warn!(free, keep = self.keep, spool = %self.dir.display(), "spool file system nearly full; new mail refused for now");
-            Verdict::temp_fail(452, (4, 3, 1), "Insufficient system storage; try again later")
-        })
+        let short = free < self.keep;
+        if self.short.swap(short, Relaxed) != short {
+            let spool = self.dir.display();
+            match short {
+                true => {
+                    tracing::warn!(free, keep = self.keep, %spool, "spool file system nearly full; new mail refused")
+                }
+                false => tracing::info!(free, keep = self.keep, %spool, "spool file system has room again; mail taken"),
+            }
+        }
+        short.then(|| Verdict::temp_fail(452, (4, 3, 1), "Insufficient system storage; try again later"))
     }
 }
 

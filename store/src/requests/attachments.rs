@@ -1,7 +1,8 @@
 //! The attachments of an application: checked by the desk's rules (size, content type
 //! against content, how many and how much one application holds, counted under the
-//! store's write lock so that simultaneous uploads cannot pass it together), kept whole with their name, type, size, SHA-256 and, for a signed
-//! document the caller verified, its signer; audited (without the content).
+//! store's write lock so that simultaneous uploads cannot pass it together), kept whole
+//! with their name, type, size, SHA-256 and, for a signed document the caller verified,
+//! its signer; audited (without the content).
 
 use aws_lc_rs::digest::{SHA256, digest};
 use serde_json::json;
