@@ -60,7 +60,10 @@ pub struct Limits {
     /// 5xx replies tolerated in one session before 421 (default 10).
     pub max_errors: u32,
     /// At shutdown, how long open sessions may finish a transfer under way (each gets
-    /// 421 4.3.2 at its next command) before they are cut (default `30s`).
+    /// 421 4.3.2 at its next command) before they are cut (default `30s`): then a
+    /// transfer, a command line or a recipient check still open gets 421 4.3.2 (a TLS
+    /// handshake is closed), and a message not yet received whole is dropped, never
+    /// answered 250, so its client keeps it.
     #[serde(with = "duration::one")]
     pub shutdown_grace: Duration,
     /// Bytes the spool's file system must keep free (default 512 MiB, and never less

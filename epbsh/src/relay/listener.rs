@@ -6,9 +6,12 @@
 //! connection that gets none is answered 421 (4.3.2 when full, 4.7.0 when its system or
 //! network has its share) and closed.
 //! On stop: no new connections; each open session gets 421 4.3.2 at its next command
-//! (a DATA transfer under way finishes and is answered first); after the grace period
-//! what is still open is cut (nothing it had not been answered 250 for is lost: its
-//! client keeps the mail).
+//! (a DATA transfer under way finishes and is answered first). When the grace period
+//! ends, what is still open is cut ([`Shutdown::Cut`]): a transfer, a command line, a
+//! recipient check or a reply the client does not read ends with 421 4.3.2, a TLS
+//! handshake with the connection; a message cut in its content is dropped, never
+//! stored or answered 250, so its client keeps it. Sessions that have not closed
+//! [`CUT_WAIT`] later (a message being stored finishes first) are aborted.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,7 +31,11 @@ use super::verify::Verifier;
 use crate::hooks::Guard;
 use crate::metrics::{Metrics, bump};
 use crate::registry::RegistryHandle;
-use crate::smtp::{Session, SessionConfig};
+use crate::smtp::{Session, SessionConfig, Shutdown};
+
+/// How long sessions may take to answer and close once cut before they are aborted
+/// (the closing reply takes at most 2 s; a message being stored is let finish).
+const CUT_WAIT: Duration = Duration::from_secs(5);
 
 /// Everything a connection needs.
 pub(crate) struct Listener {
@@ -48,13 +55,14 @@ pub(crate) struct Listener {
 impl Listener {
     pub async fn serve(self, tcp: TcpListener, mut stop: watch::Receiver<bool>) {
         let this = Arc::new(self);
+        let (shutdown, told) = watch::channel(Shutdown::Running);
         let mut sessions = JoinSet::new();
         loop {
             tokio::select! {
                 accepted = tcp.accept() => match accepted {
                     Ok((stream, peer)) => match this.slot(peer) {
                         Ok(slot) => {
-                            let (this, stop) = (this.clone(), stop.clone());
+                            let (this, stop) = (this.clone(), told.clone());
                             sessions.spawn(async move {
                                 this.session(stream, peer, stop).await;
                                 drop(slot);
@@ -74,8 +82,14 @@ impl Listener {
             }
         }
         drop(tcp);
-        if timeout(this.grace, async { while sessions.join_next().await.is_some() {} }).await.is_err() {
-            tracing::info!(left = sessions.len(), "closing SMTP sessions still open at shutdown");
+        let _ = shutdown.send(Shutdown::Stopping);
+        if timeout(this.grace, all_ended(&mut sessions)).await.is_ok() {
+            return;
+        }
+        tracing::info!(left = sessions.len(), "shutdown grace over: cutting SMTP sessions still open (421 4.3.2)");
+        let _ = shutdown.send(Shutdown::Cut);
+        if timeout(CUT_WAIT, all_ended(&mut sessions)).await.is_err() {
+            tracing::warn!(left = sessions.len(), "SMTP sessions still open after the cut; aborting them");
             sessions.abort_all();
         }
     }
@@ -103,7 +117,7 @@ impl Listener {
         format!("421 {status} {} {text}, try again later\r\n", self.session.hostname)
     }
 
-    async fn session(&self, stream: TcpStream, peer: SocketAddr, stop: watch::Receiver<bool>) {
+    async fn session(&self, stream: TcpStream, peer: SocketAddr, stop: watch::Receiver<Shutdown>) {
         bump(&self.metrics.sessions);
         let ip = peer.ip().to_canonical();
         let (registry, guard, verifier) = (self.registry.clone(), self.guard.clone(), self.verifier.clone());
@@ -113,6 +127,10 @@ impl Listener {
             tracing::debug!(%peer, error = %e, "smtp session failed");
         }
     }
+}
+
+async fn all_ended(sessions: &mut JoinSet<()>) {
+    while sessions.join_next().await.is_some() {}
 }
 
 async fn refuse(mut stream: TcpStream, line: String) {
