@@ -6,9 +6,8 @@
 //! exempt categories and bumping of everything else under forged leaves
 //! (rule 2), with HTTP/1.1 and HTTP/2 relayed request by request under the
 //! rules of the client's organisation (rule 4), WebSocket upgrades included;
-//! the access log (Squid format and JSON lines) and Prometheus metrics; and
-//! the packet gate ([`gate`]: rule 1 for every packet, in the kernel's fast
-//! path, with the XDP program in `bpf/`).
+//! the access log (Squid format and JSON lines) and Prometheus metrics. The
+//! packet gate (rule 1 for every packet, in the kernel) is the `gate` crate.
 //! It reads only the store-free `snapshot` crate: no database driver is
 //! linked into the data plane.
 //!
@@ -30,7 +29,6 @@ mod denial;
 mod destination;
 mod explicit;
 mod forward;
-pub mod gate;
 
 /// Entry points for the fuzz targets (`fuzz/`); not an API.
 #[doc(hidden)]

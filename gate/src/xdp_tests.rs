@@ -9,8 +9,8 @@ use std::net::IpAddr;
 use aya::programs::{TestRun, TestRunOptions};
 
 use super::*;
-use crate::gate::loadgen::udp_frame;
-use crate::gate::sample::from_ring;
+use crate::loadgen::udp_frame;
+use crate::sample::from_ring;
 
 const PASS: u32 = 2;
 const DROP: u32 = 1;

@@ -150,6 +150,6 @@ mod tests {
         assert_eq!(udp::ipv4_checksum(&u, &s, &d), u.get_checksum());
         let v6 = udp_frame("2001:db8:1::2".parse().expect("ip"), "2001:db8:2::10".parse().expect("ip"), 80, b"");
         assert_eq!(v6.len(), 14 + 40 + 8);
-        assert_eq!(super::super::sample::source_of(&v6[14..]), Some("2001:db8:1::2".parse().expect("ip")));
+        assert_eq!(crate::sample::source_of(&v6[14..]), Some("2001:db8:1::2".parse().expect("ip")));
     }
 }

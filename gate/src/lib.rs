@@ -2,10 +2,14 @@
 //! `[gate]` it decides each inbound packet by its source address through the catalog
 //! snapshot (known → pass, unknown → drop and report, blocked → drop) and drops UDP to
 //! ports 443 and 80 (QUIC) so browsers fall back to TCP, which the proxy inspects.
-//! Enforcement runs in the kernel: an XDP program (`bpf/gate.c`, [`xdp`]) or, where XDP
-//! cannot be used, an nftables table ([`nft`]); both sit behind [`Backend`] and are fed
-//! the same [`tables::Tables`] from each snapshot generation. Unknown sources sampled by
-//! the kernel become observations with the interface's link ([`sample`]).
+//! Enforcement runs in the kernel: an XDP program (`bpf/gate.c`, compiled by `build.rs`,
+//! [`xdp`]) or, where XDP cannot be used, an nftables table ([`nft`]); both sit behind
+//! [`Backend`] and are fed the same [`tables::Tables`] from each snapshot generation.
+//! Unknown sources sampled by the kernel become observations with the interface's link
+//! ([`sample`]).
+//!
+//! It shares nothing with the web proxy (`iqbsh`): the proxy's crate links no BPF or
+//! netlink code, and this one no TLS or HTTP.
 //!
 //! Must not: decide anything per packet in userspace, or leave the kernel without a
 //! complete table (a failed load keeps the previous one).
