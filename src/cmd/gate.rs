@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use iqbsh::gate::{BackendKind, rules};
+use gate::{BackendKind, rules};
 
 use crate::cli::GateCmd;
 use crate::config::Config;
@@ -85,7 +85,7 @@ async fn explain(config: &Config, ip: IpAddr, json: bool) -> anyhow::Result<Exit
     let store = super::open_store(config).await?;
     let snapshot = catalog::publish::load(&store).await.context("cannot build the catalog snapshot")?;
     let class = snapshot.classify(ip);
-    let explanation = iqbsh::gate::explain::explain(ip, &class, &config.gate, redirect_ports(config));
+    let explanation = gate::explain::explain(ip, &class, &config.gate, redirect_ports(config));
     let running = read_status(config)?.map(|f| f.status.generation);
     if json {
         let value = serde_json::json!({
@@ -136,17 +136,17 @@ fn rules_text(config: &Config) -> anyhow::Result<String> {
 
 fn backend_words(config: &Config) -> String {
     match config.gate.backend {
-        iqbsh::gate::BackendChoice::Auto => {
+        gate::BackendChoice::Auto => {
             format!("auto ({} where it loads, else {})", BackendKind::Xdp, BackendKind::Nftables)
         }
-        iqbsh::gate::BackendChoice::Xdp => BackendKind::Xdp.to_string(),
-        iqbsh::gate::BackendChoice::Nftables => BackendKind::Nftables.to_string(),
+        gate::BackendChoice::Xdp => BackendKind::Xdp.to_string(),
+        gate::BackendChoice::Nftables => BackendKind::Nftables.to_string(),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use iqbsh::gate::{Counts, GateStatus, InterfaceStatus};
+    use gate::{Counts, GateStatus, InterfaceStatus};
 
     use super::*;
 
