@@ -106,6 +106,8 @@ pub trait Backend: Send {
     fn attach(&mut self) -> Result<(), GateError>;
     /// How each interface is attached, in order.
     fn modes(&self) -> Vec<String>;
+    /// What the kernel goes on doing if the process is killed without stopping the gate.
+    fn on_crash(&self) -> String;
 }
 
 /// Reads the kernel's packet counts, one [`Counts`] per guarded interface in order.
