@@ -7,6 +7,7 @@
 //   known, UDP to port 443 or 80 (QUIC, plain HTTP/3) -> drop, count QUIC
 //                                                        (or pass to the stack's reject
 //                                                         rule when settings ask for it)
+//   known, a QUIC long header to any other UDP port   -> drop, count QUIC
 //   known otherwise                                   -> pass, count PASS
 //   an IPv6 header chain past EXT_MAX extension
 //   headers or cut short, an IPv4 header cut short,
@@ -210,6 +211,17 @@ static __always_inline int quic_port(__u16 dport)
 	return dport == bpf_htons(443) || dport == bpf_htons(80);
 }
 
+// A QUIC long header (RFC 9000 17.2: header form and fixed bit set) of version 1, 2
+// (RFC 9369) or a draft (0xff0000xx): how every QUIC connection begins, on any port.
+static __always_inline int quic_long_header(struct udphdr *udp, void *end)
+{
+	__u8 *q = (void *)(udp + 1);
+	if ((void *)(q + 5) > end || (q[0] & 0xc0) != 0xc0)
+		return 0;
+	__u32 version = (__u32)q[1] << 24 | (__u32)q[2] << 16 | (__u32)q[3] << 8 | q[4];
+	return version == 1 || version == 0x6b3343cf || (version & 0xffffff00) == 0xff000000;
+}
+
 static __always_inline int settle(struct xdp_md *ctx, __u32 slot, __u32 verdict)
 {
 	count(slot, verdict);
@@ -222,6 +234,19 @@ static __always_inline int settle(struct xdp_md *ctx, __u32 slot, __u32 verdict)
 			return XDP_PASS;
 	}
 	return XDP_DROP;
+}
+
+// QUIC from a catalogued source: to 443 or 80 it is answered (settle), elsewhere it is
+// dropped outright (the stack's reject rule covers only those two ports).
+static __always_inline int quic(struct xdp_md *ctx, __u32 slot, struct udphdr *udp, void *end)
+{
+	if (quic_port(udp->dest))
+		return settle(ctx, slot, VERDICT_QUIC);
+	if (quic_long_header(udp, end)) {
+		count(slot, VERDICT_QUIC);
+		return XDP_DROP;
+	}
+	return -1;
 }
 
 static __always_inline __u32 table_slot(void)
@@ -356,8 +381,9 @@ static __always_inline int decide4(struct xdp_md *ctx, void *l3, void *end)
 		struct udphdr *udp = (void *)ip + ip->ihl * 4;
 		if ((void *)(udp + 1) > end)
 			return settle(ctx, slot, VERDICT_MALFORMED);
-		if (quic_port(udp->dest))
-			return settle(ctx, slot, VERDICT_QUIC);
+		int verdict = quic(ctx, slot, udp, end);
+		if (verdict >= 0)
+			return verdict;
 	}
 	return settle(ctx, slot, VERDICT_PASS);
 }
@@ -393,8 +419,9 @@ static __always_inline int decide6(struct xdp_md *ctx, void *l3, void *end)
 		struct udphdr *udp = l4;
 		if ((void *)(udp + 1) > end)
 			return settle(ctx, slot, VERDICT_MALFORMED);
-		if (quic_port(udp->dest))
-			return settle(ctx, slot, VERDICT_QUIC);
+		int verdict = quic(ctx, slot, udp, end);
+		if (verdict >= 0)
+			return verdict;
 	}
 	return settle(ctx, slot, VERDICT_PASS);
 }

@@ -16,7 +16,8 @@ pub enum Verdict {
     /// A blocked source: dropped.
     Blocked,
     /// UDP to port 443 or 80 from a catalogued source: dropped (or refused), so the
-    /// browser falls back to TCP, which the proxy inspects.
+    /// browser falls back to TCP, which the proxy inspects; and QUIC (a long header of a
+    /// known version) to any other UDP port: dropped.
     Quic,
     /// A packet the gate cannot read whole (an IPv6 header chain past the parser's
     /// bound or cut short, a truncated header, a frame neither IP, ARP nor LLDP): dropped.

@@ -85,6 +85,7 @@ fn known_traffic(config: &GateConfig, redirect: Option<Redirect>) -> Vec<(String
             "passed to the gateway itself; to anything else decided like the rest".into(),
         ),
         ("UDP to port 443 or 80 (QUIC)".into(), quic),
+        ("QUIC to any other UDP port (a long header of version 1, 2 or a draft)".into(), "dropped".into()),
         ("TCP to port 443".into(), to(redirect.map(|r| r.https))),
         ("TCP to port 80".into(), to(redirect.and_then(|r| r.http))),
         ("everything else".into(), "passed".into()),

@@ -135,6 +135,10 @@ pub fn ruleset(o: &NftOptions, tables: &Tables) -> String {
     replace_table(TABLE, &body)
 }
 
+/// A QUIC long header (header form and fixed bit set) of version 1, 2 or a draft, as in
+/// the XDP program: QUIC on any port.
+const QUIC_LONG_HEADER: &str = "@th,64,8 & 0xc0 == 0xc0 @th,72,32 { 0x00000001, 0x6b3343cf, 0xff000000-0xff0000ff }";
+
 /// IPv6 neighbour discovery (ICMPv6 133-137).
 const ND: &str = "nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, nd-redirect";
 
@@ -162,6 +166,7 @@ fn interface_chain(body: &mut String, slot: u32, group: u16) {
          \x20   ip6 saddr != @known6 ip6 saddr != @seen6 add @seen6 {{ ip6 saddr }} log group {group}\n\
          \x20   ip6 saddr != @known6 {u} drop\n\
          \x20   udp dport {{ 80, 443 }} {q} jump quic\n\
+         \x20   udp dport != {{ 80, 443 }} {quic_elsewhere} {q} drop\n\
          \x20   {p} accept\n\
          \x20 }}\n",
         b = c(Verdict::Blocked),
@@ -169,6 +174,7 @@ fn interface_chain(body: &mut String, slot: u32, group: u16) {
         q = c(Verdict::Quic),
         p = c(Verdict::Pass),
         nd = ND,
+        quic_elsewhere = QUIC_LONG_HEADER,
     );
 }
 
@@ -299,6 +305,7 @@ mod tests {
             "iifname \"eth1\" jump i1\n",
             "set count_quic { type ifname; size 64; flags dynamic; counter; }",
             "udp dport { 80, 443 } update @count_quic { iifname } jump quic",
+            "udp dport != { 80, 443 } @th,64,8 & 0xc0 == 0xc0 @th,72,32 { 0x00000001, 0x6b3343cf, 0xff000000-0xff0000ff } update @count_quic { iifname } drop",
             "log group 7411",
             "limit rate 100/second reject",
         ] {

@@ -55,6 +55,14 @@ fn udp(src: &str, dst: &str, port: u16) -> Vec<u8> {
     udp_frame(ip(src), ip(dst), port, b"x")
 }
 
+fn udp_with(src: &str, dst: &str, port: u16, payload: &[u8]) -> Vec<u8> {
+    udp_frame(ip(src), ip(dst), port, payload)
+}
+
+/// The first bytes of QUIC Initial packets: long header, version 1 and version 2.
+const QUIC_V1: [u8; 6] = [0xc3, 0, 0, 0, 1, 8];
+const QUIC_V2: [u8; 6] = [0xd3, 0x6b, 0x33, 0x43, 0xcf, 8];
+
 /// `frame` with an 802.1Q tag after the MAC addresses.
 fn tagged(frame: &[u8]) -> Vec<u8> {
     let mut out = frame[..12].to_vec();
@@ -123,6 +131,9 @@ fn verdicts_follow_the_catalog_in_the_kernel() {
         ("catalogued", udp("198.51.100.2", "203.0.113.10", 9), PASS),
         ("QUIC from a catalogued source", udp("198.51.100.2", "203.0.113.10", 443), DROP),
         ("UDP 80", udp("198.51.100.2", "203.0.113.10", 80), DROP),
+        ("QUIC v1 on port 8443", udp_with("198.51.100.2", "203.0.113.10", 8443, &QUIC_V1), DROP),
+        ("QUIC v2 on port 4433 over IPv6", udp_with("2001:db8:1::2", "2001:db8:2::10", 4433, &QUIC_V2), DROP),
+        ("not QUIC on port 8443", udp_with("198.51.100.2", "203.0.113.10", 8443, &[0xc3, 0, 0, 0, 7, 0]), PASS),
         ("blocked inside a catalogued prefix", udp("198.51.100.9", "203.0.113.10", 9), DROP),
         ("unknown", udp("198.51.100.200", "203.0.113.10", 9), DROP),
         ("catalogued IPv6", udp("2001:db8:1::2", "2001:db8:2::10", 9), PASS),
@@ -159,7 +170,7 @@ fn verdicts_follow_the_catalog_in_the_kernel() {
     let counts = counters.read().expect("counts")[0];
     assert_eq!(
         (counts.pass, counts.quic, counts.blocked, counts.unknown, counts.malformed),
-        (6, 3, 1, 5, 3),
+        (7, 5, 1, 5, 3),
         "link control to the gateway is not counted: {counts:?}"
     );
     let mut sampled = Vec::new();
