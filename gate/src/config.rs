@@ -40,6 +40,8 @@ pub struct GateConfig {
     /// A directory on bpffs where the XDP gate pins its links, so that a gate killed
     /// without stopping keeps enforcing its last catalog and the next one takes over.
     /// Default `/sys/fs/bpf/perimeter` (bpffs is mounted at `/sys/fs/bpf` if it is not).
+    /// The bpffs must outlive the process: in a mount namespace of its own (`ip netns
+    /// exec`) the gate pins through PID 1's, and refuses XDP where no bpffs would.
     pub pin_dir: std::path::PathBuf,
 }
 

@@ -16,12 +16,17 @@ pub enum Verdict {
     /// A blocked source: dropped.
     Blocked,
     /// UDP to port 443 or 80 from a catalogued source: dropped (or refused), so the
-    /// browser falls back to TCP, which the proxy inspects.
+    /// browser falls back to TCP, which the proxy inspects; and QUIC (a long header of a
+    /// known version) to any other UDP port: dropped.
     Quic,
+    /// A packet the gate cannot read whole (an IPv6 header chain past the parser's
+    /// bound or cut short, a truncated header, a frame neither IP, ARP nor LLDP): dropped.
+    Malformed,
 }
 
 impl Verdict {
-    pub const ALL: [Verdict; 4] = [Verdict::Pass, Verdict::Unknown, Verdict::Blocked, Verdict::Quic];
+    pub const ALL: [Verdict; 5] =
+        [Verdict::Pass, Verdict::Unknown, Verdict::Blocked, Verdict::Quic, Verdict::Malformed];
 
     /// The index the XDP program counts this verdict under (see `bpf/gate.c`).
     pub fn index(self) -> u32 {
@@ -30,6 +35,7 @@ impl Verdict {
             Verdict::Unknown => 1,
             Verdict::Blocked => 2,
             Verdict::Quic => 3,
+            Verdict::Malformed => 5,
         }
     }
 
@@ -39,6 +45,7 @@ impl Verdict {
             Verdict::Unknown => "unknown",
             Verdict::Blocked => "blocked",
             Verdict::Quic => "quic",
+            Verdict::Malformed => "malformed",
         }
     }
 }
@@ -50,6 +57,8 @@ pub struct Counts {
     pub unknown: u64,
     pub blocked: u64,
     pub quic: u64,
+    #[serde(default)]
+    pub malformed: u64,
     /// Samples of unknown sources the kernel could not hand over (its buffer was full).
     #[serde(default)]
     pub samples_lost: u64,
@@ -62,6 +71,7 @@ impl Counts {
             Verdict::Unknown => self.unknown,
             Verdict::Blocked => self.blocked,
             Verdict::Quic => self.quic,
+            Verdict::Malformed => self.malformed,
         }
     }
 
@@ -71,6 +81,7 @@ impl Counts {
             Verdict::Unknown => self.unknown = value,
             Verdict::Blocked => self.blocked = value,
             Verdict::Quic => self.quic = value,
+            Verdict::Malformed => self.malformed = value,
         }
     }
 }
@@ -109,6 +120,6 @@ mod tests {
             )
         );
         assert!(text.contains("verdict=\"pass\"} 0\n"));
-        assert_eq!(text.lines().filter(|l| !l.starts_with('#')).count(), 4);
+        assert_eq!(text.lines().filter(|l| !l.starts_with('#')).count(), Verdict::ALL.len());
     }
 }

@@ -1,6 +1,7 @@
 //! `perimeter gate explain IP`: what the gate does with packets from one source and why,
 //! worked out from the catalog's answer for it and the gate's settings, with the same
-//! precedence as the kernel program (neighbour discovery, blocked, unknown, QUIC, pass).
+//! precedence as the kernel program (link control to the gateway, blocked, unknown,
+//! QUIC, pass).
 //!
 //! Must not: read the kernel or the store; the caller passes the catalog's answer.
 
@@ -28,14 +29,20 @@ pub struct Explanation {
 
 /// Explains `ip` given the catalog's `class` for it.
 pub fn explain(ip: IpAddr, class: &Class<'_>, config: &GateConfig, redirect: Option<Redirect>) -> Explanation {
-    if undecided(ip) {
+    if link_source(ip) {
         return Explanation {
             ip,
             verdict: None,
-            why: "an IPv6 link-local or unspecified source: neighbour discovery and address autoconfiguration \
-                  need it, and it cannot reach the Internet"
+            why: "an IPv6 link-local or unspecified source, or IPv4 0.0.0.0: never in the catalog; neighbour \
+                  discovery, DHCP, DHCPv6 and MLD need it on the link"
                 .into(),
-            traffic: vec![("all".into(), "passed without a decision".into())],
+            traffic: vec![
+                (
+                    "to the gateway itself (link-local or link-scope multicast, broadcast, its own addresses)".into(),
+                    "passed without a decision".into(),
+                ),
+                ("to anything else".into(), "dropped (counted as unknown, not reported)".into()),
+            ],
         };
     }
     let (verdict, why) = match class {
@@ -73,15 +80,20 @@ fn known_traffic(config: &GateConfig, redirect: Option<Redirect>) -> Vec<(String
         _ => "passed (routed; no redirect installed by the gate)".into(),
     };
     vec![
+        (
+            "neighbour discovery (ICMPv6 133-137, hop limit 255)".into(),
+            "passed to the gateway itself; to anything else decided like the rest".into(),
+        ),
         ("UDP to port 443 or 80 (QUIC)".into(), quic),
+        ("QUIC to any other UDP port (a long header of version 1, 2 or a draft)".into(), "dropped".into()),
         ("TCP to port 443".into(), to(redirect.map(|r| r.https))),
         ("TCP to port 80".into(), to(redirect.and_then(|r| r.http))),
         ("everything else".into(), "passed".into()),
     ]
 }
 
-/// Sources the kernel program passes before any lookup.
-fn undecided(ip: IpAddr) -> bool {
+/// Sources that are never in the catalog and pass only to the gateway itself.
+fn link_source(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V6(a) => a.is_unspecified() || (a.segments()[0] & 0xffc0) == 0xfe80,
         IpAddr::V4(a) => a.is_unspecified(),
@@ -117,6 +129,7 @@ mod tests {
         let to = Some(Redirect { https: 3130, http: Some(3129) });
         let e = explain(ip("198.51.100.2"), &class, &GateConfig::default(), to);
         assert_eq!(e.verdict, Some(Verdict::Pass));
+        assert!(e.to_string().contains("neighbour discovery"), "{e}");
         let text = e.to_string();
         assert!(text.contains("Ministry A"), "{text}");
         assert!(text.contains("QUIC): dropped, answered with ICMP port unreachable (at most 100/s)"), "{text}");
@@ -140,9 +153,11 @@ mod tests {
     }
 
     #[test]
-    fn link_local_sources_are_never_decided() {
-        for text in ["fe80::1", "febf::1", "::"] {
-            assert_eq!(explain(ip(text), &Class::Unknown, &GateConfig::default(), None).verdict, None, "{text}");
+    fn link_local_sources_pass_only_to_the_gateway() {
+        for text in ["fe80::1", "febf::1", "::", "0.0.0.0"] {
+            let e = explain(ip(text), &Class::Unknown, &GateConfig::default(), None);
+            assert_eq!(e.verdict, None, "{text}");
+            assert!(e.to_string().contains("to anything else: dropped"), "{e}");
         }
         assert!(explain(ip("fec0::1"), &Class::Unknown, &GateConfig::default(), None).verdict.is_some());
     }

@@ -1,7 +1,11 @@
 //! The packet gate: rule 1 for every packet. On the client-facing interfaces named in
 //! `[gate]` it decides each inbound packet by its source address through the catalog
-//! snapshot (known → pass, unknown → drop and report, blocked → drop) and drops UDP to
-//! ports 443 and 80 (QUIC) so browsers fall back to TCP, which the proxy inspects.
+//! snapshot (known → pass, unknown → drop and report, blocked → drop), drops UDP to
+//! ports 443 and 80 (QUIC) so browsers fall back to TCP, which the proxy inspects, and
+//! QUIC to any other port. Link control (neighbour discovery, link-local and unspecified
+//! sources) passes only to the gateway itself; what the XDP program cannot read whole
+//! (an IPv6 header chain past its bound) is dropped. A gate killed without stopping keeps
+//! enforcing (`pin` for XDP; the nftables table stays).
 //! Enforcement runs in the kernel: an XDP program (`bpf/gate.c`, compiled by `build.rs`,
 //! [`xdp`]) or, where XDP cannot be used, an nftables table ([`nft`]); both sit behind
 //! [`Backend`] and are fed the same [`tables::Tables`] from each snapshot generation.
@@ -106,6 +110,8 @@ pub trait Backend: Send {
     fn attach(&mut self) -> Result<(), GateError>;
     /// How each interface is attached, in order.
     fn modes(&self) -> Vec<String>;
+    /// What the kernel goes on doing if the process is killed without stopping the gate.
+    fn on_crash(&self) -> String;
 }
 
 /// Reads the kernel's packet counts, one [`Counts`] per guarded interface in order.

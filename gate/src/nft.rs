@@ -98,6 +98,13 @@ impl Backend for NftBackend {
     fn modes(&self) -> Vec<String> {
         vec!["nftables prerouting".to_owned(); self.options.ifaces.len()]
     }
+
+    fn on_crash(&self) -> String {
+        format!(
+            "keeps enforcing the last catalog it loaded: the table inet {TABLE} stays in the kernel, and the next \
+             start replaces it in one transaction"
+        )
+    }
 }
 
 /// The whole `inet perimeter` table for `tables`, replacing any previous one.
@@ -128,16 +135,30 @@ pub fn ruleset(o: &NftOptions, tables: &Tables) -> String {
     replace_table(TABLE, &body)
 }
 
-/// The verdicts for one interface, in the XDP program's order.
+/// A QUIC long header (header form and fixed bit set) of version 1, 2 or a draft, as in
+/// the XDP program: QUIC on any port.
+const QUIC_LONG_HEADER: &str = "@th,64,8 & 0xc0 == 0xc0 @th,72,32 { 0x00000001, 0x6b3343cf, 0xff000000-0xff0000ff }";
+
+/// IPv6 neighbour discovery (ICMPv6 133-137).
+const ND: &str = "nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, nd-redirect";
+
+/// The verdicts for one interface, in the XDP program's order: link control (neighbour
+/// discovery with hop limit 255, anything from a link-local, unspecified or 0.0.0.0
+/// source) only to the gateway itself (a link-local or link-scope multicast destination,
+/// IPv4 broadcast, or an address of the gateway), then blocked, unknown, QUIC, pass.
 fn interface_chain(body: &mut String, slot: u32, group: u16) {
     let c = |v| format!("update @{} {{ iifname }}", count_set(v));
     let _ = write!(
         body,
         "  chain i{slot} {{\n\
-         \x20   ip6 saddr fe80::/10 accept\n\
-         \x20   ip6 saddr :: accept\n\
-         \x20   icmpv6 type {{ nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, nd-redirect }} accept\n\
-         \x20   ip saddr 0.0.0.0 accept\n\
+         \x20   ip6 saddr {{ fe80::/10, :: }} ip6 daddr {{ fe80::/10, ff02::/16 }} accept\n\
+         \x20   ip6 saddr {{ fe80::/10, :: }} fib daddr type local accept\n\
+         \x20   ip6 saddr {{ fe80::/10, :: }} {u} drop\n\
+         \x20   icmpv6 type {{ {nd} }} ip6 hoplimit 255 ip6 daddr {{ fe80::/10, ff02::/16 }} accept\n\
+         \x20   icmpv6 type {{ {nd} }} ip6 hoplimit 255 fib daddr type local accept\n\
+         \x20   ip saddr 0.0.0.0 ip daddr 255.255.255.255 accept\n\
+         \x20   ip saddr 0.0.0.0 fib daddr type local accept\n\
+         \x20   ip saddr 0.0.0.0 {u} drop\n\
          \x20   ip saddr @blocked4 {b} drop\n\
          \x20   ip6 saddr @blocked6 {b} drop\n\
          \x20   ip saddr != @known4 ip saddr != @seen4 add @seen4 {{ ip saddr }} log group {group}\n\
@@ -145,12 +166,15 @@ fn interface_chain(body: &mut String, slot: u32, group: u16) {
          \x20   ip6 saddr != @known6 ip6 saddr != @seen6 add @seen6 {{ ip6 saddr }} log group {group}\n\
          \x20   ip6 saddr != @known6 {u} drop\n\
          \x20   udp dport {{ 80, 443 }} {q} jump quic\n\
+         \x20   udp dport != {{ 80, 443 }} {quic_elsewhere} {q} drop\n\
          \x20   {p} accept\n\
          \x20 }}\n",
         b = c(Verdict::Blocked),
         u = c(Verdict::Unknown),
         q = c(Verdict::Quic),
         p = c(Verdict::Pass),
+        nd = ND,
+        quic_elsewhere = QUIC_LONG_HEADER,
     );
 }
 
@@ -281,6 +305,7 @@ mod tests {
             "iifname \"eth1\" jump i1\n",
             "set count_quic { type ifname; size 64; flags dynamic; counter; }",
             "udp dport { 80, 443 } update @count_quic { iifname } jump quic",
+            "udp dport != { 80, 443 } @th,64,8 & 0xc0 == 0xc0 @th,72,32 { 0x00000001, 0x6b3343cf, 0xff000000-0xff0000ff } update @count_quic { iifname } drop",
             "log group 7411",
             "limit rate 100/second reject",
         ] {

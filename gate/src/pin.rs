@@ -6,12 +6,19 @@
 //! properly unpins and detaches, as before. Pins are named by the network namespace
 //! and the interface index, so gates in different namespaces never meet.
 //!
-//! The pins live in `[gate] pin_dir` (default `/sys/fs/bpf/perimeter`; bpffs is mounted
-//! at `/sys/fs/bpf` if it is not). Without bpffs there the links are not pinned: the
-//! gate then fails open when killed, and says so at start.
+//! The pins must outlive the process, or they protect nothing: a bpffs mounted in a mount
+//! namespace of the process's own (`ip netns exec` gives every command one) disappears
+//! with the process and takes the pinned links along. So the pins go where PID 1's mount
+//! namespace has a bpffs: `[gate] pin_dir` itself when it is on such a bpffs (a mount
+//! made outside `/sys`, which `ip netns exec` replaces, is inherited) or when this
+//! process shares PID 1's mounts (bpffs is then mounted at `/sys/fs/bpf` if it is not),
+//! else the same path seen through `/proc/1/root` where that can be read. Where neither is
+//! possible the XDP backend refuses to start ([`durable_dir`] says why), so no set-up
+//! fails open silently; `auto` then enforces with nftables, whose table stays in the
+//! kernel after a kill.
 //!
-//! Must not: take over a link of another namespace or interface, or leave a pin behind
-//! on a proper stop.
+//! Must not: take over a link of another namespace or interface, leave a pin behind
+//! on a proper stop, or mount anything where the mount would die with the process.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -26,20 +33,86 @@ pub(super) const DEFAULT_DIR: &str = "/sys/fs/bpf/perimeter";
 /// `BPF_FS_MAGIC`, the file system type of bpffs.
 const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
 
-/// The pin of one interface's link in this network namespace, in `dir`; `None` when
-/// `dir` is not on bpffs.
-pub(super) fn path(dir: &Path, ifindex: u32) -> Option<PathBuf> {
-    let ready = ensure_bpffs(dir);
-    ready.map_err(|e| tracing::warn!(error = %e, "no bpffs for the gate's pins: it fails open if killed")).ok()?;
+/// The pin of one interface's link in this network namespace, in `dir` (a directory
+/// [`durable_dir`] gave).
+pub(super) fn path(dir: &Path, ifindex: u32) -> PathBuf {
     let netns = std::fs::metadata("/proc/self/ns/net").map(|m| m.ino()).unwrap_or(0);
-    Some(dir.join(format!("gate-{netns}-{ifindex}")))
+    dir.join(format!("gate-{netns}-{ifindex}"))
+}
+
+/// Where pins made in `dir` outlive this process, created; why there is no such place.
+pub(super) fn durable_dir(dir: &Path) -> Result<PathBuf, String> {
+    if shares_init_mounts() {
+        // PID 1's own mounts: what is mounted here stays after this process.
+        ensure_bpffs(dir)?;
+        return Ok(dir.to_path_buf());
+    }
+    // A mount namespace of our own: mount nothing, find a bpffs PID 1's namespace holds.
+    if let Some(dev) = bpffs_device(dir)
+        && init_bpffs_devices().contains(&dev)
+    {
+        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        return Ok(dir.to_path_buf());
+    }
+    let through = Path::new("/proc/1/root").join(dir.strip_prefix("/").unwrap_or(dir));
+    if bpffs_device(&through).is_some() {
+        std::fs::create_dir_all(&through).map_err(|e| format!("creating {}: {e}", through.display()))?;
+        return Ok(through);
+    }
+    Err(format!(
+        "no bpffs at {} outlives this process: it runs in a mount namespace of its own (as under `ip netns exec`), \
+         where a bpffs would disappear with it and a killed gate would fail open; mount bpffs in the host's \
+         namespace where this one inherits it (outside /sys, which `ip netns exec` replaces: `mount -t bpf bpf \
+         /run/perimeter-pins`) and set [gate] pin_dir there, or use backend = \"nftables\"",
+        dir.display()
+    ))
+}
+
+/// Whether this process's mounts are PID 1's: the same mount namespace, or (where PID 1's
+/// namespace cannot be read) the same mounts, by their IDs, which a copy never shares.
+fn shares_init_mounts() -> bool {
+    let ns = |pid: &str| std::fs::metadata(format!("/proc/{pid}/ns/mnt")).ok().map(|m| m.ino());
+    match (ns("self"), ns("1")) {
+        (Some(own), Some(init)) => own == init,
+        _ => mount_ids("self").is_some_and(|own| Some(own) == mount_ids("1")),
+    }
+}
+
+/// The IDs of a process's mounts (the first field of each `mountinfo` line).
+fn mount_ids(pid: &str) -> Option<Vec<u64>> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).ok()?;
+    text.lines().map(|l| l.split_whitespace().next()?.parse().ok()).collect()
+}
+
+/// The device of the bpffs `dir` is on (or would be created on, for a missing `dir`).
+fn bpffs_device(dir: &Path) -> Option<u64> {
+    let on = |p: &Path| on_bpffs(p).then(|| std::fs::metadata(p).ok().map(|m| m.dev())).flatten();
+    on(dir).or_else(|| dir.parent().and_then(on))
+}
+
+/// The devices of the bpffs mounts in PID 1's mount namespace (`/proc/1/mountinfo`:
+/// the third field is the device, the type follows the " - " separator).
+fn init_bpffs_devices() -> Vec<u64> {
+    let text = std::fs::read_to_string("/proc/1/mountinfo").unwrap_or_default();
+    text.lines().filter_map(bpffs_line_device).collect()
+}
+
+/// The device of one mountinfo line when it is a bpffs mount.
+fn bpffs_line_device(line: &str) -> Option<u64> {
+    let (fields, rest) = line.split_once(" - ")?;
+    if rest.split_whitespace().next()? != "bpf" {
+        return None;
+    }
+    let (major, minor) = fields.split_whitespace().nth(2)?.split_once(':')?;
+    Some(rustix::fs::makedev(major.parse().ok()?, minor.parse().ok()?))
 }
 
 fn on_bpffs(path: &Path) -> bool {
     rustix::fs::statfs(path).is_ok_and(|s| s.f_type == BPF_FS_MAGIC)
 }
 
-/// `dir` on bpffs, created; bpffs mounted at `/sys/fs/bpf` first if `dir` is under it.
+/// `dir` on bpffs, created; bpffs mounted at `/sys/fs/bpf` first if `dir` is under it
+/// (only called where that mount outlives the process).
 fn ensure_bpffs(dir: &Path) -> Result<(), String> {
     if dir.starts_with(BPFFS) && !on_bpffs(Path::new(BPFFS)) {
         rustix::mount::mount("bpf", BPFFS, "bpf", rustix::mount::MountFlags::empty(), None)
@@ -88,5 +161,27 @@ pub(super) fn release(links: Vec<PinnedLink>) {
             Ok(fd) => drop(fd),
             Err(e) => tracing::warn!(error = %e, "a gate pin could not be removed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bpffs_mounts_are_read_from_mountinfo() {
+        let bpf = "41 23 0:37 / /sys/fs/bpf rw,nosuid,nodev,noexec,relatime shared:15 - bpf bpf rw,mode=700";
+        assert_eq!(bpffs_line_device(bpf), Some(rustix::fs::makedev(0, 37)));
+        let sysfs = "23 29 0:21 / /sys rw,nosuid shared:7 - sysfs sysfs rw";
+        assert_eq!(bpffs_line_device(sysfs), None);
+        assert_eq!(bpffs_line_device("garbage"), None);
+    }
+
+    #[test]
+    fn a_directory_on_no_bpffs_is_refused() {
+        let dir = std::env::temp_dir().join(format!("perimeter-pin-test-{}", std::process::id()));
+        let err = durable_dir(&dir).expect_err("a temporary directory is not on bpffs");
+        assert!(err.contains("outlives this process") || err.contains("not on bpffs"), "{err}");
+        assert!(!dir.exists(), "nothing is created off bpffs");
     }
 }

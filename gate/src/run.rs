@@ -56,6 +56,9 @@ pub struct GateStatus {
     /// The transparent plain-HTTP port TCP 80 is redirected to, when the gate installed it.
     #[serde(default)]
     pub redirect_http_port: Option<u16>,
+    /// What the kernel goes on doing if `perimeter up` is killed without stopping.
+    #[serde(default)]
+    pub on_crash: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -129,7 +132,8 @@ pub async fn start(
     let kind = backend.kind();
     let names: Vec<String> = ifaces.iter().map(|i| i.name.clone()).collect();
     let redirect = install_extras(&config, kind, &names, redirect)?;
-    let status = initial_status(&config, &ifaces, backend.modes(), &tables, kind, redirect);
+    let mut status = initial_status(&config, &ifaces, backend.modes(), &tables, kind, redirect);
+    status.on_crash = backend.on_crash();
     let sample_counters = Arc::new(SampleCounters::default());
     let shared = Arc::new(Shared { status: Mutex::new(status), counters, samples: sample_counters.clone() });
     let (stop, stopped) = watch::channel(false);
@@ -188,6 +192,7 @@ fn initial_status(
         quic: quic_words(config),
         redirect_port: redirect.map(|r| r.https),
         redirect_http_port: redirect.and_then(|r| r.http),
+        on_crash: String::new(),
     }
 }
 
@@ -234,8 +239,9 @@ fn open(config: &GateConfig, ifaces: &[Iface], tables: &Tables) -> Result<Opened
 fn open_xdp(config: &GateConfig, ifaces: &[Iface], tables: &Tables) -> Result<Opened, GateError> {
     super::xdp::availability()?;
     caps::check_privileges(BackendKind::Xdp)?;
-    let mut xdp =
-        XdpBackend::open(ifaces, (config.xdp_mode, &config.pin_dir), config.sample_interval, config.quic_reject)?;
+    // Pins that die with the process would let a killed gate fail open: no XDP then.
+    let pins = super::pin::durable_dir(&config.pin_dir).map_err(GateError::XdpUnavailable)?;
+    let mut xdp = XdpBackend::open(ifaces, (config.xdp_mode, &pins), config.sample_interval, config.quic_reject)?;
     xdp.load(tables)?;
     let counters = Box::new(xdp.take_counters()?);
     let samples = Samples::Ring(xdp.take_samples()?);

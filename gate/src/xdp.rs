@@ -4,7 +4,8 @@
 //! counters and its ring buffer of unknown sources.
 //!
 //! Each interface's link is pinned in bpffs (`pin`), so a killed gate keeps enforcing
-//! and the next one takes its links over.
+//! and the next one takes its links over; a link that cannot be pinned is not left
+//! attached (the gate refuses to start rather than fail open when killed).
 //!
 //! A whole generation is built in fresh tries in the idle slot of the program's
 //! map-of-maps and made live by one write of the slot index; small changes go into the
@@ -146,7 +147,7 @@ impl Drop for XdpBackend {
 
 impl XdpBackend {
     /// Loads the program into the kernel (not yet attached) with its settings; its links
-    /// will be pinned in `pin_dir`.
+    /// will be pinned in `pin_dir`, a directory `pin::durable_dir` gave.
     pub fn open(
         ifaces: &[Iface],
         (mode, pin_dir): (XdpModeChoice, &std::path::Path),
@@ -257,25 +258,30 @@ impl Backend for XdpBackend {
         for iface in &ifaces {
             let pin_at = super::pin::path(&self.pin_dir, iface.ifindex);
             let interface = |reason: String| GateError::Interface { name: iface.name.clone(), reason };
-            let (id, mode) = match pin_at.as_deref().and_then(super::pin::left_behind) {
+            let (id, mode) = match super::pin::left_behind(&pin_at) {
                 // A killed gate's link: its program is replaced in one step.
                 Some(old) => {
                     (prog.attach_to_link(old).map_err(|e| interface(format!("taking over XDP: {e}")))?, "taken over")
                 }
                 None => attach_mode(prog, iface.ifindex, wanted).map_err(interface)?,
             };
-            self.modes.push(mode.to_owned());
-            let Some(pin_at) = pin_at else { continue };
             let link = prog.take_link(id).map_err(xdp_err("taking the link"))?;
-            match super::pin::pin(link, &pin_at) {
-                Ok(pinned) => self.pinned.push(pinned),
-                Err(e) => {
-                    tracing::warn!(interface = %iface.name, error = %e, "the gate's link is not pinned: it fails open if the process is killed");
-                    attach_mode(prog, iface.ifindex, wanted).map_err(interface)?;
-                }
-            }
+            // Unpinned, the gate would fail open when killed: refuse instead (the link is
+            // dropped, which detaches it, and the links pinned so far are released).
+            let pinned = super::pin::pin(link, &pin_at)
+                .map_err(|e| interface(format!("{e}; unpinned, a killed gate would fail open")))?;
+            self.pinned.push(pinned);
+            self.modes.push(mode.to_owned());
         }
         Ok(())
+    }
+
+    fn on_crash(&self) -> String {
+        format!(
+            "keeps enforcing the last catalog it loaded: its XDP links are pinned in {} on a bpffs that outlives \
+             the process, and the next start takes them over",
+            self.pin_dir.display()
+        )
     }
 
     fn modes(&self) -> Vec<String> {

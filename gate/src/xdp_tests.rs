@@ -1,8 +1,10 @@
 //! The XDP program's verdicts, run in the kernel through BPF_PROG_TEST_RUN on frames
-//! crafted with pnet: precedence (blocked, unknown, QUIC, pass), both families, one VLAN
-//! tag, what is never decided (ARP, neighbour discovery, link-local), sampling of unknown
-//! sources into the ring buffer, counters, and both ways of changing the tables. Needs
-//! root (CAP_BPF); outside CI it is skipped without.
+//! crafted with pnet: precedence (blocked, unknown, QUIC, pass), both families, VLAN
+//! tags, link control passed only to the gateway (neighbour discovery to link-scope
+//! multicast with hop limit 255; ARP, LLDP), IPv6 extension header chains past the
+//! parser's bound or cut short dropped (fail closed), sampling of unknown sources into
+//! the ring buffer, counters, and both ways of changing the tables. Needs root (CAP_BPF);
+//! outside CI it is skipped without.
 
 use std::net::IpAddr;
 
@@ -53,6 +55,14 @@ fn udp(src: &str, dst: &str, port: u16) -> Vec<u8> {
     udp_frame(ip(src), ip(dst), port, b"x")
 }
 
+fn udp_with(src: &str, dst: &str, port: u16, payload: &[u8]) -> Vec<u8> {
+    udp_frame(ip(src), ip(dst), port, payload)
+}
+
+/// The first bytes of QUIC Initial packets: long header, version 1 and version 2.
+const QUIC_V1: [u8; 6] = [0xc3, 0, 0, 0, 1, 8];
+const QUIC_V2: [u8; 6] = [0xd3, 0x6b, 0x33, 0x43, 0xcf, 8];
+
 /// `frame` with an 802.1Q tag after the MAC addresses.
 fn tagged(frame: &[u8]) -> Vec<u8> {
     let mut out = frame[..12].to_vec();
@@ -61,13 +71,45 @@ fn tagged(frame: &[u8]) -> Vec<u8> {
     out
 }
 
-/// An ICMPv6 message of `kind` from `src` (the checksum is not checked by the gate).
-fn icmp6(src: &str, kind: u8) -> Vec<u8> {
-    let mut frame = udp(src, "2001:db8:2::10", 9);
+/// An ICMPv6 message of `kind` from `src` to `dst` with `hops` (the checksum is not
+/// checked by the gate).
+fn icmp6_to(src: &str, dst: &str, kind: u8, hops: u8) -> Vec<u8> {
+    let mut frame = udp(src, dst, 9);
     frame[14 + 6] = 58;
+    frame[14 + 7] = hops;
     frame[14 + 40] = kind;
     frame
 }
+
+fn icmp6(src: &str, kind: u8) -> Vec<u8> {
+    icmp6_to(src, "2001:db8:2::10", kind, 64)
+}
+
+/// A UDP datagram from `src` behind `headers` (IPv6 extension headers, each given by its
+/// protocol number and its 8 bytes).
+fn behind(src: &str, headers: &[(u8, [u8; 8])]) -> Vec<u8> {
+    let frame = udp(src, "2001:db8:2::10", 9);
+    let (ip, rest) = frame.split_at(14 + 40);
+    let mut out = ip.to_vec();
+    let mut next = 17;
+    for (proto, bytes) in headers.iter().rev() {
+        let mut h = *bytes;
+        h[0] = next;
+        out.splice(14 + 40..14 + 40, h);
+        next = *proto;
+    }
+    out[14 + 6] = next;
+    let payload = (out.len() - 14 - 40 + rest.len()) as u16;
+    out[14 + 4..14 + 6].copy_from_slice(&payload.to_be_bytes());
+    out.extend_from_slice(rest);
+    out
+}
+
+/// A destination-options header holding one PadN option.
+const DSTOPTS: (u8, [u8; 8]) = (60, [0, 0, 1, 4, 0, 0, 0, 0]);
+/// A fragment header: the first fragment (offset 0, more to come), or a later one.
+const FIRST_FRAGMENT: (u8, [u8; 8]) = (44, [0, 0, 0, 1, 0, 0, 0, 7]);
+const LATER_FRAGMENT: (u8, [u8; 8]) = (44, [0, 0, 0, 8, 0, 0, 0, 7]);
 
 #[test]
 fn verdicts_follow_the_catalog_in_the_kernel() {
@@ -89,13 +131,27 @@ fn verdicts_follow_the_catalog_in_the_kernel() {
         ("catalogued", udp("198.51.100.2", "203.0.113.10", 9), PASS),
         ("QUIC from a catalogued source", udp("198.51.100.2", "203.0.113.10", 443), DROP),
         ("UDP 80", udp("198.51.100.2", "203.0.113.10", 80), DROP),
+        ("QUIC v1 on port 8443", udp_with("198.51.100.2", "203.0.113.10", 8443, &QUIC_V1), DROP),
+        ("QUIC v2 on port 4433 over IPv6", udp_with("2001:db8:1::2", "2001:db8:2::10", 4433, &QUIC_V2), DROP),
+        ("not QUIC on port 8443", udp_with("198.51.100.2", "203.0.113.10", 8443, &[0xc3, 0, 0, 0, 7, 0]), PASS),
         ("blocked inside a catalogued prefix", udp("198.51.100.9", "203.0.113.10", 9), DROP),
         ("unknown", udp("198.51.100.200", "203.0.113.10", 9), DROP),
         ("catalogued IPv6", udp("2001:db8:1::2", "2001:db8:2::10", 9), PASS),
         ("QUIC over IPv6", udp("2001:db8:1::2", "2001:db8:2::10", 443), DROP),
         ("unknown IPv6", udp("2001:db8:9::2", "2001:db8:2::10", 9), DROP),
-        ("neighbour solicitation from an unknown global source", icmp6("2001:db8:9::2", 135), PASS),
+        (
+            "neighbour solicitation from an unknown source to link-scope multicast",
+            icmp6_to("2001:db8:9::2", "ff02::1:ff00:1", 135, 255),
+            PASS,
+        ),
+        ("router solicitation to all routers", icmp6_to("2001:db8:9::2", "ff02::2", 133, 255), PASS),
+        ("neighbour discovery with a hop limit below 255", icmp6_to("2001:db8:9::2", "ff02::1:ff00:1", 135, 64), DROP),
         ("an echo request from the same source", icmp6("2001:db8:9::2", 128), DROP),
+        ("UDP behind two extension headers", behind("2001:db8:1::2", &[DSTOPTS, FIRST_FRAGMENT]), PASS),
+        ("UDP behind six extension headers", behind("2001:db8:1::2", &[DSTOPTS; 6]), PASS),
+        ("seven extension headers", behind("2001:db8:1::2", &[DSTOPTS; 7]), DROP),
+        ("a later fragment of a catalogued source", behind("2001:db8:1::2", &[LATER_FRAGMENT]), PASS),
+        ("an extension header cut short", behind("2001:db8:1::2", &[DSTOPTS])[..14 + 40 + 4].to_vec(), DROP),
         ("link-local source", udp("fe80::1", "2001:db8:2::10", 9), PASS),
         ("tagged catalogued", tagged(&udp("198.51.100.2", "203.0.113.10", 9)), PASS),
         ("tagged unknown", tagged(&udp("198.51.100.200", "203.0.113.10", 9)), DROP),
@@ -103,15 +159,19 @@ fn verdicts_follow_the_catalog_in_the_kernel() {
     for (what, frame, verdict) in &cases {
         assert_eq!(run(&mut xdp, frame), *verdict, "{what}");
     }
-    let mut arp = udp("198.51.100.200", "203.0.113.10", 9);
-    arp[12..14].copy_from_slice(&[0x08, 0x06]);
-    assert_eq!(run(&mut xdp, &arp), PASS, "ARP is never decided");
+    let mut other = udp("198.51.100.200", "203.0.113.10", 9);
+    for (ethertype, verdict, what) in
+        [([0x08, 0x06], PASS, "ARP"), ([0x88, 0xcc], PASS, "LLDP"), ([0x88, 0xb5], DROP, "other")]
+    {
+        other[12..14].copy_from_slice(&ethertype);
+        assert_eq!(run(&mut xdp, &other), verdict, "{what} frames");
+    }
 
     let counts = counters.read().expect("counts")[0];
     assert_eq!(
-        (counts.pass, counts.quic, counts.blocked, counts.unknown),
-        (3, 3, 1, 4),
-        "undecided frames are not counted: {counts:?}"
+        (counts.pass, counts.quic, counts.blocked, counts.unknown, counts.malformed),
+        (7, 5, 1, 5, 3),
+        "link control to the gateway is not counted: {counts:?}"
     );
     let mut sampled = Vec::new();
     while let Some(record) = ring.next() {
