@@ -4,3 +4,5 @@
 //!
 //! Must not: touch the store (it reads a snapshot of its sites that the binary gives it);
 //! decide by hand what is an attack (only the rule engine does).
+
+pub mod engine;
