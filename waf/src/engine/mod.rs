@@ -39,7 +39,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-pub use compile::site_text;
+pub use compile::{UNICODE_MAP, site_text};
 pub use explain::{TestRequest, Verdict, VerdictKind, explain};
 pub use settings::{Exclusion, Mode, OverLimit, RuleSettings};
 
@@ -99,6 +99,9 @@ pub enum RulesError {
 pub struct Engine {
     lib: Arc<ffi::Library>,
     paths: EnginePaths,
+    /// A private directory holding the project's unicode map (the engine reads it from a
+    /// file at each compile); removed with the last clone.
+    unicode_map: Arc<compile::UnicodeMap>,
 }
 
 impl Engine {
