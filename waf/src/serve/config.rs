@@ -168,7 +168,11 @@ impl WafConfig {
         need(self.limits.body_memory >= 1 << 20, "limits.body_memory", "at least 1 MiB");
         need(self.limits.h2_streams >= 1, "limits.h2_streams", "at least 1");
         need(!self.health_interval.is_zero(), "health_interval", "more than 0");
-        need(self.http_listen != Some(self.https_listen), "http_listen", "must differ from https_listen");
+        need(
+            self.http_listen != Some(self.https_listen) || self.https_listen.port() == 0,
+            "http_listen",
+            "must differ from https_listen",
+        );
         if problems.is_empty() { Ok(()) } else { Err(ConfigError { problems }) }
     }
 }

@@ -80,7 +80,7 @@ pub(crate) fn spawn_http(listener: TcpListener, shared: Arc<Shared>) -> JoinHand
     tokio::spawn(accept_loop(listener, Arc::clone(&shared), move |tcp, _peer, _local, watcher| {
         let (builder, shared) = (Arc::clone(&builder), Arc::clone(&shared));
         async move {
-            let (sites, port) = (shared.sites.clone(), shared.config.https_listen.port());
+            let (sites, port) = (shared.sites.clone(), shared.https_port);
             let service = service_fn(move |req| {
                 let answer = super::redirect::answer(&sites, port, &req);
                 async move { Ok::<_, Infallible>(answer) }

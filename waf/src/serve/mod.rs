@@ -57,6 +57,8 @@ pub(crate) struct Shared {
     pub audit: audit::Audit,
     pub metrics: Metrics,
     pub stop: watch::Receiver<bool>,
+    /// The HTTPS listener's port, where the HTTP listener sends browsers.
+    pub https_port: u16,
 }
 
 /// Why the WAF did not start.
@@ -154,6 +156,8 @@ pub async fn serve(config: WafConfig, sites: SitesHandle) -> Result<WafHandle, S
         Some(addr) => Some(bind("http_listen", addr).await?),
         None => None,
     };
+    let https_addr = local_addr("https_listen", &https)?;
+    let http_addr = http.as_ref().map(|l| local_addr("http_listen", l)).transpose()?;
     let (stop, stop_rx) = watch::channel(false);
     let start = |what| move |source| ServeError::Start { what, source };
     let shared = Arc::new(Shared {
@@ -164,10 +168,9 @@ pub async fn serve(config: WafConfig, sites: SitesHandle) -> Result<WafHandle, S
         metrics: Metrics::default(),
         sites,
         stop: stop_rx,
+        https_port: https_addr.port(),
         config,
     });
-    let https_addr = local_addr("https_listen", &https)?;
-    let http_addr = http.as_ref().map(|l| local_addr("http_listen", l)).transpose()?;
     let tls = tls::server_config(shared.sites.clone())?;
     let mut tasks =
         vec![listen::spawn_https(https, tls, Arc::clone(&shared)), tokio::spawn(upkeep(Arc::clone(&shared)))];

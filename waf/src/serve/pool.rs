@@ -68,8 +68,9 @@ impl EnginePool {
             Err(TrySendError::Disconnected(_)) => return Err(PoolError::Full),
         }
         match tokio::time::timeout_at(deadline, answer).await {
-            Ok(Ok(answer)) => Ok(answer),
-            Ok(Err(_)) | Err(_) => Err(PoolError::Budget),
+            // An answer that came after the deadline is as late as none.
+            Ok(Ok(answer)) if Instant::now() <= deadline => Ok(answer),
+            Ok(_) | Err(_) => Err(PoolError::Budget),
         }
     }
 }
