@@ -202,3 +202,50 @@ fn a_list_with_a_bad_site_is_refused_whole_and_the_old_one_stays() {
     let (page, _) = world.curl(&[&world.url("/")]);
     assert_eq!(page, PAGE);
 }
+
+#[test]
+fn a_websocket_is_decided_then_relayed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Some(world) = World::start(Mode::Block, |_| {}, |_| {}) else { return };
+    let ca = std::fs::read_to_string(&world.ca_file).expect("ca");
+    let handshake = |query: &str| {
+        format!(
+            "GET /ws{query} HTTP/1.1\r\nHost: {SITE}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+    };
+    let https = world.waf.https;
+    let (refused, echoed) = world.waf.runtime.block_on(async {
+        let refused = serve_support::exchange(
+            &ca,
+            SITE,
+            https,
+            handshake(&format!("?{INJECTION}")).as_bytes(),
+            std::time::Duration::from_secs(2),
+        )
+        .await;
+        let mut ws = serve_support::tls_connect(&ca, SITE, https).await;
+        ws.write_all(handshake("").as_bytes()).await.expect("handshake");
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            ws.read_exact(&mut byte).await.expect("the answer");
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+        assert!(head.starts_with("http/1.1 101"), "{head}");
+        for field in ["upgrade: websocket", "connection: upgrade", "sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="]
+        {
+            assert!(head.contains(field), "{field} missing: {head}");
+        }
+        // A masked text frame "hi", echoed back unmasked.
+        let mask = [1u8, 2, 3, 4];
+        let frame = [0x81, 0x82, mask[0], mask[1], mask[2], mask[3], b'h' ^ mask[0], b'i' ^ mask[1]];
+        ws.write_all(&frame).await.expect("frame");
+        let mut echo = [0u8; 4];
+        ws.read_exact(&mut echo).await.expect("echo");
+        (refused, echo)
+    });
+    assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
+    assert_eq!(echoed, [0x81, 0x02, b'h', b'i']);
+}

@@ -343,7 +343,8 @@ impl Exchange {
         B::Error: Into<body::BoxError>,
     {
         let (mut parts, body) = response.into_parts();
-        forward::to_client(&mut parts.headers, false);
+        let switching = parts.status == http::StatusCode::SWITCHING_PROTOCOLS;
+        forward::to_client(&mut parts.headers, switching);
         if let Some(outcome) = outcome.filter(|o| !o.matches.is_empty()) {
             if let Some(site) = &self.site {
                 site.counters.matched.fetch_add(1, Relaxed);

@@ -90,8 +90,7 @@ pub(crate) async fn websocket(
             () = cut => {}
         }
     });
-    let (mut parts, _) = response.into_parts();
-    forward::to_client(&mut parts.headers, true);
+    let (parts, _) = response.into_parts();
     exchange.pass(Response::from_parts(parts, full("")), origin, outcome.as_ref())
 }
 
