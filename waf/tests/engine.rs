@@ -72,6 +72,9 @@ fn russian_and_kazakh_text_passes_and_the_raw_byte_attacks_do_not() {
     // Raw 0xBC/0xBE bytes (not UTF-8) are still the attack 941310 was written for.
     let raw = explain(&rules, &request("GET", "/?q=%BCscript%BEalert(1)%BC/script%BE"));
     assert_eq!((raw.verdict, raw.rules.contains(&941310)), (VerdictKind::Block, true), "{:?}", raw.rules);
+    // So are ¼ and ¾ (C2 BC, C2 BE): valid UTF-8, but not Cyrillic letters.
+    let latin = explain(&rules, &request("GET", "/?q=%C2%BCscript%C2%BEalert(1)%C2%BC/script%C2%BE"));
+    assert_eq!((latin.verdict, latin.rules.contains(&941310)), (VerdictKind::Block, true), "{:?}", latin.rules);
     // Cyrillic text does not hide an attack next to it.
     let mixed = explain(&rules, &request("GET", "/?q=%D0%A2%D0%B0%D1%80%D0%B0%D0%B7%27%20or%20%271%27%3D%271"));
     assert_eq!(mixed.verdict, VerdictKind::Block, "{:?}", mixed.rules);
