@@ -23,6 +23,16 @@ pub mod sites;
 #[doc(hidden)]
 pub mod fuzzing {
     pub use crate::serve::page::{Lang, languages};
+
+    /// The site name a request with this `Host` field (and request target) is for.
+    pub fn host(target: &str, host: &[u8]) -> Option<String> {
+        let mut request = http::Request::builder();
+        if let Ok(value) = http::HeaderValue::from_bytes(host) {
+            request = request.header(http::header::HOST, value);
+        }
+        let request = request.uri(target).body(()).ok()?;
+        crate::serve::request::host_of(&request)
+    }
 }
 
 pub use serve::{AuditRecord, AuditRule, ConfigError, Metrics, ServeError, WafConfig, WafHandle, serve};

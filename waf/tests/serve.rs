@@ -139,7 +139,7 @@ fn http2_redirects_and_misdirected_hosts() {
 #[test]
 fn address_lists_rate_limit_and_body_limit_come_before_the_engine() {
     let limited = |s: &mut waf::Site| {
-        s.rate_limit = Some(waf::RateLimit { per_second: 1, burst: 3 });
+        s.rate_limit = Some(waf::RateLimit { per_second: 1, burst: 2 });
         s.rules.body_limit = 1000;
     };
     let Some(world) = World::start(Mode::Block, limited, |_| {}) else { return };
@@ -147,9 +147,18 @@ fn address_lists_rate_limit_and_body_limit_come_before_the_engine() {
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     let line = world.waf.audit_of(&transaction_of(&answer));
     assert_eq!((line["action"].as_str(), line["status"].as_u64()), (Some("refused"), Some(413)));
-    let statuses: Vec<String> =
-        (0..4).map(|_| world.curl(&["-o", "/dev/null", "-w", "%{http_code}", &world.url("/")]).0).collect();
-    assert_eq!(statuses.last().map(String::as_str), Some("429"), "{statuses:?}");
+    // Ten requests on one connection: past a burst of 2 (the 413 took one), at one a
+    // second, most get 429 unless they took eight seconds.
+    let url = world.url("/");
+    let mut args = vec!["-w", "%{http_code} "];
+    for _ in 0..10 {
+        args.extend(["-o", "/dev/null", url.as_str()]);
+    }
+    let (codes, _) = world.curl(&args);
+    let codes: Vec<&str> = codes.split_whitespace().collect();
+    assert_eq!(codes.len(), 10, "{codes:?}");
+    assert!(codes.iter().filter(|c| **c == "429").count() >= 2, "{codes:?}");
+    assert!(codes.iter().all(|c| *c == "200" || *c == "429"), "{codes:?}");
 
     // The deny list, applied by a reload.
     let mut sites: Vec<waf::Site> = world
@@ -248,4 +257,35 @@ fn a_websocket_is_decided_then_relayed() {
     });
     assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
     assert_eq!(echoed, [0x81, 0x02, b'h', b'i']);
+}
+
+#[test]
+fn past_the_limit_the_first_part_decides_and_responses_are_inspected_when_asked() {
+    let settings = |s: &mut waf::Site| {
+        s.rules.body_limit = 1000;
+        s.rules.over_body_limit = waf::engine::OverLimit::InspectPart;
+        s.rules.inspect_responses = true;
+    };
+    let Some(world) = World::start(Mode::Block, settings, |_| {}) else { return };
+    let long = format!("note={}", "a".repeat(5000));
+    let (answer, err) = world.curl(&["--data", &long, &world.url("/notes")]);
+    assert_eq!(answer, "origin saw POST /notes with 5005 body bytes", "{err}");
+    assert_eq!(world.origin.requests().last().map(|r| r.body.len()), Some(5005), "the rest streamed after the part");
+    let attack = format!("{INJECTION}&note={}", "a".repeat(5000));
+    let (answer, _) = world.curl(&["-i", "--data", &attack, &world.url("/notes")]);
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+
+    let (answer, _) = world.curl(&["-i", &world.url("/leak")]);
+    assert!(answer.starts_with("HTTP/1.1 403"), "the leak passed: {answer}");
+    assert!(!answer.contains("SQL syntax"), "{answer}");
+    let line = world.waf.audit_of(&transaction_of(&answer));
+    assert!(line["outbound_score"].as_u64().unwrap_or(0) >= 4, "{line}");
+    assert!(
+        line["rules"]
+            .as_array()
+            .expect("rules")
+            .iter()
+            .any(|r| (951000..952000).contains(&r["id"].as_u64().unwrap_or(0))),
+        "{line}"
+    );
 }

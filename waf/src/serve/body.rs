@@ -85,12 +85,13 @@ impl Body for Prefixed {
     }
 
     fn size_hint(&self) -> SizeHint {
-        let mut hint = self.rest.size_hint();
+        let rest = self.rest.size_hint();
         let first = self.first.as_ref().map_or(0, |b| b.len() as u64);
-        hint.set_lower(hint.lower() + first);
-        if let Some(upper) = hint.upper() {
+        let mut hint = SizeHint::new();
+        if let Some(upper) = rest.upper() {
             hint.set_upper(upper + first);
         }
+        hint.set_lower(rest.lower() + first);
         hint
     }
 }

@@ -30,7 +30,7 @@ pub(crate) mod origin;
 pub(crate) mod page;
 mod pool;
 mod redirect;
-mod request;
+pub(crate) mod request;
 pub(crate) mod tls;
 mod upgrade;
 
@@ -201,11 +201,14 @@ async fn upkeep(shared: Arc<Shared>) {
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                let sites = shared.sites.load();
-                let checks = sites.each().map(|site| site.origins.check());
-                let all = async { for check in checks { check.await } };
+                // Every site at once: a site whose origins time out delays no other.
+                let mut checks = tokio::task::JoinSet::new();
+                for site in shared.sites.load().each() {
+                    let origins = Arc::clone(&site.origins);
+                    checks.spawn(async move { origins.check().await });
+                }
                 tokio::select! {
-                    () = all => {}
+                    _ = checks.join_all() => {}
                     _ = stop.changed() => return,
                 }
             }

@@ -23,6 +23,10 @@ pub const PAGE: &str = "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><titl
 <form id=\"search\" method=\"post\" action=\"/search\"><input name=\"q\"><button type=\"submit\">Найти</button></form>\
 </body></html>";
 
+/// The page at `/leak`: a database error, what the data-leakage rules look for.
+pub const LEAK: &str = "<html><body>You have an error in your SQL syntax; check the manual that corresponds \
+to your MySQL server version for the right syntax to use near '1'' at line 1</body></html>";
+
 /// One request as the origin parsed it.
 #[derive(Debug, Clone)]
 pub struct Seen {
@@ -94,6 +98,8 @@ async fn answer(
     let body = body.collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
     let text = if parts.uri.path() == "/" {
         PAGE.to_owned()
+    } else if parts.uri.path() == "/leak" {
+        LEAK.to_owned()
     } else {
         format!("origin saw {} {} with {} body bytes", parts.method, parts.uri, body.len())
     };
