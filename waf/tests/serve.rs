@@ -289,3 +289,18 @@ fn past_the_limit_the_first_part_decides_and_responses_are_inspected_when_asked(
         "{line}"
     );
 }
+
+#[test]
+fn shutdown_lets_a_request_in_flight_finish_and_closes_the_listeners() {
+    let Some(mut world) = World::start(Mode::Block, |_| {}, |_| {}) else { return };
+    let (ca_file, https) = (world.ca_file.clone(), world.waf.https);
+    let slow = std::thread::spawn(move || {
+        let url = format!("https://{SITE}:{}/slow", https.port());
+        let out = curl(&ca_file, SITE, https, &["--http1.1", &url]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    });
+    serve_support::eventually("the slow request reached the origin", || world.origin.raw_text().contains("GET /slow"));
+    world.waf.shutdown();
+    assert_eq!(slow.join().expect("the client"), "origin saw GET /slow with 0 body bytes");
+    assert!(std::net::TcpStream::connect(https).is_err(), "still listening after shutdown");
+}

@@ -1,6 +1,6 @@
 //! A small origin server of the tests: HTTP/1.1 (hyper) over connections that record
 //! every byte received, each request kept as it was parsed, a page with a form at `/`,
-//! an echo of what it saw elsewhere, and a WebSocket echo at `/ws` (frames unmasked and
+//! an echo of what it saw elsewhere (after a second at `/slow`), and a WebSocket echo at `/ws` (frames unmasked and
 //! sent back as the server's own).
 
 use std::convert::Infallible;
@@ -96,6 +96,9 @@ async fn answer(
     }
     let (parts, body) = req.into_parts();
     let body = body.collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
+    if parts.uri.path() == "/slow" {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
     let text = if parts.uri.path() == "/" {
         PAGE.to_owned()
     } else if parts.uri.path() == "/leak" {
