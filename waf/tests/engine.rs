@@ -92,3 +92,37 @@ fn log4shell_in_a_header_is_refused_by_the_projects_rule() {
     plain.headers.insert("x-template", "Hello ${name}, price {price}".parse().unwrap());
     assert_eq!(explain(&rules, &plain).verdict, VerdictKind::Pass);
 }
+
+#[test]
+fn transactions_on_several_threads_share_one_site_and_keep_their_own_matches() {
+    let Some(engine) = engine() else { return };
+    let rules = site(engine, &RuleSettings::default());
+    std::thread::scope(|scope| {
+        for thread in 0..4 {
+            let rules = rules.clone();
+            scope.spawn(move || {
+                for i in 0..50 {
+                    let attack = (thread + i) % 2 == 0;
+                    let uri =
+                        if attack { format!("/s?q=1%27%20or%20%27{i}%27%3D%27{i}") } else { format!("/news/{i}/") };
+                    let verdict = explain(&rules, &request("GET", &uri));
+                    if attack {
+                        assert_eq!(verdict.rules, [942100, 949110], "thread {thread} request {i}");
+                        assert!(
+                            verdict.outcome.matches[0].data.contains(&format!("or '{i}'='{i}")),
+                            "{:?}",
+                            verdict.outcome.matches[0]
+                        );
+                    } else {
+                        assert_eq!(
+                            verdict.verdict,
+                            VerdictKind::Pass,
+                            "thread {thread} request {i}: {:?}",
+                            verdict.rules
+                        );
+                    }
+                }
+            });
+        }
+    });
+}
