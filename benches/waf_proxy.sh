@@ -86,7 +86,7 @@ nginx_master=$!
 
 # Ours: the same site with every CRS rule removed, and a site with the CRS at paranoia 1.
 waf_port=$(free_port)
-exclusions=$(grep -ho 'id:[0-9]*' /usr/share/modsecurity-crs/rules/*.conf | sort -u | cut -d: -f2 \
+exclusions=$(grep -hoE 'id:[0-9]+' /usr/share/modsecurity-crs/rules/*.conf | sort -u | cut -d: -f2 \
     | awk '{ printf "%s{ rule = %s }", (NR > 1 ? ", " : ""), $1 }')
 site() { # NAME EXCLUSIONS
     printf '[[sites]]\ndomain = "%s.example.kz"\norigins = ["127.0.0.1:%s"]\n' "$1" "$origin_port"
@@ -94,7 +94,8 @@ site() { # NAME EXCLUSIONS
     printf '[sites.rules]\nexclusions = [%s]\n\n' "$2"
 }
 {
-    printf '[waf]\nhttps_listen = "127.0.0.1:%s"\n[waf.engine]\nthreads = 1\n\n' "$waf_port"
+    printf '[waf]\nhttps_listen = "127.0.0.1:%s"\nhttp_listen = "127.0.0.1:%s"\n' "$waf_port" "$(free_port)"
+    printf '[waf.engine]\nthreads = 1\n\n'
     site bench "$exclusions"
     site crs ""
 } >"$work/waf.toml"
@@ -103,11 +104,12 @@ pids+=($!)
 waf_pid=$!
 
 for port in "$origin_port" "$nginx_port" "$waf_port"; do
-    for _ in $(seq 100); do
+    for _ in $(seq 300); do
         (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
         sleep 0.1
     done
 done
+kill -0 "$waf_pid" 2>/dev/null || { echo "waf_serve did not start:" >&2; cat "$work/waf.err" >&2; exit 1; }
 
 cpu_ticks() { # PIDS...: user + system clock ticks of the processes and their threads
     local total=0
@@ -126,6 +128,19 @@ wrk_run() { # ARGS...
         "$work/hosts" "$@"
 }
 
+# Clock ticks of the WAF's engine threads (named waf-engine-N) so far (0 before it runs).
+engine_ticks() {
+    local total=0 task comm
+    [[ -n ${waf_pid:-} ]] || { echo 0; return; }
+    for task in /proc/"$waf_pid"/task/*; do
+        read -r comm <"$task/comm"
+        [[ $comm == waf-engine-* ]] || continue
+        read -r -a f <"$task/stat"
+        total=$((total + f[13] + f[14]))
+    done
+    echo "$total"
+}
+
 failed=0
 run() { # LABEL URL PIDS...
     local label=$1 url=$2
@@ -133,8 +148,10 @@ run() { # LABEL URL PIDS...
     wrk_run -t1 -c"$CONNS" -d2s "$url" >/dev/null 2>&1 || true # warm-up
     local before after out
     before=$(cpu_ticks "$@")
+    engine0=$(engine_ticks)
     out=$(wrk_run -t1 -c"$CONNS" -d"${DURATION}s" --latency "$url" 2>&1)
     after=$(cpu_ticks "$@")
+    engine1=$(engine_ticks)
     local rps p50 p99 requests errors us
     rps=$(awk '/Requests\/sec/ { print $2 }' <<<"$out")
     requests=$(awk '/requests in/ { print $1 }' <<<"$out")
@@ -144,6 +161,8 @@ run() { # LABEL URL PIDS...
     us=$(awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v n="${requests:-0}" \
         'BEGIN { if (n > 0) printf "%.1f", t / hz * 1e6 / n; else print "-" }')
     printf '%-44s %10s req/s %8s us CPU/req   p50 %8s   p99 %8s\n' "$label" "${rps:--}" "$us" "${p50:--}" "${p99:--}"
+    last_us=$us
+    last_requests=${requests:-0}
     if [[ -n $errors || -z $rps ]]; then
         echo "  errors: ${errors:-$out}" >&2
         failed=1
@@ -153,6 +172,9 @@ run() { # LABEL URL PIDS...
 nginx_worker=$(pgrep -P "$nginx_master" | head -n 1)
 echo "== benign GET of a 1 KiB page over HTTPS keep-alive, $CONNS connections, ${DURATION}s, each proxy on one core"
 run "nginx 1.22, ModSecurity off (baseline)" "https://bench.example.kz:$nginx_port/" "$nginx_master" "$nginx_worker"
-run "waf, engine with every CRS rule removed" "https://bench.example.kz:$waf_port/" "$waf_pid"
-run "waf, CRS 3.3.4 at paranoia 1 (reference)" "https://crs.example.kz:$waf_port/" "$waf_pid"
+for site in "bench:engine with every CRS rule removed" "crs:CRS 3.3.4 at paranoia 1 (reference)"; do
+    run "waf, ${site#*:}" "https://${site%%:*}.example.kz:$waf_port/" "$waf_pid"
+    awk -v t=$((engine1 - engine0)) -v hz="$(getconf CLK_TCK)" -v all="$last_us" -v n="$last_requests" \
+        'BEGIN { if (n > 0) { e = t / hz * 1e6 / n; printf "  of which the engine threads %.1f us, the proxy (TLS, HTTP, pools) %.1f us\n", e, all - e } }'
+done
 exit $failed

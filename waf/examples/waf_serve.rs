@@ -7,8 +7,9 @@
 //!
 //! CONFIG holds `[waf]` (the proxy's settings) and `[[sites]]` (each a `waf::Site`, its
 //! certificate and key PEM inline). SIGHUP reads the file again and applies its sites (a
-//! bad list is logged and the running one stays) and reopens the audit log; SIGTERM or
-//! SIGINT drains and stops. One line on stdout says where it listens.
+//! bad list is logged and the running one stays) and reopens the audit log; SIGUSR1
+//! writes the metrics to stdout (ending with `# END`); SIGTERM or SIGINT drains and
+//! stops. One line on stdout says where it listens.
 //!
 //! Must not: outlive a stop signal by more than the drain time.
 
@@ -49,6 +50,7 @@ async fn main() -> Result<(), String> {
     println!("listening https={} http={:?}", waf.https_addr(), waf.http_addr());
     let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut usr1 = signal(SignalKind::user_defined1()).map_err(|e| e.to_string())?;
     loop {
         tokio::select! {
             _ = hup.recv() => {
@@ -63,6 +65,12 @@ async fn main() -> Result<(), String> {
                     Ok(Err(why)) => eprintln!("reload refused, the running sites stay: {why}"),
                     Err(e) => eprintln!("reload failed: {e}"),
                 }
+            }
+            _ = usr1.recv() => {
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{}# END", waf.render_metrics());
+                let _ = out.flush();
             }
             _ = term.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
