@@ -304,3 +304,22 @@ fn shutdown_lets_a_request_in_flight_finish_and_closes_the_listeners() {
     assert_eq!(slow.join().expect("the client"), "origin saw GET /slow with 0 body bytes");
     assert!(std::net::TcpStream::connect(https).is_err(), "still listening after shutdown");
 }
+
+#[test]
+fn the_audit_log_is_reopened_after_rotation() {
+    let Some(world) = World::start(Mode::Block, |_| {}, |_| {}) else { return };
+    let (first, _) = world.curl(&["-i", &world.url(&format!("/search?{INJECTION}"))]);
+    let first = transaction_of(&first);
+    world.waf.audit_of(&first);
+    let rotated = world.waf.audit.with_extension("jsonl.1");
+    std::fs::rename(&world.waf.audit, &rotated).expect("rotated");
+    let handle = world.waf.handle.as_ref().expect("running");
+    world.waf.runtime.block_on(handle.reopen_audit());
+    let (second, _) = world.curl(&["-i", &world.url(&format!("/search?{INJECTION}"))]);
+    let second = transaction_of(&second);
+    let lines = world.waf.audit_lines();
+    assert_eq!(lines.len(), 1, "the new file holds only the new line: {lines:?}");
+    assert_eq!(lines[0]["transaction"], second.as_str());
+    let old = std::fs::read_to_string(&rotated).expect("the rotated file");
+    assert!(old.contains(&first) && !old.contains(&second), "{old}");
+}
