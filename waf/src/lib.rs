@@ -31,7 +31,7 @@ pub mod fuzzing {
             request = request.header(http::header::HOST, value);
         }
         let request = request.uri(target).body(()).ok()?;
-        crate::serve::request::host_of(&request)
+        crate::serve::head::host_of(&request)
     }
 }
 

@@ -5,7 +5,7 @@
 //! 1. `listen`: TLS with the site's certificate chosen by SNI (`tls`), HTTP/1.1 or
 //!    HTTP/2 by ALPN (hyper refuses malformed heads, oversize heads with 431, and bounds
 //!    the time a head may take); the HTTP listener only sends browsers to HTTPS (`redirect`);
-//! 2. `request`: framing checks, the site by Host (another site's Host than the
+//! 2. `request`: framing checks (`head`), the site by Host (another site's Host than the
 //!    connection's SNI gets 421), its address lists and rate limit (`admit`);
 //! 3. `inspect`: the rule engine decides the head, then the body read within the site's
 //!    limit (`body`), on the engine's threads (`pool`) within the transaction's budget;
@@ -23,6 +23,7 @@ pub(crate) mod audit;
 pub(crate) mod body;
 mod config;
 mod forward;
+pub(crate) mod head;
 mod inspect;
 mod listen;
 pub(crate) mod metrics;
@@ -30,7 +31,7 @@ pub(crate) mod origin;
 pub(crate) mod page;
 mod pool;
 mod redirect;
-pub(crate) mod request;
+mod request;
 pub(crate) mod tls;
 mod upgrade;
 

@@ -7,7 +7,7 @@
 use http::{HeaderValue, Request, Response, StatusCode, header};
 
 use super::body::{OriginBody, full};
-use super::request::{host_of, transaction_id};
+use super::head::{host_of, transaction_id};
 use crate::sites::SitesHandle;
 
 /// The answer to a request on the HTTP listener; `https_port` is where browsers reach HTTPS.

@@ -14,11 +14,13 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, header};
+
 use hyper::body::{Body, Incoming};
 
 use super::Shared;
 use super::audit::{AuditRecord, AuditRule};
 use super::body::{self, BodyError, Collected, ForwardBody, OriginBody, Pace};
+use super::head::{framing, host_of, transaction_id};
 use super::inspect::{Head, Inspection, ResponseHead, Verdict, version};
 use super::metrics::Reason;
 use super::{forward, page, upgrade};
@@ -36,58 +38,6 @@ pub(crate) struct Conn {
     /// The TLS server name, lower case.
     pub sni: Option<String>,
     pub tls: bool,
-}
-
-/// A new transaction id: 16 lower-case hex digits.
-pub(crate) fn transaction_id() -> String {
-    format!("{:016x}", rand::random::<u64>())
-}
-
-/// The host a request is for, lower case without port or final dot: the request
-/// target's authority (HTTP/2, absolute form) or `Host`; `None` when there is none, or
-/// when both are given and differ.
-pub(crate) fn host_of<B>(req: &Request<B>) -> Option<String> {
-    let clean = |h: &str| {
-        let h = match h.rsplit_once(':') {
-            Some((name, port)) if !name.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => name,
-            _ => h,
-        };
-        h.trim_end_matches('.').to_ascii_lowercase()
-    };
-    let authority = req.uri().authority().map(|a| clean(a.as_str()));
-    let mut hosts = req.headers().get_all(header::HOST).iter();
-    let field = hosts.next().map(|v| v.to_str().map(clean));
-    if hosts.next().is_some() {
-        return None;
-    }
-    match (authority, field) {
-        (_, Some(Err(_))) => None,
-        (Some(a), Some(Ok(h))) if a != h => None,
-        (Some(a), _) => Some(a),
-        (None, Some(Ok(h))) => Some(h),
-        (None, None) => None,
-    }
-    .filter(|h| !h.is_empty())
-}
-
-/// Signs of a request framed to be read two ways (HTTP/1.1): hyper refuses most
-/// (invalid or conflicting lengths, a final coding other than chunked, obs-fold); these
-/// are the ones it lets through.
-fn framing<B>(req: &Request<B>) -> Result<(), &'static str> {
-    let headers = req.headers();
-    let mut te = headers.get_all(header::TRANSFER_ENCODING).iter();
-    if let Some(first) = te.next()
-        && (te.next().is_some() || !first.as_bytes().eq_ignore_ascii_case(b"chunked"))
-    {
-        return Err("a Transfer-Encoding other than exactly chunked");
-    }
-    if headers.get_all(header::CONTENT_LENGTH).iter().count() > 1 {
-        return Err("more than one Content-Length");
-    }
-    if req.version() == http::Version::HTTP_2 && headers.contains_key(header::TRANSFER_ENCODING) {
-        return Err("Transfer-Encoding in HTTP/2");
-    }
-    Ok(())
 }
 
 /// Answers one request.
@@ -415,47 +365,5 @@ impl Exchange {
             engine_ms: self.spent.as_secs_f64() * 1000.0,
             origin,
         });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn request(uri: &str, hosts: &[&str]) -> Request<()> {
-        let mut builder = Request::builder().uri(uri);
-        for host in hosts {
-            builder = builder.header("host", *host);
-        }
-        builder.body(()).expect("request")
-    }
-
-    #[test]
-    fn the_host_is_one_and_agrees_with_the_target() {
-        assert_eq!(host_of(&request("/", &["Gov.Example.KZ:443"])).as_deref(), Some("gov.example.kz"));
-        assert_eq!(host_of(&request("https://a.kz/x", &[])).as_deref(), Some("a.kz"));
-        assert_eq!(host_of(&request("https://a.kz/x", &["a.kz."])).as_deref(), Some("a.kz"));
-        assert_eq!(host_of(&request("https://a.kz/x", &["b.kz"])), None);
-        assert_eq!(host_of(&request("/", &["a.kz", "b.kz"])), None);
-        assert_eq!(host_of(&request("/", &[])), None);
-    }
-
-    #[test]
-    fn transfer_encoding_must_be_exactly_chunked() {
-        let with = |te: &[&str], cl: &[&str]| {
-            let mut builder = Request::builder().uri("/");
-            for v in te {
-                builder = builder.header("transfer-encoding", *v);
-            }
-            for v in cl {
-                builder = builder.header("content-length", *v);
-            }
-            framing(&builder.body(()).expect("request"))
-        };
-        assert!(with(&["chunked"], &[]).is_ok());
-        assert!(with(&["gzip, chunked"], &[]).is_err());
-        assert!(with(&["chunked", "chunked"], &[]).is_err());
-        assert!(with(&[], &["5", "5"]).is_err());
-        assert!(with(&[], &["5"]).is_ok());
     }
 }
