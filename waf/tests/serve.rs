@@ -122,6 +122,10 @@ fn http2_redirects_and_misdirected_hosts() {
     let seen = world.origin.requests();
     assert_eq!(seen.last().map(|r| (r.version, r.uri.as_str())), Some((http::Version::HTTP_11, "/news?page=2")));
 
+    let (answer, _) = world.curl(&["-i", "--http2", "--data", INJECTION, &world.url("/search")]);
+    assert!(answer.starts_with("HTTP/2 403"), "{answer}");
+    assert_eq!(world.waf.audit_of(&transaction_of(&answer))["action"], "blocked");
+
     // SNI of one site, Host of another: 421, nothing forwarded.
     let before = world.origin.requests().len();
     let other_host = format!("Host: {OTHER}");
