@@ -114,28 +114,27 @@ impl Reconciler {
     }
 
     /// Ticks every `every` on the real clock while this node leads the reconciler
-    /// (one node of a cluster does; the others wait to take over), until `stop`.
-    pub fn spawn(self, every: Duration, mut lead: Leadership, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            loop {
+    /// (one node of a cluster does; the others wait to take over); returns at `stop`
+    /// (after the pass under way).
+    pub async fn run(self, every: Duration, mut lead: Leadership, stop: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = lead.until_leader() => {}
+                _ = stop.cancelled() => return,
+            }
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            while lead.is_leader() {
                 tokio::select! {
-                    _ = lead.until_leader() => {}
+                    _ = tick.tick() => {}
+                    _ = lead.until_follower() => break,
                     _ = stop.cancelled() => return,
                 }
-                let mut tick = tokio::time::interval(every);
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                while lead.is_leader() {
-                    tokio::select! {
-                        _ = tick.tick() => {}
-                        _ = lead.until_follower() => break,
-                        _ = stop.cancelled() => return,
-                    }
-                    if let Err(e) = self.tick(store::now_ms()).await {
-                        tracing::error!(error = %e, "reconciler pass failed; will retry");
-                    }
+                if let Err(e) = self.tick(store::now_ms()).await {
+                    tracing::error!(error = %e, "reconciler pass failed; will retry");
                 }
             }
-        })
+        }
     }
 }
 
