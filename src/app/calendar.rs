@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use anyhow::Context;
 use arc_swap::ArcSwap;
 use catalog::reconcile::WorkingDays;
-use policies::calendar::{Calendar, Date};
+use policies::calendar::Calendar;
 
 use serde::{Deserialize, Serialize};
 
@@ -43,10 +43,13 @@ pub struct Following {
 }
 
 impl WorkingDays for Following {
-    fn is_working_day(&self, date: Date) -> bool {
-        self.current.load().is_working_day(date)
+    fn calendar(&self) -> Arc<Calendar> {
+        self.current()
     }
+}
 
+impl Following {
+    /// Reads the file again if it changed; a file with errors keeps the calendar in force.
     fn refresh(&self) {
         let Some(path) = &self.path else { return };
         let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();

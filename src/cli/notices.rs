@@ -25,8 +25,8 @@ pub async fn run(store: &Store, args: NoticesArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     for n in list {
-        let state = match (&n.status[..], n.sent_at) {
-            ("sent", Some(at)) => {
+        let state = match (n.status, n.sent_at) {
+            (store::NoticeStatus::Sent, Some(at)) => {
                 format!("sent {} deadline {}", when(at), n.deadline_day.clone().unwrap_or_default())
             }
             _ => format!("{} after {} attempt(s): {}", n.status, n.attempts, n.last_error.clone().unwrap_or_default()),

@@ -109,7 +109,7 @@ pub async fn unknown(State(console): State<Console>, person: Person, Query(q): Q
                     crate::app::output::when(u.first_seen),
                     crate::app::output::when(u.last_seen),
                     u.seen.to_string(),
-                    u.status.clone(),
+                    u.status.to_string(),
                     u.notice.map(|n| n.to_string()).unwrap_or_default(),
                     u.deadline_day.clone().unwrap_or_default(),
                     left(&u.deadline_day).map(|n| n.to_string()).unwrap_or_default(),
@@ -175,7 +175,7 @@ pub async fn notices(State(console): State<Console>, person: Person, Query(q): Q
                     crate::app::output::when(n.created_at),
                     n.recipients.join(" "),
                     n.addresses.to_string(),
-                    n.status,
+                    n.status.to_string(),
                     n.attempts.to_string(),
                     n.last_error.unwrap_or_default(),
                     n.sent_at.map(crate::app::output::when).unwrap_or_default(),
@@ -241,7 +241,7 @@ pub async fn blocks(State(console): State<Console>, person: Person, Query(q): Qu
             rows.into_iter().map(|b| {
                 vec![
                     b.prefix.to_string(),
-                    b.kind,
+                    b.kind.to_string(),
                     b.operator.unwrap_or_default(),
                     b.reason,
                     crate::app::output::when(b.since),

@@ -171,13 +171,7 @@ pub fn csv(filename: &str, header_row: &[&str], rows: impl IntoIterator<Item = V
 /// Working days from `today` (exclusive) through `deadline` (inclusive); negative once
 /// the deadline has passed.
 pub fn working_days_left(calendar: &policies::calendar::Calendar, today: Date, deadline: Date) -> i64 {
-    if deadline < today {
-        let passed = ((deadline.to_days() + 1)..=today.to_days())
-            .filter(|&d| calendar.is_working_day(Date::from_days(d)))
-            .count();
-        return -(passed as i64);
-    }
-    ((today.to_days() + 1)..=deadline.to_days()).filter(|&d| calendar.is_working_day(Date::from_days(d))).count() as i64
+    calendar.working_days_left(today, deadline)
 }
 
 /// Rows of a list page for a CSV export: every page through to the end, at most `cap` rows.
