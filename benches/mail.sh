@@ -50,8 +50,9 @@ web = false
 spool_dir = "spool"
 [relay.limits]
 max_sessions = 1000
-# The load comes from one address.
-max_sessions_per_address = 1000
+# The load comes from one connected system.
+reserved_for_systems = 500
+max_sessions_per_system = 250
 [relay.delivery]
 smarthost = "127.0.0.1:$sink_port"
 max_concurrent = 100

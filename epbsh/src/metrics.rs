@@ -42,10 +42,15 @@ macro_rules! counters {
 counters! {
     /// SMTP sessions started.
     sessions,
-    /// Connections answered 421 because `max_sessions` were open.
+    /// Connections answered 421 because every slot their kind of source may take was open
+    /// (`max_sessions`, or the outside share of it).
     sessions_refused,
-    /// Connections answered 421 because their address had `max_sessions_per_address` open.
-    sessions_refused_per_address,
+    /// Connections answered 421 because their outside network had
+    /// `max_sessions_per_network` open or connected faster than its rate.
+    sessions_refused_per_network,
+    /// Connections answered 421 because their connected system had
+    /// `max_sessions_per_system` open.
+    sessions_refused_per_system,
     /// Recipients refused at RCPT (relaying, verification, limits, suspension).
     recipients_refused,
     /// Messages refused at DATA or after the final dot (size, line endings, NUL, hops,

@@ -32,7 +32,10 @@ fn relay(dir: &std::path::Path, budget_mib: Option<usize>) -> (Child, std::net::
         dir.join("spool").display()
     );
     if let Some(mib) = budget_mib {
-        toml.push_str(&format!("max_sessions_per_address = 100\nmax_data_memory = {}\n", mib << 20));
+        toml.push_str(&format!(
+            "reserved_for_systems = 80\nmax_sessions_per_system = 40\nmax_data_memory = {}\n",
+            mib << 20
+        ));
     }
     std::fs::write(dir.join("relay.toml"), toml).expect("config");
     let systems = vec![system(1, "a.gov.test", SERVER_A, loopback(9))];

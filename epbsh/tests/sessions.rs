@@ -1,5 +1,7 @@
 //! What one client may take of the listener, over real TCP with raw socket clients: a
-//! few sessions per address (the rest get 421 4.7.0, other addresses still get in), a
+//! few sessions per outside network (the rest get 421 4.7.0, a connected system in the
+//! same network and other networks still get in; the many-sources variants are in
+//! `slots.rs`), a
 //! command line whole within the idle timeout however its bytes trickle, a minimum rate
 //! in DATA, and a longest session; NUL bytes refused. The clients pace their bytes; every
 //! loop is bounded.
@@ -13,24 +15,28 @@ use common::raw::Raw;
 use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_address_cannot_take_every_session() {
+async fn one_network_cannot_take_every_session() {
     let inbox = Sink::start(&[]);
-    let r = start(vec![system(1, "a.gov.test", SERVER_A, inbox.addr)], &[], |c| c.limits.max_sessions_per_address = 3)
+    let r = start(vec![system(1, "a.gov.test", SERVER_A, inbox.addr)], &[], |c| c.limits.max_sessions_per_network = 3)
         .await;
     let addr = r.relay.local_addr();
     let mut open = Vec::new();
-    for _ in 0..3 {
-        let mut c = Raw::connect(addr, STRANGER).await;
+    for from in [STRANGER, STRANGER, "127.0.0.10"] {
+        let mut c = Raw::connect(addr, from).await;
         c.expect("220").await;
         open.push(c);
     }
-    let mut fourth = Raw::connect(addr, STRANGER).await;
-    fourth.expect("421 4.7.0 relay.test too many connections from your address").await;
-    assert_eq!(fourth.reply().await, None, "closed after the 421");
-    let mut other = Raw::connect(addr, SERVER_A).await;
-    other.expect("220").await;
+    for from in [STRANGER, "127.0.0.250"] {
+        let mut fourth = Raw::connect(addr, from).await;
+        fourth.expect("421 4.7.0 relay.test too many connections from your network").await;
+        assert_eq!(fourth.reply().await, None, "closed after the 421");
+    }
+    let mut system = Raw::connect(addr, SERVER_A).await;
+    system.expect("220").await;
+    let mut next_network = Raw::connect(addr, "127.0.1.9").await;
+    next_network.expect("220").await;
     open.pop().expect("one").command("QUIT", "221").await;
-    assert_eq!(r.relay.metrics().sessions_refused_per_address, 1);
+    assert_eq!(r.relay.metrics().sessions_refused_per_network, 2);
     let mut again = None;
     for _ in 0..100 {
         let mut c = Raw::connect(addr, STRANGER).await;
@@ -40,7 +46,7 @@ async fn one_address_cannot_take_every_session() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(again.is_some(), "the address got its place back");
+    assert!(again.is_some(), "the network got its place back");
     r.relay.shutdown().await.expect("shutdown");
 }
 

@@ -100,6 +100,30 @@ async fn a_listed_url_is_denied_and_its_host_stays_open() {
     assert!(out.stdout.ends_with("\n403") && out.stdout.contains("listed as malware"), "{out:?}");
     let out = curl(&["-x", &w.proxy_url(), "-w", "\n%{http_code}", &format!("http://news.test:{plain}/page")]).await;
     assert!(out.stdout.ends_with("\n200"), "{out:?}");
+    // However the request spells the listed URL (Safe Browsing's canonical form and its
+    // expressions), plain or bumped, it is refused before the origin sees it.
+    let bumped = https(&w, "news.test", "");
+    let ca = w.gateway_pem.to_str().expect("path");
+    for path in [
+        "/dl/invoice.exe?x",
+        "/dl/invoice%2eexe",
+        "/dl/invoice%252Eexe",
+        "//dl//invoice.exe",
+        "/./dl/./invoice.exe",
+        "/dl/x/../invoice.exe",
+        "/%64l/invoice.exe",
+        "/dl/invoice.exe#frag",
+    ] {
+        for base in [format!("http://NEWS.test.:{plain}"), format!("http://www.news.test:{plain}"), bumped.clone()] {
+            let url = format!("{base}{path}");
+            let out = curl(&["-x", &w.proxy_url(), "--cacert", ca, "--path-as-is", "-w", "\n%{http_code}", &url]).await;
+            assert!(out.stdout.ends_with("\n403") && out.stdout.contains("listed as malware"), "{url}: {out:?}");
+        }
+    }
+    let out =
+        curl(&["-x", &w.proxy_url(), "-w", "\n%{http_code}", &format!("http://news.test:{plain}/dl/invoice.exe.txt")])
+            .await;
+    assert!(out.stdout.ends_with("\n200"), "a longer name is another file: {out:?}");
 }
 
 /// `CONNECT host:port` through the proxy, then TLS trusting only the PEM at `root`.

@@ -4,7 +4,7 @@
 //! `gate explain` read), its counters rendered for `/metrics`, stopped (and detached)
 //! on shutdown.
 //!
-//! Must not: decide packets (iqbsh::gate does, in the kernel) or touch the store
+//! Must not: decide packets (the gate crate does, in the kernel) or touch the store
 //! beyond the observation sink.
 
 use std::path::{Path, PathBuf};
@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use iqbsh::gate::{GateConfig, GateHandle, GateStatus, Redirect};
+use gate::{GateConfig, GateHandle, GateStatus, Redirect};
 use serde::{Deserialize, Serialize};
 use snapshot::SnapshotHandle;
 
@@ -63,7 +63,7 @@ impl PacketGate {
         snapshot: &SnapshotHandle,
         redirect: Option<Redirect>,
     ) -> anyhow::Result<PacketGate> {
-        let handle = iqbsh::gate::start(config.clone(), redirect, snapshot.clone(), sink)
+        let handle = gate::start(config.clone(), redirect, snapshot.clone(), sink)
             .await
             .context("cannot start the packet gate ([gate])")?;
         Ok(PacketGate { handle: Arc::new(handle), path: status_path(data_dir) })
@@ -87,7 +87,7 @@ impl GateView {
             Ok(status) => {
                 let rows: Vec<_> =
                     status.interfaces.iter().map(|i| (i.name.clone(), i.link.clone(), i.counts)).collect();
-                let mut text = iqbsh::gate::counters::prometheus(&rows);
+                let mut text = gate::counters::prometheus(&rows);
                 text.push_str(&format!(
                     "# HELP perimeter_gate_generation The catalog generation the packet gate enforces.\n\
                      # TYPE perimeter_gate_generation gauge\nperimeter_gate_generation {}\n",

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
-use iqbsh::gate::{BackendKind, rules};
+use gate::{BackendKind, rules};
 
 use super::json::JsonFlag;
 use crate::app::gate::{StatusFile, read_status, redirect_ports};
@@ -103,7 +103,7 @@ async fn explain(config: &Config, ip: IpAddr, json: bool) -> anyhow::Result<Exit
     let snapshot = catalog::publish::load(&store).await.context("cannot build the catalog snapshot")?;
     let class = snapshot.classify(ip);
     let explanation =
-        iqbsh::gate::explain::explain(ip, &class, &config.gate, redirect_ports(&config.proxy, config.services.web));
+        gate::explain::explain(ip, &class, &config.gate, redirect_ports(&config.proxy, config.services.web));
     let running = read_status(&config.data_dir)?.map(|f| f.status.generation);
     if json {
         let value = serde_json::json!({
@@ -154,17 +154,17 @@ fn rules_text(config: &Config) -> anyhow::Result<String> {
 
 fn backend_words(config: &Config) -> String {
     match config.gate.backend {
-        iqbsh::gate::BackendChoice::Auto => {
+        gate::BackendChoice::Auto => {
             format!("auto ({} where it loads, else {})", BackendKind::Xdp, BackendKind::Nftables)
         }
-        iqbsh::gate::BackendChoice::Xdp => BackendKind::Xdp.to_string(),
-        iqbsh::gate::BackendChoice::Nftables => BackendKind::Nftables.to_string(),
+        gate::BackendChoice::Xdp => BackendKind::Xdp.to_string(),
+        gate::BackendChoice::Nftables => BackendKind::Nftables.to_string(),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use iqbsh::gate::{Counts, GateStatus, InterfaceStatus};
+    use gate::{Counts, GateStatus, InterfaceStatus};
 
     use super::*;
 

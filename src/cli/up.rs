@@ -187,7 +187,7 @@ impl Up<'_> {
         let config = self.config;
         let bound = web.and_then(|w| {
             let https = w.proxy.transparent_addr()?.port();
-            Some(iqbsh::gate::Redirect { https, http: w.proxy.transparent_http_addr().map(|a| a.port()) })
+            Some(gate::Redirect { https, http: w.proxy.transparent_http_addr().map(|a| a.port()) })
         });
         let redirect = bound.or_else(|| crate::app::gate::redirect_ports(&config.proxy, config.services.web));
         let (sink, writer) = ObservationWriter::new(self.store.clone(), config.own_addresses());

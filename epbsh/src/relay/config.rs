@@ -158,7 +158,7 @@ mod tests {
 
     #[test]
     fn new_limits_and_verification_are_checked() {
-        let text = "postmaster = \"not an address\"\n[limits]\nmax_sessions_per_address = 0\nmin_data_rate = 0\n\
+        let text = "postmaster = \"not an address\"\n[limits]\nmax_sessions_per_network = 0\nmin_data_rate = 0\n\
                     max_data_memory = 1000\n[verify]\nmode = \"callout\"\nmax_probes = 0\n\
                     recipients = { \"A.Gov\" = [\"x\"] }\n[delivery]\ndata_timeout = \"1m\"\n";
         let problems = RelayConfig::from_toml(text).expect_err("invalid");
@@ -167,7 +167,7 @@ mod tests {
             fields,
             [
                 "postmaster",
-                "limits.max_sessions_per_address",
+                "limits.max_sessions_per_network",
                 "limits.min_data_rate",
                 "limits.max_data_memory",
                 "verify.max_probes",
@@ -179,6 +179,23 @@ mod tests {
         let ok = RelayConfig::from_toml("postmaster = \"duty@ops.example\"\n").expect("valid");
         assert_eq!(ok.postmaster_mailbox().to_string(), "duty@ops.example");
         assert_eq!(RelayConfig::default().postmaster_mailbox().to_string(), "postmaster@localhost");
+    }
+
+    #[test]
+    fn slots_kept_for_systems_are_checked() {
+        let fields = |text: &str| -> Vec<String> {
+            RelayConfig::from_toml(text).expect_err("invalid").into_iter().map(|p| p.field).collect()
+        };
+        assert_eq!(
+            fields("[limits]\nmax_sessions = 50\nreserved_for_systems = 50\nmax_sessions_per_system = 26\n"),
+            ["limits.reserved_for_systems", "limits.max_sessions_per_system"]
+        );
+        assert_eq!(
+            fields("[limits]\nmax_connection_rate_per_network = 0\nmax_sessions_per_system = 0\n"),
+            ["limits.max_sessions_per_system", "limits.max_connection_rate_per_network"]
+        );
+        let ok = "[limits]\nmax_sessions = 20\nreserved_for_systems = 4\nmax_sessions_per_system = 2\n";
+        assert_eq!(RelayConfig::from_toml(ok).expect("valid").limits.max_sessions_per_network, 10);
     }
 
     #[test]

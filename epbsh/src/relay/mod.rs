@@ -17,7 +17,9 @@
 //!
 //! Files: `config` and `limits` (settings, defaults, validation; durations in the
 //! workspace's one spelling, `policies::duration`), `tls` (listener certificate),
-//! `listener` (accept loop) and `slots` (sessions per address), `policy` (relay rules),
+//! `listener` (accept loop), `slots` (session slots: kept for connected systems, per
+//! system, per outside network) and `pace` (connection rate per outside network),
+//! `policy` (relay rules),
 //! `verify` (recipient verification), `room` (free space the spool keeps), `sink` (spool,
 //! guard, queue). Must not: decide what is abnormal traffic (the guard does) or persist
 //! the registry (the `store` crate does).
@@ -25,6 +27,7 @@
 pub mod config;
 mod limits;
 mod listener;
+mod pace;
 mod policy;
 mod room;
 mod sink;
@@ -122,8 +125,7 @@ pub async fn start(config: RelayConfig, registry: RegistryHandle, guard: Arc<dyn
         )),
         sink: Arc::new(sink),
         metrics: metrics.clone(),
-        max_sessions: config.limits.max_sessions,
-        per_address: slots::Slots::new(config.limits.max_sessions_per_address),
+        slots: slots::Slots::new((&config.limits).into()),
         grace: config.limits.shutdown_grace,
     };
     let listener = tokio::spawn(listener.serve(tcp, rx));

@@ -23,7 +23,7 @@ where
             Command::Ehlo(name) => self.hello(name, true),
             Command::Helo(name) => self.hello(name, false),
             Command::Mail(path, params) => self.mail(path, params).await,
-            Command::Rcpt(path) => self.rcpt(path).await,
+            Command::Rcpt(path) => self.rcpt(path).await?,
             Command::Data => return self.data().await,
             Command::StartTls => return self.starttls().await,
             Command::Rset => {
@@ -104,8 +104,8 @@ where
         }
     }
 
-    async fn rcpt(&mut self, path: Path) {
-        match self.check_rcpt(path).await {
+    async fn rcpt(&mut self, path: Path) -> Result<(), WireError> {
+        match self.check_rcpt(path).await? {
             Ok(rcpt) => {
                 if let Some(tx) = &mut self.tx
                     && !tx.recipients.contains(&rcpt)
@@ -119,20 +119,26 @@ where
                 self.send(r);
             }
         }
+        Ok(())
     }
 
-    /// The recipient, or the refusal to answer.
-    async fn check_rcpt(&self, path: Path) -> Result<Mailbox, Reply> {
+    /// The recipient, or the refusal to answer; the policy's check (which may ask the
+    /// recipient's server) ends when the shutdown grace does.
+    async fn check_rcpt(&mut self, path: Path) -> Result<Result<Mailbox, Reply>, WireError> {
         let Some(tx) = &self.tx else {
-            return Err(fixed::bad_sequence("need MAIL before RCPT"));
+            return Ok(Err(fixed::bad_sequence("need MAIL before RCPT")));
         };
         if tx.recipients.len() >= self.cfg.max_recipients {
-            return Err(fixed::too_many_rcpts());
+            return Ok(Err(fixed::too_many_rcpts()));
         }
-        let rcpt = self.recipient(path)?;
-        match self.policy.on_rcpt_to(tx.sender.as_ref(), &rcpt, self.peer).await.refusal() {
+        let rcpt = match self.recipient(path) {
+            Ok(rcpt) => rcpt,
+            Err(r) => return Ok(Err(r)),
+        };
+        let verdict = self.wire.unless_cut(self.policy.on_rcpt_to(tx.sender.as_ref(), &rcpt, self.peer)).await?;
+        Ok(match verdict.refusal() {
             Some(r) => Err(r),
             None => Ok(rcpt),
-        }
+        })
     }
 }

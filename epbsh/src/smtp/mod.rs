@@ -8,8 +8,9 @@
 //! Files: `wire` (buffered line I/O, TLS stream, time limits), `command` and
 //! `address` (parsers), `data` (DATA phase), `memory` (the memory budget of
 //! messages in flight), `session` (state and loop), `handlers` (EHLO/HELO, MAIL,
-//! RCPT, simple commands), `transfer` (DATA, STARTTLS), `policy` (collaborator
-//! traits), `reply` (reply codes), `config`.
+//! RCPT, simple commands), `transfer` (DATA, STARTTLS), `shutdown` (the two steps of a
+//! relay's stop as sessions see them), `policy` (collaborator traits), `reply` (reply
+//! codes), `config`.
 
 pub(crate) mod address;
 pub(crate) mod command;
@@ -20,6 +21,7 @@ mod memory;
 mod policy;
 mod reply;
 mod session;
+mod shutdown;
 mod transfer;
 pub(crate) mod wire;
 
@@ -33,6 +35,7 @@ pub use memory::DataMemory;
 pub use policy::{Policy, Sink, SinkError, Verdict};
 pub use reply::{Enhanced, Reply};
 pub use session::{Session, SessionEnd, SessionError};
+pub use shutdown::Shutdown;
 
 /// True when `name` is a syntactically valid RFC 5321 domain (LDH labels), as the
 /// session checks the domains of paths.

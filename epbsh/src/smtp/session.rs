@@ -11,6 +11,7 @@ use super::command;
 use super::config::SessionConfig;
 use super::policy::{Policy, Sink};
 use super::reply::{Reply, fixed};
+use super::shutdown::Shutdown;
 use super::wire::{Clocks, Line, Wire, WireError};
 use crate::envelope::Mailbox;
 
@@ -35,6 +36,10 @@ pub enum SessionEnd {
     TlsInjection,
     /// The relay is shutting down (421 4.3.2 sent between transactions).
     Shutdown,
+    /// The shutdown grace ended while the session waited on its client or a recipient
+    /// check (421 4.3.2 sent, except inside a TLS handshake; a message being received
+    /// was dropped).
+    Cut,
     /// The TLS handshake failed.
     TlsFailed,
 }
@@ -78,9 +83,9 @@ pub struct Session<S, P, K> {
     pub(crate) hello: Option<Hello>,
     pub(crate) tx: Option<Transaction>,
     pub(crate) errors: u32,
-    /// Becomes true when the relay shuts down: the session ends at the next command
-    /// (a transfer under way finishes first).
-    stop: Option<tokio::sync::watch::Receiver<bool>>,
+    /// The relay's shutdown: the session ends at the next command once it is stopping
+    /// (a transfer under way finishes first), and at once when the grace is over.
+    stop: Option<tokio::sync::watch::Receiver<Shutdown>>,
 }
 
 impl<S, P, K> Session<S, P, K>
@@ -96,8 +101,10 @@ where
         Self { wire, cfg, policy, sink, peer, hello: None, tx: None, errors: 0, stop: None }
     }
 
-    /// Ends the session with 421 between commands once `stop` turns true.
-    pub fn stop_on(mut self, stop: tokio::sync::watch::Receiver<bool>) -> Self {
+    /// Ends the session with 421 4.3.2 between commands once `stop` is
+    /// [`Shutdown::Stopping`], and wherever it waits once it is [`Shutdown::Cut`].
+    pub fn stop_on(mut self, stop: tokio::sync::watch::Receiver<Shutdown>) -> Self {
+        self.wire.cut_on(stop.clone());
         self.stop = Some(stop);
         self
     }
@@ -106,12 +113,12 @@ where
     async fn next_line(&mut self) -> Result<Option<Line>, WireError> {
         let max = self.cfg.max_line_length;
         let Some(stop) = self.stop.as_mut() else { return self.wire.read_line(max).await.map(Some) };
-        if *stop.borrow() {
+        if *stop.borrow() != Shutdown::Running {
             return Ok(None);
         }
         tokio::select! {
             line = self.wire.read_line(max) => line.map(Some),
-            _ = stop.wait_for(|stopping| *stopping) => Ok(None),
+            Ok(_) = stop.wait_for(|s| *s != Shutdown::Running) => Ok(None),
         }
     }
 
@@ -124,6 +131,7 @@ where
             Err(WireError::Timeout) => Ok(self.close_with(fixed::idle_timeout, SessionEnd::IdleTimeout)),
             Err(WireError::TooSlow) => Ok(self.close_with(fixed::too_slow, SessionEnd::TooSlow)),
             Err(WireError::Expired) => Ok(self.close_with(fixed::session_expired, SessionEnd::TimeLimit)),
+            Err(WireError::Cut) => Ok(self.close_with(fixed::shutting_down, SessionEnd::Cut)),
             Err(WireError::Io(e)) => Err(SessionError::Io(e)),
         };
         self.wire.close().await;

@@ -3,7 +3,9 @@
 //! block on input (RFC 2920 pipelining), and the clocks: a deadline per command
 //! line (the idle timeout, not restarted by each byte), a DATA transfer's
 //! allowance (the idle timeout plus one second per `min_data_rate` bytes
-//! received) and the session's own end.
+//! received) and the session's own end. Every wait on the client also ends when the
+//! relay's shutdown grace is over ([`Shutdown::Cut`]); the closing reply is then
+//! still sent, within [`CUT_CLOSE`].
 
 use std::io;
 use std::pin::Pin;
@@ -13,11 +15,16 @@ use std::time::Duration;
 use bytes::{Buf, Bytes, BytesMut};
 use memchr::memchr;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::sync::watch;
 use tokio::time::{Instant, timeout_at};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
 use super::reply::Reply;
+use super::shutdown::{Shutdown, until_cut};
+
+/// How long the closing reply may take to send once the shutdown grace is over.
+pub(crate) const CUT_CLOSE: Duration = Duration::from_secs(2);
 
 /// The stream under the session, before or after STARTTLS.
 pub(crate) enum Conn<S> {
@@ -78,6 +85,8 @@ pub(crate) enum WireError {
     TooSlow,
     /// The session reached its longest time.
     Expired,
+    /// The relay's shutdown grace ended while the session waited.
+    Cut,
     /// Transport error.
     Io(io::Error),
 }
@@ -114,6 +123,8 @@ pub(crate) struct Wire<S> {
     deadline: Instant,
     /// During a DATA transfer: the rate whose bytes extend `deadline`.
     transfer: Option<u64>,
+    /// The relay's shutdown, when the session is told of it.
+    shutdown: Option<watch::Receiver<Shutdown>>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
@@ -127,7 +138,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
             end: now + clocks.lifetime,
             deadline: now + clocks.idle,
             transfer: None,
+            shutdown: None,
         }
+    }
+
+    /// Ends every wait on the client when `shutdown` turns [`Shutdown::Cut`].
+    pub fn cut_on(&mut self, shutdown: watch::Receiver<Shutdown>) {
+        self.shutdown = Some(shutdown);
+    }
+
+    fn is_cut(&self) -> bool {
+        self.shutdown.as_ref().is_some_and(|s| *s.borrow() == Shutdown::Cut)
+    }
+
+    /// `work`'s output, or [`WireError::Cut`] when the shutdown grace ends first.
+    pub async fn unless_cut<F: std::future::Future>(&mut self, work: F) -> Result<F::Output, WireError> {
+        until_cut(self.shutdown.as_mut(), work).await.ok_or(WireError::Cut)
     }
 
     /// The earlier of `deadline` and the session's end, and the error for missing it.
@@ -168,18 +194,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
 
     /// Sends queued replies.
     pub async fn flush(&mut self) -> Result<(), WireError> {
+        self.send_within(self.clocks.idle, true).await
+    }
+
+    /// Sends queued replies within `within` (and the session's end); a wait `cuttable`
+    /// by the shutdown ends when its grace does.
+    async fn send_within(&mut self, within: Duration, cuttable: bool) -> Result<(), WireError> {
         if self.wbuf.is_empty() {
             return Ok(());
         }
-        let (until, late) = self.limit(Instant::now() + self.clocks.idle);
-        let write = async {
-            self.conn.write_all(&self.wbuf).await?;
-            self.conn.flush().await
+        let (until, late) = self.limit(Instant::now() + within);
+        let (conn, wbuf) = (&mut self.conn, &self.wbuf);
+        let write = async move {
+            conn.write_all(wbuf).await?;
+            conn.flush().await
         };
-        match timeout_at(until, write).await {
-            Err(_) => Err(late),
-            Ok(Err(e)) => Err(WireError::Io(e)),
-            Ok(Ok(())) => {
+        let cut = self.shutdown.as_mut().filter(|_| cuttable);
+        match until_cut(cut, timeout_at(until, write)).await {
+            None => Err(WireError::Cut),
+            Some(Err(_)) => Err(late),
+            Some(Ok(Err(e))) => Err(WireError::Io(e)),
+            Some(Ok(Ok(()))) => {
                 self.wbuf.clear();
                 Ok(())
             }
@@ -191,11 +226,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
     async fn fill(&mut self) -> Result<(), WireError> {
         self.flush().await?;
         let (until, late) = self.limit(self.deadline);
-        match timeout_at(until, self.conn.read_buf(&mut self.rbuf)).await {
-            Err(_) => Err(late),
-            Ok(Err(e)) => Err(WireError::Io(e)),
-            Ok(Ok(0)) => Err(WireError::Eof),
-            Ok(Ok(n)) => {
+        let read = timeout_at(until, self.conn.read_buf(&mut self.rbuf));
+        match until_cut(self.shutdown.as_mut(), read).await {
+            None => Err(WireError::Cut),
+            Some(Err(_)) => Err(late),
+            Some(Ok(Err(e))) => Err(WireError::Io(e)),
+            Some(Ok(Ok(0))) => Err(WireError::Eof),
+            Some(Ok(Ok(n))) => {
                 if let Some(rate) = self.transfer {
                     let nanos = u64::try_from(n).unwrap_or(u64::MAX).saturating_mul(1_000_000_000) / rate;
                     self.deadline += Duration::from_nanos(nanos);
@@ -260,22 +297,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
             return Err(WireError::Io(gone()));
         };
         let (until, late) = self.limit(Instant::now() + self.clocks.idle);
-        match timeout_at(until, acceptor.accept(stream)).await {
-            Err(_) => Err(late),
-            Ok(Err(e)) => Err(WireError::Io(e)),
-            Ok(Ok(tls)) => {
+        // Cut mid-handshake: the connection closes with the handshake, no reply fits.
+        match until_cut(self.shutdown.as_mut(), timeout_at(until, acceptor.accept(stream))).await {
+            None => Err(WireError::Cut),
+            Some(Err(_)) => Err(late),
+            Some(Ok(Err(e))) => Err(WireError::Io(e)),
+            Some(Ok(Ok(tls))) => {
                 self.conn = Conn::Tls(Box::new(tls));
                 Ok(())
             }
         }
     }
 
-    /// Flushes and closes the write side, ignoring errors (end of session).
+    /// Flushes and closes the write side, ignoring errors (end of session); once the
+    /// shutdown grace is over, within [`CUT_CLOSE`].
     pub async fn close(&mut self) {
+        let within = if self.is_cut() { CUT_CLOSE } else { self.clocks.idle };
         // The closing reply may still be sent when the session's time is up.
-        self.end = self.end.max(Instant::now() + self.clocks.idle);
-        if self.flush().await.is_ok() {
-            let _ = timeout_at(Instant::now() + self.clocks.idle, self.conn.shutdown()).await;
+        self.end = self.end.max(Instant::now() + within);
+        if self.send_within(within, false).await.is_ok() {
+            let _ = timeout_at(Instant::now() + within, self.conn.shutdown()).await;
         }
     }
 }

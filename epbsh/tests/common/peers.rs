@@ -17,19 +17,21 @@ static INSTALL: Once = Once::new();
 pub fn ensure() {
     INSTALL.call_once(|| {
         let tools = ["/usr/bin/swaks", "/usr/sbin/smtp-sink", "/usr/sbin/postfix", "/usr/sbin/dnsmasq"];
-        if tools.iter().all(|p| Path::new(p).exists()) {
+        // swaks speaks IPv6 only through IO::Socket::INET6.
+        let inet6 = Command::new("perl").args(["-MIO::Socket::INET6", "-e1"]).status().is_ok_and(|s| s.success());
+        if inet6 && tools.iter().all(|p| Path::new(p).exists()) {
             return;
         }
+        let packages = "swaks libio-socket-inet6-perl postfix dnsmasq-base";
         let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"));
-        assert!(
-            root,
-            "swaks, postfix and dnsmasq are needed; install them: apt-get install swaks postfix dnsmasq-base"
+        assert!(root, "swaks, postfix and dnsmasq are needed; install them: apt-get install {packages}");
+        let script = format!(
+            "echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections \
+             && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+             --no-install-recommends {packages} >/dev/null"
         );
-        let script = "echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections \
-                      && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-                      --no-install-recommends swaks postfix dnsmasq-base >/dev/null";
-        let ok = Command::new("sh").args(["-c", script]).status().is_ok_and(|s| s.success());
-        assert!(ok, "installing swaks, postfix and dnsmasq-base failed");
+        let ok = Command::new("sh").args(["-c", &script]).status().is_ok_and(|s| s.success());
+        assert!(ok, "installing {packages} failed");
     });
 }
 

@@ -1,7 +1,7 @@
 //! A raw SMTP client on a TCP socket bound to a chosen loopback address: for what swaks
 //! cannot do (hold a session open while something changes, pace bytes, send NULs).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -15,11 +15,13 @@ pub struct Raw {
 }
 
 impl Raw {
-    /// Connects to `server` from `from_ip` (a 127.0.0.0/8 address).
+    /// Connects to `server` from `from_ip` (a 127.0.0.0/8 address, or one of the test's
+    /// own namespace; IPv4 or IPv6).
     pub async fn connect(server: SocketAddr, from_ip: &str) -> Raw {
-        let socket = TcpSocket::new_v4().expect("socket");
-        socket.bind(SocketAddr::new(from_ip.parse().expect("ip"), 0)).expect("bind");
-        let stream = socket.connect(server).await.expect("connect");
+        let from: IpAddr = from_ip.parse().expect("ip");
+        let socket = if from.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.expect("socket");
+        socket.bind(SocketAddr::new(from, 0)).unwrap_or_else(|e| panic!("bind {from}: {e}"));
+        let stream = socket.connect(server).await.unwrap_or_else(|e| panic!("connect {from} -> {server}: {e}"));
         Raw { io: BufReader::new(stream) }
     }
 

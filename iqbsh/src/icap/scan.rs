@@ -21,7 +21,7 @@ use super::exchange::{Adapted, AdaptedHead, Message, Verdict};
 use super::fanout::Fanout;
 use super::verdicts::{Judgement, ScanNote, ScanOutcome};
 use super::{Icap, Subject, Unscanned};
-use crate::page::{BoxError, ProxyBody};
+use crate::http::page::{BoxError, ProxyBody};
 
 /// Bytes kept back from the user until the verdict when a body streams under scan.
 const TAIL: u64 = 64 * 1024;

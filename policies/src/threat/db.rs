@@ -1,5 +1,5 @@
 //! [`ThreatDb`]: the listed domains (suffix match on label boundaries, as
-//! the category database), URLs (exact after normalisation) and address
+//! the category database), URLs (by their Safe Browsing expressions) and address
 //! ranges (disjoint sorted intervals, binary search), each with the feed and
 //! category that listed it; immutable once built.
 
@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::{Cidr, FeedEntries, ThreatCategory, normalise_url};
+use super::{CanonicalUrl, Cidr, FeedEntries, ThreatCategory};
 use crate::category::normalise_host;
 
 /// Who listed an entry.
@@ -146,19 +146,18 @@ impl ThreatDb {
         }
     }
 
-    /// Whether `url` is listed, or its host is.
+    /// Whether `url` is listed (under any of its Safe Browsing expressions: the host
+    /// and its suffixes, each with the path and its directory prefixes), or its host is.
     pub fn url(&self, url: &str) -> Option<ThreatHit> {
-        let normal = normalise_url(url)?;
-        if let Some(&listing) = self.urls.get(&normal) {
-            return Some(self.hit(listing, normal));
+        let canonical = CanonicalUrl::parse(url)?;
+        if !self.urls.is_empty() {
+            for key in canonical.expressions() {
+                if let Some(&listing) = self.urls.get(&key) {
+                    return Some(self.hit(listing, key));
+                }
+            }
         }
-        let host = url.split_once("://").map_or(url, |(_, r)| r);
-        let authority = host.split(['/', '?', '#']).next().unwrap_or_default();
-        let host = match authority.rsplit_once(':') {
-            Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) && (h.ends_with(']') || !h.contains(':')) => h,
-            _ => authority,
-        };
-        self.host(host)
+        self.host(canonical.host())
     }
 
     /// Whether address `ip` is in a listed range.

@@ -11,6 +11,7 @@
 //! binary loads the feeds and keeps a feed's last good entries when a new
 //! version of it is bad.
 
+mod canon;
 mod db;
 mod parse;
 #[cfg(test)]
@@ -19,6 +20,7 @@ mod tests;
 use std::fmt;
 use std::net::IpAddr;
 
+pub use canon::CanonicalUrl;
 pub use db::{ThreatDb, ThreatDbBuilder, ThreatHit};
 pub use parse::parse_feed;
 
@@ -91,7 +93,8 @@ pub struct Cidr {
 pub struct FeedEntries {
     /// Domains, lower case; each covers its subdomains.
     pub domains: Vec<String>,
-    /// URLs, normalised by [`normalise_url`].
+    /// URLs, normalised by [`normalise_url`]; each covers the URLs whose Safe Browsing
+    /// expressions name it (a path ending in `/` covers what is below it).
     pub urls: Vec<String>,
     /// Address ranges (a listed address is a /32 or /128).
     pub nets: Vec<Cidr>,
@@ -108,37 +111,11 @@ impl FeedEntries {
     }
 }
 
-/// A URL as feeds and requests are compared: no scheme, no fragment, host in
-/// lower case without a trailing dot or a default port, path and query as
-/// given (`/` when empty). `None` when there is no host.
-///
-/// Only a leading RFC 3986 scheme counts as one (`a.test/x://y` has none), so a
-/// normal form normalises to itself.
+/// A URL as feeds and requests are compared: its [`CanonicalUrl`] form,
+/// `host/path[?query]` (Safe Browsing's canonicalisation; the scheme, port and fragment
+/// dropped). `None` when there is no host. A canonical form is its own canonical form.
 pub fn normalise_url(url: &str) -> Option<String> {
-    let url = url.trim();
-    let (scheme, rest) = split_scheme(url).unwrap_or((String::new(), url));
-    let rest = rest.split('#').next().unwrap_or_default();
-    let split = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(split);
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, host)| host).to_ascii_lowercase();
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && !h.ends_with(':') => (h, Some(p)),
-        _ => (authority.as_str(), None),
-    };
-    let host = host.trim_end_matches('.');
-    if host.is_empty() {
-        return None;
-    }
-    let default = matches!((scheme.as_str(), port), ("http", Some("80")) | ("https", Some("443")));
-    let port = port.filter(|_| !default).map(|p| format!(":{p}")).unwrap_or_default();
-    let path = if path.is_empty() {
-        "/".to_owned()
-    } else if path.starts_with('?') {
-        format!("/{path}")
-    } else {
-        path.to_owned()
-    };
-    Some(format!("{host}{port}{path}"))
+    CanonicalUrl::parse(url).map(|c| c.as_key())
 }
 
 /// The scheme of `url` in lower case and what follows its `://`, when `url` starts

@@ -105,12 +105,13 @@ fn url_entry(url: &str, entries: &mut FeedEntries) -> Result<(), String> {
         return Err(format!("\"{url}\" is not a URL: it contains a space"));
     }
     let not_url = || format!("\"{url}\" is not a URL (scheme://host/path)");
-    let (Some(_), Some(normal)) = (split_scheme(url), normalise_url(url)) else { return Err(not_url()) };
-    let authority = normal.split(['/', '?']).next().unwrap_or_default();
-    if let Some(problem) = authority_problem(authority) {
+    let Some((_, rest)) = split_scheme(url) else { return Err(not_url()) };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, host)| host).to_ascii_lowercase();
+    if let Some(problem) = authority_problem(authority.trim_end_matches('.')) {
         return Err(format!("\"{url}\": the host {problem}"));
     }
-    entries.urls.push(normal);
+    entries.urls.push(normalise_url(url).ok_or_else(not_url)?);
     Ok(())
 }
 
