@@ -5,7 +5,7 @@
 //! `blocks`, unknown-source `observe`ations, `notices` to operators, connected `mail`
 //! systems and their `held` mail, API `tokens`, console `users` and their `sessions`,
 //! the request desk's applications (`requests`), keyset-paginated `pages` of the long lists for the console, the traffic watch's
-//! `shares` between nodes, and the `audit` trail in which every change is recorded
+//! `shares` between nodes, the `states` records move through, and the `audit` trail in which every change is recorded
 //! inside the same transaction as the change itself. `follow` and `leader` serve
 //! several nodes on one database.
 //!
@@ -27,6 +27,7 @@ mod pages;
 mod requests;
 mod sessions;
 mod shares;
+mod states;
 #[doc(hidden)]
 pub mod testing;
 mod tokens;
@@ -46,7 +47,9 @@ pub use held::HeldDeletion;
 pub use leader::Leadership;
 pub use lists::{Applied, Assignment, Current, Entry, ListChange, ListDiff, OrgInfo, Progress};
 pub use mail::{MailSystemRecord, NewMailSystem};
-pub use notices::{DeadlineReport, NoticeAddress, NoticeInfo, PendingNotice};
+pub use notices::{
+    DeadlineChange, DeadlineOutcome, DeadlineReport, DueDeadline, NoticeAddress, NoticeInfo, PendingNotice,
+};
 pub use observe::{IngestReport, MAX_UNKNOWN_PER_OPERATOR, UnknownAddress, UnknownFilter};
 pub use pages::{AuditFilter, Page, PageRequest};
 pub use requests::{
@@ -55,6 +58,7 @@ pub use requests::{
 };
 pub use sessions::{Session, SessionLimits};
 pub use snapshot::{Observation, now_ms};
+pub use states::{BlockKind, NoticeStatus, ObservationStatus, OutboxStatus};
 pub use tokens::{Role, TokenInfo};
 pub use users::{LANGUAGES, Lockout, LoginOutcome, MIN_PASSWORD, User, UserRole};
 
