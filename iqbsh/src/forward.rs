@@ -209,7 +209,7 @@ impl Drop for LogOnDrop {
             record.bytes_to_client = self.to_client;
             record.bytes_from_client = self.from_client.load(Relaxed);
             if let Some(late) = &self.late {
-                crate::inspect::note_late(&mut record, late);
+                crate::inspect::note_late(&mut record, late, self.to_client);
             }
             self.conn.finish(record);
         }

@@ -27,6 +27,7 @@ mod bump;
 mod config;
 mod conn;
 mod denial;
+mod denied;
 mod destination;
 mod explicit;
 mod forward;
@@ -41,6 +42,7 @@ mod hosts;
 mod icap;
 mod idle;
 mod inspect;
+mod interfaces;
 mod link;
 mod literal;
 mod metrics;
@@ -67,9 +69,10 @@ pub use config::{
 };
 pub use denial::{Denial, DenyKind};
 pub use icap::{
-    ContentRule, IcapConfig, Method as IcapMethod, OnFailure, OverLimit, ScanNote, ScanOutcome,
-    ServiceConfig as IcapServiceConfig, Size,
+    ContentRule, HoldConfig, IcapConfig, Method as IcapMethod, OnFailure, OverLimit, ScanNote, ScanOutcome,
+    ServiceConfig as IcapServiceConfig, Size, StreamingConfig,
 };
+pub use interfaces::{LocalAddrs, read as interface_addresses};
 pub use metrics::Metrics;
 pub use rules::{Categorized, Decision, Rules, RulesHandle};
 pub use server::{ProxyDeps, ProxyHandle, ServeError, serve};

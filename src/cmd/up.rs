@@ -202,7 +202,10 @@ async fn start_web(
         rules: rules.clone(),
         threats,
     };
-    let proxy = iqbsh::serve(config.proxy.clone(), deps).await.context("cannot start the web proxy")?;
+    let mut proxy_config = config.proxy.clone();
+    // Bodies held for their scan live under the data directory unless placed elsewhere.
+    proxy_config.icap.hold.dir = config.data_dir.join(&proxy_config.icap.hold.dir);
+    let proxy = iqbsh::serve(proxy_config, deps).await.context("cannot start the web proxy")?;
     tracing::info!(explicit = %proxy.explicit_addr(), "web proxy listening");
     Ok(Web { proxy: Arc::new(proxy), rules })
 }
