@@ -40,7 +40,7 @@ pub struct Config {
     /// The mail gateway (EPBSH relay). A relative `spool_dir` is under `data_dir`.
     pub relay: epbsh::relay::RelayConfig,
     /// The packet gate on the client-facing interfaces; off unless interfaces are named.
-    pub gate: iqbsh::gate::GateConfig,
+    pub gate: gate::GateConfig,
 }
 
 /// Which gateways run beside the catalog and the API.
@@ -225,7 +225,7 @@ impl Default for Config {
             policies: crate::web::PoliciesConfig::default(),
             desk: crate::requests::DeskConfig::default(),
             relay: epbsh::relay::RelayConfig::default(),
-            gate: iqbsh::gate::GateConfig::default(),
+            gate: gate::GateConfig::default(),
             threats: crate::feeds::ThreatsConfig::default(),
         }
     }
@@ -299,7 +299,7 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("/var/lib/perimeter"));
         assert_eq!(config.api.listen, "127.0.0.1:8750".parse().unwrap());
         assert_eq!(config.relay.watch, epbsh::watch::WatchConfig::default(), "the example shows the defaults");
-        assert_eq!(config.gate, iqbsh::gate::GateConfig::default(), "the example shows the gate's defaults");
+        assert_eq!(config.gate, gate::GateConfig::default(), "the example shows the gate's defaults");
         assert_eq!(config.catalog, CatalogConfig::default(), "the example shows the catalog's defaults");
         assert_eq!(config.proxy.icap, iqbsh::IcapConfig::default(), "the example shows the defaults");
         assert_eq!(config.threats, crate::feeds::ThreatsConfig::default(), "the example shows the defaults");

@@ -4,7 +4,7 @@
 //! `gate explain` read), its counters rendered for `/metrics`, stopped (and detached)
 //! on shutdown.
 //!
-//! Must not: decide packets (iqbsh::gate does, in the kernel) or touch the store
+//! Must not: decide packets (the gate crate does, in the kernel) or touch the store
 //! beyond the observation sink.
 
 use std::path::{Path, PathBuf};
@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use iqbsh::gate::{GateHandle, GateStatus, Redirect};
+use gate::{GateHandle, GateStatus, Redirect};
 use serde::{Deserialize, Serialize};
 use snapshot::SnapshotHandle;
 use tokio::sync::watch;
@@ -63,7 +63,7 @@ pub async fn start(
     }
     let sink = catalog::ingest::spawn_sink(store.clone(), 100_000, Duration::from_secs(1), config.own_addresses());
     let redirect = bound.or_else(|| redirect_ports(config));
-    let handle = iqbsh::gate::start(config.gate.clone(), redirect, snapshot.clone(), sink)
+    let handle = gate::start(config.gate.clone(), redirect, snapshot.clone(), sink)
         .await
         .context("cannot start the packet gate ([gate])")?;
     let handle = Arc::new(handle);
@@ -86,7 +86,7 @@ impl GateRunner {
             Ok(status) => {
                 let rows: Vec<_> =
                     status.interfaces.iter().map(|i| (i.name.clone(), i.link.clone(), i.counts)).collect();
-                let mut text = iqbsh::gate::counters::prometheus(&rows);
+                let mut text = gate::counters::prometheus(&rows);
                 text.push_str(&format!(
                     "# HELP perimeter_gate_generation The catalog generation the packet gate enforces.\n\
                      # TYPE perimeter_gate_generation gauge\nperimeter_gate_generation {}\n",

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use iqbsh::gate::rules::nft_json;
+use gate::rules::nft_json;
 use snapshot::{Family, Snapshot};
 
 fn elements(snap: &Snapshot, family: Family) -> Vec<String> {

@@ -24,9 +24,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use iqbsh::gate::loadgen::{LoadGen, udp_frame};
-use iqbsh::gate::rules::run_nft;
-use iqbsh::gate::{GateConfig, start};
+use gate::loadgen::{LoadGen, udp_frame};
+use gate::rules::run_nft;
+use gate::{GateConfig, start};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use snapshot::{Net, ObservationSink, OrgRef, Snapshot, SnapshotHandle};
@@ -98,7 +98,7 @@ fn disjoint(generation: i64) -> Snapshot {
 enum Receiver {
     /// A program that drops everything: the sender's ceiling.
     Ceiling,
-    Gate(iqbsh::gate::GateHandle),
+    Gate(gate::GateHandle),
     /// Plain nftables: the catalog as interval sets in a prerouting chain.
     Baseline,
 }

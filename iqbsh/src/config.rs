@@ -401,12 +401,12 @@ impl ProxyConfig {
             bad("max_header_bytes", "must be at least 8192");
         }
         for name in &self.ech_fronts {
-            if crate::hostname::normalise(name).is_none() {
+            if crate::decide::hostname::normalise(name).is_none() {
                 bad(&format!("ech_fronts.{name:?}"), "is not a valid host name");
             }
         }
         for name in self.dns.hosts.keys() {
-            if crate::hostname::normalise(name).is_none() {
+            if crate::decide::hostname::normalise(name).is_none() {
                 bad(&format!("dns.hosts.{name:?}"), "is not a valid host name");
             }
         }
@@ -425,7 +425,7 @@ impl ProxyConfig {
             tunnel_idle: t.tunnel_idle,
             max_lifetime: t.max_lifetime,
             max_header_bytes: self.max_header_bytes,
-            ech_fronts: self.ech_fronts.iter().filter_map(|n| crate::hostname::normalise(n)).collect(),
+            ech_fronts: self.ech_fronts.iter().filter_map(|n| crate::decide::hostname::normalise(n)).collect(),
         }
     }
 }

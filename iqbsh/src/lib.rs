@@ -6,11 +6,21 @@
 //! exempt categories and bumping of everything else under forged leaves
 //! (rule 2), with HTTP/1.1 and HTTP/2 relayed request by request under the
 //! rules of the client's organisation (rule 4), WebSocket upgrades included;
-//! the access log (Squid format and JSON lines) and Prometheus metrics; and
-//! the packet gate ([`gate`]: rule 1 for every packet, in the kernel's fast
-//! path, with the XDP program in `bpf/`).
+//! the access log (Squid format and JSON lines) and Prometheus metrics. The
+//! packet gate (rule 1 for every packet, in the kernel) is the `gate` crate.
 //! It reads only the store-free `snapshot` crate: no database driver is
 //! linked into the data plane.
+//!
+//! Grouped by the stage of a connection, as g3proxy groups its serving code:
+//! `accept/` (listeners, admission, the connection's context and standing),
+//! `tls/` (ClientHello, splice or bump, origin TLS, the byte relay of tunnels),
+//! `http/` (requests relayed, forwarded, inspected, upgraded; the answers and
+//! pages the client gets), `decide/` (categories and policies, threat feeds,
+//! destinations, name resolution, denials), `report/` (access log, metrics), and
+//! `icap/` (content scanning). A connection runs accept → tls → http; every stage
+//! reads its context (`accept::conn`), decides through `decide` and reports
+//! through `report`; `http` reuses the origin connector and the byte relay of
+//! `tls` for a reopened origin and an upgraded connection.
 //!
 //! Entry: [`serve`] with a [`ProxyConfig`] and [`ProxyDeps`]; the category
 //! database and policies come in through the [`Rules`] trait, held in a
@@ -20,60 +30,31 @@
 //! control plane does), or trust an origin certificate that fails
 //! verification.
 
-mod accesslog;
-mod admission;
-mod alert;
-mod bump;
+mod accept;
 mod config;
-mod conn;
-mod denial;
-mod denied;
-mod destination;
-mod explicit;
-mod forward;
-pub mod gate;
+mod decide;
+mod http;
+mod icap;
+mod report;
+mod tls;
 
 /// Entry points for the fuzz targets (`fuzz/`); not an API.
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod hello;
-mod hostname;
-mod hosts;
-mod icap;
-mod idle;
-mod inspect;
-mod interfaces;
-mod link;
-mod literal;
-mod metrics;
-mod origin;
-mod page;
-mod quiet;
-mod relay;
-mod resolve;
-mod rewind;
-mod rules;
-mod server;
-mod standing;
-mod threats;
-mod tls;
-mod tunnel;
-mod upgrade;
-mod verify;
-mod zerocopy;
+pub use tls::hello;
 
-pub use accesslog::{Action, Record, json_line, squid_line};
+pub use accept::server::{ProxyDeps, ProxyHandle, ServeError, serve};
 pub use config::{
     AccessLogConfig, ConfigError, DestinationConfig, DnsConfig, ExplicitConfig, Problem, ProxyConfig, RateLimitConfig,
     TimeoutConfig, TransparentConfig, UpstreamConfig,
 };
-pub use denial::{Denial, DenyKind};
+pub use decide::denial::{Denial, DenyKind};
+pub use decide::interfaces::{LocalAddrs, read as interface_addresses};
+pub use decide::rules::{Categorized, Decision, Rules, RulesHandle};
+pub use decide::threats::ThreatsHandle;
 pub use icap::{
     ContentRule, HoldConfig, IcapConfig, Method as IcapMethod, OnFailure, OverLimit, ScanNote, ScanOutcome,
     ServiceConfig as IcapServiceConfig, Size, StreamingConfig,
 };
-pub use interfaces::{LocalAddrs, read as interface_addresses};
-pub use metrics::Metrics;
-pub use rules::{Categorized, Decision, Rules, RulesHandle};
-pub use server::{ProxyDeps, ProxyHandle, ServeError, serve};
-pub use threats::ThreatsHandle;
+pub use report::accesslog::{Action, Record, json_line, squid_line};
+pub use report::metrics::Metrics;

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use iqbsh::gate::{BackendKind, rules};
+use gate::{BackendKind, rules};
 
 use crate::cli::GateCmd;
 use crate::config::Config;
@@ -56,6 +56,9 @@ fn render(file: &StatusFile, age_ms: i64) -> String {
     if age_ms > STALE_MS {
         out.push_str(&format!("STALE: written {} s ago; is `perimeter up` still running?\n", age_ms / 1000));
     }
+    if !s.on_crash.is_empty() {
+        out.push_str(&format!("if killed: {}\n", s.on_crash));
+    }
     out.push_str(&format!("QUIC (UDP 443/80): {}\n", s.quic));
     for (what, port) in [("HTTPS (TCP 443)", s.redirect_port), ("HTTP (TCP 80)", s.redirect_http_port)] {
         match port {
@@ -68,14 +71,14 @@ fn render(file: &StatusFile, age_ms: i64) -> String {
         out.push_str(&format!("last error: {e}\n"));
     }
     out.push_str(&format!(
-        "{:<16} {:<20} {:<20} {:>12} {:>12} {:>12} {:>12}\n",
-        "interface", "link", "mode", "pass", "unknown", "blocked", "quic"
+        "{:<16} {:<20} {:<20} {:>12} {:>12} {:>12} {:>12} {:>12}\n",
+        "interface", "link", "mode", "pass", "unknown", "blocked", "quic", "malformed"
     ));
     for i in &s.interfaces {
         let c = i.counts;
         out.push_str(&format!(
-            "{:<16} {:<20} {:<20} {:>12} {:>12} {:>12} {:>12}\n",
-            i.name, i.link, i.mode, c.pass, c.unknown, c.blocked, c.quic
+            "{:<16} {:<20} {:<20} {:>12} {:>12} {:>12} {:>12} {:>12}\n",
+            i.name, i.link, i.mode, c.pass, c.unknown, c.blocked, c.quic, c.malformed
         ));
     }
     out
@@ -85,7 +88,7 @@ async fn explain(config: &Config, ip: IpAddr, json: bool) -> anyhow::Result<Exit
     let store = super::open_store(config).await?;
     let snapshot = catalog::publish::load(&store).await.context("cannot build the catalog snapshot")?;
     let class = snapshot.classify(ip);
-    let explanation = iqbsh::gate::explain::explain(ip, &class, &config.gate, redirect_ports(config));
+    let explanation = gate::explain::explain(ip, &class, &config.gate, redirect_ports(config));
     let running = read_status(config)?.map(|f| f.status.generation);
     if json {
         let value = serde_json::json!({
@@ -136,17 +139,17 @@ fn rules_text(config: &Config) -> anyhow::Result<String> {
 
 fn backend_words(config: &Config) -> String {
     match config.gate.backend {
-        iqbsh::gate::BackendChoice::Auto => {
+        gate::BackendChoice::Auto => {
             format!("auto ({} where it loads, else {})", BackendKind::Xdp, BackendKind::Nftables)
         }
-        iqbsh::gate::BackendChoice::Xdp => BackendKind::Xdp.to_string(),
-        iqbsh::gate::BackendChoice::Nftables => BackendKind::Nftables.to_string(),
+        gate::BackendChoice::Xdp => BackendKind::Xdp.to_string(),
+        gate::BackendChoice::Nftables => BackendKind::Nftables.to_string(),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use iqbsh::gate::{Counts, GateStatus, InterfaceStatus};
+    use gate::{Counts, GateStatus, InterfaceStatus};
 
     use super::*;
 
@@ -159,7 +162,7 @@ mod tests {
                     name: "eth1".into(),
                     link: "kt-astana-1".into(),
                     mode: "native".into(),
-                    counts: Counts { pass: 10, unknown: 2, blocked: 1, quic: 3, samples_lost: 0 },
+                    counts: Counts { pass: 10, unknown: 2, blocked: 1, quic: 3, malformed: 4, samples_lost: 0 },
                 }],
                 generation: 7,
                 prefixes: 12,
@@ -171,6 +174,7 @@ mod tests {
                 quic: "dropped silently".into(),
                 redirect_port: Some(3130),
                 redirect_http_port: None,
+                on_crash: "keeps enforcing the last catalog it loaded".into(),
             },
         }
     }
@@ -183,7 +187,8 @@ mod tests {
         assert!(text.contains("HTTP (TCP 80): routed"), "{text}");
         let row = text.lines().find(|l| l.starts_with("eth1")).expect("interface row");
         let cells: Vec<&str> = row.split_whitespace().collect();
-        assert_eq!(cells, ["eth1", "kt-astana-1", "native", "10", "2", "1", "3"]);
+        assert_eq!(cells, ["eth1", "kt-astana-1", "native", "10", "2", "1", "3", "4"]);
+        assert!(text.contains("if killed: keeps enforcing the last catalog it loaded"), "{text}");
         assert!(!text.contains("STALE"));
         assert!(render(&file(), STALE_MS + 1).contains("STALE"));
     }

@@ -56,7 +56,7 @@ pub async fn run(mut config: Config, args: UpArgs, config_path: Option<PathBuf>)
     };
     let bound = web.as_ref().and_then(|w| {
         let https = w.proxy.transparent_addr()?.port();
-        Some(iqbsh::gate::Redirect { https, http: w.proxy.transparent_http_addr().map(|a| a.port()) })
+        Some(gate::Redirect { https, http: w.proxy.transparent_http_addr().map(|a| a.port()) })
     });
     let gate = crate::gate::start(&config, &snapshot, &store, bound).await?.map(Arc::new);
     let listen = args.listen.unwrap_or(config.api.listen);

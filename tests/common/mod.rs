@@ -104,6 +104,22 @@ impl Env {
         cmd.output().expect("the perimeter binary runs")
     }
 
+    /// Runs the binary in network namespace `netns` (`ip netns exec`, as the README does),
+    /// killed if it has not ended within `secs`; its whole output.
+    pub fn run_in(&self, netns: &str, args: &[&str], secs: u64) -> Output {
+        let mut child = in_netns(&self.command(args), netns)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the perimeter binary runs");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        while child.try_wait().ok().flatten().is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        child.wait_with_output().expect("the perimeter binary's output")
+    }
+
     /// Runs the binary, asserts success and returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::sync::mpsc;
 
-use crate::page::BoxError;
+use crate::http::page::BoxError;
 
 /// Held frames first, then the rest of the original body.
 pub(crate) struct Replay<B> {

@@ -170,7 +170,7 @@ impl Spool {
                 let mut buf = BytesMut::zeroed(READ_CHUNK.min(usize::try_from(len).unwrap_or(READ_CHUNK)));
                 let item = match file.read_exact(&mut buf).await {
                     Ok(n) => Ok(Frame::data(Bytes::from(buf).slice(..n))),
-                    Err(e) => Err(Box::new(e) as crate::page::BoxError),
+                    Err(e) => Err(Box::new(e) as crate::http::page::BoxError),
                 };
                 let failed = item.is_err();
                 len = len.saturating_sub(READ_CHUNK as u64);

@@ -23,7 +23,7 @@ use super::scan::LateNote;
 use super::service::Service;
 use super::stream::{Sink, Stopped};
 use super::verdicts::{ScanNote, ScanOutcome};
-use crate::page::BoxError;
+use crate::http::page::BoxError;
 
 /// How a stream is cut into pieces.
 #[derive(Debug, Clone, Copy)]

@@ -27,7 +27,7 @@ use super::pieces::{Cut, pieces};
 use super::stream::stream;
 use super::verdicts::{Judgement, ScanNote, ScanOutcome};
 use super::{Icap, Subject, Unscanned};
-use crate::page::{BoxError, ProxyBody};
+use crate::http::page::{BoxError, ProxyBody};
 
 /// Frames queued towards the user of a streamed body.
 const STREAM_DEPTH: usize = 4;

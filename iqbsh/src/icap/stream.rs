@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use super::fanout::Fanout;
 use super::scan::LateNote;
 use super::verdicts::{ScanNote, ScanOutcome};
-use crate::page::BoxError;
+use crate::http::page::BoxError;
 
 /// Bytes kept back from the user until the verdict when a body streams under scan.
 const TAIL: u64 = 64 * 1024;

@@ -1,0 +1,459 @@
+// SPDX-License-Identifier: Apache-2.0 OR GPL-2.0
+//
+// The packet gate's XDP program: decides every inbound packet by its source address.
+//
+//   blocked (in the active "blocked" trie)            -> drop, count BLOCKED
+//   unknown (in neither trie)                         -> drop, count UNKNOWN, sample
+//   known, UDP to port 443 or 80 (QUIC, plain HTTP/3) -> drop, count QUIC
+//                                                        (or pass to the stack's reject
+//                                                         rule when settings ask for it)
+//   known, a QUIC long header to any other UDP port   -> drop, count QUIC
+//   known otherwise                                   -> pass, count PASS
+//   an IPv6 header chain past EXT_MAX extension
+//   headers or cut short, an IPv4 header cut short,
+//   a frame neither IP, ARP nor LLDP                  -> drop, count MALFORMED (fail closed)
+//
+// Link control, passed before the catalog check (uncounted), but only to the gateway
+// itself, never to be forwarded: IPv6 neighbour discovery (ICMPv6 133-137 with hop limit
+// 255, as RFC 4861 requires), anything from an IPv6 link-local or unspecified source
+// (DHCPv6, MLD, duplicate address detection) and from IPv4 0.0.0.0 (DHCP). "To the
+// gateway" is a link-local or link-scope multicast destination, IPv4 broadcast, or one
+// the kernel's routing table would not forward (bpf_fib_lookup: local, or forwarding off).
+// Such traffic to any other destination is decided like any packet (a link-local or
+// unspecified source, never in the catalog, is dropped as unknown, without a sample).
+// ARP and LLDP frames are passed: they are never routed.
+//
+// The tries of one catalog generation live in slot 0 or 1 of four ARRAY_OF_MAPS; `active`
+// names the slot in use. Userspace fills the idle slot with new tries and then flips
+// `active` in one 4-byte write: a packet sees the old generation or the new one, never a
+// mix and never an empty table. Small changes are written into the active tries in place
+// (each element update is atomic on its own).
+//
+// This program must not keep state beyond its maps, and must not look at payloads.
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/udp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#define VERDICT_PASS 0
+#define VERDICT_UNKNOWN 1
+#define VERDICT_BLOCKED 2
+#define VERDICT_QUIC 3
+#define VERDICT_SAMPLE_LOST 4
+#define VERDICT_MALFORMED 5
+#define VERDICTS 8
+#define MAX_SLOTS 64
+#define MAX_IFINDEX 4096
+
+#define SETTING_QUIC_TO_STACK 1
+
+// Most IPv6 extension headers read before the upper-layer header (RFC 8200's order
+// has at most six); a longer chain is dropped.
+#define EXT_MAX 6
+// upper6's answers besides a protocol number.
+#define UPPER_MALFORMED -1
+#define UPPER_LATER_FRAGMENT -2
+
+#define AF_INET 2
+#define AF_INET6 10
+#define ETH_P_LLDP 0x88CC
+
+struct lpm4_key {
+	__u32 prefixlen;
+	__u8 addr[4];
+};
+
+struct lpm6_key {
+	__u32 prefixlen;
+	__u8 addr[16];
+};
+
+struct trie4 {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(key_size, sizeof(struct lpm4_key));
+	__uint(value_size, 1);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+};
+
+struct trie6 {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(key_size, sizeof(struct lpm6_key));
+	__uint(value_size, 1);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct trie4);
+} known4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct trie6);
+} known6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct trie4);
+} blocked4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct trie6);
+} blocked6 SEC(".maps");
+
+// Index 0: the active slot (0 or 1).
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} active SEC(".maps");
+
+struct settings {
+	__u64 sample_interval_ns;
+	__u64 flags;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct settings);
+} settings SEC(".maps");
+
+// ifindex -> counter slot (1..MAX_SLOTS-1; 0 collects interfaces not configured).
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_IFINDEX);
+	__type(key, __u32);
+	__type(value, __u32);
+} ifslots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MAX_SLOTS * VERDICTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+// Last time each unknown source was reported (IPv4 as ::ffff:a.b.c.d).
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct in6_addr);
+	__type(value, __u64);
+} seen SEC(".maps");
+
+struct sample {
+	__u8 addr[16];
+	__u32 ifindex;
+	__u32 family;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} samples SEC(".maps");
+
+static __always_inline void count(__u32 slot, __u32 verdict)
+{
+	__u32 key = slot * VERDICTS + verdict;
+	__u64 *c = bpf_map_lookup_elem(&counters, &key);
+	if (c)
+		*c += 1;
+}
+
+static __always_inline __u32 slot_of(struct xdp_md *ctx)
+{
+	__u32 ifindex = ctx->ingress_ifindex;
+	if (ifindex >= MAX_IFINDEX)
+		return 0;
+	__u32 *slot = bpf_map_lookup_elem(&ifslots, &ifindex);
+	return (slot && *slot < MAX_SLOTS) ? *slot : 0;
+}
+
+static __always_inline void sample(struct xdp_md *ctx, __u32 slot, struct in6_addr *addr, __u32 family)
+{
+	__u32 zero = 0;
+	struct settings *s = bpf_map_lookup_elem(&settings, &zero);
+	__u64 interval = s ? s->sample_interval_ns : 60000000000ULL;
+	__u64 now = bpf_ktime_get_ns();
+	__u64 *last = bpf_map_lookup_elem(&seen, addr);
+	if (last && now - *last < interval)
+		return;
+	bpf_map_update_elem(&seen, addr, &now, BPF_ANY);
+	struct sample ev = {};
+	__builtin_memcpy(ev.addr, addr, 16);
+	ev.ifindex = ctx->ingress_ifindex;
+	ev.family = family;
+	if (bpf_ringbuf_output(&samples, &ev, sizeof(ev), 0) != 0)
+		count(slot, VERDICT_SAMPLE_LOST);
+}
+
+static __always_inline int quic_port(__u16 dport)
+{
+	return dport == bpf_htons(443) || dport == bpf_htons(80);
+}
+
+// A QUIC long header (RFC 9000 17.2: header form and fixed bit set) of version 1, 2
+// (RFC 9369) or a draft (0xff0000xx): how every QUIC connection begins, on any port.
+static __always_inline int quic_long_header(struct udphdr *udp, void *end)
+{
+	__u8 *q = (void *)(udp + 1);
+	if ((void *)(q + 5) > end || (q[0] & 0xc0) != 0xc0)
+		return 0;
+	__u32 version = (__u32)q[1] << 24 | (__u32)q[2] << 16 | (__u32)q[3] << 8 | q[4];
+	return version == 1 || version == 0x6b3343cf || (version & 0xffffff00) == 0xff000000;
+}
+
+static __always_inline int settle(struct xdp_md *ctx, __u32 slot, __u32 verdict)
+{
+	count(slot, verdict);
+	if (verdict == VERDICT_PASS)
+		return XDP_PASS;
+	if (verdict == VERDICT_QUIC) {
+		__u32 zero = 0;
+		struct settings *s = bpf_map_lookup_elem(&settings, &zero);
+		if (s && (s->flags & SETTING_QUIC_TO_STACK))
+			return XDP_PASS;
+	}
+	return XDP_DROP;
+}
+
+// QUIC from a catalogued source: to 443 or 80 it is answered (settle), elsewhere it is
+// dropped outright (the stack's reject rule covers only those two ports).
+static __always_inline int quic(struct xdp_md *ctx, __u32 slot, struct udphdr *udp, void *end)
+{
+	if (quic_port(udp->dest))
+		return settle(ctx, slot, VERDICT_QUIC);
+	if (quic_long_header(udp, end)) {
+		count(slot, VERDICT_QUIC);
+		return XDP_DROP;
+	}
+	return -1;
+}
+
+static __always_inline __u32 table_slot(void)
+{
+	__u32 zero = 0;
+	__u32 *a = bpf_map_lookup_elem(&active, &zero);
+	return a ? (*a & 1) : 0;
+}
+
+static __always_inline int extension6(__u8 next)
+{
+	return next == IPPROTO_HOPOPTS || next == IPPROTO_ROUTING || next == IPPROTO_DSTOPTS ||
+	       next == IPPROTO_FRAGMENT || next == IPPROTO_AH || next == 135 /* mobility */ ||
+	       next == 139 /* HIP */ || next == 140 /* shim6 */ || next == 253 || next == 254;
+}
+
+// The upper-layer protocol after at most EXT_MAX extension headers, and where it starts;
+// UPPER_LATER_FRAGMENT for a fragment after the first (it has no upper-layer header),
+// UPPER_MALFORMED for a chain that is longer or cut short (fail closed: dropped).
+static __always_inline int upper6(struct ipv6hdr *ip, void *end, void **l4)
+{
+	__u8 next = ip->nexthdr;
+	void *p = ip + 1;
+#pragma unroll
+	for (int i = 0; i < EXT_MAX; i++) {
+		if (!extension6(next))
+			break;
+		__u8 *h = p;
+		if ((void *)(h + 8) > end)
+			return UPPER_MALFORMED;
+		if (next == IPPROTO_FRAGMENT) {
+			if ((h[2] << 8 | h[3]) & 0xfff8)
+				return UPPER_LATER_FRAGMENT;
+			next = h[0];
+			p = h + 8;
+		} else if (next == IPPROTO_AH) {
+			next = h[0];
+			p = h + (h[1] + 2) * 4;
+		} else {
+			next = h[0];
+			p = h + (h[1] + 1) * 8;
+		}
+	}
+	if (extension6(next))
+		return UPPER_MALFORMED;
+	*l4 = p;
+	return next;
+}
+
+// Whether the routing table would not forward this packet (addressed to the gateway,
+// or forwarding is off on the interface), by the kernel's own lookup.
+static __always_inline int not_forwarded(int rc)
+{
+	return rc == BPF_FIB_LKUP_RET_NOT_FWDED || rc == BPF_FIB_LKUP_RET_FWD_DISABLED;
+}
+
+static __always_inline int to_gateway4(struct xdp_md *ctx, struct iphdr *ip)
+{
+	if (ip->daddr == 0xffffffff)
+		return 1;
+	struct bpf_fib_lookup p = {};
+	p.family = AF_INET;
+	p.ifindex = ctx->ingress_ifindex;
+	p.l4_protocol = ip->protocol;
+	p.tot_len = bpf_ntohs(ip->tot_len);
+	p.ipv4_src = ip->saddr;
+	p.ipv4_dst = ip->daddr;
+	return not_forwarded(bpf_fib_lookup(ctx, &p, sizeof(p), 0));
+}
+
+static __always_inline int to_gateway6(struct xdp_md *ctx, struct ipv6hdr *ip)
+{
+	__u8 d0 = ip->daddr.in6_u.u6_addr8[0], d1 = ip->daddr.in6_u.u6_addr8[1];
+	// Link-local unicast (fe80::/10) or link-scope multicast (ff02::/16).
+	if ((d0 == 0xfe && (d1 & 0xc0) == 0x80) || (d0 == 0xff && d1 == 0x02))
+		return 1;
+	struct bpf_fib_lookup p = {};
+	p.family = AF_INET6;
+	p.ifindex = ctx->ingress_ifindex;
+	p.l4_protocol = ip->nexthdr;
+	p.tot_len = bpf_ntohs(ip->payload_len) + sizeof(*ip);
+	__builtin_memcpy(p.ipv6_src, &ip->saddr, 16);
+	__builtin_memcpy(p.ipv6_dst, &ip->daddr, 16);
+	return not_forwarded(bpf_fib_lookup(ctx, &p, sizeof(p), 0));
+}
+
+// An IPv6 link-local (fe80::/10) or unspecified (::) source: never in the catalog.
+static __always_inline int link_source6(struct ipv6hdr *ip)
+{
+	__u32 w0 = ip->saddr.in6_u.u6_addr32[0];
+	if ((w0 & bpf_htonl(0xffc00000)) == bpf_htonl(0xfe800000))
+		return 1;
+	return (w0 | ip->saddr.in6_u.u6_addr32[1] | ip->saddr.in6_u.u6_addr32[2] | ip->saddr.in6_u.u6_addr32[3]) == 0;
+}
+
+// Neighbour discovery (ICMPv6 133-137) as RFC 4861 sends it: hop limit 255.
+static __always_inline int neighbour_discovery(struct ipv6hdr *ip, int proto, void *l4, void *end)
+{
+	__u8 *icmp = l4;
+	if (proto != IPPROTO_ICMPV6 || ip->hop_limit != 255 || (void *)(icmp + 1) > end)
+		return 0;
+	return *icmp >= 133 && *icmp <= 137;
+}
+
+static __always_inline int decide4(struct xdp_md *ctx, void *l3, void *end)
+{
+	struct iphdr *ip = l3;
+	__u32 slot = slot_of(ctx);
+	if ((void *)(ip + 1) > end || ip->ihl < 5)
+		return settle(ctx, slot, VERDICT_MALFORMED);
+	if (ip->saddr == 0) {
+		if (to_gateway4(ctx, ip))
+			return XDP_PASS;
+		return settle(ctx, slot, VERDICT_UNKNOWN);
+	}
+	__u32 t = table_slot();
+	struct lpm4_key key = {.prefixlen = 32};
+	__builtin_memcpy(key.addr, &ip->saddr, 4);
+
+	void *blocked = bpf_map_lookup_elem(&blocked4, &t);
+	if (blocked && bpf_map_lookup_elem(blocked, &key))
+		return settle(ctx, slot, VERDICT_BLOCKED);
+	void *known = bpf_map_lookup_elem(&known4, &t);
+	if (!known || !bpf_map_lookup_elem(known, &key)) {
+		struct in6_addr a = {};
+		a.in6_u.u6_addr16[5] = 0xffff;
+		a.in6_u.u6_addr32[3] = ip->saddr;
+		sample(ctx, slot, &a, 4);
+		return settle(ctx, slot, VERDICT_UNKNOWN);
+	}
+	if (ip->protocol == IPPROTO_UDP && (ip->frag_off & bpf_htons(0x1fff)) == 0) {
+		struct udphdr *udp = (void *)ip + ip->ihl * 4;
+		if ((void *)(udp + 1) > end)
+			return settle(ctx, slot, VERDICT_MALFORMED);
+		int verdict = quic(ctx, slot, udp, end);
+		if (verdict >= 0)
+			return verdict;
+	}
+	return settle(ctx, slot, VERDICT_PASS);
+}
+
+static __always_inline int decide6(struct xdp_md *ctx, void *l3, void *end)
+{
+	struct ipv6hdr *ip = l3;
+	__u32 slot = slot_of(ctx);
+	if ((void *)(ip + 1) > end)
+		return settle(ctx, slot, VERDICT_MALFORMED);
+	void *l4 = 0;
+	int proto = upper6(ip, end, &l4);
+	if (proto == UPPER_MALFORMED)
+		return settle(ctx, slot, VERDICT_MALFORMED);
+	int link = link_source6(ip);
+	if ((link || neighbour_discovery(ip, proto, l4, end)) && to_gateway6(ctx, ip))
+		return XDP_PASS;
+	if (link)
+		return settle(ctx, slot, VERDICT_UNKNOWN);
+	__u32 t = table_slot();
+	struct lpm6_key key = {.prefixlen = 128};
+	__builtin_memcpy(key.addr, &ip->saddr, 16);
+
+	void *blocked = bpf_map_lookup_elem(&blocked6, &t);
+	if (blocked && bpf_map_lookup_elem(blocked, &key))
+		return settle(ctx, slot, VERDICT_BLOCKED);
+	void *known = bpf_map_lookup_elem(&known6, &t);
+	if (!known || !bpf_map_lookup_elem(known, &key)) {
+		sample(ctx, slot, &ip->saddr, 6);
+		return settle(ctx, slot, VERDICT_UNKNOWN);
+	}
+	if (proto == IPPROTO_UDP) {
+		struct udphdr *udp = l4;
+		if ((void *)(udp + 1) > end)
+			return settle(ctx, slot, VERDICT_MALFORMED);
+		int verdict = quic(ctx, slot, udp, end);
+		if (verdict >= 0)
+			return verdict;
+	}
+	return settle(ctx, slot, VERDICT_PASS);
+}
+
+SEC("xdp")
+int gate(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	if ((void *)(eth + 1) > end)
+		return settle(ctx, slot_of(ctx), VERDICT_MALFORMED);
+	__u16 proto = eth->h_proto;
+	void *l3 = eth + 1;
+	// Up to two VLAN tags (802.1ad outer, 802.1Q inner).
+#pragma unroll
+	for (int i = 0; i < 2; i++) {
+		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
+			break;
+		__u16 *tag = l3;
+		if ((void *)(tag + 2) > end)
+			return settle(ctx, slot_of(ctx), VERDICT_MALFORMED);
+		proto = tag[1];
+		l3 = tag + 2;
+	}
+	if (proto == bpf_htons(ETH_P_IP))
+		return decide4(ctx, l3, end);
+	if (proto == bpf_htons(ETH_P_IPV6))
+		return decide6(ctx, l3, end);
+	if (proto == bpf_htons(ETH_P_ARP) || proto == bpf_htons(ETH_P_LLDP))
+		return XDP_PASS;
+	return settle(ctx, slot_of(ctx), VERDICT_MALFORMED);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,196 @@
+//! The XDP program's verdicts, run in the kernel through BPF_PROG_TEST_RUN on frames
+//! crafted with pnet: precedence (blocked, unknown, QUIC, pass), both families, VLAN
+//! tags, link control passed only to the gateway (neighbour discovery to link-scope
+//! multicast with hop limit 255; ARP, LLDP), IPv6 extension header chains past the
+//! parser's bound or cut short dropped (fail closed), sampling of unknown sources into
+//! the ring buffer, counters, and both ways of changing the tables. Needs root (CAP_BPF);
+//! outside CI it is skipped without.
+
+use std::net::IpAddr;
+
+use aya::programs::{TestRun, TestRunOptions};
+
+use super::*;
+use crate::loadgen::udp_frame;
+use crate::sample::from_ring;
+
+const PASS: u32 = 2;
+const DROP: u32 = 1;
+/// test_run delivers frames as if received on the loopback device.
+const LO: u32 = 1;
+
+fn privileged() -> bool {
+    let root = std::fs::read_to_string("/proc/self/status")
+        .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")));
+    if !root && std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("the XDP program test needs root (CAP_BPF)");
+    }
+    if !root {
+        eprintln!("SKIPPED: the XDP program test needs root");
+    }
+    root && !OBJECT.is_empty()
+}
+
+fn ip(text: &str) -> IpAddr {
+    text.parse().expect("address")
+}
+
+fn tables(generation: i64, blocked4: Vec<(u32, u8)>) -> Tables {
+    Tables {
+        generation,
+        known4: vec![(0xc633_6400, 25)],
+        known6: vec![((0x2001_0db8_0001u128) << 80, 64)],
+        blocked4,
+        blocked6: vec![],
+    }
+}
+
+fn run(xdp: &mut XdpBackend, frame: &[u8]) -> u32 {
+    let mut opts = TestRunOptions::new();
+    opts.data_in = Some(frame);
+    program(&mut xdp.ebpf).expect("program").test_run(opts).expect("test run").return_value
+}
+
+fn udp(src: &str, dst: &str, port: u16) -> Vec<u8> {
+    udp_frame(ip(src), ip(dst), port, b"x")
+}
+
+fn udp_with(src: &str, dst: &str, port: u16, payload: &[u8]) -> Vec<u8> {
+    udp_frame(ip(src), ip(dst), port, payload)
+}
+
+/// The first bytes of QUIC Initial packets: long header, version 1 and version 2.
+const QUIC_V1: [u8; 6] = [0xc3, 0, 0, 0, 1, 8];
+const QUIC_V2: [u8; 6] = [0xd3, 0x6b, 0x33, 0x43, 0xcf, 8];
+
+/// `frame` with an 802.1Q tag after the MAC addresses.
+fn tagged(frame: &[u8]) -> Vec<u8> {
+    let mut out = frame[..12].to_vec();
+    out.extend_from_slice(&[0x81, 0x00, 0x00, 0x07]);
+    out.extend_from_slice(&frame[12..]);
+    out
+}
+
+/// An ICMPv6 message of `kind` from `src` to `dst` with `hops` (the checksum is not
+/// checked by the gate).
+fn icmp6_to(src: &str, dst: &str, kind: u8, hops: u8) -> Vec<u8> {
+    let mut frame = udp(src, dst, 9);
+    frame[14 + 6] = 58;
+    frame[14 + 7] = hops;
+    frame[14 + 40] = kind;
+    frame
+}
+
+fn icmp6(src: &str, kind: u8) -> Vec<u8> {
+    icmp6_to(src, "2001:db8:2::10", kind, 64)
+}
+
+/// A UDP datagram from `src` behind `headers` (IPv6 extension headers, each given by its
+/// protocol number and its 8 bytes).
+fn behind(src: &str, headers: &[(u8, [u8; 8])]) -> Vec<u8> {
+    let frame = udp(src, "2001:db8:2::10", 9);
+    let (ip, rest) = frame.split_at(14 + 40);
+    let mut out = ip.to_vec();
+    let mut next = 17;
+    for (proto, bytes) in headers.iter().rev() {
+        let mut h = *bytes;
+        h[0] = next;
+        out.splice(14 + 40..14 + 40, h);
+        next = *proto;
+    }
+    out[14 + 6] = next;
+    let payload = (out.len() - 14 - 40 + rest.len()) as u16;
+    out[14 + 4..14 + 6].copy_from_slice(&payload.to_be_bytes());
+    out.extend_from_slice(rest);
+    out
+}
+
+/// A destination-options header holding one PadN option.
+const DSTOPTS: (u8, [u8; 8]) = (60, [0, 0, 1, 4, 0, 0, 0, 0]);
+/// A fragment header: the first fragment (offset 0, more to come), or a later one.
+const FIRST_FRAGMENT: (u8, [u8; 8]) = (44, [0, 0, 0, 1, 0, 0, 0, 7]);
+const LATER_FRAGMENT: (u8, [u8; 8]) = (44, [0, 0, 0, 8, 0, 0, 0, 7]);
+
+#[test]
+fn verdicts_follow_the_catalog_in_the_kernel() {
+    if !privileged() {
+        return;
+    }
+    let ifaces = [Iface { name: "lo".into(), link: "test".into(), ifindex: LO, slot: 1 }];
+    let mut xdp = XdpBackend::open(
+        &ifaces,
+        (XdpModeChoice::Auto, std::path::Path::new("/nonexistent-no-pins")),
+        Duration::from_secs(60),
+        false,
+    )
+    .expect("loads");
+    xdp.load(&tables(1, vec![(0xc633_6409, 32)])).expect("first generation");
+    let counters = xdp.take_counters().expect("counters");
+    let mut ring = xdp.take_samples().expect("ring");
+    let cases = [
+        ("catalogued", udp("198.51.100.2", "203.0.113.10", 9), PASS),
+        ("QUIC from a catalogued source", udp("198.51.100.2", "203.0.113.10", 443), DROP),
+        ("UDP 80", udp("198.51.100.2", "203.0.113.10", 80), DROP),
+        ("QUIC v1 on port 8443", udp_with("198.51.100.2", "203.0.113.10", 8443, &QUIC_V1), DROP),
+        ("QUIC v2 on port 4433 over IPv6", udp_with("2001:db8:1::2", "2001:db8:2::10", 4433, &QUIC_V2), DROP),
+        ("not QUIC on port 8443", udp_with("198.51.100.2", "203.0.113.10", 8443, &[0xc3, 0, 0, 0, 7, 0]), PASS),
+        ("blocked inside a catalogued prefix", udp("198.51.100.9", "203.0.113.10", 9), DROP),
+        ("unknown", udp("198.51.100.200", "203.0.113.10", 9), DROP),
+        ("catalogued IPv6", udp("2001:db8:1::2", "2001:db8:2::10", 9), PASS),
+        ("QUIC over IPv6", udp("2001:db8:1::2", "2001:db8:2::10", 443), DROP),
+        ("unknown IPv6", udp("2001:db8:9::2", "2001:db8:2::10", 9), DROP),
+        (
+            "neighbour solicitation from an unknown source to link-scope multicast",
+            icmp6_to("2001:db8:9::2", "ff02::1:ff00:1", 135, 255),
+            PASS,
+        ),
+        ("router solicitation to all routers", icmp6_to("2001:db8:9::2", "ff02::2", 133, 255), PASS),
+        ("neighbour discovery with a hop limit below 255", icmp6_to("2001:db8:9::2", "ff02::1:ff00:1", 135, 64), DROP),
+        ("an echo request from the same source", icmp6("2001:db8:9::2", 128), DROP),
+        ("UDP behind two extension headers", behind("2001:db8:1::2", &[DSTOPTS, FIRST_FRAGMENT]), PASS),
+        ("UDP behind six extension headers", behind("2001:db8:1::2", &[DSTOPTS; 6]), PASS),
+        ("seven extension headers", behind("2001:db8:1::2", &[DSTOPTS; 7]), DROP),
+        ("a later fragment of a catalogued source", behind("2001:db8:1::2", &[LATER_FRAGMENT]), PASS),
+        ("an extension header cut short", behind("2001:db8:1::2", &[DSTOPTS])[..14 + 40 + 4].to_vec(), DROP),
+        ("link-local source", udp("fe80::1", "2001:db8:2::10", 9), PASS),
+        ("tagged catalogued", tagged(&udp("198.51.100.2", "203.0.113.10", 9)), PASS),
+        ("tagged unknown", tagged(&udp("198.51.100.200", "203.0.113.10", 9)), DROP),
+    ];
+    for (what, frame, verdict) in &cases {
+        assert_eq!(run(&mut xdp, frame), *verdict, "{what}");
+    }
+    let mut other = udp("198.51.100.200", "203.0.113.10", 9);
+    for (ethertype, verdict, what) in
+        [([0x08, 0x06], PASS, "ARP"), ([0x88, 0xcc], PASS, "LLDP"), ([0x88, 0xb5], DROP, "other")]
+    {
+        other[12..14].copy_from_slice(&ethertype);
+        assert_eq!(run(&mut xdp, &other), verdict, "{what} frames");
+    }
+
+    let counts = counters.read().expect("counts")[0];
+    assert_eq!(
+        (counts.pass, counts.quic, counts.blocked, counts.unknown, counts.malformed),
+        (7, 5, 1, 5, 3),
+        "link control to the gateway is not counted: {counts:?}"
+    );
+    let mut sampled = Vec::new();
+    while let Some(record) = ring.next() {
+        sampled.push(from_ring(&record).expect("a sample").ip);
+    }
+    // Once per source per interval: the tagged repeat of 198.51.100.200 is not reported again.
+    assert_eq!(sampled, [ip("198.51.100.200"), ip("2001:db8:9::2")]);
+
+    // In place: block a catalogued source, lift the old block.
+    let next = tables(2, vec![(0xc633_6402, 32)]);
+    let diff = tables(1, vec![(0xc633_6409, 32)]).diff(&next);
+    assert_eq!(xdp.apply(&diff, &next).expect("in place"), Applied::Done);
+    assert_eq!(run(&mut xdp, &udp("198.51.100.2", "203.0.113.10", 9)), DROP, "blocked in place");
+    assert_eq!(run(&mut xdp, &udp("198.51.100.9", "203.0.113.10", 9)), PASS, "lifted in place");
+
+    // Whole: a new generation in the other slot, made live at once.
+    let mut whole = tables(3, vec![]);
+    whole.known4.push((0xc633_64c8, 32));
+    xdp.load(&whole).expect("whole generation");
+    assert_eq!(run(&mut xdp, &udp("198.51.100.2", "203.0.113.10", 9)), PASS);
+    assert_eq!(run(&mut xdp, &udp("198.51.100.200", "203.0.113.10", 9)), PASS, "catalogued in the new generation");
+}
