@@ -99,6 +99,15 @@ impl Shared {
         self.wake.notify_one();
     }
 
+    /// Queues a newly spooled message from outside that is held (DMARC quarantine) until
+    /// the recipient system's owner releases it; its hold is already in the spool.
+    pub fn enqueue_held(&self, id: MessageId, envelope: Envelope) {
+        let states = vec![RecipientState::Pending; envelope.recipients.len()];
+        let since = envelope.received_at;
+        bump(&self.metrics.messages_held);
+        self.queue().insert(id, envelope, states, true, since, tokio::time::Instant::now());
+    }
+
     /// Records holds in the spool, all at once so that they share group commits.
     async fn persist_holds(&self, ids: &[MessageId]) {
         let mut writes = tokio::task::JoinSet::new();
@@ -213,6 +222,35 @@ impl Delivery {
             if self.shared.queue().remove_held(id) {
                 self.shared.spool.finish(id).await?;
                 tracing::info!(%id, system = system.0, "held message deleted by the duty team");
+                bump(&self.shared.metrics.messages_deleted);
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Releases the mail from outside held for `domains` (a system's; DMARC quarantine)
+    /// with a fresh queue lifetime; returns how many.
+    pub async fn release_quarantined(&self, domains: &[String]) -> Result<usize, SpoolError> {
+        let ids = self.shared.queue().quarantined_for(domains);
+        let now = OffsetDateTime::now_utc();
+        for &id in &ids {
+            self.shared.spool.requeue(id, now).await?;
+            self.shared.queue().release(id, now, tokio::time::Instant::now());
+            bump(&self.shared.metrics.messages_released);
+        }
+        self.shared.wake.notify_one();
+        Ok(ids.len())
+    }
+
+    /// Deletes the mail from outside held for `domains` (no DSN); returns how many.
+    pub async fn delete_quarantined(&self, domains: &[String]) -> Result<usize, SpoolError> {
+        let ids = self.shared.queue().quarantined_for(domains);
+        let mut n = 0;
+        for id in ids {
+            if self.shared.queue().remove_held(id) {
+                self.shared.spool.finish(id).await?;
+                tracing::info!(%id, "quarantined message deleted");
                 bump(&self.shared.metrics.messages_deleted);
                 n += 1;
             }

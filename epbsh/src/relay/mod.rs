@@ -45,6 +45,7 @@ pub use crate::metrics::{Metrics, MetricsSnapshot};
 pub use config::{ConfigProblem, Limits, RelayConfig};
 pub use verify::{Unavailable, VerifyConfig, VerifyMode};
 
+use crate::auth::Auth;
 use crate::delivery::{self, Delivery, SystemQueue};
 use crate::envelope::SystemId;
 use crate::hooks::Guard;
@@ -64,6 +65,10 @@ pub enum RelayError {
     Bind { addr: SocketAddr, source: io::Error },
     #[error("system {0:?} is still suspended: set it active before releasing its mail")]
     StillSuspended(SystemId),
+    #[error("mail authentication: {0}")]
+    Auth(String),
+    #[error("no mail system {0:?}")]
+    NoSystem(SystemId),
 }
 
 /// The running relay.
@@ -73,6 +78,7 @@ pub struct Relay {
     delivery: Delivery,
     spool: Spool,
     metrics: Arc<Metrics>,
+    auth: Arc<Auth>,
     stop: watch::Sender<bool>,
     listener: JoinHandle<()>,
 }
@@ -103,10 +109,16 @@ pub async fn start(config: RelayConfig, registry: RegistryHandle, guard: Arc<dyn
         local: addr,
     };
     let delivery = Delivery::start(ctx, recovered).map_err(RelayError::Tls)?;
+    let (auth, problems) = Auth::new(config.auth.clone(), &config.hostname, None).map_err(RelayError::Auth)?;
+    for p in &problems {
+        tracing::warn!(problem = %p, "DKIM key not used; its domain is not signed");
+    }
+    let auth = Arc::new(auth);
     let (stop, rx) = watch::channel(false);
     let sink = sink::ConnSink {
         guard: guard.clone(),
         delivery: delivery.shared(),
+        auth: auth.clone(),
         hostname: config.hostname.to_ascii_lowercase(),
         postmaster: config.postmaster_mailbox(),
     };
@@ -127,7 +139,7 @@ pub async fn start(config: RelayConfig, registry: RegistryHandle, guard: Arc<dyn
         grace: config.limits.shutdown_grace,
     };
     let listener = tokio::spawn(listener.serve(tcp, rx));
-    Ok(Relay { addr, registry, delivery, spool, metrics, stop, listener })
+    Ok(Relay { addr, registry, delivery, spool, metrics, auth, stop, listener })
 }
 
 impl Relay {
@@ -155,6 +167,26 @@ impl Relay {
     /// Returns how many messages were deleted.
     pub async fn delete_held(&self, system: SystemId) -> Result<usize, RelayError> {
         Ok(self.delivery.delete_held(system).await?)
+    }
+
+    /// Mail authentication: counters per domain, key reload, explain.
+    pub fn auth(&self) -> &Arc<Auth> {
+        &self.auth
+    }
+
+    /// Releases the mail from outside held for `system`'s domains (DMARC quarantine), for
+    /// delivery with a fresh queue lifetime; returns how many.
+    pub async fn release_quarantined(&self, system: SystemId) -> Result<usize, RelayError> {
+        let domains =
+            self.registry.load().get(system).map(|s| s.domains.clone()).ok_or(RelayError::NoSystem(system))?;
+        Ok(self.delivery.release_quarantined(&domains).await?)
+    }
+
+    /// Deletes the mail from outside held for `system`'s domains (no DSN); returns how many.
+    pub async fn delete_quarantined(&self, system: SystemId) -> Result<usize, RelayError> {
+        let domains =
+            self.registry.load().get(system).map(|s| s.domains.clone()).ok_or(RelayError::NoSystem(system))?;
+        Ok(self.delivery.delete_quarantined(&domains).await?)
     }
 
     /// Counters since start.
