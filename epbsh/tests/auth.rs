@@ -116,7 +116,7 @@ async fn world() -> World {
     std::fs::write(&ed_seed, seed).expect("seed");
     let records: Vec<(String, String)> = vec![
         ("a.gov.test".into(), "v=spf1 ip4:127.0.0.2 -all".into()),
-        ("_dmarc.a.gov.test".into(), "v=DMARC1; p=reject".into()),
+        ("_dmarc.a.gov.test".into(), "v=DMARC1; p=reject; rua=mailto:dmarc-reports@a.gov.test".into()),
         (a_name, a_record),
         ("partner.test".into(), "v=spf1 ip4:127.0.0.9 -all".into()),
         ("_dmarc.partner.test".into(), "v=DMARC1; p=reject".into()),
@@ -182,6 +182,19 @@ async fn a_forged_ministry_from_outside_is_refused_and_the_real_system_gets_thro
     let counts: std::collections::BTreeMap<_, _> = w.relay.relay.auth().counters().into_iter().collect();
     let a = counts["a.gov.test"];
     assert_eq!((a.refused, a.signed), (4, 1), "{counts:?}");
+
+    // The DMARC aggregate report for a.gov.test: the forgeries whose From was ours, refused.
+    let report = w.relay.relay.auth().dmarc_report("a.gov.test", "dmarc@relay.test").expect("a report");
+    assert_eq!(report.rua, ["dmarc-reports@a.gov.test"]);
+    let xml = report.report.to_xml();
+    let rows: u32 = report.report.records().iter().map(|r| r.count()).sum();
+    assert_eq!(rows, 3, "three forged From a.gov.test or a subdomain:\n{xml}");
+    assert!(
+        xml.contains("<source_ip>127.0.0.9</source_ip>") && xml.contains("<disposition>reject</disposition>"),
+        "{xml}"
+    );
+    let mail = report.message("relay.test", "dmarc@relay.test").expect("report e-mail");
+    assert!(mail.contains("To: <dmarc-reports@a.gov.test>") && mail.contains("Report Domain: a.gov.test"), "{mail}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

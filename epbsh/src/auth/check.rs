@@ -96,6 +96,14 @@ pub fn within(name: &str, domain: &str) -> bool {
     name == domain || name.strip_suffix(domain).is_some_and(|p| p.ends_with('.'))
 }
 
+/// What the checks found, the results header, and the DMARC report row (when DMARC was
+/// evaluated).
+pub struct Checked {
+    pub findings: Findings,
+    pub header: String,
+    pub row: Option<super::reports::Row>,
+}
+
 /// What the checks are given.
 pub struct Input<'a> {
     pub ip: IpAddr,
@@ -155,7 +163,7 @@ pub async fn run(
     authserv_id: &str,
     input: &Input<'_>,
     dmarc_wanted: impl Fn(&str) -> bool,
-) -> (Findings, String) {
+) -> Checked {
     let lookups = Lookups::default();
     let (txt, mx) =
         (Tracked { cache: &caches.txt, lookups: &lookups }, Tracked { cache: &caches.mx, lookups: &lookups });
@@ -194,7 +202,7 @@ pub async fn run(
 
     let Some(message) = AuthenticatedMessage::parse(input.message) else {
         findings.unreadable = true;
-        return (findings, header.to_header());
+        return Checked { findings, header: header.to_header(), row: None };
     };
     findings.from_domains = from_domains(&message);
     let dkim = if cfg.dkim != Mode::Off { auth.verify_dkim(params!(&message)).await } else { Vec::new() };
@@ -221,6 +229,7 @@ pub async fn run(
         header = header.with_arc_result(&arc, input.ip);
     }
     let from_domain = findings.from_domains.first().cloned();
+    let mut row = None;
     if let Some(from) = from_domain.filter(|d| dmarc_wanted(d)) {
         let mail_from_domain = mail_from.as_deref().unwrap_or(input.helo);
         let p = DmarcParameters {
@@ -234,11 +243,38 @@ pub async fn run(
         let (result, error) = dmarc_res(&dmarc.result());
         let policy = asked(dmarc.policy());
         findings.dmarc_policy = dmarc.dmarc_record().map(|_| policy);
-        let domain = if dmarc.domain().is_empty() { from } else { dmarc.domain().to_ascii_lowercase() };
+        let domain = if dmarc.domain().is_empty() { from.clone() } else { dmarc.domain().to_ascii_lowercase() };
         findings.dmarc = Some(Check { result, domain, detail: error });
         header = header.with_dmarc_result(&dmarc);
+        row = Some(report_row(input, &from, mail_from_domain, &dkim, &spf, &dmarc));
     }
-    (findings, with_clauses(header.to_header(), &extra))
+    Checked { findings, header: with_clauses(header.to_header(), &extra), row }
+}
+
+/// The DMARC aggregate report row of one message.
+fn report_row(
+    input: &Input<'_>,
+    from: &str,
+    mail_from: &str,
+    dkim: &[mail_auth::DkimOutput<'_>],
+    spf: &SpfOutput,
+    dmarc: &DmarcOutput,
+) -> super::reports::Row {
+    use mail_auth::report::{Disposition, Record, SPFDomainScope};
+    let record = Record::new()
+        .with_source_ip(input.ip)
+        .with_header_from(from)
+        .with_envelope_from(mail_from)
+        .with_dkim_output(dkim)
+        .with_spf_output(spf, SPFDomainScope::MailFrom)
+        .with_dmarc_output(dmarc);
+    let rua = dmarc.dmarc_record().map(|r| r.rua().iter().map(|u| u.uri().to_string()).collect()).unwrap_or_default();
+    let policy = match dmarc.policy() {
+        Policy::Reject => Disposition::Reject,
+        Policy::Quarantine => Disposition::Quarantine,
+        Policy::None | Policy::Unspecified => Disposition::None,
+    };
+    super::reports::Row { record, rua, policy }
 }
 
 /// DKIM-Signature fields mail-auth could not read at all (it reports only some of them):
@@ -271,14 +307,14 @@ fn with_clauses(header: String, clauses: &[String]) -> String {
 
 /// The findings without DNS (no resolver configured): the `From` domains and the envelope
 /// sender only, and a results header saying nothing was evaluated.
-pub fn without_dns(authserv_id: &str, input: &Input<'_>) -> (Findings, String) {
+pub fn without_dns(authserv_id: &str, input: &Input<'_>) -> Checked {
     let mail_from = input.sender.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase());
     let mut findings = Findings { mail_from, ..Findings::default() };
     match AuthenticatedMessage::parse(input.message) {
         Some(m) => findings.from_domains = from_domains(&m),
         None => findings.unreadable = true,
     }
-    (findings, format!("Authentication-Results: {authserv_id}; none\r\n"))
+    Checked { findings, header: format!("Authentication-Results: {authserv_id}; none\r\n"), row: None }
 }
 
 /// RFC 7208 §4.6.4: more than two void lookups make the evaluation a permerror (a failed

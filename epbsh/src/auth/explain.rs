@@ -68,7 +68,7 @@ impl Auth {
         let input = check::Input { ip: probe.ip, helo: probe.helo, sender: probe.from, message };
         let ours = |d: &str| super::owned_domain(registry, d);
         let (findings, header) = match self.evaluate(registry, &input).await {
-            Ok(found) => found,
+            Ok(found) => (found.findings, found.header),
             Err(decision) => {
                 let summary = decision.reason.clone();
                 return Explanation {

@@ -20,6 +20,7 @@ pub mod decide;
 pub mod dns;
 mod explain;
 pub mod keys;
+pub mod reports;
 pub mod results;
 pub mod sign;
 
@@ -52,6 +53,7 @@ pub struct Auth {
     dns: Option<MessageAuthenticator>,
     caches: dns::Caches,
     counters: counters::Counters,
+    dmarc_log: reports::DmarcLog,
 }
 
 /// A message from outside after the checks: the content to spool (results header on
@@ -84,6 +86,7 @@ impl Auth {
             dns,
             caches: dns::Caches::default(),
             counters: counters::Counters::default(),
+            dmarc_log: reports::DmarcLog::default(),
         };
         Ok((auth, problems))
     }
@@ -144,7 +147,11 @@ impl Auth {
         let sender = envelope.sender.as_ref().map(ToString::to_string).unwrap_or_default();
         let input = check::Input { ip: envelope.client_ip, helo: &envelope.helo, sender: &sender, message: body };
         let (decision, header) = match self.evaluate(registry, &input).await {
-            Ok((findings, header)) => (decide::decide(&findings, &self.cfg, |d| owned_domain(registry, d)), header),
+            Ok(checked) => {
+                let decision = decide::decide(&checked.findings, &self.cfg, |d| owned_domain(registry, d));
+                self.log_for_report(registry, &checked, &decision);
+                (decision, checked.header)
+            }
             Err(decision) => (decision, String::new()),
         };
         let event = match decision.action {
@@ -164,9 +171,37 @@ impl Auth {
         Inbound { body, decision }
     }
 
+    /// Keeps the DMARC report row of a message whose `From` is one of our domains.
+    fn log_for_report(&self, registry: &Registry, checked: &check::Checked, decision: &Decision) {
+        let Some(row) = &checked.row else { return };
+        let Some(domain) = checked.findings.from_domains.first().and_then(|d| owned_domain(registry, d)) else {
+            return;
+        };
+        use mail_auth::report::ActionDisposition as D;
+        let did = match decision.action {
+            Action::Deliver => D::Pass,
+            Action::Hold => D::Quarantine,
+            Action::Refuse { .. } => D::Reject,
+            Action::Defer { .. } => return,
+        };
+        let row = reports::Row { record: row.record.clone(), rua: row.rua.clone(), policy: row.policy };
+        self.dmarc_log.add(domain, row, did, OffsetDateTime::now_utc());
+    }
+
+    /// The DMARC aggregate report of our `domain` since its last one (then rows start
+    /// afresh), by this relay (`email`: its contact address); `None` when nothing was seen.
+    pub fn dmarc_report(&self, domain: &str, email: &str) -> Option<reports::AggregateReport> {
+        self.dmarc_log.take(domain, &self.authserv_id, email, OffsetDateTime::now_utc())
+    }
+
+    /// Our domains with DMARC report rows waiting.
+    pub fn dmarc_report_domains(&self) -> Vec<String> {
+        self.dmarc_log.domains()
+    }
+
     /// Runs the checks within `check_timeout` (only the `From` domains when there is no
     /// resolver); the findings and the results header, or a deferral when time ran out.
-    async fn evaluate(&self, registry: &Registry, input: &check::Input<'_>) -> Result<(Findings, String), Decision> {
+    async fn evaluate(&self, registry: &Registry, input: &check::Input<'_>) -> Result<check::Checked, Decision> {
         let Some(resolver) = &self.dns else {
             return Ok(check::without_dns(&self.authserv_id, input));
         };

@@ -34,6 +34,7 @@ mod route;
 mod scheduler;
 mod settle;
 mod stream;
+pub mod sts;
 mod tls;
 
 use std::net::SocketAddr;
@@ -84,6 +85,8 @@ pub(crate) struct Shared {
     local: SocketAddr,
     /// Deliveries in progress per destination.
     busy: busy::Busy,
+    /// MTA-STS policies and TLS results per destination domain.
+    pub sts: sts::Sts,
 }
 
 impl Shared {
@@ -160,11 +163,17 @@ impl Delivery {
     pub(crate) fn start(ctx: Context, recovered: Vec<QueuedMessage>) -> Result<Delivery, String> {
         let tls = if ctx.cfg.starttls { Some(tls::TlsClient::new(ctx.cfg.ca_file.as_deref())?) } else { None };
         let resolver = resolve::Resolver::new(&ctx.cfg.dns_servers, ctx.cfg.mx_port, ctx.cfg.max_hosts);
+        let sts_tls = match (ctx.cfg.mta_sts, &tls) {
+            (true, Some(tls)) => tls.verified(),
+            _ => None,
+        };
+        let sts = sts::Sts::new(sts_tls, ctx.cfg.mta_sts_port, ctx.cfg.mta_sts_timeout);
         let shared = Arc::new(Shared {
             queue: Mutex::new(queue::Queue::new(ctx.cfg.retry.clone(), ctx.cfg.queue_lifetime)),
             pool: pool::Pool::new(ctx.cfg.reuse_idle),
             wake: Notify::new(),
             busy: busy::Busy::new(ctx.cfg.max_per_destination),
+            sts,
             resolver,
             tls,
             spool: ctx.spool,
@@ -194,6 +203,16 @@ impl Delivery {
 
     pub(crate) fn shared(&self) -> Arc<Shared> {
         self.shared.clone()
+    }
+
+    /// TLS results per destination domain with an MTA-STS policy.
+    pub fn tls_counts(&self) -> Vec<(String, sts::TlsCounts)> {
+        self.shared.sts.counts.snapshot()
+    }
+
+    /// Takes `domain`'s TLS results for a TLS-RPT report (counting starts afresh).
+    pub fn take_tls_counts(&self, domain: &str) -> Option<sts::TlsCounts> {
+        self.shared.sts.counts.take(domain)
     }
 
     /// Counts per sending system.

@@ -189,6 +189,25 @@ impl Relay {
         Ok(self.delivery.delete_quarantined(&domains).await?)
     }
 
+    /// TLS results per destination domain with an MTA-STS policy (for the duty team).
+    pub fn tls_counts(&self) -> Vec<(String, crate::delivery::sts::TlsCounts)> {
+        self.delivery.tls_counts()
+    }
+
+    /// The TLS-RPT report (RFC 8460) of `domain` over `[start, end)`, from the results
+    /// counted since the last report (then counting starts afresh); `None` when nothing
+    /// was counted. `contact` is the address receivers may write to.
+    pub fn tls_report(
+        &self,
+        domain: &str,
+        contact: &str,
+        start: time::OffsetDateTime,
+        end: time::OffsetDateTime,
+    ) -> Option<crate::delivery::sts::TlsReport> {
+        let counts = self.delivery.take_tls_counts(domain)?;
+        Some(crate::delivery::sts::TlsReport::new(self.auth.authserv_id(), contact, domain, &counts, start, end))
+    }
+
     /// Counters since start.
     pub fn metrics(&self) -> MetricsSnapshot {
         self.metrics.snapshot()
