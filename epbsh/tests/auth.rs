@@ -299,3 +299,44 @@ async fn a_dns_timeout_is_a_temporary_failure_never_a_pass() {
     drop(silent);
     r.relay.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_says_what_the_relay_would_do_and_new_keys_sign_after_a_reload() {
+    let w = world().await;
+    let auth = w.relay.relay.auth();
+    let registry = w.relay.registry.load();
+    let probe = |from: &'static str, ip: &'static str| epbsh::auth::Probe {
+        from,
+        ip: ip.parse().expect("ip"),
+        helo: "mail.client.test",
+        message: None,
+    };
+    let forged = auth.explain(&registry, &probe("minister@a.gov.test", STRANGER)).await;
+    assert!(forged.summary.starts_with("refused 550 5.7.1"), "{forged:?}");
+    assert!(forged.authentication_results.as_deref().is_some_and(|h| h.contains("dmarc=fail")), "{forged:?}");
+    let strict = auth.explain(&registry, &probe("x@strict.test", STRANGER)).await;
+    assert!(strict.summary.contains("policy is reject"), "{strict:?}");
+    let lax = auth.explain(&registry, &probe("x@lax.test", STRANGER)).await;
+    assert!(lax.summary.starts_with("delivered"), "{lax:?}");
+    let ours = auth.explain(&registry, &probe("minister@a.gov.test", SERVER_A)).await;
+    assert_eq!(ours.signing.as_ref().and_then(|s| s.selector.as_deref()), Some("sel"), "{ours:?}");
+    let unsigned = auth.explain(&registry, &probe("clerk@b.gov.test", SERVER_B)).await;
+    assert!(
+        unsigned.summary.contains("sent unsigned") && unsigned.summary.contains("keygen b.gov.test"),
+        "{unsigned:?}"
+    );
+    let refused = auth.explain(&registry, &probe("clerk@elsewhere.example", SERVER_B)).await;
+    assert!(refused.summary.starts_with("refused"), "{refused:?}");
+    assert!(auth.counters().is_empty(), "explaining counts nothing");
+
+    // A key made while the relay runs signs once the keys are read again.
+    let now = OffsetDateTime::now_utc() - time::Duration::minutes(1);
+    keys::keygen(auth.keys_dir(), "b.gov.test", "new", Algorithm::Ed25519, now, now).expect("keygen");
+    assert!(!auth.has_key("b.gov.test"));
+    assert!(auth.reload_keys().is_empty());
+    assert!(auth.has_key("b.gov.test"));
+    let m = message("clerk@b.gov.test", "x@ext.test", "after-reload");
+    has(&send(w.relay.relay.local_addr(), SERVER_B, "clerk@b.gov.test", "x@ext.test", &m).await, "<-  250 2.0.0");
+    let got = w.inbox.wait_messages(1, WAIT).await;
+    assert!(got[0].contains("DKIM-Signature: v=1; a=ed25519-sha256; s=new; d=b.gov.test"), "{}", got[0]);
+}
