@@ -58,10 +58,10 @@ keys() { # dir algorithm(ed25519|rsa2048)
 
 # One relay: NAME, the registry's server address for source.example, [auth] lines.
 relay() {
-    local name=$1 server=$2 auth=$3 port
-    port=$(free_port)
+    local name=$1 server=$2 auth=$3 p
+    p=$(free_port)
     cat >"$work/$name.toml" <<TOML
-listen = "127.0.0.1:$port"
+listen = "127.0.0.1:$p"
 hostname = "relay.bench.example"
 spool_dir = "$work/$name-spool"
 [limits]
@@ -83,7 +83,7 @@ TOML
 JSON
     "$relay_bin" "$work/$name.toml" "$work/$name.json" >"$work/$name.out" 2>"$work/$name.log" &
     pids+=($!)
-    port[$name]=$port
+    port[$name]=$p
 }
 declare -A port
 keys "$work/keys-ed" ed25519
@@ -123,6 +123,8 @@ Canonicalization relaxed/relaxed
 OversignHeaders From
 InternalHosts $2
 PidFile $work/opendkim-$1.pid
+# The key lives under a temporary directory in /tmp, which OpenDKIM otherwise refuses.
+RequireSafeKeys false
 CONF
     opendkim -f -x "$work/opendkim-$1.conf" >"$work/opendkim-$1.log" 2>&1 &
     pids+=($!)

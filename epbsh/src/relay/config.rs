@@ -150,6 +150,7 @@ mod tests {
         assert_eq!(cfg.auth, d.auth, "the example shows the defaults of [auth]");
         assert_eq!(cfg.delivery.data_timeout, d.delivery.data_timeout);
         assert_eq!(cfg.delivery.max_per_destination, d.delivery.max_per_destination);
+        assert_eq!((cfg.delivery.mta_sts, cfg.delivery.mta_sts_port), (d.delivery.mta_sts, d.delivery.mta_sts_port));
     }
 
     #[test]
