@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 pub const SERVICE_ADDR: &str = "203.0.113.1";
 pub const SITE_ADDR: &str = "203.0.113.2";
 pub const DOMAIN: &str = "site.example.kz";
+/// Sites of the benchmark are `NAME.bench.example.kz`, served from `DIR/NAME` on port 8443.
+pub const BENCH_SUFFIX: &str = "bench.example.kz";
 
 static LABS: AtomicU32 = AtomicU32::new(0);
 
@@ -72,6 +74,7 @@ pub struct Lab {
     pub ca: PathBuf,
     sshd: std::sync::Mutex<Option<Child>>,
     nginx: Option<Child>,
+    many: std::sync::Mutex<Option<Child>>,
 }
 
 impl Lab {
@@ -96,6 +99,7 @@ impl Lab {
             key: String::new(),
             sshd: std::sync::Mutex::new(None),
             nginx: None,
+            many: std::sync::Mutex::new(None),
         };
         for ns in [&lab.site_ns, &lab.service_ns] {
             let _ = Command::new("ip").args(["netns", "del", ns]).output();
@@ -172,7 +176,8 @@ impl Lab {
         let ca = ca_params.self_signed(&ca_key).expect("ca");
         let issuer = rcgen::Issuer::new(ca_params, ca_key);
         let key = rcgen::KeyPair::generate().expect("leaf key");
-        let leaf = rcgen::CertificateParams::new(vec![DOMAIN.to_string()]).unwrap().signed_by(&key, &issuer).unwrap();
+        let names = vec![DOMAIN.to_string(), format!("*.{BENCH_SUFFIX}")];
+        let leaf = rcgen::CertificateParams::new(names).unwrap().signed_by(&key, &issuer).unwrap();
         std::fs::write(&self.ca, ca.pem()).unwrap();
         std::fs::write(self.path("site.pem"), leaf.pem()).unwrap();
         std::fs::write(self.path("site.key"), key.serialize_pem()).unwrap();
@@ -211,9 +216,8 @@ impl Lab {
     }
 
     pub fn stop_sshd(&self) {
-        if let Some(mut c) = self.sshd.lock().unwrap().take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        if let Some(c) = self.sshd.lock().unwrap().take() {
+            stop(c);
         }
     }
 
@@ -239,6 +243,36 @@ impl Lab {
             .expect("nginx starts");
         self.nginx = Some(child);
         self.wait_port(443);
+    }
+
+    /// Serves every folder of `dir` as `FOLDER.bench.example.kz` on port 8443.
+    pub fn serve_many(&self, dir: &Path) {
+        let d = self.dir.path().display();
+        let config = format!(
+            "worker_processes 1;\ndaemon off;\npid {d}/run/many.pid;\nerror_log {d}/many-error.log;\n\
+             events {{ worker_connections 256; }}\n\
+             http {{\n access_log off;\n client_body_temp_path {d}/run/mbody;\n proxy_temp_path {d}/run/mproxy;\n\
+             fastcgi_temp_path {d}/run/mfcgi;\n uwsgi_temp_path {d}/run/muwsgi;\n scgi_temp_path {d}/run/mscgi;\n\
+             types {{ text/html html; text/css css; }}\n\
+             server {{\n  listen {SITE_ADDR}:8443 ssl;\n  server_name ~^(?<site>[a-z0-9]+)\\.bench\\.example\\.kz$;\n\
+             ssl_certificate {d}/site.pem;\n  ssl_certificate_key {d}/site.key;\n  root {root}/$site;\n  ssi on;\n }}\n}}\n",
+            root = dir.display()
+        );
+        std::fs::write(self.path("many.conf"), config).unwrap();
+        let conf = self.path("many.conf");
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.site_ns, "nginx", "-c", conf.to_str().unwrap(), "-p", &d.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx starts");
+        *self.many.lock().unwrap() = Some(child);
+        self.wait_port(8443);
+    }
+
+    /// The sshd's process id (its sessions' CPU shows in its children's times).
+    pub fn sshd_pid(&self) -> Option<u32> {
+        self.sshd.lock().unwrap().as_ref().map(Child::id)
     }
 
     fn wait_port(&self, port: u16) {
@@ -279,12 +313,25 @@ impl Lab {
     }
 }
 
+/// Stops a server with SIGTERM (nginx's master then stops its workers), SIGKILL after 5 s.
+fn stop(mut c: Child) {
+    let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if c.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = c.kill();
+    let _ = c.wait();
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         self.stop_sshd();
-        if let Some(mut c) = self.nginx.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        for c in [self.nginx.take(), self.many.lock().unwrap().take()].into_iter().flatten() {
+            stop(c);
         }
         let _ = Command::new("userdel").arg(&self.user).output();
         for ns in [&self.site_ns, &self.service_ns] {
