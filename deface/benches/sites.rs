@@ -214,7 +214,10 @@ async fn measure(lab: &Lab, dir: &Path, sites: usize) {
         let (d, stop) = (d.clone(), stop.clone());
         async move { d.run(stop).await }
     });
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Its first look at each site is a full hash pass: the changes start after it.
+    while d.metrics().cycles < sites as u64 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     for i in 0..sites {
         std::fs::write(dir.join(name(i)).join("news/latest.html"), "<p>News of 2 June: <b>a new park</b></p>").unwrap();
     }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::Row;
 
-use crate::{Result, Store, StoreError, audit, now_ms};
+use crate::{Result, Store, StoreError, audit, now_ms, write_lock};
 
 /// A protected site as the store holds it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -133,6 +133,7 @@ impl Store {
     /// Records a new protected site (state `new`); a domain already protected is a conflict.
     pub async fn add_deface_site(&self, actor: &str, site: NewDefaceSite) -> Result<DefaceSiteRecord> {
         let mut tx = self.pool.begin().await?;
+        write_lock(&mut tx).await?;
         let taken = sqlx::query("SELECT id FROM deface_sites WHERE domain = $1")
             .bind(&site.domain)
             .fetch_optional(&mut *tx)
@@ -180,7 +181,10 @@ impl Store {
     /// Moves a site to `state` (audited when it changes; the same state again only
     /// updates its detail).
     pub async fn set_deface_state(&self, domain: &str, state: &str, detail: Option<&str>) -> Result<()> {
+        // The write lock first: a read that a write follows would fail at once on SQLite
+        // when another writer got in between.
         let mut tx = self.pool.begin().await?;
+        write_lock(&mut tx).await?;
         let row = sqlx::query("SELECT state FROM deface_sites WHERE domain = $1")
             .bind(domain)
             .fetch_optional(&mut *tx)

@@ -50,7 +50,13 @@ impl Deface {
         let secret = self.secret(&rec)?;
         let mut report = CheckReport { domain: domain.to_string(), ..CheckReport::default() };
         let timeout = self.inner.cfg.timeout;
-        let remote = match Remote::connect(&spec.access, &secret, rec.host_key.as_deref(), timeout).await {
+        let mut connected = Remote::connect(&spec.access, &secret, rec.host_key.as_deref(), timeout).await;
+        if let Err(ConnectError::Unreachable(_)) = connected {
+            // One more try after a moment: a busy server drops a connection now and then.
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            connected = Remote::connect(&spec.access, &secret, rec.host_key.as_deref(), timeout).await;
+        }
+        let remote = match connected {
             Ok(r) => r,
             Err(ConnectError::HostKeyChanged { pinned, offered }) => {
                 let detail = format!(

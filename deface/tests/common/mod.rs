@@ -199,7 +199,7 @@ impl Lab {
         let config = format!(
             "Port 22\nListenAddress {SITE_ADDR}\nHostKey {d}/host_ed25519\nPidFile {d}/run/sshd.pid\n\
              AuthorizedKeysFile {d}/keys/%u\nStrictModes no\nUsePAM no\nPasswordAuthentication yes\n\
-             KbdInteractiveAuthentication no\nPermitRootLogin no\nAllowUsers {u}\nSubsystem sftp internal-sftp\n\
+             KbdInteractiveAuthentication no\nPermitRootLogin no\nMaxStartups 200\nMaxSessions 200\nAllowUsers {u}\nSubsystem sftp internal-sftp\n\
              Match User {u}\n  ForceCommand internal-sftp\n  AllowTcpForwarding no\n  X11Forwarding no\n",
             u = self.user
         );
