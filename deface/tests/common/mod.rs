@@ -333,7 +333,13 @@ impl Drop for Lab {
         for c in [self.nginx.take(), self.many.lock().unwrap().take()].into_iter().flatten() {
             stop(c);
         }
-        let _ = Command::new("userdel").arg(&self.user).output();
+        // userdel refuses while a session of the account is still ending.
+        for _ in 0..25 {
+            if Command::new("userdel").arg(&self.user).status().is_ok_and(|s| s.success()) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
         for ns in [&self.site_ns, &self.service_ns] {
             let _ = Command::new("ip").args(["netns", "del", ns]).output();
         }
