@@ -4,7 +4,8 @@
 //! catalog's operators and organisations (`entities`) and prefix lists (`lists`),
 //! `blocks`, unknown-source `observe`ations, `notices` to operators, connected `mail`
 //! systems and their `held` mail, API `tokens`, console `users` and their `sessions`,
-//! the request desk's applications (`requests`), keyset-paginated `pages` of the long lists for the console, the traffic watch's
+//! the request desk's applications (`requests`), the duty team's
+//! `grants` of services besides the web proxy, keyset-paginated `pages` of the long lists for the console, the traffic watch's
 //! `shares` between nodes, and the `audit` trail in which every change is recorded
 //! inside the same transaction as the change itself. `follow` and `leader` serve
 //! several nodes on one database.
@@ -17,6 +18,7 @@ mod audit;
 mod blocks;
 mod entities;
 mod follow;
+mod grants;
 mod held;
 mod leader;
 mod lists;
@@ -42,6 +44,7 @@ pub(crate) use audit::audit;
 pub use blocks::{Block, BlockFilter};
 pub use entities::{NewOperator, Operator, Organisation, valid_handle};
 pub use follow::Generations;
+pub use grants::{GateGrant, RiskyGrant};
 pub use held::HeldDeletion;
 pub use leader::Leadership;
 pub use lists::{Applied, Assignment, Current, Entry, ListChange, ListDiff, OrgInfo, Progress};
