@@ -1,15 +1,28 @@
-//! The one configuration file (TOML). Every setting has a default, so no file is
-//! needed; unknown keys are refused so a typo never silently does nothing. Command-line
-//! flags and `PERIMETER_*` environment variables override the file.
+//! The one configuration file (TOML), assembled from the sections of the rooms that run
+//! them (each section's type lives with its room in `app/` or `http/`, or in the crate
+//! it configures). Every setting has a default, so no file is needed; unknown keys are
+//! refused so a typo never silently does nothing. Command-line flags and `PERIMETER_*`
+//! environment variables override the file.
+//!
+//! Must not: hold a section's type or its defaults (its room does).
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use std::time::Duration;
-
 use anyhow::Context;
-use policies::duration;
 use serde::{Deserialize, Serialize};
+
+use crate::app::ca::CaSettings;
+use crate::app::calendar::CalendarConfig;
+use crate::app::catalog::CatalogConfig;
+use crate::app::feeds::ThreatsConfig;
+use crate::app::log::LogConfig;
+use crate::app::problem::ConfigProblems;
+use crate::app::reconcile::NoticesConfig;
+use crate::app::requests::{Desk, DeskConfig};
+use crate::app::store::StoreConfig;
+use crate::app::web::PoliciesConfig;
+use crate::http::api::ApiConfig;
+use crate::http::console::ConsoleConfig;
 
 /// The whole configuration.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -21,7 +34,7 @@ pub struct Config {
     pub store: StoreConfig,
     pub api: ApiConfig,
     /// The console's sessions and login limits.
-    pub console: crate::console::ConsoleConfig,
+    pub console: ConsoleConfig,
     pub catalog: CatalogConfig,
     pub notices: NoticesConfig,
     pub calendar: CalendarConfig,
@@ -32,11 +45,11 @@ pub struct Config {
     /// The web gateway (IQBSH proxy).
     pub proxy: iqbsh::ProxyConfig,
     /// Resource categories and organisations' access policies for the web gateway.
-    pub policies: crate::web::PoliciesConfig,
+    pub policies: PoliciesConfig,
     /// The request desk: the trust anchors of signed documents.
-    pub desk: crate::requests::DeskConfig,
+    pub desk: DeskConfig,
     /// Threat feeds: hosts, URLs and addresses denied to every organisation (rule 7).
-    pub threats: crate::feeds::ThreatsConfig,
+    pub threats: ThreatsConfig,
     /// The mail gateway (EPBSH relay). A relative `spool_dir` is under `data_dir`.
     pub relay: epbsh::relay::RelayConfig,
     /// The packet gate on the client-facing interfaces; off unless interfaces are named.
@@ -59,162 +72,13 @@ impl Default for ServicesConfig {
     }
 }
 
-/// The gateway root CA (kept in `DATA_DIR/ca`, key file mode 0600).
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct CaSettings {
-    pub organisation: String,
-    /// Up to 44 characters; a date and key id are appended.
-    pub common_name: String,
-    /// `ecdsa-p256` or `rsa-3072`.
-    pub key: CaKey,
-    /// How long a new root is valid, e.g. `"3653d"`.
-    #[serde(with = "duration::one")]
-    pub validity: Duration,
-    /// How long a replaced root stays trusted after a rotation.
-    #[serde(with = "duration::one")]
-    pub overlap: Duration,
-}
-
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum CaKey {
-    EcdsaP256,
-    Rsa3072,
-}
-
-impl Default for CaSettings {
-    fn default() -> CaSettings {
-        CaSettings {
-            organisation: "Perimeter".into(),
-            common_name: "Perimeter Gateway Root CA".into(),
-            key: CaKey::EcdsaP256,
-            validity: Duration::from_secs(3653 * 86_400),
-            overlap: Duration::from_secs(30 * 86_400),
-        }
-    }
-}
-
-impl CaSettings {
-    /// The certs crate's view of these settings.
-    pub fn to_certs(&self) -> certs::CaConfig {
-        certs::CaConfig {
-            organisation: self.organisation.clone(),
-            common_name: self.common_name.clone(),
-            key_algorithm: match self.key {
-                CaKey::EcdsaP256 => certs::KeyAlgorithm::EcdsaP256,
-                CaKey::Rsa3072 => certs::KeyAlgorithm::Rsa3072,
-            },
-            validity: time::Duration::try_from(self.validity).unwrap_or(time::Duration::MAX),
-            overlap: time::Duration::try_from(self.overlap).unwrap_or(time::Duration::MAX),
-        }
-    }
-}
-
-/// Notices to operators about unknown addresses (rule 1).
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct NoticesConfig {
-    /// The SMTP relay notices go through: `smtp://HOST:PORT` (add `?tls=required` for
-    /// STARTTLS), or `smtps://HOST:PORT`.
-    pub smtp_url: String,
-    /// The From: of notices.
-    pub from: String,
-    /// Local time (UTC+5) at which each day's notices go out, `HH:MM`.
-    pub send_at: String,
-    /// First retry delay after a failed send; doubles up to an hour.
-    #[serde(with = "duration::one")]
-    pub retry_base: Duration,
-    /// How often the reconciler runs (notices, deadlines).
-    #[serde(with = "duration::one")]
-    pub interval: Duration,
-    /// How long one SMTP exchange may take before it is given up (and retried).
-    #[serde(with = "duration::one")]
-    pub send_timeout: Duration,
-}
-
-/// The working-day calendar.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Default)]
-#[serde(deny_unknown_fields, default)]
-pub struct CalendarConfig {
-    /// A calendar file to use instead of the built-in Kazakhstan calendar.
-    pub file: Option<PathBuf>,
-}
-
-impl Default for NoticesConfig {
-    fn default() -> NoticesConfig {
-        NoticesConfig {
-            smtp_url: "smtp://127.0.0.1:25".into(),
-            from: "perimeter <perimeter@localhost>".into(),
-            send_at: "09:00".into(),
-            retry_base: Duration::from_secs(60),
-            interval: Duration::from_secs(60),
-            send_timeout: Duration::from_secs(30),
-        }
-    }
-}
-
-/// The catalog database.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Default)]
-#[serde(deny_unknown_fields, default)]
-pub struct StoreConfig {
-    /// `postgres://USER[:PASSWORD]@HOST:PORT/DB`, or `sqlite://PATH`. Empty: the SQLite
-    /// file `catalog.db` in the data directory.
-    pub url: String,
-}
-
-/// The control-plane HTTP API.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct ApiConfig {
-    /// Address and port the API listens on; port 0 picks a free one.
-    pub listen: SocketAddr,
-    /// Largest accepted request body (an imported list), in MiB.
-    pub max_body_mib: usize,
-    /// Serve the API and the console over TLS with this PEM certificate chain ...
-    pub tls_cert: Option<PathBuf>,
-    /// ... and this PEM private key (both or neither).
-    pub tls_key: Option<PathBuf>,
-}
-
-/// Catalog behaviour.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct CatalogConfig {
-    /// How often a running gateway checks the store for changes made elsewhere (for
-    /// example by the CLI or another instance). One cheap query; short, so a block made
-    /// from the CLI reaches the packet gate within a second.
-    #[serde(with = "duration::one")]
-    pub refresh: Duration,
-    /// The most unknown addresses kept on record per operator; sightings of new ones
-    /// past it are counted, not kept (a link whose users spoof sources).
-    pub max_unknown_per_operator: u32,
-}
-
-/// Logging.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct LogConfig {
-    /// `text` or `json`.
-    pub format: LogFormat,
-    /// A tracing filter such as `info` or `perimeter=debug,info`; `RUST_LOG` overrides.
-    pub level: String,
-}
-
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
 impl Default for Config {
     fn default() -> Config {
         Config {
             data_dir: PathBuf::from("perimeter-data"),
             store: StoreConfig::default(),
             api: ApiConfig::default(),
-            console: crate::console::ConsoleConfig::default(),
+            console: ConsoleConfig::default(),
             catalog: CatalogConfig::default(),
             notices: NoticesConfig::default(),
             calendar: CalendarConfig::default(),
@@ -222,30 +86,12 @@ impl Default for Config {
             log: LogConfig::default(),
             services: ServicesConfig::default(),
             proxy: iqbsh::ProxyConfig::default(),
-            policies: crate::web::PoliciesConfig::default(),
-            desk: crate::requests::DeskConfig::default(),
+            policies: PoliciesConfig::default(),
+            desk: DeskConfig::default(),
             relay: epbsh::relay::RelayConfig::default(),
             gate: gate::GateConfig::default(),
-            threats: crate::feeds::ThreatsConfig::default(),
+            threats: ThreatsConfig::default(),
         }
-    }
-}
-
-impl Default for ApiConfig {
-    fn default() -> ApiConfig {
-        ApiConfig { listen: SocketAddr::from(([127, 0, 0, 1], 8750)), max_body_mib: 256, tls_cert: None, tls_key: None }
-    }
-}
-
-impl Default for CatalogConfig {
-    fn default() -> CatalogConfig {
-        CatalogConfig { refresh: Duration::from_millis(250), max_unknown_per_operator: 100_000 }
-    }
-}
-
-impl Default for LogConfig {
-    fn default() -> LogConfig {
-        LogConfig { format: LogFormat::Text, level: "info".into() }
     }
 }
 
@@ -271,6 +117,54 @@ impl Config {
         own
     }
 
+    /// Checks every section `up` would refuse at start (the gateways' only when they
+    /// run) and returns every problem with its `section.key`: run before any listener
+    /// opens, by `perimeter config check`, and before a reload is applied.
+    pub fn validate(&self) -> Result<(), ConfigProblems> {
+        let mut problems = ConfigProblems::default();
+        self.store.validate(&mut problems);
+        self.api.validate(&mut problems);
+        self.notices.validate(&mut problems);
+        self.calendar.validate(&mut problems);
+        self.desk.validate(&mut problems);
+        if self.services.web {
+            if let Err(e) = self.proxy.check() {
+                e.problems.iter().for_each(|p| problems.add(format!("proxy.{}", p.location), &p.message));
+            }
+            self.policies.validate(&mut problems);
+        }
+        if self.services.mail
+            && let Err(found) = self.relay.validate()
+        {
+            found.iter().for_each(|p| problems.add(format!("relay.{}", p.field), &p.problem));
+        }
+        problems.into_result()
+    }
+
+    /// Opens the store in force (creating the data directory for SQLite).
+    pub async fn open_store(&self) -> anyhow::Result<store::Store> {
+        crate::app::store::open(&self.store_url(), &self.data_dir, self.catalog.max_unknown_per_operator).await
+    }
+
+    /// The request desk as configured, on `store`.
+    pub fn desk(&self, store: store::Store) -> anyhow::Result<Desk> {
+        let mail = (&self.notices, &self.calendar);
+        Desk::open(&self.desk, mail, &self.data_dir, self.policies.remind_days, store)
+    }
+
+    /// The parts of the configuration the console reads.
+    pub fn console_settings(&self) -> crate::http::console::Settings {
+        crate::http::console::Settings {
+            data_dir: self.data_dir.clone(),
+            console: self.console.clone(),
+            api: self.api.clone(),
+            calendar: self.calendar.clone(),
+            policies: self.policies.clone(),
+            ca: self.ca.clone(),
+            notices: self.notices.clone(),
+        }
+    }
+
     /// The store URL in force: the configured one, or the SQLite file in the data dir.
     pub fn store_url(&self) -> String {
         if self.store.url.is_empty() {
@@ -283,6 +177,8 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     const EXAMPLE: &str = include_str!("../perimeter.example.toml");
@@ -302,7 +198,7 @@ mod tests {
         assert_eq!(config.gate, gate::GateConfig::default(), "the example shows the gate's defaults");
         assert_eq!(config.catalog, CatalogConfig::default(), "the example shows the catalog's defaults");
         assert_eq!(config.proxy.icap, iqbsh::IcapConfig::default(), "the example shows the defaults");
-        assert_eq!(config.threats, crate::feeds::ThreatsConfig::default(), "the example shows the defaults");
+        assert_eq!(config.threats, ThreatsConfig::default(), "the example shows the defaults");
     }
 
     #[test]
@@ -341,6 +237,32 @@ mod tests {
             let err = Config::parse(junk).unwrap_err().to_string();
             assert!(err.contains("line"), "{junk}: {err}");
         }
+    }
+
+    #[test]
+    fn validate_names_every_problem_with_its_section_and_key() {
+        assert_eq!(Config::default().validate(), Ok(()));
+        assert_eq!(Config::parse(EXAMPLE).unwrap().validate(), Ok(()), "the example is valid");
+        let config = Config::parse(
+            "[notices]\nsend_at = \"9 o'clock\"\nfrom = \"nobody\"\n\
+             [store]\nurl = \"mysql://x\"\n\
+             [relay]\nhostname = \"not a domain\"\n\
+             [proxy.explicit]\nlink = \" \"\n\
+             [api]\ntls_cert = \"cert.pem\"\n",
+        )
+        .expect("parses");
+        let problems = config.validate().expect_err("refused");
+        let at: Vec<&str> = problems.0.iter().map(|p| p.at.as_str()).collect();
+        for key in
+            ["store.url", "api.tls_cert", "notices.from", "notices.send_at", "proxy.explicit.link", "relay.hostname"]
+        {
+            assert!(at.contains(&key), "{key} in {at:?}");
+        }
+        let text = problems.to_string();
+        assert!(text.starts_with(&format!("the configuration has {} problem(s):", problems.0.len())), "{text}");
+        let off = Config { services: ServicesConfig { web: false, mail: false }, ..config };
+        let at: Vec<String> = off.validate().expect_err("still refused").0.into_iter().map(|p| p.at).collect();
+        assert!(!at.iter().any(|a| a.starts_with("relay.") || a.starts_with("proxy.")), "{at:?}");
     }
 
     #[test]

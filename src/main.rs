@@ -1,20 +1,14 @@
-//! The `perimeter` binary: command line, configuration, the `up` service with its
-//! control-plane HTTP API and the console, and the administrative commands.
+//! The `perimeter` binary, in three layers with arrows down only: `app/` (what `up`
+//! runs and the helpers they share, one room per subject with its configuration
+//! section), `http/` (the API and the console, on top of `app/`) and `cli/` (one file
+//! per verb: its flags and its action). `config.rs` assembles the sections of the
+//! rooms into the one configuration file. `scripts/imports --check` keeps the arrows
+//! pointing down.
 
-mod api;
-mod calendar;
+mod app;
 mod cli;
-pub mod cmd;
 mod config;
-mod console;
-mod feeds;
-mod gate;
-mod mail;
-mod output;
-mod requests;
-mod signals;
-mod systemd;
-mod web;
+mod http;
 
 use clap::Parser;
 
@@ -30,7 +24,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(cmd::run(cli)) {
+    match runtime.block_on(cli::run(cli)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");

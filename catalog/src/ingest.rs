@@ -14,6 +14,7 @@ use std::time::Duration;
 use snapshot::observe::SinkCounters;
 use snapshot::{Net, Observation, ObservationSink};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use store::Store;
 
@@ -22,9 +23,33 @@ use store::Store;
 /// clone of the sink is dropped, after writing what it holds.
 /// Sightings of `own` addresses (the gateway's own) are never written.
 pub fn spawn_sink(store: Store, capacity: usize, every: Duration, own: Vec<IpAddr>) -> ObservationSink {
-    let (sink, rx) = ObservationSink::channel(capacity);
-    tokio::spawn(writer(store, rx, Arc::clone(sink.counters()), every, own));
+    let (sink, writer) = sink(store, capacity, every, own);
+    tokio::spawn(writer.run(CancellationToken::new()));
     sink
+}
+
+/// A sink and its writer, to be run by the caller ([`Writer::run`]).
+pub fn sink(store: Store, capacity: usize, every: Duration, own: Vec<IpAddr>) -> (ObservationSink, Writer) {
+    let (sink, rx) = ObservationSink::channel(capacity);
+    let counters = Arc::clone(sink.counters());
+    (sink, Writer { store, rx, counters, every, own })
+}
+
+/// The writing half of a sink.
+pub struct Writer {
+    store: Store,
+    rx: mpsc::Receiver<Observation>,
+    counters: Arc<SinkCounters>,
+    every: Duration,
+    own: Vec<IpAddr>,
+}
+
+impl Writer {
+    /// Writes merged batches until every clone of the sink is dropped or `stop`; then
+    /// writes what it holds (the sightings already received included) and returns.
+    pub async fn run(mut self, stop: CancellationToken) {
+        writer(&self.store, &mut self.rx, &self.counters, (self.every, &self.own), &stop).await
+    }
 }
 
 const BATCH: usize = 10_000;
@@ -62,18 +87,20 @@ pub fn screen(o: &Observation, own: &[IpAddr], now_ms: i64) -> Result<(), String
 }
 
 async fn writer(
-    store: Store,
-    mut rx: mpsc::Receiver<Observation>,
-    counters: Arc<SinkCounters>,
-    every: Duration,
-    own: Vec<IpAddr>,
+    store: &Store,
+    rx: &mut mpsc::Receiver<Observation>,
+    counters: &SinkCounters,
+    (every, own): (Duration, &[IpAddr]),
+    stop: &CancellationToken,
 ) {
     let mut pending: HashMap<(IpAddr, String), Observation> = HashMap::new();
     let mut tick = tokio::time::interval(every);
+    // Whether the channel is closed and empty: every sighting sent has been received.
+    let mut drained = false;
     loop {
         let open = tokio::select! {
             got = rx.recv() => match got {
-                Some(o) => match screen(&o, &own, store::now_ms()) {
+                Some(o) => match screen(&o, own, store::now_ms()) {
                     Ok(()) => { merge(&mut pending, o); pending.len() < BATCH }
                     Err(why) => {
                         tracing::warn!(reason = %why, "a gateway reported a sighting that is never a user's source; dropped");
@@ -81,12 +108,14 @@ async fn writer(
                         true
                     }
                 },
-                None => false,
+                None => { drained = true; false }
             },
             _ = tick.tick() => false,
+            // Nothing more is accepted; what the gateways sent before is written.
+            _ = stop.cancelled(), if !rx.is_closed() => { rx.close(); true }
         };
         if open || pending.is_empty() {
-            if rx.is_closed() && pending.is_empty() {
+            if drained && pending.is_empty() {
                 return;
             }
             continue;

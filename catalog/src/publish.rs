@@ -94,26 +94,23 @@ pub async fn refresh(handle: &SnapshotHandle, store: &Store) -> Result<Option<i6
 
 /// Keeps `handle` current: rebuilds whenever the store's generation moves (see
 /// [`Store::follow`]: at once on PostgreSQL, within its period on SQLite) and at once
-/// when nudged through the returned sender (after a change made in this process).
-/// Stops at `stop`.
-pub fn spawn_publisher(
+/// when nudged through `nudged` (after a change made in this process). Returns at
+/// `stop`.
+pub async fn run(
     handle: SnapshotHandle,
     store: Store,
     mut generations: Generations,
+    mut nudged: tokio::sync::mpsc::Receiver<()>,
     stop: CancellationToken,
-) -> tokio::sync::mpsc::Sender<()> {
-    let (nudge, mut nudged) = tokio::sync::mpsc::channel::<()>(1);
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                moved = generations.changed() => if moved.is_err() { return },
-                _ = nudged.recv() => {}
-                _ = stop.cancelled() => return,
-            }
-            if let Err(e) = refresh(&handle, &store).await {
-                tracing::error!(error = %e, "catalog snapshot rebuild failed; keeping the previous one");
-            }
+) {
+    loop {
+        tokio::select! {
+            moved = generations.changed() => if moved.is_err() { return },
+            _ = nudged.recv() => {}
+            _ = stop.cancelled() => return,
         }
-    });
-    nudge
+        if let Err(e) = refresh(&handle, &store).await {
+            tracing::error!(error = %e, "catalog snapshot rebuild failed; keeping the previous one");
+        }
+    }
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::Row;
 
+use crate::states::{BlockKind, ObservationStatus, read};
 use crate::{Result, Store, StoreError, audit, now_ms, write_lock};
 use snapshot::net::Net;
 
@@ -16,7 +17,7 @@ pub struct Block {
     pub id: i64,
     pub prefix: Net,
     /// `auto` (deadline passed) or `manual` (duty team).
-    pub kind: String,
+    pub kind: BlockKind,
     pub reason: String,
     pub notice: Option<i64>,
     pub operator: Option<String>,
@@ -57,7 +58,7 @@ impl Store {
             let why: String = r.try_get("reason")?;
             return Err(StoreError::Conflict(format!("{prefix} is already blocked: {why}")));
         }
-        let id = insert_block(&mut tx, &prefix, "manual", reason, None, None, actor, now_ms()).await?;
+        let id = insert_block(&mut tx, &prefix, BlockKind::Manual, reason, None, None, actor, now_ms()).await?;
         let block = self.block_by_id(&mut tx, id).await?;
         audit(&mut tx, actor, "block.add", &format!("block:{prefix}"), None, Some(json!(block))).await?;
         tx.commit().await?;
@@ -78,14 +79,14 @@ impl Store {
         let id: i64 = row.try_get("id")?;
         let before = self.block_by_id(&mut tx, id).await?;
         lift(&mut tx, id, actor, reason).await?;
-        if before.kind == "auto" {
-            sqlx::query(
-                "UPDATE observations SET status = 'resolved', closed_at = $1 WHERE ip = $2 AND status = 'blocked'",
-            )
-            .bind(now_ms())
-            .bind(prefix.network().to_string())
-            .execute(&mut *tx)
-            .await?;
+        if before.kind == BlockKind::Auto {
+            sqlx::query("UPDATE observations SET status = $1, closed_at = $2 WHERE ip = $3 AND status = $4")
+                .bind(ObservationStatus::Resolved.as_str())
+                .bind(now_ms())
+                .bind(prefix.network().to_string())
+                .bind(ObservationStatus::Blocked.as_str())
+                .execute(&mut *tx)
+                .await?;
         }
         let after = self.block_by_id(&mut tx, id).await?;
         audit(&mut tx, actor, "block.lift", &format!("block:{prefix}"), Some(json!(before)), Some(json!(after)))
@@ -102,7 +103,8 @@ impl Store {
         let rows = sqlx::query(&sql).bind(i64::from(filter.all)).fetch_all(&self.pool).await?;
         let mut blocks = rows.iter().map(block_from_row).collect::<Result<Vec<_>>>()?;
         blocks.retain(|b| {
-            filter.kind.as_ref().is_none_or(|k| &b.kind == k) && filter.ip.is_none_or(|ip| b.prefix.contains_ip(ip))
+            filter.kind.as_ref().is_none_or(|k| b.kind.as_str() == k)
+                && filter.ip.is_none_or(|ip| b.prefix.contains_ip(ip))
         });
         let Some(operator) = &filter.operator else { return Ok(blocks) };
         let mut theirs = Vec::with_capacity(blocks.len());
@@ -152,7 +154,7 @@ fn required_reason(reason: &str) -> Result<&str> {
 pub(super) async fn insert_block(
     tx: &mut sqlx::AnyConnection,
     prefix: &Net,
-    kind: &str,
+    kind: BlockKind,
     reason: &str,
     notice: Option<i64>,
     operator: Option<i64>,
@@ -163,7 +165,7 @@ pub(super) async fn insert_block(
         "INSERT INTO blocks (prefix, kind, reason, notice_id, operator_id, since, actor) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
     )
     .bind(prefix.to_string())
-    .bind(kind)
+    .bind(kind.as_str())
     .bind(reason)
     .bind(notice)
     .bind(operator)
@@ -190,7 +192,7 @@ fn block_from_row(r: &sqlx::any::AnyRow) -> Result<Block> {
     Ok(Block {
         id: r.try_get("id")?,
         prefix: prefix.parse().map_err(|e| StoreError::Invalid(format!("stored block prefix: {e}")))?,
-        kind: r.try_get("kind")?,
+        kind: read(r, "kind")?,
         reason: r.try_get("reason")?,
         notice: r.try_get("notice_id")?,
         operator: r.try_get("operator")?,

@@ -4,9 +4,10 @@
 //! catalog's operators and organisations (`entities`) and prefix lists (`lists`),
 //! `blocks`, unknown-source `observe`ations, `notices` to operators, connected `mail`
 //! systems and their `held` mail, API `tokens`, console `users` and their `sessions`,
-//! the request desk's applications (`requests`), the duty team's
-//! `grants` of services besides the web proxy, keyset-paginated `pages` of the long lists for the console, the traffic watch's
-//! `shares` between nodes, and the `audit` trail in which every change is recorded
+//! the request desk's applications (`requests`), the duty team's `grants` of services
+//! besides the web proxy, keyset-paginated `pages` of the long lists for the console,
+//! the traffic watch's `shares` between nodes, the `states` records move through, and
+//! the `audit` trail in which every change is recorded
 //! inside the same transaction as the change itself. `follow` and `leader` serve
 //! several nodes on one database.
 //!
@@ -29,6 +30,7 @@ mod pages;
 mod requests;
 mod sessions;
 mod shares;
+mod states;
 #[doc(hidden)]
 pub mod testing;
 mod tokens;
@@ -49,7 +51,9 @@ pub use held::HeldDeletion;
 pub use leader::Leadership;
 pub use lists::{Applied, Assignment, Current, Entry, ListChange, ListDiff, OrgInfo, Progress};
 pub use mail::{MailSystemRecord, NewMailSystem};
-pub use notices::{DeadlineReport, NoticeAddress, NoticeInfo, PendingNotice};
+pub use notices::{
+    DeadlineChange, DeadlineOutcome, DeadlineReport, DueDeadline, NoticeAddress, NoticeInfo, PendingNotice,
+};
 pub use observe::{IngestReport, MAX_UNKNOWN_PER_OPERATOR, UnknownAddress, UnknownFilter};
 pub use pages::{AuditFilter, Page, PageRequest};
 pub use requests::{
@@ -58,6 +62,7 @@ pub use requests::{
 };
 pub use sessions::{Session, SessionLimits};
 pub use snapshot::{Observation, now_ms};
+pub use states::{BlockKind, NoticeStatus, ObservationStatus, OutboxStatus};
 pub use tokens::{Role, TokenInfo};
 pub use users::{LANGUAGES, Lockout, LoginOutcome, MIN_PASSWORD, User, UserRole};
 

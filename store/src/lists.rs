@@ -15,6 +15,7 @@ use snapshot::lpm::{LpmV4, LpmV6};
 use snapshot::net::{Family, Net};
 use sqlx::Row;
 
+use crate::states::ObservationStatus;
 use crate::{Backend, Result, Store, StoreError, audit, now_ms, write_lock};
 
 /// One prefix assigned to an organisation through an operator, with its validity.
@@ -344,15 +345,16 @@ async fn resolve_covered(
         if !arriving.covers(ip) {
             continue;
         }
-        let (id, status): (i64, String) = (r.try_get("id")?, r.try_get("status")?);
+        let (id, status): (i64, ObservationStatus) = (r.try_get("id")?, crate::states::read(&r, "status")?);
         sqlx::query("UPDATE observations SET status = 'resolved', closed_at = $1 WHERE id = $2")
             .bind(now)
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        if status == "blocked" {
-            let live = sqlx::query("SELECT id FROM blocks WHERE prefix = $1 AND kind = 'auto' AND lifted_at IS NULL")
+        if status == ObservationStatus::Blocked {
+            let live = sqlx::query("SELECT id FROM blocks WHERE prefix = $1 AND kind = $2 AND lifted_at IS NULL")
                 .bind(Net::host(ip).to_string())
+                .bind(crate::states::BlockKind::Auto.as_str())
                 .fetch_optional(&mut *tx)
                 .await?;
             if let Some(b) = live {

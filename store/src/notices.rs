@@ -1,8 +1,9 @@
 //! Notices to operators about their unknown addresses, and the deadline that follows:
 //! a notice is recorded (with the addresses it covers) before it is sent, marked sent
 //! with its deadline once the SMTP server accepted it, retried with backoff otherwise.
-//! When a deadline has passed, each address still uncovered is blocked and each one
-//! the catalog now covers is closed as resolved.
+//! When a deadline has passed, the store offers each address it listed with whether a
+//! list covers it now ([`DeadlineChange`], under the write lock) and records the outcome
+//! the catalog's reconciler decides for it: a block, or closed as resolved.
 
 use std::net::IpAddr;
 
@@ -12,6 +13,7 @@ use sqlx::Row;
 
 use crate::blocks::insert_block;
 use crate::lists::covered;
+use crate::states::{BlockKind, NoticeStatus, ObservationStatus, read};
 use crate::{Result, Store, audit, write_lock};
 use snapshot::net::Net;
 
@@ -45,7 +47,7 @@ pub struct NoticeInfo {
     pub created_at: i64,
     pub recipients: Vec<String>,
     pub addresses: i64,
-    pub status: String,
+    pub status: NoticeStatus,
     pub attempts: i64,
     pub last_error: Option<String>,
     pub sent_at: Option<i64>,
@@ -162,11 +164,11 @@ impl Store {
 
     /// Records a failed attempt: retry at `next_attempt`, or give up when `None`.
     pub async fn notice_failed(&self, id: i64, error: &str, next_attempt: Option<i64>) -> Result<()> {
-        let status = if next_attempt.is_some() { "pending" } else { "failed" };
+        let status = if next_attempt.is_some() { NoticeStatus::Pending } else { NoticeStatus::Failed };
         sqlx::query(
             "UPDATE notices SET status = $1, attempts = attempts + 1, last_error = $2, next_attempt = $3 WHERE id = $4",
         )
-        .bind(status)
+        .bind(status.as_str())
         .bind(error)
         .bind(next_attempt.unwrap_or(i64::MAX))
         .bind(id)
@@ -184,51 +186,109 @@ impl Store {
         rows.iter().map(notice_from_row).collect()
     }
 
-    /// Blocks every noticed address whose deadline has passed and that no list covers;
-    /// closes those a list now covers. Safe to repeat: each record is handled once.
-    pub async fn apply_deadlines(&self, now: i64) -> Result<DeadlineReport> {
+    /// The noticed addresses whose deadline has passed at `now`, each with whether a
+    /// list covers it now, read under the write lock: until the change is recorded (or
+    /// dropped) no import can cover or uncover one of them.
+    pub async fn deadlines(&self, now: i64) -> Result<DeadlineChange> {
         let mut tx = self.pool.begin().await?;
         write_lock(&mut tx).await?;
         let rows = sqlx::query(
             "SELECT b.id, b.ip, b.operator_id, b.notice_id FROM observations b JOIN notices n ON n.id = b.notice_id \
-             WHERE b.status = 'noticed' AND n.status = 'sent' AND n.deadline_at <= $1",
+             WHERE b.status = $1 AND n.status = $2 AND n.deadline_at <= $3",
         )
+        .bind(ObservationStatus::Noticed.as_str())
+        .bind(NoticeStatus::Sent.as_str())
         .bind(now)
         .fetch_all(&mut *tx)
         .await?;
-        let mut report = DeadlineReport::default();
+        let mut due = Vec::with_capacity(rows.len());
         for r in rows {
-            let (id, ip_text): (i64, String) = (r.try_get("id")?, r.try_get("ip")?);
+            let ip_text: String = r.try_get("ip")?;
             let Ok(ip) = ip_text.parse::<IpAddr>() else { continue };
-            let host = Net::host(ip);
-            let status = if covered(&mut tx, ip).await? {
-                report.resolved.push(ip_text);
-                "resolved"
-            } else {
-                let notice: i64 = r.try_get("notice_id")?;
-                let live = sqlx::query("SELECT id FROM blocks WHERE prefix = $1 AND lifted_at IS NULL")
-                    .bind(host.to_string())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                if live.is_none() {
-                    let reason = format!("unregistered after notice {notice}");
-                    let op: i64 = r.try_get("operator_id")?;
-                    insert_block(&mut tx, &host, "auto", &reason, Some(notice), Some(op), "reconciler", now).await?;
+            let covered = covered(&mut tx, ip).await?;
+            let (id, operator_id, notice) = (r.try_get("id")?, r.try_get("operator_id")?, r.try_get("notice_id")?);
+            due.push(DueDeadline { id, ip, operator_id, notice, covered });
+        }
+        Ok(DeadlineChange { tx, now, due })
+    }
+}
+
+/// A noticed address whose deadline has passed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DueDeadline {
+    /// The observation's id.
+    pub id: i64,
+    pub ip: IpAddr,
+    pub operator_id: i64,
+    /// The notice that listed it.
+    pub notice: i64,
+    /// Whether an operator's list covers the address now.
+    pub covered: bool,
+}
+
+/// What the catalog decided for a due address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeadlineOutcome {
+    /// Covered now: the observation is closed.
+    Resolved,
+    /// Still uncovered: blocked (automatically) with this reason, unless a live block
+    /// already covers exactly this address.
+    Blocked { reason: String },
+}
+
+/// The passed deadlines, read and then answered in one transaction under the write lock.
+pub struct DeadlineChange {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    now: i64,
+    due: Vec<DueDeadline>,
+}
+
+impl DeadlineChange {
+    /// The due addresses, with whether each is covered.
+    pub fn due(&self) -> &[DueDeadline] {
+        &self.due
+    }
+
+    /// Records the outcome decided for each due address (by its observation's id), in
+    /// one audited transaction. An id that is not due is an error and records nothing.
+    pub async fn record(mut self, outcomes: Vec<(i64, DeadlineOutcome)>) -> Result<DeadlineReport> {
+        let now = self.now;
+        let mut report = DeadlineReport::default();
+        for (id, outcome) in outcomes {
+            let Some(due) = self.due.iter().find(|d| d.id == id) else {
+                return Err(crate::StoreError::Invalid(format!("observation {id} has no passed deadline")));
+            };
+            let host = Net::host(due.ip);
+            let status = match outcome {
+                DeadlineOutcome::Resolved => {
+                    report.resolved.push(due.ip.to_string());
+                    ObservationStatus::Resolved
                 }
-                report.blocked.push(ip_text);
-                "blocked"
+                DeadlineOutcome::Blocked { reason } => {
+                    let live = sqlx::query("SELECT id FROM blocks WHERE prefix = $1 AND lifted_at IS NULL")
+                        .bind(host.to_string())
+                        .fetch_optional(&mut *self.tx)
+                        .await?;
+                    if live.is_none() {
+                        let (notice, op) = (Some(due.notice), Some(due.operator_id));
+                        insert_block(&mut self.tx, &host, BlockKind::Auto, &reason, notice, op, "reconciler", now)
+                            .await?;
+                    }
+                    report.blocked.push(due.ip.to_string());
+                    ObservationStatus::Blocked
+                }
             };
             sqlx::query("UPDATE observations SET status = $1, closed_at = $2 WHERE id = $3")
-                .bind(status)
-                .bind((status == "resolved").then_some(now))
+                .bind(status.as_str())
+                .bind((status == ObservationStatus::Resolved).then_some(now))
                 .bind(id)
-                .execute(&mut *tx)
+                .execute(&mut *self.tx)
                 .await?;
         }
         if !report.blocked.is_empty() || !report.resolved.is_empty() {
-            audit(&mut tx, "reconciler", "deadline.apply", "deadlines", None, Some(json!(report))).await?;
+            audit(&mut self.tx, "reconciler", "deadline.apply", "deadlines", None, Some(json!(report))).await?;
         }
-        tx.commit().await?;
+        self.tx.commit().await?;
         Ok(report)
     }
 }
@@ -280,7 +340,7 @@ fn notice_from_row(r: &sqlx::any::AnyRow) -> Result<NoticeInfo> {
         created_at: r.try_get("created_at")?,
         recipients: serde_json::from_str(&r.try_get::<String, _>("recipients")?).unwrap_or_default(),
         addresses: r.try_get("addresses")?,
-        status: r.try_get("status")?,
+        status: read(r, "status")?,
         attempts: r.try_get("attempts")?,
         last_error: r.try_get("last_error")?,
         sent_at: r.try_get("sent_at")?,

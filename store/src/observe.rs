@@ -40,7 +40,7 @@ pub struct UnknownAddress {
     pub first_seen: i64,
     pub last_seen: i64,
     pub seen: i64,
-    pub status: String,
+    pub status: crate::states::ObservationStatus,
     pub notice: Option<i64>,
     pub deadline_day: Option<String>,
     pub deadline_at: Option<i64>,
@@ -147,7 +147,7 @@ impl Store {
                 .bind(m.first)
                 .bind(m.last)
                 .bind(m.count)
-                .bind("open");
+                .bind(crate::states::ObservationStatus::Open.as_str());
         }
         query.execute(&self.pool).await?;
         Ok(())
@@ -225,7 +225,7 @@ fn unknown_from_row(r: &sqlx::any::AnyRow) -> Result<(i64, UnknownAddress)> {
             first_seen: r.try_get("first_seen")?,
             last_seen: r.try_get("last_seen")?,
             seen: r.try_get("seen")?,
-            status: r.try_get("status")?,
+            status: crate::states::read(r, "status")?,
             notice: r.try_get("notice_id")?,
             deadline_day: r.try_get("deadline_day")?,
             deadline_at: r.try_get("deadline_at")?,

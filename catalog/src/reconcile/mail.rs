@@ -21,6 +21,11 @@ pub struct SmtpMailer {
 }
 
 impl SmtpMailer {
+    /// Whether `url` names an SMTP relay this mailer can use (nothing is started).
+    pub fn check_url(url: &str) -> Result<(), String> {
+        AsyncSmtpTransport::<Tokio1Executor>::from_url(url).map(|_| ()).map_err(|e| format!("SMTP URL '{url}': {e}"))
+    }
+
     /// A mailer whose every SMTP exchange gives up after `timeout`.
     pub fn new(url: &str, timeout: std::time::Duration) -> Result<SmtpMailer, String> {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)

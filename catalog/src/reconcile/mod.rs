@@ -1,9 +1,13 @@
 //! The reconciler: rule 1 end to end. On each tick it opens notices for operators with
 //! new unknown addresses (once per scheduled period), sends due notices (recorded
-//! first, retried with backoff, marked sent with their deadline), and applies passed
-//! deadlines (block what is still uncovered, close what is now registered). Every step
-//! reads and writes the store, so a restart loses nothing and repeats nothing; deadlines
-//! that passed while the service was down are applied on the first tick.
+//! first, retried with backoff, marked sent with their deadline: the fifth working day
+//! of the `policies` calendar after the day it was sent), and applies passed deadlines:
+//! the store offers each address whose deadline passed with whether a list covers it
+//! now, and the reconciler decides ([`decide`]): still uncovered → blocked, with the
+//! notice named as the reason; covered → resolved. The store records what it is told.
+//! Every step reads and writes the store, so a restart loses nothing and repeats
+//! nothing; deadlines that passed while the service was down are applied on the first
+//! tick.
 
 pub mod mail;
 
@@ -11,12 +15,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::message::Mailbox;
-use policies::calendar::{ASTANA_OFFSET, Date};
+use policies::calendar::{ASTANA_OFFSET, Calendar, Date};
 use serde::Serialize;
 use time::{OffsetDateTime, Time};
 
 use mail::Mailer;
-use store::{DeadlineReport, Leadership, Store, StoreError};
+use store::{DeadlineOutcome, DeadlineReport, DueDeadline, Leadership, Store, StoreError};
 use tokio_util::sync::CancellationToken;
 
 /// Kazakhstan time ([`ASTANA_OFFSET`]) as the `time` crate's offset, for formatting
@@ -29,11 +33,17 @@ pub const KZ: time::UtcOffset = match time::UtcOffset::from_whole_seconds(ASTANA
 /// Working days after a notice before its addresses are blocked.
 pub const DEADLINE_WORKING_DAYS: u32 = 5;
 
-/// Which days count as working days.
+/// The working-day calendar in force.
 pub trait WorkingDays: Send + Sync {
-    fn is_working_day(&self, date: Date) -> bool;
-    /// Called at the start of every pass: a calendar backed by a file re-reads it here.
-    fn refresh(&self) {}
+    /// Asked at the start of every pass: a calendar backed by a file re-reads it first
+    /// when the file changed.
+    fn calendar(&self) -> Arc<Calendar>;
+}
+
+impl WorkingDays for Arc<Calendar> {
+    fn calendar(&self) -> Arc<Calendar> {
+        Arc::clone(self)
+    }
 }
 
 /// How notices are sent.
@@ -80,7 +90,7 @@ impl Reconciler {
 
     /// One pass at time `now` (unix ms).
     pub async fn tick(&self, now: i64) -> Result<TickReport, StoreError> {
-        self.calendar.refresh();
+        let calendar = self.calendar.calendar();
         let mut report = TickReport::default();
         let period = period_start(now, self.settings.send_at);
         (report.notices_created, report.operators_without_contacts) = self.store.create_notices(now, period).await?;
@@ -89,7 +99,7 @@ impl Reconciler {
             if !self.store.claim_notice(notice.id, now, until).await? {
                 continue;
             }
-            let (day, deadline_at) = deadline(self.calendar.as_ref(), now);
+            let (day, deadline_at) = deadline(&calendar, now);
             let day = day.to_string();
             let sent = match mail::compose(&notice, &self.settings.from, &day) {
                 Ok(message) => self.mailer.send(message).await,
@@ -109,33 +119,34 @@ impl Reconciler {
                 }
             }
         }
-        report.deadlines = self.store.apply_deadlines(now).await?;
+        let passed = self.store.deadlines(now).await?;
+        let outcomes = passed.due().iter().map(|due| (due.id, decide(due))).collect();
+        report.deadlines = passed.record(outcomes).await?;
         Ok(report)
     }
 
     /// Ticks every `every` on the real clock while this node leads the reconciler
-    /// (one node of a cluster does; the others wait to take over), until `stop`.
-    pub fn spawn(self, every: Duration, mut lead: Leadership, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            loop {
+    /// (one node of a cluster does; the others wait to take over); returns at `stop`
+    /// (after the pass under way).
+    pub async fn run(self, every: Duration, mut lead: Leadership, stop: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = lead.until_leader() => {}
+                _ = stop.cancelled() => return,
+            }
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            while lead.is_leader() {
                 tokio::select! {
-                    _ = lead.until_leader() => {}
+                    _ = tick.tick() => {}
+                    _ = lead.until_follower() => break,
                     _ = stop.cancelled() => return,
                 }
-                let mut tick = tokio::time::interval(every);
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                while lead.is_leader() {
-                    tokio::select! {
-                        _ = tick.tick() => {}
-                        _ = lead.until_follower() => break,
-                        _ = stop.cancelled() => return,
-                    }
-                    if let Err(e) = self.tick(store::now_ms()).await {
-                        tracing::error!(error = %e, "reconciler pass failed; will retry");
-                    }
+                if let Err(e) = self.tick(store::now_ms()).await {
+                    tracing::error!(error = %e, "reconciler pass failed; will retry");
                 }
             }
-        })
+        }
     }
 }
 
@@ -159,16 +170,18 @@ pub fn kz_midnight(date: Date) -> i64 {
 
 /// The deadline of a notice sent at `sent`: the fifth working day counted from the
 /// day after, and the instant it ends (the next local midnight).
-pub fn deadline(calendar: &dyn WorkingDays, sent: i64) -> (Date, i64) {
-    let mut day = kz_date(sent);
-    let mut left = DEADLINE_WORKING_DAYS;
-    while left > 0 {
-        day = day.next();
-        if calendar.is_working_day(day) {
-            left -= 1;
-        }
-    }
+pub fn deadline(calendar: &Calendar, sent: i64) -> (Date, i64) {
+    let day = calendar.add_working_days(kz_date(sent), DEADLINE_WORKING_DAYS);
     (day, kz_midnight(day.next()))
+}
+
+/// Rule 1 at a passed deadline: an address a list covers by now is resolved; one still
+/// uncovered is blocked, the notice that listed it named as the reason.
+pub fn decide(due: &DueDeadline) -> DeadlineOutcome {
+    match due.covered {
+        true => DeadlineOutcome::Resolved,
+        false => DeadlineOutcome::Blocked { reason: format!("unregistered after notice {}", due.notice) },
+    }
 }
 
 /// The latest scheduled sending time at or before `now`.
@@ -189,11 +202,9 @@ mod tests {
     use super::*;
     use time::macros::time;
 
-    struct Weekdays;
-    impl WorkingDays for Weekdays {
-        fn is_working_day(&self, d: Date) -> bool {
-            !d.is_weekend()
-        }
+    /// November 2026 has no holiday: its working days are its weekdays.
+    fn calendar() -> Calendar {
+        Calendar::kazakhstan_default()
     }
 
     fn date(text: &str) -> Date {
@@ -207,15 +218,23 @@ mod tests {
     #[test]
     fn deadline_counts_working_days_from_the_next_day() {
         // Friday 2026-11-20: Mon 23 .. Fri 27 are the five working days.
-        let (day, end) = deadline(&Weekdays, at(date("2026-11-20"), time!(10:00)));
+        let (day, end) = deadline(&calendar(), at(date("2026-11-20"), time!(10:00)));
         assert_eq!(day, date("2026-11-27"));
         assert_eq!(end, at(date("2026-11-28"), time!(00:00)));
         // 23:30 local on Sunday is still Sunday: Mon..Fri.
-        let (day, _) = deadline(&Weekdays, at(date("2026-11-22"), time!(23:30)));
+        let (day, _) = deadline(&calendar(), at(date("2026-11-22"), time!(23:30)));
         assert_eq!(day, date("2026-11-27"));
         // 00:30 local on Monday (19:30 UTC Sunday): Tue..Mon.
-        let (day, _) = deadline(&Weekdays, at(date("2026-11-23"), time!(00:30)));
+        let (day, _) = deadline(&calendar(), at(date("2026-11-23"), time!(00:30)));
         assert_eq!(day, date("2026-11-30"));
+    }
+
+    #[test]
+    fn an_address_uncovered_at_its_deadline_is_blocked_and_a_covered_one_resolved() {
+        let due =
+            |covered| DueDeadline { id: 7, ip: "198.51.100.7".parse().unwrap(), operator_id: 1, notice: 3, covered };
+        assert_eq!(decide(&due(true)), DeadlineOutcome::Resolved);
+        assert_eq!(decide(&due(false)), DeadlineOutcome::Blocked { reason: "unregistered after notice 3".into() });
     }
 
     #[test]

@@ -185,6 +185,16 @@ impl Calendar {
         self.off.range(range).map(|(d, r)| (*d, r.clone())).collect()
     }
 
+    /// Working days from `today` (exclusive) through `deadline` (inclusive); negative
+    /// (the working days since) once the deadline has passed.
+    pub fn working_days_left(&self, today: Date, deadline: Date) -> i64 {
+        let count = |from: i64, to: i64| (from..=to).filter(|&d| self.is_working_day(Date::from_days(d))).count();
+        if deadline < today {
+            return -(count(deadline.to_days() + 1, today.to_days()) as i64);
+        }
+        count(today.to_days() + 1, deadline.to_days()) as i64
+    }
+
     /// The `n`-th working day after `event` (the day after counts as the first day).
     pub fn add_working_days(&self, event: Date, n: u32) -> Date {
         let mut day = event;

@@ -50,6 +50,18 @@ fn deadlines_count_working_days_from_the_next_day() {
 }
 
 #[test]
+fn working_days_left_counts_what_add_working_days_adds() {
+    let calendar = Calendar::kazakhstan_default();
+    for day in ["2026-03-20", "2026-11-21", "2025-04-30"] {
+        let deadline = calendar.add_working_days(d(day), 5);
+        assert_eq!(calendar.working_days_left(d(day), deadline), 5, "{day}");
+    }
+    // Past the deadline of Friday 27 November 2026: Monday and Tuesday have passed.
+    assert_eq!(calendar.working_days_left(d("2026-12-01"), d("2026-11-27")), -2);
+    assert_eq!(calendar.working_days_left(d("2026-11-27"), d("2026-11-27")), 0);
+}
+
+#[test]
 fn dates_round_trip_and_know_their_weekday() {
     assert_eq!(d("2026-11-23").weekday_name(), "Monday");
     assert_eq!(d("2000-02-29").to_string(), "2000-02-29");

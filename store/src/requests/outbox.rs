@@ -37,7 +37,7 @@ pub struct MailInfo {
     pub event: String,
     pub recipients: Vec<String>,
     /// `pending`, `sent` or `failed` (given up).
-    pub status: String,
+    pub status: crate::states::OutboxStatus,
     pub attempts: i64,
     pub last_error: Option<String>,
     pub created_at: i64,
@@ -115,12 +115,13 @@ impl Store {
 
     /// Records a failed attempt: retried at `next_attempt`, or given up without one.
     pub async fn desk_mail_failed(&self, id: i64, error: &str, next_attempt: Option<i64>) -> Result<()> {
-        let status = if next_attempt.is_some() { "pending" } else { "failed" };
+        use crate::states::OutboxStatus;
+        let status = if next_attempt.is_some() { OutboxStatus::Pending } else { OutboxStatus::Failed };
         sqlx::query(
             "UPDATE desk_mail SET status = $1, attempts = attempts + 1, last_error = $2, \
              next_attempt = COALESCE($3, next_attempt) WHERE id = $4 AND status = 'pending'",
         )
-        .bind(status)
+        .bind(status.as_str())
         .bind(error)
         .bind(next_attempt)
         .bind(id)
@@ -144,7 +145,7 @@ impl Store {
                     id: r.try_get("id")?,
                     event: r.try_get("event")?,
                     recipients: recipients(r)?,
-                    status: r.try_get("status")?,
+                    status: crate::states::read(r, "status")?,
                     attempts: r.try_get("attempts")?,
                     last_error: r.try_get("last_error")?,
                     created_at: r.try_get("created_at")?,

@@ -1,0 +1,145 @@
+//! The control-plane HTTP API, versioned under `/api/v1`: JSON in and out, a bearer
+//! token on every request. Operator tokens see and change only their operator's data;
+//! duty-team tokens see everything. Its OpenAPI description is served at
+//! `/api/v1/openapi.json`.
+
+mod auth;
+mod error;
+mod mail;
+mod openapi;
+mod requests;
+mod routes;
+mod rules;
+pub mod tls;
+mod upload;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, put};
+use serde::{Deserialize, Serialize};
+use snapshot::SnapshotHandle;
+use store::Store;
+
+pub use auth::Caller;
+pub use error::ApiError;
+pub use routes::own_address;
+
+/// The control-plane HTTP API.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Address and port the API listens on; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// Largest accepted request body (an imported list), in MiB.
+    pub max_body_mib: usize,
+    /// Serve the API and the console over TLS with this PEM certificate chain ...
+    pub tls_cert: Option<PathBuf>,
+    /// ... and this PEM private key (both or neither).
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> ApiConfig {
+        ApiConfig { listen: SocketAddr::from(([127, 0, 0, 1], 8750)), max_body_mib: 256, tls_cert: None, tls_key: None }
+    }
+}
+
+impl ApiConfig {
+    /// The TLS files must go together and read.
+    pub fn validate(&self, problems: &mut crate::app::problem::ConfigProblems) {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => {
+                if let Err(e) = tls::server_config(cert, key) {
+                    problems.add("api.tls_cert", format!("{e:#}"));
+                }
+            }
+            (None, None) => {}
+            _ => problems.add("api.tls_cert", "tls_cert and tls_key go together: give both or neither"),
+        }
+    }
+}
+
+/// A file to download: its type, `attachment` with a file name made safe for the
+/// header (what is not an ASCII letter, digit, '.', '-' or '_' becomes '_'), and no
+/// sniffing, so that nothing a user uploaded is ever shown inline as a page.
+pub fn download(content_type: &str, name: &str, body: impl Into<axum::body::Body>) -> axum::response::Response {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let safe: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' }).collect();
+    let safe = if safe.trim_matches('.').is_empty() { "download".to_string() } else { safe };
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{safe}\"")),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+        ],
+        body.into(),
+    )
+        .into_response()
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub snapshot: SnapshotHandle,
+    /// Asks the snapshot publisher to rebuild now (after an import through the API).
+    pub nudge: tokio::sync::mpsc::Sender<()>,
+    /// The running web proxy (for its metrics), when it runs.
+    pub proxy: Option<std::sync::Arc<iqbsh::ProxyHandle>>,
+    /// The running mail gateway (its queue and held mail), when it runs.
+    pub mail: Option<std::sync::Arc<crate::app::mail::MailGateway>>,
+    /// Told when the service begins to stop (`/readyz` then answers 503).
+    pub stop: crate::app::service::Stop,
+    /// The running packet gate (for its counters), when `[gate]` names interfaces.
+    pub gate: Option<crate::app::gate::GateView>,
+    /// The request desk (calendar, mailer, key for secrets).
+    pub desk: std::sync::Arc<crate::app::requests::Desk>,
+}
+
+/// The largest body of a desk request that is not a file: an application or an action.
+pub const DESK_JSON_BYTES: usize = 1 << 20;
+
+/// The API's routes. `max_body` bounds the bodies of imports; the desk's routes take
+/// only what they need (a body is read only after its caller is authenticated).
+pub fn router(state: AppState, max_body: usize) -> Router {
+    let desk_json = DefaultBodyLimit::max(DESK_JSON_BYTES);
+    let attachment = DefaultBodyLimit::max(desk::attachment::MAX_BYTES);
+    let v1 = Router::new()
+        .route("/openapi.json", get(openapi::serve))
+        .route("/whoami", get(routes::whoami))
+        .route("/operators", get(routes::operators).post(routes::add_operator))
+        .route("/operators/{operator}", get(routes::operator))
+        .route("/operators/{operator}/prefixes", put(routes::import).get(routes::export))
+        .route("/organisations", get(routes::organisations).post(routes::add_organisation))
+        .route("/lookup/{ip}", get(routes::lookup))
+        .route("/history/{ip}", get(routes::history))
+        .route("/audit", get(routes::audit))
+        .route("/observations", axum::routing::post(rules::observe))
+        .route("/unknown", get(rules::unknown))
+        .route("/notices", get(rules::notices))
+        .route("/blocks", get(rules::blocks).post(rules::add_block))
+        .route("/blocks/lift", axum::routing::post(rules::lift_block))
+        .route("/mail/systems", get(mail::systems).post(mail::connect))
+        .route("/mail/systems/{name}", get(mail::system))
+        .route("/mail/systems/{name}/status", put(mail::set_status))
+        .route("/mail/systems/{name}/held", axum::routing::post(mail::held))
+        .route("/mail/queue", get(mail::queue))
+        .route("/requests", get(requests::list).post(requests::file).layer(desk_json))
+        .route("/requests/{id}", get(requests::show))
+        .route("/requests/{id}/actions", axum::routing::post(requests::act).layer(desk_json))
+        .route("/requests/{id}/attachments", axum::routing::post(requests::attach).layer(attachment))
+        .route("/requests/{id}/attachments/{attachment}", get(requests::attachment))
+        .route("/metrics", get(routes::metrics))
+        .fallback(routes::not_found);
+    Router::new()
+        .nest("/api/v1", v1)
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(routes::ready))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
