@@ -160,7 +160,12 @@ fn owned_ranges(known: &[((u128, u8), Owner)], bits: u32) -> BTreeMap<u32, Vec<(
         .collect();
     let mut out: BTreeMap<u32, Vec<(u128, u128)>> = BTreeMap::new();
     for (first, last, org) in flatten(&nested) {
-        out.entry(org).or_default().push((first, last));
+        let ranges = out.entry(org).or_default();
+        // Adjacent ranges of one organisation become one element.
+        match ranges.last_mut() {
+            Some(prev) if prev.1.checked_add(1) == Some(first) => prev.1 = last,
+            _ => ranges.push((first, last)),
+        }
     }
     out
 }
