@@ -594,7 +594,7 @@ fn gate_test(backend: &str, tag: &str) {
     link_control_stays_on_the_link(&env, &lab, sink, &sink_file, backend);
     no_loss_across_a_whole_swap(&env, &lab, sink, &sink_file);
     status_explain_and_metrics(&env, &lab, &server, backend);
-    server = killed_and_restarted(&env, &lab, server, echo, backend);
+    server = killed_and_restarted(&env, &lab, server, (echo, sink, &sink_file), backend);
     server = grant_ends_in_the_kernel_of_a_killed_gate(&env, &lab, server, backend);
 
     let exit = server.terminate();
@@ -691,7 +691,13 @@ fn link_control_stays_on_the_link(env: &Env, lab: &Lab, sink: u16, sink_file: &s
 /// stays attached through its pinned link (in the README's recipe: `ip netns exec`, pins
 /// on a bpffs the host mounted), the nftables table stays in the kernel; the next `up`
 /// takes over in one step, with no moment in which an unknown source passes.
-fn killed_and_restarted(env: &Env, lab: &Lab, mut server: common::Server, echo: u16, backend: &str) -> common::Server {
+fn killed_and_restarted(
+    env: &Env,
+    lab: &Lab,
+    mut server: common::Server,
+    (echo, sink, sink_file): (u16, u16, &std::path::Path),
+    backend: &str,
+) -> common::Server {
     server.signal("KILL");
     assert!(server.wait_exit(10).is_some(), "perimeter up is killed");
     if backend == "xdp" {
@@ -704,8 +710,16 @@ fn killed_and_restarted(env: &Env, lab: &Lab, mut server: common::Server, echo: 
             let probe = lab.probe(kind, unknown, dst, echo, "1");
             assert!(probe.is_err(), "{kind} from unknown {unknown} must not pass a killed {backend} gate");
             assert_eq!(lab.probe(kind, known, dst, echo, "2"), Ok(()), "{kind} from {known} passes a killed gate");
+            let ungranted = lab.probe(kind, known, dst, 8443, "1");
+            assert!(ungranted.is_err(), "{kind} 8443 from {known} stays ungranted with the {backend} gate killed");
         }
     }
+    let case = |src: &str, dst: &str, mark: &str| format!("{src},{dst},udp,{sink},64,0,{mark}");
+    lab.craft(&[case(BETA4, NET4, "killed-spoof4"), case(BETA6, NET6, "killed-spoof6"), case(KNOWN4, NET4, "killed4")]);
+    let seen = |what: &str| records(sink_file).iter().any(|(_, w)| w == what);
+    eventually("a catalogued source passes the killed gate", || seen("killed4"));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!seen("killed-spoof4") && !seen("killed-spoof6"), "spoofed sources stay out of a killed {backend} gate");
     let server = env.up_in(Some(&lab.gw), "warn", Stdio::inherit(), &[]);
     if backend == "xdp" {
         eventually("the restarted gate has taken the pinned link over", || {
@@ -1048,6 +1062,11 @@ fn status_explain_and_metrics(env: &Env, lab: &Lab, server: &common::Server, bac
     let quic =
         format!("perimeter_gate_packets_total{{interface=\"{}\",link=\"alpha-1\",verdict=\"quic\"}}", lab.gate_if);
     assert!(metrics.contains(&quic), "{metrics}");
+    let spoofed =
+        format!("perimeter_gate_packets_total{{interface=\"{}\",link=\"alpha-1\",verdict=\"spoofed\"}} ", lab.gate_if);
+    let count =
+        metrics.lines().find_map(|l| l.strip_prefix(spoofed.as_str())).and_then(|n| n.trim().parse::<u64>().ok());
+    assert!(count > Some(0), "spoofed packets counted on alpha's link in the metrics: {metrics}");
 }
 
 #[test]
