@@ -12,6 +12,7 @@ mod calendar;
 mod catalog;
 mod config;
 mod gate;
+mod gate_grant;
 mod json;
 mod mail;
 mod mail_dkim;
