@@ -11,6 +11,7 @@ mod ca;
 mod calendar;
 mod catalog;
 mod config;
+mod deface;
 mod gate;
 mod json;
 mod mail;
@@ -104,6 +105,9 @@ pub enum Command {
     /// The request desk: file applications, list and show them with who holds each and
     /// when its step is due, and move them on (one verb per transition).
     Request(request::RequestArgs),
+    /// Defacement protection of registered sites: add, list, check, accept, windows.
+    #[command(subcommand)]
+    Deface(deface::DefaceCmd),
     /// The packet gate: what it enforces and counts, what it does with a source, its rules.
     #[command(subcommand)]
     Gate(gate::GateCmd),
@@ -133,6 +137,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Mail(c) => mail::run(&config.open_store().await?, c).await,
         Command::Request(r) => request::run(&config, config.open_store().await?, r).await,
         Command::Gate(c) => gate::run(&config, c).await,
+        Command::Deface(c) => deface::run(&config, c).await,
         Command::Block(c) => block::run(&config.open_store().await?, c).await,
         Command::Reconcile(a) => reconcile::run(&config, config.open_store().await?, a).await,
     }

@@ -16,6 +16,7 @@
 mod audit;
 mod blocks;
 mod deface;
+mod deface_owner;
 mod entities;
 mod follow;
 mod held;
@@ -43,6 +44,7 @@ pub use audit::Change;
 pub(crate) use audit::audit;
 pub use blocks::{Block, BlockFilter};
 pub use deface::{DefaceEvent, DefaceFinding, DefaceSiteRecord, NewDefaceFinding, NewDefaceSite};
+pub use deface_owner::DefaceOwner;
 pub use entities::{NewOperator, Operator, Organisation, valid_handle};
 pub use follow::Generations;
 pub use held::HeldDeletion;

@@ -8,7 +8,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{mail, requests, routes, rules};
+use super::{deface, mail, requests, routes, rules};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -24,6 +24,8 @@ use super::{mail, requests, routes, rules};
         routes::metrics, rules::observe, rules::unknown, rules::notices, rules::blocks, rules::add_block,
         rules::lift_block, mail::systems, mail::connect, mail::system, mail::set_status, mail::queue, mail::held,
         requests::list, requests::file, requests::show, requests::act, requests::attach, requests::attachment,
+        deface::sites, deface::add, deface::site, deface::remove, deface::check, deface::accept, deface::window,
+        deface::host_key,
     ),
     modifiers(&Bearer),
     tags(
@@ -32,6 +34,7 @@ use super::{mail, requests, routes, rules};
         (name = "rules", description = "unknown addresses, notices, blocks (rule 1)"),
         (name = "mail", description = "the mail gateway's connected systems (rule 5)"),
         (name = "requests", description = "the request desk: applications, their holder and due day"),
+        (name = "deface", description = "defacement protection of registered sites (rule 18)"),
         (name = "audit", description = "who changed what"),
         (name = "gateways", description = "metrics"),
     )
