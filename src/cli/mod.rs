@@ -61,7 +61,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run the service: API and console, catalog publisher and reconciler, web proxy, mail relay, packet gate.
+    /// Run the service: API and console, catalog publisher and reconciler, web proxy, mail relay, packet gate,
+    /// defacement protection.
     Up(up::UpArgs),
     /// Check a configuration file, or print the example one.
     #[command(subcommand)]
