@@ -54,6 +54,9 @@ pub struct Config {
     pub relay: epbsh::relay::RelayConfig,
     /// The packet gate on the client-facing interfaces; off unless interfaces are named.
     pub gate: gate::GateConfig,
+    /// Defacement protection of registered sites (rule 18): cycle, bounds, where the
+    /// reference copies live (`deface` under `data_dir` unless placed elsewhere).
+    pub deface: deface::DefaceConfig,
 }
 
 /// Which gateways run beside the catalog and the API.
@@ -64,11 +67,14 @@ pub struct ServicesConfig {
     pub web: bool,
     /// The mail relay (`[relay]`).
     pub mail: bool,
+    /// Defacement protection (`[deface]`): needs no privilege, idle while no site is
+    /// protected.
+    pub deface: bool,
 }
 
 impl Default for ServicesConfig {
     fn default() -> ServicesConfig {
-        ServicesConfig { web: true, mail: true }
+        ServicesConfig { web: true, mail: true, deface: true }
     }
 }
 
@@ -91,6 +97,7 @@ impl Default for Config {
             relay: epbsh::relay::RelayConfig::default(),
             gate: gate::GateConfig::default(),
             threats: ThreatsConfig::default(),
+            deface: deface::DefaceConfig::default(),
         }
     }
 }
@@ -137,6 +144,9 @@ impl Config {
             && let Err(found) = self.relay.validate()
         {
             found.iter().for_each(|p| problems.add(format!("relay.{}", p.field), &p.problem));
+        }
+        if self.services.deface {
+            crate::app::deface::validate(&self.deface, &mut problems);
         }
         problems.into_result()
     }
@@ -199,6 +209,7 @@ mod tests {
         assert_eq!(config.catalog, CatalogConfig::default(), "the example shows the catalog's defaults");
         assert_eq!(config.proxy.icap, iqbsh::IcapConfig::default(), "the example shows the defaults");
         assert_eq!(config.threats, ThreatsConfig::default(), "the example shows the defaults");
+        assert_eq!(config.deface, deface::DefaceConfig::default(), "the example shows the defaults");
     }
 
     #[test]
@@ -260,7 +271,7 @@ mod tests {
         }
         let text = problems.to_string();
         assert!(text.starts_with(&format!("the configuration has {} problem(s):", problems.0.len())), "{text}");
-        let off = Config { services: ServicesConfig { web: false, mail: false }, ..config };
+        let off = Config { services: ServicesConfig { web: false, mail: false, deface: false }, ..config };
         let at: Vec<String> = off.validate().expect_err("still refused").0.into_iter().map(|p| p.at).collect();
         assert!(!at.iter().any(|a| a.starts_with("relay.") || a.starts_with("proxy.")), "{at:?}");
     }

@@ -59,7 +59,8 @@ type Answers = Vec<Vec<&'static str>>;
 /// Every kind, filed by the cast's operators and organisations A and B.
 fn kinds(a: &str, b: &str) -> Vec<Case> {
     let s = |items: &[&str]| items.iter().map(|i| i.to_string()).collect::<Vec<_>>();
-    let credentials = r#"credentials={"access": "sftp://192.0.2.80", "login": "restore", "secret": "never-shown-1"}"#;
+    let credentials =
+        r#"credentials={"access": "sftp://192.0.2.80/var/www", "login": "restore", "secret": "never-shown-1"}"#;
     vec![
         (
             "operator-link",

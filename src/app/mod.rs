@@ -2,7 +2,7 @@
 //! holds its configuration section, starts its work and says how it stops. The rooms
 //! wire the library crates together (the catalog's publisher and reconciler, the web
 //! proxy with its rules and threat feeds, the mail relay with its registry and traffic
-//! watch, the packet gate, the request desk); `http/` and `cli/` sit on top of them.
+//! watch, the packet gate, the request desk, defacement protection); `http/` and `cli/` sit on top of them.
 //!
 //! Must not: name `http/`, `cli/` or the assembled configuration (`config.rs`); a room
 //! takes the sections it needs, never the whole file.
@@ -10,6 +10,7 @@
 pub mod ca;
 pub mod calendar;
 pub mod catalog;
+pub mod deface;
 pub mod feeds;
 pub mod gate;
 pub mod grant;

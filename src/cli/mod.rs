@@ -11,6 +11,7 @@ mod ca;
 mod calendar;
 mod catalog;
 mod config;
+mod deface;
 mod gate;
 mod gate_grant;
 mod json;
@@ -63,7 +64,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run the service: API and console, catalog publisher and reconciler, web proxy, mail relay, packet gate.
+    /// Run the service: API and console, catalog publisher and reconciler, web proxy, mail relay, packet gate,
+    /// defacement protection.
     Up(up::UpArgs),
     /// Check a configuration file, or print the example one.
     #[command(subcommand)]
@@ -107,6 +109,9 @@ pub enum Command {
     /// The request desk: file applications, list and show them with who holds each and
     /// when its step is due, and move them on (one verb per transition).
     Request(request::RequestArgs),
+    /// Defacement protection of registered sites: add, list, check, accept, windows.
+    #[command(subcommand)]
+    Deface(deface::DefaceCmd),
     /// The packet gate: what it enforces and counts, what it does with a source, its rules.
     #[command(subcommand)]
     Gate(gate::GateCmd),
@@ -136,6 +141,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Mail(c) => mail::run(&config, c).await,
         Command::Request(r) => request::run(&config, config.open_store().await?, r).await,
         Command::Gate(c) => gate::run(&config, c).await,
+        Command::Deface(c) => deface::run(&config, c).await,
         Command::Block(c) => block::run(&config.open_store().await?, c).await,
         Command::Reconcile(a) => reconcile::run(&config, config.open_store().await?, a).await,
     }

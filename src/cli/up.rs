@@ -15,6 +15,7 @@ use store::Store;
 use tokio::sync::mpsc;
 
 use crate::app::catalog::{ObservationWriter, Publisher};
+use crate::app::deface::DefaceService;
 use crate::app::feeds::ThreatFeeds;
 use crate::app::gate::PacketGate;
 use crate::app::mail::MailGateway;
@@ -111,6 +112,14 @@ impl Up<'_> {
         });
         let desk = Arc::new(config.desk(store.clone())?);
         services.start(DeskJobs { desk: desk.clone(), every: config.notices.interval, lead: store.lead("desk") });
+        let deface = match config.services.deface {
+            true => {
+                let deface = crate::app::deface::open(&config.deface, &config.data_dir, desk.clone())?;
+                services.start(DefaceService(deface.clone()));
+                Some(deface)
+            }
+            false => None,
+        };
         let web = match config.services.web {
             true => Some(self.start_web(services, &snapshot).await?),
             false => None,
@@ -148,6 +157,7 @@ impl Up<'_> {
             stop: self.stopping.clone(),
             gate,
             desk,
+            deface,
         };
         let running = config.clone();
         let rules = web.map(|w| w.rules);
@@ -289,8 +299,9 @@ fn changed_sections(old: &Config, new: &Config) -> Vec<&'static str> {
     let (Some(toml::Value::Table(old)), Some(toml::Value::Table(new))) = (as_toml(old), as_toml(new)) else {
         return Vec::new();
     };
-    const SECTIONS: [&str; 12] = [
-        "data_dir", "store", "api", "catalog", "notices", "calendar", "ca", "log", "services", "proxy", "relay", "gate",
+    const SECTIONS: [&str; 13] = [
+        "data_dir", "store", "api", "catalog", "notices", "calendar", "ca", "log", "services", "proxy", "relay",
+        "gate", "deface",
     ];
     SECTIONS.into_iter().filter(|s| old.get(*s) != new.get(*s)).collect()
 }

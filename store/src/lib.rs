@@ -19,6 +19,7 @@
 mod audit;
 mod blocks;
 mod deface;
+mod deface_owner;
 mod entities;
 mod follow;
 mod grants;
@@ -47,6 +48,7 @@ pub use audit::Change;
 pub(crate) use audit::audit;
 pub use blocks::{Block, BlockFilter};
 pub use deface::{DefaceEvent, DefaceFinding, DefaceSiteRecord, NewDefaceFinding, NewDefaceSite};
+pub use deface_owner::DefaceOwner;
 pub use entities::{NewOperator, Operator, Organisation, valid_handle};
 pub use follow::Generations;
 pub use grants::{GateGrant, RiskyGrant};

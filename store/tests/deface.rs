@@ -81,3 +81,28 @@ async fn sites_states_findings_and_acceptance_are_recorded_and_audited() {
     }
     assert!(matches!(store.deface_site("other.kz").await, Err(StoreError::NotFound { .. })));
 }
+
+#[tokio::test]
+async fn a_site_has_an_owner_and_is_removed_with_its_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&fresh_database(dir.path()).await).await.unwrap();
+    store.add_deface_site("duty", site("a.example.kz")).await.unwrap();
+    store.add_deface_site("duty", site("b.example.kz")).await.unwrap();
+    assert_eq!(store.deface_owner("a.example.kz").await.unwrap(), store::DefaceOwner::default());
+    let owner = store::DefaceOwner { org: Some("123456789012".into()), contacts: vec!["web@a.example.kz".into()] };
+    store.set_deface_owner("duty", "a.example.kz", &owner).await.unwrap();
+    assert_eq!(store.deface_owner("a.example.kz").await.unwrap(), owner);
+    assert_eq!(store.deface_domains_of("123456789012").await.unwrap(), ["a.example.kz"]);
+    assert_eq!(store.deface_domain_of_application(7).await.unwrap().as_deref(), Some("a.example.kz"));
+    let missing = store.set_deface_owner("duty", "c.example.kz", &owner).await;
+    assert!(matches!(missing, Err(StoreError::NotFound { .. })), "{missing:?}");
+
+    store.add_deface_event("a.example.kz", "unreachable", "no route").await.unwrap();
+    store.remove_deface_site("duty", "a.example.kz").await.unwrap();
+    assert!(matches!(store.deface_site("a.example.kz").await, Err(StoreError::NotFound { .. })));
+    assert!(store.deface_events("a.example.kz", 10).await.unwrap().is_empty());
+    assert_eq!(store.deface_sites().await.unwrap().len(), 1, "the other site stays");
+    let changes = store.changes(Some("deface:a.example.kz"), 100).await.unwrap();
+    assert!(changes.iter().any(|c| c.action == "deface.site.remove"), "the removal is audited");
+    store.add_deface_site("duty", site("a.example.kz")).await.unwrap();
+}

@@ -169,24 +169,7 @@ impl Deface {
 
     /// Protects a new site; its reference is taken at its first check.
     pub async fn add_site(&self, actor: &str, site: NewSite) -> Result<SiteView, DefaceError> {
-        site.spec.check().map_err(DefaceError::Invalid)?;
-        if let Secret::Key(text) = &site.secret {
-            russh::keys::decode_secret_key(text, None).map_err(|e| {
-                DefaceError::Invalid(vec![format!(
-                    "the private key cannot be read (Ed25519 or ECDSA, OpenSSH format): {e}"
-                )])
-            })?;
-        }
-        let sealed = self.inner.sealer.seal(site.secret.text())?;
-        let spec = serde_json::to_value(&site.spec).map_err(|e| DefaceError::Invalid(vec![e.to_string()]))?;
-        let new = NewDefaceSite {
-            domain: site.spec.domain.clone(),
-            spec,
-            secret_kind: site.secret.kind().to_string(),
-            sealed_secret: sealed,
-            application_id: site.application_id,
-        };
-        let record = self.inner.store.add_deface_site(actor, new).await?;
+        let record = record_site(&self.inner.store, &self.inner.sealer, actor, site).await?;
         self.view(record).await
     }
 
@@ -224,6 +207,22 @@ impl Deface {
         let rt = self.runtime(domain);
         let _guard = rt.lock().await;
         self.inner.store.confirm_deface_host_key(actor, domain, &key).await?;
+        Ok(())
+    }
+
+    /// Stops protecting `domain`: waits for a check under way, removes the site and its
+    /// history from the store and its reference copy and evidence from disk.
+    pub async fn remove_site(&self, actor: &str, domain: &str) -> Result<(), DefaceError> {
+        let rt = self.runtime(domain);
+        let _guard = rt.lock().await;
+        self.inner.store.remove_deface_site(actor, domain).await?;
+        let dir = crate::files::reference::SiteDir::new(&self.inner.data_dir, domain);
+        match std::fs::remove_dir_all(dir.path()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(DefaceError::Disk(format!("{}: {e}", dir.path().display()))),
+        }
+        self.inner.sites.lock().unwrap_or_else(|p| p.into_inner()).remove(domain);
         Ok(())
     }
 
@@ -303,6 +302,36 @@ impl Deface {
         let text = self.inner.sealer.open(&record.sealed_secret)?;
         Ok(if record.secret_kind == "key" { Secret::Key(text) } else { Secret::Password(text) })
     }
+}
+
+/// Records a new protected site in `store`, its secret sealed with `sealer`, after
+/// checking its spec and key: what [`Deface::add_site`] does, for a caller without the
+/// running service (the desk connecting an application). Its reference is taken at its
+/// first check.
+pub async fn record_site(
+    store: &Store,
+    sealer: &Sealer,
+    actor: &str,
+    site: NewSite,
+) -> Result<DefaceSiteRecord, DefaceError> {
+    site.spec.check().map_err(DefaceError::Invalid)?;
+    if let Secret::Key(text) = &site.secret {
+        russh::keys::decode_secret_key(text, None).map_err(|e| {
+            DefaceError::Invalid(vec![format!(
+                "the private key cannot be read (Ed25519 or ECDSA, OpenSSH format): {e}"
+            )])
+        })?;
+    }
+    let sealed = sealer.seal(site.secret.text())?;
+    let spec = serde_json::to_value(&site.spec).map_err(|e| DefaceError::Invalid(vec![e.to_string()]))?;
+    let new = NewDefaceSite {
+        domain: site.spec.domain.clone(),
+        spec,
+        secret_kind: site.secret.kind().to_string(),
+        sealed_secret: sealed,
+        application_id: site.application_id,
+    };
+    Ok(store.add_deface_site(actor, new).await?)
 }
 
 /// `SHA256:…` of an OpenSSH public key text.

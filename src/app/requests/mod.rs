@@ -10,6 +10,7 @@
 mod asker;
 mod effects;
 pub mod import;
+mod incident;
 pub mod input;
 mod mailer;
 mod notify;
@@ -26,6 +27,7 @@ use policies::calendar::{ASTANA_OFFSET, Date};
 use store::{ApplicationRecord, Filed, OutMail, Sealer, Store, StoreError};
 
 pub use asker::Asker;
+pub use incident::Evidence;
 pub use mailer::DeskJobs;
 pub use view::RequestView;
 
@@ -223,6 +225,11 @@ impl Desk {
         let mut trial = current.application.clone();
         trial.act(action, today).map_err(|r| StoreError::Conflict(format!("request {id}: {r}")))?;
         effects::apply(&self.store, actor, &current, action).await?;
+        if current.application.kind() == Kind::Defacement {
+            let sealer = self.sealer()?;
+            let protect = super::deface::desk::apply((&self.store, &sealer), actor, &current, action);
+            protect.await.map_err(|e| DeskError::Effect(e.to_string()))?;
+        }
         let acted = self.store.act_on_application(actor, id, action, today, &self.told(action.verb(), today)).await?;
         self.outbox.notify_one();
         Ok(acted.record)
@@ -339,7 +346,7 @@ impl Desk {
 
     /// The key for secrets, in the data directory (made private if it is new: with
     /// PostgreSQL nothing else may have created it).
-    fn sealer(&self) -> Result<Sealer, DeskError> {
+    pub fn sealer(&self) -> Result<Sealer, DeskError> {
         if let Some(dir) = self.key_file.parent() {
             super::store::private_dir(dir).map_err(|e| DeskError::Effect(format!("{e:#}")))?;
         }

@@ -1,7 +1,8 @@
 //! Bearer-token authentication: every API request names a live token; the token's role
 //! decides what the request may see and change. An organisation's token reaches only
-//! the request desk (`/api/v1/requests…`): every other path refuses it here, before any
-//! handler runs, and within the desk it sees only its own applications.
+//! the request desk (`/api/v1/requests…`) and its protected sites (`/api/v1/deface/sites…`):
+//! every other path refuses it here, before any handler runs, and within them it sees
+//! only its own applications and sites.
 
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
@@ -54,11 +55,11 @@ impl Caller {
     }
 }
 
-/// The paths an organisation's token may use.
-const ORGANISATION_PATHS: &str = "/api/v1/requests";
+/// The paths an organisation's token may use (within them, only its own records).
+const ORGANISATION_PATHS: [&str; 2] = ["/api/v1/requests", "/api/v1/deface/sites"];
 
 fn organisation_may_use(path: &str) -> bool {
-    path.strip_prefix(ORGANISATION_PATHS).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    ORGANISATION_PATHS.iter().any(|p| path.strip_prefix(p).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')))
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -79,7 +80,7 @@ impl FromRequestParts<AppState> for Caller {
         let path = parts.extensions.get::<axum::extract::OriginalUri>().map_or(parts.uri.path(), |o| o.0.path());
         match state.store.authenticate(secret.trim()).await? {
             Some((token, Role::Organisation { .. })) if !organisation_may_use(path) => Err(ApiError::forbidden(
-                format!("token '{token}' is an organisation's: it may use only {ORGANISATION_PATHS}"),
+                format!("token '{token}' is an organisation's: it may use only {}", ORGANISATION_PATHS.join(" and ")),
             )),
             Some((token, role)) => Ok(Caller { token, role }),
             None => Err(unauthorized("the token is unknown or revoked")),
@@ -91,10 +92,12 @@ impl FromRequestParts<AppState> for Caller {
 mod tests {
     #[test]
     fn an_organisation_token_reaches_only_the_desk() {
-        for ok in ["/api/v1/requests", "/api/v1/requests/7", "/api/v1/requests/7/attachments"] {
+        for ok in
+            ["/api/v1/requests", "/api/v1/requests/7", "/api/v1/requests/7/attachments", "/api/v1/deface/sites/a.kz"]
+        {
             assert!(super::organisation_may_use(ok), "{ok}");
         }
-        for refused in ["/api/v1/requestsx", "/api/v1/operators", "/api/v1/blocks", "/api/v1/", "/"] {
+        for refused in ["/api/v1/requestsx", "/api/v1/operators", "/api/v1/blocks", "/api/v1/deface/sitesx", "/"] {
             assert!(!super::organisation_may_use(refused), "{refused}");
         }
     }

@@ -4,6 +4,7 @@
 //! `/api/v1/openapi.json`.
 
 mod auth;
+mod deface;
 mod error;
 mod gate;
 mod mail;
@@ -100,6 +101,8 @@ pub struct AppState {
     pub gate: Option<crate::app::gate::GateView>,
     /// The request desk (calendar, mailer, key for secrets).
     pub desk: std::sync::Arc<crate::app::requests::Desk>,
+    /// Defacement protection, unless `[services] deface = false`.
+    pub deface: Option<::deface::Deface>,
 }
 
 /// The largest body of a desk request that is not a file: an application or an action.
@@ -137,6 +140,12 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/requests/{id}/actions", axum::routing::post(requests::act).layer(desk_json))
         .route("/requests/{id}/attachments", axum::routing::post(requests::attach).layer(attachment))
         .route("/requests/{id}/attachments/{attachment}", get(requests::attachment))
+        .route("/deface/sites", get(deface::sites).post(deface::add).layer(desk_json))
+        .route("/deface/sites/{domain}", get(deface::site).delete(deface::remove))
+        .route("/deface/sites/{domain}/check", axum::routing::post(deface::check))
+        .route("/deface/sites/{domain}/accept", axum::routing::post(deface::accept).layer(desk_json))
+        .route("/deface/sites/{domain}/window", put(deface::window).layer(desk_json))
+        .route("/deface/sites/{domain}/hostkey", axum::routing::post(deface::host_key).layer(desk_json))
         .route("/metrics", get(routes::metrics))
         .fallback(routes::not_found);
     Router::new()

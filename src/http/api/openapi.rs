@@ -8,7 +8,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{gate, mail, requests, routes, rules};
+use super::{deface, gate, mail, requests, routes, rules};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,6 +25,8 @@ use super::{gate, mail, requests, routes, rules};
         rules::lift_block, mail::systems, mail::connect, mail::system, mail::set_status, mail::queue, mail::held,
         requests::list, requests::file, requests::show, requests::act, requests::attach, requests::attachment,
         gate::grants, gate::add_grant, gate::revoke_grant,
+        deface::sites, deface::add, deface::site, deface::remove, deface::check, deface::accept, deface::window,
+        deface::host_key,
     ),
     modifiers(&Bearer),
     tags(
@@ -33,6 +35,7 @@ use super::{gate, mail, requests, routes, rules};
         (name = "rules", description = "unknown addresses, notices, blocks (rule 1)"),
         (name = "mail", description = "the mail gateway's connected systems (rule 5)"),
         (name = "requests", description = "the request desk: applications, their holder and due day"),
+        (name = "deface", description = "defacement protection of registered sites (rule 18)"),
         (name = "audit", description = "who changed what"),
         (name = "gateways", description = "metrics; the packet gate's grants of services besides the web proxy"),
     )

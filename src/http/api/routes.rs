@@ -336,7 +336,7 @@ pub async fn not_found(_caller: Caller) -> ApiError {
     get,
     path = "/api/v1/metrics",
     tag = "gateways",
-    summary = "Prometheus metrics of the web proxy (duty team)",
+    summary = "Prometheus metrics of the gateways and defacement protection (duty team)",
     responses((status = 200, description = "text/plain metrics"), (status = 403, description = "not the duty team"), (status = 401, description = "missing, unknown or revoked token")),
     security(("bearer" = []))
 )]
@@ -348,6 +348,9 @@ pub async fn metrics(State(s): State<AppState>, caller: Caller) -> ApiResult<Res
     }
     if let Some(gate) = &s.gate {
         body.push_str(&gate.render_metrics().await);
+    }
+    if let Some(d) = &s.deface {
+        body.push_str(&deface::render_metrics(&d.metrics()));
     }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response())
 }
