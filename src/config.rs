@@ -54,6 +54,11 @@ pub struct Config {
     pub relay: epbsh::relay::RelayConfig,
     /// The packet gate on the client-facing interfaces; off unless interfaces are named.
     pub gate: gate::GateConfig,
+    /// The web application firewall's proxy (rule 17); runs when `services.waf`. A
+    /// relative `audit_log` is under `data_dir`; without one, `waf-audit.jsonl` there.
+    pub waf: waf::WafConfig,
+    /// Where the WAF's rule engine (libmodsecurity 3) and the OWASP CRS are.
+    pub waf_engine: waf::engine::EnginePaths,
 }
 
 /// Which gateways run beside the catalog and the API.
@@ -64,11 +69,14 @@ pub struct ServicesConfig {
     pub web: bool,
     /// The mail relay (`[relay]`).
     pub mail: bool,
+    /// The web application firewall (`[waf]`); off by default: it listens on ports 443
+    /// and 80, which need root or `CAP_NET_BIND_SERVICE`.
+    pub waf: bool,
 }
 
 impl Default for ServicesConfig {
     fn default() -> ServicesConfig {
-        ServicesConfig { web: true, mail: true }
+        ServicesConfig { web: true, mail: true, waf: false }
     }
 }
 
@@ -91,6 +99,8 @@ impl Default for Config {
             relay: epbsh::relay::RelayConfig::default(),
             gate: gate::GateConfig::default(),
             threats: ThreatsConfig::default(),
+            waf: waf::WafConfig::default(),
+            waf_engine: waf::engine::EnginePaths::default(),
         }
     }
 }
@@ -137,6 +147,9 @@ impl Config {
             && let Err(found) = self.relay.validate()
         {
             found.iter().for_each(|p| problems.add(format!("relay.{}", p.field), &p.problem));
+        }
+        if self.services.waf {
+            crate::app::waf::validate(&self.waf, &mut problems);
         }
         problems.into_result()
     }
@@ -260,9 +273,23 @@ mod tests {
         }
         let text = problems.to_string();
         assert!(text.starts_with(&format!("the configuration has {} problem(s):", problems.0.len())), "{text}");
-        let off = Config { services: ServicesConfig { web: false, mail: false }, ..config };
+        let off = Config { services: ServicesConfig { web: false, mail: false, waf: false }, ..config };
         let at: Vec<String> = off.validate().expect_err("still refused").0.into_iter().map(|p| p.at).collect();
         assert!(!at.iter().any(|a| a.starts_with("relay.") || a.starts_with("proxy.")), "{at:?}");
+    }
+
+    #[test]
+    fn the_waf_is_off_by_default_and_its_section_checked_when_on() {
+        assert!(!Config::default().services.waf, "ports 443 and 80 need root: off unless asked");
+        let on = Config::parse(
+            "[services]\nwaf = true\n[waf]\nhttps_listen = \"127.0.0.1:8443\"\n[waf.engine]\nthreads = 0\n",
+        )
+        .expect("parses");
+        let at: Vec<String> = on.validate().expect_err("refused").0.into_iter().map(|p| p.at).collect();
+        assert_eq!(at, ["waf.engine.threads"]);
+        let engine = Config::parse("[waf_engine]\nlibrary = \"/nowhere/libmodsecurity.so.3\"\n").expect("parses");
+        assert_eq!(engine.waf_engine.library, PathBuf::from("/nowhere/libmodsecurity.so.3"));
+        assert!(Config::parse("[waf]\nhttps_listn = \"127.0.0.1:1\"\n").is_err(), "unknown keys refused");
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod routes;
 mod rules;
 pub mod tls;
 mod upload;
+mod waf;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use snapshot::SnapshotHandle;
 use store::Store;
 
-pub use auth::Caller;
+pub use auth::{Caller, Duty};
 pub use error::ApiError;
 pub use routes::own_address;
 
@@ -99,6 +100,8 @@ pub struct AppState {
     pub gate: Option<crate::app::gate::GateView>,
     /// The request desk (calendar, mailer, key for secrets).
     pub desk: std::sync::Arc<crate::app::requests::Desk>,
+    /// The web application firewall, when `services.waf` (running, or why it is unavailable).
+    pub waf: Option<crate::app::waf::WafView>,
 }
 
 /// The largest body of a desk request that is not a file: an application or an action.
@@ -134,6 +137,19 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/requests/{id}/actions", axum::routing::post(requests::act).layer(desk_json))
         .route("/requests/{id}/attachments", axum::routing::post(requests::attach).layer(attachment))
         .route("/requests/{id}/attachments/{attachment}", get(requests::attachment))
+        .route("/waf/sites", get(waf::sites).post(waf::add).layer(desk_json))
+        .route("/waf/sites/{domain}", get(waf::site).delete(waf::remove))
+        .route("/waf/sites/{domain}/settings", put(waf::settings).layer(desk_json))
+        .route("/waf/sites/{domain}/certificate", put(waf::certificate).layer(desk_json))
+        .route("/waf/sites/{domain}/exclusions", axum::routing::post(waf::exclude).layer(desk_json))
+        .route("/waf/sites/{domain}/patches", axum::routing::post(waf::patch).layer(desk_json))
+        .route("/waf/sites/{domain}/test", axum::routing::post(waf::test).layer(desk_json))
+        .route("/waf/sites/{domain}/events", get(waf::site_events))
+        .route("/waf/sites/{domain}/proposals", axum::routing::post(waf::propose).layer(desk_json))
+        .route("/waf/events/{transaction}", get(waf::event))
+        .route("/waf/proposals", get(waf::proposals))
+        .route("/waf/proposals/{id}/confirm", axum::routing::post(waf::confirm))
+        .route("/waf/proposals/{id}/decline", axum::routing::post(waf::decline))
         .route("/metrics", get(routes::metrics))
         .fallback(routes::not_found);
     Router::new()
