@@ -15,6 +15,8 @@ mod config;
 mod gate;
 mod json;
 mod mail;
+mod mail_dkim;
+mod mail_explain;
 mod notices;
 mod operator;
 mod org;
@@ -136,7 +138,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Unknown(a) => unknown::run(&config.open_store().await?, a).await,
         Command::Notices(a) => notices::run(&config.open_store().await?, a).await,
         Command::Policy(c) => policy::run(&config, c).await,
-        Command::Mail(c) => mail::run(&config.open_store().await?, c).await,
+        Command::Mail(c) => mail::run(&config, c).await,
         Command::Request(r) => request::run(&config, config.open_store().await?, r).await,
         Command::Gate(c) => gate::run(&config, c).await,
         Command::Block(c) => block::run(&config.open_store().await?, c).await,
