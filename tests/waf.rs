@@ -2,8 +2,9 @@
 //! parts: libmodsecurity and the CRS, nginx as the origin, curl as the browser, the site
 //! added by the CLI with a certificate made by openssl. `waf test` prints the verdict; an
 //! SQL injection in a form gets the block page with its transaction id, which `waf event`
-//! finds; the site set to `detect` by the CLI lets the same form through without a
-//! restart. Without libmodsecurity `up` still starts and says the WAF is unavailable.
+//! finds; exclusions proposed from it through the API and confirmed by the CLI let the
+//! same form through; the site set to `detect` by the CLI lets another attack through
+//! without a restart. Without libmodsecurity `up` still starts and says the WAF is unavailable.
 //!
 //! Needs nginx, curl, openssl and libmodsecurity with the CRS; the test script installs
 //! them. In CI a missing one fails the test; elsewhere it skips.
@@ -116,9 +117,10 @@ fn browse(waf: &str, cert: &str, form: Option<&str>) -> (u16, String, String) {
 }
 
 const INJECTION: &str = "name=Aigerim&comment=1' UNION SELECT password FROM users--";
+const SCRIPT: &str = "name=Aigerim&comment=<script>alert(document.cookie)</script>";
 
 #[test]
-fn a_site_added_by_the_cli_is_protected_by_up_and_set_to_detect_without_a_restart() {
+fn a_site_added_by_the_cli_is_protected_by_up_excused_by_a_confirmed_exclusion_and_set_to_detect() {
     if !prerequisites() {
         return;
     }
@@ -160,12 +162,35 @@ fn a_site_added_by_the_cli_is_protected_by_up_and_set_to_detect_without_a_restar
     });
     assert!(event.contains(SITE) && event.contains("942"), "{event}");
 
-    env.ok(&["waf", "site", "set", SITE, "mode=detect"]);
-    eventually_within("the running WAF lets the form through in detect mode", 20, || {
+    // The duty officer takes it for a false positive: an exclusion proposed (API) for
+    // each rule that matched, confirmed (CLI); the same form then passes in block mode.
+    let duty = env.token("ops", &["--duty"]);
+    let event: serde_json::Value = serde_json::from_str(&event).expect("the event as JSON");
+    let matched: Vec<i64> = event["rules"].as_array().expect("rules").iter().filter_map(|r| r["id"].as_i64()).collect();
+    let attack_rules: Vec<i64> = matched.into_iter().filter(|id| !(949000..950000).contains(id)).collect();
+    assert!(!attack_rules.is_empty(), "{event}");
+    for rule in &attack_rules {
+        let body = serde_json::json!({ "rule": rule, "transaction": transaction, "note": "the comment field" });
+        let proposed = server.post_json(&format!("/api/v1/waf/sites/{SITE}/proposals"), &duty, &body.to_string());
+        assert_eq!(proposed.status, 201, "{}", proposed.body);
+        let id = proposed.json()["id"].as_i64().expect("a proposal id").to_string();
+        env.ok(&["waf", "confirm", &id]);
+    }
+    let shown = env.ok(&["waf", "site", "show", SITE, "--json"]);
+    assert!(attack_rules.iter().all(|r| shown.contains(&r.to_string())), "the exclusions are shown: {shown}");
+    eventually_within("the confirmed exclusions let the form through", 20, || {
         browse(&waf, &cert, Some(INJECTION)).0 == 200
     });
 
-    let metrics = server.get("/api/v1/metrics", &env.token("ops", &["--duty"]));
+    // Another attack is still refused; set to detect by the CLI, it passes without a restart.
+    let (status, _, page) = browse(&waf, &cert, Some(SCRIPT));
+    assert_eq!(status, 403, "{page}");
+    env.ok(&["waf", "site", "set", SITE, "mode=detect"]);
+    eventually_within("the running WAF lets the form through in detect mode", 20, || {
+        browse(&waf, &cert, Some(SCRIPT)).0 == 200
+    });
+
+    let metrics = server.get("/api/v1/metrics", &duty);
     let blocked = metrics.body.lines().find(|l| l.starts_with("waf_blocked_total{") && l.contains(SITE));
     let count = blocked.and_then(|l| l.rsplit(' ').next()).and_then(|n| n.parse::<u64>().ok());
     assert!(count.is_some_and(|n| n >= 1), "the WAF's metrics are in /metrics: {}", metrics.body);
