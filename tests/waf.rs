@@ -215,3 +215,43 @@ fn without_libmodsecurity_up_starts_and_says_the_waf_is_unavailable() {
     assert_eq!(waf["state"], "unavailable", "{}", ready.body);
     assert!(waf["why"].as_str().is_some_and(|w| w.contains("libmodsecurity")), "{}", ready.body);
 }
+
+#[test]
+fn organisations_read_only_their_own_sites_in_the_api_and_the_console() {
+    if !prerequisites() {
+        return;
+    }
+    let mut env = Env::local();
+    env.configure(
+        "[services]\nwaf = true\nmail = false\n[waf]\nhttps_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\n\
+         [waf_engine]\nlibrary = \"/nonexistent/libmodsecurity.so.3\"\n",
+    );
+    let cast = env.cast();
+    env.ok(&["waf", "site", "add", "own.test", "--origin", "192.0.2.10:80", "--owner", &cast.a]);
+    env.ok(&["waf", "site", "add", "other.test", "--origin", "192.0.2.11:80", "--owner", &cast.b]);
+    let org = env.token("ministry-a", &["--organisation", &cast.a]);
+    let duty = env.token("ops", &["--duty"]);
+    let server = env.up();
+
+    let listed = server.get("/api/v1/waf/sites", &org);
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert!(listed.body.contains("own.test") && !listed.body.contains("other.test"), "{}", listed.body);
+    assert_eq!(server.get("/api/v1/waf/sites/other.test", &org).status, 404, "another's site is not there");
+    let proposal = r#"{"rule": 942100}"#;
+    let refused = server.post_json("/api/v1/waf/sites/own.test/proposals", &org, proposal);
+    assert_eq!(refused.status, 403, "an organisation reads only: {}", refused.body);
+    let shown = server.get("/api/v1/waf/sites/own.test", &duty);
+    assert_eq!(shown.status, 200, "{}", shown.body);
+    assert!(shown.body.contains("unavailable"), "the site's state says the WAF is unavailable: {}", shown.body);
+
+    env.user("aigerim", "a long enough password", &["--organisation", &cast.a]);
+    let mut person = common::console::Browser::new(&env, &server, "aigerim");
+    person.login("aigerim", "a long enough password");
+    let page = person.get("/waf");
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("own.test") && !page.body.contains("other.test"), "{}", page.body);
+    assert!(page.body.contains("The WAF is unavailable"), "{}", page.body);
+    assert_eq!(person.get("/waf/other.test").status, 404, "another's site is not shown");
+    let post = person.post("/waf/own.test/proposals", &[("rule", "942100")]);
+    assert_eq!(post.status, 403, "read only: {}", post.body);
+}
