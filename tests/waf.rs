@@ -117,6 +117,17 @@ fn browse(waf: &str, cert: &str, form: Option<&str>) -> (u16, String, String) {
     (status, transaction, body.to_string())
 }
 
+/// The status of a GET of `path` through the WAF.
+fn status_of(waf: &str, cert: &str, path: &str) -> u16 {
+    let port = waf.rsplit(':').next().expect("a port");
+    let out = Command::new("curl")
+        .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", cert])
+        .args(["--resolve", &format!("{SITE}:{port}:127.0.0.1"), &format!("https://{SITE}:{port}{path}")])
+        .output()
+        .expect("curl runs");
+    String::from_utf8_lossy(&out.stdout).trim().parse().expect("a status")
+}
+
 const INJECTION: &str = "name=Aigerim&comment=1' UNION SELECT password FROM users--";
 const SCRIPT: &str = "name=Aigerim&comment=<script>alert(document.cookie)</script>";
 const TRAVERSAL: &str = "name=Aigerim&comment=../../../../etc/passwd";
@@ -161,7 +172,7 @@ fn a_site_added_by_the_cli_is_protected_by_up_excused_by_a_confirmed_exclusion_a
     let benign = env.ok(&["waf", "test", SITE, "--uri", "/contact?name=Aigerim", "--json"]);
     assert!(benign.contains("\"pass\""), "{benign}");
 
-    let server = env.up();
+    let mut server = env.up();
     let waf = server.waf.clone().expect("up names where the WAF listens");
     let (status, _, body) = browse(&waf, &cert, None);
     assert_eq!((status, body.as_str()), (200, "origin answered\n"), "a plain page reaches nginx");
@@ -224,6 +235,16 @@ fn a_site_added_by_the_cli_is_protected_by_up_excused_by_a_confirmed_exclusion_a
         browse(&waf, &cert, Some(SCRIPT)).0 == 200
     });
 
+    // A virtual patch that does not load is refused with the engine's word; a good one
+    // is enforced by the running WAF.
+    let bad = env.write("bad-patch.conf", "SecRule ARGS \"@rx x\" \"id:20002,phase:2,nosuchaction\"\n");
+    let refused = env.fails(&["waf", "patch", SITE, &bad.display().to_string()]);
+    assert!(refused.contains("nosuchaction"), "{refused}");
+    let good = env.write("patch.conf", "SecRule ARGS:id \"!@rx ^[0-9]+$\" \"id:20001,phase:2,deny,log\"\n");
+    env.ok(&["waf", "patch", SITE, &good.display().to_string()]);
+    eventually_within("the running WAF enforces the patch", 20, || status_of(&waf, &cert, "/news?id=abc") == 403);
+    assert_eq!(status_of(&waf, &cert, "/news?id=12"), 200);
+
     // A third attack is refused; set to detect by the CLI, it passes without a restart.
     let (status, _, page) = browse(&waf, &cert, Some(TRAVERSAL));
     assert_eq!(status, 403, "{page}");
@@ -245,6 +266,7 @@ fn a_site_added_by_the_cli_is_protected_by_up_excused_by_a_confirmed_exclusion_a
     let blocked = metrics.body.lines().find(|l| l.starts_with("waf_blocked_total{") && l.contains(SITE));
     let count = blocked.and_then(|l| l.rsplit(' ').next()).and_then(|n| n.parse::<u64>().ok());
     assert!(count.is_some_and(|n| n >= 1), "the WAF's metrics are in /metrics: {}", metrics.body);
+    assert!(server.terminate().success(), "up stops cleanly, the WAF drained");
 }
 
 #[test]
