@@ -176,6 +176,11 @@ fn a_site_added_by_the_cli_is_protected_by_up_excused_by_a_confirmed_exclusion_a
     let waf = server.waf.clone().expect("up names where the WAF listens");
     let (status, _, body) = browse(&waf, &cert, None);
     assert_eq!((status, body.as_str()), (200, "origin answered\n"), "a plain page reaches nginx");
+    let duty = env.token("ops", &["--duty"]);
+    eventually("the API shows the site served with its origin healthy", || {
+        let shown = server.get(&format!("/api/v1/waf/sites/{SITE}"), &duty).json();
+        shown["state"]["state"] == "serving" && shown["state"]["origins"][0] == serde_json::json!([origin, true])
+    });
 
     let (status, transaction, page) = browse(&waf, &cert, Some(INJECTION));
     assert_eq!(status, 403, "{page}");
@@ -190,7 +195,6 @@ fn a_site_added_by_the_cli_is_protected_by_up_excused_by_a_confirmed_exclusion_a
 
     // The duty officer takes it for a false positive: an exclusion proposed (API) for
     // each rule that matched, confirmed (CLI); the same form then passes in block mode.
-    let duty = env.token("ops", &["--duty"]);
     let event: serde_json::Value = serde_json::from_str(&event).expect("the event as JSON");
     let matched: Vec<i64> = event["rules"].as_array().expect("rules").iter().filter_map(|r| r["id"].as_i64()).collect();
     let attack_rules: Vec<i64> = matched.into_iter().filter(|id| !(949000..950000).contains(id)).collect();
