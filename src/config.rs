@@ -212,6 +212,9 @@ mod tests {
         assert_eq!(config.catalog, CatalogConfig::default(), "the example shows the catalog's defaults");
         assert_eq!(config.proxy.icap, iqbsh::IcapConfig::default(), "the example shows the defaults");
         assert_eq!(config.threats, ThreatsConfig::default(), "the example shows the defaults");
+        assert!(!config.services.waf, "the WAF is off unless asked");
+        assert_eq!(config.waf, waf::WafConfig::default(), "the example shows the WAF's defaults");
+        assert_eq!(config.waf_engine, waf::engine::EnginePaths::default(), "the example shows the defaults");
     }
 
     #[test]
