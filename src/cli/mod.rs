@@ -13,6 +13,7 @@ mod calendar;
 mod catalog;
 mod config;
 mod gate;
+mod gate_grant;
 mod json;
 mod mail;
 mod mail_dkim;

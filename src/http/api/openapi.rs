@@ -8,7 +8,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{mail, requests, routes, rules, waf};
+use super::{gate, mail, requests, routes, rules, waf};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -24,6 +24,7 @@ use super::{mail, requests, routes, rules, waf};
         routes::metrics, rules::observe, rules::unknown, rules::notices, rules::blocks, rules::add_block,
         rules::lift_block, mail::systems, mail::connect, mail::system, mail::set_status, mail::queue, mail::held,
         requests::list, requests::file, requests::show, requests::act, requests::attach, requests::attachment,
+        gate::grants, gate::add_grant, gate::revoke_grant,
         waf::sites, waf::add, waf::site, waf::remove, waf::settings, waf::certificate, waf::exclude, waf::patch,
         waf::test, waf::site_events, waf::event, waf::proposals, waf::propose, waf::confirm, waf::decline,
     ),
@@ -36,7 +37,7 @@ use super::{mail, requests, routes, rules, waf};
         (name = "requests", description = "the request desk: applications, their holder and due day"),
         (name = "waf", description = "the web application firewall's protected sites, their events and exclusions (rule 17)"),
         (name = "audit", description = "who changed what"),
-        (name = "gateways", description = "metrics"),
+        (name = "gateways", description = "metrics; the packet gate's grants of services besides the web proxy"),
     )
 )]
 pub struct ApiDoc;
