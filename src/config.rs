@@ -57,6 +57,11 @@ pub struct Config {
     /// Defacement protection of registered sites (rule 18): cycle, bounds, where the
     /// reference copies live (`deface` under `data_dir` unless placed elsewhere).
     pub deface: deface::DefaceConfig,
+    /// The web application firewall's proxy (rule 17); runs when `services.waf`. A
+    /// relative `audit_log` is under `data_dir`; without one, `waf-audit.jsonl` there.
+    pub waf: waf::WafConfig,
+    /// Where the WAF's rule engine (libmodsecurity 3) and the OWASP CRS are.
+    pub waf_engine: waf::engine::EnginePaths,
 }
 
 /// Which gateways run beside the catalog and the API.
@@ -70,11 +75,14 @@ pub struct ServicesConfig {
     /// Defacement protection (`[deface]`): needs no privilege, idle while no site is
     /// protected.
     pub deface: bool,
+    /// The web application firewall (`[waf]`); off by default: it listens on ports 443
+    /// and 80, which need root or `CAP_NET_BIND_SERVICE`.
+    pub waf: bool,
 }
 
 impl Default for ServicesConfig {
     fn default() -> ServicesConfig {
-        ServicesConfig { web: true, mail: true, deface: true }
+        ServicesConfig { web: true, mail: true, deface: true, waf: false }
     }
 }
 
@@ -98,6 +106,8 @@ impl Default for Config {
             gate: gate::GateConfig::default(),
             threats: ThreatsConfig::default(),
             deface: deface::DefaceConfig::default(),
+            waf: waf::WafConfig::default(),
+            waf_engine: waf::engine::EnginePaths::default(),
         }
     }
 }
@@ -147,6 +157,9 @@ impl Config {
         }
         if self.services.deface {
             crate::app::deface::validate(&self.deface, &mut problems);
+        }
+        if self.services.waf {
+            crate::app::waf::validate(&self.waf, &mut problems);
         }
         problems.into_result()
     }
@@ -210,6 +223,9 @@ mod tests {
         assert_eq!(config.proxy.icap, iqbsh::IcapConfig::default(), "the example shows the defaults");
         assert_eq!(config.threats, ThreatsConfig::default(), "the example shows the defaults");
         assert_eq!(config.deface, deface::DefaceConfig::default(), "the example shows the defaults");
+        assert!(!config.services.waf, "the WAF is off unless asked");
+        assert_eq!(config.waf, waf::WafConfig::default(), "the example shows the WAF's defaults");
+        assert_eq!(config.waf_engine, waf::engine::EnginePaths::default(), "the example shows the defaults");
     }
 
     #[test]
@@ -271,9 +287,23 @@ mod tests {
         }
         let text = problems.to_string();
         assert!(text.starts_with(&format!("the configuration has {} problem(s):", problems.0.len())), "{text}");
-        let off = Config { services: ServicesConfig { web: false, mail: false, deface: false }, ..config };
+        let off = Config { services: ServicesConfig { web: false, mail: false, deface: false, waf: false }, ..config };
         let at: Vec<String> = off.validate().expect_err("still refused").0.into_iter().map(|p| p.at).collect();
         assert!(!at.iter().any(|a| a.starts_with("relay.") || a.starts_with("proxy.")), "{at:?}");
+    }
+
+    #[test]
+    fn the_waf_is_off_by_default_and_its_section_checked_when_on() {
+        assert!(!Config::default().services.waf, "ports 443 and 80 need root: off unless asked");
+        let on = Config::parse(
+            "[services]\nwaf = true\n[waf]\nhttps_listen = \"127.0.0.1:8443\"\n[waf.engine]\nthreads = 0\n",
+        )
+        .expect("parses");
+        let at: Vec<String> = on.validate().expect_err("refused").0.into_iter().map(|p| p.at).collect();
+        assert_eq!(at, ["waf.engine.threads"]);
+        let engine = Config::parse("[waf_engine]\nlibrary = \"/nowhere/libmodsecurity.so.3\"\n").expect("parses");
+        assert_eq!(engine.waf_engine.library, PathBuf::from("/nowhere/libmodsecurity.so.3"));
+        assert!(Config::parse("[waf]\nhttps_listn = \"127.0.0.1:1\"\n").is_err(), "unknown keys refused");
     }
 
     #[test]

@@ -24,4 +24,5 @@ pub mod service;
 pub mod signals;
 pub mod store;
 pub mod systemd;
+pub mod waf;
 pub mod web;

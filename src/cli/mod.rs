@@ -5,6 +5,7 @@
 //! reads the configuration, calls down into them and prints.
 
 mod actor;
+mod api;
 mod audit;
 mod block;
 mod ca;
@@ -28,6 +29,7 @@ mod token;
 mod unknown;
 mod up;
 mod user;
+mod waf;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -115,6 +117,10 @@ pub enum Command {
     /// The packet gate: what it enforces and counts, what it does with a source, its rules.
     #[command(subcommand)]
     Gate(gate::GateCmd),
+    /// The web application firewall's protected sites: add, change, exclude rules,
+    /// virtual patches, test a request, read the events, confirm proposed exclusions.
+    #[command(subcommand)]
+    Waf(waf::WafCmd),
     /// Run one reconciler pass now: open due notices, send them, apply passed deadlines.
     /// (`perimeter up` does this on its own every `notices.interval`.)
     Reconcile(reconcile::ReconcileArgs),
@@ -143,6 +149,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Gate(c) => gate::run(&config, c).await,
         Command::Deface(c) => deface::run(&config, c).await,
         Command::Block(c) => block::run(&config.open_store().await?, c).await,
+        Command::Waf(c) => waf::run(&config, c).await,
         Command::Reconcile(a) => reconcile::run(&config, config.open_store().await?, a).await,
     }
 }

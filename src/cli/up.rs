@@ -127,10 +127,21 @@ impl Up<'_> {
         let mail = match config.services.mail {
             true => {
                 let sections = (&config.relay, config.data_dir.as_path(), &config.notices);
-                let mail = crate::app::mail::start(sections, config.catalog.refresh, store, generations).await?;
+                let mail =
+                    crate::app::mail::start(sections, config.catalog.refresh, store, generations.clone()).await?;
                 let gateway = mail.gateway().clone();
                 services.start(mail);
                 Some(gateway)
+            }
+            false => None,
+        };
+        let waf = match config.services.waf {
+            true => {
+                let sections = (&config.waf, &config.waf_engine, config.data_dir.as_path());
+                let waf = crate::app::waf::start(sections, store, generations.clone()).await?;
+                let view = waf.view().clone();
+                services.start(waf);
+                Some(view)
             }
             false => None,
         };
@@ -142,6 +153,7 @@ impl Up<'_> {
         let bound = server.local_addr()?;
         let scheme = if server.tls() { "https" } else { "http" };
         let mut line = up_line(bound, scheme, web.as_ref().map(|w| &*w.proxy), mail.as_deref());
+        line.push_str(&waf_line(waf.as_ref()));
         if gate.is_some() {
             let names: Vec<&str> = config.gate.interfaces.iter().map(|i| i.name.as_str()).collect();
             line.push_str(&format!(" packet gate on {}", names.join(",")));
@@ -158,10 +170,11 @@ impl Up<'_> {
             gate,
             desk,
             deface,
+            waf: waf.clone(),
         };
         let running = config.clone();
         let rules = web.map(|w| w.rules);
-        services.start(Reloader { reloads, path: config_path, store: store.clone(), running, rules, proxy });
+        services.start(Reloader { reloads, path: config_path, store: store.clone(), running, rules, proxy, waf });
         services.start(server.serving(state, config.console_settings()));
         services.start(Watchdog(Notifier::from_env()));
         Ok(line)
@@ -233,6 +246,17 @@ fn up_line(
     up
 }
 
+/// What `up`'s line says of the WAF: where it listens, or that it is unavailable.
+fn waf_line(waf: Option<&crate::app::waf::WafView>) -> String {
+    let Some(waf) = waf else { return String::new() };
+    match (waf.engine(), waf.listening()) {
+        (Err(_), _) => " WAF unavailable (see the log)".into(),
+        (Ok(_), Some((https, Some(http)))) => format!(" WAF on https://{https} http://{http}"),
+        (Ok(_), Some((https, None))) => format!(" WAF on https://{https}"),
+        (Ok(_), None) => String::new(),
+    }
+}
+
 /// The running web gateway: the proxy and the rules it reads.
 struct Web {
     proxy: Arc<iqbsh::ProxyHandle>,
@@ -240,7 +264,8 @@ struct Web {
 }
 
 /// SIGHUP: reads the configuration file again; a bad one is logged and nothing changes.
-/// The categories and policies are reloaded and the access logs reopened at once; other
+/// The categories and policies are reloaded and the access logs (the proxy's, the WAF's
+/// audit log) reopened at once; other
 /// changed sections are named: they take effect at the next start.
 struct Reloader {
     reloads: mpsc::Receiver<()>,
@@ -249,13 +274,14 @@ struct Reloader {
     running: Config,
     rules: Option<iqbsh::RulesHandle>,
     proxy: Option<Arc<iqbsh::ProxyHandle>>,
+    waf: Option<crate::app::waf::WafView>,
 }
 
 impl Service for Reloader {
     const NAME: &'static str = "configuration reloader";
 
     async fn run(self, stop: Stop) -> anyhow::Result<()> {
-        let Reloader { mut reloads, path, store, mut running, rules, proxy } = self;
+        let Reloader { mut reloads, path, store, mut running, rules, proxy, waf } = self;
         loop {
             tokio::select! {
                 got = reloads.recv() => if got.is_none() { return Ok(()) },
@@ -284,6 +310,9 @@ impl Service for Reloader {
             if let Some(proxy) = &proxy {
                 proxy.reopen_access_log().await;
             }
+            if let Some(waf) = &waf {
+                waf.reopen_audit().await;
+            }
             for section in changed_sections(&running, &fresh) {
                 tracing::warn!(section, "reload: this section changed; it takes effect at the next start");
             }
@@ -299,9 +328,22 @@ fn changed_sections(old: &Config, new: &Config) -> Vec<&'static str> {
     let (Some(toml::Value::Table(old)), Some(toml::Value::Table(new))) = (as_toml(old), as_toml(new)) else {
         return Vec::new();
     };
-    const SECTIONS: [&str; 13] = [
-        "data_dir", "store", "api", "catalog", "notices", "calendar", "ca", "log", "services", "proxy", "relay",
-        "gate", "deface",
+    const SECTIONS: [&str; 15] = [
+        "data_dir",
+        "store",
+        "api",
+        "catalog",
+        "notices",
+        "calendar",
+        "ca",
+        "log",
+        "services",
+        "proxy",
+        "relay",
+        "gate",
+        "deface",
+        "waf",
+        "waf_engine",
     ];
     SECTIONS.into_iter().filter(|s| old.get(*s) != new.get(*s)).collect()
 }

@@ -5,7 +5,8 @@
 //! `blocks`, unknown-source `observe`ations, `notices` to operators, connected `mail`
 //! systems and their `held` mail, API `tokens`, console `users` and their `sessions`,
 //! the request desk's applications (`requests`), defacement protection's sites, findings
-//! and events (`deface`), the duty team's `grants` of services besides the web proxy,
+//! and events (`deface`), the web application firewall's protected sites (`waf`), the
+//! duty team's `grants` of services besides the web proxy,
 //! keyset-paginated `pages` of the long lists for the console, the traffic watch's
 //! `shares` between nodes, the `states` records move through, and the `audit` trail in
 //! which every change is recorded
@@ -38,6 +39,7 @@ mod states;
 pub mod testing;
 mod tokens;
 mod users;
+mod waf;
 
 use std::str::FromStr;
 
@@ -67,9 +69,10 @@ pub use requests::{
 };
 pub use sessions::{Session, SessionLimits};
 pub use snapshot::{Observation, now_ms};
-pub use states::{BlockKind, NoticeStatus, ObservationStatus, OutboxStatus};
+pub use states::{BlockKind, NoticeStatus, ObservationStatus, OutboxStatus, ProposalStatus};
 pub use tokens::{Role, TokenInfo};
 pub use users::{LANGUAGES, Lockout, LoginOutcome, MIN_PASSWORD, User, UserRole};
+pub use waf::{NewWafSite, WafProposal, WafSiteChange, WafSiteRecord};
 
 /// Which database serves the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! The states the store keeps, each one type stored as itself (its lowercase name), as
-//! `MailStatus` is: an unknown address's, a notice's, a block's kind, and an outbox
-//! message's. Reading a name the type does not know is an error, never a guess.
+//! `MailStatus` is: an unknown address's, a notice's, a block's kind, an outbox
+//! message's, and an exclusion proposal's. Reading a name the type does not know is an error, never a guess.
 
 use std::fmt;
 use std::str::FromStr;
@@ -81,6 +81,18 @@ states! {
         Auto = "auto",
         /// The duty team, with a reason.
         Manual = "manual",
+    }
+}
+
+states! {
+    /// Where an exclusion proposed from a WAF event stands.
+    ProposalStatus {
+        /// Waiting for the duty team.
+        Proposed = "proposed",
+        /// Confirmed: the exclusion is in the site's settings.
+        Confirmed = "confirmed",
+        /// Declined.
+        Declined = "declined",
     }
 }
 

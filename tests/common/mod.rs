@@ -205,7 +205,8 @@ impl Env {
         let base = after("API on ")
             .map(|s| s.trim_end_matches("/api/v1").to_string())
             .unwrap_or_else(|| panic!("unexpected first line from perimeter up: {line:?}"));
-        Server { child, base, proxy: after("web proxy on "), relay: after("mail relay on ") }
+        let (proxy, relay, waf) = (after("web proxy on "), after("mail relay on "), after("WAF on https://"));
+        Server { child, base, proxy, relay, waf, line: line.trim_end().to_string() }
     }
 }
 
@@ -237,6 +238,10 @@ pub struct Server {
     pub proxy: Option<String>,
     /// The mail relay's address, when it runs.
     pub relay: Option<String>,
+    /// The WAF's HTTPS address, when it runs.
+    pub waf: Option<String>,
+    /// The line `up` printed when it started.
+    pub line: String,
 }
 
 impl Server {

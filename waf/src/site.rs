@@ -132,6 +132,18 @@ impl Site {
         }
         problems
     }
+
+    /// The problems of the certificate and key: they must parse, belong together and
+    /// name every one of the site's names (what a snapshot checks, for a caller that
+    /// wants to know before it stores them).
+    pub fn check_certificate(&self) -> Vec<SiteProblem> {
+        match crate::serve::tls::certified_key(&self.certificate_pem, &self.key_pem, self.names()) {
+            Ok(_) => Vec::new(),
+            Err((field, message)) => {
+                vec![SiteProblem { site: self.domain.clone(), field: field.to_owned(), message }]
+            }
+        }
+    }
 }
 
 /// A host name as browsers send it: lower-case letters, digits, hyphens and dots, at most 253 bytes.

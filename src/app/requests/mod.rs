@@ -344,6 +344,11 @@ impl Desk {
         RequestView::of(record, &self.calendar.current(), today)
     }
 
+    /// The file of the key secrets are sealed with (the WAF seals its sites' keys with it too).
+    pub fn key_file(&self) -> &std::path::Path {
+        &self.key_file
+    }
+
     /// The key for secrets, in the data directory (made private if it is new: with
     /// PostgreSQL nothing else may have created it).
     pub fn sealer(&self) -> Result<Sealer, DeskError> {

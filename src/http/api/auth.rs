@@ -57,9 +57,29 @@ impl Caller {
 
 /// The paths an organisation's token may use (within them, only its own records).
 const ORGANISATION_PATHS: [&str; 2] = ["/api/v1/requests", "/api/v1/deface/sites"];
+/// The paths an organisation's token may read.
+const ORGANISATION_READS: &str = "/api/v1/waf";
 
-fn organisation_may_use(path: &str) -> bool {
-    ORGANISATION_PATHS.iter().any(|p| path.strip_prefix(p).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')))
+fn under(path: &str, prefix: &str) -> bool {
+    path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+fn organisation_may_use(method: &axum::http::Method, path: &str) -> bool {
+    ORGANISATION_PATHS.iter().any(|p| under(path, p))
+        || (method == axum::http::Method::GET && under(path, ORGANISATION_READS))
+}
+/// A caller on the duty team; anyone else is refused with 403 before the handler runs
+/// (and so before it reads a body).
+pub struct Duty(pub Caller);
+
+impl FromRequestParts<AppState> for Duty {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Duty, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        caller.require_duty()?;
+        Ok(Duty(caller))
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -79,9 +99,12 @@ impl FromRequestParts<AppState> for Caller {
         // The API is nested under /api/v1: the path as the client sent it is the original one.
         let path = parts.extensions.get::<axum::extract::OriginalUri>().map_or(parts.uri.path(), |o| o.0.path());
         match state.store.authenticate(secret.trim()).await? {
-            Some((token, Role::Organisation { .. })) if !organisation_may_use(path) => Err(ApiError::forbidden(
-                format!("token '{token}' is an organisation's: it may use only {}", ORGANISATION_PATHS.join(" and ")),
-            )),
+            Some((token, Role::Organisation { .. })) if !organisation_may_use(&parts.method, path) => {
+                Err(ApiError::forbidden(format!(
+                    "token '{token}' is an organisation's: it may use only {} and read {ORGANISATION_READS}",
+                    ORGANISATION_PATHS.join(" and ")
+                )))
+            }
             Some((token, role)) => Ok(Caller { token, role }),
             None => Err(unauthorized("the token is unknown or revoked")),
         }
@@ -91,14 +114,25 @@ impl FromRequestParts<AppState> for Caller {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn an_organisation_token_reaches_only_the_desk() {
+    fn an_organisation_token_reaches_only_the_desk_its_deface_sites_and_reads_its_waf_sites() {
+        use axum::http::Method;
         for ok in
             ["/api/v1/requests", "/api/v1/requests/7", "/api/v1/requests/7/attachments", "/api/v1/deface/sites/a.kz"]
         {
-            assert!(super::organisation_may_use(ok), "{ok}");
+            assert!(super::organisation_may_use(&Method::POST, ok), "{ok}");
         }
-        for refused in ["/api/v1/requestsx", "/api/v1/operators", "/api/v1/blocks", "/api/v1/deface/sitesx", "/"] {
-            assert!(!super::organisation_may_use(refused), "{refused}");
+        for refused in [
+            "/api/v1/requestsx",
+            "/api/v1/operators",
+            "/api/v1/blocks",
+            "/api/v1/",
+            "/",
+            "/api/v1/wafx",
+            "/api/v1/deface/sitesx",
+        ] {
+            assert!(!super::organisation_may_use(&Method::GET, refused), "{refused}");
         }
+        assert!(super::organisation_may_use(&Method::GET, "/api/v1/waf/sites/a.kz/events"));
+        assert!(!super::organisation_may_use(&Method::POST, "/api/v1/waf/sites/a.kz/exclusions"));
     }
 }

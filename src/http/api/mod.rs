@@ -14,6 +14,7 @@ mod routes;
 mod rules;
 pub mod tls;
 mod upload;
+mod waf;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use snapshot::SnapshotHandle;
 use store::Store;
 
-pub use auth::Caller;
+pub use auth::{Caller, Duty};
 pub use error::ApiError;
 pub use routes::own_address;
 
@@ -103,6 +104,8 @@ pub struct AppState {
     pub desk: std::sync::Arc<crate::app::requests::Desk>,
     /// Defacement protection, unless `[services] deface = false`.
     pub deface: Option<::deface::Deface>,
+    /// The web application firewall, when `services.waf` (running, or why it is unavailable).
+    pub waf: Option<crate::app::waf::WafView>,
 }
 
 /// The largest body of a desk request that is not a file: an application or an action.
@@ -146,6 +149,19 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/deface/sites/{domain}/accept", axum::routing::post(deface::accept).layer(desk_json))
         .route("/deface/sites/{domain}/window", put(deface::window).layer(desk_json))
         .route("/deface/sites/{domain}/hostkey", axum::routing::post(deface::host_key).layer(desk_json))
+        .route("/waf/sites", get(waf::sites).post(waf::add).layer(desk_json))
+        .route("/waf/sites/{domain}", get(waf::site).delete(waf::remove))
+        .route("/waf/sites/{domain}/settings", put(waf::settings).layer(desk_json))
+        .route("/waf/sites/{domain}/certificate", put(waf::certificate).layer(desk_json))
+        .route("/waf/sites/{domain}/exclusions", axum::routing::post(waf::exclude).layer(desk_json))
+        .route("/waf/sites/{domain}/patches", axum::routing::post(waf::patch).layer(desk_json))
+        .route("/waf/sites/{domain}/test", axum::routing::post(waf::test).layer(desk_json))
+        .route("/waf/sites/{domain}/events", get(waf::site_events))
+        .route("/waf/sites/{domain}/proposals", axum::routing::post(waf::propose).layer(desk_json))
+        .route("/waf/events/{transaction}", get(waf::event))
+        .route("/waf/proposals", get(waf::proposals))
+        .route("/waf/proposals/{id}/confirm", axum::routing::post(waf::confirm))
+        .route("/waf/proposals/{id}/decline", axum::routing::post(waf::decline))
         .route("/metrics", get(routes::metrics))
         .fallback(routes::not_found);
     Router::new()

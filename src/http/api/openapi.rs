@@ -8,7 +8,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{deface, gate, mail, requests, routes, rules};
+use super::{deface, gate, mail, requests, routes, rules, waf};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -27,6 +27,8 @@ use super::{deface, gate, mail, requests, routes, rules};
         gate::grants, gate::add_grant, gate::revoke_grant,
         deface::sites, deface::add, deface::site, deface::remove, deface::check, deface::accept, deface::window,
         deface::host_key,
+        waf::sites, waf::add, waf::site, waf::remove, waf::settings, waf::certificate, waf::exclude, waf::patch,
+        waf::test, waf::site_events, waf::event, waf::proposals, waf::propose, waf::confirm, waf::decline,
     ),
     modifiers(&Bearer),
     tags(
@@ -36,6 +38,7 @@ use super::{deface, gate, mail, requests, routes, rules};
         (name = "mail", description = "the mail gateway's connected systems (rule 5)"),
         (name = "requests", description = "the request desk: applications, their holder and due day"),
         (name = "deface", description = "defacement protection of registered sites (rule 18)"),
+        (name = "waf", description = "the web application firewall's protected sites, their events and exclusions (rule 17)"),
         (name = "audit", description = "who changed what"),
         (name = "gateways", description = "metrics; the packet gate's grants of services besides the web proxy"),
     )

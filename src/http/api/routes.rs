@@ -33,6 +33,7 @@ pub async fn ready(State(s): State<AppState>) -> Response {
         "ready": !s.stop.is_stopped(),
         "store": if reachable { "reachable" } else { "unreachable" },
         "snapshot_generation": s.snapshot.current().generation(),
+        "waf": s.waf.as_ref().map_or_else(|| json!({ "state": "off" }), |w| w.readiness()),
     });
     let status = if s.stop.is_stopped() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
     (status, Json(body)).into_response()
@@ -351,6 +352,9 @@ pub async fn metrics(State(s): State<AppState>, caller: Caller) -> ApiResult<Res
     }
     if let Some(d) = &s.deface {
         body.push_str(&deface::render_metrics(&d.metrics()));
+    }
+    if let Some(waf) = &s.waf {
+        body.push_str(&waf.render_metrics());
     }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response())
 }

@@ -3,8 +3,9 @@
 //! login rate limits (per account name and per client address, governor) in front of
 //! the store's lockout after consecutive wrong passwords.
 //!
-//! An organisation's staff reach only the request desk, the root certificate and their
-//! own settings: every other page refuses them here, before any handler runs.
+//! An organisation's staff reach only the request desk, the root certificate, their own
+//! settings and (to read) their own WAF sites' pages: every other page refuses them here,
+//! before any handler runs.
 //!
 //! Must not: say whether an unknown name exists; accept a state-changing form without
 //! the session's CSRF token; redirect after login anywhere but a path of this console.
@@ -192,7 +193,7 @@ impl FromRequestParts<Console> for Person {
             None => None,
         };
         match session {
-            Some(session) if !may_open(&session.user.role, parts.uri.path()) => {
+            Some(session) if !may_open(&session.user.role, &parts.method, parts.uri.path()) => {
                 Err(ConsoleError::forbidden("an organisation's staff use the request desk only").into_response())
             }
             Some(session) => {
@@ -212,14 +213,16 @@ impl FromRequestParts<Console> for Person {
 }
 
 /// Whether a person of `role` may open `path`: an organisation's staff only the desk
-/// (`/requests…`), the root certificate (`/ca…`), the home page, language and logout.
-fn may_open(role: &UserRole, path: &str) -> bool {
+/// (`/requests…`), the root certificate (`/ca…`), the home page, language and logout,
+/// and read (GET) their own WAF sites' pages (`/waf…`; each page checks the owner).
+fn may_open(role: &UserRole, method: &Method, path: &str) -> bool {
     let under = |prefix: &str| path.strip_prefix(prefix).is_some_and(|r| r.is_empty() || r.starts_with('/'));
     match role {
         UserRole::Organisation { .. } => {
             matches!(path, "/" | "/lang" | "/logout" | "/ca/root.pem" | "/ca/root.der")
                 || under("/requests")
                 || path == "/ca"
+                || (method == Method::GET && under("/waf"))
         }
         _ => true,
     }
@@ -408,7 +411,7 @@ pub async fn set_lang(State(console): State<Console>, person: Person, Form(form)
 
 #[cfg(test)]
 mod tests {
-    use super::{UserRole, may_open, safe_next};
+    use super::{Method, UserRole, may_open, safe_next};
 
     #[test]
     fn after_login_only_console_paths() {
@@ -420,14 +423,19 @@ mod tests {
     }
 
     #[test]
-    fn an_organisations_staff_open_only_the_desk_and_the_root_certificate() {
+    fn an_organisations_staff_open_only_the_desk_the_root_certificate_and_read_waf_pages() {
         let org = UserRole::Organisation { organisation: policies::Bin::with_check_digit("98014000001").unwrap() };
+        let (get, post) = (Method::GET, Method::POST);
         for ok in ["/", "/requests", "/requests/3", "/requests/3/act", "/ca", "/ca/root.pem", "/lang", "/logout"] {
-            assert!(may_open(&org, ok), "{ok}");
+            assert!(may_open(&org, &post, ok), "{ok}");
         }
         for refused in ["/today", "/operators", "/operators/alpha", "/audit", "/requestsx", "/ca/rotate", "/mail"] {
-            assert!(!may_open(&org, refused), "{refused}");
+            assert!(!may_open(&org, &get, refused), "{refused}");
         }
-        assert!(may_open(&UserRole::Auditor, "/audit"));
+        for read in ["/waf", "/waf/portal.example.kz", "/waf/tx"] {
+            assert!(may_open(&org, &get, read) && !may_open(&org, &post, read), "{read}");
+        }
+        assert!(!may_open(&org, &post, "/waf/proposals/1/confirm") && !may_open(&org, &get, "/wafx"));
+        assert!(may_open(&UserRole::Auditor, &get, "/audit"));
     }
 }

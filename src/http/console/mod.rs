@@ -24,6 +24,7 @@ mod system;
 mod today;
 mod upload;
 mod view;
+mod waf;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -137,6 +138,13 @@ pub fn router(console: Console) -> Router {
         .route("/mail/{name}", get(mail::system))
         .route("/mail/{name}/status", post(mail::set_status))
         .route("/mail/{name}/held", post(mail::held))
+        .route("/waf", get(waf::sites))
+        .route("/waf/tx", get(waf::find))
+        .route("/waf/{domain}", get(waf::site))
+        .route("/waf/{domain}/events/{id}", get(waf::event))
+        .route("/waf/{domain}/proposals", post(waf::propose))
+        .route("/waf/proposals/{id}/confirm", post(waf::confirm))
+        .route("/waf/proposals/{id}/decline", post(waf::decline))
         .route("/requests", get(desk::list))
         .route("/requests/new", get(filing::new).post(filing::file))
         .route("/requests/{id}", get(desk::detail))

@@ -27,13 +27,16 @@ pub fn page(person: &Person, title: &str, active: &str, body: Markup) -> Html<St
             ("audit", "/audit".into()),
             ("ca", "/ca".into()),
         ],
-        UserRole::Organisation { .. } => vec![("requests", "/requests".into()), ("ca", "/ca".into())],
+        UserRole::Organisation { .. } => {
+            vec![("requests", "/requests".into()), ("waf", "/waf".into()), ("ca", "/ca".into())]
+        }
         UserRole::Duty | UserRole::Auditor => vec![
             ("today", "/today".into()),
             ("unknown", "/unknown".into()),
             ("notices", "/notices".into()),
             ("blocks", "/blocks".into()),
             ("mail", "/mail".into()),
+            ("waf", "/waf".into()),
             ("requests", "/requests".into()),
             ("operators", "/operators".into()),
             ("organisations", "/organisations".into()),
