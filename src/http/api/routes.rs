@@ -161,7 +161,7 @@ pub async fn import(
     let format = Format::from_content_type(body.content_type()).ok_or_else(|| {
         ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "send the list as Content-Type: text/csv or application/json")
     })?;
-    let reading = body.open(&caller.actor(), Route::List)?;
+    let reading = body.open(&caller.actor(), Route::List).map_err(super::upload::list_error)?;
     let (rows, problems) = super::upload::read_list(format, reading).await?;
     let disclosure = if caller.own_operator().is_some() { Disclosure::OwnOnly } else { Disclosure::Full };
     let actor = caller.actor();

@@ -13,7 +13,7 @@ use catalog::format::{self, Format, Problems, RawRow};
 use tokio::sync::mpsc;
 
 use super::ApiError;
-use crate::http::body::Reading;
+use crate::http::body::{BodyError, Reading};
 
 /// Chunks in flight between the connection and the reader.
 const IN_FLIGHT: usize = 8;
@@ -42,9 +42,20 @@ pub async fn read_list(format: Format, mut body: Reading) -> Result<(Vec<RawRow>
     drop(tx);
     let read = reader.await;
     if let Some(e) = failure {
-        return Err(e.into());
+        return Err(list_error(e));
     }
     read.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("reading the list failed: {e}")))
+}
+
+/// Why a list was not read; a list over its limit names the setting that sets it.
+pub fn list_error(e: BodyError) -> ApiError {
+    match e {
+        BodyError::TooLarge { limit } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the list is larger than the API accepts ({limit} bytes, api.max_body_mib)"),
+        ),
+        other => other.into(),
+    }
 }
 
 /// The body's chunks as a reader, for the blocking list reader.

@@ -99,8 +99,10 @@ pub enum Route {
     Desk,
     /// A gateway's batch of observations: 16 MiB.
     Observations,
-    /// An attachment, alone or in a multipart form: 10 MiB and the form around it.
+    /// An attachment sent alone (the API): 10 MiB.
     Attachment,
+    /// An attachment in a multipart form (the console): 10 MiB and the form around it.
+    AttachmentForm,
     /// An operator's IP list: `[api] max_body_mib`.
     List,
 }
@@ -116,7 +118,8 @@ impl Route {
             Route::Form | Route::Desk => 1 << 20,
             Route::Change => 64 << 10,
             Route::Observations => 16 << 20,
-            Route::Attachment => desk::attachment::MAX_BYTES + MULTIPART_SLACK,
+            Route::Attachment => desk::attachment::MAX_BYTES,
+            Route::AttachmentForm => desk::attachment::MAX_BYTES + MULTIPART_SLACK,
             Route::List => list_bytes,
         }
     }

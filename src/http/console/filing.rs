@@ -144,7 +144,7 @@ pub async fn attach(
     if !Asker::of_person(person.role()).is(&record.application.applicant) {
         return Err(ConsoleError::forbidden("only the applicant and the duty team attach files"));
     }
-    let mut form = person.multipart(body, Route::Attachment).await?;
+    let mut form = person.multipart(body, Route::AttachmentForm).await?;
     let mut file = None;
     while let Some(field) = form.next().await? {
         if field.name() != Some("file") || file.is_some() {
