@@ -14,6 +14,15 @@
 //! whole new tables loses none of a catalogued stream's datagrams; `gate status`,
 //! `gate explain` and `/metrics` show it; SIGTERM detaches the gate.
 //!
+//! Services besides the web proxy (rule 15-2): TCP 8443, UDP 8443 and TCP 8080 stay out
+//! in both families until the organisation is granted them; a grant opens its protocol,
+//! ports and destinations only, QUIC on a granted port included; ICMP passes only where
+//! `[gate] allow` opens it; a grant added while a UDP flow is open lets it through and
+//! its revocation stops it (the times are printed); an expired grant opens nothing, and
+//! a grant expiring while the gate is killed ends in the kernel all the same. A second
+//! link (operator beta's) shows sources bound to their operator's link: each link's own
+//! sources pass, the other operator's are dropped and counted as spoofed, both families.
+//!
 //! Link control is let through only to the gateway itself: neighbour discovery (every
 //! type, 133-137) from unknown and blocked sources, and anything from link-local,
 //! unspecified and 0.0.0.0 sources (DHCPv6, MLD), sent towards the Internet, never
@@ -38,9 +47,13 @@ use common::{Env, eventually};
 
 /// The Internet side's helpers: echo servers, a recording sink, probes and a stream.
 const HELPER: &str = r#"
-import socket, sys, threading, time
+import os, socket, struct, sys, threading, time
 mode = sys.argv[1]
 def fam(a): return socket.AF_INET6 if ':' in a else socket.AF_INET
+def csum(b):
+    if len(b) % 2: b += b'\0'
+    t = sum(struct.unpack('!%dH' % (len(b) // 2), b)); t = (t >> 16) + (t & 0xffff); t += t >> 16
+    return (~t) & 0xffff
 if mode == 'serve':
     t = socket.socket(socket.AF_INET6, socket.SOCK_STREAM); t.bind(('::', 0)); t.listen(64)
     port = t.getsockname()[1]
@@ -62,6 +75,24 @@ if mode == 'serve':
             d, a = k.recvfrom(64)
             d = d.rsplit(b'\0', 1)[-1].decode(errors='replace')
             out.write('%.6f %s %s\n' % (time.time(), a[0].replace('::ffff:', ''), d))
+    # Ports only a grant opens: TCP 8443 and 8080 echo; UDP 8443 echoes and records.
+    extra = [socket.socket(socket.AF_INET6, socket.SOCK_STREAM) for _ in range(2)]
+    for s_, p_ in zip(extra, (8443, 8080)): s_.bind(('::', p_)); s_.listen(64)
+    g = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); g.bind(('::', 8443))
+    gout = open(sys.argv[4], 'a', buffering=1)
+    def echo(srv):
+        while True:
+            c, _ = srv.accept(); c.settimeout(2)
+            try: c.sendall(c.recv(64))
+            except OSError: pass
+            c.close()
+    def granted():
+        while True:
+            d, a = g.recvfrom(64); g.sendto(d, a)
+            d = d.rsplit(b'\0', 1)[-1].decode(errors='replace')
+            gout.write('%.6f %s %s\n' % (time.time(), a[0].replace('::ffff:', ''), d))
+    for s_ in extra: threading.Thread(target=echo, args=(s_,), daemon=True).start()
+    threading.Thread(target=granted, daemon=True).start()
     q = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); q.bind(('::', 443))
     i = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
     def quic():
@@ -80,10 +111,6 @@ elif mode == 'craft':
     dev, dmac, cases = sys.argv[2], bytes.fromhex(sys.argv[3].replace(':', '')), sys.argv[4:]
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind((dev, 0))
     smac = s.getsockname()[4]
-    def csum(b):
-        if len(b) % 2: b += b'\0'
-        t = sum(struct.unpack('!%dH' % (len(b) // 2), b)); t = (t >> 16) + (t & 0xffff); t += t >> 16
-        return (~t) & 0xffff
     def upper(src, dst, proto, body, at):
         if ':' in src:
             pseudo = socket.inet_pton(socket.AF_INET6, src) + socket.inet_pton(socket.AF_INET6, dst) + struct.pack('!IxxxB', len(body), proto)
@@ -121,6 +148,23 @@ elif mode == 'probe':
         print('ok' if r == b'hello' else 'wrong'); sys.exit(0)
     except ConnectionRefusedError: print('refused'); sys.exit(1)
     except OSError as e: print(type(e).__name__); sys.exit(1)
+elif mode == 'ping':
+    # One ICMP or ICMPv6 echo; ok when its reply comes back.
+    src, dst, wait = sys.argv[2], sys.argv[3], float(sys.argv[4])
+    v6 = ':' in dst
+    s = socket.socket(fam(dst), socket.SOCK_RAW, socket.IPPROTO_ICMPV6 if v6 else socket.IPPROTO_ICMP)
+    s.settimeout(wait); s.bind((src, 0))
+    ident = os.getpid() & 0xffff
+    body = struct.pack('!BBHHH', 128 if v6 else 8, 0, 0, ident, 1) + b'perimeter'
+    if not v6: body = body[:2] + struct.pack('!H', csum(body)) + body[4:]
+    s.sendto(body, (dst, 0))
+    end = time.time() + wait
+    while time.time() < end:
+        try: d, a = s.recvfrom(256)
+        except OSError: break
+        if not v6: d = d[(d[0] & 15) * 4:]
+        if d[0] == (129 if v6 else 0) and struct.unpack('!H', d[4:6])[0] == ident: print('ok'); sys.exit(0)
+    print('timeout'); sys.exit(1)
 elif mode == 'stream':
     src, dst, port, count, rate = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
     s = socket.socket(fam(dst), socket.SOCK_DGRAM); s.bind((src, 0))
@@ -140,6 +184,9 @@ const BLOCKED6: &str = "2001:db8:1::3";
 const UNKNOWN6: &str = "2001:db8:1::200";
 const NET4: &str = "203.0.113.10";
 const NET6: &str = "2001:db8:2::10";
+/// Organisation C's workstations behind operator beta's link.
+const BETA4: &str = "192.0.2.2";
+const BETA6: &str = "2001:db8:3::2";
 
 /// Whether `what` is there; in CI its absence fails the test, elsewhere it skips.
 fn required(what: &str, present: bool) -> bool {
@@ -177,6 +224,9 @@ struct Lab {
     net: String,
     /// The gateway's workstation-facing interface, where the gate sits.
     gate_if: String,
+    /// Operator beta's workstations and the gateway's interface on their link.
+    ws2: String,
+    gate_if2: String,
 }
 
 impl Lab {
@@ -187,8 +237,10 @@ impl Lab {
             gw: format!("pgg{tag}{id}"),
             net: format!("pgn{tag}{id}"),
             gate_if: format!("gi{tag}{id}"),
+            ws2: format!("pgv{tag}{id}"),
+            gate_if2: format!("gj{tag}{id}"),
         };
-        for ns in [&lab.ws, &lab.gw, &lab.net] {
+        for ns in [&lab.ws, &lab.gw, &lab.net, &lab.ws2] {
             let _ = Command::new("ip").args(["netns", "del", ns]).output();
             sh(&["ip", "netns", "add", ns]);
             sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
@@ -209,11 +261,28 @@ impl Lab {
             &lab.gw,
         ]);
         sh(&["ip", "link", "add", "up0", "netns", &lab.gw, "type", "veth", "peer", "name", "net0", "netns", &lab.net]);
+        sh(&[
+            "ip",
+            "link",
+            "add",
+            "ws20",
+            "netns",
+            &lab.ws2,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &lab.gate_if2,
+            "netns",
+            &lab.gw,
+        ]);
         let addrs = [
             (&lab.ws, "ws0", vec![KNOWN4, BLOCKED4, UNKNOWN4], vec![KNOWN6, BLOCKED6, UNKNOWN6], "24", "64"),
             (&lab.gw, lab.gate_if.as_str(), vec!["198.51.100.1"], vec!["2001:db8:1::1"], "24", "64"),
             (&lab.gw, "up0", vec!["203.0.113.1"], vec!["2001:db8:2::1"], "24", "64"),
             (&lab.net, "net0", vec![NET4], vec![NET6], "24", "64"),
+            (&lab.ws2, "ws20", vec![BETA4], vec![BETA6], "24", "64"),
+            (&lab.gw, lab.gate_if2.as_str(), vec!["192.0.2.1"], vec!["2001:db8:3::1"], "24", "64"),
         ];
         for (ns, dev, v4, v6, l4, l6) in addrs {
             for a in v4 {
@@ -226,6 +295,8 @@ impl Lab {
         }
         sh(&["ip", "-n", &lab.ws, "route", "add", "default", "via", "198.51.100.1"]);
         sh(&["ip", "-n", &lab.ws, "-6", "route", "add", "default", "via", "2001:db8:1::1"]);
+        sh(&["ip", "-n", &lab.ws2, "route", "add", "default", "via", "192.0.2.1"]);
+        sh(&["ip", "-n", &lab.ws2, "-6", "route", "add", "default", "via", "2001:db8:3::1"]);
         sh(&["ip", "-n", &lab.net, "route", "add", "default", "via", "203.0.113.1"]);
         sh(&["ip", "-n", &lab.net, "-6", "route", "add", "default", "via", "2001:db8:2::1"]);
         sh(&[
@@ -238,6 +309,11 @@ impl Lab {
             "net.ipv4.ip_forward=1",
             "net.ipv6.conf.all.forwarding=1",
         ]);
+        // No reverse-path filter: spoofed sources must meet the gate, not the kernel's filter.
+        for conf in ["all", "default", lab.gate_if.as_str(), lab.gate_if2.as_str()] {
+            let key = format!("net.ipv4.conf.{conf}.rp_filter=0");
+            sh(&["ip", "netns", "exec", &lab.gw, "sysctl", "-qw", &key]);
+        }
         lab
     }
 
@@ -273,9 +349,17 @@ impl Lab {
         .expect("the stream starts")
     }
 
-    /// The MAC address of the gateway's workstation-facing interface.
-    fn gateway_mac(&self) -> String {
-        let out = sh(&["ip", "-n", &self.gw, "link", "show", &self.gate_if]);
+    /// One ICMP or ICMPv6 echo from `src`; Ok when the reply comes back.
+    fn ping(&self, src: &str, dst: &str) -> Result<(), String> {
+        let out =
+            self.in_ns(&self.ws, &["python3", "-c", HELPER, "ping", src, dst, "1"]).output().expect("python3 runs");
+        let said = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if out.status.success() { Ok(()) } else { Err(said) }
+    }
+
+    /// The MAC address of one of the gateway's interfaces.
+    fn gateway_mac(&self, gate_if: &str) -> String {
+        let out = sh(&["ip", "-n", &self.gw, "link", "show", gate_if]);
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         let after = text.split("link/ether ").nth(1).unwrap_or_else(|| panic!("no MAC in {text}"));
         after.split_whitespace().next().expect("a MAC").to_owned()
@@ -284,10 +368,15 @@ impl Lab {
     /// Writes crafted frames (`src,dst,udp|icmp,port-or-type,hops,extension headers,mark`,
     /// each three times) from the workstations' side of the link straight to the gateway.
     fn craft(&self, cases: &[String]) {
-        let mac = self.gateway_mac();
-        let mut args = vec!["python3", "-c", HELPER, "craft", "ws0", &mac];
+        self.craft_on(&self.ws, "ws0", &self.gate_if, cases);
+    }
+
+    /// `craft` from the workstations' side of another link.
+    fn craft_on(&self, ns: &str, dev: &str, gate_if: &str, cases: &[String]) {
+        let mac = self.gateway_mac(gate_if);
+        let mut args = vec!["python3", "-c", HELPER, "craft", dev, &mac];
         args.extend(cases.iter().map(String::as_str));
-        let out = self.in_ns(&self.ws, &args).output().expect("python3 runs");
+        let out = self.in_ns(ns, &args).output().expect("python3 runs");
         assert!(out.status.success(), "crafting frames: {}", String::from_utf8_lossy(&out.stderr));
     }
 
@@ -316,7 +405,7 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        for ns in [&self.ws, &self.gw, &self.net] {
+        for ns in [&self.ws, &self.gw, &self.net, &self.ws2] {
             let _ = Command::new("ip").args(["netns", "del", ns]).output();
         }
     }
@@ -374,7 +463,10 @@ fn origin_certificate(env: &Env) {
     openssl(env, &[&sign[..], &["-out", "o.pem", "-days", "30", "-extfile", "san.ext"]].concat());
 }
 
-fn configure(env: &mut Env, lab: &Lab, backend: &str) {
+/// The lab's configuration: both links guarded (alpha's and beta's), the sink's UDP port
+/// and ICMPv6 to the Internet host opened for every source by `[gate] allow`, the echo
+/// port granted to organisation A by the duty team.
+fn configure(env: &mut Env, lab: &Lab, backend: &str, (echo, sink): (u16, u16)) {
     let cast = env.cast();
     let today = time::OffsetDateTime::now_utc().date();
     std::fs::create_dir_all(env.path("categories")).expect("categories dir");
@@ -407,15 +499,22 @@ deny = []
 "origin.test" = ["{NET4}"]
 "casino.test" = ["{NET4}"]
 [gate]
-interfaces = [{{ name = "{}", link = "alpha-1" }}]
+interfaces = [{{ name = "{}", link = "alpha-1" }}, {{ name = "{}", link = "beta-1" }}]
 backend = "{backend}"
 sample_interval = "1s"
 pin_dir = "{dir}/bpf"
+allow = [{{ proto = "udp", ports = [{sink}] }}, {{ proto = "icmp", to = ["{NET6}/128"] }}]
 "#,
-        lab.gate_if
+        lab.gate_if, lab.gate_if2
     ));
     env.write("list.csv", &format!("198.51.100.0/25,{a}\n2001:db8:1::/120,{a}\n", a = cast.a));
     env.ok(&["catalog", "import", "--operator", "alpha", env.path("list.csv").to_str().expect("utf-8")]);
+    env.write("beta.csv", &format!("192.0.2.0/25,{c}\n2001:db8:3::/64,{c}\n", c = cast.c));
+    env.ok(&["catalog", "import", "--operator", "beta", env.path("beta.csv").to_str().expect("utf-8")]);
+    for proto in ["tcp", "udp"] {
+        let port = echo.to_string();
+        env.ok(&["gate", "grant", "add", &cast.a, "--proto", proto, "--ports", &port, "--reason", "gate test: echo"]);
+    }
     env.ok(&["ca", "init"]);
     env.ok(&["ca", "export", "-o", env.path("gateway-root.pem").to_str().expect("utf-8")]);
 }
@@ -433,10 +532,21 @@ fn gate_test(backend: &str, tag: &str) {
     let lab = Lab::new(tag);
     let _pins = Bpffs::mount(&env.path("bpf"));
     origin_certificate(&env);
-    configure(&mut env, &lab, backend);
     let sink_file = env.path("sink.log");
+    let granted_file = env.path("granted.log");
     let mut serve = lab
-        .in_ns(&lab.net, &["python3", "-c", HELPER, "serve", sink_file.to_str().expect("utf-8"), "300"])
+        .in_ns(
+            &lab.net,
+            &[
+                "python3",
+                "-c",
+                HELPER,
+                "serve",
+                sink_file.to_str().expect("utf-8"),
+                "400",
+                granted_file.to_str().expect("utf-8"),
+            ],
+        )
         .stdout(Stdio::piped())
         .spawn()
         .expect("the Internet's servers start");
@@ -446,6 +556,7 @@ fn gate_test(backend: &str, tag: &str) {
     let _servers = Running(serve);
     let ports: Vec<u16> = line.split_whitespace().map(|p| p.parse().expect("port")).collect();
     let (echo, sink) = (ports[0], ports[1]);
+    configure(&mut env, &lab, backend, (echo, sink));
     let origin = lab
         .in_ns(
             &lab.net,
@@ -472,6 +583,8 @@ fn gate_test(backend: &str, tag: &str) {
     let gateway_root = env.path("gateway-root.pem").display().to_string();
 
     reachability(&lab, echo, &gateway_root);
+    grants_open_only_what_they_name(&env, &lab, &granted_file);
+    spoofed_sources_stay_out(&env, &lab, sink, &sink_file);
     eventually("the unknown sources are reported with their link", || {
         let list = env.ok(&["unknown", "--operator", "alpha", "--json"]);
         [UNKNOWN4, UNKNOWN6].iter().all(|ip| list.contains(ip)) && list.contains("alpha-1")
@@ -481,7 +594,8 @@ fn gate_test(backend: &str, tag: &str) {
     link_control_stays_on_the_link(&env, &lab, sink, &sink_file, backend);
     no_loss_across_a_whole_swap(&env, &lab, sink, &sink_file);
     status_explain_and_metrics(&env, &lab, &server, backend);
-    server = killed_and_restarted(&env, &lab, server, echo, backend);
+    server = killed_and_restarted(&env, &lab, server, (echo, sink, &sink_file), backend);
+    server = grant_ends_in_the_kernel_of_a_killed_gate(&env, &lab, server, backend);
 
     let exit = server.terminate();
     assert!(exit.success(), "perimeter up stops cleanly on SIGTERM: {exit:?}");
@@ -577,7 +691,13 @@ fn link_control_stays_on_the_link(env: &Env, lab: &Lab, sink: u16, sink_file: &s
 /// stays attached through its pinned link (in the README's recipe: `ip netns exec`, pins
 /// on a bpffs the host mounted), the nftables table stays in the kernel; the next `up`
 /// takes over in one step, with no moment in which an unknown source passes.
-fn killed_and_restarted(env: &Env, lab: &Lab, mut server: common::Server, echo: u16, backend: &str) -> common::Server {
+fn killed_and_restarted(
+    env: &Env,
+    lab: &Lab,
+    mut server: common::Server,
+    (echo, sink, sink_file): (u16, u16, &std::path::Path),
+    backend: &str,
+) -> common::Server {
     server.signal("KILL");
     assert!(server.wait_exit(10).is_some(), "perimeter up is killed");
     if backend == "xdp" {
@@ -590,8 +710,16 @@ fn killed_and_restarted(env: &Env, lab: &Lab, mut server: common::Server, echo: 
             let probe = lab.probe(kind, unknown, dst, echo, "1");
             assert!(probe.is_err(), "{kind} from unknown {unknown} must not pass a killed {backend} gate");
             assert_eq!(lab.probe(kind, known, dst, echo, "2"), Ok(()), "{kind} from {known} passes a killed gate");
+            let ungranted = lab.probe(kind, known, dst, 8443, "1");
+            assert!(ungranted.is_err(), "{kind} 8443 from {known} stays ungranted with the {backend} gate killed");
         }
     }
+    let case = |src: &str, dst: &str, mark: &str| format!("{src},{dst},udp,{sink},64,0,{mark}");
+    lab.craft(&[case(BETA4, NET4, "killed-spoof4"), case(BETA6, NET6, "killed-spoof6"), case(KNOWN4, NET4, "killed4")]);
+    let seen = |what: &str| records(sink_file).iter().any(|(_, w)| w == what);
+    eventually("a catalogued source passes the killed gate", || seen("killed4"));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!seen("killed-spoof4") && !seen("killed-spoof6"), "spoofed sources stay out of a killed {backend} gate");
     let server = env.up_in(Some(&lab.gw), "warn", Stdio::inherit(), &[]);
     if backend == "xdp" {
         eventually("the restarted gate has taken the pinned link over", || {
@@ -722,6 +850,171 @@ fn no_loss_across_a_whole_swap(env: &Env, lab: &Lab, sink: u16, sink_file: &std:
     assert!(status["last_change"].as_str().is_some_and(|c| c.starts_with("whole")), "whole tables swapped: {status}");
 }
 
+/// An RFC 3339 instant `secs` from now (UTC).
+fn in_secs(secs: i64) -> String {
+    let at = time::OffsetDateTime::now_utc() + time::Duration::seconds(secs);
+    at.format(&time::format_description::well_known::Rfc3339).expect("formats")
+}
+
+/// Catalogued sources reach only the proxy, the gateway's `allow` and what their
+/// organisation is granted: TCP 8443, UDP 8443 and TCP 8080 stay out in both families
+/// until granted; a grant opens its protocol and ports only (to its destinations only,
+/// when it names some), QUIC included; ICMP passes only where `allow` opens it; a grant
+/// added while a flow is open lets it through, and revoked, stops it (times printed); an
+/// expired grant opens nothing; `gate explain` and `grant list` name them.
+fn grants_open_only_what_they_name(env: &Env, lab: &Lab, granted_file: &std::path::Path) {
+    let cast_a = common::bin("98014000001");
+    for (known, dst) in [(KNOWN4, NET4), (KNOWN6, NET6)] {
+        for (kind, port) in [("tcp", 8443), ("udp", 8443), ("tcp", 8080)] {
+            assert!(lab.probe(kind, known, dst, port, "1").is_err(), "{kind} {port} from {known} needs a grant");
+        }
+    }
+    assert_eq!(lab.ping(KNOWN6, NET6), Ok(()), "ICMPv6 to the host [gate] allow names passes");
+    assert!(lab.ping(KNOWN4, NET4).is_err(), "ICMP elsewhere is not opened");
+
+    let tcp = env.ok(&["gate", "grant", "add", &cast_a, "--proto", "tcp", "--ports", "8443", "--reason", "ticket 1"]);
+    let tcp_id = tcp.split_whitespace().nth(1).expect("grant N:").trim_end_matches(':').to_owned();
+    eventually("the TCP grant reaches the kernel", || lab.probe("tcp", KNOWN4, NET4, 8443, "1").is_ok());
+    assert_eq!(lab.probe("tcp", KNOWN6, NET6, 8443, "2"), Ok(()), "a grant without destinations: both families");
+    assert!(lab.probe("tcp", KNOWN4, NET4, 8080, "1").is_err(), "only the granted port");
+    assert!(lab.probe("udp", KNOWN4, NET4, 8443, "1").is_err(), "only the granted protocol");
+
+    // A flow already open: UDP 8443 streams before its grant exists.
+    let rate = 200;
+    let stream = Running(lab.stream(KNOWN4, NET4, 8443, rate * 20, rate));
+    let from = |t: f64| arrivals(granted_file).into_iter().filter(|(at, s, _)| s == KNOWN4 && *at > t).count();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    assert_eq!(from(0.0), 0, "no UDP 8443 passes before its grant");
+    let granted_at = now();
+    let udp = env.ok(&[
+        "gate",
+        "grant",
+        "add",
+        &cast_a,
+        "--proto",
+        "udp",
+        "--ports",
+        "8443",
+        "--to",
+        &format!("{NET4}/32"),
+        "--reason",
+        "ticket 2",
+    ]);
+    let udp_id = udp.split_whitespace().nth(1).expect("grant N:").trim_end_matches(':').to_owned();
+    eventually("the open flow passes once granted", || from(granted_at) > 0);
+    let first = arrivals(granted_file).iter().filter(|(_, s, _)| s == KNOWN4).map(|a| a.0).fold(f64::MAX, f64::min);
+    println!("{}: UDP 8443 passes {:.0} ms after `gate grant add` began", lab.tag(), (first - granted_at) * 1e3);
+    assert!(lab.probe("udp", KNOWN6, NET6, 8443, "1").is_err(), "the grant names one destination");
+    // QUIC passes a granted port, not another destination or port.
+    let case = |src: &str, dst: &str, port: u16, mark: &str| format!("{src},{dst},quic,{port},64,0,{mark}");
+    lab.craft(&[case(KNOWN4, NET4, 8443, "qgranted"), case(KNOWN6, NET6, 8443, "qother")]);
+    let marks = || records(granted_file).into_iter().map(|(_, w)| w).collect::<Vec<_>>();
+    eventually("QUIC on a granted port passes", || marks().iter().any(|m| m == "qgranted"));
+    assert!(!marks().iter().any(|m| m == "qother"), "QUIC to a destination the grant does not name");
+
+    let explained = env.ok(&["gate", "explain", KNOWN4]);
+    for needle in [format!("grant {tcp_id} (tcp 8443 to anywhere"), format!("grant {udp_id} (udp 8443 to {NET4}/32")] {
+        assert!(explained.contains(&needle), "{needle} in:\n{explained}");
+    }
+
+    let revoked_at = now();
+    env.ok(&["gate", "grant", "revoke", &udp_id, "--reason", "ticket 2 closed"]);
+    let mut last = 0.0;
+    eventually("revoking the grant stops the open flow", || {
+        let latest = arrivals(granted_file).iter().filter(|(_, s, _)| s == KNOWN4).map(|a| a.0).fold(0.0, f64::max);
+        last = latest;
+        latest > 0.0 && now() - latest > 0.5
+    });
+    println!(
+        "{}: UDP 8443 stopped {:.0} ms after `gate grant revoke` began",
+        lab.tag(),
+        (last - revoked_at).max(0.0) * 1e3
+    );
+    drop(stream);
+
+    // An expiring grant: open, then closed at its expiry without anyone revoking it.
+    let until = in_secs(4);
+    env.ok(&[
+        "gate", "grant", "add", &cast_a, "--proto", "tcp", "--ports", "8080", "--until", &until, "--reason", "t3",
+    ]);
+    eventually("the expiring grant opens TCP 8080", || lab.probe("tcp", KNOWN4, NET4, 8080, "1").is_ok());
+    eventually("TCP 8080 closes at the expiry", || lab.probe("tcp", KNOWN4, NET4, 8080, "1").is_err());
+    let list: serde_json::Value =
+        serde_json::from_str(&env.ok(&["gate", "grant", "list", "--json"])).expect("grant list prints JSON");
+    let rows = list.as_array().expect("a list");
+    let state = |port: &str| {
+        rows.iter().find(|g| g["service"]["ports"][0] == port).map(|g| g["state"].as_str().unwrap_or("").to_owned())
+    };
+    assert_eq!(state("8080").as_deref(), Some("expired"), "{list}");
+    assert!(!rows.iter().any(|g| g["id"].as_i64() == udp_id.parse().ok()), "a revoked grant leaves the list: {list}");
+    let expired = env.ok(&["gate", "explain", KNOWN4]);
+    assert!(expired.contains("t3): expired: opens nothing"), "{expired}");
+    env.ok(&["gate", "grant", "revoke", &tcp_id, "--reason", "ticket 1 closed"]);
+    eventually("the revoked TCP grant closes", || lab.probe("tcp", KNOWN4, NET4, 8443, "1").is_err());
+    let counts = &gate_status(env)["interfaces"][0]["counts"];
+    assert!(counts["granted"].as_u64() > Some(0) && counts["ungranted"].as_u64() > Some(0), "{counts}");
+}
+
+/// A source the catalog gives to one operator is dropped on the other operator's link
+/// (both families, both ways), counted there as spoofed, while each link's own sources
+/// pass; `gate status` names each link's operator.
+fn spoofed_sources_stay_out(env: &Env, lab: &Lab, sink: u16, sink_file: &std::path::Path) {
+    let case = |src: &str, dst: &str, mark: &str| format!("{src},{dst},udp,{sink},64,0,{mark}");
+    lab.craft_on(
+        &lab.ws2,
+        "ws20",
+        &lab.gate_if2,
+        &[
+            case(BETA4, NET4, "own4"),
+            case(BETA6, NET6, "own6"),
+            case(KNOWN4, NET4, "spoof4"),
+            case(KNOWN6, NET6, "spoof6"),
+        ],
+    );
+    lab.craft(&[case(BETA4, NET4, "spoofb4"), case(BETA6, NET6, "spoofb6"), case(KNOWN4, NET4, "mine4")]);
+    let seen = |what: &str| records(sink_file).iter().any(|(_, w)| w == what);
+    eventually("each link's own sources arrive", || seen("own4") && seen("own6") && seen("mine4"));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    for mark in ["spoof4", "spoof6", "spoofb4", "spoofb6"] {
+        assert!(!seen(mark), "{mark}: a source of the other operator's link must not pass");
+    }
+    let status = gate_status(env);
+    for (i, operator) in [(0, "alpha"), (1, "beta")] {
+        let iface = &status["interfaces"][i];
+        assert_eq!(iface["operator"], operator, "{status}");
+        assert!(iface["counts"]["spoofed"].as_u64() >= Some(2), "spoofed counted on {operator}'s link: {status}");
+    }
+    let text = env.ok(&["gate", "status"]);
+    assert!(text.contains("sources of operator beta only"), "{text}");
+}
+
+/// A grant expiring while the gate is killed ends in the kernel all the same: the killed
+/// gate keeps letting it through until its expiry, and not after. The gate is started
+/// again at the end.
+fn grant_ends_in_the_kernel_of_a_killed_gate(
+    env: &Env,
+    lab: &Lab,
+    mut server: common::Server,
+    backend: &str,
+) -> common::Server {
+    let cast_a = common::bin("98014000001");
+    let until = in_secs(8);
+    env.ok(&[
+        "gate", "grant", "add", &cast_a, "--proto", "tcp", "--ports", "8080", "--until", &until, "--reason", "t4",
+    ]);
+    eventually("the grant opens TCP 8080", || lab.probe("tcp", KNOWN4, NET4, 8080, "1").is_ok());
+    server.signal("KILL");
+    assert!(server.wait_exit(10).is_some(), "perimeter up is killed");
+    assert_eq!(lab.probe("tcp", KNOWN4, NET4, 8080, "2"), Ok(()), "a killed {backend} gate keeps the live grant");
+    eventually("the grant ends at its expiry in the kernel, with the gate killed", || {
+        lab.probe("tcp", KNOWN4, NET4, 8080, "1").is_err()
+    });
+    assert!(lab.probe("tcp", KNOWN4, NET4, 8443, "1").is_err(), "nothing else opens");
+    let server = env.up_in(Some(&lab.gw), "warn", Stdio::inherit(), &[]);
+    eventually("the gate runs again", || env.run(&["gate", "status", "--json"]).status.success());
+    server
+}
+
 fn gate_status(env: &Env) -> serde_json::Value {
     serde_json::from_str(&env.ok(&["gate", "status", "--json"])).expect("gate status prints JSON")
 }
@@ -769,6 +1062,11 @@ fn status_explain_and_metrics(env: &Env, lab: &Lab, server: &common::Server, bac
     let quic =
         format!("perimeter_gate_packets_total{{interface=\"{}\",link=\"alpha-1\",verdict=\"quic\"}}", lab.gate_if);
     assert!(metrics.contains(&quic), "{metrics}");
+    let spoofed =
+        format!("perimeter_gate_packets_total{{interface=\"{}\",link=\"alpha-1\",verdict=\"spoofed\"}} ", lab.gate_if);
+    let count =
+        metrics.lines().find_map(|l| l.strip_prefix(spoofed.as_str())).and_then(|n| n.trim().parse::<u64>().ok());
+    assert!(count > Some(0), "spoofed packets counted on alpha's link in the metrics: {metrics}");
 }
 
 #[test]

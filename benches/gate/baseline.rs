@@ -9,8 +9,12 @@ use snapshot::{Family, Snapshot};
 
 fn elements(snap: &Snapshot, family: Family) -> Vec<String> {
     match family {
-        Family::V4 => snap.known_v4().iter().map(|&(a, l)| format!("{}/{l}", std::net::Ipv4Addr::from(a))).collect(),
-        Family::V6 => snap.known_v6().iter().map(|&(a, l)| format!("{}/{l}", std::net::Ipv6Addr::from(a))).collect(),
+        Family::V4 => {
+            snap.known_v4().iter().map(|o| format!("{}/{}", std::net::Ipv4Addr::from(o.addr), o.len)).collect()
+        }
+        Family::V6 => {
+            snap.known_v6().iter().map(|o| format!("{}/{}", std::net::Ipv6Addr::from(o.addr), o.len)).collect()
+        }
     }
 }
 
@@ -35,12 +39,12 @@ pub fn ruleset(snap: &Snapshot) -> String {
 /// The elements `next` adds to `current` as one `nft -f` transaction, declared in a
 /// table block: nft's fast form (`add element` reads the whole set first: seconds).
 pub fn added(current: &Snapshot, next: &Snapshot) -> String {
-    let have: std::collections::HashSet<(u32, u8)> = current.known_v4().iter().copied().collect();
+    let have: std::collections::HashSet<(u32, u8)> = current.known_v4().iter().map(|o| (o.addr, o.len)).collect();
     let new: Vec<String> = next
         .known_v4()
         .iter()
-        .filter(|p| !have.contains(p))
-        .map(|&(a, l)| format!("{}/{l}", std::net::Ipv4Addr::from(a)))
+        .filter(|o| !have.contains(&(o.addr, o.len)))
+        .map(|o| format!("{}/{}", std::net::Ipv4Addr::from(o.addr), o.len))
         .collect();
     format!(
         "table inet baseline {{\n  set known4 {{ type ipv4_addr; flags interval; auto-merge; elements = {{ {} }} }}\n}}\n",

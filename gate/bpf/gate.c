@@ -4,11 +4,21 @@
 //
 //   blocked (in the active "blocked" trie)            -> drop, count BLOCKED
 //   unknown (in neither trie)                         -> drop, count UNKNOWN, sample
+//   known, of another operator than the interface's
+//   link (when its link names one)                    -> drop, count SPOOFED, note
+//   known, TCP to port 443 or 80 (the web proxy), or
+//   a later fragment (it has no ports to decide on)   -> pass, count PASS
+//   known, granted to its organisation (the
+//   "openings" trie: organisation, protocol, port,
+//   destination; not yet expired)                     -> pass, count GRANTED (QUIC too)
 //   known, UDP to port 443 or 80 (QUIC, plain HTTP/3) -> drop, count QUIC
 //                                                        (or pass to the stack's reject
 //                                                         rule when settings ask for it)
 //   known, a QUIC long header to any other UDP port   -> drop, count QUIC
-//   known otherwise                                   -> pass, count PASS
+//   known, opened for every source ([gate] allow:
+//   organisation 0 in the same trie), or addressed
+//   to the gateway itself                             -> pass, count PASS
+//   known otherwise                                   -> drop, count UNGRANTED, note
 //   an IPv6 header chain past EXT_MAX extension
 //   headers or cut short, an IPv4 header cut short,
 //   a frame neither IP, ARP nor LLDP                  -> drop, count MALFORMED (fail closed)
@@ -46,7 +56,10 @@
 #define VERDICT_QUIC 3
 #define VERDICT_SAMPLE_LOST 4
 #define VERDICT_MALFORMED 5
-#define VERDICTS 8
+#define VERDICT_UNGRANTED 6
+#define VERDICT_SPOOFED 7
+#define VERDICT_GRANTED 8
+#define VERDICTS 16
 #define MAX_SLOTS 64
 #define MAX_IFINDEX 4096
 
@@ -63,6 +76,14 @@
 #define AF_INET6 10
 #define ETH_P_LLDP 0x88CC
 
+// What a sample reports: an unknown source (to the catalog), a catalogued source's
+// packet no grant opens, or a source spoofed on another operator's link (to the log).
+#define SAMPLE_UNKNOWN 0
+#define SAMPLE_UNGRANTED 1
+#define SAMPLE_SPOOFED 2
+// The organisation of openings every catalogued source has ([gate] allow).
+#define EVERYONE 0
+
 struct lpm4_key {
 	__u32 prefixlen;
 	__u8 addr[4];
@@ -71,6 +92,23 @@ struct lpm4_key {
 struct lpm6_key {
 	__u32 prefixlen;
 	__u8 addr[16];
+};
+
+// An opening: organisation, protocol and destination port fully matched (64 bits),
+// then the destination prefix (IPv4 as ::ffff:a.b.c.d).
+struct open_key {
+	__u32 prefixlen;
+	__u32 org;
+	__u8 proto;
+	__u8 pad;
+	__u16 port;
+	__u8 addr[16];
+};
+
+// Who a catalogued prefix belongs to (the store's ids).
+struct owner {
+	__u32 org;
+	__u32 operator;
 };
 
 struct trie4 {
@@ -89,19 +127,51 @@ struct trie6 {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 };
 
+struct owned4 {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(key_size, sizeof(struct lpm4_key));
+	__uint(value_size, sizeof(struct owner));
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+};
+
+struct owned6 {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(key_size, sizeof(struct lpm6_key));
+	__uint(value_size, sizeof(struct owner));
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+};
+
+// Value: the CLOCK_MONOTONIC nanosecond from which it opens nothing.
+struct open_trie {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(key_size, sizeof(struct open_key));
+	__uint(value_size, sizeof(__u64));
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, 2);
 	__type(key, __u32);
-	__array(values, struct trie4);
+	__array(values, struct owned4);
 } known4 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, 2);
 	__type(key, __u32);
-	__array(values, struct trie6);
+	__array(values, struct owned6);
 } known6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct open_trie);
+} openings SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
@@ -137,12 +207,18 @@ struct {
 	__type(value, struct settings);
 } settings SEC(".maps");
 
-// ifindex -> counter slot (1..MAX_SLOTS-1; 0 collects interfaces not configured).
+// A guarded interface: its counter slot (1..MAX_SLOTS-1; 0 collects interfaces not
+// configured) and the operator of its link (0: none, sources are not bound).
+struct iface {
+	__u32 slot;
+	__u32 operator;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, MAX_IFINDEX);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, struct iface);
 } ifslots SEC(".maps");
 
 struct {
@@ -160,10 +236,28 @@ struct {
 	__type(value, __u64);
 } seen SEC(".maps");
 
+// Last time each (source, what) was noted to the log: ungranted per protocol, spoofed.
+struct noted_key {
+	__u8 addr[16];
+	__u32 what;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct noted_key);
+	__type(value, __u64);
+} noted SEC(".maps");
+
 struct sample {
 	__u8 addr[16];
 	__u32 ifindex;
 	__u32 family;
+	__u8 dst[16];
+	__u8 kind;
+	__u8 proto;
+	__u16 port;
+	__u32 pad;
 };
 
 struct {
@@ -179,31 +273,69 @@ static __always_inline void count(__u32 slot, __u32 verdict)
 		*c += 1;
 }
 
-static __always_inline __u32 slot_of(struct xdp_md *ctx)
+static __always_inline struct iface *iface_of(struct xdp_md *ctx)
 {
 	__u32 ifindex = ctx->ingress_ifindex;
 	if (ifindex >= MAX_IFINDEX)
 		return 0;
-	__u32 *slot = bpf_map_lookup_elem(&ifslots, &ifindex);
-	return (slot && *slot < MAX_SLOTS) ? *slot : 0;
+	return bpf_map_lookup_elem(&ifslots, &ifindex);
+}
+
+static __always_inline __u32 slot_of(struct xdp_md *ctx)
+{
+	struct iface *i = iface_of(ctx);
+	return (i && i->slot < MAX_SLOTS) ? i->slot : 0;
+}
+
+static __always_inline __u64 sample_interval(void)
+{
+	__u32 zero = 0;
+	struct settings *s = bpf_map_lookup_elem(&settings, &zero);
+	return s ? s->sample_interval_ns : 60000000000ULL;
+}
+
+static __always_inline void emit(struct xdp_md *ctx, __u32 slot, struct sample *ev)
+{
+	ev->ifindex = ctx->ingress_ifindex;
+	if (bpf_ringbuf_output(&samples, ev, sizeof(*ev), 0) != 0)
+		count(slot, VERDICT_SAMPLE_LOST);
 }
 
 static __always_inline void sample(struct xdp_md *ctx, __u32 slot, struct in6_addr *addr, __u32 family)
 {
-	__u32 zero = 0;
-	struct settings *s = bpf_map_lookup_elem(&settings, &zero);
-	__u64 interval = s ? s->sample_interval_ns : 60000000000ULL;
 	__u64 now = bpf_ktime_get_ns();
 	__u64 *last = bpf_map_lookup_elem(&seen, addr);
-	if (last && now - *last < interval)
+	if (last && now - *last < sample_interval())
 		return;
 	bpf_map_update_elem(&seen, addr, &now, BPF_ANY);
 	struct sample ev = {};
 	__builtin_memcpy(ev.addr, addr, 16);
-	ev.ifindex = ctx->ingress_ifindex;
 	ev.family = family;
-	if (bpf_ringbuf_output(&samples, &ev, sizeof(ev), 0) != 0)
-		count(slot, VERDICT_SAMPLE_LOST);
+	ev.kind = SAMPLE_UNKNOWN;
+	emit(ctx, slot, &ev);
+}
+
+// A catalogued source's packet dropped by policy, noted at most once per interval per
+// source and protocol (ungranted) or per source (spoofed). Addresses as in the opening
+// keys (IPv4 mapped).
+static __always_inline void note(struct xdp_md *ctx, __u32 slot, __u8 kind, struct open_key *k, __u8 *src, __u32 family)
+{
+	struct noted_key n = {};
+	__builtin_memcpy(n.addr, src, 16);
+	n.what = kind == SAMPLE_SPOOFED ? 0x100 : k->proto;
+	__u64 now = bpf_ktime_get_ns();
+	__u64 *last = bpf_map_lookup_elem(&noted, &n);
+	if (last && now - *last < sample_interval())
+		return;
+	bpf_map_update_elem(&noted, &n, &now, BPF_ANY);
+	struct sample ev = {};
+	__builtin_memcpy(ev.addr, src, 16);
+	__builtin_memcpy(ev.dst, k->addr, 16);
+	ev.family = family;
+	ev.kind = kind;
+	ev.proto = k->proto;
+	ev.port = bpf_ntohs(k->port);
+	emit(ctx, slot, &ev);
 }
 
 static __always_inline int quic_port(__u16 dport)
@@ -225,7 +357,7 @@ static __always_inline int quic_long_header(struct udphdr *udp, void *end)
 static __always_inline int settle(struct xdp_md *ctx, __u32 slot, __u32 verdict)
 {
 	count(slot, verdict);
-	if (verdict == VERDICT_PASS)
+	if (verdict == VERDICT_PASS || verdict == VERDICT_GRANTED)
 		return XDP_PASS;
 	if (verdict == VERDICT_QUIC) {
 		__u32 zero = 0;
@@ -351,6 +483,63 @@ static __always_inline int neighbour_discovery(struct ipv6hdr *ip, int proto, vo
 	return *icmp >= 133 && *icmp <= 137;
 }
 
+// reach's answer when only "addressed to the gateway itself" can still pass the packet.
+#define UNDECIDED -1
+
+// Whether the interface's link belongs to another operator than the source's prefix.
+static __always_inline int spoofed(struct xdp_md *ctx, struct owner *o)
+{
+	struct iface *i = iface_of(ctx);
+	return i && i->operator != 0 && o->operator != i->operator;
+}
+
+// Whether the active openings let `k` through for organisation `org`, not yet expired.
+static __always_inline int opened(struct open_key *k, __u32 org)
+{
+	__u32 t = table_slot();
+	void *trie = bpf_map_lookup_elem(&openings, &t);
+	if (!trie)
+		return 0;
+	k->org = org;
+	__u64 *until = bpf_map_lookup_elem(trie, k);
+	return until && *until > bpf_ktime_get_ns();
+}
+
+// What a catalogued source's packet may reach: the web proxy, its organisation's
+// grants (QUIC included), then QUIC is dropped, then the services opened for every
+// source. UNDECIDED for the rest.
+static __always_inline int reach(struct xdp_md *ctx, __u32 slot, struct owner *o, struct open_key *k,
+				 struct udphdr *udp, void *end)
+{
+	if (k->proto == IPPROTO_TCP && (k->port == bpf_htons(443) || k->port == bpf_htons(80)))
+		return settle(ctx, slot, VERDICT_PASS);
+	if (opened(k, o->org))
+		return settle(ctx, slot, VERDICT_GRANTED);
+	if (udp) {
+		int verdict = quic(ctx, slot, udp, end);
+		if (verdict >= 0)
+			return verdict;
+	}
+	if (opened(k, EVERYONE))
+		return settle(ctx, slot, VERDICT_PASS);
+	return UNDECIDED;
+}
+
+// The destination port of a TCP or UDP header at `l4` into `k`; the UDP header when it
+// is one. -1 when the header is cut short.
+static __always_inline int ports(struct open_key *k, void *l4, void *end, struct udphdr **udp)
+{
+	if (k->proto != IPPROTO_TCP && k->proto != IPPROTO_UDP)
+		return 0;
+	__u16 *p = l4;
+	if ((void *)(p + 4) > end)
+		return -1;
+	k->port = p[1];
+	if (k->proto == IPPROTO_UDP)
+		*udp = l4;
+	return 0;
+}
+
 static __always_inline int decide4(struct xdp_md *ctx, void *l3, void *end)
 {
 	struct iphdr *ip = l3;
@@ -370,22 +559,35 @@ static __always_inline int decide4(struct xdp_md *ctx, void *l3, void *end)
 	if (blocked && bpf_map_lookup_elem(blocked, &key))
 		return settle(ctx, slot, VERDICT_BLOCKED);
 	void *known = bpf_map_lookup_elem(&known4, &t);
-	if (!known || !bpf_map_lookup_elem(known, &key)) {
-		struct in6_addr a = {};
-		a.in6_u.u6_addr16[5] = 0xffff;
-		a.in6_u.u6_addr32[3] = ip->saddr;
-		sample(ctx, slot, &a, 4);
+	struct owner *o = known ? bpf_map_lookup_elem(known, &key) : 0;
+	__u8 src[16] = {};
+	src[10] = 0xff;
+	src[11] = 0xff;
+	__builtin_memcpy(src + 12, &ip->saddr, 4);
+	if (!o) {
+		sample(ctx, slot, (struct in6_addr *)src, 4);
 		return settle(ctx, slot, VERDICT_UNKNOWN);
 	}
-	if (ip->protocol == IPPROTO_UDP && (ip->frag_off & bpf_htons(0x1fff)) == 0) {
-		struct udphdr *udp = (void *)ip + ip->ihl * 4;
-		if ((void *)(udp + 1) > end)
-			return settle(ctx, slot, VERDICT_MALFORMED);
-		int verdict = quic(ctx, slot, udp, end);
-		if (verdict >= 0)
-			return verdict;
+	struct open_key k = {.prefixlen = 64 + 128, .proto = ip->protocol};
+	k.addr[10] = 0xff;
+	k.addr[11] = 0xff;
+	__builtin_memcpy(k.addr + 12, &ip->daddr, 4);
+	if (spoofed(ctx, o)) {
+		note(ctx, slot, SAMPLE_SPOOFED, &k, src, 4);
+		return settle(ctx, slot, VERDICT_SPOOFED);
 	}
-	return settle(ctx, slot, VERDICT_PASS);
+	if (ip->frag_off & bpf_htons(0x1fff))
+		return settle(ctx, slot, VERDICT_PASS);
+	struct udphdr *udp = 0;
+	if (ports(&k, (void *)ip + ip->ihl * 4, end, &udp) < 0)
+		return settle(ctx, slot, VERDICT_MALFORMED);
+	int verdict = reach(ctx, slot, o, &k, udp, end);
+	if (verdict != UNDECIDED)
+		return verdict;
+	if (to_gateway4(ctx, ip))
+		return settle(ctx, slot, VERDICT_PASS);
+	note(ctx, slot, SAMPLE_UNGRANTED, &k, src, 4);
+	return settle(ctx, slot, VERDICT_UNGRANTED);
 }
 
 static __always_inline int decide6(struct xdp_md *ctx, void *l3, void *end)
@@ -411,19 +613,32 @@ static __always_inline int decide6(struct xdp_md *ctx, void *l3, void *end)
 	if (blocked && bpf_map_lookup_elem(blocked, &key))
 		return settle(ctx, slot, VERDICT_BLOCKED);
 	void *known = bpf_map_lookup_elem(&known6, &t);
-	if (!known || !bpf_map_lookup_elem(known, &key)) {
+	struct owner *o = known ? bpf_map_lookup_elem(known, &key) : 0;
+	if (!o) {
 		sample(ctx, slot, &ip->saddr, 6);
 		return settle(ctx, slot, VERDICT_UNKNOWN);
 	}
-	if (proto == IPPROTO_UDP) {
-		struct udphdr *udp = l4;
-		if ((void *)(udp + 1) > end)
-			return settle(ctx, slot, VERDICT_MALFORMED);
-		int verdict = quic(ctx, slot, udp, end);
-		if (verdict >= 0)
-			return verdict;
+	struct open_key k = {.prefixlen = 64 + 128};
+	__builtin_memcpy(k.addr, &ip->daddr, 16);
+	__u8 src[16];
+	__builtin_memcpy(src, &ip->saddr, 16);
+	if (spoofed(ctx, o)) {
+		note(ctx, slot, SAMPLE_SPOOFED, &k, src, 6);
+		return settle(ctx, slot, VERDICT_SPOOFED);
 	}
-	return settle(ctx, slot, VERDICT_PASS);
+	if (proto == UPPER_LATER_FRAGMENT)
+		return settle(ctx, slot, VERDICT_PASS);
+	k.proto = proto;
+	struct udphdr *udp = 0;
+	if (ports(&k, l4, end, &udp) < 0)
+		return settle(ctx, slot, VERDICT_MALFORMED);
+	int verdict = reach(ctx, slot, o, &k, udp, end);
+	if (verdict != UNDECIDED)
+		return verdict;
+	if (to_gateway6(ctx, ip))
+		return settle(ctx, slot, VERDICT_PASS);
+	note(ctx, slot, SAMPLE_UNGRANTED, &k, src, 6);
+	return settle(ctx, slot, VERDICT_UNGRANTED);
 }
 
 SEC("xdp")

@@ -1,14 +1,18 @@
 //! `[gate]`: which client-facing interfaces the packet gate guards (each with the operator
-//! link it carries), which kernel backend enforces the catalog there, and how unknown
-//! sources and QUIC are handled. Plain data with named defaults and a validation that
+//! link it carries), which kernel backend enforces the catalog there, how unknown
+//! sources and QUIC are handled, the services every catalogued source may reach besides
+//! the web proxy (`allow`) and what each risky category's application opens (`risky`). Plain data with named defaults and a validation that
 //! reports every problem with its field.
 //!
 //! Must not: touch the kernel or the network; the gate's runner does that.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use policies::category::Category;
 use policies::duration;
 use serde::{Deserialize, Serialize};
+use snapshot::{Proto, Service};
 
 /// The packet gate's settings. Without `interfaces` the gate does not run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +47,29 @@ pub struct GateConfig {
     /// The bpffs must outlive the process: in a mount namespace of its own (`ip netns
     /// exec`) the gate pins through PID 1's, and refuses XDP where no bpffs would.
     pub pin_dir: std::path::PathBuf,
+    /// Services every catalogued source may reach besides the web proxy (TCP 443 and
+    /// 80), e.g. `[{ proto = "udp", ports = [53], to = ["192.0.2.53/32"] }, { proto =
+    /// "udp", ports = [123] }]`; anything else only by an organisation's grant. QUIC
+    /// stays dropped on these ports (only a grant lets it through). Default none.
+    pub allow: Vec<Service>,
+    /// What an applied risky-service application opens, by category. Default: `vpn`
+    /// UDP 500, 1194, 4500, 51820 and TCP 1194; `remote-access` TCP 22, 3389, 5900 and
+    /// UDP 3389; `anonymizers` TCP 9001, 9030; `p2p` TCP and UDP 6881-6889.
+    #[serde(default = "default_risky")]
+    pub risky: BTreeMap<String, Vec<Service>>,
+}
+
+/// The services each risky category's application opens unless `[gate] risky` says
+/// otherwise.
+pub fn default_risky() -> BTreeMap<String, Vec<Service>> {
+    let service =
+        |proto, ports: &str| Service { proto, ports: Service::parse_ports(ports).expect("valid"), to: vec![] };
+    BTreeMap::from([
+        ("vpn".to_owned(), vec![service(Proto::Udp, "500,1194,4500,51820"), service(Proto::Tcp, "1194")]),
+        ("remote-access".to_owned(), vec![service(Proto::Tcp, "22,3389,5900"), service(Proto::Udp, "3389")]),
+        ("anonymizers".to_owned(), vec![service(Proto::Tcp, "9001,9030")]),
+        ("p2p".to_owned(), vec![service(Proto::Tcp, "6881-6889"), service(Proto::Udp, "6881-6889")]),
+    ])
 }
 
 impl Default for GateConfig {
@@ -57,6 +84,8 @@ impl Default for GateConfig {
             redirect: true,
             nflog_group: 7411,
             pin_dir: std::path::PathBuf::from(super::pin::DEFAULT_DIR),
+            allow: Vec::new(),
+            risky: default_risky(),
         }
     }
 }
@@ -122,6 +151,25 @@ impl GateConfig {
         if self.quic_reject && self.quic_reject_rate == 0 {
             bad("gate.quic_reject_rate".into(), "must be at least 1 when quic_reject is on");
         }
+        for (i, service) in self.allow.iter().enumerate() {
+            if let Err(e) = service.check() {
+                bad(format!("gate.allow[{i}]"), &e);
+            }
+        }
+        for (category, services) in &self.risky {
+            match Category::new(category) {
+                Ok(c) if c.is_risky() => {}
+                _ => bad(
+                    format!("gate.risky.{category}"),
+                    "is not a risky category (vpn, anonymizers, remote-access, p2p)",
+                ),
+            }
+            for (i, service) in services.iter().enumerate() {
+                if let Err(e) = service.check() {
+                    bad(format!("gate.risky.{category}[{i}]"), &e);
+                }
+            }
+        }
         out
     }
 }
@@ -170,9 +218,32 @@ mod tests {
             "sample_interval = 5",
             "interfaces = [{ name = \"eth1\" }]",
             "interfaces = [{ name = \"eth1\", link = \"a\", vlan = 3 }]",
+            "allow = [{ proto = \"gre\" }]",
+            "allow = [{ proto = \"udp\", ports = [0] }]",
+            "allow = [{ proto = \"udp\", ports = [53], to = [\"192.0.2.1/24\"] }]",
+            "allow = [{ proto = \"udp\", port = 53 }]",
         ] {
             assert!(parse(text).is_err(), "{text:?} should be refused");
         }
+    }
+
+    #[test]
+    fn services_and_risky_categories_parse_and_are_checked() {
+        let cfg = parse(
+            "allow = [{ proto = \"udp\", ports = [53], to = [\"192.0.2.53/32\"] }, { proto = \"icmp\" }]\n\
+             [risky]\nvpn = [{ proto = \"udp\", ports = [\"51820\"] }]\n",
+        )
+        .expect("parses");
+        assert_eq!(cfg.allow[0].to_string(), "udp 53 to 192.0.2.53/32");
+        assert_eq!(cfg.risky.len(), 1, "a [risky] table replaces the defaults");
+        assert!(cfg.problems().is_empty(), "{:?}", cfg.problems());
+        assert!(GateConfig::default().risky.contains_key("vpn"));
+        let bad = parse(
+            "allow = [{ proto = \"tcp\" }, { proto = \"icmp\", ports = [1] }]\n[risky]\nnews = []\nvpn = [{ proto = \"udp\" }]",
+        )
+        .expect("parses");
+        let fields: Vec<String> = bad.problems().into_iter().map(|(f, _)| f).collect();
+        assert_eq!(fields, ["gate.allow[0]", "gate.allow[1]", "gate.risky.news", "gate.risky.vpn[0]"]);
     }
 
     #[test]

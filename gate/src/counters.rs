@@ -22,11 +22,28 @@ pub enum Verdict {
     /// A packet the gate cannot read whole (an IPv6 header chain past the parser's
     /// bound or cut short, a truncated header, a frame neither IP, ARP nor LLDP): dropped.
     Malformed,
+    /// A catalogued source's packet to a service its organisation has a grant for:
+    /// passed.
+    Granted,
+    /// A catalogued source's packet that neither the web proxy, a grant, the gateway's
+    /// `allow` nor the gateway itself takes: dropped, noted in the log.
+    Ungranted,
+    /// A catalogued source of another operator than the one whose link it arrived on:
+    /// dropped, noted in the log.
+    Spoofed,
 }
 
 impl Verdict {
-    pub const ALL: [Verdict; 5] =
-        [Verdict::Pass, Verdict::Unknown, Verdict::Blocked, Verdict::Quic, Verdict::Malformed];
+    pub const ALL: [Verdict; 8] = [
+        Verdict::Pass,
+        Verdict::Unknown,
+        Verdict::Blocked,
+        Verdict::Quic,
+        Verdict::Malformed,
+        Verdict::Granted,
+        Verdict::Ungranted,
+        Verdict::Spoofed,
+    ];
 
     /// The index the XDP program counts this verdict under (see `bpf/gate.c`).
     pub fn index(self) -> u32 {
@@ -36,6 +53,9 @@ impl Verdict {
             Verdict::Blocked => 2,
             Verdict::Quic => 3,
             Verdict::Malformed => 5,
+            Verdict::Ungranted => 6,
+            Verdict::Spoofed => 7,
+            Verdict::Granted => 8,
         }
     }
 
@@ -46,6 +66,9 @@ impl Verdict {
             Verdict::Blocked => "blocked",
             Verdict::Quic => "quic",
             Verdict::Malformed => "malformed",
+            Verdict::Granted => "granted",
+            Verdict::Ungranted => "ungranted",
+            Verdict::Spoofed => "spoofed",
         }
     }
 }
@@ -59,6 +82,12 @@ pub struct Counts {
     pub quic: u64,
     #[serde(default)]
     pub malformed: u64,
+    #[serde(default)]
+    pub granted: u64,
+    #[serde(default)]
+    pub ungranted: u64,
+    #[serde(default)]
+    pub spoofed: u64,
     /// Samples of unknown sources the kernel could not hand over (its buffer was full).
     #[serde(default)]
     pub samples_lost: u64,
@@ -72,6 +101,9 @@ impl Counts {
             Verdict::Blocked => self.blocked,
             Verdict::Quic => self.quic,
             Verdict::Malformed => self.malformed,
+            Verdict::Granted => self.granted,
+            Verdict::Ungranted => self.ungranted,
+            Verdict::Spoofed => self.spoofed,
         }
     }
 
@@ -82,6 +114,9 @@ impl Counts {
             Verdict::Blocked => self.blocked = value,
             Verdict::Quic => self.quic = value,
             Verdict::Malformed => self.malformed = value,
+            Verdict::Granted => self.granted = value,
+            Verdict::Ungranted => self.ungranted = value,
+            Verdict::Spoofed => self.spoofed = value,
         }
     }
 }

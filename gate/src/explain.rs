@@ -1,7 +1,8 @@
 //! `perimeter gate explain IP`: what the gate does with packets from one source and why,
-//! worked out from the catalog's answer for it and the gate's settings, with the same
-//! precedence as the kernel program (link control to the gateway, blocked, unknown,
-//! QUIC, pass).
+//! worked out from the catalog's answer for it, its organisation's grants, the links'
+//! operators and the gate's settings, with the same precedence as the kernel program
+//! (link control to the gateway, blocked, unknown, spoofed, the web proxy, grants, QUIC,
+//! the gateway's `allow`, the gateway itself, the rest dropped).
 //!
 //! Must not: read the kernel or the store; the caller passes the catalog's answer.
 
@@ -9,7 +10,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use serde::Serialize;
-use snapshot::Class;
+use snapshot::{Class, Grant, Opens, Snapshot};
 
 use super::config::GateConfig;
 use super::counters::Verdict;
@@ -27,8 +28,15 @@ pub struct Explanation {
     pub traffic: Vec<(String, String)>,
 }
 
-/// Explains `ip` given the catalog's `class` for it.
-pub fn explain(ip: IpAddr, class: &Class<'_>, config: &GateConfig, redirect: Option<Redirect>) -> Explanation {
+/// Explains `ip` as `snapshot` and `config` have it at `now` (unix ms).
+pub fn explain(
+    ip: IpAddr,
+    snapshot: &Snapshot,
+    config: &GateConfig,
+    redirect: Option<Redirect>,
+    now: i64,
+) -> Explanation {
+    let class = snapshot.classify(ip);
     if link_source(ip) {
         return Explanation {
             ip,
@@ -45,7 +53,7 @@ pub fn explain(ip: IpAddr, class: &Class<'_>, config: &GateConfig, redirect: Opt
             ],
         };
     }
-    let (verdict, why) = match class {
+    let (verdict, why) = match &class {
         Class::Blocked { reason, prefix, .. } => (Verdict::Blocked, format!("blocked ({prefix}): {reason}")),
         Class::Known { organisation, operator, prefix } => (
             Verdict::Pass,
@@ -62,12 +70,74 @@ pub fn explain(ip: IpAddr, class: &Class<'_>, config: &GateConfig, redirect: Opt
                 policies::duration::format(config.sample_interval)
             ),
         )],
-        _ => known_traffic(config, redirect),
+        _ => {
+            let Class::Known { organisation, operator, .. } = &class else { unreachable!("a pass is known") };
+            let mut traffic = spoofing(snapshot, config, operator);
+            let grants: Vec<&Grant> = snapshot.grants().iter().filter(|g| g.bin == organisation.bin).collect();
+            traffic.extend(known_traffic(config, redirect, &grants, now));
+            traffic
+        }
     };
     Explanation { ip, verdict: Some(verdict), why, traffic }
 }
 
-fn known_traffic(config: &GateConfig, redirect: Option<Redirect>) -> Vec<(String, String)> {
+/// Where the source would be spoofed: interfaces whose link belongs to another operator.
+fn spoofing(snapshot: &Snapshot, config: &GateConfig, operator: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for iface in &config.interfaces {
+        match snapshot.link_operator(&iface.link) {
+            Some((_, op)) if op != operator => out.push((
+                format!("arriving on {} (link {} of operator {op})", iface.name, iface.link),
+                format!("dropped as spoofed: the catalog gives it to {operator}; noted in the log"),
+            )),
+            None => out.push((
+                format!("arriving on {} (link {}, of no operator in the registry)", iface.name, iface.link),
+                "not bound to an operator: decided as below".into(),
+            )),
+            Some(_) => {}
+        }
+    }
+    out
+}
+
+/// What one grant opens, in words, or why it opens nothing.
+fn grant_words(grant: &Grant, config: &GateConfig, now: i64) -> (String, String) {
+    let until = match grant.until {
+        Some(at) => format!("until {}", rfc3339(at)),
+        None => "until revoked".into(),
+    };
+    let what = match &grant.opens {
+        Opens::Service(s) => s.to_string(),
+        Opens::Category(c) => format!("risky category {c}"),
+    };
+    let name = format!("{} ({what}, {until}; {})", grant.source, grant.reason);
+    let services = super::tables::services(&grant.opens, config);
+    let action = match (grant.live(now), services.is_empty()) {
+        (false, _) => "expired: opens nothing".to_owned(),
+        (true, true) => "opens nothing: [gate] risky names no services for this category".to_owned(),
+        (true, false) => {
+            let list: Vec<String> = services.iter().map(ToString::to_string).collect();
+            format!("passed (counted as granted, QUIC too): {}", list.join("; "))
+        }
+    };
+    (name, action)
+}
+
+/// A unix-millisecond time as RFC 3339 (UTC).
+fn rfc3339(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let (h, m, s) = (secs.rem_euclid(86_400) / 3600, secs.rem_euclid(3600) / 60, secs.rem_euclid(60));
+    let date = policies::calendar::Date::from_days(days);
+    format!("{date}T{h:02}:{m:02}:{s:02}Z")
+}
+
+fn known_traffic(
+    config: &GateConfig,
+    redirect: Option<Redirect>,
+    grants: &[&Grant],
+    now: i64,
+) -> Vec<(String, String)> {
     let quic = match config.quic_reject {
         true => format!(
             "dropped, answered with ICMP port unreachable (at most {}/s) so the browser falls back to TCP",
@@ -79,17 +149,29 @@ fn known_traffic(config: &GateConfig, redirect: Option<Redirect>) -> Vec<(String
         (true, Some(port)) => format!("passed and redirected to the proxy's transparent listener on port {port}"),
         _ => "passed (routed; no redirect installed by the gate)".into(),
     };
-    vec![
+    let mut out = vec![
         (
             "neighbour discovery (ICMPv6 133-137, hop limit 255)".into(),
             "passed to the gateway itself; to anything else decided like the rest".into(),
         ),
-        ("UDP to port 443 or 80 (QUIC)".into(), quic),
-        ("QUIC to any other UDP port (a long header of version 1, 2 or a draft)".into(), "dropped".into()),
         ("TCP to port 443".into(), to(redirect.map(|r| r.https))),
         ("TCP to port 80".into(), to(redirect.and_then(|r| r.http))),
-        ("everything else".into(), "passed".into()),
-    ]
+    ];
+    out.extend(grants.iter().map(|g| grant_words(g, config, now)));
+    out.push(("UDP to port 443 or 80 (QUIC), unless granted".into(), quic));
+    out.push((
+        "QUIC to any other UDP port (a long header of version 1, 2 or a draft), unless granted".into(),
+        "dropped".into(),
+    ));
+    for service in &config.allow {
+        out.push((format!("{service} ([gate] allow)"), "passed".into()));
+    }
+    out.push(("to the gateway itself".into(), "passed".into()));
+    out.push((
+        "everything else".into(),
+        "dropped (counted as ungranted; noted in the log): reached only by a grant to the organisation".into(),
+    ));
+    out
 }
 
 /// Sources that are never in the catalog and pass only to the gateway itself.
@@ -113,7 +195,9 @@ impl fmt::Display for Explanation {
 
 #[cfg(test)]
 mod tests {
-    use snapshot::OrgRef;
+    use std::collections::HashMap;
+
+    use snapshot::{BlockRef, OrgRef, Proto, Service};
 
     use super::*;
 
@@ -121,44 +205,88 @@ mod tests {
         text.parse().expect("ip")
     }
 
+    fn snapshot() -> Snapshot {
+        let orgs = HashMap::from([(1, OrgRef { bin: "980140000015".into(), name: "Ministry A".into() })]);
+        let ops = HashMap::from([(1, "alpha".to_owned()), (2, "beta".to_owned())]);
+        let assignments = vec![("198.51.100.0/24".parse().expect("net"), 1, 1)];
+        let blocks =
+            vec![BlockRef { prefix: "198.51.100.9/32".parse().expect("net"), reason: "abuse".into(), since: 0 }];
+        let ports = Service::parse_ports("8443").expect("ports");
+        let grants = vec![
+            Grant {
+                source: "grant 4".into(),
+                organisation: 1,
+                bin: "980140000015".into(),
+                opens: Opens::Service(Service::new(Proto::Tcp, ports, vec![]).expect("service")),
+                until: Some(86_400_000),
+                reason: "ticket 7".into(),
+            },
+            Grant {
+                source: "request 9".into(),
+                organisation: 1,
+                bin: "980140000015".into(),
+                opens: Opens::Category("vpn".into()),
+                until: None,
+                reason: "staff".into(),
+            },
+        ];
+        Snapshot::build(assignments, orgs, ops, blocks, 1)
+            .expect("builds")
+            .with_links(HashMap::from([("alpha-1".to_owned(), 1), ("beta-1".to_owned(), 2)]))
+            .with_grants(grants)
+    }
+
+    fn config() -> GateConfig {
+        toml::from_str(
+            "interfaces = [{ name = \"eth1\", link = \"alpha-1\" }, { name = \"eth2\", link = \"beta-1\" }, \
+             { name = \"eth3\", link = \"lab\" }]\nallow = [{ proto = \"udp\", ports = [53], to = [\"192.0.2.53/32\"] }]",
+        )
+        .expect("config")
+    }
+
     #[test]
-    fn known_sources_lose_quic_and_get_redirected() {
-        let org = OrgRef { bin: "980140000015".into(), name: "Ministry A".into() };
-        let class =
-            Class::Known { organisation: &org, operator: "alpha", prefix: "198.51.100.0/24".parse().expect("net") };
+    fn known_sources_get_the_proxy_their_grants_and_nothing_else() {
         let to = Some(Redirect { https: 3130, http: Some(3129) });
-        let e = explain(ip("198.51.100.2"), &class, &GateConfig::default(), to);
+        let e = explain(ip("198.51.100.2"), &snapshot(), &config(), to, 0);
         assert_eq!(e.verdict, Some(Verdict::Pass));
-        assert!(e.to_string().contains("neighbour discovery"), "{e}");
         let text = e.to_string();
-        assert!(text.contains("Ministry A"), "{text}");
-        assert!(text.contains("QUIC): dropped, answered with ICMP port unreachable (at most 100/s)"), "{text}");
-        assert!(text.contains("443: passed and redirected to the proxy's transparent listener on port 3130"), "{text}");
-        assert!(text.contains("80: passed and redirected to the proxy's transparent listener on port 3129"), "{text}");
-        let quiet = GateConfig { quic_reject: false, redirect: false, ..GateConfig::default() };
-        let text = explain(ip("198.51.100.2"), &class, &quiet, to).to_string();
-        assert!(text.contains("QUIC): dropped so the browser") && text.contains("no redirect"), "{text}");
+        for needle in [
+            "Ministry A",
+            "443: passed and redirected to the proxy's transparent listener on port 3130",
+            "grant 4 (tcp 8443 to anywhere, until 1970-01-02T00:00:00Z; ticket 7): passed (counted as granted, QUIC too): tcp 8443 to anywhere",
+            "request 9 (risky category vpn, until revoked; staff): passed",
+            "udp 500,1194,4500,51820 to anywhere",
+            "QUIC), unless granted: dropped, answered with ICMP port unreachable (at most 100/s)",
+            "udp 53 to 192.0.2.53/32 ([gate] allow): passed",
+            "arriving on eth2 (link beta-1 of operator beta): dropped as spoofed",
+            "arriving on eth3 (link lab, of no operator in the registry): not bound",
+            "everything else: dropped (counted as ungranted",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+        }
+        assert!(!text.contains("arriving on eth1"), "its own operator's link: {text}");
+        let later = explain(ip("198.51.100.2"), &snapshot(), &config(), to, 86_400_000).to_string();
+        assert!(later.contains("ticket 7): expired: opens nothing"), "{later}");
     }
 
     #[test]
     fn unknown_and_blocked_sources_are_dropped_whole() {
-        let e = explain(ip("192.0.2.9"), &Class::Unknown, &GateConfig::default(), None);
+        let e = explain(ip("192.0.2.9"), &snapshot(), &GateConfig::default(), None, 0);
         assert_eq!(e.verdict, Some(Verdict::Unknown));
         assert!(e.to_string().contains("reported to the catalog"));
-        let blocked = Class::Blocked { reason: "unregistered", since: 0, prefix: "192.0.2.9/32".parse().expect("net") };
-        let e = explain(ip("192.0.2.9"), &blocked, &GateConfig::default(), None);
+        let e = explain(ip("198.51.100.9"), &snapshot(), &GateConfig::default(), None, 0);
         assert_eq!(e.verdict, Some(Verdict::Blocked));
         assert_eq!(e.traffic.len(), 1);
-        assert!(e.why.contains("unregistered"));
+        assert!(e.why.contains("abuse"));
     }
 
     #[test]
     fn link_local_sources_pass_only_to_the_gateway() {
         for text in ["fe80::1", "febf::1", "::", "0.0.0.0"] {
-            let e = explain(ip(text), &Class::Unknown, &GateConfig::default(), None);
+            let e = explain(ip(text), &snapshot(), &GateConfig::default(), None, 0);
             assert_eq!(e.verdict, None, "{text}");
             assert!(e.to_string().contains("to anything else: dropped"), "{e}");
         }
-        assert!(explain(ip("fec0::1"), &Class::Unknown, &GateConfig::default(), None).verdict.is_some());
+        assert!(explain(ip("fec0::1"), &snapshot(), &GateConfig::default(), None, 0).verdict.is_some());
     }
 }

@@ -1,6 +1,7 @@
 //! The nftables backend's sampling channel: a netlink socket bound to the NFLOG group its
-//! `log group N` rule writes to; each message carries the packet's first bytes and the
-//! interface it came in on. Packets are parsed with pnet into a [`Sample`].
+//! `log group N` rule writes to; each message carries the packet's first bytes, the
+//! interface it came in on and the rule's prefix (none for unknown sources, `ungranted`
+//! or `spoofed` for catalogued sources dropped by policy). Packets are parsed with pnet into a [`Sample`].
 //!
 //! Must not: block an async worker (the socket is non-blocking and polled by tokio).
 
@@ -13,7 +14,7 @@ use netlink_sys::{Socket, constants::NETLINK_NETFILTER};
 use tokio::io::unix::AsyncFd;
 
 use super::GateError;
-use super::sample::{Sample, source_of};
+use super::sample::{Noted, Sample, noted_of, source_of};
 
 /// Bytes of each logged packet copied to us: enough for either IP header.
 const COPY: u32 = 64;
@@ -104,12 +105,19 @@ fn parse_batch(mut bytes: &[u8]) -> Vec<Sample> {
 fn sample_of(nlas: &[PacketNla]) -> Option<Sample> {
     let mut ifindex = 0;
     let mut ip: Option<IpAddr> = None;
+    let (mut prefix, mut what) = (String::new(), Noted::Unknown);
     for nla in nlas {
         match nla {
             PacketNla::IfIndexInDev(i) => ifindex = *i,
-            PacketNla::Payload(p) => ip = source_of(p),
+            PacketNla::Prefix(p) => prefix = p.to_string_lossy().into_owned(),
             _ => {}
         }
     }
-    ip.map(|ip| Sample { ip, ifindex })
+    for nla in nlas {
+        if let PacketNla::Payload(p) = nla {
+            ip = source_of(p);
+            what = noted_of(&prefix, p).unwrap_or(Noted::Unknown);
+        }
+    }
+    ip.map(|ip| Sample { ip, ifindex, what })
 }

@@ -22,7 +22,7 @@ use super::nflog::Nflog;
 use super::nft::{NftBackend, NftOptions};
 use super::rules::Redirect;
 use super::sample::{Reporter, SampleCounters, read_nflog, read_ring};
-use super::tables::{Plan, Tables, plan};
+use super::tables::{Plan, Tables, next_expiry, plan};
 use super::xdp::XdpBackend;
 use super::{Applied, Backend, BackendKind, CounterSource, GateError, Iface, caps, rules};
 
@@ -36,8 +36,12 @@ pub struct GateStatus {
     pub interfaces: Vec<InterfaceStatus>,
     /// The catalog generation the kernel enforces.
     pub generation: i64,
-    /// Prefixes loaded (known and blocked, both families).
+    /// Entries loaded (known and blocked prefixes of both families, openings).
     pub prefixes: usize,
+    /// Openings loaded: the gateway's `allow` and the organisations' live grants, each
+    /// protocol, port and destination counted once.
+    #[serde(default)]
+    pub openings: usize,
     /// Unix milliseconds of the last change that reached the kernel.
     pub changed_at: i64,
     /// How the last change was made (`whole`, `in place`) and how long it took.
@@ -46,6 +50,9 @@ pub struct GateStatus {
     /// failure has not been cleared by a later success.
     pub last_error: Option<String>,
     pub samples_reported: u64,
+    /// Catalogued sources' packets dropped by policy (ungranted, spoofed) noted in the log.
+    #[serde(default)]
+    pub samples_noted: u64,
     /// Samples not reported: over the per-second bound, lost in the kernel's buffer
     /// (XDP ring or NFLOG socket).
     pub samples_discarded: u64,
@@ -66,6 +73,11 @@ pub struct InterfaceStatus {
     pub name: String,
     pub link: String,
     pub mode: String,
+    /// The operator the link belongs to in the registry: sources the catalog gives to
+    /// another operator are dropped as spoofed here. None: the link names no operator
+    /// (a lab, a transit), so catalogued sources of any operator pass.
+    #[serde(default)]
+    pub operator: Option<String>,
     pub counts: Counts,
 }
 
@@ -89,6 +101,7 @@ impl GateHandle {
     pub fn status(&self) -> GateStatus {
         let mut status = self.shared.status.lock().map(|s| s.clone()).unwrap_or_else(|p| p.into_inner().clone());
         status.samples_reported = self.shared.samples.reported.load(Ordering::Relaxed);
+        status.samples_noted = self.shared.samples.noted.load(Ordering::Relaxed);
         status.samples_discarded = self.shared.samples.discarded.load(Ordering::Relaxed)
             + self.shared.samples.overflows.load(Ordering::Relaxed);
         match self.shared.counters.read() {
@@ -127,12 +140,14 @@ pub async fn start(
         return Err(GateError::Config { field, message });
     }
     let ifaces = resolve(&config)?;
-    let (opened, tables) = open_blocking(&config, &ifaces, Tables::from_snapshot(&snapshot.current())).await?;
+    let current = snapshot.current();
+    let (opened, tables) = open_blocking(&config, &ifaces, Tables::from_snapshot(&current, &config, now_ms())).await?;
     let Opened { backend, counters, samples } = opened;
     let kind = backend.kind();
     let names: Vec<String> = ifaces.iter().map(|i| i.name.clone()).collect();
     let redirect = install_extras(&config, kind, &names, redirect)?;
     let mut status = initial_status(&config, &ifaces, backend.modes(), &tables, kind, redirect);
+    name_operators(&mut status, &config, &current);
     status.on_crash = backend.on_crash();
     let sample_counters = Arc::new(SampleCounters::default());
     let shared = Arc::new(Shared { status: Mutex::new(status), counters, samples: sample_counters.clone() });
@@ -151,7 +166,7 @@ pub async fn start(
     };
     let extras = redirect.is_some() || (kind == BackendKind::Xdp && config.quic_reject);
     let cleanup = Cleanup { names: names.clone(), extras };
-    let follower = tokio::spawn(follow(backend, tables, snapshot, shared.clone(), stopped, cleanup));
+    let follower = tokio::spawn(follow(backend, (config, tables), snapshot, shared.clone(), stopped, cleanup));
     tracing::info!(backend = %kind, interfaces = ?names, "packet gate enforcing");
     Ok(GateHandle { shared, stop, tasks: vec![follower, reader] })
 }
@@ -177,6 +192,7 @@ fn initial_status(
         name: i.name.clone(),
         link: i.link.clone(),
         mode,
+        operator: None,
         counts: Counts::default(),
     };
     GateStatus {
@@ -184,15 +200,24 @@ fn initial_status(
         interfaces: ifaces.iter().zip(modes).map(interface).collect(),
         generation: tables.generation,
         prefixes: tables.len(),
+        openings: tables.openings.len(),
         changed_at: now_ms(),
         last_change: "whole (at start)".into(),
         last_error: None,
         samples_reported: 0,
+        samples_noted: 0,
         samples_discarded: 0,
         quic: quic_words(config),
         redirect_port: redirect.map(|r| r.https),
         redirect_http_port: redirect.and_then(|r| r.http),
         on_crash: String::new(),
+    }
+}
+
+/// Names each interface's operator as the snapshot's registry has its link.
+fn name_operators(status: &mut GateStatus, config: &GateConfig, snapshot: &snapshot::Snapshot) {
+    for (status, iface) in status.interfaces.iter_mut().zip(&config.interfaces) {
+        status.operator = snapshot.link_operator(&iface.link).map(|(_, name)| name.to_owned());
     }
 }
 
@@ -312,10 +337,12 @@ fn remove_extras() {
     }
 }
 
-/// Follows the snapshot until stopped, then detaches.
+/// Follows the snapshot until stopped, then detaches. A grant's expiry is a change too:
+/// the tables are taken again then, whether or not the store moves (the kernel has
+/// already ended it: its entries carry their expiry).
 async fn follow(
     mut backend: Box<dyn Backend>,
-    tables: Tables,
+    (config, tables): (GateConfig, Tables),
     snapshot: SnapshotHandle,
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
@@ -325,12 +352,16 @@ async fn follow(
     let mut held = Some(tables);
     let mut failing = false;
     loop {
+        let expiry = next_expiry(&snapshot.current(), now_ms());
+        let until_expiry = Duration::from_millis(expiry.map_or(3_600_000, |at| (at - now_ms()).max(0) as u64));
         tokio::select! {
             _ = stop.wait_for(|s| *s) => break,
             changed = swaps.changed() => if changed.is_err() { break },
             _ = tokio::time::sleep(RETRY), if failing => {}
+            _ = tokio::time::sleep(until_expiry), if expiry.is_some() => {}
         }
-        let next = Tables::from_snapshot(&snapshot.current());
+        let current = snapshot.current();
+        let next = Tables::from_snapshot(&current, &config, now_ms());
         let started = Instant::now();
         let joined = tokio::task::spawn_blocking(move || {
             let outcome = step(backend.as_mut(), held.as_ref(), &next);
@@ -353,6 +384,8 @@ async fn follow(
                     tracing::info!(generation = next.generation, how, ms, "packet gate: catalog change enforced");
                 }
                 (status.generation, status.prefixes, status.last_error) = (next.generation, next.len(), None);
+                status.openings = next.openings.len();
+                name_operators(&mut status, &config, &current);
                 held = Some(next);
             }
             Err(Failed { error, kernel_known }) => {

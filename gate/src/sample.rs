@@ -1,6 +1,8 @@
 //! Unknown sources sampled by the kernel (the XDP program's ring buffer, or NFLOG for the
 //! nftables backend), turned into catalog observations with the link of the interface
-//! they arrived on and reported to the observation sink, at a bounded rate.
+//! they arrived on and reported to the observation sink, at a bounded rate; and the
+//! catalogued sources' packets the kernel dropped by policy (no grant opens them, or
+//! spoofed on another operator's link), noted in the log the same way.
 //!
 //! Must not: wait on the sink (reporting never blocks) or keep per-source state (the
 //! kernel already reports each source at most once per interval).
@@ -24,11 +26,24 @@ use super::nflog::Nflog;
 /// real rate far lower, this bounds a flood of forged sources.
 pub const MAX_REPORTS_PER_SEC: u32 = 10_000;
 
-/// One sampled packet's source and the interface it came in on.
+/// One sampled packet's source, the interface it came in on, and why it was sampled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sample {
     pub ip: IpAddr,
     pub ifindex: u32,
+    pub what: Noted,
+}
+
+/// Why the kernel sampled a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Noted {
+    /// A source the catalog lacks: reported to the catalog.
+    Unknown,
+    /// A catalogued source's packet no grant opens (protocol number, destination port or
+    /// 0): noted in the log.
+    Ungranted { dst: IpAddr, proto: u8, port: u16 },
+    /// A catalogued source of another operator than the interface's link: noted in the log.
+    Spoofed { dst: IpAddr },
 }
 
 /// The source address of an IPv4 or IPv6 packet (network header first).
@@ -40,22 +55,71 @@ pub fn source_of(l3: &[u8]) -> Option<IpAddr> {
     }
 }
 
-/// A record of the XDP program's ring buffer: `struct sample` in `bpf/gate.c`.
-pub fn from_ring(record: &[u8]) -> Option<Sample> {
-    let addr: [u8; 16] = record.get(..16)?.try_into().ok()?;
-    let ifindex = u32::from_ne_bytes(record.get(16..20)?.try_into().ok()?);
+/// What an NFLOG message with `prefix` says about the packet `l3` (network header
+/// first): an unknown source when it has no prefix.
+pub fn noted_of(prefix: &str, l3: &[u8]) -> Option<Noted> {
+    let (dst, proto, l4) = match l3.first()? >> 4 {
+        4 => {
+            let p = Ipv4Packet::new(l3)?;
+            let header = usize::from(p.get_header_length()) * 4;
+            (IpAddr::V4(p.get_destination()), p.get_next_level_protocol().0, l3.get(header..).unwrap_or(&[]))
+        }
+        6 => {
+            let p = Ipv6Packet::new(l3)?;
+            (IpAddr::V6(p.get_destination()), p.get_next_header().0, l3.get(40..).unwrap_or(&[]))
+        }
+        _ => return None,
+    };
+    let port = match (proto, l4.get(2..4)) {
+        (6 | 17, Some(b)) => u16::from_be_bytes([b[0], b[1]]),
+        _ => 0,
+    };
+    Some(match prefix {
+        "ungranted" => Noted::Ungranted { dst, proto, port },
+        "spoofed" => Noted::Spoofed { dst },
+        _ => Noted::Unknown,
+    })
+}
+
+fn unmapped(addr: [u8; 16]) -> IpAddr {
     let v6 = Ipv6Addr::from(addr);
-    let ip = match v6.to_ipv4_mapped() {
+    match v6.to_ipv4_mapped() {
         Some(v4) => IpAddr::V4(v4),
         None => IpAddr::V6(v6),
+    }
+}
+
+/// A record of the XDP program's ring buffer: `struct sample` in `bpf/gate.c`.
+pub fn from_ring(record: &[u8]) -> Option<Sample> {
+    let ip = unmapped(record.get(..16)?.try_into().ok()?);
+    let ifindex = u32::from_ne_bytes(record.get(16..20)?.try_into().ok()?);
+    let dst = record.get(24..40).and_then(|d| d.try_into().ok()).map(unmapped);
+    let (kind, proto) = (record.get(40).copied().unwrap_or(0), record.get(41).copied().unwrap_or(0));
+    let port = record.get(42..44).map_or(0, |p| u16::from_ne_bytes([p[0], p[1]]));
+    let what = match (kind, dst) {
+        (1, Some(dst)) => Noted::Ungranted { dst, proto, port },
+        (2, Some(dst)) => Noted::Spoofed { dst },
+        _ => Noted::Unknown,
     };
-    Some(Sample { ip, ifindex })
+    Some(Sample { ip, ifindex, what })
+}
+
+fn proto_name(proto: u8) -> String {
+    match proto {
+        1 => "icmp".into(),
+        6 => "tcp".into(),
+        17 => "udp".into(),
+        58 => "ipv6-icmp".into(),
+        n => n.to_string(),
+    }
 }
 
 /// What the reporter has done since the gate started.
 #[derive(Debug, Default)]
 pub struct SampleCounters {
     pub reported: AtomicU64,
+    /// Ungranted and spoofed packets noted in the log.
+    pub noted: AtomicU64,
     /// Over the per-second bound, or on an interface the gate does not guard.
     pub discarded: AtomicU64,
     /// Times the kernel dropped NFLOG messages for a full socket buffer (the XDP
@@ -91,8 +155,28 @@ impl Reporter {
             return;
         }
         self.in_window += 1;
-        self.sink.report(Observation::now(sample.ip, link));
-        self.counters.reported.fetch_add(1, Ordering::Relaxed);
+        match sample.what {
+            Noted::Unknown => {
+                self.sink.report(Observation::now(sample.ip, link));
+                self.counters.reported.fetch_add(1, Ordering::Relaxed);
+            }
+            Noted::Ungranted { dst, proto, port } => {
+                self.counters.noted.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    source = %sample.ip, destination = %dst, protocol = proto_name(proto), port, link = %link,
+                    "packet gate: dropped, no grant opens it to this organisation (noted once per source and \
+                     protocol per sample interval)"
+                );
+            }
+            Noted::Spoofed { dst } => {
+                self.counters.noted.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    source = %sample.ip, destination = %dst, link = %link,
+                    "packet gate: dropped as spoofed, the catalog gives this source to another operator than the \
+                     link's (noted once per source per sample interval)"
+                );
+            }
+        }
     }
 }
 
@@ -169,16 +253,26 @@ mod tests {
 
     #[test]
     fn ring_records_unmap_ipv4() {
-        let mut rec = [0u8; 24];
+        let mut rec = [0u8; 48];
         rec[10] = 0xff;
         rec[11] = 0xff;
         rec[12..16].copy_from_slice(&[198, 51, 100, 7]);
         rec[16..20].copy_from_slice(&5u32.to_ne_bytes());
-        assert_eq!(from_ring(&rec), Some(Sample { ip: "198.51.100.7".parse().expect("ip"), ifindex: 5 }));
+        let ip: IpAddr = "198.51.100.7".parse().expect("ip");
+        assert_eq!(from_ring(&rec), Some(Sample { ip, ifindex: 5, what: Noted::Unknown }));
         let v6: Ipv6Addr = "2001:db8:1::7".parse().expect("ip");
         rec[..16].copy_from_slice(&v6.octets());
         assert_eq!(from_ring(&rec).map(|s| s.ip), Some(IpAddr::V6(v6)));
         assert_eq!(from_ring(&rec[..10]), None);
+        let dst: Ipv6Addr = "2001:db8:2::10".parse().expect("ip");
+        rec[24..40].copy_from_slice(&dst.octets());
+        rec[40] = 1;
+        rec[41] = 6;
+        rec[42..44].copy_from_slice(&8443u16.to_ne_bytes());
+        let noted = Noted::Ungranted { dst: IpAddr::V6(dst), proto: 6, port: 8443 };
+        assert_eq!(from_ring(&rec).map(|s| s.what), Some(noted));
+        rec[40] = 2;
+        assert_eq!(from_ring(&rec).map(|s| s.what), Some(Noted::Spoofed { dst: IpAddr::V6(dst) }));
     }
 
     #[tokio::test]
@@ -187,9 +281,9 @@ mod tests {
         let counters = Arc::new(SampleCounters::default());
         let mut r = Reporter::new(HashMap::from([(5, "kt-astana-1".to_owned())]), sink, counters.clone());
         let ip: IpAddr = "198.51.100.7".parse().expect("ip");
-        r.report(Sample { ip, ifindex: 9 });
+        r.report(Sample { ip, ifindex: 9, what: Noted::Unknown });
         for _ in 0..MAX_REPORTS_PER_SEC + 5 {
-            r.report(Sample { ip, ifindex: 5 });
+            r.report(Sample { ip, ifindex: 5, what: Noted::Unknown });
         }
         let first = rx.recv().await.expect("one observation");
         assert_eq!((first.ip, first.link.as_str()), (ip, "kt-astana-1"));

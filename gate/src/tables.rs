@@ -1,29 +1,100 @@
 //! What the kernel tables of one catalog generation hold, and how to get from one
-//! generation to the next: four sorted prefix lists (known and blocked, IPv4 and IPv6)
-//! taken from a [`Snapshot`], their difference, and the choice between changing the live
-//! tables in place (small changes) and loading whole new ones (large changes).
+//! generation to the next: the catalogued prefixes with their owners (organisation and
+//! operator: the grants and the link binding read them), the blocked prefixes, the
+//! openings (what catalogued sources may reach besides the web proxy: the gateway's
+//! `allow` for everyone, each organisation's live grants) and each guarded interface's
+//! operator, all taken from a [`Snapshot`] and `[gate]`; their difference, and the
+//! choice between changing the live tables in place (small changes) and loading whole
+//! new ones (large changes).
 //!
 //! Must not: talk to the kernel; the backends take these lists and diffs.
 
-use snapshot::{Family, Snapshot};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
 
-/// Above this many changed prefixes a whole new generation is loaded and swapped in;
+use snapshot::{Family, Net, Opens, Service, Snapshot};
+
+use crate::config::GateConfig;
+
+/// Above this many changed entries a whole new generation is loaded and swapped in;
 /// at or below it the live tables are changed element by element.
 pub const INCREMENTAL_LIMIT: usize = 20_000;
+/// The organisation of openings every catalogued source has (`[gate] allow`): the
+/// store's ids start at 1.
+pub const EVERYONE: u32 = 0;
+/// An opening's expiry when it has none.
+pub const NEVER: i64 = i64::MAX;
 
-/// The prefixes one generation puts in the kernel: (network as an integer, length),
-/// each list sorted ascending without duplicates.
+/// An IPv4 prefix (network, length) and an IPv6 one.
+pub type Prefix4 = (u32, u8);
+pub type Prefix6 = (u128, u8);
+
+/// Who a catalogued prefix belongs to: the store's ids.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Owner {
+    pub organisation: u32,
+    pub operator: u32,
+}
+
+/// One thing catalogued sources may reach besides the web proxy: an organisation (or
+/// [`EVERYONE`]), an IP protocol number, a destination port (0 for ICMP) and a
+/// destination prefix in one space for both families (IPv4 as `::ffff:a.b.c.d`, length
+/// 96 + its own; length 0 is anywhere in either family).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Opening {
+    pub organisation: u32,
+    pub proto: u8,
+    pub port: u16,
+    pub dst: u128,
+    pub len: u8,
+}
+
+/// The IPv4-mapped prefix `::ffff:0:0/96`, under which IPv4 destinations live.
+pub const MAPPED: u128 = 0xffff << 32;
+
+impl Opening {
+    /// The destination as a prefix of its own family; None for anywhere.
+    pub fn destination(&self) -> Option<Net> {
+        match self.len {
+            0 => None,
+            96.. if self.dst >> 32 == 0xffff => Net::new(IpAddr::V4((self.dst as u32).into()), self.len - 96),
+            _ => Net::new(IpAddr::V6(self.dst.into()), self.len),
+        }
+    }
+}
+
+/// The destination space key of `net` (see [`Opening`]).
+pub fn destination_key(net: &Net) -> (u128, u8) {
+    match net.family() {
+        Family::V4 => (MAPPED | net.bits(), 96 + net.len()),
+        Family::V6 => (net.bits(), net.len()),
+    }
+}
+
+/// The tables of one generation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tables {
     pub generation: i64,
-    pub known4: Vec<(u32, u8)>,
-    pub known6: Vec<(u128, u8)>,
-    pub blocked4: Vec<(u32, u8)>,
-    pub blocked6: Vec<(u128, u8)>,
+    /// Every catalogued prefix with its owner, sorted (nested prefixes included: the
+    /// longest match names the owner).
+    pub known4: Vec<(Prefix4, Owner)>,
+    pub known6: Vec<(Prefix6, Owner)>,
+    /// Blocked prefixes, sorted, none covered by another.
+    pub blocked4: Vec<Prefix4>,
+    pub blocked6: Vec<Prefix6>,
+    /// Openings with their expiry (unix ms, [`NEVER`]), sorted; a nested destination's
+    /// expiry is the latest of its own and those of the prefixes covering it, so the
+    /// longest match answers for all.
+    pub openings: Vec<(Opening, i64)>,
+    /// Each guarded interface's operator (in `[gate] interfaces` order), when its link
+    /// names one in the registry: sources of other operators are spoofed there.
+    pub bound: Vec<Option<u32>>,
 }
 
 impl Tables {
-    pub fn from_snapshot(snapshot: &Snapshot) -> Tables {
+    /// The tables for `snapshot` under `config` at `now` (unix ms): grants expired by
+    /// then open nothing.
+    pub fn from_snapshot(snapshot: &Snapshot, config: &GateConfig, now: i64) -> Tables {
         let (mut blocked4, mut blocked6) = (Vec::new(), Vec::new());
         for block in snapshot.blocked() {
             match block.prefix.family() {
@@ -33,18 +104,26 @@ impl Tables {
         }
         blocked4.sort_unstable();
         blocked6.sort_unstable();
+        let owner = |organisation, operator| Owner { organisation, operator };
+        let bound = config
+            .interfaces
+            .iter()
+            .map(|i| snapshot.link_operator(&i.link).and_then(|(id, _)| u32::try_from(id).ok()))
+            .collect();
         Tables {
             generation: snapshot.generation(),
-            known4: outermost(snapshot.known_v4(), 96),
-            known6: outermost(snapshot.known_v6(), 0),
+            known4: snapshot.known_v4().iter().map(|o| ((o.addr, o.len), owner(o.organisation, o.operator))).collect(),
+            known6: snapshot.known_v6().iter().map(|o| ((o.addr, o.len), owner(o.organisation, o.operator))).collect(),
             blocked4: outermost(&blocked4, 96),
             blocked6: outermost(&blocked6, 0),
+            openings: openings(snapshot, config, now),
+            bound,
         }
     }
 
-    /// Number of prefixes in all four lists.
+    /// Number of entries in all lists.
     pub fn len(&self) -> usize {
-        self.known4.len() + self.known6.len() + self.blocked4.len() + self.blocked6.len()
+        self.known4.len() + self.known6.len() + self.blocked4.len() + self.blocked6.len() + self.openings.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -55,12 +134,85 @@ impl Tables {
     pub fn diff(&self, next: &Tables) -> Diff {
         Diff {
             generation: next.generation,
-            known4: SetDiff::between(&self.known4, &next.known4),
-            known6: SetDiff::between(&self.known6, &next.known6),
+            known4: MapDiff::between(&self.known4, &next.known4),
+            known6: MapDiff::between(&self.known6, &next.known6),
             blocked4: SetDiff::between(&self.blocked4, &next.blocked4),
             blocked6: SetDiff::between(&self.blocked6, &next.blocked6),
+            openings: MapDiff::between(&self.openings, &next.openings),
+            bound: self.bound != next.bound,
         }
     }
+}
+
+/// The services a grant opens under `config` (a category: what `[gate] risky` names).
+pub fn services<'c>(opens: &'c Opens, config: &'c GateConfig) -> &'c [Service] {
+    match opens {
+        Opens::Service(s) => std::slice::from_ref(s),
+        Opens::Category(c) => config.risky.get(c).map_or(&[], Vec::as_slice),
+    }
+}
+
+/// The openings at `now`: `[gate] allow` for everyone, and each live grant's services
+/// for its organisation; nested destinations carry the latest covering expiry.
+fn openings(snapshot: &Snapshot, config: &GateConfig, now: i64) -> Vec<(Opening, i64)> {
+    let mut all: Vec<(Opening, i64)> = Vec::new();
+    for service in &config.allow {
+        expand(EVERYONE, service, NEVER, &mut all);
+    }
+    for grant in snapshot.grants().iter().filter(|g| g.live(now)) {
+        for service in services(&grant.opens, config) {
+            expand(grant.organisation, service, grant.until.unwrap_or(NEVER), &mut all);
+        }
+    }
+    // One entry per opening, with the latest expiry of its duplicates.
+    let mut merged: BTreeMap<Opening, i64> = BTreeMap::new();
+    for (o, until) in all {
+        let e = merged.entry(o).or_insert(until);
+        *e = (*e).max(until);
+    }
+    let mut out: Vec<(Opening, i64)> = Vec::with_capacity(merged.len());
+    // Sorted by (organisation, proto, port, dst, len): covering prefixes come first.
+    let mut covering: Vec<(Opening, i64)> = Vec::new();
+    for (o, until) in merged {
+        covering.retain(|(c, _)| same_service(c, &o) && covers(c, &o));
+        let effective = covering.iter().map(|c| c.1).fold(until, i64::max);
+        covering.push((o, effective));
+        out.push((o, effective));
+    }
+    out
+}
+
+fn same_service(a: &Opening, b: &Opening) -> bool {
+    (a.organisation, a.proto, a.port) == (b.organisation, b.proto, b.port)
+}
+
+fn covers(outer: &Opening, inner: &Opening) -> bool {
+    outer.len <= inner.len && (outer.len == 0 || (outer.dst ^ inner.dst) >> (128 - u32::from(outer.len)) == 0)
+}
+
+/// Every opening `service` makes for `organisation`.
+fn expand(organisation: u32, service: &Service, until: i64, out: &mut Vec<(Opening, i64)>) {
+    let ports = match service.each_port() {
+        p if p.is_empty() => vec![0],
+        p => p,
+    };
+    let dsts: Vec<(u128, u8)> = match service.to.is_empty() {
+        true => vec![(0, 0)],
+        false => service.to.iter().map(destination_key).collect(),
+    };
+    for &proto in service.proto.numbers() {
+        for &port in &ports {
+            for &(dst, len) in &dsts {
+                out.push((Opening { organisation, proto, port, dst, len }, until));
+            }
+        }
+    }
+}
+
+/// The earliest expiry after `now` among the snapshot's grants: when the tables must be
+/// taken again even if nothing else moves.
+pub fn next_expiry(snapshot: &Snapshot, now: i64) -> Option<i64> {
+    snapshot.grants().iter().filter_map(|g| g.until).filter(|u| *u > now).min()
 }
 
 /// The prefixes of a sorted list that no other prefix of the list covers, in order:
@@ -84,7 +236,51 @@ pub fn outermost<A: Copy + Into<u128>>(sorted: &[(A, u8)], shift: u32) -> Vec<(A
     out
 }
 
-/// Prefixes to add and to remove in one list.
+/// Disjoint ranges (first, last, value) of nested prefixes (first, last, value) sorted
+/// with containing prefixes first: each address takes the value of the most specific
+/// prefix holding it, as a longest-prefix match would. What nftables interval sets need.
+pub fn flatten<V: Copy>(nested: &[(u128, u128, V)]) -> Vec<(u128, u128, V)> {
+    let mut out = Vec::new();
+    // Open prefixes (last address, value), innermost last, and the first address not
+    // yet given out (None: past the end of the space).
+    let mut open: Vec<(u128, V)> = Vec::new();
+    let mut next: Option<u128> = None;
+    for &(first, last, value) in nested {
+        close(&mut out, &mut open, &mut next, Some(first));
+        if let (Some(&(_, outer)), Some(from)) = (open.last(), next)
+            && from < first
+        {
+            out.push((from, first - 1, outer));
+        }
+        open.push((last, value));
+        next = Some(first);
+    }
+    close(&mut out, &mut open, &mut next, None);
+    out
+}
+
+/// Gives out the rest of each open prefix that ends before `limit` (every one with None).
+fn close<V: Copy>(
+    out: &mut Vec<(u128, u128, V)>,
+    open: &mut Vec<(u128, V)>,
+    next: &mut Option<u128>,
+    limit: Option<u128>,
+) {
+    while let Some(&(last, value)) = open.last() {
+        if limit.is_some_and(|l| last >= l) {
+            break;
+        }
+        if let Some(from) = *next
+            && from <= last
+        {
+            out.push((from, last, value));
+        }
+        *next = last.checked_add(1);
+        open.pop();
+    }
+}
+
+/// Prefixes to add and to remove in one set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SetDiff<A> {
     pub add: Vec<(A, u8)>,
@@ -94,31 +290,61 @@ pub struct SetDiff<A> {
 impl<A: Ord + Copy> SetDiff<A> {
     /// The difference of two sorted, duplicate-free lists, by one merge walk.
     pub fn between(old: &[(A, u8)], new: &[(A, u8)]) -> SetDiff<A> {
-        let (mut add, mut remove) = (Vec::new(), Vec::new());
+        let d = MapDiff::between(
+            &old.iter().map(|&k| (k, ())).collect::<Vec<_>>(),
+            &new.iter().map(|&k| (k, ())).collect::<Vec<_>>(),
+        );
+        SetDiff { add: d.set.into_iter().map(|(k, _)| k).collect(), remove: d.remove }
+    }
+
+    pub fn len(&self) -> usize {
+        self.add.len() + self.remove.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Entries to set (new, or with a new value) and keys to remove in one keyed list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapDiff<K, V> {
+    pub set: Vec<(K, V)>,
+    pub remove: Vec<K>,
+}
+
+impl<K: Ord + Copy, V: PartialEq + Copy> MapDiff<K, V> {
+    /// The difference of two lists sorted by key without duplicate keys, by one merge
+    /// walk: a key whose value changes is set, not removed.
+    pub fn between(old: &[(K, V)], new: &[(K, V)]) -> MapDiff<K, V> {
+        let (mut set, mut remove) = (Vec::new(), Vec::new());
         let (mut i, mut j) = (0, 0);
         while i < old.len() && j < new.len() {
-            match old[i].cmp(&new[j]) {
+            match old[i].0.cmp(&new[j].0) {
                 std::cmp::Ordering::Less => {
-                    remove.push(old[i]);
+                    remove.push(old[i].0);
                     i += 1;
                 }
                 std::cmp::Ordering::Greater => {
-                    add.push(new[j]);
+                    set.push(new[j]);
                     j += 1;
                 }
                 std::cmp::Ordering::Equal => {
+                    if old[i].1 != new[j].1 {
+                        set.push(new[j]);
+                    }
                     i += 1;
                     j += 1;
                 }
             }
         }
-        remove.extend_from_slice(&old[i..]);
-        add.extend_from_slice(&new[j..]);
-        SetDiff { add, remove }
+        remove.extend(old[i..].iter().map(|e| e.0));
+        set.extend_from_slice(&new[j..]);
+        MapDiff { set, remove }
     }
 
     pub fn len(&self) -> usize {
-        self.add.len() + self.remove.len()
+        self.set.len() + self.remove.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -131,19 +357,22 @@ impl<A: Ord + Copy> SetDiff<A> {
 pub struct Diff {
     /// The generation the tables hold once the diff is applied.
     pub generation: i64,
-    pub known4: SetDiff<u32>,
-    pub known6: SetDiff<u128>,
+    pub known4: MapDiff<Prefix4, Owner>,
+    pub known6: MapDiff<Prefix6, Owner>,
     pub blocked4: SetDiff<u32>,
     pub blocked6: SetDiff<u128>,
+    pub openings: MapDiff<Opening, i64>,
+    /// Whether an interface's operator changed (a whole load follows).
+    pub bound: bool,
 }
 
 impl Diff {
     pub fn len(&self) -> usize {
-        self.known4.len() + self.known6.len() + self.blocked4.len() + self.blocked6.len()
+        self.known4.len() + self.known6.len() + self.blocked4.len() + self.blocked6.len() + self.openings.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len() == 0 && !self.bound
     }
 }
 
@@ -164,6 +393,7 @@ pub fn plan(held: Option<&Tables>, next: &Tables) -> Plan {
     let Some(held) = held else { return Plan::Whole };
     let diff = held.diff(next);
     match diff.len() {
+        _ if diff.bound => Plan::Whole,
         0 => Plan::Nothing,
         n if n <= INCREMENTAL_LIMIT => Plan::InPlace(diff),
         _ => Plan::Whole,
@@ -171,125 +401,5 @@ pub fn plan(held: Option<&Tables>, next: &Tables) -> Plan {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::HashMap;
-
-    use snapshot::{BlockRef, Net, OrgRef};
-
-    use super::*;
-
-    fn net(text: &str) -> Net {
-        text.parse().expect("prefix")
-    }
-
-    fn snapshot(known: &[&str], blocked: &[&str], generation: i64) -> Snapshot {
-        let orgs = HashMap::from([(1, OrgRef { bin: "980140000015".into(), name: "A".into() })]);
-        let ops = HashMap::from([(1, "alpha".to_owned())]);
-        let assignments = known.iter().map(|k| (net(k), 1, 1)).collect();
-        let blocks = blocked.iter().map(|b| BlockRef { prefix: net(b), reason: "test".into(), since: 0 }).collect();
-        Snapshot::build(assignments, orgs, ops, blocks, generation).expect("builds")
-    }
-
-    #[test]
-    fn tables_split_families_and_sort_blocks() {
-        let s = snapshot(
-            &["198.51.100.0/24", "2001:db8:1::/64"],
-            &["2001:db8:1::9/128", "198.51.100.9/32", "198.51.100.7/32"],
-            3,
-        );
-        let t = Tables::from_snapshot(&s);
-        assert_eq!(t.generation, 3);
-        assert_eq!(t.known4, vec![(0xc633_6400, 24)]);
-        assert_eq!(t.known6, vec![(net("2001:db8:1::/64").bits(), 64)]);
-        assert_eq!(t.blocked4, vec![(0xc633_6407, 32), (0xc633_6409, 32)]);
-        assert_eq!(t.blocked6.len(), 1);
-        assert_eq!(t.len(), 5);
-    }
-
-    #[test]
-    fn covered_prefixes_and_duplicates_are_left_out() {
-        let s = snapshot(
-            &[
-                "10.0.0.0/8",
-                "10.1.0.0/16",
-                "10.1.2.0/24",
-                "11.0.0.0/24",
-                "11.0.1.0/24",
-                "2001:db8::/32",
-                "2001:db8:1::/64",
-                "2001:db9::/48",
-            ],
-            &["198.51.100.0/24", "198.51.100.9/32"],
-            1,
-        );
-        let t = Tables::from_snapshot(&s);
-        assert_eq!(t.known4, vec![(0x0a00_0000, 8), (0x0b00_0000, 24), (0x0b00_0100, 24)]);
-        assert_eq!(t.known6, vec![(net("2001:db8::/32").bits(), 32), (net("2001:db9::/48").bits(), 48)]);
-        assert_eq!(t.blocked4, vec![(0xc633_6400, 24)]);
-        assert_eq!(outermost(&[(0u32, 0), (5, 32)], 96), vec![(0, 0)], "the default route covers all");
-        assert_eq!(outermost(&[(5u32, 32), (5, 32)], 96), vec![(5, 32)]);
-    }
-
-    #[test]
-    fn diff_of_sorted_lists_finds_additions_and_removals() {
-        let old = [(1u32, 24), (2, 24), (5, 16), (9, 8)];
-        let new = [(0u32, 8), (2, 24), (5, 16), (5, 17), (10, 8)];
-        let d = SetDiff::between(&old, &new);
-        assert_eq!(d.add, vec![(0, 8), (5, 17), (10, 8)]);
-        assert_eq!(d.remove, vec![(1, 24), (9, 8)]);
-        assert!(SetDiff::between(&new, &new).is_empty());
-        assert_eq!(SetDiff::between(&[], &new).add.len(), new.len());
-        assert_eq!(SetDiff::between(&new, &[]).remove.len(), new.len());
-    }
-
-    #[test]
-    fn applying_a_diff_gives_the_new_lists() {
-        // Property: old - remove + add == new, for many random pairs of lists.
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
-        let mut list = move || {
-            let n = next() % 40;
-            let mut v: Vec<(u32, u8)> = (0..n).map(|_| ((next() % 64) as u32, (next() % 3) as u8)).collect();
-            v.sort_unstable();
-            v.dedup();
-            v
-        };
-        for _ in 0..200 {
-            let (old, new) = (list(), list());
-            let d = SetDiff::between(&old, &new);
-            let mut applied: Vec<(u32, u8)> = old.iter().filter(|p| !d.remove.contains(p)).copied().collect();
-            applied.extend(&d.add);
-            applied.sort_unstable();
-            assert_eq!(applied, new);
-        }
-    }
-
-    #[test]
-    fn plan_is_whole_first_then_in_place_for_small_changes() {
-        let a = Tables::from_snapshot(&snapshot(&["198.51.100.0/24"], &[], 1));
-        let b = Tables::from_snapshot(&snapshot(&["198.51.100.0/24"], &["198.51.100.9/32"], 2));
-        assert!(matches!(plan(None, &a), Plan::Whole));
-        assert!(matches!(plan(Some(&a), &a), Plan::Nothing));
-        match plan(Some(&a), &b) {
-            Plan::InPlace(d) => {
-                assert_eq!(d.blocked4.add, vec![(0xc633_6409, 32)]);
-                assert_eq!((d.len(), d.generation), (1, 2));
-            }
-            other => panic!("expected an in-place change, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn plan_is_whole_for_large_changes() {
-        let mut big =
-            Tables { known4: (0..(INCREMENTAL_LIMIT as u32 + 1)).map(|i| (i << 8, 24)).collect(), ..Tables::default() };
-        assert!(matches!(plan(Some(&Tables::default()), &big), Plan::Whole));
-        big.known4.pop();
-        assert!(matches!(plan(Some(&Tables::default()), &big), Plan::InPlace(_)));
-    }
-}
+#[path = "tables_tests.rs"]
+mod tests;

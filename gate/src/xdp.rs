@@ -1,5 +1,8 @@
 //! The XDP backend: loads `bpf/gate.c` (compiled by build.rs, embedded) with aya, keeps
-//! its four longest-prefix tries in step with the catalog, attaches it to the guarded
+//! its five longest-prefix tries (known and blocked prefixes of both families, with the
+//! owners of the known ones; the openings, each with its expiry on the kernel's
+//! monotonic clock, so a grant ends in the kernel even when this process is gone) and
+//! each interface's bound operator in step with the catalog, attaches it to the guarded
 //! interfaces (native mode where the driver has it, generic otherwise) and hands out its
 //! counters and its ring buffer of unknown sources.
 //!
@@ -24,7 +27,7 @@ use aya::{Ebpf, Pod};
 
 use super::config::XdpModeChoice;
 use super::counters::{Counts, Verdict};
-use super::tables::{Diff, SetDiff, Tables};
+use super::tables::{Diff, NEVER, Opening, Owner, Tables};
 use super::{Applied, Backend, BackendKind, CounterSource, GateError, Iface};
 
 /// The compiled program, or an empty slice when clang was missing at build time.
@@ -35,7 +38,7 @@ static WHY: &str = include_str!(concat!(env!("OUT_DIR"), "/gate.why"));
 /// `BPF_F_NO_PREALLOC`: the kernel requires it of LPM tries.
 const NO_PREALLOC: u32 = 1;
 /// Counter slots per interface in the program's `counters` array.
-const VERDICTS: u32 = 8;
+const VERDICTS: u32 = 16;
 /// The counter index of samples lost to a full ring buffer (`VERDICT_SAMPLE_LOST`).
 const SAMPLE_LOST: u32 = 4;
 /// Highest interface index the program's `ifslots` array covers.
@@ -46,7 +49,9 @@ const QUIC_TO_STACK: u64 = 1;
 /// before it: programs run for microseconds; this is far beyond that.
 const GRACE: Duration = Duration::from_millis(100);
 
-type Trie<K> = LpmTrie<MapData, K, u8>;
+type Trie<K, V> = LpmTrie<MapData, K, V>;
+/// An opening's key: organisation, protocol, port (network order), destination.
+type OpenKey = [u8; 24];
 
 /// Whether the XDP program was built into this binary; the reason when not.
 pub fn availability() -> Result<(), GateError> {
@@ -61,56 +66,71 @@ pub fn availability() -> Result<(), GateError> {
 
 /// The tries live in one slot, with their room for in-place changes.
 struct Live {
-    known4: Roomy4,
-    known6: Roomy6,
-    blocked4: Roomy4,
-    blocked6: Roomy6,
+    known4: Roomy<[u8; 4], [u32; 2]>,
+    known6: Roomy<[u8; 16], [u32; 2]>,
+    blocked4: Roomy<[u8; 4], u8>,
+    blocked6: Roomy<[u8; 16], u8>,
+    openings: Roomy<OpenKey, u64>,
 }
 
-struct Roomy<K: Pod> {
-    trie: Trie<K>,
+impl Live {
+    fn fill(tables: &Tables, clock: &Clock) -> Result<Live, GateError> {
+        Ok(Live {
+            known4: Roomy::fill(tables.known4.iter().map(|&((a, l), o)| (l, v4(a), owner(o))))?,
+            known6: Roomy::fill(tables.known6.iter().map(|&((a, l), o)| (l, v6(a), owner(o))))?,
+            blocked4: Roomy::fill(tables.blocked4.iter().map(|&(a, l)| (l, v4(a), 1)))?,
+            blocked6: Roomy::fill(tables.blocked6.iter().map(|&(a, l)| (l, v6(a), 1)))?,
+            openings: Roomy::fill(tables.openings.iter().map(|(o, until)| opening(o, clock.at(*until))))?,
+        })
+    }
+
+    fn empty() -> Result<Live, GateError> {
+        Live::fill(&Tables::default(), &Clock::now())
+    }
+}
+
+struct Roomy<K: Pod, V: Pod> {
+    trie: Trie<K, V>,
     len: usize,
     room: usize,
 }
-
-type Roomy4 = Roomy<[u8; 4]>;
-type Roomy6 = Roomy<[u8; 16]>;
 
 /// Kernel limit of a trie holding `len` prefixes: room to grow in place before a reload.
 fn room_for(len: usize) -> usize {
     len + len / 2 + 65_536
 }
 
-impl<K: Pod> Roomy<K> {
-    fn fill<A: Copy>(list: &[(A, u8)], bytes: impl Fn(A) -> K) -> Result<Roomy<K>, GateError> {
-        let room = room_for(list.len());
-        let mut trie = Trie::<K>::create(room as u32, NO_PREALLOC).map_err(xdp_err("creating a trie"))?;
-        for &(addr, len) in list {
-            trie.insert(&Key::new(u32::from(len), bytes(addr)), 1, 0).map_err(xdp_err("filling a trie"))?;
+impl<K: Pod, V: Pod> Roomy<K, V> {
+    /// A new trie holding `entries` (prefix length, key bytes, value).
+    fn fill(entries: impl ExactSizeIterator<Item = (u8, K, V)>) -> Result<Roomy<K, V>, GateError> {
+        let len = entries.len();
+        let room = room_for(len);
+        let mut trie = Trie::<K, V>::create(room as u32, NO_PREALLOC).map_err(xdp_err("creating a trie"))?;
+        for (bits, key, value) in entries {
+            trie.insert(&Key::new(u32::from(bits), key), value, 0).map_err(xdp_err("filling a trie"))?;
         }
-        Ok(Roomy { trie, len: list.len(), room })
+        Ok(Roomy { trie, len, room })
     }
 
-    fn fits<A>(&self, d: &SetDiff<A>) -> bool {
-        self.len + d.add.len() <= self.room
+    fn fits(&self, adding: usize) -> bool {
+        self.len + adding <= self.room
     }
 
-    fn add<A: Copy>(&mut self, d: &SetDiff<A>, bytes: impl Fn(A) -> K) -> Result<(), GateError> {
-        for &(addr, len) in &d.add {
-            self.trie.insert(&Key::new(u32::from(len), bytes(addr)), 1, 0).map_err(xdp_err("adding a prefix"))?;
+    fn set(&mut self, entries: impl Iterator<Item = (u8, K, V)>) -> Result<(), GateError> {
+        for (bits, key, value) in entries {
+            self.trie.insert(&Key::new(u32::from(bits), key), value, 0).map_err(xdp_err("adding a prefix"))?;
             self.len += 1;
         }
         Ok(())
     }
 
-    fn remove<A: Copy>(&mut self, d: &SetDiff<A>, bytes: impl Fn(A) -> K) -> Result<(), GateError> {
-        for &(addr, len) in &d.remove {
+    fn remove(&mut self, keys: impl Iterator<Item = (u8, K)>) {
+        for (bits, key) in keys {
             // A prefix already gone is what removal wants.
-            if self.trie.remove(&Key::new(u32::from(len), bytes(addr))).is_ok() {
+            if self.trie.remove(&Key::new(u32::from(bits), key)).is_ok() {
                 self.len = self.len.saturating_sub(1);
             }
         }
-        Ok(())
     }
 }
 
@@ -120,6 +140,43 @@ fn v4(a: u32) -> [u8; 4] {
 
 fn v6(a: u128) -> [u8; 16] {
     a.to_be_bytes()
+}
+
+fn owner(o: Owner) -> [u32; 2] {
+    [o.organisation, o.operator]
+}
+
+/// An opening as the program's `struct open_key` (prefix length, key) and its expiry.
+fn opening(o: &Opening, until_ns: u64) -> (u8, OpenKey, u64) {
+    let mut key = [0u8; 24];
+    key[0..4].copy_from_slice(&o.organisation.to_ne_bytes());
+    key[4] = o.proto;
+    key[6..8].copy_from_slice(&o.port.to_be_bytes());
+    key[8..24].copy_from_slice(&o.dst.to_be_bytes());
+    (64 + o.len, key, until_ns)
+}
+
+/// Wall-clock expiries as the kernel's monotonic clock (what `bpf_ktime_get_ns` reads).
+struct Clock {
+    wall_ms: i64,
+    mono_ns: u64,
+}
+
+impl Clock {
+    fn now() -> Clock {
+        let mono = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+        let mono_ns = (mono.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(mono.tv_nsec as u64);
+        Clock { wall_ms: snapshot::now_ms(), mono_ns }
+    }
+
+    /// The monotonic nanosecond of wall-clock `until_ms` (past: now, so it opens nothing).
+    fn at(&self, until_ms: i64) -> u64 {
+        if until_ms == NEVER {
+            return u64::MAX;
+        }
+        let ahead_ms = until_ms.saturating_sub(self.wall_ms).max(0) as u64;
+        self.mono_ns.saturating_add(ahead_ms.saturating_mul(1_000_000))
+    }
 }
 
 fn xdp_err<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> GateError {
@@ -160,18 +217,27 @@ impl XdpBackend {
         prog.load().map_err(xdp_err("the verifier refused the program"))?;
         let settings = [sample_interval.as_nanos() as u64, if quic_to_stack { QUIC_TO_STACK } else { 0 }];
         array::<[u64; 2]>(&mut ebpf, "settings")?.set(0, settings, 0).map_err(xdp_err("settings"))?;
-        let mut slots = array::<u32>(&mut ebpf, "ifslots")?;
-        for iface in ifaces {
-            if iface.ifindex >= MAX_IFINDEX {
-                return Err(GateError::Interface {
-                    name: iface.name.clone(),
-                    reason: format!("interface index {} is beyond the XDP program's {MAX_IFINDEX}", iface.ifindex),
-                });
-            }
-            slots.set(iface.ifindex, iface.slot, 0).map_err(xdp_err("interface slots"))?;
+        if let Some(iface) = ifaces.iter().find(|i| i.ifindex >= MAX_IFINDEX) {
+            return Err(GateError::Interface {
+                name: iface.name.clone(),
+                reason: format!("interface index {} is beyond the XDP program's {MAX_IFINDEX}", iface.ifindex),
+            });
         }
         let (ifaces, pin_dir, pinned) = (ifaces.to_vec(), pin_dir.to_path_buf(), Vec::new());
-        Ok(XdpBackend { ebpf, ifaces, mode, active: 0, live: None, modes: Vec::new(), pin_dir, pinned })
+        let mut xdp = XdpBackend { ebpf, ifaces, mode, active: 0, live: None, modes: Vec::new(), pin_dir, pinned };
+        xdp.bind(&[])?;
+        Ok(xdp)
+    }
+
+    /// Writes each interface's counter slot and the operator its link is bound to (0:
+    /// none; `bound` in interface order, missing ones unbound).
+    fn bind(&mut self, bound: &[Option<u32>]) -> Result<(), GateError> {
+        let mut slots = array::<[u32; 2]>(&mut self.ebpf, "ifslots")?;
+        for (i, iface) in self.ifaces.iter().enumerate() {
+            let operator = bound.get(i).copied().flatten().unwrap_or(0);
+            slots.set(iface.ifindex, [iface.slot, operator], 0).map_err(xdp_err("interface slots"))?;
+        }
+        Ok(())
     }
 
     /// The ring buffer of sampled unknown sources (taken once).
@@ -188,12 +254,12 @@ impl XdpBackend {
     }
 
     fn set_slot(&mut self, slot: u32, live: &Live) -> Result<(), GateError> {
-        outer::<[u8; 4]>(&mut self.ebpf, "known4")?.set(slot, &live.known4.trie, 0).map_err(xdp_err("known4"))?;
-        outer::<[u8; 16]>(&mut self.ebpf, "known6")?.set(slot, &live.known6.trie, 0).map_err(xdp_err("known6"))?;
-        outer::<[u8; 4]>(&mut self.ebpf, "blocked4")?.set(slot, &live.blocked4.trie, 0).map_err(xdp_err("blocked4"))?;
-        outer::<[u8; 16]>(&mut self.ebpf, "blocked6")?
-            .set(slot, &live.blocked6.trie, 0)
-            .map_err(xdp_err("blocked6"))?;
+        let ebpf = &mut self.ebpf;
+        outer(ebpf, "known4")?.set(slot, &live.known4.trie, 0).map_err(xdp_err("known4"))?;
+        outer(ebpf, "known6")?.set(slot, &live.known6.trie, 0).map_err(xdp_err("known6"))?;
+        outer(ebpf, "blocked4")?.set(slot, &live.blocked4.trie, 0).map_err(xdp_err("blocked4"))?;
+        outer(ebpf, "blocked6")?.set(slot, &live.blocked6.trie, 0).map_err(xdp_err("blocked6"))?;
+        outer(ebpf, "openings")?.set(slot, &live.openings.trie, 0).map_err(xdp_err("openings"))?;
         Ok(())
     }
 }
@@ -204,50 +270,45 @@ impl Backend for XdpBackend {
     }
 
     fn load(&mut self, tables: &Tables) -> Result<(), GateError> {
-        let live = Live {
-            known4: Roomy::fill(&tables.known4, v4)?,
-            known6: Roomy::fill(&tables.known6, v6)?,
-            blocked4: Roomy::fill(&tables.blocked4, v4)?,
-            blocked6: Roomy::fill(&tables.blocked6, v6)?,
-        };
+        let live = Live::fill(tables, &Clock::now())?;
         let idle = 1 - self.active;
         self.set_slot(idle, &live)?;
         array::<u32>(&mut self.ebpf, "active")?.set(0, idle, 0).map_err(xdp_err("flipping the active slot"))?;
         let previous = self.active;
         self.active = idle;
         self.live = Some(live);
+        self.bind(&tables.bound)?;
         if self.modes.is_empty() {
             return Ok(());
         }
         // Release the old generation's memory once no program can still be reading it.
         std::thread::sleep(GRACE);
-        let empty = Live {
-            known4: Roomy::fill(&[], v4)?,
-            known6: Roomy::fill(&[], v6)?,
-            blocked4: Roomy::fill(&[], v4)?,
-            blocked6: Roomy::fill(&[], v6)?,
-        };
-        self.set_slot(previous, &empty)
+        self.set_slot(previous, &Live::empty()?)
     }
 
     fn apply(&mut self, diff: &Diff, _next: &Tables) -> Result<Applied, GateError> {
         let Some(live) = self.live.as_mut() else { return Ok(Applied::NeedsWhole) };
-        let fits = live.known4.fits(&diff.known4)
-            && live.known6.fits(&diff.known6)
-            && live.blocked4.fits(&diff.blocked4)
-            && live.blocked6.fits(&diff.blocked6);
-        if !fits {
+        let fits = live.known4.fits(diff.known4.set.len())
+            && live.known6.fits(diff.known6.set.len())
+            && live.blocked4.fits(diff.blocked4.add.len())
+            && live.blocked6.fits(diff.blocked6.add.len())
+            && live.openings.fits(diff.openings.set.len());
+        if !fits || diff.bound {
             return Ok(Applied::NeedsWhole);
         }
-        // Blocks first, removals of blocks last: a source is never let through early.
-        live.blocked4.add(&diff.blocked4, v4)?;
-        live.blocked6.add(&diff.blocked6, v6)?;
-        live.known4.add(&diff.known4, v4)?;
-        live.known6.add(&diff.known6, v6)?;
-        live.known4.remove(&diff.known4, v4)?;
-        live.known6.remove(&diff.known6, v6)?;
-        live.blocked4.remove(&diff.blocked4, v4)?;
-        live.blocked6.remove(&diff.blocked6, v6)?;
+        // What closes first (revoked openings, blocks), what opens last (lifted blocks,
+        // new openings): nothing is let through early.
+        let clock = Clock::now();
+        live.openings.remove(diff.openings.remove.iter().map(|o| opening(o, 0)).map(|(l, k, _)| (l, k)));
+        live.blocked4.set(diff.blocked4.add.iter().map(|&(a, l)| (l, v4(a), 1)))?;
+        live.blocked6.set(diff.blocked6.add.iter().map(|&(a, l)| (l, v6(a), 1)))?;
+        live.known4.set(diff.known4.set.iter().map(|&((a, l), o)| (l, v4(a), owner(o))))?;
+        live.known6.set(diff.known6.set.iter().map(|&((a, l), o)| (l, v6(a), owner(o))))?;
+        live.known4.remove(diff.known4.remove.iter().map(|&(a, l)| (l, v4(a))));
+        live.known6.remove(diff.known6.remove.iter().map(|&(a, l)| (l, v6(a))));
+        live.blocked4.remove(diff.blocked4.remove.iter().map(|&(a, l)| (l, v4(a))));
+        live.blocked6.remove(diff.blocked6.remove.iter().map(|&(a, l)| (l, v6(a))));
+        live.openings.set(diff.openings.set.iter().map(|(o, until)| opening(o, clock.at(*until))))?;
         Ok(Applied::Done)
     }
 
@@ -311,7 +372,10 @@ fn array<'e, V: Pod>(ebpf: &'e mut Ebpf, name: &str) -> Result<Array<&'e mut Map
     Array::try_from(map).map_err(xdp_err("an array map"))
 }
 
-fn outer<'e, K: Pod>(ebpf: &'e mut Ebpf, name: &str) -> Result<ArrayOfMaps<&'e mut MapData, Trie<K>>, GateError> {
+fn outer<'e, K: Pod, V: Pod>(
+    ebpf: &'e mut Ebpf,
+    name: &str,
+) -> Result<ArrayOfMaps<&'e mut MapData, Trie<K, V>>, GateError> {
     let map: &mut Map = ebpf.map_mut(name).ok_or_else(|| GateError::Xdp(format!("no {name} map")))?;
     ArrayOfMaps::try_from(map).map_err(xdp_err("a map of tries"))
 }

@@ -1,5 +1,6 @@
 //! The XDP program's verdicts, run in the kernel through BPF_PROG_TEST_RUN on frames
-//! crafted with pnet: precedence (blocked, unknown, QUIC, pass), both families, VLAN
+//! crafted with pnet: precedence (blocked, unknown, spoofed, the proxy's ports, grants
+//! (QUIC included), QUIC, the gateway's `allow`), both families, VLAN
 //! tags, link control passed only to the gateway (neighbour discovery to link-scope
 //! multicast with hop limit 255; ARP, LLDP), IPv6 extension header chains past the
 //! parser's bound or cut short dropped (fail closed), sampling of unknown sources into
@@ -12,7 +13,8 @@ use aya::programs::{TestRun, TestRunOptions};
 
 use super::*;
 use crate::loadgen::udp_frame;
-use crate::sample::from_ring;
+use crate::sample::{Noted, from_ring};
+use crate::tables::{MAPPED, Opening};
 
 const PASS: u32 = 2;
 const DROP: u32 = 1;
@@ -35,14 +37,29 @@ fn ip(text: &str) -> IpAddr {
     text.parse().expect("address")
 }
 
+/// Organisation 1 of operator 1 holds 198.51.100.0/25 and 2001:db8:1::/64, organisation
+/// 2 of operator 2 holds 198.51.100.128/26; the interface is bound to operator 1. UDP 9
+/// is open to every source, UDP 8443 to 203.0.113.10 granted to organisation 1.
 fn tables(generation: i64, blocked4: Vec<(u32, u8)>) -> Tables {
+    let (one, two) = (Owner { organisation: 1, operator: 1 }, Owner { organisation: 2, operator: 2 });
     Tables {
         generation,
-        known4: vec![(0xc633_6400, 25)],
-        known6: vec![((0x2001_0db8_0001u128) << 80, 64)],
+        known4: vec![((0xc633_6400, 25), one), ((0xc633_6480, 26), two)],
+        known6: vec![(((0x2001_0db8_0001u128) << 80, 64), one)],
         blocked4,
         blocked6: vec![],
+        openings: vec![
+            (Opening { organisation: 0, proto: 17, port: 9, dst: 0, len: 0 }, NEVER),
+            (Opening { organisation: 1, proto: 17, port: 8443, dst: MAPPED | 0xcb00_710a, len: 128 }, NEVER),
+        ],
+        bound: vec![Some(1)],
     }
+}
+
+/// `frame` (IPv4) as TCP.
+fn tcp4(mut frame: Vec<u8>) -> Vec<u8> {
+    frame[14 + 9] = 6;
+    frame
 }
 
 fn run(xdp: &mut XdpBackend, frame: &[u8]) -> u32 {
@@ -128,12 +145,16 @@ fn verdicts_follow_the_catalog_in_the_kernel() {
     let counters = xdp.take_counters().expect("counters");
     let mut ring = xdp.take_samples().expect("ring");
     let cases = [
-        ("catalogued", udp("198.51.100.2", "203.0.113.10", 9), PASS),
+        ("catalogued, to a port open to all", udp("198.51.100.2", "203.0.113.10", 9), PASS),
         ("QUIC from a catalogued source", udp("198.51.100.2", "203.0.113.10", 443), DROP),
         ("UDP 80", udp("198.51.100.2", "203.0.113.10", 80), DROP),
-        ("QUIC v1 on port 8443", udp_with("198.51.100.2", "203.0.113.10", 8443, &QUIC_V1), DROP),
+        ("QUIC v1 on port 8444", udp_with("198.51.100.2", "203.0.113.10", 8444, &QUIC_V1), DROP),
+        ("QUIC v1 on a granted port", udp_with("198.51.100.2", "203.0.113.10", 8443, &QUIC_V1), PASS),
+        ("QUIC v1, granted port, other destination", udp_with("198.51.100.2", "203.0.113.11", 8443, &QUIC_V1), DROP),
         ("QUIC v2 on port 4433 over IPv6", udp_with("2001:db8:1::2", "2001:db8:2::10", 4433, &QUIC_V2), DROP),
-        ("not QUIC on port 8443", udp_with("198.51.100.2", "203.0.113.10", 8443, &[0xc3, 0, 0, 0, 7, 0]), PASS),
+        ("not QUIC on a granted port", udp_with("198.51.100.2", "203.0.113.10", 8443, &[0xc3, 0, 0, 0, 7, 0]), PASS),
+        ("TCP 443 (the proxy)", tcp4(udp("198.51.100.2", "203.0.113.10", 443)), PASS),
+        ("another operator's source on this link", udp("198.51.100.130", "203.0.113.10", 9), DROP),
         ("blocked inside a catalogued prefix", udp("198.51.100.9", "203.0.113.10", 9), DROP),
         ("unknown", udp("198.51.100.200", "203.0.113.10", 9), DROP),
         ("catalogued IPv6", udp("2001:db8:1::2", "2001:db8:2::10", 9), PASS),
@@ -170,15 +191,18 @@ fn verdicts_follow_the_catalog_in_the_kernel() {
     let counts = counters.read().expect("counts")[0];
     assert_eq!(
         (counts.pass, counts.quic, counts.blocked, counts.unknown, counts.malformed),
-        (7, 5, 1, 5, 3),
+        (7, 6, 1, 5, 3),
         "link control to the gateway is not counted: {counts:?}"
     );
+    assert_eq!((counts.granted, counts.spoofed), (2, 1), "{counts:?}");
     let mut sampled = Vec::new();
     while let Some(record) = ring.next() {
-        sampled.push(from_ring(&record).expect("a sample").ip);
+        let sample = from_ring(&record).expect("a sample");
+        sampled.push((sample.ip, matches!(sample.what, Noted::Spoofed { .. })));
     }
-    // Once per source per interval: the tagged repeat of 198.51.100.200 is not reported again.
-    assert_eq!(sampled, [ip("198.51.100.200"), ip("2001:db8:9::2")]);
+    // Once per source per interval: the tagged repeat of 198.51.100.200 is not reported
+    // again; the spoofed source is noted.
+    assert_eq!(sampled, [(ip("198.51.100.130"), true), (ip("198.51.100.200"), false), (ip("2001:db8:9::2"), false)]);
 
     // In place: block a catalogued source, lift the old block.
     let next = tables(2, vec![(0xc633_6402, 32)]);
@@ -187,9 +211,26 @@ fn verdicts_follow_the_catalog_in_the_kernel() {
     assert_eq!(run(&mut xdp, &udp("198.51.100.2", "203.0.113.10", 9)), DROP, "blocked in place");
     assert_eq!(run(&mut xdp, &udp("198.51.100.9", "203.0.113.10", 9)), PASS, "lifted in place");
 
+    // A grant revoked in place: QUIC to its port is dropped again; one that has expired
+    // (its entry ends in the kernel) lets nothing through either.
+    let quic = udp_with("198.51.100.9", "203.0.113.10", 8443, &QUIC_V1);
+    let mut revoked = next.clone();
+    revoked.openings.truncate(1);
+    assert_eq!(xdp.apply(&next.diff(&revoked), &revoked).expect("in place"), Applied::Done);
+    assert_eq!(run(&mut xdp, &quic), DROP, "revoked in place");
+    let mut expired = revoked.clone();
+    expired.openings.push((Opening { organisation: 1, proto: 17, port: 8443, dst: 0, len: 0 }, snapshot::now_ms() - 1));
+    assert_eq!(xdp.apply(&revoked.diff(&expired), &expired).expect("in place"), Applied::Done);
+    assert_eq!(run(&mut xdp, &quic), DROP, "expired");
+    let mut live = revoked.clone();
+    live.openings
+        .push((Opening { organisation: 1, proto: 17, port: 8443, dst: 0, len: 0 }, snapshot::now_ms() + 60_000));
+    assert_eq!(xdp.apply(&expired.diff(&live), &live).expect("in place"), Applied::Done);
+    assert_eq!(run(&mut xdp, &quic), PASS, "granted until a minute from now, to anywhere");
+
     // Whole: a new generation in the other slot, made live at once.
     let mut whole = tables(3, vec![]);
-    whole.known4.push((0xc633_64c8, 32));
+    whole.known4.insert(2, ((0xc633_64c8, 32), Owner { organisation: 1, operator: 1 }));
     xdp.load(&whole).expect("whole generation");
     assert_eq!(run(&mut xdp, &udp("198.51.100.2", "203.0.113.10", 9)), PASS);
     assert_eq!(run(&mut xdp, &udp("198.51.100.200", "203.0.113.10", 9)), PASS, "catalogued in the new generation");

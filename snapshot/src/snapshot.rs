@@ -15,6 +15,7 @@ use arc_swap::ArcSwap;
 use serde::Serialize;
 use tokio::sync::watch;
 
+use crate::grants::Grant;
 use crate::lpm::{LpmV4, LpmV6, Match};
 use crate::net::{Family, Net};
 
@@ -51,6 +52,17 @@ pub struct BlockRef {
     pub since: i64,
 }
 
+/// A catalogued prefix (network as an integer, length) with the store's ids of the
+/// organisation and the operator it belongs to: what a consumer that programs its own
+/// tables (the packet gate) needs. Sorted by prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Owned<A> {
+    pub addr: A,
+    pub len: u8,
+    pub organisation: u32,
+    pub operator: u32,
+}
+
 /// One immutable generation of the catalog, ready for lookups.
 pub struct Snapshot {
     v4: LpmV4,
@@ -58,10 +70,14 @@ pub struct Snapshot {
     blocked_v4: LpmV4,
     blocked_v6: LpmV6,
     blocks: Vec<BlockRef>,
-    /// Every catalogued prefix (network as an integer, length), sorted: what a consumer
-    /// that programs its own tables (the packet gate) needs.
-    known_v4: Vec<(u32, u8)>,
-    known_v6: Vec<(u128, u8)>,
+    /// Every catalogued prefix with its owners, sorted.
+    known_v4: Vec<Owned<u32>>,
+    known_v6: Vec<Owned<u128>>,
+    /// Operator names by the store's id, and each registered link's operator.
+    operator_names: HashMap<i64, String>,
+    links: HashMap<String, i64>,
+    /// The organisations' grants of services besides the web proxy.
+    grants: Vec<Grant>,
     /// owner index → (organisation index, operator index)
     owners: Vec<(u32, u32)>,
     orgs: Vec<OrgRef>,
@@ -94,15 +110,24 @@ impl Snapshot {
     ) -> Result<Snapshot, SnapshotError> {
         let mut interner = Interner::default();
         let (mut v4, mut v6) = (Vec::new(), Vec::new());
+        let (mut known_v4, mut known_v6) = (Vec::new(), Vec::new());
+        let id = |what: &str, id: i64| {
+            u32::try_from(id).map_err(|_| SnapshotError::Build(format!("{what} id {id} is out of range")))
+        };
         for (net, org, op) in assignments {
             let value = interner.owner(org, op);
+            let (organisation, operator) = (id("organisation", org)?, id("operator", op)?);
             match net.family() {
-                Family::V4 => v4.push((net.bits() as u32, net.len(), value)),
-                Family::V6 => v6.push((net.bits(), net.len(), value)),
+                Family::V4 => {
+                    v4.push((net.bits() as u32, net.len(), value));
+                    known_v4.push(Owned { addr: net.bits() as u32, len: net.len(), organisation, operator });
+                }
+                Family::V6 => {
+                    v6.push((net.bits(), net.len(), value));
+                    known_v6.push(Owned { addr: net.bits(), len: net.len(), organisation, operator });
+                }
             }
         }
-        let mut known_v4: Vec<(u32, u8)> = v4.iter().map(|&(a, l, _)| (a, l)).collect();
-        let mut known_v6: Vec<(u128, u8)> = v6.iter().map(|&(a, l, _)| (a, l)).collect();
         known_v4.sort_unstable();
         known_v6.sort_unstable();
         blocks.sort_by_key(|b| b.prefix);
@@ -123,8 +148,34 @@ impl Snapshot {
             owners: interner.owners,
             orgs: org_list,
             operators: op_list,
+            operator_names: operators,
+            links: HashMap::new(),
+            grants: Vec::new(),
             generation,
         })
+    }
+
+    /// This snapshot with the registry's links (link name → operator id).
+    pub fn with_links(mut self, links: HashMap<String, i64>) -> Snapshot {
+        self.links = links;
+        self
+    }
+
+    /// This snapshot with the organisations' grants.
+    pub fn with_grants(mut self, grants: Vec<Grant>) -> Snapshot {
+        self.grants = grants;
+        self
+    }
+
+    /// The operator (store id, name) a link belongs to, when the registry has it.
+    pub fn link_operator(&self, link: &str) -> Option<(i64, &str)> {
+        let id = *self.links.get(link)?;
+        Some((id, self.operator_names.get(&id).map_or("", String::as_str)))
+    }
+
+    /// Every organisation's grants, live or expired, as the store gave them.
+    pub fn grants(&self) -> &[Grant] {
+        &self.grants
     }
 
     /// What the catalog says about `ip`: blocked first, else the longest-prefix match.
@@ -205,13 +256,13 @@ impl Snapshot {
         self.v4.heap_bytes() + self.v6.heap_bytes()
     }
 
-    /// Every catalogued IPv4 prefix as (network, length), sorted, without duplicates.
-    pub fn known_v4(&self) -> &[(u32, u8)] {
+    /// Every catalogued IPv4 prefix with its owners, sorted by prefix.
+    pub fn known_v4(&self) -> &[Owned<u32>] {
         &self.known_v4
     }
 
-    /// Every catalogued IPv6 prefix as (network, length), sorted, without duplicates.
-    pub fn known_v6(&self) -> &[(u128, u8)] {
+    /// Every catalogued IPv6 prefix with its owners, sorted by prefix.
+    pub fn known_v6(&self) -> &[Owned<u128>] {
         &self.known_v6
     }
 
@@ -343,8 +394,10 @@ mod tests {
     #[test]
     fn prefix_lists_are_sorted_and_blocks_win() {
         let s = sample(3);
-        assert_eq!(s.known_v4(), &[(0xc633_6400, 24), (0xcb00_7100, 24)]);
-        assert_eq!(s.known_v6(), &[(net("2001:db8:1::/64").bits(), 64)]);
+        let prefixes: Vec<(u32, u8, u32, u32)> =
+            s.known_v4().iter().map(|o| (o.addr, o.len, o.organisation, o.operator)).collect();
+        assert_eq!(prefixes, [(0xc633_6400, 24, 1, 7), (0xcb00_7100, 24, 1, 7)]);
+        assert_eq!((s.known_v6()[0].addr, s.known_v6()[0].len), (net("2001:db8:1::/64").bits(), 64));
         assert_eq!(s.blocked()[0].prefix, net("192.0.2.0/24"));
         assert!(matches!(s.classify("203.0.113.9".parse().unwrap()), Class::Blocked { reason: "abuse", .. }));
         assert!(matches!(s.classify("203.0.113.8".parse().unwrap()), Class::Known { operator: "alpha", .. }));
@@ -353,6 +406,13 @@ mod tests {
         let (org, operator, prefix) = s.holder("203.0.113.9".parse().unwrap()).expect("held though blocked");
         assert_eq!((org.bin.as_str(), operator, prefix), ("980140000015", "alpha", net("203.0.113.0/24")));
         assert!(s.holder("192.0.2.1".parse().unwrap()).is_none(), "blocked but in no list");
+    }
+
+    #[test]
+    fn links_name_their_operator() {
+        let s = sample(1).with_links(HashMap::from([("alpha-1".to_owned(), 7)]));
+        assert_eq!(s.link_operator("alpha-1"), Some((7, "alpha")));
+        assert_eq!(s.link_operator("lab"), None);
     }
 
     #[tokio::test]

@@ -12,6 +12,7 @@ pub mod calendar;
 pub mod catalog;
 pub mod feeds;
 pub mod gate;
+pub mod grant;
 pub mod log;
 pub mod mail;
 pub mod output;

@@ -1,7 +1,8 @@
-//! `perimeter gate status | explain IP | rules`: what the running packet gate enforces
-//! and counts (from the status file `perimeter up` rewrites every second), what it does
-//! with one source and why, and the nftables rules it installs beside itself for
-//! operators who manage their own firewall.
+//! `perimeter gate status | explain IP | rules | grant`: what the running packet gate
+//! enforces and counts (from the status file `perimeter up` rewrites every second), what
+//! it does with one source and why (which grant lets what through), the nftables rules
+//! it installs beside itself for operators who manage their own firewall, and the duty
+//! team's grants (`super::gate_grant`).
 //!
 //! Must not: change the kernel; only `perimeter up` programs it.
 
@@ -12,6 +13,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use gate::{BackendKind, rules};
 
+use super::gate_grant::GrantCmd;
 use super::json::JsonFlag;
 use crate::app::gate::{StatusFile, read_status, redirect_ports};
 use crate::config::Config;
@@ -30,6 +32,9 @@ pub enum GateCmd {
     /// Print the nftables rules the gate installs beside itself (the HTTPS redirect to the
     /// transparent proxy, the QUIC answer), for operators who manage their own firewall.
     Rules,
+    /// The duty team's grants of services besides the web proxy to one organisation.
+    #[command(subcommand)]
+    Grant(GrantCmd),
 }
 
 /// A status older than this means `perimeter up` is no longer writing it.
@@ -43,6 +48,7 @@ pub async fn run(config: &Config, cmd: GateCmd) -> anyhow::Result<ExitCode> {
             print!("{}", rules_text(config)?);
             Ok(ExitCode::SUCCESS)
         }
+        GateCmd::Grant(cmd) => super::gate_grant::run(&config.open_store().await?, cmd).await,
     }
 }
 
@@ -84,18 +90,55 @@ fn render(file: &StatusFile, age_ms: i64) -> String {
         }
     }
     out.push_str(&format!("unknown sources reported: {} (discarded: {})\n", s.samples_reported, s.samples_discarded));
+    out.push_str(&format!(
+        "openings (the gateway's allow and live grants, per protocol, port and destination): {}; \
+         ungranted and spoofed packets noted in the log: {}\n",
+        s.openings, s.samples_noted
+    ));
+    for i in &s.interfaces {
+        match &i.operator {
+            Some(op) => out.push_str(&format!(
+                "interface {} (link {}): sources of operator {op} only; others are dropped as spoofed\n",
+                i.name, i.link
+            )),
+            None => out.push_str(&format!(
+                "interface {} (link {}): the link names no operator in the registry, so sources are not bound to it\n",
+                i.name, i.link
+            )),
+        }
+    }
     if let Some(e) = &s.last_error {
         out.push_str(&format!("last error: {e}\n"));
     }
     out.push_str(&format!(
-        "{:<16} {:<20} {:<20} {:>12} {:>12} {:>12} {:>12} {:>12}\n",
-        "interface", "link", "mode", "pass", "unknown", "blocked", "quic", "malformed"
+        "{:<16} {:<20} {:<20} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12}\n",
+        "interface",
+        "link",
+        "mode",
+        "pass",
+        "granted",
+        "unknown",
+        "blocked",
+        "quic",
+        "ungranted",
+        "spoofed",
+        "malformed"
     ));
     for i in &s.interfaces {
         let c = i.counts;
         out.push_str(&format!(
-            "{:<16} {:<20} {:<20} {:>12} {:>12} {:>12} {:>12} {:>12}\n",
-            i.name, i.link, i.mode, c.pass, c.unknown, c.blocked, c.quic, c.malformed
+            "{:<16} {:<20} {:<20} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12}\n",
+            i.name,
+            i.link,
+            i.mode,
+            c.pass,
+            c.granted,
+            c.unknown,
+            c.blocked,
+            c.quic,
+            c.ungranted,
+            c.spoofed,
+            c.malformed
         ));
     }
     out
@@ -104,9 +147,8 @@ fn render(file: &StatusFile, age_ms: i64) -> String {
 async fn explain(config: &Config, ip: IpAddr, json: bool) -> anyhow::Result<ExitCode> {
     let store = config.open_store().await?;
     let snapshot = catalog::publish::load(&store).await.context("cannot build the catalog snapshot")?;
-    let class = snapshot.classify(ip);
-    let explanation =
-        gate::explain::explain(ip, &class, &config.gate, redirect_ports(&config.proxy, config.services.web));
+    let redirect = redirect_ports(&config.proxy, config.services.web);
+    let explanation = gate::explain::explain(ip, &snapshot, &config.gate, redirect, snapshot::now_ms());
     let running = read_status(&config.data_dir)?.map(|f| f.status.generation);
     if json {
         let value = serde_json::json!({
@@ -180,14 +222,27 @@ mod tests {
                     name: "eth1".into(),
                     link: "kt-astana-1".into(),
                     mode: "native".into(),
-                    counts: Counts { pass: 10, unknown: 2, blocked: 1, quic: 3, malformed: 4, samples_lost: 0 },
+                    operator: Some("kaztelecom".into()),
+                    counts: Counts {
+                        pass: 10,
+                        unknown: 2,
+                        blocked: 1,
+                        quic: 3,
+                        malformed: 4,
+                        granted: 5,
+                        ungranted: 6,
+                        spoofed: 7,
+                        samples_lost: 0,
+                    },
                 }],
                 generation: 7,
                 prefixes: 12,
+                openings: 3,
                 changed_at: 0,
                 last_change: "in place in 0.2 ms".into(),
                 last_error: None,
                 samples_reported: 2,
+                samples_noted: 1,
                 samples_discarded: 0,
                 quic: "dropped silently".into(),
                 redirect_port: Some(3130),
@@ -205,7 +260,11 @@ mod tests {
         assert!(text.contains("HTTP (TCP 80): routed"), "{text}");
         let row = text.lines().find(|l| l.starts_with("eth1")).expect("interface row");
         let cells: Vec<&str> = row.split_whitespace().collect();
-        assert_eq!(cells, ["eth1", "kt-astana-1", "native", "10", "2", "1", "3", "4"]);
+        assert_eq!(cells, ["eth1", "kt-astana-1", "native", "10", "5", "2", "1", "3", "6", "7", "4"]);
+        assert!(text.contains("interface eth1 (link kt-astana-1): sources of operator kaztelecom only"), "{text}");
+        let mut unbound = file();
+        unbound.status.interfaces[0].operator = None;
+        assert!(render(&unbound, 100).contains("names no operator in the registry"));
         assert!(text.contains("if killed: keeps enforcing the last catalog it loaded"), "{text}");
         assert!(!text.contains("STALE"));
         assert!(render(&file(), STALE_MS + 1).contains("STALE"));

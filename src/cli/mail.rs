@@ -1,18 +1,20 @@
 //! `perimeter mail`: the registry of connected government mail systems (connect,
 //! suspend, resume, delete held mail, disconnect now or at an agreed time, list, show
-//! with history).
+//! with history), their DKIM keys (`mail_dkim`) and what the relay's authentication
+//! checks would do with a message (`mail_explain`).
 
 use std::net::IpAddr;
 use std::process::ExitCode;
 
 use clap::Subcommand;
 use policies::MailStatus;
-use store::Store;
 use store::{MailSystemRecord, NewMailSystem};
 
 use super::actor::cli_actor;
 use super::json::{JsonFlag, json};
+use super::{mail_dkim, mail_explain};
 use crate::app::output::{parse_instant, when};
+use crate::config::Config;
 
 #[derive(Subcommand, Debug)]
 pub enum MailCmd {
@@ -72,11 +74,20 @@ pub enum MailCmd {
         #[arg(long)]
         at: Option<String>,
     },
+    /// DKIM keys of connected systems' domains: make, list, rotate.
+    #[command(subcommand)]
+    Dkim(mail_dkim::DkimCmd),
+    /// What the relay would do with a message from ADDR at IP: every check's result and
+    /// the decision (or, from a connected system's server, how it is signed).
+    Explain(mail_explain::ExplainArgs),
 }
 
-pub async fn run(store: &Store, cmd: MailCmd) -> anyhow::Result<ExitCode> {
+pub async fn run(config: &Config, cmd: MailCmd) -> anyhow::Result<ExitCode> {
+    let store = &config.open_store().await?;
     let actor = cli_actor();
     match cmd {
+        MailCmd::Dkim(c) => return mail_dkim::run(config, store, c).await,
+        MailCmd::Explain(a) => return mail_explain::run(config, store, a).await,
         MailCmd::Connect { name, owner, domains, servers, deliver_to, contacts } => {
             let new = NewMailSystem { name, owner_bin: owner, domains, servers, deliver_to, contacts };
             let s = store.connect_mail_system(&actor, new).await?;

@@ -12,8 +12,11 @@ mod calendar;
 mod catalog;
 mod config;
 mod gate;
+mod gate_grant;
 mod json;
 mod mail;
+mod mail_dkim;
+mod mail_explain;
 mod notices;
 mod operator;
 mod org;
@@ -130,7 +133,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Unknown(a) => unknown::run(&config.open_store().await?, a).await,
         Command::Notices(a) => notices::run(&config.open_store().await?, a).await,
         Command::Policy(c) => policy::run(&config, c).await,
-        Command::Mail(c) => mail::run(&config.open_store().await?, c).await,
+        Command::Mail(c) => mail::run(&config, c).await,
         Command::Request(r) => request::run(&config, config.open_store().await?, r).await,
         Command::Gate(c) => gate::run(&config, c).await,
         Command::Block(c) => block::run(&config.open_store().await?, c).await,

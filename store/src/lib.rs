@@ -4,8 +4,11 @@
 //! catalog's operators and organisations (`entities`) and prefix lists (`lists`),
 //! `blocks`, unknown-source `observe`ations, `notices` to operators, connected `mail`
 //! systems and their `held` mail, API `tokens`, console `users` and their `sessions`,
-//! the request desk's applications (`requests`), defacement protection's sites, findings and events (`deface`), keyset-paginated `pages` of the long lists for the console, the traffic watch's
-//! `shares` between nodes, the `states` records move through, and the `audit` trail in which every change is recorded
+//! the request desk's applications (`requests`), defacement protection's sites, findings
+//! and events (`deface`), the duty team's `grants` of services besides the web proxy,
+//! keyset-paginated `pages` of the long lists for the console, the traffic watch's
+//! `shares` between nodes, the `states` records move through, and the `audit` trail in
+//! which every change is recorded
 //! inside the same transaction as the change itself. `follow` and `leader` serve
 //! several nodes on one database.
 //!
@@ -18,6 +21,7 @@ mod blocks;
 mod deface;
 mod entities;
 mod follow;
+mod grants;
 mod held;
 mod leader;
 mod lists;
@@ -45,6 +49,7 @@ pub use blocks::{Block, BlockFilter};
 pub use deface::{DefaceEvent, DefaceFinding, DefaceSiteRecord, NewDefaceFinding, NewDefaceSite};
 pub use entities::{NewOperator, Operator, Organisation, valid_handle};
 pub use follow::Generations;
+pub use grants::{GateGrant, RiskyGrant};
 pub use held::HeldDeletion;
 pub use leader::Leadership;
 pub use lists::{Applied, Assignment, Current, Entry, ListChange, ListDiff, OrgInfo, Progress};

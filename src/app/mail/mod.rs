@@ -2,8 +2,12 @@
 //! connected systems from the store, the registry rebuilt whenever the store changes
 //! (held mail released when a system is resumed, agreed disconnections applied), and the
 //! traffic watch's suspensions written back to the store and mailed to the owner's
-//! contacts (`watch`); one service, stopped as a whole.
+//! contacts (`watch`); one service, stopped as a whole. The DKIM keys are read again
+//! whenever the store's generation moves (`perimeter mail dkim` records each change), so
+//! new keys sign without a restart (`dkim`); `explain` answers `perimeter mail explain`.
 
+pub mod dkim;
+pub mod explain;
 mod watch;
 
 pub use watch::traffic;
@@ -85,9 +89,7 @@ pub async fn start(
         relay_config.spool_dir = data_dir.join(&relay_config.spool_dir);
     }
     // DKIM keys live under the data directory unless placed elsewhere.
-    if relay_config.auth.keys_dir.is_relative() {
-        relay_config.auth.keys_dir = data_dir.join(&relay_config.auth.keys_dir);
-    }
+    relay_config.auth.keys_dir = dkim::keys_dir(config, data_dir);
     let relay =
         epbsh::relay::start(relay_config, registry.clone(), guard).await.context("cannot start the mail relay")?;
     let (watch, keeper) = match watched {
@@ -167,7 +169,18 @@ async fn follow_store(
                 tracing::error!(error = %format!("{e:#}"), "rebuilding the mail registry failed; the previous one stays")
             }
         }
+        reload_keys(&gateway).await;
         delete_held(&gateway, &store).await;
+    }
+}
+
+/// Reads the DKIM key directory again (off the async workers); keys that cannot be used
+/// are logged and left out, their domains unsigned.
+async fn reload_keys(gateway: &Arc<MailGateway>) {
+    let auth = gateway.relay.auth().clone();
+    match tokio::task::spawn_blocking(move || auth.reload_keys()).await {
+        Ok(problems) => problems.iter().for_each(|p| tracing::warn!(problem = %p, "DKIM key not used")),
+        Err(e) => tracing::error!(error = %e, "reading the DKIM keys failed; the previous ones stay"),
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod auth;
 mod error;
+mod gate;
 mod mail;
 mod openapi;
 mod requests;
@@ -132,6 +133,8 @@ pub fn router(state: AppState) -> Router {
         .route("/notices", get(rules::notices))
         .route("/blocks", get(rules::blocks).post(rules::add_block))
         .route("/blocks/lift", axum::routing::post(rules::lift_block))
+        .route("/gate/grants", get(gate::grants).post(gate::add_grant))
+        .route("/gate/grants/{id}/revoke", axum::routing::post(gate::revoke_grant))
         .route("/mail/systems", get(mail::systems).post(mail::connect))
         .route("/mail/systems/{name}", get(mail::system))
         .route("/mail/systems/{name}/status", put(mail::set_status))

@@ -8,7 +8,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{mail, requests, routes, rules};
+use super::{gate, mail, requests, routes, rules};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -24,6 +24,7 @@ use super::{mail, requests, routes, rules};
         routes::metrics, rules::observe, rules::unknown, rules::notices, rules::blocks, rules::add_block,
         rules::lift_block, mail::systems, mail::connect, mail::system, mail::set_status, mail::queue, mail::held,
         requests::list, requests::file, requests::show, requests::act, requests::attach, requests::attachment,
+        gate::grants, gate::add_grant, gate::revoke_grant,
     ),
     modifiers(&Bearer),
     tags(
@@ -33,7 +34,7 @@ use super::{mail, requests, routes, rules};
         (name = "mail", description = "the mail gateway's connected systems (rule 5)"),
         (name = "requests", description = "the request desk: applications, their holder and due day"),
         (name = "audit", description = "who changed what"),
-        (name = "gateways", description = "metrics"),
+        (name = "gateways", description = "metrics; the packet gate's grants of services besides the web proxy"),
     )
 )]
 pub struct ApiDoc;
