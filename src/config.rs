@@ -180,7 +180,6 @@ impl Config {
         crate::http::console::Settings {
             data_dir: self.data_dir.clone(),
             console: self.console.clone(),
-            api: self.api.clone(),
             calendar: self.calendar.clone(),
             policies: self.policies.clone(),
             ca: self.ca.clone(),

@@ -425,3 +425,80 @@ fn today_names_policies_about_to_lapse_and_requests_overdue() {
     let policies = d.get("/policies").body;
     assert!(policies.contains("REQ-2026-014") && policies.contains("vpn") && policies.contains("education"));
 }
+
+#[test]
+fn after_login_only_a_same_site_path_is_followed_whatever_is_smuggled_into_next() {
+    let mut env = common::Env::new();
+    env.configure("[console]\nlogins_per_account = 100\nlogins_per_address = 100\n");
+    env.user("duty1", DUTY_PW, &["--duty"]);
+    let server = env.up();
+    let mut b = Browser::new(&env, &server, "next");
+    let smuggled = [
+        "/\t/evil.example/",
+        "/\n/evil.example/",
+        "/\r\nSet-Cookie: x=1",
+        "/%09/evil.example/",
+        "/%0d%0aLocation:%20https://evil.example/",
+        "//evil.example/",
+        "/\\evil.example/",
+        "\\\\evil.example",
+        "/%2F%2Fevil.example",
+        "/%5Cevil.example",
+        "https://evil.example/",
+        "javascript:alert(1)",
+        "/\u{202E}evil",
+    ];
+    for next in smuggled {
+        b.get("/login");
+        let answer = b.post("/login", &[("name", "duty1"), ("password", DUTY_PW), ("next", next)]);
+        assert_eq!(answer.status, 303, "{next:?}: {}", answer.body);
+        assert_eq!(answer.header("location").as_deref(), Some("/"), "{next:?}");
+        b.get("/today");
+        assert_eq!(b.post("/logout", &[]).status, 303);
+    }
+    b.get("/login");
+    let kept = b.post("/login", &[("name", "duty1"), ("password", DUTY_PW), ("next", "/blocks?kind=manual&page=2")]);
+    assert_eq!(kept.header("location").as_deref(), Some("/blocks?kind=manual&page=2"));
+}
+
+#[test]
+fn wrong_passwords_sent_at_once_lock_the_account_and_unknown_names_answer_alike() {
+    let mut env = common::Env::new();
+    // Enough login forms at once from one address for the race to be tried.
+    env.configure("[api.bodies]\nper_caller = 16\nanonymous_in_flight = 16\n");
+    env.cast();
+    env.user("alpha1", ALPHA_PW, &["--operator", "alpha"]);
+    let server = env.up();
+    let answers: Vec<u16> = std::thread::scope(|scope| {
+        let tries: Vec<_> = (0..8)
+            .map(|i| {
+                let (env, server) = (&env, &server);
+                scope.spawn(move || {
+                    let mut b = Browser::new(env, server, &format!("guess{i}"));
+                    b.get("/login");
+                    b.post("/login", &[("name", "alpha1"), ("password", "wrong wrong wrong")]).status
+                })
+            })
+            .collect();
+        tries.into_iter().map(|t| t.join().expect("a login thread")).collect()
+    });
+    assert_eq!(answers.iter().filter(|&&s| s == 401).count(), 4, "the fifth wrong password locks: {answers:?}");
+    let mut b = Browser::new(&env, &server, "owner");
+    b.get("/login");
+    let right = b.post("/login", &[("name", "alpha1"), ("password", ALPHA_PW)]);
+    assert_eq!(right.status, 423, "eight wrong passwords at once locked the account: {}", right.body);
+    let audit = env.ok(&["audit", "--subject", "user:alpha1"]);
+    assert_eq!(audit.matches("user.locked").count(), 1, "locked once: {audit}");
+
+    // An unknown name answers as a known one with a wrong password: status and body.
+    let mut c = Browser::new(&env, &server, "prober");
+    c.get("/login");
+    let unknown = c.post("/login", &[("name", "nobody"), ("password", "wrong wrong wrong")]);
+    c.get("/login");
+    env.user("beta1", "beta password one", &["--operator", "beta"]);
+    let known = c.post("/login", &[("name", "beta1"), ("password", "wrong wrong wrong")]);
+    assert_eq!((unknown.status, known.status), (401, 401));
+    // Each login page carries its own token: the rest is the same.
+    let strip = |body: &str| body.replace(&common::console::csrf_of(body).unwrap_or_default(), "");
+    assert_eq!(strip(&unknown.body), strip(&known.body), "the same page either way");
+}

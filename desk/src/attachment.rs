@@ -43,7 +43,15 @@ const ACCEPTED: &[(&str, &[&[u8]])] = &[
 pub fn check(name: &str, content_type: &str, content: &[u8]) -> Result<String, String> {
     let ct = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     if name.trim().is_empty() || name.contains(['/', '\\']) {
-        return Err(format!("attachment name '{name}': give a plain file name"));
+        return Err(format!("attachment name '{}': give a plain file name", name.escape_debug()));
+    }
+    if let Some(c) = name.chars().find(|&c| hidden(c)) {
+        return Err(format!(
+            "attachment name '{}' holds the character U+{:04X}, which hides or reorders what the name shows; \
+             rename the file",
+            name.escape_debug(),
+            u32::from(c)
+        ));
     }
     if content.is_empty() {
         return Err(format!("attachment '{name}' is empty"));
@@ -66,6 +74,13 @@ pub fn check(name: &str, content_type: &str, content: &[u8]) -> Result<String, S
     Ok(ct)
 }
 
+/// Whether `c` is a control or a bidirectional formatting character, which would make
+/// a name show other than it is (`invoice\u{202E}fdp.exe` shows as `invoiceexe.pdf`).
+fn hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,6 +91,13 @@ mod tests {
         assert!(check("a.pdf", "application/pdf", b"MZ\x90\x00").unwrap_err().contains("does not match"));
         assert!(check("a.exe", "application/x-msdownload", b"MZ").unwrap_err().contains("not accepted"));
         assert!(check("../a.txt", "text/plain", b"x").is_err());
+        for hiding in ["invoice\u{202E}fdp.exe", "a\u{2066}b.txt", "a\u{200F}.txt", "a\u{200E}.txt", "a\u{202A}.txt"] {
+            assert!(check(hiding, "text/plain", b"x").unwrap_err().contains("hides or reorders"), "{hiding:?}");
+        }
+        for control in ["a\nb.txt", "a\tb.txt", "a\u{0}.txt", "a\u{7F}.txt", "a\u{85}.txt", "a\rb.txt"] {
+            assert!(check(control, "text/plain", b"x").is_err(), "{control:?}");
+        }
+        assert_eq!(check("отчёт 2026.txt", "text/plain", b"x").unwrap(), "text/plain", "letters of any script");
         assert!(check("a.txt", "text/plain; charset=utf-8", &vec![b'a'; MAX_BYTES + 1]).unwrap_err().contains("limit"));
         assert!(check("a.txt", "text/plain", b"\xff\xfe").is_err(), "text must be UTF-8");
     }

@@ -209,7 +209,7 @@ impl Application {
         }
         for c in contacts.iter().take(MAX_CONTACTS + 1).filter(|c| !plausible_email(c)) {
             let shown: String = c.chars().take(80).collect();
-            problems.push("contacts", format!("'{shown}' is not an e-mail address"));
+            problems.push("contacts", format!("'{}' is not an e-mail address", shown.escape_debug()));
         }
         if !problems.is_empty() {
             return Err(problems);
@@ -391,12 +391,28 @@ fn plausible_email(text: &str) -> bool {
     if text.len() > 254 {
         return false;
     }
-    match text.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty() && domain.contains('.') && !domain.contains('@') && !text.contains(char::is_whitespace)
-        }
-        None => false,
-    }
+    let Some((local, domain)) = text.rsplit_once('@') else { return false };
+    valid_local_part(local) && valid_domain(domain)
+}
+
+/// A dot-atom local part (RFC 5322): ASCII letters, digits and `!#$%&'*+-/=?^_`{|}~`,
+/// dots only between them, at most 64 bytes.
+fn valid_local_part(local: &str) -> bool {
+    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c);
+    !local.is_empty() && local.len() <= 64 && local.split('.').all(|atom| !atom.is_empty() && atom.chars().all(atext))
+}
+
+/// A host name of two labels or more: letters (of any script), digits and inner
+/// hyphens, each label at most 63 bytes.
+fn valid_domain(domain: &str) -> bool {
+    let label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+    };
+    domain.len() <= 253 && domain.split('.').count() >= 2 && domain.split('.').all(label)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! calls down into `app/` and the library crates, and answers.
 
 pub mod api;
+pub mod body;
 pub mod console;
 
 use std::net::SocketAddr;
@@ -22,7 +23,7 @@ use api::{ApiConfig, AppState};
 pub struct Server {
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
-    max_body: usize,
+    bodies: Arc<body::Bodies>,
 }
 
 impl Server {
@@ -34,7 +35,8 @@ impl Server {
             _ => anyhow::bail!("[api] tls_cert and tls_key go together: give both or neither"),
         };
         let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-        Ok(Server { listener, tls, max_body: config.max_body_mib << 20 })
+        let bodies = body::Bodies::new(&config.bodies, config.max_body_mib << 20);
+        Ok(Server { listener, tls, bodies })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -66,7 +68,8 @@ impl Service for Http {
     async fn run(self, stop: Stop) -> anyhow::Result<()> {
         let Http { server, state, settings } = self;
         let console = console::Console::new(state.clone(), Arc::new(settings), server.tls.is_some());
-        let app = api::router(state, server.max_body).merge(console::router(console));
+        // Every body is read through the one registry of bodies in flight (`body`).
+        let app = api::router(state).merge(console::router(console)).layer(axum::Extension(server.bodies));
         let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let until = async move { stop.stopped().await };
         let served = match server.tls {

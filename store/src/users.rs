@@ -250,22 +250,19 @@ impl Store {
     }
 
     /// Checks a name and password at `now`. A wrong password counts towards the
-    /// lockout; a right one resets the count. A locked or disabled account is refused
-    /// whatever the password.
+    /// lockout, in one statement, so that wrong passwords sent at once each count; a
+    /// right one resets the count. A locked or disabled account is refused whatever the
+    /// password. Every answer costs one password hash, for a name that exists or not.
     pub async fn login(&self, name: &str, password: &str, now: i64, lockout: Lockout) -> Result<LoginOutcome> {
         let row =
             sqlx::query(&format!("{USER_SELECT} WHERE u.name = $1")).bind(name).fetch_optional(&self.pool).await?;
         let found = row.as_ref().map(user_from_row).transpose()?;
-        let Some((user, phc, failed)) = found.filter(|(u, _, _)| u.disabled_at.is_none()) else {
-            let password = password.to_string();
-            blocking(move || {
-                let decoy = DECOY.get_or_init(|| hash_password("decoy password never set").unwrap_or_default());
-                verify_password(&password, decoy)
-            })
-            .await?;
+        let Some((user, phc, _)) = found.filter(|(u, _, _)| u.disabled_at.is_none()) else {
+            verify_decoy(password).await?;
             return Ok(LoginOutcome::Refused);
         };
         if let Some(until) = user.locked_until.filter(|&u| u > now) {
+            verify_decoy(password).await?;
             return Ok(LoginOutcome::Locked { until });
         }
         let password = password.to_string();
@@ -276,27 +273,66 @@ impl Store {
                 .await?;
             return Ok(LoginOutcome::Accepted(User { locked_until: None, ..user }));
         }
-        let failed = if user.locked_until.is_some() { 1 } else { failed + 1 };
-        if failed >= lockout.after {
-            let until = now + lockout.for_ms;
-            let mut tx = self.pool.begin().await?;
-            sqlx::query("UPDATE users SET failed_logins = 0, locked_until = $1 WHERE id = $2")
-                .bind(until)
-                .bind(user.id)
-                .execute(&mut *tx)
-                .await?;
+        self.count_wrong_password(&user, now, lockout).await
+    }
+
+    /// Counts a wrong password for `user` atomically (an expired lock starts the count
+    /// again) and locks the account when the count reaches `lockout.after`: only the
+    /// statement that still finds the count there locks and audits it.
+    async fn count_wrong_password(&self, user: &User, now: i64, lockout: Lockout) -> Result<LoginOutcome> {
+        let row = sqlx::query(
+            "UPDATE users SET \
+               failed_logins = CASE WHEN locked_until IS NOT NULL AND locked_until <= $2 THEN 1 ELSE failed_logins + 1 END, \
+               locked_until = CASE WHEN locked_until IS NOT NULL AND locked_until <= $2 THEN NULL ELSE locked_until END \
+             WHERE id = $1 RETURNING failed_logins, locked_until",
+        )
+        .bind(user.id)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        let failed: i64 = row.try_get("failed_logins")?;
+        if let Some(until) = row.try_get::<Option<i64>, _>("locked_until")?.filter(|&u| u > now) {
+            return Ok(LoginOutcome::Locked { until });
+        }
+        if failed < lockout.after {
+            return Ok(LoginOutcome::Refused);
+        }
+        let until = now + lockout.for_ms;
+        let mut tx = self.pool.begin().await?;
+        let locked = sqlx::query(
+            "UPDATE users SET failed_logins = 0, locked_until = $1 \
+             WHERE id = $2 AND failed_logins >= $3 AND (locked_until IS NULL OR locked_until <= $4)",
+        )
+        .bind(until)
+        .bind(user.id)
+        .bind(lockout.after)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if locked.rows_affected() == 1 {
             let after = json!({"locked_until": until, "wrong_passwords": failed});
-            audit(&mut tx, "console", "user.locked", &format!("user:{name}"), None, Some(after)).await?;
+            audit(&mut tx, "console", "user.locked", &format!("user:{}", user.name), None, Some(after)).await?;
             tx.commit().await?;
             return Ok(LoginOutcome::Locked { until });
         }
-        sqlx::query("UPDATE users SET failed_logins = $1, locked_until = NULL WHERE id = $2")
-            .bind(failed)
-            .bind(user.id)
-            .execute(&self.pool)
-            .await?;
-        Ok(LoginOutcome::Refused)
+        tx.commit().await?;
+        // Another wrong password sent at the same time locked it first.
+        let row =
+            sqlx::query("SELECT locked_until FROM users WHERE id = $1").bind(user.id).fetch_one(&self.pool).await?;
+        let until: Option<i64> = row.try_get("locked_until")?;
+        Ok(until.filter(|&u| u > now).map_or(LoginOutcome::Refused, |until| LoginOutcome::Locked { until }))
     }
+}
+
+/// Checks `password` against a hash no account has, to answer in the time a real check takes.
+async fn verify_decoy(password: &str) -> Result<()> {
+    let password = password.to_string();
+    blocking(move || {
+        let decoy = DECOY.get_or_init(|| hash_password("decoy password never set").unwrap_or_default());
+        verify_password(&password, decoy)
+    })
+    .await?;
+    Ok(())
 }
 
 async fn user_named(conn: &mut sqlx::AnyConnection, name: &str) -> Result<(User, String, i64)> {

@@ -71,6 +71,31 @@ async fn wrong_passwords_lock_the_account_for_a_while() {
 }
 
 #[tokio::test]
+async fn wrong_passwords_sent_at_once_each_count_and_lock_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    store.add_user("cli:root", "anna", &UserRole::Duty, "the right password", "en").await.unwrap();
+    let t0 = 1_800_000_000_000;
+    // Twelve wrong passwords at once, each past the first read of the count.
+    let tries: Vec<_> = (0..12)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move { store.login("anna", &format!("wrong {i}"), t0, LOCKOUT).await.unwrap() })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for t in tries {
+        outcomes.push(t.await.unwrap());
+    }
+    let refused = outcomes.iter().filter(|o| **o == LoginOutcome::Refused).count();
+    assert_eq!(refused, 4, "the fifth wrong password locks, whatever the order: {outcomes:?}");
+    let right = store.login("anna", "the right password", t0 + 1, LOCKOUT).await.unwrap();
+    assert!(matches!(right, LoginOutcome::Locked { .. }), "{right:?}");
+    let audited = store.changes(Some("user:anna"), 50).await.unwrap();
+    assert_eq!(audited.iter().filter(|c| c.action == "user.locked").count(), 1, "locked once");
+}
+
+#[tokio::test]
 async fn sessions_end_on_idle_absolute_limits_disabling_and_new_passwords() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(&dir).await;

@@ -108,6 +108,12 @@ impl<'s> Browser<'s> {
         self.run(&extra, path)
     }
 
+    /// Posts a multipart form of these `-F` parts, in this order, as they are.
+    pub fn multipart(&mut self, path: &str, parts: &[String]) -> Answer {
+        let extra: Vec<String> = parts.iter().flat_map(|p| ["-F".to_string(), p.clone()]).collect();
+        self.run(&extra, path)
+    }
+
     /// Loads the login page and logs in; returns the answer to the login post.
     pub fn login(&mut self, name: &str, password: &str) -> Answer {
         let page = self.get("/login");

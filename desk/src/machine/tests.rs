@@ -237,3 +237,38 @@ fn a_change_reported_after_five_working_days_is_late() {
     assert_eq!(change("2026-03-17").reported_late(&calendar), Some(d("2026-03-16")));
     assert_eq!(lists("2026-03-17").reported_late(&calendar), None);
 }
+
+#[test]
+fn contacts_are_mail_addresses_and_nothing_around_them() {
+    for good in ["noc@example.kz", "a.b+tag@mail.example.org", "o'brien@example.com", "noc@пример.қаз", "x@a-b.example"]
+    {
+        assert!(plausible_email(good), "{good}");
+    }
+    let long_local = format!("{}@example.com", "a".repeat(65));
+    for bad in [
+        "",
+        "noc",
+        "noc@",
+        "@example.com",
+        "noc@example",
+        "noc@example.com\r\nBcc: victim@example.org",
+        "noc@example.com,other@example.org",
+        "Name <noc@example.com>",
+        "\"quoted\"@example.com",
+        "no c@example.com",
+        "noc\u{0}@example.com",
+        "noc@exa\u{202E}mple.com",
+        ".noc@example.com",
+        "noc.@example.com",
+        "no..c@example.com",
+        "noc@-example.com",
+        "noc@example-.com",
+        "noc@example..com",
+        "noc@exam_ple.com",
+        "noc@[192.0.2.1]",
+        "nöc@example.com",
+        &long_local,
+    ] {
+        assert!(!plausible_email(bad), "{bad:?}");
+    }
+}

@@ -1,13 +1,13 @@
 //! The duty team's grants of services besides the web proxy (rule 15-2), which the
 //! packet gate enforces: list, grant, revoke. Duty tokens only; the caller is
-//! authorised before the body is read, and a body is at most [`GRANT_JSON_BYTES`].
+//! authorised before the body is read, which is read as a change of a few fields
+//! (`crate::http::body`, [`Route::Change`]).
 //!
 //! Must not: program the kernel (the running gate follows the store through the
 //! snapshot, nudged here).
 
 use axum::Json;
-use axum::body::to_bytes;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -15,11 +15,9 @@ use serde::de::DeserializeOwned;
 
 use super::{ApiError, AppState, Caller};
 use crate::app::grant::{expiry, service};
+use crate::http::body::{Route, Unread};
 
 type ApiResult<T> = Result<T, ApiError>;
-
-/// The largest body of a grant or a revocation.
-pub const GRANT_JSON_BYTES: usize = 16 * 1024;
 
 /// A grant as the duty team asks for it.
 #[derive(Deserialize)]
@@ -53,11 +51,9 @@ pub struct ListQuery {
     all: bool,
 }
 
-/// The body of `request` as `T`, read only now (after the caller's rights were checked).
-async fn body<T: DeserializeOwned>(request: Request) -> ApiResult<T> {
-    let bytes = to_bytes(request.into_body(), GRANT_JSON_BYTES)
-        .await
-        .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("at most {GRANT_JSON_BYTES} bytes")))?;
+/// The body as `T`, read only now (after the caller's rights were checked).
+async fn read<T: DeserializeOwned>(body: Unread, caller: &Caller) -> ApiResult<T> {
+    let (bytes, _held) = body.bytes(&caller.actor(), Route::Change).await?;
     serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("the body: {e}")))
 }
 
@@ -96,9 +92,9 @@ pub async fn grants(State(s): State<AppState>, caller: Caller, Query(q): Query<L
     responses((status = 201, description = "the grant"), (status = 400, description = "a field is wrong (named)"), (status = 403, description = "not the duty team"), (status = 404, description = "no such organisation"), (status = 422, description = "no reason, or an expiry already past"), (status = 401, description = "missing, unknown or revoked token")),
     security(("bearer" = []))
 )]
-pub async fn add_grant(State(s): State<AppState>, caller: Caller, request: Request) -> ApiResult<Response> {
+pub async fn add_grant(State(s): State<AppState>, caller: Caller, body: Unread) -> ApiResult<Response> {
     caller.require_duty()?;
-    let req: GrantRequest = body(request).await?;
+    let req: GrantRequest = read(body, &caller).await?;
     let bad = |e: anyhow::Error| ApiError::bad_request(e.to_string());
     let service = service(&req.proto, &req.ports, &req.to).map_err(bad)?;
     let bin = req.bin.parse().map_err(|e| ApiError::bad_request(format!("bin: {e}")))?;
@@ -122,10 +118,10 @@ pub async fn revoke_grant(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-    request: Request,
+    body: Unread,
 ) -> ApiResult<Response> {
     caller.require_duty()?;
-    let req: Revocation = body(request).await?;
+    let req: Revocation = read(body, &caller).await?;
     let grant = s.store.revoke_grant(&caller.actor(), id, &req.reason).await?;
     let _ = s.nudge.try_send(());
     Ok(Json(grant).into_response())

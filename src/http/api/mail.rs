@@ -12,6 +12,7 @@ use serde_json::json;
 use store::NewMailSystem;
 
 use super::{ApiError, AppState, Caller};
+use crate::http::body::{Route, Unread};
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -37,8 +38,9 @@ pub async fn systems(State(s): State<AppState>, caller: Caller) -> ApiResult<Res
     responses((status = 201, description = "connected"), (status = 403, description = "not the duty team"), (status = 409, description = "name, domain or server taken"), (status = 422, description = "invalid field"), (status = 401, description = "missing, unknown or revoked token")),
     security(("bearer" = []))
 )]
-pub async fn connect(State(s): State<AppState>, caller: Caller, Json(new): Json<NewMailSystem>) -> ApiResult<Response> {
+pub async fn connect(State(s): State<AppState>, caller: Caller, body: Unread) -> ApiResult<Response> {
     caller.require_duty()?;
+    let new: NewMailSystem = body.json(&caller.actor(), Route::Change).await?;
     let system = s.store.connect_mail_system(&caller.actor(), new).await?;
     Ok((StatusCode::CREATED, Json(system)).into_response())
 }
@@ -88,9 +90,10 @@ pub async fn set_status(
     State(s): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    Json(req): Json<StatusRequest>,
+    body: Unread,
 ) -> ApiResult<Response> {
     caller.require_duty()?;
+    let req: StatusRequest = body.json(&caller.actor(), Route::Change).await?;
     let system = match (&req.at, req.status) {
         (Some(at), MailStatus::Disconnected) => {
             let at = crate::app::output::parse_instant(at).map_err(|e| ApiError::bad_request(e.to_string()))?;
@@ -155,9 +158,10 @@ pub async fn held(
     State(s): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    Json(req): Json<HeldRequest>,
+    body: Unread,
 ) -> ApiResult<Response> {
     caller.require_duty()?;
+    let req: HeldRequest = body.json(&caller.actor(), Route::Change).await?;
     if req.reason.trim().is_empty() {
         return Err(ApiError::bad_request("a reason is required"));
     }

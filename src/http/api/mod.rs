@@ -38,6 +38,8 @@ pub struct ApiConfig {
     pub listen: SocketAddr,
     /// Largest accepted request body (an imported list), in MiB.
     pub max_body_mib: usize,
+    /// How request bodies must arrive, and how many at once.
+    pub bodies: crate::http::body::BodyConfig,
     /// Serve the API and the console over TLS with this PEM certificate chain ...
     pub tls_cert: Option<PathBuf>,
     /// ... and this PEM private key (both or neither).
@@ -46,13 +48,20 @@ pub struct ApiConfig {
 
 impl Default for ApiConfig {
     fn default() -> ApiConfig {
-        ApiConfig { listen: SocketAddr::from(([127, 0, 0, 1], 8750)), max_body_mib: 256, tls_cert: None, tls_key: None }
+        ApiConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8750)),
+            max_body_mib: 256,
+            bodies: Default::default(),
+            tls_cert: None,
+            tls_key: None,
+        }
     }
 }
 
 impl ApiConfig {
     /// The TLS files must go together and read.
     pub fn validate(&self, problems: &mut crate::app::problem::ConfigProblems) {
+        self.bodies.validate(problems);
         match (&self.tls_cert, &self.tls_key) {
             (Some(cert), Some(key)) => {
                 if let Err(e) = tls::server_config(cert, key) {
@@ -108,14 +117,13 @@ pub struct AppState {
     pub waf: Option<crate::app::waf::WafView>,
 }
 
-/// The largest body of a desk request that is not a file: an application or an action.
-pub const DESK_JSON_BYTES: usize = 1 << 20;
+/// The most any route reads through axum's own extractors; every route that takes a
+/// body reads it through [`crate::http::body`] with its own limit instead.
+const BACKSTOP_BYTES: usize = 64 << 10;
 
-/// The API's routes. `max_body` bounds the bodies of imports; the desk's routes take
-/// only what they need (a body is read only after its caller is authenticated).
-pub fn router(state: AppState, max_body: usize) -> Router {
-    let desk_json = DefaultBodyLimit::max(DESK_JSON_BYTES);
-    let attachment = DefaultBodyLimit::max(desk::attachment::MAX_BYTES);
+/// The API's routes. A body is read only after its caller is authenticated and
+/// authorised, through [`crate::http::body::Unread`], within its route's limit.
+pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/openapi.json", get(openapi::serve))
         .route("/whoami", get(routes::whoami))
@@ -138,10 +146,10 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/mail/systems/{name}/status", put(mail::set_status))
         .route("/mail/systems/{name}/held", axum::routing::post(mail::held))
         .route("/mail/queue", get(mail::queue))
-        .route("/requests", get(requests::list).post(requests::file).layer(desk_json))
+        .route("/requests", get(requests::list).post(requests::file))
         .route("/requests/{id}", get(requests::show))
-        .route("/requests/{id}/actions", axum::routing::post(requests::act).layer(desk_json))
-        .route("/requests/{id}/attachments", axum::routing::post(requests::attach).layer(attachment))
+        .route("/requests/{id}/actions", axum::routing::post(requests::act))
+        .route("/requests/{id}/attachments", axum::routing::post(requests::attach))
         .route("/requests/{id}/attachments/{attachment}", get(requests::attachment))
         .route("/deface/sites", get(deface::sites).post(deface::add).layer(desk_json))
         .route("/deface/sites/{domain}", get(deface::site).delete(deface::remove))
@@ -168,6 +176,6 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .nest("/api/v1", v1)
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(routes::ready))
-        .layer(DefaultBodyLimit::max(max_body))
+        .layer(DefaultBodyLimit::max(BACKSTOP_BYTES))
         .with_state(state)
 }

@@ -15,6 +15,7 @@ use serde_json::json;
 
 use super::{ApiError, AppState, Caller};
 use crate::app::requests::{Asker, DeskError, Filing, RequestView, day_of};
+use crate::http::body::{Route, Unread};
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -91,7 +92,9 @@ pub struct FileRequest {
     responses((status = 201, description = "filed"), (status = 403, description = "not this operator's"), (status = 409, description = "refused: filed within 30 days of a refusal"), (status = 422, description = "every problem of the fields"), (status = 401, description = "missing, unknown or revoked token")),
     security(("bearer" = []))
 )]
-pub async fn file(State(s): State<AppState>, caller: Caller, Json(req): Json<FileRequest>) -> ApiResult<Response> {
+pub async fn file(State(s): State<AppState>, caller: Caller, body: Unread) -> ApiResult<Response> {
+    // Who may file for whom is in the body: it is read after the token, within the desk's limit.
+    let req: FileRequest = body.json(&caller.actor(), Route::Desk).await?;
     require_is(&caller, &Asker::of_token(&caller.role), &req.applicant)?;
     let today = day_of(store::now_ms());
     let filing = Filing { kind: req.kind, applicant: req.applicant, contacts: req.contacts, fields: req.fields };
@@ -145,14 +148,10 @@ pub async fn attachment(
     responses((status = 200, description = "the application after it"), (status = 403, description = "not allowed to this caller"), (status = 409, description = "not possible in this state (the answer says why)"), (status = 401, description = "missing, unknown or revoked token")),
     security(("bearer" = []))
 )]
-pub async fn act(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path(id): Path<i64>,
-    Json(action): Json<Action>,
-) -> ApiResult<Response> {
+pub async fn act(State(s): State<AppState>, caller: Caller, Path(id): Path<i64>, body: Unread) -> ApiResult<Response> {
     let asker = Asker::of_token(&caller.role);
     let record = asker.application(&s.store, id).await?;
+    let action: Action = body.json(&caller.actor(), Route::Desk).await?;
     if !asker.may_give(action.verb(), &record.application.applicant) {
         return Err(ApiError::forbidden("the duty team answers; an applicant may only report readiness ('ready')"));
     }
@@ -185,13 +184,13 @@ pub async fn attach(
     caller: Caller,
     Path(id): Path<i64>,
     Query(q): Query<AttachQuery>,
-    headers: axum::http::HeaderMap,
-    body: axum::body::Bytes,
+    body: Unread,
 ) -> ApiResult<Response> {
     let asker = Asker::of_token(&caller.role);
     let record = asker.application(&s.store, id).await?;
     require_is(&caller, &asker, &record.application.applicant)?;
-    let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let info = s.desk.attach(&caller.actor(), id, (&q.name, content_type, &body)).await?;
+    let content_type = body.content_type().to_string();
+    let (content, _held) = body.bytes(&caller.actor(), Route::Attachment).await?;
+    let info = s.desk.attach(&caller.actor(), id, (&q.name, &content_type, &content)).await?;
     Ok((StatusCode::CREATED, Json(info)).into_response())
 }

@@ -4,9 +4,8 @@
 use std::net::IpAddr;
 
 use axum::Json;
-use axum::RequestExt;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use catalog::format::{self, Format};
 use catalog::{Disclosure, ImportRequest};
@@ -20,6 +19,7 @@ use store::{BlockFilter, NewOperator};
 use super::{ApiError, AppState, Caller};
 use crate::app::catalog::{Lookup, export_rows};
 use crate::app::output::{parse_day, parse_instant};
+use crate::http::body::{Route, Unread};
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -76,12 +76,9 @@ pub async fn operators(State(s): State<AppState>, caller: Caller) -> ApiResult<R
     responses((status = 201, description = "registered"), (status = 403, description = "not the duty team"), (status = 409, description = "name or link taken"), (status = 422, description = "invalid field"), (status = 401, description = "missing, unknown or revoked token")),
     security(("bearer" = []))
 )]
-pub async fn add_operator(
-    State(s): State<AppState>,
-    caller: Caller,
-    Json(new): Json<NewOperator>,
-) -> ApiResult<Response> {
+pub async fn add_operator(State(s): State<AppState>, caller: Caller, body: Unread) -> ApiResult<Response> {
     caller.require_duty()?;
+    let new: NewOperator = body.json(&caller.actor(), Route::Change).await?;
     let op = s.store.add_operator(&caller.actor(), new).await?;
     Ok((StatusCode::CREATED, Json(op)).into_response())
 }
@@ -129,12 +126,9 @@ pub async fn organisations(State(s): State<AppState>, caller: Caller) -> ApiResu
     responses((status = 201, description = "registered"), (status = 400, description = "invalid BIN"), (status = 403, description = "not the duty team"), (status = 409, description = "BIN taken"), (status = 401, description = "missing, unknown or revoked token")),
     security(("bearer" = []))
 )]
-pub async fn add_organisation(
-    State(s): State<AppState>,
-    caller: Caller,
-    Json(new): Json<NewOrganisation>,
-) -> ApiResult<Response> {
+pub async fn add_organisation(State(s): State<AppState>, caller: Caller, body: Unread) -> ApiResult<Response> {
     caller.require_duty()?;
+    let new: NewOrganisation = body.json(&caller.actor(), Route::Change).await?;
     let bin: Bin = new.bin.parse().map_err(|e: policies::BinError| ApiError::bad_request(e.to_string()))?;
     let org = s.store.add_organisation(&caller.actor(), &bin, &new.name, &new.operators).await?;
     Ok((StatusCode::CREATED, Json(org)).into_response())
@@ -162,15 +156,14 @@ pub async fn import(
     caller: Caller,
     Path(operator): Path<String>,
     Query(q): Query<ImportQuery>,
-    headers: HeaderMap,
-    request: axum::extract::Request,
+    body: Unread,
 ) -> ApiResult<Response> {
     caller.require_operator(&operator)?;
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let format = Format::from_content_type(content_type).ok_or_else(|| {
+    let format = Format::from_content_type(body.content_type()).ok_or_else(|| {
         ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "send the list as Content-Type: text/csv or application/json")
     })?;
-    let (rows, problems) = super::upload::read_list(format, request.into_limited_body()).await?;
+    let reading = body.open(&caller.actor(), Route::List).map_err(super::upload::list_error)?;
+    let (rows, problems) = super::upload::read_list(format, reading).await?;
     let disclosure = if caller.own_operator().is_some() { Disclosure::OwnOnly } else { Disclosure::Full };
     let actor = caller.actor();
     let request = ImportRequest { actor: &actor, operator: &operator, dry_run: q.dry_run, disclosure };

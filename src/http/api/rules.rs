@@ -13,6 +13,7 @@ use store::{BlockFilter, Observation};
 use super::{ApiError, AppState, Caller};
 use crate::app::catalog::target;
 use crate::app::output::parse_instant;
+use crate::http::body::{Route, Unread};
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -70,8 +71,9 @@ impl Report {
     responses((status = 200, description = "accepted, already known and refused counts"), (status = 400, description = "malformed batch"), (status = 403, description = "not the duty team"), (status = 401, description = "missing, unknown or revoked token")),
     security(("bearer" = []))
 )]
-pub async fn observe(State(s): State<AppState>, caller: Caller, body: axum::body::Bytes) -> ApiResult<Response> {
+pub async fn observe(State(s): State<AppState>, caller: Caller, body: Unread) -> ApiResult<Response> {
     caller.require_duty()?;
+    let (body, _held) = body.bytes(&caller.actor(), Route::Observations).await?;
     let reports: Vec<Report> = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!(
             "malformed observation batch (line {}, column {}): {e}; expected [{{\"ip\", \"link\", \"first_seen\", \"last_seen\", \"count\"}}] with times in RFC 3339 or Unix milliseconds",
@@ -197,8 +199,8 @@ pub struct BlockRequest {
     responses((status = 201, description = "the block"), (status = 400, description = "bad target"), (status = 403, description = "not the duty team"), (status = 409, description = "already blocked"), (status = 401, description = "missing, unknown or revoked token")),
     security(("bearer" = []))
 )]
-pub async fn add_block(state: State<AppState>, caller: Caller, req: Json<BlockRequest>) -> ApiResult<Response> {
-    change_block(state, caller, req, true).await.map(|b| (StatusCode::CREATED, b).into_response())
+pub async fn add_block(state: State<AppState>, caller: Caller, body: Unread) -> ApiResult<Response> {
+    change_block(state, caller, body, true).await.map(|b| (StatusCode::CREATED, b).into_response())
 }
 
 #[utoipa::path(
@@ -210,18 +212,19 @@ pub async fn add_block(state: State<AppState>, caller: Caller, req: Json<BlockRe
     responses((status = 200, description = "the lifted block"), (status = 403, description = "not the duty team"), (status = 404, description = "no live block"), (status = 401, description = "missing, unknown or revoked token")),
     security(("bearer" = []))
 )]
-pub async fn lift_block(state: State<AppState>, caller: Caller, req: Json<BlockRequest>) -> ApiResult<Response> {
-    change_block(state, caller, req, false).await.map(IntoResponse::into_response)
+pub async fn lift_block(state: State<AppState>, caller: Caller, body: Unread) -> ApiResult<Response> {
+    change_block(state, caller, body, false).await.map(IntoResponse::into_response)
 }
 
 /// Blocks (`add`) or lifts a block, then asks for a fresh snapshot at once.
 async fn change_block(
     State(s): State<AppState>,
     caller: Caller,
-    Json(req): Json<BlockRequest>,
+    body: Unread,
     add: bool,
 ) -> ApiResult<Json<store::Block>> {
     caller.require_duty()?;
+    let req: BlockRequest = body.json(&caller.actor(), Route::Change).await?;
     let net = target(&req.target).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let block = if add {
         s.store.block(&caller.actor(), net, &req.reason).await?

@@ -15,7 +15,6 @@ use std::num::NonZeroU32;
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
-use axum::Form;
 use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -28,6 +27,7 @@ use store::{Lockout, LoginOutcome, Session, SessionLimits, UserRole, now_ms};
 use super::error::{ConsoleError, Result};
 use super::i18n::Lang;
 use super::{Console, ConsoleConfig, view};
+use crate::http::body::{Route, Unread};
 
 const SESSION_COOKIE: &str = "perimeter_session";
 /// Over TLS the cookie takes the `__Host-` prefix: Secure, host-only, path `/`.
@@ -246,12 +246,9 @@ fn random_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Only a path of this console: `/x`, never `//host` or a scheme.
+/// Only a path of this console ([`super::next`]).
 fn safe_next(next: Option<&str>) -> &str {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
-        _ => "/",
-    }
+    super::next::same_site(next)
 }
 
 #[derive(Deserialize)]
@@ -321,8 +318,16 @@ pub async fn login(
     ClientAddr(address): ClientAddr,
     method: Method,
     headers: HeaderMap,
-    Form(form): Form<LoginForm>,
+    body: Unread,
 ) -> Response {
+    // Nobody is known yet: the form is read from the anonymous pool, under the address.
+    let form: LoginForm = match body.bytes(&format!("address:{address}"), Route::Login).await {
+        Ok((bytes, _held)) => match serde_urlencoded::from_bytes(&bytes) {
+            Ok(form) => form,
+            Err(e) => return ConsoleError::bad_request(format!("the login form is malformed: {e}")).into_response(),
+        },
+        Err(e) => return ConsoleError::from(e).into_response(),
+    };
     let lang = form.lang.as_deref().map_or_else(|| login_lang(None, &headers), Lang::from_code);
     let next = safe_next(form.next.as_deref()).to_string();
     let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
@@ -378,13 +383,8 @@ fn set_session_cookie(response: &mut Response, console: &Console, secret: &str) 
     }
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    csrf: Option<String>,
-}
-
-pub async fn logout(State(console): State<Console>, person: Person, Form(form): Form<CsrfForm>) -> Result<Response> {
-    person.check_csrf(form.csrf.as_deref())?;
+pub async fn logout(State(console): State<Console>, person: Person, body: Unread) -> Result<Response> {
+    let _: Vec<(String, String)> = person.form(body).await?;
     console.app.store.close_session(person.session.id).await?;
     let mut response = Redirect::to("/login").into_response();
     let name = if console.tls { SECURE_SESSION_COOKIE } else { SESSION_COOKIE };
@@ -398,13 +398,12 @@ pub async fn logout(State(console): State<Console>, person: Person, Form(form): 
 
 #[derive(Deserialize)]
 pub struct LangForm {
-    csrf: Option<String>,
     lang: String,
     back: Option<String>,
 }
 
-pub async fn set_lang(State(console): State<Console>, person: Person, Form(form): Form<LangForm>) -> Result<Response> {
-    person.check_csrf(form.csrf.as_deref())?;
+pub async fn set_lang(State(console): State<Console>, person: Person, body: Unread) -> Result<Response> {
+    let form: LangForm = person.form(body).await?;
     console.app.store.set_user_lang(&person.actor(), person.session.user.id, &form.lang).await?;
     Ok(Redirect::to(safe_next(form.back.as_deref())).into_response())
 }
@@ -416,7 +415,7 @@ mod tests {
     #[test]
     fn after_login_only_console_paths() {
         assert_eq!(safe_next(Some("/unknown?operator=a")), "/unknown?operator=a");
-        for bad in ["//evil.example/", "https://evil.example/", "/\\evil.example", "evil"] {
+        for bad in ["//evil.example/", "https://evil.example/", "/\\evil.example", "evil", "/\t/evil.example/"] {
             assert_eq!(safe_next(Some(bad)), "/", "{bad}");
         }
         assert_eq!(safe_next(None), "/");

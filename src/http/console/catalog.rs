@@ -7,8 +7,7 @@
 //! apply an upload before the person confirmed the diff they saw (uploads wait on disk,
 //! `upload`).
 
-use axum::Form;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use catalog::format::ShownProblems;
@@ -24,8 +23,9 @@ use super::Console;
 use super::auth::Person;
 use super::error::{ConsoleError, Result};
 use super::i18n::Lang;
-use super::upload::{self, Pending};
+use super::upload::Pending;
 use super::view::{self, csrf, given, pager, when};
+use crate::http::body::{Route, Unread};
 
 /// Up to this many prefixes are counted exactly on an operator's page.
 const COUNT_CAP: i64 = 10_000;
@@ -225,34 +225,14 @@ pub async fn upload(
     State(console): State<Console>,
     person: Person,
     Path(operator): Path<String>,
-    multipart: Multipart,
+    body: Unread,
 ) -> Result<Response> {
-    let received = console.uploads.receive(multipart).await?;
-    let checked = match person.check_csrf(received.csrf.as_deref()).and_then(|()| person.require_change(&operator)) {
-        Ok(()) => {
-            let format = format_of(received.file_name.as_deref(), &received.head);
-            check(&console, &person, &operator, format, &received.path, false).await.map(|o| (format, o))
-        }
-        Err(e) => Err(e),
-    };
-    let (format, outcome) = match checked {
-        Ok((format, Ok(outcome)))
-            if outcome.diff.added.len()
-                + outcome.diff.removed.len()
-                + outcome.diff.moved.len()
-                + outcome.diff.updated.len()
-                > 0 =>
-        {
-            (format, Ok(outcome))
-        }
-        other => {
-            upload::discard(&received.path);
-            match other {
-                Ok((format, outcome)) => (format, outcome),
-                Err(e) => return Err(e),
-            }
-        }
-    };
+    person.require_change(&operator)?;
+    let form = person.multipart(body, Route::List).await?;
+    let received = console.uploads.receive(form).await?;
+    let format = format_of(received.file_name.as_deref(), &received.head);
+    // An upload that is refused or changes nothing is dropped here, and its file with it.
+    let outcome = check(&console, &person, &operator, format, &received.file.path, false).await?;
     let lang = person.lang;
     let shown = received.file_name.clone().unwrap_or_else(|| "list".into());
     let body = match outcome {
@@ -271,12 +251,18 @@ pub async fn upload(
         }
         Ok(outcome) => {
             let id = received.id.clone();
-            let pending = Pending::new(person.session.user.id, operator.clone(), format, received.path.clone());
-            console.uploads.keep(id.clone(), pending);
+            let changes = outcome.diff.added.len()
+                + outcome.diff.removed.len()
+                + outcome.diff.moved.len()
+                + outcome.diff.updated.len();
+            if changes > 0 {
+                let pending = Pending::new(person.session.user.id, operator.clone(), format, received.file);
+                console.uploads.keep(id.clone(), pending);
+            }
             html! {
                 p #dry-run { (shown) ": " (lang.t("upload.dry_run")) }
                 (diff_view(lang, &outcome))
-                @if outcome.diff.added.len() + outcome.diff.removed.len() + outcome.diff.moved.len() + outcome.diff.updated.len() > 0 {
+                @if changes > 0 {
                     form #confirm method="post" action={ "/operators/" (operator) "/confirm" } {
                         (csrf(&person))
                         input type="hidden" name="upload" value=(id);
@@ -325,7 +311,6 @@ fn diff_view(lang: Lang, outcome: &ImportOutcome) -> Markup {
 
 #[derive(Deserialize)]
 pub struct ConfirmForm {
-    csrf: Option<String>,
     #[serde(default)]
     upload: String,
 }
@@ -335,16 +320,16 @@ pub async fn confirm(
     State(console): State<Console>,
     person: Person,
     Path(operator): Path<String>,
-    Form(f): Form<ConfirmForm>,
+    body: Unread,
 ) -> Result<Response> {
-    person.check_csrf(f.csrf.as_deref())?;
     person.require_change(&operator)?;
+    let f: ConfirmForm = person.form(body).await?;
     let lang = person.lang;
     let pending = console.uploads.take(&f.upload, person.session.user.id, &operator).ok_or_else(|| {
         ConsoleError::new(StatusCode::GONE, "this upload is no longer waiting for confirmation; upload the list again")
     })?;
-    let checked = check(&console, &person, &operator, pending.format, &pending.path, true).await;
-    upload::discard(&pending.path);
+    let checked = check(&console, &person, &operator, pending.format, &pending.file.path, true).await;
+    drop(pending);
     let body = match checked? {
         Ok(outcome) => {
             let _ = console.app.nudge.try_send(());

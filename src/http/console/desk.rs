@@ -8,7 +8,6 @@
 //!
 //! Must not: judge a transition itself (the desk's rules do, through `requests`).
 
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use desk::{Action, Applicant, Holder};
@@ -21,6 +20,7 @@ use super::error::{ConsoleError, Result};
 use super::i18n::Lang;
 use super::view::{self, csrf, day, when};
 use crate::app::requests::{Asker, RequestView, day_of};
+use crate::http::body::Unread;
 
 fn asker(person: &Person) -> Asker {
     Asker::of_person(person.role())
@@ -147,7 +147,6 @@ fn forms(person: &Person, id: i64, applicant: &Applicant, verbs: &[&'static str]
 
 #[derive(Deserialize)]
 pub struct ActForm {
-    csrf: Option<String>,
     verb: String,
     #[serde(default)]
     number: String,
@@ -179,10 +178,10 @@ pub async fn act(
     State(console): State<Console>,
     person: Person,
     Path(id): Path<i64>,
-    Form(f): Form<ActForm>,
+    body: Unread,
 ) -> Result<Response> {
-    person.check_csrf(f.csrf.as_deref())?;
     let record = seen(&console, &person, id).await?;
+    let f: ActForm = person.form(body).await?;
     let action = f.action()?;
     if !may_give(&person, action.verb(), &record.application.applicant) {
         return Err(ConsoleError::forbidden("only the duty team answers applications"));

@@ -7,8 +7,7 @@
 //! Must not: check the fields itself (the desk does, naming every problem) or take a
 //! form without the session's CSRF token.
 
-use axum::Form;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use desk::{Applicant, Kind};
@@ -21,6 +20,7 @@ use super::auth::Person;
 use super::error::{ConsoleError, Result};
 use super::view::{self, csrf};
 use crate::app::requests::{Asker, DeskError, Filing, day_of, input};
+use crate::http::body::{Route, Unread};
 
 /// The kinds this person may file, with the applicant they file as (`None`: the duty
 /// team, who name the applicant).
@@ -96,13 +96,9 @@ fn fields_of(sent: &[(String, String)]) -> Value {
 }
 
 /// Files the sent form; shows it again with every problem when the desk refuses it.
-pub async fn file(
-    State(console): State<Console>,
-    person: Person,
-    Form(sent): Form<Vec<(String, String)>>,
-) -> Result<Response> {
+pub async fn file(State(console): State<Console>, person: Person, body: Unread) -> Result<Response> {
+    let sent: Vec<(String, String)> = person.form(body).await?;
     let get = |name: &str| sent.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim().to_string());
-    person.check_csrf(get("csrf").as_deref())?;
     let (kinds, own) = fileable(&person);
     let kind: Kind = get("kind")
         .unwrap_or_default()
@@ -142,36 +138,23 @@ pub async fn attach(
     State(console): State<Console>,
     person: Person,
     Path(id): Path<i64>,
-    mut multipart: Multipart,
+    body: Unread,
 ) -> Result<Response> {
-    let bad = |e: axum::extract::multipart::MultipartError| ConsoleError::new(e.status(), e.body_text());
-    let (mut token, mut file) = (None, None);
-    while let Some(mut field) = multipart.next_field().await.map_err(bad)? {
-        match field.name() {
-            Some("csrf") => token = Some(field.text().await.map_err(bad)?),
-            Some("file") if file.is_none() => {
-                let name = field.file_name().unwrap_or("attachment").to_string();
-                let given = field.content_type().map(str::to_string).filter(|t| t != "application/octet-stream");
-                let content_type = given.unwrap_or_else(|| input::guess_type(&name).to_string());
-                let mut content = Vec::new();
-                while let Some(chunk) = field.chunk().await.map_err(bad)? {
-                    if content.len() + chunk.len() > desk::attachment::MAX_BYTES {
-                        return Err(ConsoleError::new(
-                            StatusCode::PAYLOAD_TOO_LARGE,
-                            "an attachment is at most 10 MiB",
-                        ));
-                    }
-                    content.extend_from_slice(&chunk);
-                }
-                file = Some((name, content_type, content));
-            }
-            _ => {}
-        }
-    }
-    person.check_csrf(token.as_deref())?;
     let record = super::desk::seen(&console, &person, id).await?;
     if !Asker::of_person(person.role()).is(&record.application.applicant) {
         return Err(ConsoleError::forbidden("only the applicant and the duty team attach files"));
+    }
+    let mut form = person.multipart(body, Route::AttachmentForm).await?;
+    let mut file = None;
+    while let Some(field) = form.next().await? {
+        if field.name() != Some("file") || file.is_some() {
+            continue;
+        }
+        let name = field.file_name().unwrap_or("attachment").to_string();
+        let given = field.content_type().map(|t| t.to_string()).filter(|t| t != "application/octet-stream");
+        let content_type = given.unwrap_or_else(|| input::guess_type(&name).to_string());
+        let content = form.keep(field, desk::attachment::MAX_BYTES).await?;
+        file = Some((name, content_type, content));
     }
     let (name, content_type, content) = file.ok_or_else(|| ConsoleError::bad_request("choose a file to attach"))?;
     let attached = console.app.desk.attach(&person.actor(), id, (&name, &content_type, &content)).await;

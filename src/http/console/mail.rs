@@ -5,7 +5,6 @@
 //!
 //! Must not: be shown to operators' staff.
 
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -20,6 +19,7 @@ use super::auth::Person;
 use super::error::{ConsoleError, Result};
 use super::i18n::Lang;
 use super::view::{self, csrf, when};
+use crate::http::body::Unread;
 
 fn require_staff(person: &Person) -> Result<()> {
     match person.role().own_operator() {
@@ -174,7 +174,6 @@ fn traffic_chart(lang: Lang, watch: &epbsh::watch::SystemWatch) -> Markup {
 
 #[derive(Deserialize)]
 pub struct StatusForm {
-    csrf: Option<String>,
     status: MailStatus,
     #[serde(default)]
     reason: String,
@@ -185,10 +184,10 @@ pub async fn set_status(
     State(console): State<Console>,
     person: Person,
     Path(name): Path<String>,
-    Form(f): Form<StatusForm>,
+    body: Unread,
 ) -> Result<Response> {
-    person.check_csrf(f.csrf.as_deref())?;
     person.require_duty()?;
+    let f: StatusForm = person.form(body).await?;
     if f.status == MailStatus::Disconnected {
         return Err(ConsoleError::bad_request("disconnect a system with `perimeter mail disconnect` or the API"));
     }
@@ -198,7 +197,6 @@ pub async fn set_status(
 
 #[derive(Deserialize)]
 pub struct HeldForm {
-    csrf: Option<String>,
     action: String,
     #[serde(default)]
     reason: String,
@@ -210,10 +208,10 @@ pub async fn held(
     State(console): State<Console>,
     person: Person,
     Path(name): Path<String>,
-    Form(f): Form<HeldForm>,
+    body: Unread,
 ) -> Result<Response> {
-    person.check_csrf(f.csrf.as_deref())?;
     person.require_duty()?;
+    let f: HeldForm = person.form(body).await?;
     if f.reason.trim().is_empty() {
         return Err(ConsoleError::bad_request("a reason is required"));
     }

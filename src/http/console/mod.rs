@@ -17,8 +17,10 @@ mod catalog;
 mod desk;
 mod error;
 mod filing;
+mod forms;
 mod i18n;
 mod mail;
+mod next;
 mod rules;
 mod system;
 mod today;
@@ -40,7 +42,6 @@ use crate::app::ca::CaSettings;
 use crate::app::calendar::CalendarConfig;
 use crate::app::reconcile::NoticesConfig;
 use crate::app::web::PoliciesConfig;
-use crate::http::api::ApiConfig;
 use crate::http::api::AppState;
 use error::ConsoleError;
 
@@ -63,6 +64,8 @@ pub struct ConsoleConfig {
     pub logins_per_account: u32,
     /// Login attempts a minute from one client address, for any name.
     pub logins_per_address: u32,
+    /// Disk all uploaded lists may take at once (waiting for confirmation or arriving), in MiB.
+    pub upload_disk_mib: usize,
 }
 
 impl Default for ConsoleConfig {
@@ -74,18 +77,18 @@ impl Default for ConsoleConfig {
             lockout_for: Duration::from_secs(15 * 60),
             logins_per_account: 10,
             logins_per_address: 30,
+            upload_disk_mib: 1024,
         }
     }
 }
 
 /// The parts of the configuration the console reads: its own section, the data
-/// directory (the CA, uploads), the API's body limit, and what the calendar, policy,
+/// directory (the CA, uploads), and what the calendar, policy,
 /// and CA pages show and the CA rotation mails.
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub data_dir: std::path::PathBuf,
     pub console: ConsoleConfig,
-    pub api: ApiConfig,
     pub calendar: CalendarConfig,
     pub policies: PoliciesConfig,
     pub ca: CaSettings,
@@ -106,26 +109,22 @@ pub struct Console {
 impl Console {
     pub fn new(app: AppState, config: Arc<Settings>, tls: bool) -> Console {
         let limits = Arc::new(auth::LoginLimits::new(&config.console));
-        let uploads = Arc::new(upload::Uploads::new(config.data_dir.join("console-uploads")));
+        let uploads =
+            Arc::new(upload::Uploads::new(config.data_dir.join("console-uploads"), config.console.upload_disk_mib));
         Console { app, config, tls, limits, uploads }
     }
 }
 
-/// The largest body of a console form; the login form, read before anyone is known,
-/// takes far less, and the two file uploads take what their files need.
-const FORM_BYTES: usize = 1 << 20;
-const LOGIN_BYTES: usize = 16 << 10;
-/// What a multipart upload carries around its file.
-const MULTIPART_SLACK: usize = 64 << 10;
+/// The most any route reads through axum's own extractors; every route that takes a
+/// body reads it through [`crate::http::body`] with its own limit, after its checks.
+const BACKSTOP_BYTES: usize = 64 << 10;
 
 /// The console's routes, to be merged beside `/api/v1`.
 pub fn router(console: Console) -> Router {
     use axum::extract::DefaultBodyLimit;
-    let import = DefaultBodyLimit::max(console.config.api.max_body_mib << 20);
-    let attachment = DefaultBodyLimit::max(::desk::attachment::MAX_BYTES + MULTIPART_SLACK);
     Router::new()
         .route("/", get(today::home))
-        .route("/login", get(auth::login_page).post(auth::login).layer(DefaultBodyLimit::max(LOGIN_BYTES)))
+        .route("/login", get(auth::login_page).post(auth::login))
         .route("/logout", post(auth::logout))
         .route("/lang", post(auth::set_lang))
         .route("/static/{file}", get(assets::serve))
@@ -148,13 +147,13 @@ pub fn router(console: Console) -> Router {
         .route("/requests", get(desk::list))
         .route("/requests/new", get(filing::new).post(filing::file))
         .route("/requests/{id}", get(desk::detail))
-        .route("/requests/{id}/attach", post(filing::attach).layer(attachment))
+        .route("/requests/{id}/attach", post(filing::attach))
         .route("/requests/{id}/act", post(desk::act))
         .route("/requests/{id}/attachments/{attachment}", get(desk::attachment))
         .route("/audit", get(audit::page))
         .route("/operators", get(catalog::operators))
         .route("/operators/{operator}", get(catalog::operator))
-        .route("/operators/{operator}/upload", post(catalog::upload).layer(import))
+        .route("/operators/{operator}/upload", post(catalog::upload))
         .route("/operators/{operator}/confirm", post(catalog::confirm))
         .route("/operators/{operator}/export", get(catalog::export))
         .route("/organisations", get(catalog::organisations))
@@ -165,7 +164,7 @@ pub fn router(console: Console) -> Router {
         .route("/calendar", get(system::calendar))
         .route("/policies", get(system::policies))
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(FORM_BYTES))
+        .layer(DefaultBodyLimit::max(BACKSTOP_BYTES))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(console)
 }

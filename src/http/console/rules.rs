@@ -5,7 +5,6 @@
 //!
 //! Must not: block or lift for anyone but the duty team.
 
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -18,6 +17,7 @@ use super::Console;
 use super::auth::Person;
 use super::error::{ConsoleError, Result};
 use super::view::{self, csrf, day_text, given, pager, when, working_days_left};
+use crate::http::body::Unread;
 
 const PAGE: i64 = 50;
 
@@ -319,7 +319,6 @@ pub async fn blocks(State(console): State<Console>, person: Person, Query(q): Qu
 
 #[derive(Deserialize)]
 pub struct AddBlocks {
-    csrf: Option<String>,
     #[serde(default)]
     targets: String,
     #[serde(default)]
@@ -327,21 +326,19 @@ pub struct AddBlocks {
 }
 
 /// Blocks every address or prefix given, one per line (or separated by spaces/commas).
-pub async fn add_blocks(State(console): State<Console>, person: Person, Form(f): Form<AddBlocks>) -> Result<Response> {
-    person.check_csrf(f.csrf.as_deref())?;
+pub async fn add_blocks(State(console): State<Console>, person: Person, body: Unread) -> Result<Response> {
     person.require_duty()?;
+    let f: AddBlocks = person.form(body).await?;
     let targets: Vec<String> =
         f.targets.split([',', ' ', '\n', '\r', '\t']).filter(|t| !t.is_empty()).map(String::from).collect();
     change(&console, &person, targets, &f.reason, true).await
 }
 
 /// Lifting needs the same form shape, but targets come as repeated checkbox fields.
-pub async fn lift_blocks(State(console): State<Console>, person: Person, body: axum::body::Bytes) -> Result<Response> {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_bytes(&body).map_err(|e| ConsoleError::bad_request(format!("malformed form: {e}")))?;
-    let field = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    person.check_csrf(field("csrf").as_deref())?;
+pub async fn lift_blocks(State(console): State<Console>, person: Person, body: Unread) -> Result<Response> {
     person.require_duty()?;
+    let pairs: Vec<(String, String)> = person.form(body).await?;
+    let field = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let targets = pairs.iter().filter(|(k, _)| k == "target").map(|(_, v)| v.clone()).collect();
     change(&console, &person, targets, &field("reason").unwrap_or_default(), false).await
 }

@@ -6,7 +6,6 @@
 //! Must not: show or serve the CA's private key; rotate without the duty team's
 //! confirmation on a page showing the root in force.
 
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -22,6 +21,7 @@ use super::Settings;
 use super::auth::Person;
 use super::error::{ConsoleError, Result};
 use super::view::{self, csrf, day, when};
+use crate::http::body::Unread;
 
 fn load_ca(config: &Settings) -> anyhow::Result<CaStore> {
     let dir = config.data_dir.join("ca");
@@ -90,7 +90,6 @@ pub async fn ca(State(console): State<Console>, person: Person) -> Result<Respon
 
 #[derive(Deserialize)]
 pub struct RotateForm {
-    csrf: Option<String>,
     /// The fingerprint of the root the person saw: a stale page rotates nothing.
     #[serde(default)]
     current: String,
@@ -98,9 +97,9 @@ pub struct RotateForm {
 }
 
 /// Makes a new root and tells every operator (duty team, confirmed); audited as the person.
-pub async fn ca_rotate(State(console): State<Console>, person: Person, Form(f): Form<RotateForm>) -> Result<Response> {
-    person.check_csrf(f.csrf.as_deref())?;
+pub async fn ca_rotate(State(console): State<Console>, person: Person, body: Unread) -> Result<Response> {
     person.require_duty()?;
+    let f: RotateForm = person.form(body).await?;
     if f.confirm.as_deref() != Some("yes") {
         return Err(ConsoleError::bad_request("confirm the rotation: every workstation will need the new root"));
     }
