@@ -285,10 +285,13 @@ pub struct Reason {
 #[derive(Subcommand, Debug)]
 pub enum RequestCmd {
     /// File an application of KIND: operator-link, yearly-lists, risky-service, waf,
-    /// defacement, resource-change, incident or mail-connection.
+    /// defacement, resource-change, incident, mail-connection or mail-disconnection.
     ///
     /// Fields come from --fields FILE (a JSON object) and --set KEY=VALUE (repeat;
-    /// lists as comma-separated values). Every problem is reported at once.
+    /// lists as comma-separated values; KEY=@FILE reads the value from a file, e.g.
+    /// certificate=@site.pem; a specialist's parts as specialists.0.name,
+    /// specialists.0.email, specialists.0.work_phone, specialists.0.mobile). Every
+    /// problem is reported at once, each with its field.
     File {
         kind: String,
         /// operator:NAME or org:BIN.
@@ -301,6 +304,11 @@ pub enum RequestCmd {
         fields: Option<PathBuf>,
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
+        /// The application signed with the organisation's digital signature (CMS, e.g.
+        /// .p7s, content attached); required for yearly-lists and risky-service when
+        /// `[desk] trust_anchors` is set, and its signer's BIN must be the applicant's.
+        #[arg(long, value_name = "FILE")]
+        signed: Option<PathBuf>,
         #[command(flatten)]
         json: JsonFlag,
     },
@@ -334,14 +342,15 @@ pub enum RequestCmd {
     },
     /// Mail connection: eligibility and technical possibility checked.
     Check { id: i64 },
-    /// Operator link: issue technical conditions (valid 60 calendar days).
+    /// Operator link: issue technical conditions item by item (IQBSH appendix 2; valid
+    /// 60 calendar days). Items left out are the regulation's text. The operator is
+    /// e-mailed them as a PDF in Russian and Kazakh, also attached to the application.
     Conditions {
         id: i64,
         #[arg(long)]
         number: String,
-        /// Connection point, interface technology, paths, patch cords.
-        #[arg(long, default_value = "")]
-        details: String,
+        #[command(flatten)]
+        items: ConditionItems,
     },
     /// Operator link: the operator reports readiness.
     Ready { id: i64 },
@@ -357,7 +366,9 @@ pub enum RequestCmd {
     /// Connect (operator link, WAF, defacement protection, mail system: a mail system
     /// is created in the registry).
     Connect { id: i64 },
-    /// Apply yearly lists or a risky service (valid one calendar year).
+    /// Apply yearly lists or a risky service (valid one calendar year), or a mail
+    /// system's disconnection letter (the system is disconnected in the registry, now
+    /// or from the agreed day).
     Apply { id: i64 },
     /// Close a reported change or incident.
     Close {
@@ -365,7 +376,9 @@ pub enum RequestCmd {
         #[arg(long)]
         note: String,
     },
-    /// Refuse, with reasons (the applicant may apply again after 30 calendar days).
+    /// Refuse, with reasons (a WAF, defacement or mail connection may be applied for
+    /// again for the same site or mail domain after 30 calendar days; the other kinds at
+    /// once).
     Refuse {
         id: i64,
         #[command(flatten)]
@@ -396,6 +409,29 @@ pub enum RequestCmd {
         #[arg(long = "contact", value_name = "EMAIL", required = true)]
         contacts: Vec<String>,
     },
+}
+
+/// The items of technical conditions (IQBSH appendix 2, 2.3–2.8).
+#[derive(Args, Debug)]
+pub struct ConditionItems {
+    /// 2.3: where the channels are connected (rack, shelf, ports).
+    #[arg(long)]
+    pub connection_point: String,
+    /// 2.4 (default "10G, full-duplex, SM").
+    #[arg(long)]
+    pub interface: Option<String>,
+    /// 2.5 (default: main and backup over independent physical channels).
+    #[arg(long)]
+    pub channels: Option<String>,
+    /// 2.6 (default: SC-LC patch cords between the optical shelves in corrugated pipe).
+    #[arg(long)]
+    pub patch_cords: Option<String>,
+    /// 2.7 (default: patch cords labelled with their owner).
+    #[arg(long)]
+    pub labelling: Option<String>,
+    /// 2.8 (default: works agreed with the duty team beforehand).
+    #[arg(long)]
+    pub works: Option<String>,
 }
 
 #[derive(Args, Debug)]

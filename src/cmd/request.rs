@@ -23,11 +23,20 @@ pub async fn run(config: &Config, store: Store, args: RequestArgs) -> anyhow::Re
     let records_mail =
         matches!(args.command, RequestCmd::File { .. } | RequestCmd::Sweep) || transition_of(&args.command).is_some();
     match args.command {
-        RequestCmd::File { kind, applicant, contacts, fields, set, json: flag } => {
+        RequestCmd::File { kind, applicant, contacts, fields, set, signed, json: flag } => {
             let kind: Kind = kind.parse()?;
             let applicant: Applicant = applicant.parse().map_err(anyhow::Error::msg)?;
             let fields = fields_of(fields.as_deref(), &set)?;
-            let filing = Filing { kind, applicant, contacts, fields };
+            let signed = match signed {
+                Some(path) => {
+                    let content = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+                    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    let content_type = input::guess_type(&name).to_string();
+                    Some((name, content_type, content))
+                }
+                None => None,
+            };
+            let filing = Filing { kind, applicant, contacts, fields, signed };
             let record = desk.file(&actor, filing, today).await.map_err(explain)?;
             let view = desk.view(&record, today);
             if flag.json {
@@ -124,9 +133,15 @@ async fn show(desk: &Desk, id: i64, today: Date, as_json: bool) -> anyhow::Resul
     let attachments = desk.store.attachments(id).await?;
     let mail = desk.store.desk_mail(id).await?;
     if as_json {
-        return json(&json!({ "request": view, "timeline": timeline, "attachments": attachments, "mail": mail }));
+        let signatures = if desk.verifies_signatures() { "verified" } else { "not verified" };
+        return json(&json!({ "request": view, "timeline": timeline, "attachments": attachments, "mail": mail,
+            "signatures": signatures }));
     }
     let a = &view.application;
+    let signatures = match desk.verifies_signatures() {
+        true => "verified against [desk] trust_anchors",
+        false => "NOT VERIFIED ([desk] trust_anchors is not set)",
+    };
     println!(
         "request      {} ({})\napplicant    {}\nreceived     {}",
         view.id,
@@ -141,8 +156,13 @@ async fn show(desk: &Desk, id: i64, today: Date, as_json: bool) -> anyhow::Resul
     }
     println!("contacts     {}", a.contacts.join(" "));
     println!("fields       {}", serde_json::to_string(&a.fields)?);
+    if !view.sealed.is_empty() {
+        println!("sealed       {} (never shown)", view.sealed.join(", "));
+    }
+    println!("signatures   {signatures}");
     for at in &attachments {
-        println!("attachment   {} ({}, {} bytes, sha256 {})", at.name, at.content_type, at.size, at.sha256);
+        let signer = at.signer.as_deref().map(|s| format!(", signed by {s}")).unwrap_or_default();
+        println!("attachment   {} ({}, {} bytes, sha256 {}{signer})", at.name, at.content_type, at.size, at.sha256);
     }
     for m in &mail {
         let error = m.last_error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default();
@@ -207,8 +227,16 @@ fn transition_of(cmd: &RequestCmd) -> Option<(i64, Action)> {
     let reason = |r: &crate::cli::Reason| r.reason.clone();
     let pair = match cmd {
         RequestCmd::Check { id } => (*id, Action::Check),
-        RequestCmd::Conditions { id, number, details } => {
-            (*id, Action::Conditions { number: number.clone(), details: details.clone() })
+        RequestCmd::Conditions { id, number, items: i } => {
+            let items = desk::conditions::Items {
+                connection_point: i.connection_point.clone(),
+                interface: i.interface.clone(),
+                channels: i.channels.clone(),
+                patch_cords: i.patch_cords.clone(),
+                labelling: i.labelling.clone(),
+                works: i.works.clone(),
+            };
+            (*id, Action::Conditions { number: number.clone(), items })
         }
         RequestCmd::Ready { id } => (*id, Action::Ready),
         RequestCmd::Nonconform { id, reason: r } => (*id, Action::NonConformities { reason: reason(r) }),
@@ -236,7 +264,13 @@ fn fields_of(file: Option<&std::path::Path>, set: &[String]) -> anyhow::Result<V
     let object = fields.as_object_mut().context("the fields file must hold a JSON object")?;
     for pair in set {
         let (key, value) = pair.split_once('=').with_context(|| format!("--set {pair}: write KEY=VALUE"))?;
-        input::set(object, key, input::typed(value));
+        let value = match value.strip_prefix('@') {
+            Some(path) => serde_json::Value::String(
+                std::fs::read_to_string(path).with_context(|| format!("--set {key}=@{path}: cannot read the file"))?,
+            ),
+            None => input::typed(value),
+        };
+        input::set(object, key, value);
     }
     Ok(fields)
 }
