@@ -179,13 +179,14 @@ fn an_organisations_staff_see_only_the_desk_in_the_console() {
     let kinds = org.get("/requests/new");
     assert!(kinds.body.contains("kind=yearly-lists") && !kinds.body.contains("kind=operator-link"), "{}", kinds.body);
     let form = org.get("/requests/new?kind=waf");
-    assert!(form.body.contains("name=\"f.credentials.secret\"") && form.body.contains("type=\"password\""));
+    assert!(form.body.contains("name=\"f.private_key\"") && form.body.contains("name=\"f.specialists.0.email\""));
+    assert!(form.body.contains("3.7. ") && form.body.contains("3.9. "), "the appendix's item numbers");
     let wrong = org.post(
         "/requests/new",
         &[("kind", "waf"), ("contacts", "it@a.example"), ("f.site", "min.example.kz"), ("f.addresses", "not-an-ip")],
     );
     assert_eq!(wrong.status, 422, "{}", wrong.body);
-    for field in ["addresses", "responsible", "phone", "credentials"] {
+    for field in ["addresses", "operator", "web_server", "dbms", "cms", "specialists"] {
         assert!(wrong.body.contains(field), "the problem with {field} is named: {}", wrong.body);
     }
     assert!(wrong.body.contains("value=\"min.example.kz\""), "what was typed is kept");
@@ -196,17 +197,20 @@ fn an_organisations_staff_see_only_the_desk_in_the_console() {
             ("contacts", "it@a.example"),
             ("f.site", "min.example.kz"),
             ("f.addresses", "192.0.2.80, 192.0.2.81"),
-            ("f.responsible", "A. Admin"),
-            ("f.phone", "+7 7172 000000"),
-            ("f.credentials.access", "https://min.example.kz/admin"),
-            ("f.credentials.login", "waf"),
-            ("f.credentials.secret", "s3cret-never-shown"),
+            ("f.operator", "alpha"),
+            ("f.web_server", "nginx 1.24.0"),
+            ("f.dbms", "PostgreSQL 15"),
+            ("f.cms", "WordPress 6.4"),
+            ("f.specialists.0.name", "A. Admin"),
+            ("f.specialists.0.email", "admin@min.example.kz"),
+            ("f.specialists.0.work_phone", "+7 7172 000000"),
+            ("f.specialists.0.mobile", "+7 701 0000000"),
         ],
     );
     assert_eq!(filed.status, 303, "{}", filed.body);
     let page = filed.header("location").expect("to the new application");
     let waf = org.get(&page);
-    assert!(waf.body.contains("min.example.kz") && !waf.body.contains("s3cret-never-shown"), "{}", waf.body);
+    assert!(waf.body.contains("min.example.kz") && waf.body.contains("admin@min.example.kz"), "{}", waf.body);
     let forged = org.post_raw("/requests/new", &[("kind", "waf"), ("contacts", "it@a.example")]);
     assert_eq!(forged.status, 403, "a form without its token is refused");
 

@@ -1,13 +1,15 @@
 //! Filing at the desk from the console: the kinds a person may file, the form of one
-//! kind (one input per field of the kind, lists comma-separated), every problem shown
-//! beside what was typed, and attaching a file to an application (read whole but never
-//! beyond the desk's limit). The duty team files for any applicant; operators' and
-//! organisations' staff only for their own; auditors not at all.
+//! kind as the regulation's form lists it (`form`), every problem shown beside what was
+//! typed, the signed application where rules 15 and 15-2 ask for one, and attaching a
+//! file to an application (read whole but never beyond the desk's limit). The duty team
+//! files for any applicant; operators' and organisations' staff only for their own;
+//! auditors not at all.
 //!
 //! Must not: check the fields itself (the desk does, naming every problem) or take a
 //! form without the session's CSRF token.
 
-use axum::Form;
+mod form;
+
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -19,8 +21,10 @@ use serde_json::{Map, Value};
 use super::Console;
 use super::auth::Person;
 use super::error::{ConsoleError, Result};
-use super::view::{self, csrf};
+use super::view;
 use crate::app::requests::{Asker, DeskError, Filing, day_of, input};
+pub use form::desk_lang;
+use form::{Form, Sent, rows, with_rows};
 
 /// The kinds this person may file, with the applicant they file as (`None`: the duty
 /// team, who name the applicant).
@@ -39,7 +43,7 @@ pub struct NewQuery {
 }
 
 /// `/requests/new`: the kinds, or the form of one.
-pub async fn new(person: Person, Query(q): Query<NewQuery>) -> Result<Response> {
+pub async fn new(State(console): State<Console>, person: Person, Query(q): Query<NewQuery>) -> Result<Response> {
     let (kinds, _) = fileable(&person);
     let lang = person.lang;
     let chosen = match q.kind.as_deref().map(str::parse::<Kind>) {
@@ -47,45 +51,40 @@ pub async fn new(person: Person, Query(q): Query<NewQuery>) -> Result<Response> 
         Some(Ok(kind)) if kinds.contains(&kind) => Some(kind),
         Some(_) => return Err(ConsoleError::bad_request("you cannot file an application of this kind")),
     };
+    let dl = form::desk_lang(lang);
     let body = match chosen {
-        Some(kind) => form(&person, kind, &[], None),
+        Some(kind) => render(&console, &person, kind, &[], (None, None)),
         None => html! {
             @if kinds.is_empty() { p.empty { (lang.t("desk.cannot_file")) } }
-            ul.kinds { @for k in &kinds { li { a href={ "/requests/new?kind=" (k) } { (k.label()) } } } }
+            ul.kinds { @for k in &kinds { li { a href={ "/requests/new?kind=" (k) } { (k.name(dl)) } } } }
         },
     };
     Ok(view::page(&person, lang.t("desk.new"), "requests", body).into_response())
 }
 
 /// The form of `kind`, filled with what was sent, with the problems found.
-fn form(person: &Person, kind: Kind, sent: &[(String, String)], problems: Option<&str>) -> Markup {
-    let lang = person.lang;
+fn render(
+    console: &Console,
+    person: &Person,
+    kind: Kind,
+    sent: &Sent,
+    (problems, refusal): (Option<&desk::Problems>, Option<String>),
+) -> Markup {
     let (_, own) = fileable(person);
-    let value = |name: &str| sent.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or("");
-    html! {
-        h2 { (kind.label()) }
-        @if let Some(p) = problems { pre.problem role="alert" #problems { (p) } }
-        form.filing method="post" action="/requests/new" {
-            (csrf(person))
-            input type="hidden" name="kind" value=(kind);
-            label { (lang.t("col.applicant"))
-                @match &own {
-                    Some(own) => { input name="applicant" value=(own) readonly; }
-                    None => { input name="applicant" value=(value("applicant")) placeholder="operator:NAME | org:BIN" required; }
-                }
-            }
-            label { (lang.t("col.contacts")) input name="contacts" type="text" value=(value("contacts")) placeholder="it@org.example" required; }
-            @for field in kind.fields() {
-                @let name = format!("f.{field}");
-                label { (field) input name=(name) value=(value(&name)) type=[field.ends_with(".secret").then_some("password")]; }
-            }
-            button type="submit" { (lang.t("desk.file")) }
-        }
-    }
+    let form = Form {
+        person,
+        kind,
+        own: own.map(|o| o.to_string()),
+        sent,
+        problems,
+        refusal,
+        signatures_verified: console.app.desk.verifies_signatures(),
+    };
+    form.render()
 }
 
 /// The fields of a sent form (`f.NAME` inputs; empty ones left out).
-fn fields_of(sent: &[(String, String)]) -> Value {
+fn fields_of(sent: &Sent) -> Value {
     let mut fields = Map::new();
     for (key, value) in sent {
         if let Some(name) = key.strip_prefix("f.").filter(|_| !value.trim().is_empty()) {
@@ -95,12 +94,52 @@ fn fields_of(sent: &[(String, String)]) -> Value {
     Value::Object(fields)
 }
 
-/// Files the sent form; shows it again with every problem when the desk refuses it.
-pub async fn file(
-    State(console): State<Console>,
-    person: Person,
-    Form(sent): Form<Vec<(String, String)>>,
-) -> Result<Response> {
+/// A sent filing form: its text inputs and the signed application, if one was chosen
+/// (read whole, never beyond the desk's limit).
+async fn read_form(mut multipart: Multipart) -> Result<(Vec<(String, String)>, Option<(String, String, Vec<u8>)>)> {
+    let bad = |e: axum::extract::multipart::MultipartError| ConsoleError::new(e.status(), e.body_text());
+    let (mut sent, mut signed) = (Vec::new(), None);
+    while let Some(mut field) = multipart.next_field().await.map_err(bad)? {
+        let name = field.name().unwrap_or_default().to_string();
+        if name == "signed" {
+            let file = field.file_name().unwrap_or("signed.p7s").to_string();
+            let mut content = Vec::new();
+            while let Some(chunk) = field.chunk().await.map_err(bad)? {
+                if content.len() + chunk.len() > desk::attachment::MAX_BYTES {
+                    return Err(ConsoleError::new(StatusCode::PAYLOAD_TOO_LARGE, "an attachment is at most 10 MiB"));
+                }
+                content.extend_from_slice(&chunk);
+            }
+            if !content.is_empty() {
+                signed = Some((file.clone(), input::guess_type(&file).to_string(), content));
+            }
+        } else {
+            sent.push((name, field.text().await.map_err(bad)?));
+        }
+    }
+    Ok((sent, signed))
+}
+
+/// Files the sent form (multipart from the page, or urlencoded from a client without a
+/// file); shows it again with every problem when the desk refuses it. A specialist
+/// added or removed shows the form again, filing nothing.
+pub async fn file(State(console): State<Console>, person: Person, request: axum::extract::Request) -> Result<Response> {
+    use axum::extract::FromRequest;
+    let multipart = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let (sent, signed) = if multipart {
+        let parts =
+            Multipart::from_request(request, &()).await.map_err(|e| ConsoleError::bad_request(e.body_text()))?;
+        read_form(parts).await?
+    } else {
+        let axum::Form(sent) = axum::Form::<Vec<(String, String)>>::from_request(request, &())
+            .await
+            .map_err(|e| ConsoleError::bad_request(e.body_text()))?;
+        (sent, None)
+    };
     let get = |name: &str| sent.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim().to_string());
     person.check_csrf(get("csrf").as_deref())?;
     let (kinds, own) = fileable(&person);
@@ -110,6 +149,22 @@ pub async fn file(
         .map_err(|e: desk::kind::UnknownKind| ConsoleError::bad_request(e.to_string()))?;
     if !kinds.contains(&kind) {
         return Err(ConsoleError::forbidden("you cannot file an application of this kind"));
+    }
+    let page = |status: StatusCode, sent: &Sent, shown: (Option<&desk::Problems>, Option<String>)| {
+        let body = render(&console, &person, kind, sent, shown);
+        Ok((status, view::page(&person, person.lang.t("desk.new"), "requests", body)).into_response())
+    };
+    if let Some(op) = get("op") {
+        let mut rows: Vec<_> = rows(&sent).into_values().collect();
+        match op.strip_prefix("remove:").and_then(|n| n.parse::<usize>().ok()) {
+            Some(n) if n < rows.len() && rows.len() > 1 => drop(rows.remove(n)),
+            _ if op == "add" && rows.len() < 20 => rows.push(Default::default()),
+            _ => {}
+        }
+        if rows.is_empty() {
+            rows.push(Default::default());
+        }
+        return page(StatusCode::OK, &with_rows(&sent, rows), (None, None));
     }
     let applicant = match own {
         Some(own) => own,
@@ -122,16 +177,15 @@ pub async fn file(
         .map(str::to_string)
         .collect();
     let today = day_of(store::now_ms());
-    let filing = Filing { kind, applicant, contacts, fields: fields_of(&sent) };
-    let refused = |status: StatusCode, text: String| {
-        let page = view::page(&person, person.lang.t("desk.new"), "requests", form(&person, kind, &sent, Some(&text)));
-        Ok((status, page).into_response())
-    };
+    let filing = Filing { kind, applicant, contacts, fields: fields_of(&sent), signed };
     match console.app.desk.file(&person.actor(), filing, today).await {
         Ok(record) => Ok(Redirect::to(&format!("/requests/{}", record.id)).into_response()),
-        Err(DeskError::Invalid(problems)) => refused(StatusCode::UNPROCESSABLE_ENTITY, problems.to_string()),
+        Err(DeskError::Invalid(problems)) => page(StatusCode::UNPROCESSABLE_ENTITY, &sent, (Some(&problems), None)),
         Err(e @ (DeskError::TooEarly { .. } | DeskError::TooMany { .. })) => {
-            refused(StatusCode::CONFLICT, e.to_string())
+            page(StatusCode::CONFLICT, &sent, (None, Some(e.to_string())))
+        }
+        Err(e @ (DeskError::Signer(_) | DeskError::Signature(_))) => {
+            page(StatusCode::UNPROCESSABLE_ENTITY, &sent, (None, Some(e.to_string())))
         }
         Err(e) => Err(crate::http::api::ApiError::from(e).into()),
     }
