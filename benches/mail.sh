@@ -15,7 +15,11 @@
 #   REUSE=on benches/mail.sh ...      # each session sends its messages over one
 #                                     # connection (smtp-source -d), as MTAs do, instead
 #                                     # of a new connection per message
+#   AUTH=on benches/mail.sh ...       # mail authentication's cost instead: DKIM signing
+#                                     # and inbound checks on and off, beside Postfix with
+#                                     # OpenDKIM as a milter (benches/mail_auth.sh)
 set -euo pipefail
+[[ ${AUTH:-off} == on ]] && exec "$(dirname "$0")/mail_auth.sh" "$@"
 cd "$(dirname "$0")/.."
 n=${1:-2000}
 command -v smtp-source >/dev/null || { echo "smtp-source (Debian package postfix) is needed" >&2; exit 1; }

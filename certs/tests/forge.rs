@@ -133,3 +133,20 @@ async fn timing_of_a_cache_hit() {
     assert_eq!(forge.stats().forged, 1);
     println!("first call (forge on signing thread + hop): {miss:?}; cache hit: {hit:?}");
 }
+
+#[tokio::test]
+async fn a_page_leaf_names_the_host_alone_for_an_hour_and_is_cached() {
+    let clock = TestClock::at(t0());
+    let (root, forge) = service(16, &clock);
+    let first = forge.page_key("Casino.example.").await.expect("page leaf");
+    verify_chain(&[&root], &first.cert, "casino.example", t0()).expect("verifies for the host");
+    assert!(verify_chain(&[&root], &first.cert, "other.example", t0()).is_err(), "no other name");
+    let later = t0() + time::Duration::minutes(59);
+    verify_chain(&[&root], &first.cert, "casino.example", later).expect("valid within the hour");
+    assert!(verify_chain(&[&root], &first.cert, "casino.example", t0() + time::Duration::minutes(61)).is_err());
+    let second = forge.page_key("casino.example").await.expect("again");
+    assert!(Arc::ptr_eq(&first, &second), "cached");
+    let ip = forge.page_key("203.0.113.7").await.expect("an address");
+    verify_chain(&[&root], &ip.cert, "203.0.113.7", t0()).expect("verifies for the address");
+    assert!(matches!(forge.page_key("*.example").await, Err(ForgeError::InvalidHost { .. })));
+}

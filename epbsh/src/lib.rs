@@ -12,10 +12,14 @@
 //! [`watch`] is the guard `perimeter up` runs: per-system counters, abnormal-traffic
 //! detection, throttling and suspension.
 //!
+//! [`auth`] authenticates mail both ways: DKIM signing of connected systems' mail, SPF,
+//! DKIM, ARC and DMARC checks of mail from outside, anti-spoofing of our domains.
+//!
 //! [`relay`] puts them together: [`relay::start`] runs the listener with the relay policy,
 //! the spool and the [`delivery`] queue (routing, retries, DSNs, held mail of suspended
 //! systems).
 
+pub mod auth;
 pub mod delivery;
 pub(crate) use policies::duration;
 pub mod envelope;

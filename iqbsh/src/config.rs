@@ -161,14 +161,24 @@ pub struct DestinationConfig {
     pub deny: Vec<Net>,
     /// Ranges inside `deny` that may be reached after all. Default none.
     pub allow: Vec<Net>,
-    /// The gateway's own addresses besides its listeners (public and NAT addresses),
-    /// never connected to whatever `allow` says. The listeners' addresses always are.
+    /// The gateway's own addresses besides its listeners and interfaces (public and
+    /// NAT addresses), never connected to whatever `allow` says. Default none.
     pub own: Vec<IpAddr>,
+    /// Every address of the host's interfaces (loopback aside, which `deny` closes) is
+    /// own too: read from the kernel at start and again whenever an address is added
+    /// or removed. Default true.
+    pub own_interfaces: bool,
 }
 
 impl Default for DestinationConfig {
     fn default() -> Self {
-        Self { ports: vec![80, 443], deny: default_deny_destinations(), allow: Vec::new(), own: Vec::new() }
+        Self {
+            ports: vec![80, 443],
+            deny: default_deny_destinations(),
+            allow: Vec::new(),
+            own: Vec::new(),
+            own_interfaces: true,
+        }
     }
 }
 

@@ -49,11 +49,12 @@ pub use config::{
     TimeoutConfig, TransparentConfig, UpstreamConfig,
 };
 pub use decide::denial::{Denial, DenyKind};
+pub use decide::interfaces::{LocalAddrs, read as interface_addresses};
 pub use decide::rules::{Categorized, Decision, Rules, RulesHandle};
 pub use decide::threats::ThreatsHandle;
 pub use icap::{
-    ContentRule, IcapConfig, Method as IcapMethod, OnFailure, OverLimit, ScanNote, ScanOutcome,
-    ServiceConfig as IcapServiceConfig, Size,
+    ContentRule, HoldConfig, IcapConfig, Method as IcapMethod, OnFailure, OverLimit, ScanNote, ScanOutcome,
+    ServiceConfig as IcapServiceConfig, Size, StreamingConfig,
 };
 pub use report::accesslog::{Action, Record, json_line, squid_line};
 pub use report::metrics::Metrics;

@@ -20,6 +20,7 @@ fn the_example_parses_and_matches_the_defaults_where_it_says_so() {
     assert_eq!(cfg.ech_fronts, defaults.ech_fronts);
     assert_eq!(cfg.transparent.expect("transparent").upstream_port, 443);
     assert_eq!((cfg.icap.scan_limit, cfg.icap.over_limit), (defaults.icap.scan_limit, defaults.icap.over_limit));
+    assert_eq!((&cfg.icap.hold, &cfg.icap.streaming), (&defaults.icap.hold, &defaults.icap.streaming));
     let av = &cfg.icap.services["antivirus"];
     assert_eq!((av.timeout, av.max_connections, av.on_failure), (std::time::Duration::from_secs(30), 64, None));
     assert_eq!(cfg.icap.content[0].over_limit, Some(iqbsh::OverLimit::Pass));

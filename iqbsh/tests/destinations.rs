@@ -99,3 +99,45 @@ async fn a_host_written_as_an_address_is_in_the_ip_literal_category_in_every_for
     w.rules.replace(Arc::new(TestRules::standard()));
     assert!(status_of(&w, &format!("2130706433:{port}")).await.starts_with("HTTP/1.1 200"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hosts_interface_addresses_are_the_gateways_own_unless_turned_off() {
+    let own: Vec<std::net::IpAddr> = iqbsh::interface_addresses()
+        .expect("the kernel lists the addresses")
+        .into_iter()
+        .filter(|ip| ip.is_ipv4())
+        .collect();
+    assert!(!own.is_empty(), "this host has an IPv4 address besides loopback");
+    // Something listening on every address of the host, counting who reaches it.
+    let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let reached = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = Arc::clone(&reached);
+    tokio::spawn(async move {
+        while let Ok((_tcp, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    for follow in [true, false] {
+        let w = World::start(|cfg, _| {
+            cfg.destinations.ports.push(port);
+            cfg.destinations.own_interfaces = follow;
+        })
+        .await;
+        for ip in &own {
+            let status = status_of(&w, &format!("{ip}:{port}")).await;
+            let seen = reached.load(std::sync::atomic::Ordering::Relaxed);
+            if follow {
+                assert!(status.starts_with("HTTP/1.1 403"), "{ip}: {status}");
+                assert_eq!(seen, 0, "{ip}: never connected to");
+            } else {
+                assert!(seen > 0, "{ip}: reached when turned off ({status})");
+            }
+        }
+        if follow {
+            let r = w.wait_record("own address", |r| r["deny"] == "destination").await;
+            assert!(r["reason"].as_str().unwrap_or_default().contains("the gateway's own address"), "{r}");
+            assert!(w.proxy.own_addresses().iter().any(|ip| own.contains(ip)), "{:?}", w.proxy.own_addresses());
+        }
+    }
+}

@@ -170,7 +170,10 @@ impl Up<'_> {
         let (observations, writer) = ObservationWriter::new(store.clone(), config.own_addresses());
         services.start(writer);
         let reads = (rules.clone(), threats);
-        let proxy = WebProxy::start(config.proxy.clone(), (snapshot.clone(), observations), self.ca, reads).await?;
+        let mut proxy_config = config.proxy.clone();
+        // Bodies held for their scan live under the data directory unless placed elsewhere.
+        proxy_config.icap.hold.dir = config.data_dir.join(&proxy_config.icap.hold.dir);
+        let proxy = WebProxy::start(proxy_config, (snapshot.clone(), observations), self.ca, reads).await?;
         let web = Web { proxy: proxy.proxy.clone(), rules };
         services.start(proxy);
         Ok(web)

@@ -4,7 +4,7 @@
 //! catalog's operators and organisations (`entities`) and prefix lists (`lists`),
 //! `blocks`, unknown-source `observe`ations, `notices` to operators, connected `mail`
 //! systems and their `held` mail, API `tokens`, console `users` and their `sessions`,
-//! the request desk's applications (`requests`), keyset-paginated `pages` of the long lists for the console, the traffic watch's
+//! the request desk's applications (`requests`), defacement protection's sites, findings and events (`deface`), keyset-paginated `pages` of the long lists for the console, the traffic watch's
 //! `shares` between nodes, the `states` records move through, and the `audit` trail in which every change is recorded
 //! inside the same transaction as the change itself. `follow` and `leader` serve
 //! several nodes on one database.
@@ -15,6 +15,7 @@
 
 mod audit;
 mod blocks;
+mod deface;
 mod entities;
 mod follow;
 mod held;
@@ -41,6 +42,7 @@ use sqlx::{AnyPool, Row};
 pub use audit::Change;
 pub(crate) use audit::audit;
 pub use blocks::{Block, BlockFilter};
+pub use deface::{DefaceEvent, DefaceFinding, DefaceSiteRecord, NewDefaceFinding, NewDefaceSite};
 pub use entities::{NewOperator, Operator, Organisation, valid_handle};
 pub use follow::Generations;
 pub use held::HeldDeletion;

@@ -3,9 +3,10 @@
 //! Lives here: the forge service. Signing runs on the service's own
 //! threads, never on the caller's async workers. A cache hit is answered
 //! inline (no signing, no thread hop); concurrent misses for the same key
-//! share one forge. Must not: forge for upstream certificates the caller has
-//! not verified (see [`LeafForge::certified_key`]), or block async callers
-//! on signing.
+//! share one forge. Leaves for the gateway's own refusal page
+//! ([`LeafForge::page_key`]) name the host alone. Must not: forge for
+//! upstream certificates the caller has not verified (see
+//! [`LeafForge::certified_key`]), or block async callers on signing.
 
 mod config;
 mod table;
@@ -23,6 +24,9 @@ use table::{CacheKey, Job, Lookup, Shared, worker_loop};
 
 use crate::names::Host;
 use crate::{Fingerprint, ForgeError, Forger, RootCa};
+
+/// What a page leaf is cached under in place of an origin certificate's fingerprint.
+const PAGE_MARK: &[u8] = b"the gateway's own page";
 
 /// Async, cached leaf forging on dedicated signing threads.
 pub struct LeafForge {
@@ -70,7 +74,29 @@ impl LeafForge {
             Lookup::Hit(leaf) => return Ok(leaf),
             Lookup::Wait(rx) => rx,
             Lookup::Lead(rx) => {
-                self.submit(Job { key, root, upstream: upstream_der.to_vec() });
+                self.submit(Job { key, root, upstream: Some(upstream_der.to_vec()) });
+                rx
+            }
+        };
+        rx.await.unwrap_or(Err(ForgeError::WorkerLost))
+    }
+
+    /// A leaf for `host` that carries only the gateway's own answer (the page
+    /// refusing a host the policy denies, decided before any origin is
+    /// contacted): no origin certificate was seen, so it names `host` alone
+    /// and is valid for an hour; cached like the others.
+    ///
+    /// Contract: the connection it completes is never relayed to an origin;
+    /// it serves the gateway's page and nothing else.
+    pub async fn page_key(&self, host: &str) -> Result<Arc<CertifiedKey>, ForgeError> {
+        let host = Host::parse(host)?.text();
+        let root = self.shared.current_root();
+        let key = CacheKey { host, root: root.fingerprint(), upstream: Fingerprint::of_der(PAGE_MARK) };
+        let rx = match self.shared.lookup_or_join(&key) {
+            Lookup::Hit(leaf) => return Ok(leaf),
+            Lookup::Wait(rx) => rx,
+            Lookup::Lead(rx) => {
+                self.submit(Job { key, root, upstream: None });
                 rx
             }
         };

@@ -63,7 +63,9 @@ pub(super) struct Shared {
 pub(super) struct Job {
     pub key: CacheKey,
     pub root: Arc<RootCa>,
-    pub upstream: Vec<u8>,
+    /// The verified origin certificate to mirror; `None` for a leaf that only
+    /// carries the gateway's own page (see `LeafForge::page_key`).
+    pub upstream: Option<Vec<u8>>,
 }
 
 pub(super) enum Lookup {
@@ -158,8 +160,24 @@ pub(super) fn worker_loop(shared: &Shared, jobs: &Mutex<Receiver<Job>>) {
     }
 }
 
+/// How long a leaf for the gateway's own page is valid.
+const PAGE_VALIDITY: Duration = Duration::hours(1);
+
 /// Parses the upstream certificate and forges; runs on a signing thread.
 fn forge_job(shared: &Shared, job: &Job) -> Result<(CertifiedKey, OffsetDateTime), ForgeError> {
-    let upstream = UpstreamCert::parse(&job.upstream)?;
+    let upstream = match &job.upstream {
+        Some(der) => UpstreamCert::parse(der)?,
+        None => page_names(&job.key, (shared.clock)()),
+    };
     shared.forger.forge_parsed(&job.root, &job.key.host, &upstream)
+}
+
+/// What a leaf for the gateway's own page names: the host alone, for an hour.
+fn page_names(key: &CacheKey, now: OffsetDateTime) -> UpstreamCert {
+    let (dns_names, ip_addrs) = match key.host.parse::<std::net::IpAddr>() {
+        Ok(ip) => (Vec::new(), vec![ip]),
+        Err(_) => (vec![key.host.clone()], Vec::new()),
+    };
+    let (not_before, not_after) = (now - PAGE_VALIDITY, now + PAGE_VALIDITY);
+    UpstreamCert { dns_names, ip_addrs, not_before, not_after, fingerprint: key.upstream }
 }

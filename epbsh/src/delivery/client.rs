@@ -47,6 +47,8 @@ pub(crate) struct Client {
     data_limit: Duration,
     pub tls: TlsState,
     pub peer: SocketAddr,
+    /// The host name it was opened for (and its certificate verified against).
+    pub name: String,
 }
 
 impl Client {
@@ -60,7 +62,8 @@ impl Client {
         tcp.set_nodelay(true)?;
         let io = BufReader::new(Stream::Plain(tcp));
         let (limit, data_limit) = (opts.command_timeout, opts.data_timeout);
-        let mut c = Client { io, caps: Caps::default(), limit, data_limit, tls: TlsState::Plain, peer: addr };
+        let name = server_name.to_string();
+        let mut c = Client { io, caps: Caps::default(), limit, data_limit, tls: TlsState::Plain, peer: addr, name };
         let greeting = c.reply("greeting").await?;
         if greeting.code != 220 {
             return Err(ClientError::Refused { stage: "greeting", reply: greeting });

@@ -57,6 +57,15 @@ pub struct DeliveryConfig {
     pub mx_port: u16,
     /// Addresses tried per destination in one attempt (default 5).
     pub max_hosts: usize,
+    /// Honour recipient domains' MTA-STS policies (RFC 8461) on deliveries by MX (default
+    /// true): an `enforce` domain gets mail only from a host its policy names, over TLS
+    /// verified for that host, else the message waits; `testing` is counted only.
+    pub mta_sts: bool,
+    /// Port of the `mta-sts.DOMAIN` policy hosts (default 443; other values for test rigs).
+    pub mta_sts_port: u16,
+    /// Longest fetch of one policy (default `30s`).
+    #[serde(with = "duration::one")]
+    pub mta_sts_timeout: Duration,
     /// How long an idle connection is kept for reuse (default `10s`; `0s` disables reuse).
     #[serde(with = "duration::one")]
     pub reuse_idle: Duration,
@@ -84,6 +93,9 @@ impl Default for DeliveryConfig {
             mx_port: 25,
             max_hosts: 5,
             reuse_idle: Duration::from_secs(10),
+            mta_sts: true,
+            mta_sts_port: 443,
+            mta_sts_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -106,6 +118,9 @@ impl DeliveryConfig {
             if v == 0 {
                 bad(field, "must be at least 1");
             }
+        }
+        if self.mta_sts_port == 0 || self.mta_sts_timeout.is_zero() {
+            bad("delivery.mta_sts_port", "mta_sts_port and mta_sts_timeout must be more than 0");
         }
         if self.data_timeout < self.command_timeout {
             bad("delivery.data_timeout", "must not be shorter than delivery.command_timeout");

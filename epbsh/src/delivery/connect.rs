@@ -27,7 +27,7 @@ pub enum Probe {
 impl Shared {
     /// An idle pooled connection to `t` that answers RSET, or a new one.
     pub(crate) async fn connect(&self, t: &Target) -> Result<Client, String> {
-        if let Some(c) = self.pool.take(t.addr).await {
+        if let Some(c) = self.pool.take(t.addr, &t.name).await {
             bump(&self.metrics.connections_reused);
             return Ok(c);
         }

@@ -13,6 +13,8 @@ use super::error::SendError;
 use super::resolve::{Target, Unresolved};
 use super::route::{self, Route};
 use super::settle::{self, RcptResult};
+use super::sts::{Mode, Policy};
+use super::tls::TlsState;
 use crate::envelope::{Envelope, Mailbox};
 use crate::hooks::Outcome;
 use crate::smtp::{MAX_HOPS, hops};
@@ -94,7 +96,16 @@ async fn deliver(shared: &Shared, env: &Envelope, pending: &[usize], body: &[u8]
         let (outcomes, remote) = match shared.resolver.targets(&route).await {
             Err(Unresolved::Permanent(why)) => (vec![Outcome::Rejected { code: 550, reply: why }; idx.len()], None),
             Err(Unresolved::Temporary(why)) => (vec![Outcome::Deferred { reply: why }; idx.len()], None),
-            Ok(targets) => transmit(shared, &targets, env.sender.as_ref(), &rcpts, body).await,
+            Ok(targets) => {
+                let policy = match &route {
+                    Route::Mx(domain) => {
+                        shared.sts.policy(domain, &shared.resolver).await.map(|p| (domain.as_str(), p))
+                    }
+                    _ => None,
+                };
+                let sts = policy.as_ref().map(|(d, p)| Sts { domain: d, policy: p });
+                transmit(shared, &targets, sts, env.sender.as_ref(), &rcpts, body).await
+            }
         };
         out.extend(idx.into_iter().zip(outcomes).map(|(index, outcome)| RcptResult {
             index,
@@ -105,10 +116,53 @@ async fn deliver(shared: &Shared, env: &Envelope, pending: &[usize], body: &[u8]
     (out, false, busy)
 }
 
-/// Tries the targets in order until one takes the transaction (or commits to it).
+/// The MTA-STS policy a delivery by MX must meet.
+#[derive(Clone, Copy)]
+struct Sts<'a> {
+    domain: &'a str,
+    policy: &'a Policy,
+}
+
+impl Sts<'_> {
+    /// Why `t` may not be used before connecting (its name is not in the policy), counted;
+    /// `None` when it may (a `testing` policy only counts).
+    fn refuse_host(&self, shared: &Shared, t: &Target) -> Option<String> {
+        if self.policy.allows(&t.name) {
+            return None;
+        }
+        shared.sts.counts.failure(self.domain, self.policy, "validation-failure", &t.name);
+        (self.policy.mode == Mode::Enforce)
+            .then(|| format!("4.7.5 MTA-STS: {} is not an MX host the policy of {} names", t.name, self.domain))
+    }
+
+    /// Why the connection `c` to `t` may not carry mail (not TLS verified for its name),
+    /// counted; `None` when it may.
+    fn refuse_tls(&self, shared: &Shared, t: &Target, tls: &TlsState) -> Option<String> {
+        let (kind, why) = match tls {
+            TlsState::Verified => {
+                shared.sts.counts.success(self.domain, self.policy);
+                return None;
+            }
+            TlsState::Plain => ("starttls-not-supported", "no STARTTLS".to_string()),
+            TlsState::Unverified(why) if why.contains("not valid for name") || why.contains("NotValidForName") => {
+                ("certificate-host-mismatch", why.clone())
+            }
+            TlsState::Unverified(why) if why.contains("xpired") => ("certificate-expired", why.clone()),
+            TlsState::Unverified(why) => ("certificate-not-trusted", why.clone()),
+        };
+        shared.sts.counts.failure(self.domain, self.policy, kind, &t.name);
+        tracing::info!(domain = self.domain, host = %t.name, mode = ?self.policy.mode, reason = %why, "MTA-STS not met");
+        (self.policy.mode == Mode::Enforce)
+            .then(|| format!("4.7.5 MTA-STS: {} [{}]: {kind} ({why}); not delivered", t.name, t.addr))
+    }
+}
+
+/// Tries the targets in order until one takes the transaction (or commits to it); with
+/// an `enforce` MTA-STS policy, only a host it names over TLS verified for that host.
 async fn transmit(
     shared: &Shared,
     targets: &[Target],
+    sts: Option<Sts<'_>>,
     sender: Option<&Mailbox>,
     rcpts: &[&Mailbox],
     body: &[u8],
@@ -119,6 +173,10 @@ async fn transmit(
             let reply = format!("5.4.6 mail for {} loops back to myself", t.name);
             return (vec![Outcome::Rejected { code: 554, reply }; rcpts.len()], None);
         }
+        if let Some(why) = sts.and_then(|s| s.refuse_host(shared, t)) {
+            last = why;
+            continue;
+        }
         let mut client = match shared.connect(t).await {
             Ok(c) => c,
             Err(e) => {
@@ -127,6 +185,11 @@ async fn transmit(
                 continue;
             }
         };
+        if let Some(why) = sts.and_then(|s| s.refuse_tls(shared, t, &client.tls)) {
+            last = why;
+            client.quit().await;
+            continue;
+        }
         match client.send(sender, rcpts, body).await {
             Ok(outcomes) => {
                 shared.pool.put(client).await;
@@ -140,5 +203,6 @@ async fn transmit(
             }
         }
     }
-    (vec![Outcome::Deferred { reply: format!("4.4.1 {last}") }; rcpts.len()], None)
+    let reply = if last.starts_with("4.") { last } else { format!("4.4.1 {last}") };
+    (vec![Outcome::Deferred { reply }; rcpts.len()], None)
 }

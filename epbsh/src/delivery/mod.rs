@@ -34,6 +34,7 @@ mod route;
 mod scheduler;
 mod settle;
 mod stream;
+pub mod sts;
 mod tls;
 
 use std::net::SocketAddr;
@@ -84,6 +85,8 @@ pub(crate) struct Shared {
     local: SocketAddr,
     /// Deliveries in progress per destination.
     busy: busy::Busy,
+    /// MTA-STS policies and TLS results per destination domain.
+    pub sts: sts::Sts,
 }
 
 impl Shared {
@@ -97,6 +100,15 @@ impl Shared {
         let since = since.unwrap_or(envelope.received_at);
         self.queue().insert(id, envelope, states, false, since, tokio::time::Instant::now());
         self.wake.notify_one();
+    }
+
+    /// Queues a newly spooled message from outside that is held (DMARC quarantine) until
+    /// the recipient system's owner releases it; its hold is already in the spool.
+    pub fn enqueue_held(&self, id: MessageId, envelope: Envelope) {
+        let states = vec![RecipientState::Pending; envelope.recipients.len()];
+        let since = envelope.received_at;
+        bump(&self.metrics.messages_held);
+        self.queue().insert(id, envelope, states, true, since, tokio::time::Instant::now());
     }
 
     /// Records holds in the spool, all at once so that they share group commits.
@@ -151,11 +163,17 @@ impl Delivery {
     pub(crate) fn start(ctx: Context, recovered: Vec<QueuedMessage>) -> Result<Delivery, String> {
         let tls = if ctx.cfg.starttls { Some(tls::TlsClient::new(ctx.cfg.ca_file.as_deref())?) } else { None };
         let resolver = resolve::Resolver::new(&ctx.cfg.dns_servers, ctx.cfg.mx_port, ctx.cfg.max_hosts);
+        let sts_tls = match (ctx.cfg.mta_sts, &tls) {
+            (true, Some(tls)) => tls.verified(),
+            _ => None,
+        };
+        let sts = sts::Sts::new(sts_tls, ctx.cfg.mta_sts_port, ctx.cfg.mta_sts_timeout);
         let shared = Arc::new(Shared {
             queue: Mutex::new(queue::Queue::new(ctx.cfg.retry.clone(), ctx.cfg.queue_lifetime)),
             pool: pool::Pool::new(ctx.cfg.reuse_idle),
             wake: Notify::new(),
             busy: busy::Busy::new(ctx.cfg.max_per_destination),
+            sts,
             resolver,
             tls,
             spool: ctx.spool,
@@ -187,6 +205,16 @@ impl Delivery {
         self.shared.clone()
     }
 
+    /// TLS results per destination domain with an MTA-STS policy.
+    pub fn tls_counts(&self) -> Vec<(String, sts::TlsCounts)> {
+        self.shared.sts.counts.snapshot()
+    }
+
+    /// Takes `domain`'s TLS results for a TLS-RPT report (counting starts afresh).
+    pub fn take_tls_counts(&self, domain: &str) -> Option<sts::TlsCounts> {
+        self.shared.sts.counts.take(domain)
+    }
+
     /// Counts per sending system.
     pub fn summary(&self) -> Vec<SystemQueue> {
         self.shared.queue().summary()
@@ -213,6 +241,35 @@ impl Delivery {
             if self.shared.queue().remove_held(id) {
                 self.shared.spool.finish(id).await?;
                 tracing::info!(%id, system = system.0, "held message deleted by the duty team");
+                bump(&self.shared.metrics.messages_deleted);
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Releases the mail from outside held for `domains` (a system's; DMARC quarantine)
+    /// with a fresh queue lifetime; returns how many.
+    pub async fn release_quarantined(&self, domains: &[String]) -> Result<usize, SpoolError> {
+        let ids = self.shared.queue().quarantined_for(domains);
+        let now = OffsetDateTime::now_utc();
+        for &id in &ids {
+            self.shared.spool.requeue(id, now).await?;
+            self.shared.queue().release(id, now, tokio::time::Instant::now());
+            bump(&self.shared.metrics.messages_released);
+        }
+        self.shared.wake.notify_one();
+        Ok(ids.len())
+    }
+
+    /// Deletes the mail from outside held for `domains` (no DSN); returns how many.
+    pub async fn delete_quarantined(&self, domains: &[String]) -> Result<usize, SpoolError> {
+        let ids = self.shared.queue().quarantined_for(domains);
+        let mut n = 0;
+        for id in ids {
+            if self.shared.queue().remove_held(id) {
+                self.shared.spool.finish(id).await?;
+                tracing::info!(%id, "quarantined message deleted");
                 bump(&self.shared.metrics.messages_deleted);
                 n += 1;
             }

@@ -1,6 +1,8 @@
-//! Reuse of idle delivery connections per remote address: a connection that finished a
-//! transaction waits here up to `reuse_idle`; the next transaction to the same address
-//! takes it after a successful RSET. Bounded per address; stale ones are closed.
+//! Reuse of idle delivery connections per remote address and host name: a connection that
+//! finished a transaction waits here up to `reuse_idle`; the next transaction to the same
+//! address under the same name takes it after a successful RSET (its TLS was verified for
+//! that name: a connection verified for one MX is never reused for another name, which an
+//! MTA-STS policy would judge by it). Bounded per address; stale ones are closed.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -14,9 +16,12 @@ use super::client::Client;
 /// Idle connections kept per address.
 const PER_ADDRESS: usize = 8;
 
+/// A remote address and the host name a connection to it was opened for.
+type Key = (SocketAddr, String);
+
 pub(crate) struct Pool {
     idle: Duration,
-    conns: Mutex<HashMap<SocketAddr, Vec<(Client, Instant)>>>,
+    conns: Mutex<HashMap<Key, Vec<(Client, Instant)>>>,
 }
 
 impl Pool {
@@ -24,12 +29,13 @@ impl Pool {
         Pool { idle, conns: Mutex::new(HashMap::new()) }
     }
 
-    /// A live idle connection to `addr`, if one is kept and answers RSET.
-    pub async fn take(&self, addr: SocketAddr) -> Option<Client> {
+    /// A live idle connection to `addr` opened for `name`, if one is kept and answers RSET.
+    pub async fn take(&self, addr: SocketAddr, name: &str) -> Option<Client> {
+        let key = (addr, name.to_string());
         loop {
             let client = {
                 let mut conns = self.conns.lock().unwrap_or_else(PoisonError::into_inner);
-                let list = conns.get_mut(&addr)?;
+                let list = conns.get_mut(&key)?;
                 let fresh = |t: &Instant| t.elapsed() < self.idle;
                 let stale: Vec<_> = list.extract_if(.., |(_, t)| !fresh(t)).map(|(c, _)| c).collect();
                 drop(stale);
@@ -49,7 +55,7 @@ impl Pool {
         }
         let overflow = {
             let mut conns = self.conns.lock().unwrap_or_else(PoisonError::into_inner);
-            let list = conns.entry(client.peer).or_default();
+            let list = conns.entry((client.peer, client.name.clone())).or_default();
             if list.len() < PER_ADDRESS {
                 list.push((client, Instant::now()));
                 None

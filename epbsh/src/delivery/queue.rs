@@ -239,6 +239,19 @@ impl Queue {
         v
     }
 
+    /// Held messages from outside (no sending system) with a recipient in `domains`.
+    pub fn quarantined_for(&self, domains: &[String]) -> Vec<MessageId> {
+        let mut v: Vec<_> = self
+            .items
+            .iter()
+            .filter(|(_, i)| i.held && i.envelope.system_id.is_none())
+            .filter(|(_, i)| i.envelope.recipients.iter().any(|r| domains.iter().any(|d| d == r.domain())))
+            .map(|(id, _)| *id)
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
     /// Releases a held message with a fresh lifetime from `since`; due at once.
     pub fn release(&mut self, id: MessageId, since: OffsetDateTime, now: Instant) {
         if let Some(i) = self.items.get_mut(&id).filter(|i| i.held) {

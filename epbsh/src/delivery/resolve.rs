@@ -74,6 +74,20 @@ impl Resolver {
         self.dns.as_ref().map_err(|e| Unresolved::Temporary(e.clone()))
     }
 
+    /// The addresses of `host` on `port` (A/AAAA only).
+    pub async fn host_targets(&self, host: &str, port: u16) -> Result<Vec<Target>, Unresolved> {
+        self.host(host, port).await
+    }
+
+    /// The texts of `name`'s TXT records (strings of one record joined).
+    pub async fn txt(&self, name: &str) -> Result<Vec<String>, Unresolved> {
+        let lookup = self.dns()?.txt_lookup(name).await.map_err(|e| classify(name, &e))?;
+        Ok(lookup
+            .iter()
+            .map(|txt| txt.txt_data().iter().map(|d| String::from_utf8_lossy(d).into_owned()).collect::<String>())
+            .collect())
+    }
+
     async fn host(&self, host: &str, port: u16) -> Result<Vec<Target>, Unresolved> {
         if let Ok(ip) = host.parse::<IpAddr>() {
             return Ok(vec![Target { addr: SocketAddr::new(ip, port), name: host.to_string() }]);

@@ -59,6 +59,19 @@ impl TlsClient {
         Ok(TlsClient { provider, roots })
     }
 
+    /// A client configuration that refuses what does not verify (for HTTPS to MTA-STS
+    /// policy hosts); `None` without trust roots.
+    pub fn verified(&self) -> Option<Arc<rustls::ClientConfig>> {
+        let roots = self.roots.clone()?;
+        let mut config = rustls::ClientConfig::builder_with_provider(self.provider.clone())
+            .with_safe_default_protocol_versions()
+            .ok()?
+            .with_webpki_verifier(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Some(Arc::new(config))
+    }
+
     /// A connector for one connection and the recorder of its verification result.
     pub fn connector(&self) -> Result<(TlsConnector, Arc<Recorder>), String> {
         let recorder = Arc::new(Recorder {

@@ -39,6 +39,8 @@ pub struct RelayConfig {
     pub delivery: DeliveryConfig,
     /// Abnormal-traffic detection for connected systems.
     pub watch: crate::watch::WatchConfig,
+    /// Mail authentication: DKIM signing, SPF/DKIM/ARC/DMARC checks, anti-spoofing.
+    pub auth: crate::auth::AuthConfig,
 }
 
 fn default_listen() -> SocketAddr {
@@ -58,6 +60,7 @@ impl Default for RelayConfig {
             verify: VerifyConfig::default(),
             delivery: DeliveryConfig::default(),
             watch: crate::watch::WatchConfig::default(),
+            auth: crate::auth::AuthConfig::default(),
         }
     }
 }
@@ -101,6 +104,7 @@ impl RelayConfig {
         self.verify.check(&mut bad);
         self.delivery.check(&mut bad);
         self.watch.check(&mut bad);
+        self.auth.check(&mut bad);
         if out.is_empty() { Ok(()) } else { Err(out) }
     }
 
@@ -143,13 +147,21 @@ mod tests {
         assert_eq!((d.listen.port(), d.limits.max_message_size, d.limits.max_recipients), (2525, 25 << 20, 100));
         assert_eq!(d.delivery.queue_lifetime, Duration::from_secs(432_000));
         assert_eq!((cfg.limits, cfg.verify), (d.limits, d.verify), "the example shows the defaults");
+        assert_eq!(cfg.auth, d.auth, "the example shows the defaults of [auth]");
         assert_eq!(cfg.delivery.data_timeout, d.delivery.data_timeout);
         assert_eq!(cfg.delivery.max_per_destination, d.delivery.max_per_destination);
+        assert_eq!((cfg.delivery.mta_sts, cfg.delivery.mta_sts_port), (d.delivery.mta_sts, d.delivery.mta_sts_port));
     }
 
     #[test]
     fn junk_keys_are_rejected_everywhere() {
-        for junk in ["bogus = 1\n", "[limits]\nbogus = 1\n", "[delivery]\nbogus = 1\n", "[verify]\nbogus = 1\n"] {
+        for junk in [
+            "bogus = 1\n",
+            "[limits]\nbogus = 1\n",
+            "[delivery]\nbogus = 1\n",
+            "[verify]\nbogus = 1\n",
+            "[auth]\nbogus = 1\n",
+        ] {
             let text = format!("{junk}{EXAMPLE}");
             let text = if junk.starts_with('[') { format!("{EXAMPLE}\n{junk}") } else { text };
             assert!(RelayConfig::from_toml(&text).is_err(), "{junk} accepted");

@@ -48,6 +48,7 @@ pub use crate::metrics::{Metrics, MetricsSnapshot};
 pub use config::{ConfigProblem, Limits, RelayConfig};
 pub use verify::{Unavailable, VerifyConfig, VerifyMode};
 
+use crate::auth::Auth;
 use crate::delivery::{self, Delivery, SystemQueue};
 use crate::envelope::SystemId;
 use crate::hooks::Guard;
@@ -67,6 +68,10 @@ pub enum RelayError {
     Bind { addr: SocketAddr, source: io::Error },
     #[error("system {0:?} is still suspended: set it active before releasing its mail")]
     StillSuspended(SystemId),
+    #[error("mail authentication: {0}")]
+    Auth(String),
+    #[error("no mail system {0:?}")]
+    NoSystem(SystemId),
 }
 
 /// The running relay.
@@ -76,6 +81,7 @@ pub struct Relay {
     delivery: Delivery,
     spool: Spool,
     metrics: Arc<Metrics>,
+    auth: Arc<Auth>,
     stop: watch::Sender<bool>,
     listener: JoinHandle<()>,
 }
@@ -106,10 +112,16 @@ pub async fn start(config: RelayConfig, registry: RegistryHandle, guard: Arc<dyn
         local: addr,
     };
     let delivery = Delivery::start(ctx, recovered).map_err(RelayError::Tls)?;
+    let (auth, problems) = Auth::new(config.auth.clone(), &config.hostname, None).map_err(RelayError::Auth)?;
+    for p in &problems {
+        tracing::warn!(problem = %p, "DKIM key not used; its domain is not signed");
+    }
+    let auth = Arc::new(auth);
     let (stop, rx) = watch::channel(false);
     let sink = sink::ConnSink {
         guard: guard.clone(),
         delivery: delivery.shared(),
+        auth: auth.clone(),
         hostname: config.hostname.to_ascii_lowercase(),
         postmaster: config.postmaster_mailbox(),
     };
@@ -129,7 +141,7 @@ pub async fn start(config: RelayConfig, registry: RegistryHandle, guard: Arc<dyn
         grace: config.limits.shutdown_grace,
     };
     let listener = tokio::spawn(listener.serve(tcp, rx));
-    Ok(Relay { addr, registry, delivery, spool, metrics, stop, listener })
+    Ok(Relay { addr, registry, delivery, spool, metrics, auth, stop, listener })
 }
 
 impl Relay {
@@ -157,6 +169,45 @@ impl Relay {
     /// Returns how many messages were deleted.
     pub async fn delete_held(&self, system: SystemId) -> Result<usize, RelayError> {
         Ok(self.delivery.delete_held(system).await?)
+    }
+
+    /// Mail authentication: counters per domain, key reload, explain.
+    pub fn auth(&self) -> &Arc<Auth> {
+        &self.auth
+    }
+
+    /// Releases the mail from outside held for `system`'s domains (DMARC quarantine), for
+    /// delivery with a fresh queue lifetime; returns how many.
+    pub async fn release_quarantined(&self, system: SystemId) -> Result<usize, RelayError> {
+        let domains =
+            self.registry.load().get(system).map(|s| s.domains.clone()).ok_or(RelayError::NoSystem(system))?;
+        Ok(self.delivery.release_quarantined(&domains).await?)
+    }
+
+    /// Deletes the mail from outside held for `system`'s domains (no DSN); returns how many.
+    pub async fn delete_quarantined(&self, system: SystemId) -> Result<usize, RelayError> {
+        let domains =
+            self.registry.load().get(system).map(|s| s.domains.clone()).ok_or(RelayError::NoSystem(system))?;
+        Ok(self.delivery.delete_quarantined(&domains).await?)
+    }
+
+    /// TLS results per destination domain with an MTA-STS policy (for the duty team).
+    pub fn tls_counts(&self) -> Vec<(String, crate::delivery::sts::TlsCounts)> {
+        self.delivery.tls_counts()
+    }
+
+    /// The TLS-RPT report (RFC 8460) of `domain` over `[start, end)`, from the results
+    /// counted since the last report (then counting starts afresh); `None` when nothing
+    /// was counted. `contact` is the address receivers may write to.
+    pub fn tls_report(
+        &self,
+        domain: &str,
+        contact: &str,
+        start: time::OffsetDateTime,
+        end: time::OffsetDateTime,
+    ) -> Option<crate::delivery::sts::TlsReport> {
+        let counts = self.delivery.take_tls_counts(domain)?;
+        Some(crate::delivery::sts::TlsReport::new(self.auth.authserv_id(), contact, domain, &counts, start, end))
     }
 
     /// Counters since start.

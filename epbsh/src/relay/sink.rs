@@ -1,23 +1,27 @@
 //! Where one connection's accepted messages go: mail to this relay's postmaster readdressed
-//! to the configured postmaster, spooled (fsynced before the session answers 250; the
-//! [`Guard`] reads the content meanwhile), reported to the guard, then queued for
-//! delivery — held at once when the guard has just suspended its system.
+//! to the configured postmaster; mail authentication before anything is stored (a
+//! connected system's message DKIM-signed, a message from outside checked: refused or
+//! deferred with a reply, held, or given our results header); spooled (fsynced before the
+//! session answers 250; the [`Guard`] reads the content meanwhile), reported to the guard,
+//! then queued for delivery — held at once when the guard has just suspended its system.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::auth::{Action, Auth};
 use crate::delivery::Shared;
 use crate::envelope::{Envelope, Mailbox};
 use crate::hooks::{Accepted, Guard};
 use crate::metrics::bump;
-use crate::smtp::{Sink, SinkError, is_postmaster};
+use crate::smtp::{Sink, SinkError, Verdict, is_postmaster};
 use crate::spool::MessageId;
 
 /// The sink of the listener's connections.
 pub(crate) struct ConnSink {
     pub guard: Arc<dyn Guard>,
     pub delivery: Arc<Shared>,
+    pub auth: Arc<Auth>,
     /// This relay's name (`postmaster@` it is the postmaster).
     pub hostname: String,
     /// Where the postmaster's mail goes.
@@ -36,11 +40,35 @@ impl ConnSink {
         }
         envelope.recipients = recipients;
     }
+
+    /// Signs (outbound) or checks (inbound) the message: the content to spool and whether
+    /// it is held, or the refusal to answer.
+    async fn authenticate(&self, envelope: &Envelope, body: Bytes) -> Result<(Bytes, bool), SinkError> {
+        let registry = self.delivery.registry.load();
+        if let Some(sys) = envelope.system_id.and_then(|id| registry.get(id)) {
+            return Ok((self.auth.sign_outbound(sys, envelope, &body), false));
+        }
+        let checked = self.auth.check_inbound(&registry, envelope, &body).await;
+        let d = &checked.decision;
+        match d.action {
+            Action::Deliver => Ok((checked.body, false)),
+            Action::Hold => Ok((checked.body, true)),
+            Action::Refuse { code, enhanced } => {
+                tracing::info!(peer = %envelope.client_ip, domain = ?d.domain, reason = %d.reason, "message refused");
+                Err(SinkError::Refused(Verdict::reject(code, enhanced, d.reason.clone())))
+            }
+            Action::Defer { code, enhanced } => {
+                tracing::info!(peer = %envelope.client_ip, domain = ?d.domain, reason = %d.reason, "message deferred");
+                Err(SinkError::Refused(Verdict::temp_fail(code, enhanced, d.reason.clone())))
+            }
+        }
+    }
 }
 
 impl Sink for ConnSink {
     async fn store(&self, mut envelope: Envelope, body: Bytes) -> Result<MessageId, SinkError> {
         self.readdress(&mut envelope);
+        let (body, held) = self.authenticate(&envelope, body).await?;
         let system = envelope.system_id;
         let stored = self.delivery.spool.accept(envelope.clone(), body.clone());
         // Polled after the spool has the message: runs while the writer's fsync is under way.
@@ -48,6 +76,15 @@ impl Sink for ConnSink {
         let (stored, digest) = tokio::join!(stored, inspected);
         let id = stored?;
         bump(&self.delivery.metrics.messages_accepted);
+        if held {
+            // Recorded before the 250: a restart keeps it held.
+            if let Err(e) = self.delivery.spool.hold(id).await {
+                tracing::error!(%id, error = %e, "cannot record the hold; it is held in memory only");
+            }
+            tracing::info!(%id, "message from outside held (DMARC quarantine)");
+            self.delivery.enqueue_held(id, envelope);
+            return Ok(id);
+        }
         if let Some(system) = system {
             self.guard.accepted(&Accepted { id, system, envelope: &envelope, digest });
         }

@@ -79,6 +79,10 @@ pub enum SinkError {
     /// Another sink failed.
     #[error("{0}")]
     Other(String),
+    /// The sink refused the message itself (mail authentication): this verdict is the
+    /// answer to the final dot.
+    #[error("refused: {0:?}")]
+    Refused(Verdict),
 }
 
 /// Where accepted messages go. The session answers 250 only after `store`

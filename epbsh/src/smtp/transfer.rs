@@ -10,7 +10,7 @@ use time::format_description::well_known::Rfc2822;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::data::{self, DataLimits, DataOutcome, Reader};
-use super::policy::{Policy, Sink};
+use super::policy::{Policy, Sink, SinkError};
 use super::reply::{Reply, fixed};
 use super::session::{Flow, Session, SessionEnd, Transaction};
 use super::wire::WireError;
@@ -82,6 +82,7 @@ where
         }
         match self.sink.store(envelope, message).await {
             Ok(id) => Reply::new(250, (2, 0, 0), format!("OK: queued as {id}")),
+            Err(SinkError::Refused(verdict)) => verdict.refusal().unwrap_or_else(fixed::sink_failed),
             Err(e) => {
                 tracing::warn!(peer = %self.peer, error = %e, "sink refused message; answering 451");
                 fixed::sink_failed()

@@ -65,6 +65,7 @@ pub async fn start(
     if let Some(url) = icap {
         let service = format!("url = \"{url}\"\nmethods = [\"respmod\"]\n");
         cfg.icap.services.insert("av".into(), toml::from_str(&service).expect("ICAP service"));
+        cfg.icap.hold.dir = dir.join("scan-hold");
     }
     let deps = ProxyDeps {
         snapshot: SnapshotHandle::new(snapshot),

@@ -47,6 +47,9 @@ mod origin;
 mod raw;
 mod relay;
 mod scan;
+#[allow(dead_code)]
+#[path = "../../tests/common/shaped.rs"]
+mod shaped;
 mod squid;
 #[allow(dead_code)]
 #[path = "../../tests/common/tunnel.rs"]

@@ -68,6 +68,8 @@ pub(crate) struct Conn {
     /// Set once the connection is a spliced tunnel, which watches the standing of its
     /// source itself and writes its own access-log line when cut (`standing::guard`).
     pub splicing: std::sync::atomic::AtomicBool,
+    /// What this connection holds on disk while its bodies are scanned.
+    pub hold: Arc<crate::icap::HoldShare>,
 }
 
 impl Conn {

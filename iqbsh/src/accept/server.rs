@@ -22,6 +22,7 @@ use crate::accept::conn::{Conn, Listener, Shared};
 use crate::accept::explicit::Mode;
 use crate::config::{ConfigError, ProxyConfig};
 use crate::decide::destination::Destinations;
+use crate::decide::interfaces::LocalAddrs;
 use crate::decide::resolve::Resolver;
 use crate::decide::rules::RulesHandle;
 use crate::decide::threats::ThreatsHandle;
@@ -76,6 +77,16 @@ impl ProxyHandle {
     /// Where the explicit proxy listens.
     pub fn explicit_addr(&self) -> SocketAddr {
         self.explicit
+    }
+
+    /// The gateway's own addresses now: configured (`destinations.own`), the host's
+    /// interface addresses (kept current) and the listeners' addresses.
+    pub fn own_addresses(&self) -> Vec<std::net::IpAddr> {
+        let mut own = self.shared.resolver.destinations().own();
+        own.push(self.explicit.ip());
+        own.extend(self.transparent.iter().chain(&self.transparent_http).map(SocketAddr::ip));
+        own.retain(|ip| !ip.is_unspecified());
+        own
     }
 
     /// Where the transparent TLS listener listens, if configured.
@@ -156,7 +167,13 @@ pub async fn serve(config: ProxyConfig, deps: ProxyDeps) -> Result<ProxyHandle, 
     if let Some((listener, _)) = &transparent {
         listening.push(local_addr("transparent.listen", listener)?);
     }
-    let destinations = Destinations::new(&config.destinations, listening);
+    let interfaces = match config.destinations.own_interfaces {
+        true => LocalAddrs::follow(stop_rx.clone()).await.map_err(|e| {
+            ConfigError::one("destinations.own_interfaces", format!("cannot read the host's addresses: {e}"))
+        })?,
+        false => LocalAddrs::default(),
+    };
+    let destinations = Destinations::new(&config.destinations, listening, interfaces);
     let metrics = Arc::new(Metrics::default());
     let provider = crate::tls::config::provider();
     let shared = Arc::new(Shared {
@@ -170,9 +187,7 @@ pub async fn serve(config: ProxyConfig, deps: ProxyDeps) -> Result<ProxyHandle, 
         client_tls: ClientSide::new(provider)
             .map_err(|e| ConfigError::one("tls", format!("TLS server setup failed: {e}")))?,
         log: AccessLog::start(&config.access_log)?,
-        icap: Icap::start(&config.icap, &stop_rx)
-            .await
-            .map_err(|e| ConfigError::one(format!("icap.services.{}", e.name), e.message))?,
+        icap: Icap::start(&config.icap, &stop_rx).await.map_err(|e| ConfigError::one(e.field, e.message))?,
         metrics,
         stop: stop_rx.clone(),
     });
@@ -241,6 +256,7 @@ async fn accept_loop(
         match accepted {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
+                keep_alive(&stream);
                 let (shared, link, mut stop) = (Arc::clone(&shared), Arc::clone(&link), stop.clone());
                 tokio::spawn(async move {
                     shared.metrics.opened();
@@ -268,7 +284,14 @@ async fn connection(shared: Arc<Shared>, kind: Kind, link: &str, stream: TcpStre
         Kind::Transparent { .. } | Kind::TransparentHttp { .. } => Listener::Transparent,
     };
     let born = tokio::time::Instant::now();
-    let conn = Arc::new(Conn { shared, listener, client: admission.client, born, splicing: Default::default() });
+    let conn = Arc::new(Conn {
+        shared,
+        listener,
+        client: admission.client,
+        born,
+        splicing: Default::default(),
+        hold: Default::default(),
+    });
     let action = if admission.denial.is_some() { Action::Deny } else { Action::Allow };
     let serve = async {
         match kind {
@@ -310,3 +333,15 @@ async fn tidy_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         }
     }
 }
+
+/// TCP keepalive on a client's connection: a client waiting for a body held for its
+/// scan sends and gets nothing for a while, and middleboxes must not drop it meanwhile.
+fn keep_alive(stream: &TcpStream) {
+    use rustix::net::sockopt;
+    let _ = sockopt::set_socket_keepalive(stream, true);
+    let _ = sockopt::set_tcp_keepidle(stream, CLIENT_KEEPALIVE);
+    let _ = sockopt::set_tcp_keepintvl(stream, CLIENT_KEEPALIVE);
+}
+
+/// Idle time before a keepalive probe, and between probes, on client connections.
+const CLIENT_KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(30);

@@ -5,7 +5,9 @@
 //! the only place that opens origin connections, asks [`Destinations`] for
 //! every address before connecting, and afterwards whether the peer turned
 //! out to be one of the gateway's own listeners (one bound to an unspecified
-//! address answers on every address of the host).
+//! address answers on every address of the host). The gateway's own
+//! addresses are those configured and, unless turned off, every address of
+//! the host's interfaces as the kernel reports them now (`interfaces`).
 //!
 //! Must not: resolve names or open connections; a pure decision over addresses.
 
@@ -15,6 +17,7 @@ use snapshot::Net;
 
 use crate::config::DestinationConfig;
 use crate::decide::denial::{Denial, DenyKind};
+use crate::decide::interfaces::LocalAddrs;
 
 /// Where the proxy may connect.
 #[derive(Debug, Clone)]
@@ -23,15 +26,25 @@ pub(crate) struct Destinations {
     deny: Vec<Net>,
     allow: Vec<Net>,
     own: Vec<IpAddr>,
+    /// The host's interface addresses, kept current.
+    interfaces: LocalAddrs,
     listeners: Vec<SocketAddr>,
 }
 
 impl Destinations {
-    /// The policy of `[destinations]`, with the addresses the proxy's listeners are bound to.
-    pub(crate) fn new(cfg: &DestinationConfig, listeners: Vec<SocketAddr>) -> Self {
+    /// The policy of `[destinations]`, with the addresses the proxy's listeners are
+    /// bound to and the host's interface addresses (`interfaces`).
+    pub(crate) fn new(cfg: &DestinationConfig, listeners: Vec<SocketAddr>, interfaces: LocalAddrs) -> Self {
         let own = cfg.own.iter().map(|ip| canonical(*ip)).collect();
         let listeners = listeners.into_iter().map(|a| SocketAddr::new(canonical(a.ip()), a.port())).collect();
-        Self { ports: cfg.ports.clone(), deny: cfg.deny.clone(), allow: cfg.allow.clone(), own, listeners }
+        Self { ports: cfg.ports.clone(), deny: cfg.deny.clone(), allow: cfg.allow.clone(), own, interfaces, listeners }
+    }
+
+    /// The gateway's own addresses now: configured, then the host's interfaces.
+    pub(crate) fn own(&self) -> Vec<IpAddr> {
+        let mut own = self.own.clone();
+        own.extend(self.interfaces.current().iter().copied());
+        own
     }
 
     /// Whether `port` may be reached at all.
@@ -50,7 +63,9 @@ impl Destinations {
         let embedded = nat64(ip);
         let addrs = [Some(ip), embedded];
         let addrs = addrs.iter().flatten();
-        if addrs.clone().any(|a| self.own.contains(a) || self.listeners.contains(&SocketAddr::new(*a, port))) {
+        let interfaces = self.interfaces.current();
+        let own = |a: &IpAddr| self.own.contains(a) || interfaces.contains(a);
+        if addrs.clone().any(|a| own(a) || self.listeners.contains(&SocketAddr::new(*a, port))) {
             return denied("the gateway's own address");
         }
         let inside = |nets: &[Net], a: &IpAddr| nets.iter().any(|n| n.contains_ip(*a));
@@ -99,7 +114,8 @@ mod tests {
             ports: vec![80, 443, 3130],
             ..DestinationConfig::default()
         };
-        Destinations::new(&cfg, vec!["0.0.0.0:3128".parse().expect("addr"), "127.0.0.1:3130".parse().expect("addr")])
+        let listeners = vec!["0.0.0.0:3128".parse().expect("addr"), "127.0.0.1:3130".parse().expect("addr")];
+        Destinations::new(&cfg, listeners, LocalAddrs::fixed(vec![ip("203.0.113.50")]))
     }
 
     #[test]
@@ -140,6 +156,10 @@ mod tests {
         p.check(ip("127.0.0.5"), 443).expect("allowed");
         p.check(ip("198.18.0.8"), 443).expect("allowed");
         assert!(p.check(ip("198.18.0.9"), 443).is_err(), "own address");
+        let allowed = policy(&["203.0.113.0/24"]);
+        allowed.check(ip("203.0.113.51"), 443).expect("allowed");
+        assert!(allowed.check(ip("203.0.113.50"), 443).is_err(), "an interface's address");
+        assert!(allowed.check(ip("::ffff:203.0.113.50"), 443).is_err(), "mapped");
         assert!(p.check(ip("127.0.0.1"), 3130).is_err(), "a listener");
         p.check(ip("127.0.0.1"), 443).expect("loopback allowed on another port");
         let local: SocketAddr = "192.0.2.1:50000".parse().expect("addr");

@@ -1,6 +1,6 @@
 //! Decisions about a host, a request or a destination: categories and policies
 //! (`rules`), threat feeds (`threats`), which destinations may be reached
-//! (`destination`), address literals and host names in canonical form (`literal`,
+//! (`destination`, with the host's own addresses from `interfaces`), address literals and host names in canonical form (`literal`,
 //! `hostname`), name resolution with static hosts (`resolve`, `hosts`), and the typed
 //! reason of every refusal (`denial`).
 //!
@@ -10,6 +10,7 @@ pub(crate) mod denial;
 pub(crate) mod destination;
 pub(crate) mod hostname;
 pub(crate) mod hosts;
+pub(crate) mod interfaces;
 pub(crate) mod literal;
 pub(crate) mod resolve;
 pub(crate) mod rules;

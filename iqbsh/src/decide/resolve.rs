@@ -150,7 +150,7 @@ mod tests {
             deny: deny.iter().map(|d| d.parse().expect("net")).collect(),
             ..crate::config::DestinationConfig::default()
         };
-        let destinations = Destinations::new(&destinations, Vec::new());
+        let destinations = Destinations::new(&destinations, Vec::new(), Default::default());
         Resolver::new(&cfg, destinations, ThreatsHandle::default()).expect("resolver")
     }
 

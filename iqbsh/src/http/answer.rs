@@ -46,7 +46,7 @@ impl Drop for LogOnDrop {
             record.bytes_to_client = self.to_client;
             record.bytes_from_client = self.from_client.load(Relaxed);
             if let Some(late) = &self.late {
-                note_late(&mut record, late);
+                note_late(&mut record, late, self.to_client);
             }
             self.conn.finish(record);
         }
@@ -106,8 +106,25 @@ fn what(method: Method) -> &'static str {
     }
 }
 
-/// The refusal a blocking scan note stands for.
+/// The refusal a blocking scan note stands for. When bytes went on before the
+/// verdict (a body scanned while it streamed), it says so: they were not stopped.
 pub(crate) fn scan_denial(note: &ScanNote) -> Denial {
+    let mut denial = refusal(note);
+    if note.passed > 0 {
+        let whom = match note.method {
+            Method::Respmod => "you",
+            Method::Reqmod => "the site",
+        };
+        denial.reason.push_str(&format!(
+            "; the first {} bytes had already gone on to {whom} before the verdict, as this gateway is set to \
+             stream content this large while it is scanned",
+            note.passed
+        ));
+    }
+    denial
+}
+
+fn refusal(note: &ScanNote) -> Denial {
     let (thing, service) = (what(note.method), &note.service);
     match note.outcome {
         ScanOutcome::Threat => {
@@ -115,9 +132,10 @@ pub(crate) fn scan_denial(note: &ScanNote) -> Denial {
             let reason = format!("the {thing} contains the threat {name} (found by the scanning service {service})");
             Denial { threat: Some(name), ..Denial::new(DenyKind::Threat, reason) }
         }
-        ScanOutcome::TooLarge => {
-            Denial::new(DenyKind::TooLargeToScan, format!("the {thing} is {}; such content is refused", note.detail))
-        }
+        ScanOutcome::TooLarge => Denial::new(
+            DenyKind::TooLargeToScan,
+            format!("the {thing} cannot be scanned: {}; it was not let through", note.detail),
+        ),
         ScanOutcome::Refused => {
             let reason = format!("the scanning service {service} refused the {thing}: {}", note.detail);
             Denial::new(DenyKind::Threat, reason)
@@ -136,9 +154,19 @@ pub(crate) fn scan_denial(note: &ScanNote) -> Denial {
     }
 }
 
-/// Adds the verdict of a scan that ran while the body streamed (written when the body ends).
-pub(crate) fn note_late(record: &mut Record, late: &LateNote) {
+/// Adds the verdict of a scan that ran while the body streamed (written when the
+/// body ends); when the transfer ended before any verdict, says so, with the
+/// `delivered` bytes that went unscanned.
+pub(crate) fn note_late(record: &mut Record, late: &LateNote, delivered: u64) {
     let Some(note) = late.get() else {
+        record.scans.push(ScanNote {
+            method: Method::Respmod,
+            outcome: ScanOutcome::Skipped,
+            service: "-".into(),
+            threat: None,
+            detail: "the transfer ended before the verdict".into(),
+            passed: delivered,
+        });
         return;
     };
     if note.outcome.blocks() {

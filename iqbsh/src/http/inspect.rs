@@ -78,6 +78,7 @@ pub(crate) fn unscanned(conn: &Conn, why: &str) -> Option<ScanNote> {
         service: "-".into(),
         threat: None,
         detail: why.to_owned(),
+        passed: 0,
     })
 }
 
@@ -110,6 +111,7 @@ pub(crate) async fn upload(
         req_head: Bytes::from(wire::http_request_head(parts.method.as_str(), url, &clean(&parts.headers))),
         res_head: None,
         content_type: content_type(&parts.headers),
+        hold: Arc::clone(&conn.hold),
     };
     match icap.scan(subject, body).await {
         Scanned::Deliver { body, note, late } => {
@@ -201,6 +203,7 @@ pub(crate) async fn download(
         req_head: view.head,
         res_head: Some(Bytes::from(res_head)),
         content_type: content_type(&parts.headers),
+        hold: Arc::clone(&conn.hold),
     };
     match conn.shared.icap.scan(subject, body).await {
         Scanned::Deliver { body, note, late } => {

@@ -47,8 +47,10 @@ where
     let io = TokioIo::new(client);
     let service = service_fn(move |req| request(Arc::clone(&bumped), req));
     let result = if h2 {
+        // Pings keep a client waiting for a body held for its scan from timing the connection out.
         let connection = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
+            .keep_alive_interval(Some(std::time::Duration::from_secs(30)))
             .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX))
             .serve_connection(io, service);
         tokio::pin!(connection);

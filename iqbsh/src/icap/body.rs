@@ -1,7 +1,8 @@
 //! The bodies a scanned message goes on with: [`Replay`] (the frames held
-//! during the scan, then the rest of the original body, untouched) and
-//! [`Channel`] (frames a task pushes: a body scanned while it streams, or a
-//! replacement from the service).
+//! during the scan, then the rest of the original body, untouched), [`Then`]
+//! (one body after another: a body held on disk, then what was left unread)
+//! and [`Channel`] (frames a task pushes: a body scanned while it streams or
+//! read back from disk, or a replacement from the service).
 //!
 //! Must not: copy body bytes; frames move as they are.
 
@@ -68,6 +69,50 @@ where
             out.set_upper(upper + held);
         }
         out
+    }
+}
+
+/// `first` to its end, then `rest` (when there is one).
+pub(crate) struct Then<A, B> {
+    first: Option<A>,
+    rest: Option<B>,
+}
+
+impl<A, B> Then<A, B> {
+    pub(crate) fn new(first: A, rest: Option<B>) -> Self {
+        Self { first: Some(first), rest }
+    }
+}
+
+impl<A, B> Body for Then<A, B>
+where
+    A: Body<Data = Bytes, Error = BoxError> + Unpin,
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if let Some(first) = self.first.as_mut() {
+            match Pin::new(first).poll_frame(cx) {
+                Poll::Ready(None) => self.first = None,
+                other => return other,
+            }
+        }
+        let Some(rest) = self.rest.as_mut() else { return Poll::Ready(None) };
+        match Pin::new(rest).poll_frame(cx) {
+            Poll::Ready(None) => {
+                self.rest = None;
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(frame)) => Poll::Ready(Some(frame.map_err(Into::into))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.first.is_none() && self.rest.as_ref().is_none_or(Body::is_end_stream)
     }
 }
 

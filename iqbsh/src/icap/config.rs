@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use policies::duration;
@@ -20,12 +21,16 @@ use super::options::Method;
 pub struct IcapConfig {
     /// The services by name (`[proxy.icap.services.NAME]`); none means nothing is scanned.
     pub services: BTreeMap<String, ServiceConfig>,
-    /// Bodies up to this size are held whole until every service's verdict. Default `"32MiB"`.
+    /// Bodies up to this size are held whole in memory until every service's verdict. Default `"32MiB"`.
     pub scan_limit: Size,
-    /// What a body above the limit gets (see [`OverLimit`]). Default `stream`.
+    /// What a body above the limit gets (see [`OverLimit`]). Default `hold`.
     pub over_limit: OverLimit,
     /// Other limits for some content types; the first rule listing a type wins.
     pub content: Vec<ContentRule>,
+    /// Where and how much of the bodies above the limit are held on disk (`[proxy.icap.hold]`).
+    pub hold: HoldConfig,
+    /// Content types that stream without end, scanned piece by piece (`[proxy.icap.streaming]`).
+    pub streaming: StreamingConfig,
 }
 
 impl Default for IcapConfig {
@@ -33,9 +38,61 @@ impl Default for IcapConfig {
         Self {
             services: BTreeMap::new(),
             scan_limit: default_scan_limit(),
-            over_limit: OverLimit::Stream,
+            over_limit: OverLimit::Hold,
             content: Vec::new(),
+            hold: HoldConfig::default(),
+            streaming: StreamingConfig::default(),
         }
+    }
+}
+
+/// `[proxy.icap.hold]`: the disk that bodies above their scan limit wait on for their verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HoldConfig {
+    /// The directory (created 0700; the binary puts a relative one under its data
+    /// directory). Each held body is a 0600 file unlinked as soon as it is opened, so
+    /// nothing is left behind, even by a crash. Default `"scan-hold"`.
+    pub dir: PathBuf,
+    /// The most one client connection holds at once (all its transfers). Default `"2GiB"`.
+    pub per_connection: Size,
+    /// The most every connection together holds. Default `"16GiB"`.
+    pub total: Size,
+}
+
+impl Default for HoldConfig {
+    fn default() -> Self {
+        Self { dir: PathBuf::from("scan-hold"), per_connection: Size(2 << 30), total: Size(16 << 30) }
+    }
+}
+
+/// `[proxy.icap.streaming]`: content types whose bodies may never end (server-sent
+/// events, multipart replace streams, newline-delimited JSON, gRPC): instead of being
+/// held until their end, each piece is scanned on its own and passed on after its
+/// verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StreamingConfig {
+    /// `type/subtype` or `type/*`, matched without parameters. Default: see [`default_streaming_types`].
+    pub types: Vec<String>,
+    /// A piece ends when it reaches this size. Default `"64KiB"`.
+    pub piece: Size,
+    /// ... or this long after its first byte, whichever comes first. Default `"200ms"`.
+    #[serde(with = "duration::one")]
+    pub wait: Duration,
+}
+
+/// Server-sent events, multipart replace streams (webcams), newline-delimited JSON
+/// streams and gRPC.
+pub fn default_streaming_types() -> Vec<String> {
+    ["text/event-stream", "multipart/x-mixed-replace", "application/x-ndjson", "application/grpc"]
+        .map(str::to_owned)
+        .to_vec()
+}
+
+impl Default for StreamingConfig {
+    fn default() -> Self {
+        Self { types: default_streaming_types(), piece: Size(64 << 10), wait: Duration::from_millis(200) }
     }
 }
 
@@ -57,7 +114,7 @@ pub struct ServiceConfig {
     #[serde(default = "default_timeout", with = "duration::one")]
     pub timeout: Duration,
     /// What a failure (service down, error answer, timeout) does: `block` or
-    /// `pass`. Default: `block` for RESPMOD (fail closed), `pass` for REQMOD.
+    /// `pass`. Default `block` (fail closed), for uploads as for downloads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_failure: Option<OnFailure>,
     /// Connections open at once, unless the service advertises fewer
@@ -130,11 +187,18 @@ pub enum OnFailure {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OverLimit {
+    /// Held whole (the part past the limit on disk, `[proxy.icap.hold]`) and
+    /// scanned whole; not a byte, nor the response head, goes on before the
+    /// verdict. Past the hold space of the connection or of the gateway it is
+    /// refused with a page (fail closed), never passed.
+    Hold,
     /// Scanned whole while it streams to the user: the part up to the limit is
     /// held until the limit is passed, then bytes flow on as they arrive except
-    /// the last 64 KiB, which wait for the verdict. A threat found then cuts the
-    /// transfer short (the client sees an incomplete download or upload, never
-    /// its end); the access log names the threat.
+    /// the last 64 KiB, which wait for the verdict. Unscanned bytes reach the
+    /// receiver: a threat found then cuts the transfer short (the client sees an
+    /// incomplete download or upload, never its end; an origin may keep the part
+    /// of an upload it got); the access log names the threat and marks the
+    /// transfer partly scanned with the bytes passed before the verdict.
     Stream,
     /// Passed as it arrives without a scan; the access log says so.
     Pass,
@@ -229,6 +293,11 @@ fn pattern_ok(pattern: &str) -> bool {
 }
 
 impl IcapConfig {
+    /// Whether bodies of `content_type` are scanned piece by piece (they may never end).
+    pub(crate) fn streams(&self, content_type: &str) -> bool {
+        self.streaming.types.iter().any(|p| type_matches(p, content_type))
+    }
+
     /// The limit and over-limit handling for a body of `content_type`.
     pub(crate) fn limit_for(&self, content_type: &str) -> (u64, OverLimit) {
         let rule = self.content.iter().find(|r| r.types.iter().any(|p| type_matches(p, content_type)));
@@ -256,6 +325,21 @@ impl IcapConfig {
             if s.max_connections == 0 {
                 out.push((at("max_connections"), "must be at least 1".into()));
             }
+        }
+        if self.hold.dir.as_os_str().is_empty() {
+            out.push(("icap.hold.dir".into(), "must name a directory".into()));
+        }
+        if self.hold.per_connection.0 == 0 || self.hold.per_connection > self.hold.total {
+            out.push(("icap.hold.per_connection".into(), "must be more than 0 and at most icap.hold.total".into()));
+        }
+        for t in self.streaming.types.iter().filter(|t| *t == "*" || !pattern_ok(t)) {
+            out.push(("icap.streaming.types".into(), format!("{t:?} is not type/subtype or type/*")));
+        }
+        if self.streaming.piece.0 == 0 {
+            out.push(("icap.streaming.piece".into(), "must be more than 0".into()));
+        }
+        if self.streaming.wait.is_zero() {
+            out.push(("icap.streaming.wait".into(), "must be more than 0".into()));
         }
         for (i, rule) in self.content.iter().enumerate() {
             if rule.types.is_empty() {

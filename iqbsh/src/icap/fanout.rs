@@ -101,7 +101,7 @@ impl Fanout {
     pub(crate) fn decided(&self) -> bool {
         self.lanes.iter().any(|l| match &l.verdict {
             Some(Verdict::Threat(_) | Verdict::Refused(_)) => true,
-            Some(Verdict::Failed(_)) => l.service.on_failure(self.msg.method) == OnFailure::Block,
+            Some(Verdict::Failed(_)) => l.service.on_failure() == OnFailure::Block,
             _ => false,
         })
     }
@@ -120,7 +120,7 @@ impl Fanout {
         let judged: Vec<Judged<'_>> = self
             .lanes
             .iter()
-            .map(|l| (l.service.name.as_str(), l.service.on_failure(method), l.verdict.as_ref().unwrap_or(&missing)))
+            .map(|l| (l.service.name.as_str(), l.service.on_failure(), l.verdict.as_ref().unwrap_or(&missing)))
             .collect();
         let judgement = judge(method, &judged);
         let adapted = judgement.adapted.and_then(|i| self.lanes[i].verdict.take());

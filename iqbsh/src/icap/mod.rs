@@ -5,9 +5,10 @@
 //! Lives here: the configuration ([`IcapConfig`]), the wire format (`wire`,
 //! pure parsers over borrowed bytes), each service's OPTIONS cache and
 //! connection pool (`service`, `pool`, `conn`), one exchange per service and
-//! message (`exchange`), the holding and streaming of a body while it is
-//! scanned (`scan`, `fanout`, `body`), and how verdicts become one outcome
-//! (`verdicts`). What the user then gets (block page, access-log fields,
+//! message (`exchange`), the holding of a body while it is scanned (`scan`,
+//! `fanout`, `body`; past its memory limit on disk, `hold`), a body that
+//! streams under scan (`stream`) or is scanned piece by piece (`pieces`), and
+//! how verdicts become one outcome (`verdicts`). What the user then gets (block page, access-log fields,
 //! metrics) is decided by the callers from the [`ScanNote`].
 //!
 //! Must not: scan spliced (exempt) traffic or WebSocket frames, or let a
@@ -19,10 +20,13 @@ mod conn;
 mod error;
 mod exchange;
 mod fanout;
+mod hold;
 mod options;
+mod pieces;
 mod pool;
 mod scan;
 mod service;
+mod stream;
 mod threat;
 mod verdicts;
 pub(crate) mod wire;
@@ -38,12 +42,13 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use bytes::Bytes;
 use tokio::sync::watch;
 
-pub use config::{ContentRule, IcapConfig, OnFailure, OverLimit, ServiceConfig, Size};
+pub use config::{ContentRule, HoldConfig, IcapConfig, OnFailure, OverLimit, ServiceConfig, Size, StreamingConfig};
 pub use error::ExchangeError;
 pub use options::Method;
 pub use verdicts::{ScanNote, ScanOutcome};
 
 pub(crate) use exchange::AdaptedHead;
+pub(crate) use hold::HoldShare;
 pub(crate) use scan::{LateNote, Scanned};
 
 use options::Transfer;
@@ -62,6 +67,8 @@ pub(crate) struct Subject {
     pub res_head: Option<Bytes>,
     /// The body's content type (for the scan limit).
     pub content_type: String,
+    /// What the client's connection holds on disk for scanning.
+    pub hold: Arc<HoldShare>,
 }
 
 /// Why a body went unscanned, for the metrics.
@@ -75,23 +82,34 @@ pub(crate) enum Unscanned {
 pub(crate) struct Icap {
     config: IcapConfig,
     services: Vec<Arc<Service>>,
+    /// Where bodies above their limit wait for their verdict (`over_limit = "hold"`);
+    /// opened only when a service is named.
+    hold: Option<Arc<hold::HoldSpace>>,
     unscanned: [AtomicU64; 2],
 }
 
 /// Why the ICAP client did not start.
 #[derive(Debug, thiserror::Error)]
-#[error("ICAP service {name}: {message}")]
+#[error("{field}: {message}")]
 pub struct StartError {
-    pub name: String,
+    /// The configuration field at fault (`icap.services.NAME`, `icap.hold.dir`).
+    pub field: String,
     pub message: String,
 }
 
 impl Icap {
     /// Resolves every service and starts keeping its OPTIONS until `stop`.
     pub(crate) async fn start(config: &IcapConfig, stop: &watch::Receiver<bool>) -> Result<Self, StartError> {
+        let hold = match config.services.is_empty() {
+            true => None,
+            false => Some(Arc::new(hold::HoldSpace::open(&config.hold).map_err(|e| StartError {
+                field: "icap.hold.dir".into(),
+                message: format!("cannot use {} to hold bodies for scanning: {e}", config.hold.dir.display()),
+            })?)),
+        };
         let mut services = Vec::new();
         for (name, cfg) in &config.services {
-            let fail = |message: String| StartError { name: name.clone(), message };
+            let fail = |message: String| StartError { field: format!("icap.services.{name}"), message };
             let (host, port, _) = cfg.parts().map_err(|e| fail(format!("url {e}")))?;
             let addr: SocketAddr = match tokio::net::lookup_host((host.as_str(), port)).await {
                 Ok(mut addrs) => addrs.next().ok_or_else(|| fail(format!("{host} has no address")))?,
@@ -101,7 +119,7 @@ impl Icap {
             tokio::spawn(Arc::clone(&service).keep_options(stop.clone()));
             services.push(service);
         }
-        Ok(Self { config: config.clone(), services, unscanned: Default::default() })
+        Ok(Self { config: config.clone(), services, hold, unscanned: Default::default() })
     }
 
     /// Whether any service scans `method`.
@@ -162,6 +180,9 @@ impl Icap {
                 };
             }
         }
+        let name = "iqbsh_icap_held_bytes";
+        let _ = writeln!(out, "# HELP {name} Bytes of bodies held on disk for their verdict now.\n# TYPE {name} gauge");
+        let _ = writeln!(out, "{name} {}", self.hold.as_ref().map_or(0, |h| h.used()));
         let name = "iqbsh_icap_unscanned_total";
         let _ = writeln!(out, "# HELP {name} Bodies passed without a scan, by reason.\n# TYPE {name} counter");
         for (why, label) in [(Unscanned::OverLimit, "over_limit"), (Unscanned::Ignored, "transfer_ignore")] {

@@ -1,30 +1,34 @@
 //! Scanning one body on its way: [`Icap::scan`] holds the body while every
-//! service that scans it reads it (up to the scan limit of its content type),
-//! then delivers it, the service's replacement, or a refusal; a body above
-//! the limit is passed, refused, or scanned while it streams, as configured
-//! (see [`OverLimit`]).
+//! service that scans it reads it, then delivers it, the service's
+//! replacement, or a refusal. Up to the scan limit of its content type a body
+//! is held in memory; past it, as configured (see [`OverLimit`]), the rest is
+//! held on disk (`hold`, the default), or it streams under scan (`stream`),
+//! passes unscanned (`pass`) or is refused (`block`). Content types that
+//! stream without end are scanned piece by piece (`pieces`).
 //!
 //! Must not: send a held body on before every service that decides has
-//! answered, or hold more than the limit (plus one frame).
+//! answered, or hold more than the limit (plus one frame) in memory.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
+use http::HeaderMap;
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame};
 use tokio::sync::mpsc;
 
-use super::body::{Channel, Replay};
+use super::body::{Channel, Replay, Then};
 use super::config::{OverLimit, Size};
 use super::exchange::{Adapted, AdaptedHead, Message, Verdict};
 use super::fanout::Fanout;
+use super::hold::{HoldError, HoldShare, HoldSpace, Spool};
+use super::pieces::{Cut, pieces};
+use super::stream::stream;
 use super::verdicts::{Judgement, ScanNote, ScanOutcome};
 use super::{Icap, Subject, Unscanned};
 use crate::http::page::{BoxError, ProxyBody};
 
-/// Bytes kept back from the user until the verdict when a body streams under scan.
-const TAIL: u64 = 64 * 1024;
 /// Frames queued towards the user of a streamed body.
 const STREAM_DEPTH: usize = 4;
 
@@ -47,6 +51,39 @@ enum Stop {
     Decided,
     OverLimit,
     BodyFailed(BoxError),
+    HoldFailed(HoldError),
+}
+
+/// What is held of a body: frames in memory up to the limit, then (`hold`) the rest on disk.
+#[derive(Default)]
+struct Held {
+    frames: VecDeque<Frame<Bytes>>,
+    spool: Option<Spool>,
+    /// Trailers that came after the spool started.
+    trailers: Option<HeaderMap>,
+}
+
+impl Held {
+    /// The held body, then `rest` (what a verdict before the end left unread).
+    fn into_body<B>(self, rest: Option<B>) -> ProxyBody
+    where
+        B: Body<Data = Bytes> + Send + Sync + Unpin + 'static,
+        B::Error: Into<BoxError>,
+    {
+        match self.spool {
+            None => boxed(Replay::new(self.frames, rest)),
+            Some(spool) => {
+                let spooled = spool.into_body(self.trailers);
+                boxed(Replay::new(self.frames, Some(Then::new(spooled, rest))))
+            }
+        }
+    }
+}
+
+/// Where the part of a body past its limit is held on disk.
+struct Spill<'a> {
+    space: &'a Arc<HoldSpace>,
+    share: &'a Arc<HoldShare>,
 }
 
 fn boxed<B>(body: B) -> ProxyBody
@@ -72,7 +109,6 @@ impl Icap {
             });
             return Scanned::Deliver { body: boxed(body), note, late: None };
         }
-        let (limit, over) = self.config.limit_for(&subject.content_type);
         let msg = Message {
             method: subject.method,
             req_head: subject.req_head.clone(),
@@ -80,14 +116,24 @@ impl Icap {
             transfer: services[0].1,
             client: subject.client,
         };
+        if self.config.streams(&subject.content_type) {
+            let (tx, channel) = Channel::new(STREAM_DEPTH);
+            let late = LateNote::default();
+            let cut = Cut { piece: self.config.streaming.piece.0, wait: self.config.streaming.wait };
+            tokio::spawn(pieces(body, services, msg, cut, tx, Arc::clone(&late)));
+            return Scanned::Deliver { body: boxed(channel), note: None, late: Some(late) };
+        }
+        let (limit, over) = self.config.limit_for(&subject.content_type);
         let known_over = body.size_hint().exact().is_some_and(|n| n > limit);
-        let mut held = VecDeque::new();
+        let mut held = Held::default();
         let mut fanout = None;
-        let stop = if known_over {
+        let stop = if known_over && (over != OverLimit::Hold || self.hold.is_none()) {
             Stop::OverLimit
         } else {
             let lanes = fanout.insert(Fanout::start(services.clone(), msg.clone()));
-            hold(&mut body, lanes, &mut held, limit).await
+            let space = self.hold.as_ref().filter(|_| over == OverLimit::Hold);
+            let spill = space.map(|space| Spill { space, share: &subject.hold });
+            hold(&mut body, lanes, &mut held, limit, spill).await
         };
         match stop {
             Stop::Ended | Stop::Decided => {
@@ -99,32 +145,33 @@ impl Icap {
             }
             Stop::OverLimit => {
                 let start = || Fanout::start(services, msg);
-                self.over_limit(&subject, over, limit, fanout, start, held, body)
+                self.over_limit(&subject, over, limit, fanout, start, held.frames, body)
             }
             Stop::BodyFailed(e) => {
-                if let Some(mut fanout) = fanout {
-                    fanout.abort();
-                }
+                fanout.into_iter().for_each(|mut f| f.abort());
                 let what =
                     if subject.method == super::Method::Respmod { "the origin's response" } else { "the upload" };
                 Scanned::Refuse(skipped(&subject, format!("{what} broke off before its end: {e}")))
+            }
+            Stop::HoldFailed(e) => {
+                fanout.into_iter().for_each(|mut f| f.abort());
+                let mut note = skipped(&subject, e.to_string());
+                (note.outcome, note.service) = match e {
+                    HoldError::Connection(_) => (ScanOutcome::TooLarge, "-".into()),
+                    HoldError::Total(_) | HoldError::Io(_) => (ScanOutcome::FailedBlocked, "hold".into()),
+                };
+                Scanned::Refuse(note)
             }
         }
     }
 
     /// The outcome of a held body once judged.
-    fn deliver<B>(
-        &self,
-        judgement: Judgement,
-        adapted: Option<Verdict>,
-        held: VecDeque<Frame<Bytes>>,
-        rest: Option<B>,
-    ) -> Scanned
+    fn deliver<B>(&self, judgement: Judgement, adapted: Option<Verdict>, held: Held, rest: Option<B>) -> Scanned
     where
         B: Body<Data = Bytes> + Send + Sync + Unpin + 'static,
         B::Error: Into<BoxError>,
     {
-        let note = judgement.note;
+        let mut note = judgement.note;
         if note.outcome.blocks() {
             return Scanned::Refuse(note);
         }
@@ -135,7 +182,11 @@ impl Icap {
             };
             return Scanned::Replace { head, body, note };
         }
-        Scanned::Deliver { body: boxed(Replay::new(held, rest)), note: Some(note), late: None }
+        if let Some(spool) = held.spool.as_ref().filter(|_| note.detail.is_empty()) {
+            note.detail =
+                format!("larger than the scan limit: held on disk until scanned whole ({} bytes)", spool.len());
+        }
+        Scanned::Deliver { body: held.into_body(rest), note: Some(note), late: None }
     }
 
     /// A body found to be above its limit; `fanout` holds the exchanges started while
@@ -167,7 +218,8 @@ impl Icap {
                     late: None,
                 }
             }
-            OverLimit::Block => {
+            // `Hold` stops here only without a hold space (never when a service is named).
+            OverLimit::Block | OverLimit::Hold => {
                 fanout.into_iter().for_each(|mut f| f.abort());
                 let mut note = skipped(subject, format!("larger than the scan limit of {} for {kind}", Size(limit)));
                 note.outcome = ScanOutcome::TooLarge;
@@ -187,12 +239,13 @@ impl Icap {
 
 /// A note for a message that was not scanned (the caller sets the outcome if not `Skipped`).
 fn skipped(subject: &Subject, detail: String) -> ScanNote {
-    ScanNote { method: subject.method, outcome: ScanOutcome::Skipped, service: "-".into(), threat: None, detail }
+    let (method, service) = (subject.method, "-".into());
+    ScanNote { method, outcome: ScanOutcome::Skipped, service, threat: None, detail, passed: 0 }
 }
 
 /// Reads and holds the body, feeding every exchange, until it ends, a verdict
-/// decides, or it passes `limit`.
-async fn hold<B>(body: &mut B, fanout: &mut Fanout, held: &mut VecDeque<Frame<Bytes>>, limit: u64) -> Stop
+/// decides, or it passes `limit` (with `spill`, the rest goes on to disk instead).
+async fn hold<B>(body: &mut B, fanout: &mut Fanout, held: &mut Held, limit: u64, spill: Option<Spill<'_>>) -> Stop
 where
     B: Body<Data = Bytes> + Unpin,
     B::Error: Into<BoxError>,
@@ -219,9 +272,24 @@ where
                     size += data.len() as u64;
                     fanout.send(data).await;
                 }
-                held.push_back(frame);
-                if size > limit {
-                    return Stop::OverLimit;
+                let Some(spool) = held.spool.as_mut() else {
+                    held.frames.push_back(frame);
+                    if size > limit {
+                        let Some(spill) = &spill else { return Stop::OverLimit };
+                        match spill.space.spool(spill.share).await {
+                            Ok(spool) => held.spool = Some(spool),
+                            Err(e) => return Stop::HoldFailed(e),
+                        }
+                    }
+                    continue;
+                };
+                match frame.into_data() {
+                    Ok(data) => {
+                        if let Err(e) = spool.write(&data).await {
+                            return Stop::HoldFailed(e);
+                        }
+                    }
+                    Err(frame) => held.trailers = frame.into_trailers().ok(),
                 }
             }
         }
@@ -240,111 +308,4 @@ fn adapted_body(mut rx: mpsc::Receiver<Result<Bytes, super::ExchangeError>>) -> 
         }
     });
     boxed(channel)
-}
-
-/// Frames kept back from the user: at least [`TAIL`] bytes once there are that many.
-#[derive(Default)]
-struct Tail {
-    frames: VecDeque<Frame<Bytes>>,
-    bytes: u64,
-}
-
-impl Tail {
-    fn push(&mut self, frame: Frame<Bytes>) {
-        self.bytes += frame.data_ref().map_or(0, |d| d.len() as u64);
-        self.frames.push_back(frame);
-    }
-
-    /// The oldest frame, if the others still make up the tail.
-    fn release(&mut self) -> Option<Frame<Bytes>> {
-        let first = self.frames.front()?.data_ref().map_or(0, |d| d.len() as u64);
-        if self.bytes - first < TAIL {
-            return None;
-        }
-        self.bytes -= first;
-        self.frames.pop_front()
-    }
-}
-
-/// The transfer was stopped because a scan found a threat or failed closed.
-#[derive(Debug, thiserror::Error)]
-#[error("stopped by the content scan: {0}")]
-struct Stopped(String);
-
-type Sink = mpsc::Sender<Result<Frame<Bytes>, BoxError>>;
-
-/// Streams a body above its limit to `tx` while every service scans it; the
-/// tail waits for the verdict, and a blocking verdict ends the body with an error.
-async fn stream<B>(
-    mut body: B,
-    held: VecDeque<Frame<Bytes>>,
-    mut fanout: Fanout,
-    tx: Sink,
-    late: LateNote,
-    note: ScanNote,
-) where
-    B: Body<Data = Bytes> + Send + Unpin + 'static,
-    B::Error: Into<BoxError>,
-{
-    let mut tail = Tail::default();
-    held.into_iter().for_each(|f| tail.push(f));
-    let stopped = |detail: String| ScanNote { detail, ..note.clone() };
-    loop {
-        while let Some(frame) = tail.release() {
-            if tx.send(Ok(frame)).await.is_err() {
-                fanout.abort();
-                let _ = late.set(stopped("the receiver went away before the end".into()));
-                return;
-            }
-        }
-        let frame = tokio::select! {
-            frame = body.frame() => frame,
-            _ = fanout.next_verdict(), if !fanout.complete() => {
-                if fanout.decided() {
-                    break;
-                }
-                continue;
-            }
-        };
-        match frame.map(|f| f.map_err(Into::into)) {
-            None => {
-                fanout.end().await;
-                break;
-            }
-            Some(Err(e)) => {
-                fanout.abort();
-                let _ = late.set(stopped(format!("the body broke off: {e}")));
-                let _ = tx.send(Err(Box::new(Stopped("the body broke off".into())))).await;
-                return;
-            }
-            Some(Ok(frame)) => {
-                if let Some(data) = frame.data_ref() {
-                    fanout.send(data).await;
-                }
-                tail.push(frame);
-            }
-        }
-    }
-    let (judgement, _) = if fanout.decided() { fanout.judge() } else { fanout.finish().await };
-    let mut note = judgement.note;
-    if note.outcome == ScanOutcome::Clean {
-        note.detail = "larger than the scan limit: scanned while it streamed".into();
-    }
-    if note.outcome == ScanOutcome::Adapted {
-        // The user already has most of the original; a replacement cannot apply.
-        note.outcome = ScanOutcome::Clean;
-        note.detail = "the service's replacement came after the body had streamed; the original was delivered".into();
-    }
-    let blocks = note.outcome.blocks();
-    let why = note.threat.clone().unwrap_or_else(|| note.detail.clone());
-    let _ = late.set(note);
-    if blocks {
-        let _ = tx.send(Err(Box::new(Stopped(why)))).await;
-        return;
-    }
-    for frame in tail.frames {
-        if tx.send(Ok(frame)).await.is_err() {
-            return;
-        }
-    }
 }

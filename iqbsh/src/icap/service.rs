@@ -71,13 +71,10 @@ impl Service {
         }
     }
 
-    /// What a failure of `method` does: as configured, else RESPMOD blocks (fails
-    /// closed) and REQMOD passes.
-    pub(crate) fn on_failure(&self, method: Method) -> OnFailure {
-        self.on_failure.unwrap_or(match method {
-            Method::Respmod => OnFailure::Block,
-            Method::Reqmod => OnFailure::Pass,
-        })
+    /// What a failure does: as configured, else it blocks (fails closed), for
+    /// uploads (REQMOD) as for downloads (RESPMOD).
+    pub(crate) fn on_failure(&self) -> OnFailure {
+        self.on_failure.unwrap_or(OnFailure::Block)
     }
 
     /// Counts a finished exchange.

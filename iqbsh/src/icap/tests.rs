@@ -173,7 +173,7 @@ fn config_sizes_types_and_problems() {
     assert!(cfg.problems().is_empty(), "{:?}", cfg.problems());
     assert_eq!(cfg.scan_limit, Size(8 << 20));
     assert_eq!(cfg.limit_for("video/mp4"), (0, OverLimit::Pass));
-    assert_eq!(cfg.limit_for("application/zip; x=y"), (8 << 20, OverLimit::Stream));
+    assert_eq!(cfg.limit_for("application/zip; x=y"), (8 << 20, OverLimit::Hold));
     assert_eq!(cfg.services["dlp"].parts().expect("url"), ("dlp.example".into(), 1344, "/reqmod".into()));
     assert_eq!(cfg.services["av"].timeout, std::time::Duration::from_secs(5));
     assert!(type_matches("*", "anything/at-all"));
@@ -266,7 +266,9 @@ async fn a_204_after_the_preview_delivers_the_whole_body_and_options_set_the_poo
     use http_body_util::BodyExt;
     let (addr, seen) = scripted_server().await;
     let text = format!("[services.s]\nurl = \"icap://{addr}/scan\"\nmax_connections = 8\n");
-    let config: IcapConfig = toml::from_str(&text).expect("config");
+    let mut config: IcapConfig = toml::from_str(&text).expect("config");
+    let dir = tempfile::tempdir().expect("tempdir");
+    config.hold.dir = dir.path().join("hold");
     let (_stop, stop) = tokio::sync::watch::channel(false);
     let icap = super::Icap::start(&config, &stop).await.expect("starts");
     let service = std::sync::Arc::clone(&icap.services[0]);
@@ -284,6 +286,7 @@ async fn a_204_after_the_preview_delivers_the_whole_body_and_options_set_the_poo
         req_head: Bytes::from_static(b"GET http://h.test/file.bin HTTP/1.1\r\nHost: h.test\r\n\r\n"),
         res_head: Some(Bytes::from_static(b"HTTP/1.1 200 OK\r\n\r\n")),
         content_type: "application/octet-stream".into(),
+        hold: Default::default(),
     };
     let body = http_body_util::Full::new(Bytes::from_static(b"0123456789abcdef"));
     let super::Scanned::Deliver { body, note, .. } = icap.scan(subject, body).await else { panic!("delivered") };

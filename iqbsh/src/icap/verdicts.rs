@@ -22,6 +22,10 @@ pub struct ScanNote {
     pub threat: Option<String>,
     /// Why, in words (failures, skips).
     pub detail: String,
+    /// Bytes passed on to the receiver before the verdict (a body scanned while it
+    /// streams, `over_limit = "stream"`, or piece by piece): the transfer was only
+    /// partly scanned when they went. 0 when nothing went before the verdict.
+    pub passed: u64,
 }
 
 /// What came of a scan.
@@ -95,6 +99,7 @@ pub(crate) fn judge(method: Method, verdicts: &[Judged<'_>]) -> Judgement {
         service: service.to_owned(),
         threat,
         detail,
+        passed: 0,
     };
     let Some((i, (name, _, verdict))) = worst else {
         return Judgement { adapted: None, note: note(ScanOutcome::Skipped, "-", None, "no service".into()) };

@@ -41,7 +41,13 @@
 //! name to it. A hello that carries it is never spliced; it is bumped, and
 //! each request is then decided on the name whose certificate was verified.
 //!
-//! Must not: splice anything it cannot name and categorise.
+//! A name the organisation's policy denies (the SNI, or the `CONNECT` host
+//! when it differs) is refused before any origin is contacted (`denied`):
+//! the client gets the block page over TLS completed under a leaf naming the
+//! host alone (`http::denied`), and the origin sees no connection.
+//!
+//! Must not: splice anything it cannot name and categorise; contact an
+//! origin for a name the policy denies.
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
@@ -140,10 +146,30 @@ pub(crate) async fn run<S: ClientStream>(conn: Arc<Conn>, mut stream: S, target:
     let categorized = conn.categorize(&*conn.rules(), &name);
     record.categories.clone_from(&categorized.categories);
     if may_splice(&target, &hello, &categorized, &conn.shared.settings) {
-        splice(conn, record, stream, hello, port).await;
-    } else {
-        crate::tls::bump::run(conn, record, stream, hello, port).await;
+        return splice(conn, record, stream, hello, port).await;
     }
+    // Decided on the names the client gave before any origin is contacted.
+    let mut names = vec![name.as_str()];
+    if let Target::Connect { host, .. } = &target
+        && !host.trim_end_matches('.').eq_ignore_ascii_case(&name)
+    {
+        names.push(host);
+    }
+    if let Some((categories, denial)) = denied_names(&conn, &names, port) {
+        record.categories = categories;
+        return crate::http::denied::serve(conn, record, stream, hello, denial).await;
+    }
+    crate::tls::bump::run(conn, record, stream, hello, port).await;
+}
+
+/// The policy's refusal of a tunnel to `names` (the first that is denied), if any.
+fn denied_names(conn: &Conn, names: &[&str], port: u16) -> Option<(Vec<String>, Denial)> {
+    let rules = conn.rules();
+    names.iter().find_map(|name| {
+        let categorized = conn.categorize(&*rules, name);
+        let decision = rules.decide(conn.bin(), name, &tunnel_url(name, port), &categorized.categories);
+        (!decision.allow).then(|| (categorized.categories, Denial::new(DenyKind::Policy, decision.reason)))
+    })
 }
 
 /// A host as it goes before `:port` (IPv6 literals in brackets).

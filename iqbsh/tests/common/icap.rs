@@ -199,6 +199,12 @@ impl Scanner {
         format!("icap://{}/avscan", self.addr)
     }
 
+    /// Stops clamd (c-icap stays up and answers with errors).
+    pub fn stop_clamd(&mut self) {
+        let _ = self.clamd.kill();
+        let _ = self.clamd.wait();
+    }
+
     /// Stops c-icap (the service goes down; clamd stays).
     pub fn stop_c_icap(&mut self) {
         if let Some(mut child) = self.c_icap.take() {

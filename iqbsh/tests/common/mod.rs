@@ -6,5 +6,6 @@
 pub mod curl;
 pub mod icap;
 pub mod origin;
+pub mod shaped;
 pub mod tunnel;
 pub mod world;

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
@@ -26,6 +26,8 @@ use rustls::sign::CertifiedKey;
 use time::{Duration, OffsetDateTime};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+
+use super::shaped::{TestBody, full};
 
 pub const TEST_CA_NAME: &str = "IQBSH Test Origin CA";
 
@@ -100,7 +102,7 @@ pub type Uploads = Arc<Mutex<Vec<usize>>>;
 pub struct TlsOrigin {
     pub addr: SocketAddr,
     pub seen: Seen,
-    /// Connections accepted so far.
+    /// TCP connections accepted so far.
     pub connections: Arc<AtomicUsize>,
     pub uploads: Uploads,
 }
@@ -141,23 +143,26 @@ fn bulk(path: &str) -> Option<Bytes> {
 }
 
 /// Answers a `POST` with the length of its body, recorded in `uploads`.
-async fn upload(req: Request<Incoming>, uploads: Uploads) -> Response<Full<Bytes>> {
+async fn upload(req: Request<Incoming>, uploads: Uploads) -> Response<TestBody> {
     let n = req.into_body().collect().await.map(|b| b.to_bytes().len()).unwrap_or(0);
     uploads.lock().expect("uploads").push(n);
-    Response::new(Full::new(Bytes::from(format!("received {n}\n"))))
+    Response::new(full(Bytes::from(format!("received {n}\n"))))
 }
 
-fn answer(host: String, req: &Request<Incoming>, seen: &Seen) -> Response<Full<Bytes>> {
+fn answer(host: String, req: &Request<Incoming>, seen: &Seen) -> Response<TestBody> {
     let proto = format!("{:?}", req.version());
+    if let Some(response) = super::shaped::respond(req.uri().path(), req.uri().query()) {
+        return response;
+    }
     if let Some(body) = bulk(req.uri().path()) {
-        let mut response = Response::new(Full::new(body));
+        let mut response = Response::new(full(body));
         let kind = hyper::header::HeaderValue::from_static("application/octet-stream");
         response.headers_mut().insert("content-type", kind);
         return response;
     }
     seen.lock().expect("seen").push((host.clone(), proto.clone()));
     let body = Bytes::from(format!("origin={host} proto={proto} path={}\n", req.uri().path()));
-    let mut response = Response::new(Full::new(body));
+    let mut response = Response::new(full(body));
     if req.uri().path() == "/close" && req.version() == hyper::Version::HTTP_11 {
         response.headers_mut().insert("connection", hyper::header::HeaderValue::from_static("close"));
     }
@@ -165,14 +170,14 @@ fn answer(host: String, req: &Request<Incoming>, seen: &Seen) -> Response<Full<B
 }
 
 /// Answers a WebSocket handshake with 101 and echoes the upgraded stream.
-fn echo(req: &mut Request<Incoming>) -> Response<Full<Bytes>> {
+fn echo(req: &mut Request<Incoming>) -> Response<TestBody> {
     let upgrade = hyper::upgrade::on(req);
     tokio::spawn(async move {
         let Ok(upgraded) = upgrade.await else { return };
         let (mut read, mut write) = tokio::io::split(TokioIo::new(upgraded));
         let _ = tokio::io::copy(&mut read, &mut write).await;
     });
-    let mut response = Response::new(Full::new(Bytes::new()));
+    let mut response = Response::new(full(Bytes::new()));
     *response.status_mut() = hyper::StatusCode::SWITCHING_PROTOCOLS;
     for (name, value) in [("connection", "upgrade"), ("upgrade", "websocket"), ("sec-websocket-accept", "test")] {
         response.headers_mut().insert(name, hyper::header::HeaderValue::from_static(value));
@@ -199,9 +204,12 @@ pub async fn tls_origin(ca: &TestCa) -> TlsOrigin {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind origin");
     let (addr, seen, uploads) = (listener.local_addr().expect("addr"), Seen::default(), Uploads::default());
     let (seen2, uploads2) = (Arc::clone(&seen), Arc::clone(&uploads));
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&connections);
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let _ = tcp.set_nodelay(true);
+            counter.fetch_add(1, Ordering::Relaxed);
             let (acceptor, seen, uploads) = (acceptor.clone(), Arc::clone(&seen2), Arc::clone(&uploads2));
             tokio::spawn(async move {
                 let Ok(tls) = acceptor.accept(tcp).await else { return };
@@ -222,7 +230,7 @@ pub async fn tls_origin(ca: &TestCa) -> TlsOrigin {
             });
         }
     });
-    TlsOrigin { addr, seen, connections: Arc::new(AtomicUsize::new(0)), uploads }
+    TlsOrigin { addr, seen, connections, uploads }
 }
 
 /// Starts a plain HTTP/1.1 origin on loopback.

@@ -151,6 +151,7 @@ pub fn config(w: &Paths, origin: &TlsOrigin, plain: &TlsOrigin, edit: impl FnOnc
     cfg.dns.hosts.insert("selfsigned.test".into(), vec![loopback]);
     cfg.access_log.squid = Some(w.squid_log.clone());
     cfg.access_log.json = Some(w.json_log.clone());
+    cfg.icap.hold.dir = w.json_log.with_file_name("scan-hold");
     edit(&mut cfg);
     // Redirected plain HTTP goes to the plain origin, as port 80 would in production.
     if let Some(t) = cfg.transparent.as_mut() {

@@ -84,6 +84,10 @@ pub async fn start(
     if relay_config.spool_dir.is_relative() {
         relay_config.spool_dir = data_dir.join(&relay_config.spool_dir);
     }
+    // DKIM keys live under the data directory unless placed elsewhere.
+    if relay_config.auth.keys_dir.is_relative() {
+        relay_config.auth.keys_dir = data_dir.join(&relay_config.auth.keys_dir);
+    }
     let relay =
         epbsh::relay::start(relay_config, registry.clone(), guard).await.context("cannot start the mail relay")?;
     let (watch, keeper) = match watched {

@@ -79,7 +79,7 @@ pub async fn observe(State(s): State<AppState>, caller: Caller, body: axum::body
             e.column()
         ))
     })?;
-    let own = own_addresses(&s);
+    let own = own_addresses(&s).await;
     let now = store::now_ms();
     let (mut batch, mut refused) = (Vec::with_capacity(reports.len()), Vec::new());
     for report in reports {
@@ -100,13 +100,15 @@ pub async fn observe(State(s): State<AppState>, caller: Caller, body: axum::body
     Ok(Json(body).into_response())
 }
 
-/// The addresses this node's gateways listen on (never a user's source).
-fn own_addresses(s: &AppState) -> Vec<std::net::IpAddr> {
-    let mut own = Vec::new();
-    if let Some(p) = &s.proxy {
-        own.push(p.explicit_addr().ip());
-        own.extend(p.transparent_addr().map(|a| a.ip()));
-    }
+/// This node's own addresses (never a user's source): its gateways' listeners, the
+/// proxy's configured own addresses and every address of the host's interfaces.
+async fn own_addresses(s: &AppState) -> Vec<std::net::IpAddr> {
+    let mut own = match &s.proxy {
+        Some(p) => p.own_addresses(),
+        None => {
+            tokio::task::spawn_blocking(iqbsh::interface_addresses).await.ok().and_then(Result::ok).unwrap_or_default()
+        }
+    };
     if let Some(m) = &s.mail {
         own.push(m.relay.local_addr().ip());
     }

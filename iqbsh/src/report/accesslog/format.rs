@@ -6,7 +6,9 @@
 //! fields as `key=value` tokens: `ref=`, `action=`, `category=`, `reason="..."`,
 //! when an origin certificate was refused `cert_error="..."`, and per content
 //! scan `respmod=` / `reqmod=` with the outcome and service (`threat:av`),
-//! `threat="..."` and `scan_detail="..."`, and `sni=` when a `CONNECT`
+//! `threat="..."`, `scan_detail="..."` and, for a transfer only partly scanned
+//! when bytes of it went on, `scan_partial=N` (the bytes passed before the
+//! verdict), and `sni=` when a `CONNECT`
 //! tunnel's server name differs from its host. Tools that read Squid logs by
 //! position see the usual ten fields first. JSON: one object per line with
 //! every field of the record.
@@ -128,6 +130,9 @@ pub fn squid_line(r: &Record) -> String {
         if !scan.detail.is_empty() {
             let _ = write!(line, " scan_detail={}", quoted(&scan.detail));
         }
+        if scan.passed > 0 {
+            let _ = write!(line, " scan_partial={}", scan.passed);
+        }
     }
     let _ = write!(line, " reason={}", quoted(&r.reason));
     line
@@ -166,6 +171,7 @@ pub fn json_line(r: &Record) -> String {
             "service": s.service,
             "threat": s.threat,
             "detail": s.detail,
+            "passed_before_verdict": s.passed,
         })).collect::<Vec<_>>(),
     })
     .to_string()
