@@ -746,3 +746,58 @@ fn signed_documents_are_verified_against_the_trust_anchors_and_their_signer_reco
     assert!(refused.contains("does not chain to a configured trust anchor"), "{refused}");
     assert_eq!(show(&env, "2026-03-02", &id)["attachments"].as_array().unwrap().len(), 5);
 }
+
+/// Where rules 15 and 15-2 ask for the organisation's signature and trust anchors are
+/// set, a yearly list is filed only with the application signed for the applicant's own
+/// BIN: unsigned, or signed for another organisation's BIN, it is refused saying so and
+/// nothing is recorded; signed by the applicant, it is filed with the signed
+/// application attached under its signer.
+#[test]
+fn with_trust_anchors_a_yearly_list_is_filed_only_signed_for_the_applicants_own_bin() {
+    let sink = SmtpSink::start(&[]);
+    let mut env = env_with_smtp(sink.port);
+    let cast = env.cast();
+    let own = signed_document(&env, "own", &["rsa:2048"], &cast.a, &[]);
+    let other = signed_document(&env, "other", &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"], &cast.b, &[]);
+    std::fs::copy(env.path("anchor.pem"), env.path("trusted.pem")).unwrap();
+    env.configure(&format!(
+        "[notices]\nsmtp_url = \"smtp://127.0.0.1:{}\"\nfrom = \"Desk <desk@gateway.example>\"\n\
+         [desk]\ntrust_anchors = \"{}\"\n",
+        sink.port,
+        env.path("trusted.pem").display()
+    ));
+    let applicant = format!("org:{}", cast.a);
+    let lists = |signed: Option<&std::path::Path>| {
+        let mut args = vec!["file", "yearly-lists", "--applicant", &applicant, "--contact", "it@a.example", "--json"];
+        args.extend(["--set", "categories=news", "--set", "networks=192.0.2.0/24"]);
+        if let Some(path) = signed {
+            args.extend(["--signed", path.to_str().unwrap()]);
+        }
+        args.into_iter().map(str::to_string).collect::<Vec<_>>()
+    };
+
+    let unsigned = lists(None);
+    let refused = fails(&env, "2026-03-02", &strs(&unsigned));
+    assert!(refused.contains("IQBSH rules 15 and 15-2") && refused.contains(".p7s"), "{refused}");
+    let for_b = lists(Some(&other));
+    let refused = fails(&env, "2026-03-02", &strs(&for_b));
+    assert!(
+        refused.contains(&format!("signed for BIN {}", cast.b)) && refused.contains(&applicant),
+        "another organisation's signature is refused, naming both: {refused}"
+    );
+    let listed: Value = serde_json::from_str(&ok(&env, "2026-03-02", &["list", "--json"])).unwrap();
+    assert_eq!(listed.as_array().map(Vec::len), Some(0), "nothing is recorded: {listed}");
+
+    let signed = lists(Some(&own));
+    let view: Value = serde_json::from_str(&ok(&env, "2026-03-02", &strs(&signed))).expect("JSON");
+    let id = view["id"].as_i64().expect("filed").to_string();
+    let attachments = show(&env, "2026-03-02", &id)["attachments"].as_array().unwrap().clone();
+    assert_eq!(attachments.len(), 1, "the signed application is kept: {attachments:?}");
+    assert_eq!(attachments[0]["name"], "own.p7s");
+    assert_eq!(attachments[0]["signer_bin"], cast.a.as_str());
+    assert!(attachments[0]["signer"].as_str().unwrap().contains("Signer own"), "{attachments:?}");
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
