@@ -164,7 +164,10 @@ fn every_kind_is_filed_and_answered_and_its_contacts_are_told() {
         assert!(answered["request"]["reported_late"].is_null(), "{kind}");
         let subject = format!("request:{id}");
         let audit = env.ok(&["audit", "--subject", &subject, "--json"]);
-        assert_eq!(serde_json::from_str::<Value>(&audit).unwrap().as_array().unwrap().len(), 1 + answers.len());
+        // Issuing technical conditions also attaches their PDF, audited on its own.
+        let documents = usize::from(kind == "operator-link");
+        let entries = serde_json::from_str::<Value>(&audit).unwrap().as_array().unwrap().len();
+        assert_eq!(entries, 1 + answers.len() + documents, "{kind}: {audit}");
     }
     // Plus the duty team's alert of the incident, at once.
     eventually("every transition is e-mailed", || sink.messages().len() == sent + 1);
@@ -246,7 +249,7 @@ fn technical_conditions_lapse_unless_extended_ten_days_ahead() {
     let kept = file(&env, "2026-01-05", "operator-link", "operator:alpha", &fields);
     let lapsing = file(&env, "2026-01-05", "operator-link", "operator:alpha", &fields);
     for id in [&kept, &lapsing] {
-        ok(&env, "2026-01-10", &["conditions", id, "--number", &format!("TC-{id}")]);
+        ok(&env, "2026-01-10", &["conditions", id, "--number", &format!("TC-{id}"), "--connection-point", "port 1"]);
     }
     // Valid through 11 March: an extension must come by 1 March.
     ok(&env, "2026-03-01", &["extend", &kept]);
@@ -334,7 +337,7 @@ fn the_api_files_lists_and_moves_requests_and_operators_see_only_their_own() {
     assert!(server.get("/api/v1/requests?overdue=true", &duty).json().as_array().unwrap().is_empty());
 
     let actions = format!("/api/v1/requests/{id}/actions");
-    let conditions = r#"{"action": "conditions", "number": "TC-9", "details": "port 1"}"#;
+    let conditions = r#"{"action": "conditions", "number": "TC-9", "connection_point": "port 1"}"#;
     assert_eq!(post(&actions, &alpha, conditions).status, 403, "the duty team issues conditions");
     let issued = post(&actions, &duty, conditions);
     assert_eq!((issued.status, issued.json()["holder"].as_str()), (200, Some("applicant")), "{}", issued.body);
@@ -355,7 +358,10 @@ fn the_api_files_lists_and_moves_requests_and_operators_see_only_their_own() {
     assert_eq!(wrong.status, 422, "{}", wrong.body);
     let shown = server.get(&format!("/api/v1/requests/{id}"), &alpha).json();
     assert_eq!(shown["timeline"].as_array().unwrap().len(), 3);
-    assert_eq!(shown["attachments"][0]["name"], "letter.pdf");
+    let names: Vec<&str> =
+        shown["attachments"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 2, "the conditions' PDF and the letter: {names:?}");
+    assert!(names[0].starts_with("technical-conditions-TC-9-") && names[1] == "letter.pdf", "{names:?}");
     let doc = server.call("GET", "/api/v1/openapi.json", None, None).json();
     assert!(doc["paths"]["/api/v1/requests/{id}/actions"]["post"].is_object());
     eventually("the transitions are e-mailed", || sink.messages().len() == 4);
@@ -384,7 +390,8 @@ fn a_mail_system_connected_from_the_desk_has_its_mail_accepted_by_the_relay() {
     let body = format!(
         r#"{{"kind": "mail-connection", "applicant": "org:{}", "contacts": ["postmaster@desk-b.gov.kz"],
         "fields": {{"system": "desk-b", "domains": ["desk-b.gov.kz"], "servers": ["127.0.0.3"],
-        "deliver_to": "127.0.0.1:{}"}}}}"#,
+        "deliver_to": "127.0.0.1:{}", "specialists": [{{"name": "B. Postmaster", "email": "postmaster@desk-b.gov.kz",
+        "work_phone": "+7 7172 000000", "mobile": "+7 701 0000000"}}]}}}}"#,
         cast.b, owner.port
     );
     let file = env.write("mail.json", &body);
@@ -478,7 +485,7 @@ fn the_console_lists_requests_overdue_first_and_takes_transitions_with_csrf() {
     let act = format!("/requests/{late}/act");
     let forged = duty.post_raw(&act, &[("verb", "conditions"), ("number", "TC-5")]);
     assert_eq!(forged.status, 403, "a form without its token is refused");
-    let done = duty.post(&act, &[("verb", "conditions"), ("number", "TC-5"), ("text", "port 2")]);
+    let done = duty.post(&act, &[("verb", "conditions"), ("number", "TC-5"), ("connection_point", "port 2")]);
     assert_eq!(done.status, 303, "{}", done.body);
     let detail = duty.get(&format!("/requests/{late}"));
     assert!(detail.body.contains("TC-5") && detail.body.contains("the applicant"), "{}", detail.body);
