@@ -50,33 +50,31 @@ fn a_connected_site_that_is_defaced_is_put_back_with_an_incident_and_an_email() 
     let cast = env.cast();
 
     // The organisation applies; the duty team connects the application at the desk.
-    let credentials = serde_json::json!({
-        "access": format!("sftp://{SITE_ADDR}{}", lab.root.display()),
-        "login": lab.user,
-        "secret": lab.password,
-    });
-    let filed = env.ok(&[
-        "request",
-        "file",
-        "defacement",
-        "--applicant",
-        &format!("org:{}", cast.b),
-        "--contact",
-        "webmaster@site.example.kz",
-        "--set",
-        &format!("site={DOMAIN}"),
-        "--set",
-        &format!("addresses={SITE_ADDR}"),
-        "--set",
-        "responsible=B. Webmaster",
-        "--set",
-        "phone=+7 7172 000000",
-        "--set",
-        &format!("pages=https://{DOMAIN}/"),
-        "--set",
-        &format!("credentials={credentials}"),
-        "--json",
-    ]);
+    let access = format!("access=sftp://{SITE_ADDR}{}", lab.root.display());
+    let (login, password) = (format!("login={}", lab.user), format!("password={}", lab.password));
+    let (site, addresses, pages) =
+        (format!("site={DOMAIN}"), format!("addresses={SITE_ADDR}"), format!("pages=https://{DOMAIN}/"));
+    let mut args = vec!["request", "file", "defacement", "--json", "--contact", "webmaster@site.example.kz"];
+    let applicant = format!("org:{}", cast.b);
+    args.extend(["--applicant", &applicant]);
+    let fields = [
+        site.as_str(),
+        &addresses,
+        &pages,
+        &access,
+        &login,
+        &password,
+        "operator=alpha",
+        "web_server=nginx 1.24.0",
+        "dbms=none",
+        "cms=none",
+        "specialists.0.name=B. Webmaster",
+        "specialists.0.email=webmaster@site.example.kz",
+        "specialists.0.work_phone=+7 7172 000000",
+        "specialists.0.mobile=+7 701 0000000",
+    ];
+    fields.iter().for_each(|f| args.extend(["--set", f]));
+    let filed = env.ok(&args);
     let id = serde_json::from_str::<Value>(&filed).expect("JSON")["id"].as_i64().expect("an id").to_string();
     env.ok(&["request", "connect", &id]);
     let site = show(&env);

@@ -59,8 +59,21 @@ type Answers = Vec<Vec<&'static str>>;
 /// Every kind, filed by the cast's operators and organisations A and B.
 fn kinds(a: &str, b: &str) -> Vec<Case> {
     let s = |items: &[&str]| items.iter().map(|i| i.to_string()).collect::<Vec<_>>();
-    let credentials =
-        r#"credentials={"access": "sftp://192.0.2.80/var/www", "login": "restore", "secret": "never-shown-1"}"#;
+    let site = [
+        "operator=alpha",
+        "web_server=nginx 1.24.0",
+        "dbms=PostgreSQL 15",
+        "cms=none",
+        "specialists.0.name=A. Admin",
+        "specialists.0.email=admin@a.example.kz",
+        "specialists.0.work_phone=+7 7172 000000",
+        "specialists.0.mobile=+7 701 0000000",
+    ];
+    let with_site = |items: &[&str]| {
+        let mut all = s(items);
+        all.extend(s(&site));
+        all
+    };
     vec![
         (
             "operator-link",
@@ -72,7 +85,7 @@ fn kinds(a: &str, b: &str) -> Vec<Case> {
                 "backup_gbps=1",
                 "planned=2026-06-01",
             ]),
-            vec![vec!["conditions", "--number", "TC-2026-1", "--details", "port 3, LC/UPC"]],
+            vec![vec!["conditions", "--number", "TC-2026-1", "--connection-point", "port 3, LC/UPC"]],
         ),
         (
             "yearly-lists",
@@ -81,22 +94,17 @@ fn kinds(a: &str, b: &str) -> Vec<Case> {
             vec![vec!["apply"]],
         ),
         ("risky-service", format!("org:{a}"), s(&["category=vpn", "purpose=remote staff"]), vec![vec!["apply"]]),
-        (
-            "waf",
-            format!("org:{a}"),
-            s(&["site=a.example.kz", "addresses=192.0.2.80", "responsible=A. Admin", "phone=+7 7172 000000"]),
-            vec![vec!["connect"]],
-        ),
+        ("waf", format!("org:{a}"), with_site(&["site=a.example.kz", "addresses=192.0.2.80"]), vec![vec!["connect"]]),
         (
             "defacement",
             format!("org:{a}"),
-            s(&[
+            with_site(&[
                 "site=a.example.kz",
                 "addresses=192.0.2.80",
-                "responsible=A. Admin",
-                "phone=+7 7172 000000",
                 "pages=https://a.example.kz/",
-                credentials,
+                "access=sftp://192.0.2.80/var/www",
+                "login=restore",
+                "password=never-shown-1",
             ]),
             vec![vec!["connect"]],
         ),
@@ -115,7 +123,11 @@ fn kinds(a: &str, b: &str) -> Vec<Case> {
         (
             "mail-connection",
             format!("org:{b}"),
-            s(&["system=b-mail", "domains=b.example.kz", "servers=192.0.2.25"]),
+            {
+                let mut mail = s(&["system=b-mail", "domains=b.example.kz", "servers=192.0.2.25"]);
+                mail.extend(s(&site[4..]));
+                mail
+            },
             vec![vec!["check"], vec!["connect"]],
         ),
     ]
@@ -152,7 +164,10 @@ fn every_kind_is_filed_and_answered_and_its_contacts_are_told() {
         assert!(answered["request"]["reported_late"].is_null(), "{kind}");
         let subject = format!("request:{id}");
         let audit = env.ok(&["audit", "--subject", &subject, "--json"]);
-        assert_eq!(serde_json::from_str::<Value>(&audit).unwrap().as_array().unwrap().len(), 1 + answers.len());
+        // Issuing technical conditions also attaches their PDF, audited on its own.
+        let documents = usize::from(kind == "operator-link");
+        let entries = serde_json::from_str::<Value>(&audit).unwrap().as_array().unwrap().len();
+        assert_eq!(entries, 1 + answers.len() + documents, "{kind}: {audit}");
     }
     // Plus the duty team's alert of the incident, at once.
     eventually("every transition is e-mailed", || sink.messages().len() == sent + 1);
@@ -190,29 +205,36 @@ fn a_refusal_refuses_an_early_refiling_with_the_date_and_accepts_a_later_one() {
     let sink = SmtpSink::start(&[]);
     let env = env_with_smtp(sink.port);
     let cast = env.cast();
+    let mut waits = 0;
     for (kind, applicant, fields, _) in kinds(&cast.a, &cast.b) {
         if kind == "resource-change" || kind == "incident" {
             continue;
         }
         let id = file(&env, "2026-03-02", kind, &applicant, &fields);
         let out = ok(&env, "2026-03-03", &["refuse", &id, "--reason", "incomplete: no signed letter"]);
-        assert!(out.contains("resubmit_from 2026-04-03"), "{kind}: {out}");
         let shown = show(&env, "2026-03-10", &id);
-        assert_eq!(shown["request"]["resubmit_from"], "2026-04-03", "{kind}");
         assert_eq!(shown["request"]["reason"], "incomplete: no signed letter");
-
         let mut args = vec!["file", kind, "--applicant", &applicant, "--contact", "x@applicant.example"];
         fields.iter().for_each(|f| args.extend(["--set", f.as_str()]));
+        if !matches!(kind, "waf" | "defacement" | "mail-connection") {
+            assert!(!out.contains("resubmit_from") && shown["request"]["resubmit_from"].is_null(), "{kind}: {out}");
+            ok(&env, "2026-03-04", &args);
+            continue;
+        }
+        waits += 1;
+        assert!(out.contains("resubmit_from 2026-04-03"), "{kind}: {out}");
+        assert_eq!(shown["request"]["resubmit_from"], "2026-04-03", "{kind}");
         let early = fails(&env, "2026-04-02", &args);
-        assert!(early.contains("refused on 2026-03-03; a new one is accepted from 2026-04-03"), "{early}");
+        assert!(early.contains("was refused on 2026-03-03; a new one for"), "{early}");
+        assert!(early.contains("is accepted from 2026-04-03"), "{early}");
         ok(&env, "2026-04-03", &args);
     }
     let early = env.ok(&["audit", "--json", "--limit", "200"]);
     let refused_early = serde_json::from_str::<Value>(&early).unwrap();
     let count = refused_early.as_array().unwrap().iter().filter(|c| c["action"] == "request.refused-early").count();
-    assert_eq!(count, 6, "every early refiling is in the audit trail");
+    assert_eq!((count, waits), (3, 3), "every early refiling is in the audit trail");
     eventually("refusals are e-mailed", || {
-        sink.readable().iter().filter(|m| m.contains("is accepted from 2026-04-03")).count() == 6
+        sink.readable().iter().filter(|m| m.contains("is accepted from 2026-04-03")).count() == 3
     });
 }
 
@@ -227,7 +249,7 @@ fn technical_conditions_lapse_unless_extended_ten_days_ahead() {
     let kept = file(&env, "2026-01-05", "operator-link", "operator:alpha", &fields);
     let lapsing = file(&env, "2026-01-05", "operator-link", "operator:alpha", &fields);
     for id in [&kept, &lapsing] {
-        ok(&env, "2026-01-10", &["conditions", id, "--number", &format!("TC-{id}")]);
+        ok(&env, "2026-01-10", &["conditions", id, "--number", &format!("TC-{id}"), "--connection-point", "port 1"]);
     }
     // Valid through 11 March: an extension must come by 1 March.
     ok(&env, "2026-03-01", &["extend", &kept]);
@@ -315,7 +337,7 @@ fn the_api_files_lists_and_moves_requests_and_operators_see_only_their_own() {
     assert!(server.get("/api/v1/requests?overdue=true", &duty).json().as_array().unwrap().is_empty());
 
     let actions = format!("/api/v1/requests/{id}/actions");
-    let conditions = r#"{"action": "conditions", "number": "TC-9", "details": "port 1"}"#;
+    let conditions = r#"{"action": "conditions", "number": "TC-9", "connection_point": "port 1"}"#;
     assert_eq!(post(&actions, &alpha, conditions).status, 403, "the duty team issues conditions");
     let issued = post(&actions, &duty, conditions);
     assert_eq!((issued.status, issued.json()["holder"].as_str()), (200, Some("applicant")), "{}", issued.body);
@@ -336,7 +358,10 @@ fn the_api_files_lists_and_moves_requests_and_operators_see_only_their_own() {
     assert_eq!(wrong.status, 422, "{}", wrong.body);
     let shown = server.get(&format!("/api/v1/requests/{id}"), &alpha).json();
     assert_eq!(shown["timeline"].as_array().unwrap().len(), 3);
-    assert_eq!(shown["attachments"][0]["name"], "letter.pdf");
+    let names: Vec<&str> =
+        shown["attachments"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 2, "the conditions' PDF and the letter: {names:?}");
+    assert!(names[0].starts_with("technical-conditions-TC-9-") && names[1] == "letter.pdf", "{names:?}");
     let doc = server.call("GET", "/api/v1/openapi.json", None, None).json();
     assert!(doc["paths"]["/api/v1/requests/{id}/actions"]["post"].is_object());
     eventually("the transitions are e-mailed", || sink.messages().len() == 4);
@@ -365,7 +390,8 @@ fn a_mail_system_connected_from_the_desk_has_its_mail_accepted_by_the_relay() {
     let body = format!(
         r#"{{"kind": "mail-connection", "applicant": "org:{}", "contacts": ["postmaster@desk-b.gov.kz"],
         "fields": {{"system": "desk-b", "domains": ["desk-b.gov.kz"], "servers": ["127.0.0.3"],
-        "deliver_to": "127.0.0.1:{}"}}}}"#,
+        "deliver_to": "127.0.0.1:{}", "specialists": [{{"name": "B. Postmaster", "email": "postmaster@desk-b.gov.kz",
+        "work_phone": "+7 7172 000000", "mobile": "+7 701 0000000"}}]}}}}"#,
         cast.b, owner.port
     );
     let file = env.write("mail.json", &body);
@@ -459,7 +485,7 @@ fn the_console_lists_requests_overdue_first_and_takes_transitions_with_csrf() {
     let act = format!("/requests/{late}/act");
     let forged = duty.post_raw(&act, &[("verb", "conditions"), ("number", "TC-5")]);
     assert_eq!(forged.status, 403, "a form without its token is refused");
-    let done = duty.post(&act, &[("verb", "conditions"), ("number", "TC-5"), ("text", "port 2")]);
+    let done = duty.post(&act, &[("verb", "conditions"), ("number", "TC-5"), ("connection_point", "port 2")]);
     assert_eq!(done.status, 303, "{}", done.body);
     let detail = duty.get(&format!("/requests/{late}"));
     assert!(detail.body.contains("TC-5") && detail.body.contains("the applicant"), "{}", detail.body);
@@ -726,4 +752,59 @@ fn signed_documents_are_verified_against_the_trust_anchors_and_their_signer_reco
     let refused = env.fails(&["request", "attach", &id, stranger.to_str().unwrap()]);
     assert!(refused.contains("does not chain to a configured trust anchor"), "{refused}");
     assert_eq!(show(&env, "2026-03-02", &id)["attachments"].as_array().unwrap().len(), 5);
+}
+
+/// Where rules 15 and 15-2 ask for the organisation's signature and trust anchors are
+/// set, a yearly list is filed only with the application signed for the applicant's own
+/// BIN: unsigned, or signed for another organisation's BIN, it is refused saying so and
+/// nothing is recorded; signed by the applicant, it is filed with the signed
+/// application attached under its signer.
+#[test]
+fn with_trust_anchors_a_yearly_list_is_filed_only_signed_for_the_applicants_own_bin() {
+    let sink = SmtpSink::start(&[]);
+    let mut env = env_with_smtp(sink.port);
+    let cast = env.cast();
+    let own = signed_document(&env, "own", &["rsa:2048"], &cast.a, &[]);
+    let other = signed_document(&env, "other", &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"], &cast.b, &[]);
+    std::fs::copy(env.path("anchor.pem"), env.path("trusted.pem")).unwrap();
+    env.configure(&format!(
+        "[notices]\nsmtp_url = \"smtp://127.0.0.1:{}\"\nfrom = \"Desk <desk@gateway.example>\"\n\
+         [desk]\ntrust_anchors = \"{}\"\n",
+        sink.port,
+        env.path("trusted.pem").display()
+    ));
+    let applicant = format!("org:{}", cast.a);
+    let lists = |signed: Option<&std::path::Path>| {
+        let mut args = vec!["file", "yearly-lists", "--applicant", &applicant, "--contact", "it@a.example", "--json"];
+        args.extend(["--set", "categories=news", "--set", "networks=192.0.2.0/24"]);
+        if let Some(path) = signed {
+            args.extend(["--signed", path.to_str().unwrap()]);
+        }
+        args.into_iter().map(str::to_string).collect::<Vec<_>>()
+    };
+
+    let unsigned = lists(None);
+    let refused = fails(&env, "2026-03-02", &strs(&unsigned));
+    assert!(refused.contains("IQBSH rules 15 and 15-2") && refused.contains(".p7s"), "{refused}");
+    let for_b = lists(Some(&other));
+    let refused = fails(&env, "2026-03-02", &strs(&for_b));
+    assert!(
+        refused.contains(&format!("signed for BIN {}", cast.b)) && refused.contains(&applicant),
+        "another organisation's signature is refused, naming both: {refused}"
+    );
+    let listed: Value = serde_json::from_str(&ok(&env, "2026-03-02", &["list", "--json"])).unwrap();
+    assert_eq!(listed.as_array().map(Vec::len), Some(0), "nothing is recorded: {listed}");
+
+    let signed = lists(Some(&own));
+    let view: Value = serde_json::from_str(&ok(&env, "2026-03-02", &strs(&signed))).expect("JSON");
+    let id = view["id"].as_i64().expect("filed").to_string();
+    let attachments = show(&env, "2026-03-02", &id)["attachments"].as_array().unwrap().clone();
+    assert_eq!(attachments.len(), 1, "the signed application is kept: {attachments:?}");
+    assert_eq!(attachments[0]["name"], "own.p7s");
+    assert_eq!(attachments[0]["signer_bin"], cast.a.as_str());
+    assert!(attachments[0]["signer"].as_str().unwrap().contains("Signer own"), "{attachments:?}");
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
 }

@@ -179,13 +179,14 @@ fn an_organisations_staff_see_only_the_desk_in_the_console() {
     let kinds = org.get("/requests/new");
     assert!(kinds.body.contains("kind=yearly-lists") && !kinds.body.contains("kind=operator-link"), "{}", kinds.body);
     let form = org.get("/requests/new?kind=waf");
-    assert!(form.body.contains("name=\"f.credentials.secret\"") && form.body.contains("type=\"password\""));
+    assert!(form.body.contains("name=\"f.private_key\"") && form.body.contains("name=\"f.specialists.0.email\""));
+    assert!(form.body.contains("3.7. ") && form.body.contains("3.9. "), "the appendix's item numbers");
     let wrong = org.post(
         "/requests/new",
         &[("kind", "waf"), ("contacts", "it@a.example"), ("f.site", "min.example.kz"), ("f.addresses", "not-an-ip")],
     );
     assert_eq!(wrong.status, 422, "{}", wrong.body);
-    for field in ["addresses", "responsible", "phone", "credentials"] {
+    for field in ["addresses", "operator", "web_server", "dbms", "cms", "specialists"] {
         assert!(wrong.body.contains(field), "the problem with {field} is named: {}", wrong.body);
     }
     assert!(wrong.body.contains("value=\"min.example.kz\""), "what was typed is kept");
@@ -196,17 +197,20 @@ fn an_organisations_staff_see_only_the_desk_in_the_console() {
             ("contacts", "it@a.example"),
             ("f.site", "min.example.kz"),
             ("f.addresses", "192.0.2.80, 192.0.2.81"),
-            ("f.responsible", "A. Admin"),
-            ("f.phone", "+7 7172 000000"),
-            ("f.credentials.access", "https://min.example.kz/admin"),
-            ("f.credentials.login", "waf"),
-            ("f.credentials.secret", "s3cret-never-shown"),
+            ("f.operator", "alpha"),
+            ("f.web_server", "nginx 1.24.0"),
+            ("f.dbms", "PostgreSQL 15"),
+            ("f.cms", "WordPress 6.4"),
+            ("f.specialists.0.name", "A. Admin"),
+            ("f.specialists.0.email", "admin@min.example.kz"),
+            ("f.specialists.0.work_phone", "+7 7172 000000"),
+            ("f.specialists.0.mobile", "+7 701 0000000"),
         ],
     );
     assert_eq!(filed.status, 303, "{}", filed.body);
     let page = filed.header("location").expect("to the new application");
     let waf = org.get(&page);
-    assert!(waf.body.contains("min.example.kz") && !waf.body.contains("s3cret-never-shown"), "{}", waf.body);
+    assert!(waf.body.contains("min.example.kz") && waf.body.contains("admin@min.example.kz"), "{}", waf.body);
     let forged = org.post_raw("/requests/new", &[("kind", "waf"), ("contacts", "it@a.example")]);
     assert_eq!(forged.status, 403, "a form without its token is refused");
 
@@ -260,4 +264,74 @@ fn desk_e_mails_wait_in_the_outbox_while_smtp_is_down_and_are_sent_once() {
     std::thread::sleep(std::time::Duration::from_secs(3));
     assert_eq!(sink.messages().len(), 1, "sent once, not again on the next passes");
     assert!(sink.readable()[0].contains(&format!("Request {id} (")), "{:?}", sink.readable());
+}
+
+/// Bad input in the console's filing form is shown in the person's language, each
+/// problem beside its field and listed above the form with the field's label: Russian
+/// for one organisation's staff, Kazakh for another's, never the English text.
+#[test]
+fn bad_input_in_the_console_form_is_shown_in_russian_and_kazakh_beside_its_field() {
+    let sink = SmtpSink::start(&[]);
+    let env = env_with_smtp(sink.port, "");
+    let cast = env.cast();
+    for (name, bin, lang) in [("ministry-ru", &cast.a, "ru"), ("akimat-kk", &cast.b, "kk")] {
+        let args = ["user", "add", name, "--organisation", bin.as_str(), "--lang", lang];
+        env.with_stdin(&args, &format!("{name} password one\n"));
+    }
+    let server = env.up();
+    let bad = [
+        ("kind", "waf"),
+        ("contacts", "it@org.example"),
+        ("f.site", "min.example.kz"),
+        ("f.addresses", "not-an-ip"),
+        ("f.operator", "alpha"),
+        ("f.dbms", "none"),
+        ("f.cms", "none"),
+        ("f.specialists.0.name", "А. Админ"),
+        ("f.specialists.0.email", "nope"),
+        ("f.specialists.0.work_phone", "+7 7172 000000"),
+        ("f.specialists.0.mobile", "+7 701 0000000"),
+    ];
+    // (person, the label of `addresses`, what is wrong with each field, English never shown)
+    let cases = [
+        (
+            "ministry-ru",
+            "IP-адреса веб-ресурса",
+            [
+                ("addresses", "«not-an-ip» не IP-адрес"),
+                ("web_server", "не заполнено"),
+                ("specialists.0.email", "«nope» не адрес электронной почты"),
+            ],
+        ),
+        (
+            "akimat-kk",
+            "Веб-ресурстың IP-мекенжайлары",
+            [
+                ("addresses", "«not-an-ip» IP-мекенжай емес"),
+                ("web_server", "толтырылмаған"),
+                ("specialists.0.email", "«nope» электрондық пошта мекенжайы емес"),
+            ],
+        ),
+    ];
+    for (name, label, problems) in cases {
+        let mut person = Browser::new(&env, &server, name);
+        assert_eq!(person.login(name, &format!("{name} password one")).status, 303);
+        assert_eq!(person.get("/requests/new?kind=waf").status, 200);
+        let answer = person.post("/requests/new", &bad);
+        assert_eq!(answer.status, 422, "{}", answer.body);
+        let body = &answer.body;
+        for (field, why) in problems {
+            let beside = format!("<span class=\"problem\" data-field=\"{field}\">{why}</span>");
+            assert!(body.contains(&beside), "{name}: {field} says '{why}' beside it: {body}");
+        }
+        let listed = body.split("id=\"problems\"").nth(1).expect("the problems listed above the form");
+        let listed = listed.split("</ul>").next().unwrap();
+        assert!(listed.contains(label) && listed.contains("«not-an-ip»"), "{name}: {listed}");
+        for english in ["is not an IP address", "missing: fill it in", "is not an e-mail address"] {
+            assert!(!body.contains(english), "{name}: no English ('{english}'): {body}");
+        }
+        assert!(body.contains("value=\"min.example.kz\"") && body.contains("value=\"А. Админ\""), "typed text kept");
+    }
+    let none: Value = serde_json::from_str(&env.ok(&["request", "list", "--json"])).unwrap();
+    assert_eq!(none.as_array().map(Vec::len), Some(0), "nothing is filed: {none}");
 }

@@ -20,6 +20,7 @@ mod fingerprint;
 mod fsutil;
 mod leaf;
 mod names;
+pub mod pair;
 mod pem;
 mod root;
 mod serial;

@@ -2,8 +2,9 @@
 //! the request desk: the content, the signer's certificate and its chain to one of the
 //! configured trust anchors, the signed attributes' message digest and the signature
 //! (RSA PKCS#1 v1.5 and ECDSA P-256/P-384, SHA-256/384/512, through aws-lc-rs). The
-//! signer's subject and BIN (the `BIN` + 12 digits Kazakhstan's certificates carry in
-//! the subject) are returned. A detached signature is verified against the content it
+//! signer's subject and BIN are returned: the BIN only from the subject's
+//! organizational unit (`OU=BIN` + 12 digits, as Kazakhstan's national authority issues
+//! an organisation's certificates), never from a name anyone may choose, such as the CN. A detached signature is verified against the content it
 //! is given. DER only: a BER document with indefinite lengths is refused, as is GOST
 //! (no well-kept Rust implementation to verify it with).
 //!
@@ -218,7 +219,7 @@ fn check_signer(info: Tlv<'_>, content: &[u8], certs: &[&[u8]], anchors: &[Vec<u
         .map_err(|_| SignedError::Invalid("the signature does not match the signer's key".into()))?;
     chain(&cert, certs, anchors, at)?;
     let subject = cert.subject().to_string();
-    Ok(Signer { bin: bin_in(&subject), subject })
+    Ok(Signer { bin: bin_of(&cert), subject })
 }
 
 fn digest_of(alg: Tlv<'_>) -> Result<&'static digest::Algorithm> {
@@ -308,12 +309,16 @@ fn parse(raw: &[u8]) -> Option<X509Certificate<'_>> {
     X509Certificate::from_der(raw).ok().map(|(_, c)| c)
 }
 
-/// `BIN` followed by 12 digits in a certificate subject.
-fn bin_in(subject: &str) -> Option<String> {
-    subject.match_indices("BIN").find_map(|(i, _)| {
-        let digits: String = subject[i + 3..].chars().take(12).collect();
-        (digits.len() == 12 && digits.chars().all(|c| c.is_ascii_digit())).then_some(digits)
-    })
+/// The BIN a certificate's subject names: an organizational unit that is exactly `BIN`
+/// and 12 digits.
+fn bin_of(cert: &X509Certificate<'_>) -> Option<String> {
+    cert.subject().iter_organizational_unit().filter_map(|ou| ou.as_str().ok()).find_map(bin_in)
+}
+
+/// The 12 digits of `BIN` + 12 digits, and nothing else.
+fn bin_in(unit: &str) -> Option<String> {
+    let digits = unit.trim().strip_prefix("BIN")?;
+    (digits.len() == 12 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.to_string())
 }
 
 #[cfg(test)]
@@ -322,8 +327,10 @@ mod tests {
 
     #[test]
     fn the_bin_is_read_from_the_subject_and_ber_is_refused() {
-        assert_eq!(bin_in("CN=Signer, OU=BIN980140000023, O=Akimat").as_deref(), Some("980140000023"));
-        assert_eq!(bin_in("CN=BIN12, O=x"), None);
+        assert_eq!(bin_in("BIN980140000023").as_deref(), Some("980140000023"));
+        assert_eq!(bin_in("BIN12"), None);
+        assert_eq!(bin_in("BIN9801400000231"), None, "not 12 digits");
+        assert_eq!(bin_in("Signer BIN980140000023"), None, "only the unit itself");
         assert!(matches!(verify(&[0x30, 0x80, 0, 0], &[], 0), Err(SignedError::Unsupported(_))));
         assert!(matches!(verify(b"%PDF-1.7", &[], 0), Err(SignedError::Format(_))));
         assert_eq!(signed_sha256(b"%PDF-1.7"), None, "no digest read from what is not CMS");

@@ -34,25 +34,27 @@ fn calendar_days(event: Date, n: u32) -> Date {
     event.add_days(i64::from(n))
 }
 
-/// Technical conditions or a refusal for an operator link (IQBSH 7).
+/// Technical conditions or a refusal for an operator link (IQBSH rule 7).
 pub const LINK_ANSWER: Period = Period::WorkingDays(10);
-/// The operator's readiness after technical conditions (IQBSH 8).
+/// The operator's readiness after technical conditions (IQBSH rule 8).
 pub const LINK_READINESS: Period = Period::WorkingDays(7);
-/// Non-conformities removed by the operator (IQBSH 9).
+/// Non-conformities removed by the operator (IQBSH rule 9).
 pub const NON_CONFORMITIES: Period = Period::WorkingDays(5);
-/// An extension must be asked for at least this many days before the conditions expire.
+/// An extension must be asked for at least this many days before the conditions expire
+/// (IQBSH appendix 2, item 2.10).
 pub const EXTEND_AHEAD_DAYS: i64 = 10;
-/// Yearly lists and risky services applied (IQBSH 16), WAF and defacement protection
-/// connected or refused (IQBSH 17, 18).
+/// Yearly lists and risky services applied (IQBSH rules 16 and 15-2), WAF and
+/// defacement protection connected or refused (IQBSH rules 17 and 18).
 pub const APPLY_OR_CONNECT: Period = Period::WorkingDays(10);
-/// A change to a resource reported after it happened (IQBSH 19).
+/// A change to a resource reported after it happened (IQBSH rule 19).
 pub const CHANGE_REPORTED: Period = Period::WorkingDays(5);
-/// A mail system checked and connected or refused (EPBSH 8–10).
+/// A mail system checked and connected or refused (EPBSH rule 10).
 pub const MAIL_ANSWER: Period = Period::WorkingDays(5);
-/// The wait (calendar days) after a refusal before the same applicant may apply again
-/// for the same kind.
+/// The wait (calendar days) after a refusal of a WAF, defacement-protection or
+/// mail-connection application before the same resource may be applied for again
+/// (IQBSH rules 17 and 18, EPBSH rule 10).
 pub const RESUBMIT_WAIT_DAYS: u32 = 30;
-/// How long technical conditions are valid, in calendar days (IQBSH 10).
+/// How long technical conditions are valid, in calendar days (IQBSH appendix 2, item 2.9).
 pub const CONDITIONS_VALID_DAYS: u32 = 60;
 
 /// The first day a new application is accepted after a refusal received on `refused`:

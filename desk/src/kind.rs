@@ -1,7 +1,8 @@
-//! The kinds of applications the regulation sets and who may file each. The six
-//! subjects give eight kinds: yearly lists and risky services are separate applications
-//! (rule 15-2), and so are the web-application firewall and defacement protection (each
-//! with its own appendix of fields).
+//! The kinds of applications the regulation sets and who may file each: yearly lists
+//! (IQBSH rule 15) and risky services (rule 15-2) are separate applications, and so are
+//! the web-application firewall (rule 17, appendix 3) and defacement protection (rule
+//! 18, appendix 4); a mail system's connection (EPBSH rule 10) and its disconnection on
+//! the owner's letter (EPBSH rule 11) are two kinds too.
 
 use std::fmt;
 use std::str::FromStr;
@@ -13,26 +14,30 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
-    /// An operator connects a main and a backup channel (IQBSH 5–11).
+    /// An operator connects a main and a backup channel (IQBSH rules 5–11; the
+    /// technical conditions are appendix 2).
     OperatorLink,
-    /// An organisation's yearly resource categories and network addresses (IQBSH 15, 16).
+    /// An organisation's yearly resource categories and network addresses (IQBSH rules
+    /// 15 and 16).
     YearlyLists,
-    /// One risky service (VPN and the like) for an organisation (IQBSH 15-2).
+    /// One risky service (VPN and the like) for an organisation (IQBSH rule 15-2).
     RiskyService,
-    /// Web-application firewall for a government site (IQBSH 17, appendix 3).
+    /// Web-application firewall for a government site (IQBSH rule 17, appendix 3).
     Waf,
-    /// Defacement protection for a government site (IQBSH 18, appendix 4).
+    /// Defacement protection for a government site (IQBSH rule 18, appendix 4).
     Defacement,
-    /// A change to a resource the organisation reports (IQBSH 19).
+    /// A change to a resource the organisation reports (IQBSH rule 19).
     ResourceChange,
-    /// An incident reported by an operator or an organisation (IQBSH 14).
+    /// An incident reported by an operator or an organisation (IQBSH rule 14).
     Incident,
-    /// A government mail system's connection to the mail gateway (EPBSH 7–11).
+    /// A government mail system's connection to the mail gateway (EPBSH rules 7–10).
     MailConnection,
+    /// The owner's letter asking to disconnect its mail system (EPBSH rule 11).
+    MailDisconnection,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::OperatorLink,
         Kind::YearlyLists,
         Kind::RiskyService,
@@ -41,6 +46,7 @@ impl Kind {
         Kind::ResourceChange,
         Kind::Incident,
         Kind::MailConnection,
+        Kind::MailDisconnection,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -53,6 +59,7 @@ impl Kind {
             Kind::ResourceChange => "resource-change",
             Kind::Incident => "incident",
             Kind::MailConnection => "mail-connection",
+            Kind::MailDisconnection => "mail-disconnection",
         }
     }
 
@@ -67,39 +74,30 @@ impl Kind {
             Kind::ResourceChange => "change to a resource",
             Kind::Incident => "incident",
             Kind::MailConnection => "mail system connection",
+            Kind::MailDisconnection => "mail system disconnection",
         }
     }
 
-    /// The fields an application of this kind has, as forms name them (a credential's
-    /// parts as `credentials.access`, `.login`, `.secret`); lists are comma-separated.
-    pub fn fields(self) -> &'static [&'static str] {
-        const CREDENTIALS: [&str; 3] = ["credentials.access", "credentials.login", "credentials.secret"];
-        match self {
-            Kind::OperatorLink => &["object_name", "object_address", "main_gbps", "backup_gbps", "planned"],
-            Kind::YearlyLists => &["categories", "networks"],
-            Kind::RiskyService => &["category", "purpose"],
+    /// The kind's name for people in `lang`.
+    pub fn name(self, lang: crate::Lang) -> &'static str {
+        let (en, ru, kk) = match self {
+            Kind::OperatorLink => ("operator link connection", "подключение канала оператора", "оператор арнасын қосу"),
+            Kind::YearlyLists => {
+                ("organisation's yearly lists", "ежегодные перечни организации", "ұйымның жылдық тізімдері")
+            }
+            Kind::RiskyService => ("risky service", "рискованный сервис", "қауіпті сервис"),
             Kind::Waf => {
-                const WAF: [&str; 7] =
-                    ["site", "addresses", "responsible", "phone", CREDENTIALS[0], CREDENTIALS[1], CREDENTIALS[2]];
-                &WAF
+                ("web-application firewall", "межсетевой экран веб-приложений", "веб-қосымшалардың желіаралық экраны")
             }
-            Kind::Defacement => {
-                const DEFACEMENT: [&str; 8] = [
-                    "site",
-                    "addresses",
-                    "responsible",
-                    "phone",
-                    "pages",
-                    CREDENTIALS[0],
-                    CREDENTIALS[1],
-                    CREDENTIALS[2],
-                ];
-                &DEFACEMENT
+            Kind::Defacement => ("defacement protection", "защита от дефейса", "дефейстен қорғау"),
+            Kind::ResourceChange => ("change to a resource", "изменение ресурса", "ресурстың өзгеруі"),
+            Kind::Incident => ("incident", "инцидент", "инцидент"),
+            Kind::MailConnection => ("mail system connection", "подключение почтовой системы", "пошта жүйесін қосу"),
+            Kind::MailDisconnection => {
+                ("mail system disconnection", "отключение почтовой системы", "пошта жүйесін ажырату")
             }
-            Kind::ResourceChange => &["resource", "change", "changed_on", "details"],
-            Kind::Incident => &["summary", "observed_on", "addresses", "details"],
-            Kind::MailConnection => &["system", "domains", "servers", "deliver_to"],
-        }
+        };
+        lang.pick(en, ru, kk)
     }
 
     /// Whether an applicant of this sort may file this kind.
@@ -113,9 +111,17 @@ impl Kind {
         }
     }
 
-    /// Whether the duty team may refuse it (and the 30-day wait then applies).
+    /// Whether the duty team may refuse it.
     pub fn may_be_refused(self) -> bool {
         !matches!(self, Kind::ResourceChange | Kind::Incident)
+    }
+
+    /// Whether a refusal holds its resource back for 30 calendar days: only where the
+    /// regulation says so, the WAF (IQBSH rule 17), defacement protection (rule 18) and
+    /// mail connection (EPBSH rule 10). A refused link, yearly list or risky service may
+    /// be filed again the next day with its fault corrected.
+    pub fn waits_after_refusal(self) -> bool {
+        matches!(self, Kind::Waf | Kind::Defacement | Kind::MailConnection)
     }
 }
 
@@ -128,7 +134,7 @@ impl fmt::Display for Kind {
 /// An unknown kind name.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown kind '{0}': use one of operator-link, yearly-lists, risky-service, waf, defacement, resource-change, incident, mail-connection"
+    "unknown kind '{0}': use one of operator-link, yearly-lists, risky-service, waf, defacement, resource-change, incident, mail-connection, mail-disconnection"
 )]
 pub struct UnknownKind(pub String);
 
@@ -187,16 +193,17 @@ impl From<Applicant> for String {
 #[cfg(test)]
 mod tests {
     use super::Kind;
-    use crate::Fields;
+    use crate::{Fields, form};
 
     /// Every field an empty application is refused for is one the forms offer.
     #[test]
     fn the_forms_offer_every_required_field() {
         let day = "2026-03-02".parse().unwrap();
         for kind in Kind::ALL {
-            let problems = Fields::parse(kind, &serde_json::json!({}), day).expect_err("an empty application");
+            let problems = Fields::parse(kind, &serde_json::json!({}), day, &crate::fields::NoRegistry)
+                .expect_err("an empty application");
             for p in &problems.0 {
-                let offered = kind.fields().iter().any(|f| *f == p.field || f.starts_with(&format!("{}.", p.field)));
+                let offered = form::fields(kind).iter().any(|f| f.key == p.field);
                 assert!(offered, "{kind}: '{}' is not offered", p.field);
             }
         }

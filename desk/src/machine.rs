@@ -7,7 +7,9 @@ use policies::calendar::{Calendar, Date};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{self, Period};
-use crate::{Applicant, Fields, Kind, Problems};
+use crate::conditions::Items;
+use crate::fields::{Registry, plausible_email};
+use crate::{Applicant, Fields, Kind, Problems, Why};
 
 /// Where an application stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -80,14 +82,15 @@ pub enum Holder {
     Applicant,
 }
 
-/// Technical conditions issued for an operator link.
+/// Technical conditions issued for an operator link (IQBSH appendix 2).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Conditions {
     pub number: String,
-    /// Connection point, interface technology, the independent paths, patch cords.
-    pub details: String,
+    /// Items 2.3–2.8.
+    #[serde(flatten)]
+    pub items: Items,
     pub issued: Date,
-    /// The last day they are valid.
+    /// The last day they are valid (2.9).
     pub expires: Date,
 }
 
@@ -96,9 +99,11 @@ pub struct Conditions {
 #[serde(rename_all = "kebab-case", tag = "action")]
 pub enum Action {
     Check,
+    /// Technical conditions, items 2.3–2.8 (those left out are the regulation's text).
     Conditions {
         number: String,
-        details: String,
+        #[serde(flatten)]
+        items: Items,
     },
     Ready,
     NonConformities {
@@ -144,7 +149,7 @@ impl Action {
     /// The words given with it (reason, note, conditions), for the timeline.
     pub fn note(&self) -> Option<String> {
         match self {
-            Action::Conditions { number, details } => Some(format!("conditions {number}: {details}")),
+            Action::Conditions { number, items } => Some(format!("conditions {number}: {}", items.connection_point)),
             Action::Disconnect { reason, at: Some(at) } => Some(format!("{reason} (agreed for {at})")),
             Action::NonConformities { reason: t }
             | Action::Close { note: t }
@@ -195,27 +200,45 @@ pub struct Application {
 }
 
 impl Application {
-    /// A new application received on `received`; every problem is named.
+    /// A new application of `kind` received on `received` from `value` (its fields as
+    /// JSON): the fields, the applicant and the contacts are checked together, and every
+    /// problem is named at once.
+    pub fn receive(
+        applicant: Applicant,
+        contacts: Vec<String>,
+        (kind, value): (Kind, &serde_json::Value),
+        received: Date,
+        registry: &dyn Registry,
+    ) -> Result<Self, Problems> {
+        let fields = Fields::parse(kind, value, received, registry);
+        let mut problems = check_filer(&applicant, &contacts, kind);
+        if let (Ok(Fields::MailDisconnection { system, .. }), Applicant::Organisation(bin)) = (&fields, &applicant)
+            && let Some(owner) = registry.mail_system_owner(system).filter(|owner| owner != bin.as_str())
+        {
+            problems.push("system", Why::NotOwner(format!("{system} ({owner})")));
+        }
+        match fields {
+            Ok(fields) if problems.is_empty() => Ok(Application::new(applicant, contacts, fields, received)),
+            Ok(_) => Err(problems),
+            Err(mut first) => {
+                first.0.extend(problems.0);
+                Err(first)
+            }
+        }
+    }
+
+    /// A new application of fields already read, received on `received`.
     pub fn file(applicant: Applicant, contacts: Vec<String>, fields: Fields, received: Date) -> Result<Self, Problems> {
-        let mut problems = Problems::default();
-        if !fields.kind().accepts(&applicant) {
-            problems.push("applicant", format!("{applicant} may not file a {} application", fields.kind()));
-        }
-        if contacts.is_empty() {
-            problems.push("contacts", "name at least one e-mail address to send the answers to");
-        }
-        if contacts.len() > MAX_CONTACTS {
-            problems.push("contacts", format!("{} addresses; name at most {MAX_CONTACTS}", contacts.len()));
-        }
-        for c in contacts.iter().take(MAX_CONTACTS + 1).filter(|c| !plausible_email(c)) {
-            let shown: String = c.chars().take(80).collect();
-            problems.push("contacts", format!("'{}' is not an e-mail address", shown.escape_debug()));
-        }
+        let problems = check_filer(&applicant, &contacts, fields.kind());
         if !problems.is_empty() {
             return Err(problems);
         }
+        Ok(Application::new(applicant, contacts, fields, received))
+    }
+
+    fn new(applicant: Applicant, contacts: Vec<String>, fields: Fields, received: Date) -> Self {
         let (state, since) = (State::Filed, received);
-        Ok(Application {
+        Application {
             applicant,
             contacts,
             fields,
@@ -225,7 +248,7 @@ impl Application {
             conditions: None,
             valid_through: None,
             reason: None,
-        })
+        }
     }
 
     pub fn kind(&self) -> Kind {
@@ -235,6 +258,10 @@ impl Application {
     /// Who holds it and when the current step is due, under `calendar`.
     pub fn step(&self, calendar: &Calendar) -> Step {
         let (holder, period, from) = match (self.kind(), self.state) {
+            // EPBSH rule 11: disconnected on the day agreed in the letter.
+            (Kind::MailDisconnection, State::Filed) if self.agreed_day().is_some() => {
+                return Step { holder: Some(Holder::Duty), due: self.agreed_day() };
+            }
             (kind, State::Filed) => (Some(Holder::Duty), answer_period(kind), self.received),
             (_, State::Checked) => (Some(Holder::Duty), Some(clock::MAIL_ANSWER), self.received),
             (_, State::Conditions) => (Some(Holder::Applicant), Some(clock::LINK_READINESS), self.since),
@@ -243,6 +270,14 @@ impl Application {
             _ => (None, None, self.since),
         };
         Step { holder, due: period.map(|p| p.ends(from, calendar)) }
+    }
+
+    /// The day a disconnection letter agreed, if it names one.
+    fn agreed_day(&self) -> Option<Date> {
+        match &self.fields {
+            Fields::MailDisconnection { on, .. } => *on,
+            _ => None,
+        }
     }
 
     /// A change to a resource reported after the 5 working days the regulation allows
@@ -258,9 +293,10 @@ impl Application {
         self.step(calendar).due.is_some_and(|due| due < today)
     }
 
-    /// For a refused application, the first day the applicant may apply again.
+    /// For a refused application of a kind that waits (IQBSH rules 17, 18, EPBSH rule
+    /// 10), the first day its resource may be applied for again.
     pub fn resubmit_from(&self) -> Option<Date> {
-        (self.state == State::Refused).then(|| clock::resubmit_from(self.since))
+        (self.state == State::Refused && self.kind().waits_after_refusal()).then(|| clock::resubmit_from(self.since))
     }
 
     /// Whether an applied list or service lapses within `days` of `today` (and has not
@@ -280,7 +316,7 @@ impl Application {
         let text = String::new;
         let samples = [
             Action::Check,
-            Action::Conditions { number: text(), details: text() },
+            Action::Conditions { number: text(), items: Items::default() },
             Action::Ready,
             Action::NonConformities { reason: text() },
             Action::Extend,
@@ -317,13 +353,16 @@ impl Application {
 
     fn apply_effects(&mut self, action: &Action, today: Date) -> Result<(), Refusal> {
         match action {
-            Action::Conditions { number, details } => {
+            Action::Conditions { number, items } => {
                 if number.trim().is_empty() {
                     return Err(Refusal::Missing("technical conditions need their number".into()));
                 }
+                if items.connection_point.trim().is_empty() {
+                    return Err(Refusal::Missing("technical conditions need their connection point (2.3)".into()));
+                }
                 let expires = clock::conditions_expire(today);
-                let (number, details) = (number.trim().to_string(), details.trim().to_string());
-                self.conditions = Some(Conditions { number, details, issued: today, expires });
+                let items = items.trimmed();
+                self.conditions = Some(Conditions { number: number.trim().to_string(), items, issued: today, expires });
             }
             Action::Extend => {
                 let c = self.conditions.as_mut().ok_or(Refusal::Missing("no technical conditions".into()))?;
@@ -332,7 +371,9 @@ impl Application {
                 }
                 c.expires = clock::conditions_expire(c.expires);
             }
-            Action::Apply => self.valid_through = Some(policies::policy::valid_through(today)),
+            Action::Apply if matches!(self.kind(), Kind::YearlyLists | Kind::RiskyService) => {
+                self.valid_through = Some(policies::policy::valid_through(today))
+            }
             Action::NonConformities { reason: t }
             | Action::Close { note: t }
             | Action::Refuse { reason: t }
@@ -355,6 +396,8 @@ fn answer_period(kind: Kind) -> Option<Period> {
         Kind::ResourceChange => None,
         Kind::Incident => Some(Period::SameDay),
         Kind::MailConnection => Some(clock::MAIL_ANSWER),
+        // EPBSH rule 11: with no day agreed in the letter, as a connection is answered.
+        Kind::MailDisconnection => Some(clock::MAIL_ANSWER),
     }
 }
 
@@ -375,6 +418,7 @@ fn next(kind: Kind, state: State, action: &Action) -> Option<State> {
         (K::OperatorLink, s, Action::Extend) if s.conditions_run() => s,
         (K::OperatorLink, s, Action::Lapse) if s.conditions_run() => S::Lapsed,
         (K::YearlyLists | K::RiskyService, S::Filed, Action::Apply) => S::Applied,
+        (K::MailDisconnection, S::Filed, Action::Apply) => S::Disconnected,
         (K::Waf | K::Defacement, S::Filed, Action::Connect) => S::Connected,
         (K::ResourceChange | K::Incident, S::Filed, Action::Close { .. }) => S::Closed,
         _ => return None,
@@ -385,34 +429,23 @@ fn next(kind: Kind, state: State, action: &Action) -> Option<State> {
 /// The most addresses an application's answers are e-mailed to.
 pub const MAX_CONTACTS: usize = 10;
 
-/// A light check of an e-mail address: at most 254 bytes, one '@', something on each
-/// side, a dot after it.
-fn plausible_email(text: &str) -> bool {
-    if text.len() > 254 {
-        return false;
+/// The problems of who files and who is told: an applicant of the kind's sort, and
+/// 1–[`MAX_CONTACTS`] plausible e-mail addresses.
+fn check_filer(applicant: &Applicant, contacts: &[String], kind: Kind) -> Problems {
+    let mut problems = Problems::default();
+    if !kind.accepts(applicant) {
+        problems.push("applicant", Why::MayNotFile { applicant: applicant.to_string(), kind: kind.to_string() });
     }
-    let Some((local, domain)) = text.rsplit_once('@') else { return false };
-    valid_local_part(local) && valid_domain(domain)
-}
-
-/// A dot-atom local part (RFC 5322): ASCII letters, digits and `!#$%&'*+-/=?^_`{|}~`,
-/// dots only between them, at most 64 bytes.
-fn valid_local_part(local: &str) -> bool {
-    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c);
-    !local.is_empty() && local.len() <= 64 && local.split('.').all(|atom| !atom.is_empty() && atom.chars().all(atext))
-}
-
-/// A host name of two labels or more: letters (of any script), digits and inner
-/// hyphens, each label at most 63 bytes.
-fn valid_domain(domain: &str) -> bool {
-    let label = |l: &str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-            && l.chars().all(|c| c.is_alphanumeric() || c == '-')
-    };
-    domain.len() <= 253 && domain.split('.').count() >= 2 && domain.split('.').all(label)
+    if contacts.is_empty() {
+        problems.push("contacts", Why::NoContacts);
+    }
+    if contacts.len() > MAX_CONTACTS {
+        problems.push("contacts", Why::TooManyContacts { count: contacts.len(), max: MAX_CONTACTS });
+    }
+    for c in contacts.iter().take(MAX_CONTACTS + 1).filter(|c| !plausible_email(c)) {
+        problems.push("contacts", Why::NotEmail(c.clone()));
+    }
+    problems
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use policies::policy::{Grant, GrantTarget, OrgPolicy};
 
 use policies::calendar::Date;
 
-use crate::{Action, Applicant, Application, Fields, Kind, Problem, Problems, State};
+use crate::{Action, Applicant, Application, Fields, Kind, Problem, Problems, State, Why};
 
 /// The policies the applied applications (number, application) make, one per
 /// organisation that has any.
@@ -59,7 +59,7 @@ pub fn from_policy(org: &OrgPolicy, networks: &[String], contacts: &[String]) ->
     let applicant = match org.bin.parse() {
         Ok(bin) => Applicant::Organisation(bin),
         Err(e) => {
-            problems.push("bin", e.to_string());
+            problems.push("bin", Why::Bin(e.to_string()));
             return Err(problems);
         }
     };
@@ -73,13 +73,7 @@ pub fn from_policy(org: &OrgPolicy, networks: &[String], contacts: &[String]) ->
                 let fields = serde_json::json!({ "category": c.to_string(), "purpose": purpose });
                 wanted.push((Kind::RiskyService, fields, grant.granted, Some(grant.granted)));
             }
-            GrantTarget::Domain(d) => problems.push(
-                "grant",
-                format!(
-                    "the grant of domain {d} ({}) has no application kind: grant its category instead",
-                    grant.request
-                ),
-            ),
+            GrantTarget::Domain(d) => problems.push("grant", Why::DomainGrant(format!("{d} ({})", grant.request))),
         }
     }
     let mut made = Vec::new();
@@ -100,12 +94,12 @@ fn one(
     received: Date,
     applied: Option<Date>,
 ) -> Result<Application, Problems> {
-    let fields = Fields::parse(kind, fields, received)?;
+    let fields = Fields::parse(kind, fields, received, &crate::fields::NoRegistry)?;
     let mut a = Application::file(applicant.clone(), contacts.to_vec(), fields, received)?;
     if let Some(day) = applied {
         a.act(&Action::Apply, day).map_err(|r| {
             let mut p = Problems::default();
-            p.push("state", r.to_string());
+            p.push("state", Why::Refused(r.to_string()));
             p
         })?;
     }
@@ -121,7 +115,7 @@ mod tests {
     fn applied(kind: Kind, fields: serde_json::Value, day: &str) -> Application {
         let day = day.parse().unwrap();
         let bin = policies::Bin::with_check_digit("98014000001").unwrap();
-        let fields = Fields::parse(kind, &fields, day).unwrap();
+        let fields = Fields::parse(kind, &fields, day, &crate::fields::NoRegistry).unwrap();
         let mut a = Application::file(Applicant::Organisation(bin), vec!["a@b.example".into()], fields, day).unwrap();
         a.act(&Action::Apply, day).unwrap();
         a

@@ -38,10 +38,13 @@ pub struct Reason {
 #[derive(Subcommand, Debug)]
 pub enum RequestCmd {
     /// File an application of KIND: operator-link, yearly-lists, risky-service, waf,
-    /// defacement, resource-change, incident or mail-connection.
+    /// defacement, resource-change, incident, mail-connection or mail-disconnection.
     ///
     /// Fields come from --fields FILE (a JSON object) and --set KEY=VALUE (repeat;
-    /// lists as comma-separated values). Every problem is reported at once.
+    /// lists as comma-separated values; KEY=@FILE reads the value from a file, e.g.
+    /// certificate=@site.pem; a specialist's parts as specialists.0.name,
+    /// specialists.0.email, specialists.0.work_phone, specialists.0.mobile). Every
+    /// problem is reported at once, each with its field.
     File {
         kind: String,
         /// operator:NAME or org:BIN.
@@ -54,6 +57,11 @@ pub enum RequestCmd {
         fields: Option<PathBuf>,
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
+        /// The application signed with the organisation's digital signature (CMS, e.g.
+        /// .p7s, content attached); required for yearly-lists and risky-service when
+        /// `[desk] trust_anchors` is set, and its signer's BIN must be the applicant's.
+        #[arg(long, value_name = "FILE")]
+        signed: Option<PathBuf>,
         #[command(flatten)]
         json: JsonFlag,
     },
@@ -87,14 +95,15 @@ pub enum RequestCmd {
     },
     /// Mail connection: eligibility and technical possibility checked.
     Check { id: i64 },
-    /// Operator link: issue technical conditions (valid 60 calendar days).
+    /// Operator link: issue technical conditions item by item (IQBSH appendix 2; valid
+    /// 60 calendar days). Items left out are the regulation's text. The operator is
+    /// e-mailed them as a PDF in Russian and Kazakh, also attached to the application.
     Conditions {
         id: i64,
         #[arg(long)]
         number: String,
-        /// Connection point, interface technology, paths, patch cords.
-        #[arg(long, default_value = "")]
-        details: String,
+        #[command(flatten)]
+        items: ConditionItems,
     },
     /// Operator link: the operator reports readiness.
     Ready { id: i64 },
@@ -110,7 +119,9 @@ pub enum RequestCmd {
     /// Connect (operator link, WAF, defacement protection, mail system: a mail system
     /// is created in the registry).
     Connect { id: i64 },
-    /// Apply yearly lists or a risky service (valid one calendar year).
+    /// Apply yearly lists or a risky service (valid one calendar year), or a mail
+    /// system's disconnection letter (the system is disconnected in the registry, now
+    /// or from the agreed day).
     Apply { id: i64 },
     /// Close a reported change or incident.
     Close {
@@ -118,7 +129,9 @@ pub enum RequestCmd {
         #[arg(long)]
         note: String,
     },
-    /// Refuse, with reasons (the applicant may apply again after 30 calendar days).
+    /// Refuse, with reasons (a WAF, defacement or mail connection may be applied for
+    /// again for the same site or mail domain after 30 calendar days; the other kinds at
+    /// once).
     Refuse {
         id: i64,
         #[command(flatten)]
@@ -151,6 +164,29 @@ pub enum RequestCmd {
     },
 }
 
+/// The items of technical conditions (IQBSH appendix 2, 2.3–2.8).
+#[derive(Args, Debug)]
+pub struct ConditionItems {
+    /// 2.3: where the channels are connected (rack, shelf, ports).
+    #[arg(long)]
+    pub connection_point: String,
+    /// 2.4 (default "10G, full-duplex, SM").
+    #[arg(long)]
+    pub interface: Option<String>,
+    /// 2.5 (default: main and backup over independent physical channels).
+    #[arg(long)]
+    pub channels: Option<String>,
+    /// 2.6 (default: SC-LC patch cords between the optical shelves in corrugated pipe).
+    #[arg(long)]
+    pub patch_cords: Option<String>,
+    /// 2.7 (default: patch cords labelled with their owner).
+    #[arg(long)]
+    pub labelling: Option<String>,
+    /// 2.8 (default: works agreed with the duty team beforehand).
+    #[arg(long)]
+    pub works: Option<String>,
+}
+
 pub async fn run(config: &Config, store: Store, args: RequestArgs) -> anyhow::Result<ExitCode> {
     let today = today(args.at.as_deref())?;
     let desk = config.desk(store)?;
@@ -159,11 +195,20 @@ pub async fn run(config: &Config, store: Store, args: RequestArgs) -> anyhow::Re
     let records_mail =
         matches!(args.command, RequestCmd::File { .. } | RequestCmd::Sweep) || transition_of(&args.command).is_some();
     match args.command {
-        RequestCmd::File { kind, applicant, contacts, fields, set, json: flag } => {
+        RequestCmd::File { kind, applicant, contacts, fields, set, signed, json: flag } => {
             let kind: Kind = kind.parse()?;
             let applicant: Applicant = applicant.parse().map_err(anyhow::Error::msg)?;
             let fields = fields_of(fields.as_deref(), &set)?;
-            let filing = Filing { kind, applicant, contacts, fields };
+            let signed = match signed {
+                Some(path) => {
+                    let content = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+                    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    let content_type = input::guess_type(&name).to_string();
+                    Some((name, content_type, content))
+                }
+                None => None,
+            };
+            let filing = Filing { kind, applicant, contacts, fields, signed };
             let record = desk.file(&actor, filing, today).await.map_err(explain)?;
             let view = desk.view(&record, today);
             if flag.json {
@@ -260,9 +305,15 @@ async fn show(desk: &Desk, id: i64, today: Date, as_json: bool) -> anyhow::Resul
     let attachments = desk.store.attachments(id).await?;
     let mail = desk.store.desk_mail(id).await?;
     if as_json {
-        return json(&json!({ "request": view, "timeline": timeline, "attachments": attachments, "mail": mail }));
+        let signatures = if desk.verifies_signatures() { "verified" } else { "not verified" };
+        return json(&json!({ "request": view, "timeline": timeline, "attachments": attachments, "mail": mail,
+            "signatures": signatures }));
     }
     let a = &view.application;
+    let signatures = match desk.verifies_signatures() {
+        true => "verified against [desk] trust_anchors",
+        false => "NOT VERIFIED ([desk] trust_anchors is not set)",
+    };
     println!(
         "request      {} ({})\napplicant    {}\nreceived     {}",
         view.id,
@@ -277,8 +328,13 @@ async fn show(desk: &Desk, id: i64, today: Date, as_json: bool) -> anyhow::Resul
     }
     println!("contacts     {}", a.contacts.join(" "));
     println!("fields       {}", serde_json::to_string(&a.fields)?);
+    if !view.sealed.is_empty() {
+        println!("sealed       {} (never shown)", view.sealed.join(", "));
+    }
+    println!("signatures   {signatures}");
     for at in &attachments {
-        println!("attachment   {} ({}, {} bytes, sha256 {})", at.name, at.content_type, at.size, at.sha256);
+        let signer = at.signer.as_deref().map(|s| format!(", signed by {s}")).unwrap_or_default();
+        println!("attachment   {} ({}, {} bytes, sha256 {}{signer})", at.name, at.content_type, at.size, at.sha256);
     }
     for m in &mail {
         let error = m.last_error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default();
@@ -343,8 +399,16 @@ fn transition_of(cmd: &RequestCmd) -> Option<(i64, Action)> {
     let reason = |r: &Reason| r.reason.clone();
     let pair = match cmd {
         RequestCmd::Check { id } => (*id, Action::Check),
-        RequestCmd::Conditions { id, number, details } => {
-            (*id, Action::Conditions { number: number.clone(), details: details.clone() })
+        RequestCmd::Conditions { id, number, items: i } => {
+            let items = desk::conditions::Items {
+                connection_point: i.connection_point.clone(),
+                interface: i.interface.clone(),
+                channels: i.channels.clone(),
+                patch_cords: i.patch_cords.clone(),
+                labelling: i.labelling.clone(),
+                works: i.works.clone(),
+            };
+            (*id, Action::Conditions { number: number.clone(), items })
         }
         RequestCmd::Ready { id } => (*id, Action::Ready),
         RequestCmd::Nonconform { id, reason: r } => (*id, Action::NonConformities { reason: reason(r) }),
@@ -372,7 +436,13 @@ fn fields_of(file: Option<&std::path::Path>, set: &[String]) -> anyhow::Result<V
     let object = fields.as_object_mut().context("the fields file must hold a JSON object")?;
     for pair in set {
         let (key, value) = pair.split_once('=').with_context(|| format!("--set {pair}: write KEY=VALUE"))?;
-        input::set(object, key, input::typed(value));
+        let value = match value.strip_prefix('@') {
+            Some(path) => serde_json::Value::String(
+                std::fs::read_to_string(path).with_context(|| format!("--set {key}=@{path}: cannot read the file"))?,
+            ),
+            None => input::typed(value),
+        };
+        input::set(object, key, value);
     }
     Ok(fields)
 }

@@ -64,8 +64,8 @@ pub use notices::{
 pub use observe::{IngestReport, MAX_UNKNOWN_PER_OPERATOR, UnknownAddress, UnknownFilter};
 pub use pages::{AuditFilter, Page, PageRequest};
 pub use requests::{
-    Acted, ApplicationRecord, AttachmentInfo, Compose, Filed, MailInfo, OutMail, PendingMail, Sealer, TimelineEntry,
-    Verified, Visible,
+    Acted, ApplicationRecord, AttachmentInfo, Compose, Filed, MailInfo, NewAttachment, OutMail, PendingMail, Sealer,
+    TimelineEntry, Verified, Visible,
 };
 pub use sessions::{Session, SessionLimits};
 pub use snapshot::{Observation, now_ms};

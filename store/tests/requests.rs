@@ -4,7 +4,10 @@
 //! events and sent once, who sees which applications, attachments checked and kept
 //! whole, secrets kept only sealed.
 
-use desk::{Action, Applicant, Application, Fields, Kind, State};
+use std::collections::BTreeMap;
+
+use desk::fields::NoRegistry;
+use desk::{Action, Applicant, Application, Fields, Kind, Resource, Specialist, State};
 use policies::Bin;
 use policies::calendar::Date;
 use serde_json::json;
@@ -29,6 +32,7 @@ fn tell(record: &ApplicationRecord) -> Vec<OutMail> {
         recipients: a.contacts.clone(),
         subject: format!("request {}", record.id),
         body: format!("state {}", a.state),
+        attachments: Vec::new(),
     }]
 }
 
@@ -40,7 +44,7 @@ fn nothing(_: &ApplicationRecord) -> Vec<OutMail> {
 const LIMIT: i64 = 20;
 
 async fn file(store: &Store, app: &Application) -> ApplicationRecord {
-    match store.file_application("t", app, None, &tell, LIMIT).await.unwrap() {
+    match store.file_application("t", app, (&BTreeMap::new(), None), &tell, LIMIT).await.unwrap() {
         Filed::Recorded(record) => record,
         Filed::TooEarly { from, .. } => panic!("refused as early, accepted from {from}"),
         Filed::TooMany { undecided } => panic!("refused with {undecided} undecided"),
@@ -49,7 +53,7 @@ async fn file(store: &Store, app: &Application) -> ApplicationRecord {
 
 fn lists(owner: &Bin, received: &str) -> Application {
     let f = json!({"categories": ["news"], "networks": ["192.0.2.0/24"]});
-    let fields = Fields::parse(Kind::YearlyLists, &f, d(received)).unwrap();
+    let fields = Fields::parse(Kind::YearlyLists, &f, d(received), &NoRegistry).unwrap();
     Application::file(Applicant::Organisation(owner.clone()), vec!["it@min.example".into()], fields, d(received))
         .unwrap()
 }
@@ -59,12 +63,12 @@ async fn a_filed_application_moves_through_audited_transitions() {
     let dir = tempfile::tempdir().unwrap();
     let (store, owner) = store_with_org(&dir).await;
     let filed = file(&store, &lists(&owner, "2026-03-02")).await;
-    assert_eq!((filed.application.state, filed.secret_sealed), (State::Filed, false));
+    assert_eq!((filed.application.state, filed.sealed.len()), (State::Filed, 0));
 
     let refuse = Action::Refuse { reason: "networks unknown".into() };
-    let acted = store.act_on_application("cli:duty", filed.id, &refuse, d("2026-03-05"), &tell).await.unwrap();
+    let acted = store.act_on_application("cli:duty", (filed.id, &refuse, d("2026-03-05")), &tell, None).await.unwrap();
     assert_eq!((acted.from, acted.record.application.state), (State::Filed, State::Refused));
-    let again = store.act_on_application("cli:duty", filed.id, &Action::Apply, d("2026-03-06"), &tell).await;
+    let again = store.act_on_application("cli:duty", (filed.id, &Action::Apply, d("2026-03-06")), &tell, None).await;
     assert!(matches!(&again, Err(StoreError::Conflict(m)) if m.contains("'refused'")), "{again:?}");
 
     let timeline = store.timeline(filed.id).await.unwrap();
@@ -79,39 +83,44 @@ async fn a_filed_application_moves_through_audited_transitions() {
     assert_eq!(events, [("filed", "pending"), ("refused", "pending")], "the refused Apply recorded no e-mail");
 }
 
+fn mail(owner: &Bin, domain: &str, received: &str) -> Application {
+    let f = json!({"system": format!("m-{}", domain.split('.').next().unwrap().to_lowercase()), "domains": domain,
+        "servers": "192.0.2.25", "specialists": [{"name": "A", "email": "a@min.example", "work_phone": "+7 7172 000000",
+        "mobile": "+7 701 0000000"}]});
+    let fields = Fields::parse(Kind::MailConnection, &f, d(received), &NoRegistry).unwrap();
+    Application::file(Applicant::Organisation(owner.clone()), vec!["it@min.example".into()], fields, d(received))
+        .unwrap()
+}
+
 #[tokio::test]
-async fn a_refiling_within_30_days_of_a_refusal_is_refused_inside_its_transaction() {
+async fn a_refiling_for_a_refused_resource_within_30_days_is_refused_inside_its_transaction() {
     let dir = tempfile::tempdir().unwrap();
     let (store, owner) = store_with_org(&dir).await;
-    let filed = file(&store, &lists(&owner, "2026-03-02")).await;
-    let refuse = Action::Refuse { reason: "networks unknown".into() };
-    store.act_on_application("t", filed.id, &refuse, d("2026-03-05"), &nothing).await.unwrap();
+    let filed = file(&store, &mail(&owner, "min.example.kz", "2026-03-02")).await;
+    let refuse = Action::Refuse { reason: "not eligible".into() };
+    store.act_on_application("t", (filed.id, &refuse, d("2026-03-05")), &nothing, None).await.unwrap();
     // Eight filings at once, a day before the wait ends: every one is refused, none recorded.
     let mut tries = tokio::task::JoinSet::new();
     for _ in 0..8 {
-        let (store, early) = (store.clone(), lists(&owner, "2026-04-04"));
-        tries.spawn(async move { store.file_application("t", &early, None, &tell, LIMIT).await });
+        let (store, early) = (store.clone(), mail(&owner, "MIN.example.kz", "2026-04-04"));
+        tries.spawn(async move { store.file_application("t", &early, (&BTreeMap::new(), None), &tell, LIMIT).await });
     }
     for outcome in tries.join_all().await {
         match outcome.unwrap() {
-            Filed::TooEarly { refused, from } => assert_eq!((refused.id, from), (filed.id, d("2026-04-05"))),
+            Filed::TooEarly { refused, resource, from } => {
+                assert_eq!((refused.id, resource.as_str(), from), (filed.id, "min.example.kz", d("2026-04-05")))
+            }
             other => panic!("not refused as early: {}", matches!(other, Filed::Recorded(_))),
         }
     }
     assert_eq!(store.applications(&Visible::All).await.unwrap().len(), 1);
-    let other_kind = {
-        let f = json!({"category": "vpn", "purpose": "remote work"});
-        let fields = Fields::parse(Kind::RiskyService, &f, d("2026-04-04")).unwrap();
-        Application::file(
-            Applicant::Organisation(owner.clone()),
-            vec!["it@min.example".into()],
-            fields,
-            d("2026-04-04"),
-        )
-        .unwrap()
-    };
-    file(&store, &other_kind).await;
-    file(&store, &lists(&owner, "2026-04-05")).await;
+    // Another domain waits for nothing; the same domain is accepted once the wait ends.
+    file(&store, &mail(&owner, "other.example.kz", "2026-03-06")).await;
+    file(&store, &mail(&owner, "min.example.kz", "2026-04-05")).await;
+    // Yearly lists wait for nothing either: filed again the next day.
+    let lists_filed = file(&store, &lists(&owner, "2026-03-02")).await;
+    store.act_on_application("t", (lists_filed.id, &refuse, d("2026-03-05")), &nothing, None).await.unwrap();
+    file(&store, &lists(&owner, "2026-03-06")).await;
 }
 
 #[tokio::test]
@@ -158,7 +167,7 @@ async fn recorded_e_mails_are_claimed_once_retried_and_given_up() {
     assert_eq!((retried.len(), retried[0].attempts), (1, 1));
     store.desk_mail_sent(id, now + 1_000).await.unwrap();
     assert!(store.due_desk_mail(now + 10_000).await.unwrap().is_empty());
-    store.act_on_application("t", filed.id, &Action::Apply, d("2026-03-03"), &tell).await.unwrap();
+    store.act_on_application("t", (filed.id, &Action::Apply, d("2026-03-03")), &tell, None).await.unwrap();
     let second = store.due_desk_mail(now + 10_000).await.unwrap()[0].id;
     store.desk_mail_failed(second, "550 no such user", None).await.unwrap();
     let shown = store.desk_mail(filed.id).await.unwrap();
@@ -171,7 +180,8 @@ async fn unknown_applicants_are_refused_and_attachments_checked() {
     let dir = tempfile::tempdir().unwrap();
     let (store, owner) = store_with_org(&dir).await;
     let stranger = Bin::with_check_digit("99010100001").unwrap();
-    let missing = store.file_application("t", &lists(&stranger, "2026-03-02"), None, &tell, LIMIT).await;
+    let missing =
+        store.file_application("t", &lists(&stranger, "2026-03-02"), (&BTreeMap::new(), None), &tell, LIMIT).await;
     assert!(matches!(missing, Err(StoreError::NotFound { .. })), "{missing:?}");
 
     let filed = file(&store, &lists(&owner, "2026-03-02")).await;
@@ -196,7 +206,7 @@ async fn an_applicants_undecided_applications_are_bounded_inside_the_filing() {
     let mut tries = tokio::task::JoinSet::new();
     for _ in 0..8 {
         let (store, app) = (store.clone(), lists(&owner, "2026-03-03"));
-        tries.spawn(async move { store.file_application("t", &app, None, &tell, 5).await });
+        tries.spawn(async move { store.file_application("t", &app, (&BTreeMap::new(), None), &tell, 5).await });
     }
     let outcomes: Vec<Filed> = tries.join_all().await.into_iter().map(Result::unwrap).collect();
     let recorded = outcomes.iter().filter(|o| matches!(o, Filed::Recorded(_))).count();
@@ -204,10 +214,12 @@ async fn an_applicants_undecided_applications_are_bounded_inside_the_filing() {
     assert_eq!((recorded, too_many), (3, 5));
     assert_eq!(store.applications(&Visible::All).await.unwrap().len(), 5);
     // A decided application makes room for one more; another applicant was never limited.
-    store.act_on_application("t", first.id, &Action::Apply, d("2026-03-04"), &nothing).await.unwrap();
-    let one_more = store.file_application("t", &lists(&owner, "2026-03-05"), None, &nothing, 5).await.unwrap();
+    store.act_on_application("t", (first.id, &Action::Apply, d("2026-03-04")), &nothing, None).await.unwrap();
+    let one_more =
+        store.file_application("t", &lists(&owner, "2026-03-05"), (&BTreeMap::new(), None), &nothing, 5).await.unwrap();
     assert!(matches!(one_more, Filed::Recorded(_)));
-    let full = store.file_application("t", &lists(&owner, "2026-03-05"), None, &nothing, 5).await.unwrap();
+    let full =
+        store.file_application("t", &lists(&owner, "2026-03-05"), (&BTreeMap::new(), None), &nothing, 5).await.unwrap();
     assert!(matches!(full, Filed::TooMany { undecided: 5 }));
     let other = Bin::with_check_digit("99010100001").unwrap();
     store.add_organisation("test", &other, "Ministry of Others", &[]).await.unwrap();
@@ -245,26 +257,40 @@ async fn an_application_holds_a_bounded_number_and_size_of_attachments_even_uplo
 }
 
 #[tokio::test]
-async fn a_secret_is_kept_only_sealed() {
+async fn secrets_are_kept_only_sealed_each_by_its_field() {
     let dir = tempfile::tempdir().unwrap();
     let (store, owner) = store_with_org(&dir).await;
     let sealer = Sealer::open_or_create(&dir.path().join("desk.key")).unwrap();
-    let f = json!({"site": "min.example.kz", "addresses": "192.0.2.80", "responsible": "A. Admin", "phone": "1",
-        "credentials": {"access": "https://min.example.kz/admin", "login": "waf", "secret": "hunter22"}});
-    let mut fields = Fields::parse(Kind::Waf, &f, d("2026-03-02")).unwrap();
-    let secret = fields.take_secret().unwrap();
+    let resource = Resource {
+        site: "min.example.kz".into(),
+        addresses: vec!["192.0.2.80".parse().unwrap()],
+        private_key: Some("-----BEGIN PRIVATE KEY-----\nhunter22\n-----END PRIVATE KEY-----".into()),
+        ..Resource::default()
+    };
+    let specialists = vec![Specialist { name: "A. Admin".into(), ..Specialist::default() }];
+    let mut fields = Fields::Defacement {
+        resource,
+        access: "sftp://192.0.2.80/var/www".into(),
+        login: "deploy".into(),
+        password: Some("correct horse".into()),
+        access_key: None,
+        pages: Vec::new(),
+        specialists,
+    };
+    let sealed: BTreeMap<String, String> =
+        fields.take_secrets().into_iter().map(|(k, v)| (k.to_string(), sealer.seal(&v).unwrap())).collect();
     let app = Application::file(Applicant::Organisation(owner), vec!["it@min.example".into()], fields, d("2026-03-02"))
         .unwrap();
-    let Filed::Recorded(filed) =
-        store.file_application("t", &app, Some(sealer.seal(&secret).unwrap()), &nothing, LIMIT).await.unwrap()
+    let Filed::Recorded(filed) = store.file_application("t", &app, (&sealed, None), &nothing, LIMIT).await.unwrap()
     else {
         panic!("refused")
     };
-    assert!(filed.secret_sealed);
+    assert_eq!(filed.sealed, ["password", "private_key"]);
     let shown = serde_json::to_string(&store.application(filed.id).await.unwrap()).unwrap();
-    assert!(!shown.contains("hunter22") && shown.contains("********"), "{shown}");
+    assert!(!shown.contains("hunter22") && !shown.contains("horse") && shown.contains("********"), "{shown}");
     let audit = serde_json::to_string(&store.changes(None, 10).await.unwrap()).unwrap();
-    assert!(!audit.contains("hunter22"));
-    let sealed = store.sealed_secret(filed.id).await.unwrap().unwrap();
-    assert_eq!(sealer.open(&sealed).unwrap(), "hunter22");
+    assert!(!audit.contains("hunter22") && !audit.contains("horse"));
+    let kept = store.sealed_secrets(filed.id).await.unwrap();
+    assert!(sealer.open(&kept["private_key"]).unwrap().contains("hunter22"));
+    assert_eq!(sealer.open(&kept["password"]).unwrap(), "correct horse");
 }

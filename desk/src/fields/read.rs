@@ -1,30 +1,31 @@
 //! Reading an application's JSON object one field at a time, noting every problem
-//! instead of stopping at the first. Lenient where the command line is: a number may
-//! come as text, a list as one text with commas. Bounded: a text holds at most
-//! [`MAX_TEXT`] characters and a list [`MAX_ITEMS`] items (an applicant cannot make the
-//! desk store, show and e-mail what it sends without end).
+//! instead of stopping at the first. Lenient where the command line and forms are: a
+//! number may come as text, a list as one text with commas, a list of people as an
+//! object keyed `0`, `1`, … (what a form's `specialists.0.name` inputs make). Bounded: a
+//! text holds at most [`MAX_TEXT`] characters (a PEM text its own bound) and a list
+//! [`MAX_ITEMS`] items (an applicant cannot make the desk store, show and e-mail what it
+//! sends without end).
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 
 use policies::calendar::Date;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use super::{ChangeKind, Credentials, Problems};
+use super::{ChangeKind, Specialist};
+use crate::{Problems, Why};
 
 /// The most characters one text field holds.
 pub const MAX_TEXT: usize = 2000;
 /// The most items one list field holds.
 pub const MAX_ITEMS: usize = 10_000;
+/// The most specialists one application names.
+const MAX_SPECIALISTS: usize = 20;
 
 pub(super) struct Reader<'a> {
-    object: Option<&'a serde_json::Map<String, Value>>,
+    object: Option<&'a Map<String, Value>>,
     seen: BTreeSet<&'static str>,
     problems: Problems,
-}
-
-pub(super) fn empty_credentials() -> Credentials {
-    Credentials { access: String::new(), login: String::new(), secret: String::new() }
 }
 
 impl<'a> Reader<'a> {
@@ -32,7 +33,7 @@ impl<'a> Reader<'a> {
         let mut problems = Problems::default();
         let object = value.as_object();
         if object.is_none() {
-            problems.push("fields", "the fields must be a JSON object");
+            problems.push("fields", Why::NotObject);
         }
         Reader { object, seen: BTreeSet::new(), problems }
     }
@@ -41,7 +42,7 @@ impl<'a> Reader<'a> {
     pub(super) fn finish(mut self) -> Problems {
         if let Some(object) = self.object {
             for key in object.keys().filter(|k| !self.seen.contains(k.as_str())) {
-                self.problems.push(key, "unknown field for this kind");
+                self.problems.push(key, Why::Unknown);
             }
         }
         self.problems
@@ -55,50 +56,64 @@ impl<'a> Reader<'a> {
     fn required(&mut self, field: &'static str) -> Option<&'a Value> {
         let value = self.get(field);
         if value.is_none() && self.object.is_some() {
-            self.problems.push(field, "missing");
+            self.problems.push(field, Why::Missing);
         }
         value
     }
 
-    /// `text` trimmed, or a problem when it is longer than [`MAX_TEXT`].
-    fn bounded(&mut self, field: &str, text: &str) -> Option<String> {
+    /// `text` trimmed, or a problem when it is longer than `max` characters.
+    fn bounded(&mut self, field: &str, text: &str, max: usize) -> Option<String> {
         let text = text.trim();
         match text.chars().count() {
-            n if n > MAX_TEXT => {
-                self.problems.push(field, format!("{n} characters; at most {MAX_TEXT}"));
+            n if n > max => {
+                self.problems.push(field, Why::TooLong { chars: n, max });
                 None
             }
             _ => Some(text.to_string()),
         }
     }
 
-    fn text_of(&mut self, field: &str, value: &Value) -> Option<String> {
+    fn text_of(&mut self, field: &str, value: &Value, max: usize) -> Option<String> {
         match value {
-            Value::String(s) if !s.trim().is_empty() => self.bounded(field, s),
+            Value::String(s) if !s.trim().is_empty() => self.bounded(field, s, max),
             Value::String(_) => {
-                self.problems.push(field, "empty");
+                self.problems.push(field, Why::Empty);
                 None
             }
             _ => {
-                self.problems.push(field, "must be text");
+                self.problems.push(field, Why::NotText);
                 None
             }
         }
     }
 
     pub(super) fn text(&mut self, field: &'static str) -> String {
-        self.required(field).and_then(|v| self.text_of(field, v)).unwrap_or_default()
+        self.required(field).and_then(|v| self.text_of(field, v, MAX_TEXT)).unwrap_or_default()
+    }
+
+    /// An optional text; an empty one is none.
+    pub(super) fn optional(&mut self, field: &'static str) -> Option<String> {
+        self.optional_bounded(field, MAX_TEXT)
+    }
+
+    fn optional_bounded(&mut self, field: &'static str, max: usize) -> Option<String> {
+        match self.get(field)? {
+            Value::String(s) if s.trim().is_empty() => None,
+            Value::String(s) => self.bounded(field, s, max),
+            _ => {
+                self.problems.push(field, Why::NotText);
+                None
+            }
+        }
+    }
+
+    /// An optional PEM text of at most `max` characters (a certificate chain, a key).
+    pub(super) fn pem(&mut self, field: &'static str, max: usize) -> Option<String> {
+        self.optional_bounded(field, max)
     }
 
     pub(super) fn optional_text(&mut self, field: &'static str) -> String {
-        match self.get(field) {
-            Some(Value::String(s)) => self.bounded(field, s).unwrap_or_default(),
-            Some(_) => {
-                self.problems.push(field, "must be text");
-                String::new()
-            }
-            None => String::new(),
-        }
+        self.optional(field).unwrap_or_default()
     }
 
     pub(super) fn number(&mut self, field: &'static str) -> u32 {
@@ -109,21 +124,29 @@ impl<'a> Reader<'a> {
             None => return 0,
         };
         parsed.unwrap_or_else(|| {
-            self.problems.push(field, "must be a whole number");
+            self.problems.push(field, Why::NotWholeNumber);
             0
         })
     }
 
-    pub(super) fn date(&mut self, field: &'static str) -> Date {
-        let Some(value) = self.required(field) else { return Date::MIN };
-        let parsed = self.text_of(field, value).map(|t| t.parse::<Date>());
-        match parsed {
-            Some(Ok(d)) => d,
-            Some(Err(e)) => {
-                self.problems.push(field, e);
-                Date::MIN
+    fn date_of(&mut self, field: &'static str, value: &Value) -> Option<Date> {
+        match self.text_of(field, value, MAX_TEXT)?.parse::<Date>() {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.problems.push(field, Why::NotDate(e));
+                None
             }
-            None => Date::MIN,
+        }
+    }
+
+    pub(super) fn date(&mut self, field: &'static str) -> Date {
+        self.required(field).and_then(|v| self.date_of(field, v)).unwrap_or(Date::MIN)
+    }
+
+    pub(super) fn optional_date(&mut self, field: &'static str) -> Option<Date> {
+        match self.get(field)? {
+            Value::String(s) if s.trim().is_empty() => None,
+            v => self.date_of(field, v),
         }
     }
 
@@ -136,16 +159,16 @@ impl<'a> Reader<'a> {
         for item in items {
             match item {
                 Value::String(s) => out.extend(s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from)),
-                _ => self.problems.push(field, "must be a list of texts"),
+                _ => self.problems.push(field, Why::NotList),
             }
             if out.len() > MAX_ITEMS {
-                self.problems.push(field, format!("more than {MAX_ITEMS} items"));
+                self.problems.push(field, Why::TooMany { max: MAX_ITEMS });
                 return Vec::new();
             }
         }
         let long = out.iter().filter(|t| t.chars().count() > MAX_TEXT).count();
         if long > 0 {
-            self.problems.push(field, format!("{long} items longer than {MAX_TEXT} characters"));
+            self.problems.push(field, Why::LongItems { count: long, max: MAX_TEXT });
             return Vec::new();
         }
         out
@@ -156,9 +179,13 @@ impl<'a> Reader<'a> {
         let known = self.problems.0.len();
         let items = self.list(field, value);
         if items.is_empty() && self.problems.0.len() == known {
-            self.problems.push(field, "name at least one");
+            self.problems.push(field, Why::NameOne);
         }
         items
+    }
+
+    pub(super) fn optional_texts(&mut self, field: &'static str) -> Vec<String> {
+        self.get(field).map(|v| self.list(field, v)).unwrap_or_default()
     }
 
     pub(super) fn ips(&mut self, field: &'static str) -> Vec<IpAddr> {
@@ -167,7 +194,7 @@ impl<'a> Reader<'a> {
     }
 
     pub(super) fn optional_ips(&mut self, field: &'static str) -> Vec<IpAddr> {
-        let texts = self.get(field).map(|v| self.list(field, v)).unwrap_or_default();
+        let texts = self.optional_texts(field);
         self.parse_all(field, texts)
     }
 
@@ -176,7 +203,7 @@ impl<'a> Reader<'a> {
         for t in texts {
             match t.parse() {
                 Ok(v) => out.push(v),
-                Err(_) => self.problems.push(field, format!("'{t}' is not an IP address")),
+                Err(_) => self.problems.push(field, Why::NotIp(t)),
             }
         }
         out
@@ -184,8 +211,8 @@ impl<'a> Reader<'a> {
 
     pub(super) fn optional_socket(&mut self, field: &'static str) -> Option<SocketAddr> {
         let value = self.get(field)?;
-        let text = self.text_of(field, value)?;
-        text.parse().map_err(|_| self.problems.push(field, format!("'{text}' is not ADDRESS:PORT"))).ok()
+        let text = self.text_of(field, value, MAX_TEXT)?;
+        text.parse().map_err(|_| self.problems.push(field, Why::NotSocket(text.clone()))).ok()
     }
 
     pub(super) fn change(&mut self, field: &'static str) -> ChangeKind {
@@ -193,32 +220,78 @@ impl<'a> Reader<'a> {
         match value.map(serde_json::from_value::<ChangeKind>) {
             Some(Ok(c)) => c,
             Some(Err(_)) => {
-                self.problems.push(field, "use domain, address, responsible, technical, operator or stopped");
+                self.problems.push(field, Why::ChangeKind);
                 ChangeKind::Technical
             }
             None => ChangeKind::Technical,
         }
     }
 
-    pub(super) fn credentials(&mut self, field: &'static str, required: bool) -> Option<Credentials> {
-        let value = if required { self.required(field) } else { self.get(field) }?;
-        let Some(object) = value.as_object() else {
-            self.problems.push(field, "must be an object {\"access\", \"login\", \"secret\"}");
-            return None;
-        };
-        let mut part = |name: &str| match object.get(name) {
-            Some(Value::String(s)) if !s.trim().is_empty() => {
-                self.bounded(&format!("{field}.{name}"), s).unwrap_or_default()
+    /// The technical specialists: at least one, each a `{name, email, work_phone,
+    /// mobile}` object with every part filled in.
+    pub(super) fn specialists(&mut self, field: &'static str) -> Vec<Specialist> {
+        let Some(value) = self.required(field) else { return Vec::new() };
+        let items: Vec<&Value> = match value {
+            Value::Array(items) => items.iter().collect(),
+            Value::Object(o) if o.keys().all(|k| k.parse::<usize>().is_ok()) => {
+                let mut keyed: Vec<(usize, &Value)> = o.iter().map(|(k, v)| (k.parse().unwrap_or(0), v)).collect();
+                keyed.sort_by_key(|(i, _)| *i);
+                keyed.into_iter().map(|(_, v)| v).collect()
             }
+            one @ Value::Object(_) => vec![one],
             _ => {
-                self.problems.push(&format!("{field}.{name}"), "missing or empty");
-                String::new()
+                self.problems.push(field, Why::NotSpecialists);
+                return Vec::new();
             }
         };
-        let credentials = Credentials { access: part("access"), login: part("login"), secret: part("secret") };
-        for key in object.keys().filter(|k| !["access", "login", "secret"].contains(&k.as_str())) {
-            self.problems.push(&format!("{field}.{key}"), "unknown field");
+        if items.len() > MAX_SPECIALISTS {
+            self.problems.push(field, Why::TooMany { max: MAX_SPECIALISTS });
+            return Vec::new();
         }
-        Some(credentials)
+        // A row of a form left wholly empty is no specialist; the others keep their
+        // place, so a problem names the row it was typed in.
+        let rows: Vec<(usize, &Value)> = items.into_iter().enumerate().filter(|(_, v)| !blank(v)).collect();
+        if rows.is_empty() {
+            self.problems.push(field, Why::NameOne);
+        }
+        rows.into_iter().map(|(at, item)| self.specialist(field, at, item)).collect()
     }
+
+    fn specialist(&mut self, field: &str, at: usize, item: &Value) -> Specialist {
+        let Some(object) = item.as_object() else {
+            self.problems.push(&format!("{field}.{at}"), Why::NotSpecialists);
+            return Specialist::default();
+        };
+        let mut part = |name: &str| {
+            let key = format!("{field}.{at}.{name}");
+            match object.get(name) {
+                Some(Value::String(s)) if !s.trim().is_empty() => self.bounded(&key, s, MAX_TEXT).unwrap_or_default(),
+                Some(Value::String(_)) | None | Some(Value::Null) => {
+                    self.problems.push(&key, Why::Missing);
+                    String::new()
+                }
+                Some(_) => {
+                    self.problems.push(&key, Why::NotText);
+                    String::new()
+                }
+            }
+        };
+        let specialist = Specialist {
+            name: part("name"),
+            email: part("email"),
+            work_phone: part("work_phone"),
+            mobile: part("mobile"),
+        };
+        const PARTS: [&str; 4] = ["name", "email", "work_phone", "mobile"];
+        for key in object.keys().filter(|k| !PARTS.contains(&k.as_str())) {
+            self.problems.push(&format!("{field}.{at}.{key}"), Why::Unknown);
+        }
+        specialist.check(at, &mut self.problems);
+        specialist
+    }
+}
+
+/// An object whose every value is empty text (a form's unused row).
+fn blank(value: &Value) -> bool {
+    value.as_object().is_some_and(|o| o.values().all(|v| v.as_str().is_some_and(|s| s.trim().is_empty())))
 }

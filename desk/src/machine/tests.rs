@@ -6,6 +6,13 @@ use serde_json::json;
 
 use super::*;
 use crate::clock::resubmit_from;
+use crate::conditions::Items;
+use crate::fields::NoRegistry;
+
+fn conditions(number: &str, point: &str) -> Action {
+    let items = Items { connection_point: point.into(), ..Items::default() };
+    Action::Conditions { number: number.into(), items }
+}
 
 fn d(text: &str) -> Date {
     text.parse().unwrap()
@@ -20,7 +27,7 @@ fn app(kind: Kind, fields: serde_json::Value, received: &str) -> Application {
         Kind::OperatorLink => Applicant::Operator("alpha".into()),
         _ => Applicant::Organisation(bin()),
     };
-    let fields = Fields::parse(kind, &fields, d(received)).unwrap();
+    let fields = Fields::parse(kind, &fields, d(received), &NoRegistry).unwrap();
     Application::file(applicant, vec!["noc@alpha.example".into()], fields, d(received)).unwrap()
 }
 
@@ -35,7 +42,9 @@ fn lists(received: &str) -> Application {
 }
 
 fn mail(received: &str) -> Application {
-    let f = json!({"system": "akimat-mail", "domains": ["akimat.example.kz"], "servers": "192.0.2.25"});
+    let f = json!({"system": "akimat-mail", "domains": ["akimat.example.kz"], "servers": "192.0.2.25",
+        "specialists": [{"name": "A. Admin", "email": "a@akimat.example.kz", "work_phone": "+7 7172 000000",
+        "mobile": "+7 701 0000000"}]});
     app(Kind::MailConnection, f, received)
 }
 
@@ -53,7 +62,7 @@ fn an_answer_due_in_ten_working_days_skips_weekends() {
 fn a_holiday_moved_off_a_weekend_is_not_counted() {
     let calendar = Calendar::kazakhstan_default();
     let mut a = link("2026-03-02");
-    a.act(&Action::Conditions { number: "TC-7".into(), details: "port 3".into() }, d("2026-03-06")).unwrap();
+    a.act(&conditions("TC-7", "port 3"), d("2026-03-06")).unwrap();
     // Conditions on Friday 6 March 2026: Monday 9 March is off (8 March was a Sunday),
     // so the seven days are 10–13 and 16–18 March. The operator holds the application.
     assert_eq!(a.step(&calendar), Step { holder: Some(Holder::Applicant), due: Some(d("2026-03-18")) });
@@ -76,8 +85,8 @@ fn deadlines_cross_the_year_end_over_new_year_and_christmas() {
 
 #[test]
 fn a_refusal_opens_a_thirty_day_wait_counted_in_calendar_days() {
-    let mut a = lists("2026-02-20");
-    a.act(&Action::Refuse { reason: "networks not in the catalog".into() }, d("2026-03-01")).unwrap();
+    let mut a = mail("2026-02-20");
+    a.act(&Action::Refuse { reason: "the owner is not eligible".into() }, d("2026-03-01")).unwrap();
     assert_eq!(a.state, State::Refused);
     assert_eq!(a.resubmit_from(), Some(d("2026-04-01")), "the wait is 2–31 March");
     assert_eq!(resubmit_from(d("2026-12-15")), d("2027-01-15"));
@@ -87,7 +96,7 @@ fn a_refusal_opens_a_thirty_day_wait_counted_in_calendar_days() {
 #[test]
 fn technical_conditions_lapse_after_sixty_days_unless_extended_ten_days_ahead() {
     let mut a = link("2026-01-05");
-    a.act(&Action::Conditions { number: "TC-1".into(), details: String::new() }, d("2026-01-10")).unwrap();
+    a.act(&conditions("TC-1", "rack 1"), d("2026-01-10")).unwrap();
     assert_eq!(a.conditions.as_ref().unwrap().expires, d("2026-03-11"));
     assert!(!a.lapse_due(d("2026-03-11")) && a.lapse_due(d("2026-03-12")));
 
@@ -107,7 +116,7 @@ fn technical_conditions_lapse_after_sixty_days_unless_extended_ten_days_ahead() 
 fn an_operator_link_runs_to_connection_through_non_conformities() {
     let calendar = Calendar::kazakhstan_default();
     let mut a = link("2026-04-01");
-    a.act(&Action::Conditions { number: "TC-2".into(), details: "two paths".into() }, d("2026-04-03")).unwrap();
+    a.act(&conditions("TC-2", "two paths"), d("2026-04-03")).unwrap();
     a.act(&Action::Ready, d("2026-04-08")).unwrap();
     assert_eq!(a.step(&calendar), Step { holder: Some(Holder::Duty), due: None });
     a.act(&Action::NonConformities { reason: "patch cords unlabelled".into() }, d("2026-04-09")).unwrap();
@@ -136,11 +145,12 @@ fn every_kind_has_a_path_from_filed_to_an_answer() {
     let today = d("2026-06-01");
     for kind in Kind::ALL {
         let verb = match kind {
-            Kind::OperatorLink => Action::Conditions { number: "TC".into(), details: String::new() },
+            Kind::OperatorLink => conditions("TC", "rack 1"),
             Kind::YearlyLists | Kind::RiskyService => Action::Apply,
             Kind::Waf | Kind::Defacement => Action::Connect,
             Kind::ResourceChange | Kind::Incident => Action::Close { note: "noted".into() },
             Kind::MailConnection => Action::Check,
+            Kind::MailDisconnection => Action::Apply,
         };
         assert!(next(kind, State::Filed, &verb).is_some(), "{kind}");
         let refusal = next(kind, State::Filed, &Action::Refuse { reason: "r".into() });
@@ -155,24 +165,26 @@ fn every_kind_has_a_path_from_filed_to_an_answer() {
 #[test]
 fn every_problem_of_an_application_is_named() {
     let f = json!({"object_name": "", "main_gbps": 0, "backup_gbps": "x", "planned": "2026-02-30", "colour": "red"});
-    let problems = Fields::parse(Kind::OperatorLink, &f, d("2026-01-01")).unwrap_err();
-    let named: Vec<(&str, &str)> = problems.0.iter().map(|p| (p.field.as_str(), p.message.as_str())).collect();
+    let problems = Fields::parse(Kind::OperatorLink, &f, d("2026-01-01"), &NoRegistry).unwrap_err();
+    let named: Vec<(&str, String)> = problems.0.iter().map(|p| (p.field.as_str(), p.message())).collect();
+    let named: Vec<(&str, &str)> = named.iter().map(|(f, m)| (*f, m.as_str())).collect();
     assert_eq!(
         named,
         [
-            ("object_name", "empty"),
-            ("object_address", "missing"),
+            ("object_name", "empty: fill it in"),
+            ("object_address", "missing: fill it in"),
             ("backup_gbps", "must be a whole number"),
-            ("planned", "2026-02-30 does not exist"),
+            ("planned", "not a date (YYYY-MM-DD): 2026-02-30 does not exist"),
             ("colour", "unknown field for this kind"),
             ("main_gbps", "bandwidth is counted in 1 Gbit/s units: at least 1"),
         ]
     );
     let f = json!({"categories": ["news", "vpn", "Bad Name"], "networks": ["192.0.2.0/33", "10.0.0.0/8"]});
-    let problems = Fields::parse(Kind::YearlyLists, &f, d("2026-01-01")).unwrap_err();
+    let problems = Fields::parse(Kind::YearlyLists, &f, d("2026-01-01"), &NoRegistry).unwrap_err();
     assert_eq!(problems.0.len(), 3, "{problems}");
     let who = Applicant::Operator("alpha".into());
-    let fields = Fields::parse(Kind::RiskyService, &json!({"category": "vpn", "purpose": "x"}), d("2026-01-01"));
+    let fields =
+        Fields::parse(Kind::RiskyService, &json!({"category": "vpn", "purpose": "x"}), d("2026-01-01"), &NoRegistry);
     let refused = Application::file(who, vec!["not-mail".into()], fields.unwrap(), d("2026-01-01")).unwrap_err();
     assert_eq!(refused.0.len(), 2, "{refused}");
 }
@@ -183,24 +195,41 @@ fn what_an_applicant_sends_is_bounded_in_every_field() {
     let long = "x".repeat(MAX_TEXT + 1);
     let at_most = "ы".repeat(MAX_TEXT);
     let f = json!({"category": "vpn", "purpose": long});
-    let problems = Fields::parse(Kind::RiskyService, &f, d("2026-01-01")).unwrap_err();
+    let problems = Fields::parse(Kind::RiskyService, &f, d("2026-01-01"), &NoRegistry).unwrap_err();
     assert_eq!(problems.0[0].field, "purpose");
-    assert!(problems.0[0].message.contains("at most 2000"), "{problems}");
+    assert!(problems.0[0].message().contains("at most 2000"), "{problems}");
     assert!(
-        Fields::parse(Kind::RiskyService, &json!({"category": "vpn", "purpose": at_most}), d("2026-01-01")).is_ok()
+        Fields::parse(
+            Kind::RiskyService,
+            &json!({"category": "vpn", "purpose": at_most}),
+            d("2026-01-01"),
+            &NoRegistry
+        )
+        .is_ok()
     );
     let many: Vec<String> = (0..=MAX_ITEMS).map(|i| format!("10.{}.{}.0/24", i / 256, i % 256)).collect();
-    let problems = Fields::parse(Kind::YearlyLists, &json!({"categories": "news", "networks": many}), d("2026-01-01"));
+    let problems = Fields::parse(
+        Kind::YearlyLists,
+        &json!({"categories": "news", "networks": many}),
+        d("2026-01-01"),
+        &NoRegistry,
+    );
     assert_eq!(problems.unwrap_err().to_string(), "networks: more than 10000 items\n", "one problem, said once");
     let one_text = (0..=MAX_ITEMS).map(|i| format!("a{i}.example.kz")).collect::<Vec<_>>().join(",");
     let f = json!({"system": "m", "domains": one_text, "servers": "192.0.2.25"});
-    assert!(Fields::parse(Kind::MailConnection, &f, d("2026-01-01")).unwrap_err().to_string().contains("items"));
-    let f = json!({"site": "min.example.kz", "addresses": "192.0.2.80", "responsible": "A", "phone": "1",
-        "credentials": {"access": "https://min.example.kz", "login": "waf", "secret": "s".repeat(MAX_TEXT + 1)}});
-    let problems = Fields::parse(Kind::Waf, &f, d("2026-01-01")).unwrap_err();
-    assert_eq!(problems.0[0].field, "credentials.secret", "{problems}");
+    assert!(
+        Fields::parse(Kind::MailConnection, &f, d("2026-01-01"), &NoRegistry)
+            .unwrap_err()
+            .to_string()
+            .contains("items")
+    );
+    let f = json!({"site": "min.example.kz", "access": "sftp://min.example.kz/", "login": "deploy",
+        "access_key": format!("-----BEGIN PRIVATE KEY-----{}", "s".repeat(crate::fields::MAX_KEY))});
+    let problems = Fields::parse(Kind::Defacement, &f, d("2026-01-01"), &NoRegistry).unwrap_err();
+    assert!(problems.0.iter().any(|p| p.field == "access_key" && p.message().contains("at most 16384")), "{problems}");
     // Contacts: at most ten, each a plausible address of at most 254 bytes.
-    let fields = || Fields::parse(Kind::RiskyService, &json!({"category": "vpn", "purpose": "x"}), d("2026-01-01"));
+    let fields =
+        || Fields::parse(Kind::RiskyService, &json!({"category": "vpn", "purpose": "x"}), d("2026-01-01"), &NoRegistry);
     let org = || Applicant::Organisation(bin());
     let eleven: Vec<String> = (0..11).map(|i| format!("it{i}@min.example")).collect();
     let refused = Application::file(org(), eleven, fields().unwrap(), d("2026-01-01")).unwrap_err();
@@ -212,17 +241,51 @@ fn what_an_applicant_sends_is_bounded_in_every_field() {
 }
 
 #[test]
-fn a_secret_is_taken_out_and_masked_and_the_record_survives_a_round_trip() {
-    let f = json!({"site": "akimat.example.kz", "addresses": "192.0.2.80", "responsible": "A. Admin",
-        "phone": "+7 7172 000000", "pages": ["https://akimat.example.kz/"],
-        "credentials": {"access": "sftp://192.0.2.80", "login": "restore", "secret": "s3cret"}});
-    let mut a = app(Kind::Defacement, f, "2026-06-01");
-    assert_eq!(a.fields.take_secret().as_deref(), Some("s3cret"));
-    assert_eq!(a.fields.take_secret(), None, "only a mask is left");
-    let text = serde_json::to_string(&a).unwrap();
-    assert!(!text.contains("s3cret") && text.contains("\"kind\":\"defacement\""), "{text}");
-    let back: Application = serde_json::from_str(&text).unwrap();
-    assert_eq!(back, a);
+fn a_refusal_waits_thirty_days_only_where_the_regulation_says_so() {
+    let mut refused = lists("2026-03-02");
+    refused.act(&Action::Refuse { reason: "networks not in the catalog".into() }, d("2026-03-03")).unwrap();
+    assert_eq!(refused.resubmit_from(), None, "yearly lists may be filed again the next day");
+    let mut m = mail("2026-03-02");
+    m.act(&Action::Refuse { reason: "not a government body".into() }, d("2026-03-03")).unwrap();
+    assert_eq!(m.resubmit_from(), Some(d("2026-04-03")));
+    assert_eq!(m.fields.resources(), ["akimat.example.kz"]);
+}
+
+#[test]
+fn a_disconnection_letter_is_due_on_the_agreed_day_and_apply_disconnects() {
+    let calendar = Calendar::kazakhstan_default();
+    let f = json!({"system": "akimat-mail", "reason": "moved to another system", "on": "2026-03-31"});
+    let fields = Fields::parse(Kind::MailDisconnection, &f, d("2026-03-02"), &OwnsAkimatMail).unwrap();
+    let mut a = Application::file(Applicant::Organisation(bin()), vec!["it@a.example".into()], fields, d("2026-03-02"))
+        .unwrap();
+    assert_eq!(a.step(&calendar), Step { holder: Some(Holder::Duty), due: Some(d("2026-03-31")) });
+    a.act(&Action::Apply, d("2026-03-31")).unwrap();
+    assert_eq!((a.state, a.valid_through), (State::Disconnected, None));
+    // Another organisation's system is refused when filing.
+    let other = Applicant::Organisation(policies::Bin::with_check_digit("98014000002").unwrap());
+    let refused = Application::receive(
+        other,
+        vec!["it@b.example".into()],
+        (Kind::MailDisconnection, &json!({"system": "akimat-mail", "reason": "x"})),
+        d("2026-03-02"),
+        &OwnsAkimatMail,
+    )
+    .unwrap_err();
+    assert!(refused.to_string().contains("belongs to another organisation"), "{refused}");
+}
+
+struct OwnsAkimatMail;
+
+impl Registry for OwnsAkimatMail {
+    fn operator_exists(&self, _: &str) -> bool {
+        false
+    }
+    fn key_pair(&self, _: &str, _: &str, _: &str) -> Result<(), String> {
+        Err("none".into())
+    }
+    fn mail_system_owner(&self, system: &str) -> Option<String> {
+        (system == "akimat-mail").then(|| bin().to_string())
+    }
 }
 
 #[test]

@@ -56,7 +56,7 @@ impl DeskHook {
             "observed_on": today.to_string(),
             "details": details(&body, domain),
         });
-        let filing = Filing { kind: Kind::Incident, applicant, contacts, fields };
+        let filing = Filing { kind: Kind::Incident, applicant, contacts, fields, signed: None };
         let evidence = Evidence { subject: notice.subject(), body };
         let record = self.desk.report_incident("deface", filing, today, evidence).await?;
         Ok(Some(record.id))

@@ -38,7 +38,7 @@ pub async fn policy_file(store: &Store, actor: &str, path: &Path, contacts: &[St
         match desk::policy::from_policy(org, &networks, contacts) {
             Ok(made) => applications.extend(made),
             Err(p) => {
-                problems.extend(p.0.iter().map(|p| format!("organisation {}: {}: {}", org.bin, p.field, p.message)))
+                problems.extend(p.0.iter().map(|p| format!("organisation {}: {}: {}", org.bin, p.field, p.message())))
             }
         }
     }

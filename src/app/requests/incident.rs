@@ -4,7 +4,7 @@
 //!
 //! Must not: judge what is an incident (the service that found it does).
 
-use desk::{Application, Fields, Kind};
+use desk::{Application, Kind};
 use policies::calendar::Date;
 use store::{ApplicationRecord, Filed, OutMail};
 
@@ -32,11 +32,12 @@ impl Desk {
         evidence: Evidence,
     ) -> Result<ApplicationRecord, DeskError> {
         debug_assert_eq!(filing.kind, Kind::Incident);
-        let fields = Fields::parse(filing.kind, &filing.fields, today).map_err(DeskError::Invalid)?;
+        let records = super::registry::Records::load(&self.store).await?;
         let mut recipients = filing.contacts.clone();
         recipients.extend(self.duty_contacts.iter().filter(|d| !filing.contacts.contains(d)).cloned());
-        let application =
-            Application::file(filing.applicant, filing.contacts, fields, today).map_err(DeskError::Invalid)?;
+        let received = (filing.kind, &filing.fields);
+        let application = Application::receive(filing.applicant, filing.contacts, received, today, &records)
+            .map_err(DeskError::Invalid)?;
         let compose = |record: &ApplicationRecord| {
             let view = self.view(record, today);
             vec![OutMail {
@@ -44,9 +45,14 @@ impl Desk {
                 recipients: recipients.clone(),
                 subject: format!("[perimeter] request {} (incident): {}", view.id, evidence.subject),
                 body: format!("{}\n\nFiled at the desk as request {}.\n", evidence.body, view.id),
+                attachments: Vec::new(),
             }]
         };
-        match self.store.file_application(actor, &application, None, &compose, self.max_undecided).await? {
+        match self
+            .store
+            .file_application(actor, &application, (&Default::default(), None), &compose, self.max_undecided)
+            .await?
+        {
             Filed::Recorded(record) => {
                 self.outbox.notify_one();
                 Ok(record)

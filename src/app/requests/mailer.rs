@@ -35,7 +35,8 @@ impl Desk {
                 continue;
             }
             // An address that is not one never will be: given up at once.
-            let sent = match notify::message(&pending.mail, &self.from) {
+            let files = self.files_of(&pending).await?;
+            let sent = match notify::message(&pending.mail, &self.from, files) {
                 Ok(message) => self.mailer.send(message).await.map_err(|e| (e, false)),
                 Err(e) => Err((e, true)),
             };
@@ -59,6 +60,20 @@ impl Desk {
             }
         }
         Ok(report)
+    }
+
+    /// The attachments a message carries, read from its application.
+    async fn files_of(
+        &self,
+        pending: &store::PendingMail,
+    ) -> Result<Vec<(String, String, Vec<u8>)>, store::StoreError> {
+        let mut files = Vec::new();
+        for id in &pending.mail.attachments {
+            if let (info, Some(content)) = self.store.attachment(pending.application_id, *id).await? {
+                files.push((info.name, info.content_type, content));
+            }
+        }
+        Ok(files)
     }
 }
 

@@ -1,6 +1,8 @@
 //! The request desk as the binary runs it for the CLI, the API and the console: files
-//! applications (fields checked, the 30-day wait enforced, secrets sealed), takes
-//! transitions (lapses first, then the effect in the registry, then the record), and
+//! applications (fields checked against the records, the 30-day wait enforced per
+//! resource, secrets sealed, the signed application verified where rules 15 and 15-2
+//! ask for one), takes transitions (lapses first, then the effect in the registry, then
+//! the record; technical conditions become a PDF attached to the application), and
 //! e-mails every event to the applicant's contacts through `[notices]`: each message is
 //! recorded with its event and sent from the outbox (`mailer`), retried until accepted.
 //!
@@ -8,27 +10,32 @@
 //! records itself (the store does).
 
 mod asker;
+pub mod document;
 mod effects;
 pub mod import;
 mod incident;
 pub mod input;
 mod mailer;
 mod notify;
+mod registry;
+mod sign;
 mod view;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
 use catalog::reconcile::mail::Mailer;
-use desk::{Action, Applicant, Application, Fields, Kind, Problems};
+use desk::{Action, Applicant, Application, Kind, Problems};
 use lettre::message::Mailbox;
 use policies::calendar::{ASTANA_OFFSET, Date};
-use store::{ApplicationRecord, Filed, OutMail, Sealer, Store, StoreError};
+use store::{ApplicationRecord, Filed, NewAttachment, OutMail, Sealer, Store, StoreError};
 
 pub use asker::Asker;
 pub use incident::Evidence;
 pub use mailer::DeskJobs;
+pub use sign::signature_required;
 pub use view::RequestView;
 
 use super::calendar::{CalendarConfig, Following};
@@ -38,8 +45,10 @@ use super::reconcile::{NoticesConfig, claim_period, notices_mailer};
 #[derive(Clone, Debug, serde::Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeskConfig {
-    /// A PEM file of the certificates signed documents must chain to. Without it a
-    /// signed document is kept but its signature is not verified.
+    /// A PEM file of the certificates signed documents must chain to. With it, yearly
+    /// lists and risky services (IQBSH rules 15 and 15-2) are filed only with the
+    /// application signed by the applicant's own BIN. Without it a signed document is
+    /// kept but its signature is not verified (and the desk says so).
     pub trust_anchors: Option<PathBuf>,
     /// The duty team's addresses, alerted at once when an incident is reported.
     pub duty_contacts: Vec<String>,
@@ -69,9 +78,10 @@ pub enum DeskError {
     #[error("the application has problems:\n{0}")]
     Invalid(Problems),
     #[error(
-        "refused: {applicant}'s {kind} application {refused} was refused on {on}; a new one is accepted from {from}"
+        "refused: the {kind} application {refused} for {resource} was refused on {on}; a new one for {resource} is \
+         accepted from {from}"
     )]
-    TooEarly { applicant: Applicant, kind: Kind, refused: i64, on: Date, from: Date },
+    TooEarly { resource: String, kind: Kind, refused: i64, on: Date, from: Date },
     #[error(
         "refused: {applicant} has {undecided} applications not yet decided, the most it may have \
          ([desk] max_undecided_per_applicant); file again when one is answered"
@@ -83,6 +93,8 @@ pub enum DeskError {
     Effect(String),
     #[error("the signed document is refused: {0}")]
     Signature(#[from] certs::signed::SignedError),
+    #[error("the signed document is refused: {0}")]
+    Signer(String),
 }
 
 /// What a sweep did: lapses recorded, reminders sent.
@@ -98,6 +110,9 @@ pub struct Filing {
     pub applicant: Applicant,
     pub contacts: Vec<String>,
     pub fields: serde_json::Value,
+    /// The application signed with the organisation's digital signature (a CMS
+    /// document, content attached): its name, content type and bytes.
+    pub signed: Option<(String, String, Vec<u8>)>,
 }
 
 /// The desk: the store, the calendar in force (following its file: an edit moves the
@@ -135,6 +150,25 @@ fn anchors(path: Option<&std::path::Path>) -> anyhow::Result<Vec<Vec<u8>>> {
     Ok(certs.into_iter().map(|c| c.as_ref().to_vec()).collect())
 }
 
+/// The technical conditions an action issues or extends, as the PDF attached to the
+/// application and its e-mail; `trial` is the application after the action.
+fn conditions_document(id: i64, trial: &Application, action: &Action) -> Result<Option<NewAttachment>, DeskError> {
+    let (Action::Conditions { .. } | Action::Extend, Some(conditions)) = (action, &trial.conditions) else {
+        return Ok(None);
+    };
+    let operator = trial.applicant.to_string();
+    let operator = operator.strip_prefix("operator:").unwrap_or(&operator);
+    let subject =
+        document::Subject { request: id, received: trial.received, operator, fields: &trial.fields, conditions };
+    let content = document::render(&subject).map_err(DeskError::Effect)?;
+    Ok(Some(NewAttachment {
+        name: document::file_name(conditions),
+        content_type: "application/pdf".into(),
+        content,
+        signer: None,
+    }))
+}
+
 /// Today in Kazakhstan for the instant `ms`.
 pub fn day_of(ms: i64) -> Date {
     Date::from_unix(ms.div_euclid(1000), ASTANA_OFFSET)
@@ -168,46 +202,42 @@ impl Desk {
     }
 
     /// Files an application received on `today`; its e-mails (and for an incident the
-    /// duty team's alert) are recorded with it.
+    /// duty team's alert) are recorded with it, and the signed application it came with.
     pub async fn file(&self, actor: &str, filing: Filing, today: Date) -> Result<ApplicationRecord, DeskError> {
-        let mut fields = Fields::parse(filing.kind, &filing.fields, today).map_err(DeskError::Invalid)?;
-        let secret = fields.take_secret();
-        let application =
-            Application::file(filing.applicant, filing.contacts, fields, today).map_err(DeskError::Invalid)?;
-        let sealed = match secret {
-            Some(secret) => Some(self.sealer()?.seal(&secret)?),
-            None => None,
-        };
+        let records = registry::Records::load(&self.store).await?;
+        let (kind, applicant) = (filing.kind, filing.applicant.clone());
+        let mut application =
+            Application::receive(filing.applicant, filing.contacts, (kind, &filing.fields), today, &records)
+                .map_err(DeskError::Invalid)?;
+        let document = self.signed_application(&application.applicant, kind, filing.signed)?;
+        let mut sealed = BTreeMap::new();
+        for (field, secret) in application.fields.take_secrets() {
+            sealed.insert(field.to_string(), self.sealer()?.seal(&secret)?);
+        }
         let compose = |record: &ApplicationRecord| {
             let view = self.view(record, today);
             let mut mails = vec![notify::compose(&view, "file", "file")];
-            if filing.kind == Kind::Incident {
+            if kind == Kind::Incident {
                 mails.extend(self.duty_alert(&view));
             }
             mails
         };
-        match self.store.file_application(actor, &application, sealed, &compose, self.max_undecided).await? {
+        let filed = self.store.file_application(actor, &application, (&sealed, document), &compose, self.max_undecided);
+        match filed.await? {
             Filed::Recorded(record) => {
                 self.outbox.notify_one();
                 Ok(record)
             }
-            Filed::TooEarly { refused, from } => {
-                let event = serde_json::json!({ "kind": filing.kind, "refused": refused.id, "accepted_from": from });
-                let who = format!("applicant:{}", application.applicant);
-                self.store.record(actor, "request.refused-early", &who, event).await?;
-                Err(DeskError::TooEarly {
-                    applicant: application.applicant,
-                    kind: filing.kind,
-                    refused: refused.id,
-                    on: refused.application.since,
-                    from,
-                })
+            Filed::TooEarly { refused, resource, from } => {
+                let event = serde_json::json!({ "kind": kind, "resource": resource, "refused": refused.id,
+                    "accepted_from": from });
+                self.store.record(actor, "request.refused-early", &format!("applicant:{applicant}"), event).await?;
+                Err(DeskError::TooEarly { resource, kind, refused: refused.id, on: refused.application.since, from })
             }
             Filed::TooMany { undecided } => {
-                let event = serde_json::json!({ "kind": filing.kind, "undecided": undecided });
-                let who = format!("applicant:{}", application.applicant);
-                self.store.record(actor, "request.refused-too-many", &who, event).await?;
-                Err(DeskError::TooMany { applicant: application.applicant, undecided })
+                let event = serde_json::json!({ "kind": kind, "undecided": undecided });
+                self.store.record(actor, "request.refused-too-many", &format!("applicant:{applicant}"), event).await?;
+                Err(DeskError::TooMany { applicant, undecided })
             }
         }
     }
@@ -224,13 +254,15 @@ impl Desk {
         let current = self.lapse_if_due(id, today).await?;
         let mut trial = current.application.clone();
         trial.act(action, today).map_err(|r| StoreError::Conflict(format!("request {id}: {r}")))?;
+        let document = conditions_document(id, &trial, action)?;
         effects::apply(&self.store, actor, &current, action).await?;
         if current.application.kind() == Kind::Defacement {
             let sealer = self.sealer()?;
             let protect = super::deface::desk::apply((&self.store, &sealer), actor, &current, action);
             protect.await.map_err(|e| DeskError::Effect(e.to_string()))?;
         }
-        let acted = self.store.act_on_application(actor, id, action, today, &self.told(action.verb(), today)).await?;
+        let told = self.told(action.verb(), today);
+        let acted = self.store.act_on_application(actor, (id, action, today), &told, document).await?;
         self.outbox.notify_one();
         Ok(acted.record)
     }
@@ -276,14 +308,15 @@ impl Desk {
         if !record.application.lapse_due(today) {
             return Ok(record);
         }
-        let acted =
-            self.store.act_on_application("desk", id, &Action::Lapse, today, &self.told("lapse", today)).await?;
+        let told = self.told("lapse", today);
+        let acted = self.store.act_on_application("desk", (id, &Action::Lapse, today), &told, None).await?;
         self.outbox.notify_one();
         Ok(acted.record)
     }
 
     /// Attaches a file to application `id`; a signed document (CMS) is verified against
-    /// the trust anchors, and its signer's subject and BIN recorded. A detached
+    /// the trust anchors, and its signer's subject and BIN recorded (for an
+    /// organisation's application, the BIN must be the organisation's). A detached
     /// signature is verified over the application's attachment of the digest it signs
     /// (over each, newest first, when it names none) and recorded with the one it
     /// signs; one that signs none of them is refused.
@@ -296,42 +329,20 @@ impl Desk {
         let (_, content_type, content) = file;
         let signed = content_type.starts_with("application/pkcs7");
         let signer = match signed && !self.anchors.is_empty() {
-            true => Some(self.verify(id, content).await?),
+            true => {
+                let verified = self.verify(id, content).await?;
+                let applicant = self.store.application(id).await?.application.applicant;
+                sign::same_bin(&applicant, verified.bin.as_deref())?;
+                Some(verified)
+            }
             false => None,
         };
         Ok(self.store.attach(actor, id, file, signer).await?)
     }
 
-    /// The signer of a signed document attached to application `id`.
-    async fn verify(&self, id: i64, document: &[u8]) -> Result<store::Verified, DeskError> {
-        use certs::signed::{SignedError, verify, verify_detached};
-        let at = store::now_ms() / 1000;
-        let signer = match verify(document, &self.anchors, at) {
-            Ok((_, signer)) => return Ok(store::Verified { subject: signer.subject, bin: signer.bin, signs: None }),
-            Err(SignedError::Detached) => SignedError::Detached,
-            Err(e) => return Err(e.into()),
-        };
-        let mut last = signer;
-        // With the digest it signs in hand, only the attachment of that digest is read.
-        let digest: Option<String> =
-            certs::signed::signed_sha256(document).map(|d| d.iter().map(|b| format!("{b:02x}")).collect());
-        let attachments = self.store.attachments(id).await?;
-        let candidates =
-            attachments.iter().rev().filter(|a| a.signer.is_none() && digest.as_ref().is_none_or(|d| *d == a.sha256));
-        for info in candidates {
-            let Some(content) = self.store.attachment(id, info.id).await?.1 else { continue };
-            match verify_detached(document, &content, &self.anchors, at) {
-                Ok(s) => return Ok(store::Verified { subject: s.subject, bin: s.bin, signs: Some(info.id) }),
-                // Another attachment's digest: try the next; anything else is final.
-                Err(SignedError::OtherContent) => {}
-                Err(e) => last = e,
-            }
-        }
-        Err(match last {
-            SignedError::Detached => SignedError::Invalid("it signs none of the application's attachments".into()),
-            other => other,
-        }
-        .into())
+    /// Whether signed documents are verified (`[desk] trust_anchors` is set).
+    pub fn verifies_signatures(&self) -> bool {
+        !self.anchors.is_empty()
     }
 
     /// The last day of the `working_days` after `today` (the horizon of "due soon").

@@ -19,7 +19,8 @@ pub struct RequestView {
     pub reported_late: Option<Date>,
     #[serde(flatten)]
     pub application: Application,
-    pub secret_sealed: bool,
+    /// The fields whose secrets are kept sealed (never shown).
+    pub sealed: Vec<String>,
 }
 
 impl RequestView {
@@ -33,7 +34,7 @@ impl RequestView {
             resubmit_from: record.application.resubmit_from(),
             reported_late: record.application.reported_late(calendar),
             application: record.application.clone(),
-            secret_sealed: record.secret_sealed,
+            sealed: record.sealed.clone(),
         }
     }
 

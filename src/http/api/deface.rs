@@ -14,6 +14,7 @@ use serde_json::json;
 use store::{DefaceOwner, Role, StoreError};
 
 use super::{ApiError, AppState, Caller};
+use crate::http::body::{Route, Unread};
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -111,8 +112,9 @@ pub struct MaskRequest {
     responses((status = 201, description = "protected"), (status = 403, description = "not the duty team"), (status = 409, description = "already protected"), (status = 422, description = "invalid field"), (status = 401, description = "missing, unknown or revoked token")),
     security(("bearer" = []))
 )]
-pub async fn add(State(s): State<AppState>, caller: Caller, Json(req): Json<NewSiteRequest>) -> ApiResult<Response> {
+pub async fn add(State(s): State<AppState>, caller: Caller, body: Unread) -> ApiResult<Response> {
     caller.require_duty()?;
+    let req: NewSiteRequest = body.json(&caller.actor(), Route::Desk).await?;
     let deface = service(&s)?;
     let mut site = NewSite::from_application(&req.domain, &req.addresses, &req.access, "", &req.secret, &req.pages, 0)?;
     site.application_id = None;
@@ -193,10 +195,10 @@ pub async fn accept(
     State(s): State<AppState>,
     caller: Caller,
     Path(domain): Path<String>,
-    body: Option<Json<AcceptRequest>>,
+    body: Unread,
 ) -> ApiResult<Response> {
     require_site(&s, &caller, &domain).await?;
-    let req = body.map(|Json(r)| r).unwrap_or_default();
+    let req: AcceptRequest = body.json_or_default(&caller.actor(), Route::Change).await?;
     Ok(Json(service(&s)?.accept(&caller.actor(), &domain, req.finding).await?).into_response())
 }
 
@@ -220,9 +222,10 @@ pub async fn window(
     State(s): State<AppState>,
     caller: Caller,
     Path(domain): Path<String>,
-    Json(req): Json<WindowRequest>,
+    body: Unread,
 ) -> ApiResult<Response> {
     require_site(&s, &caller, &domain).await?;
+    let req: WindowRequest = body.json(&caller.actor(), Route::Change).await?;
     let deface = service(&s)?;
     deface.window(&caller.actor(), &domain, req.open).await?;
     Ok(Json(deface.site(&domain).await?.site).into_response())
@@ -250,11 +253,12 @@ pub async fn host_key(
     State(s): State<AppState>,
     caller: Caller,
     Path(domain): Path<String>,
-    body: Option<Json<HostKeyRequest>>,
+    body: Unread,
 ) -> ApiResult<Response> {
     caller.require_duty()?;
     let deface = service(&s)?;
-    let key = match body.and_then(|Json(r)| r.key) {
+    let req: HostKeyRequest = body.json_or_default(&caller.actor(), Route::Change).await?;
+    let key = match req.key {
         Some(k) => k,
         None => s.store.deface_site(&domain).await?.host_key.ok_or_else(|| {
             ApiError::new(

@@ -22,7 +22,7 @@ type ApiResult<T> = Result<T, ApiError>;
 impl From<DeskError> for ApiError {
     fn from(e: DeskError) -> ApiError {
         match e {
-            DeskError::Invalid(_) | DeskError::Signature(_) => {
+            DeskError::Invalid(_) | DeskError::Signature(_) | DeskError::Signer(_) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
             }
             DeskError::TooEarly { .. } | DeskError::TooMany { .. } | DeskError::Effect(_) => {
@@ -81,6 +81,24 @@ pub struct FileRequest {
     applicant: Applicant,
     contacts: Vec<String>,
     fields: serde_json::Value,
+    /// The application signed with the organisation's digital signature (rules 15 and
+    /// 15-2 when `[desk] trust_anchors` is set).
+    #[serde(default)]
+    signed: Option<SignedDocument>,
+}
+
+/// A signed document given with a filing: its file name and its content in base64.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedDocument {
+    name: String,
+    #[serde(default = "pkcs7")]
+    content_type: String,
+    content_base64: String,
+}
+
+fn pkcs7() -> String {
+    "application/pkcs7-mime".into()
 }
 
 #[utoipa::path(
@@ -88,8 +106,8 @@ pub struct FileRequest {
     path = "/api/v1/requests",
     tag = "requests",
     summary = "File an application",
-    request_body(content = serde_json::Value, content_type = "application/json", description = "{\"kind\", \"applicant\": \"operator:NAME|org:BIN\", \"contacts\": [...], \"fields\": {...}}"),
-    responses((status = 201, description = "filed"), (status = 403, description = "not this operator's"), (status = 409, description = "refused: filed within 30 days of a refusal"), (status = 422, description = "every problem of the fields"), (status = 401, description = "missing, unknown or revoked token")),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "{\"kind\", \"applicant\": \"operator:NAME|org:BIN\", \"contacts\": [...], \"fields\": {...}, \"signed\": {\"name\", \"content_base64\"} (optional; required for yearly-lists and risky-service when signatures are verified)}"),
+    responses((status = 201, description = "filed"), (status = 403, description = "not this operator's"), (status = 409, description = "refused: the resource was refused less than 30 days ago"), (status = 422, description = "every problem of the fields, each under `fields` with its field and why; or the signature refused"), (status = 401, description = "missing, unknown or revoked token")),
     security(("bearer" = []))
 )]
 pub async fn file(State(s): State<AppState>, caller: Caller, body: Unread) -> ApiResult<Response> {
@@ -97,9 +115,26 @@ pub async fn file(State(s): State<AppState>, caller: Caller, body: Unread) -> Ap
     let req: FileRequest = body.json(&caller.actor(), Route::Desk).await?;
     require_is(&caller, &Asker::of_token(&caller.role), &req.applicant)?;
     let today = day_of(store::now_ms());
-    let filing = Filing { kind: req.kind, applicant: req.applicant, contacts: req.contacts, fields: req.fields };
-    let record = s.desk.file(&caller.actor(), filing, today).await?;
-    Ok((StatusCode::CREATED, Json(s.desk.view(&record, today))).into_response())
+    let signed = match req.signed {
+        Some(d) => {
+            use base64::Engine;
+            let content = base64::engine::general_purpose::STANDARD
+                .decode(d.content_base64.trim())
+                .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("signed.content_base64: {e}")))?;
+            Some((d.name, d.content_type, content))
+        }
+        None => None,
+    };
+    let filing =
+        Filing { kind: req.kind, applicant: req.applicant, contacts: req.contacts, fields: req.fields, signed };
+    match s.desk.file(&caller.actor(), filing, today).await {
+        Ok(record) => Ok((StatusCode::CREATED, Json(s.desk.view(&record, today))).into_response()),
+        Err(DeskError::Invalid(problems)) => {
+            let body = json!({ "error": format!("the application has problems:\n{problems}"), "fields": problems });
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[utoipa::path(
@@ -117,7 +152,10 @@ pub async fn show(State(s): State<AppState>, caller: Caller, Path(id): Path<i64>
     let timeline = s.store.timeline(id).await?;
     let attachments = s.store.attachments(id).await?;
     let mail = s.store.desk_mail(id).await?;
-    Ok(Json(json!({ "request": view, "timeline": timeline, "attachments": attachments, "mail": mail })).into_response())
+    let signatures = if s.desk.verifies_signatures() { "verified" } else { "not verified" };
+    let shown = json!({ "request": view, "timeline": timeline, "attachments": attachments, "mail": mail,
+        "signatures": signatures });
+    Ok(Json(shown).into_response())
 }
 
 #[utoipa::path(

@@ -24,6 +24,7 @@ use super::{ApiError, AppState, Caller, Duty};
 use crate::app::waf::events::{self, EventFilter};
 use crate::app::waf::settings::SiteSettings;
 use crate::app::waf::{Manager, SiteInput, WafError};
+use crate::http::body::{Route, Unread};
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -118,7 +119,8 @@ pub struct NewSite {
     request_body(content = serde_json::Value, content_type = "application/json", description = "{\"domain\", \"origins\": [\"ADDR:PORT\"], \"aliases\"?, \"origin_tls\"?, \"certificate\"?, \"key\"?, \"settings\"?: {\"mode\": \"detect\", ...}, \"owner_bin\"?, \"contacts\"?}"),
     responses((status = 201, description = "added"), (status = 403, description = "not the duty team"), (status = 409, description = "a name taken"), (status = 422, description = "every problem named"), (status = 401, description = "missing, unknown or revoked token")),
     security(("bearer" = [])))]
-pub async fn add(State(s): State<AppState>, Duty(caller): Duty, Json(new): Json<NewSite>) -> ApiResult<Response> {
+pub async fn add(State(s): State<AppState>, Duty(caller): Duty, body: Unread) -> ApiResult<Response> {
+    let new: NewSite = body.json(&caller.actor(), Route::Desk).await?;
     let certificate = match (new.certificate, new.key) {
         (Some(c), Some(k)) => Some((c, k)),
         (None, None) => None,
@@ -191,8 +193,9 @@ pub async fn settings(
     State(s): State<AppState>,
     Duty(caller): Duty,
     Path(domain): Path<String>,
-    Json(pairs): Json<serde_json::Map<String, Value>>,
+    body: Unread,
 ) -> ApiResult<Response> {
+    let pairs: serde_json::Map<String, Value> = body.json(&caller.actor(), Route::Desk).await?;
     let pairs: Vec<(String, Value)> = pairs.into_iter().collect();
     Ok(Json(manager(&s).set(&caller.actor(), &domain, &pairs).await?).into_response())
 }
@@ -214,8 +217,9 @@ pub async fn certificate(
     State(s): State<AppState>,
     Duty(caller): Duty,
     Path(domain): Path<String>,
-    Json(body): Json<CertificateBody>,
+    body: Unread,
 ) -> ApiResult<Response> {
+    let body: CertificateBody = body.json(&caller.actor(), Route::Desk).await?;
     let site = manager(&s).set_certificate(&caller.actor(), &domain, (body.certificate, body.key)).await?;
     Ok(Json(site).into_response())
 }
@@ -237,8 +241,9 @@ pub async fn exclude(
     State(s): State<AppState>,
     Duty(caller): Duty,
     Path(domain): Path<String>,
-    Json(body): Json<ExclusionBody>,
+    body: Unread,
 ) -> ApiResult<Response> {
+    let body: ExclusionBody = body.json(&caller.actor(), Route::Desk).await?;
     let site = manager(&s).exclude(&caller.actor(), &domain, body.rule, body.target.as_deref()).await?;
     Ok(Json(site).into_response())
 }
@@ -259,8 +264,9 @@ pub async fn patch(
     State(s): State<AppState>,
     Duty(caller): Duty,
     Path(domain): Path<String>,
-    Json(body): Json<PatchBody>,
+    body: Unread,
 ) -> ApiResult<Response> {
+    let body: PatchBody = body.json(&caller.actor(), Route::Desk).await?;
     Ok(Json(manager(&s).patch(&caller.actor(), &domain, &body.patch).await?).into_response())
 }
 
@@ -294,10 +300,11 @@ fn root() -> String {
     security(("bearer" = [])))]
 pub async fn test(
     State(s): State<AppState>,
-    Duty(_caller): Duty,
+    Duty(caller): Duty,
     Path(domain): Path<String>,
-    Json(body): Json<TestBody>,
+    body: Unread,
 ) -> ApiResult<Response> {
+    let body: TestBody = body.json(&caller.actor(), Route::Desk).await?;
     let mut request = TestRequest::new(&body.method, &body.uri);
     for h in &body.headers {
         let bad = || ApiError::bad_request(format!("header '{h}' is not 'Name: value'"));
@@ -433,8 +440,9 @@ pub async fn propose(
     State(s): State<AppState>,
     Duty(caller): Duty,
     Path(domain): Path<String>,
-    Json(b): Json<ProposalBody>,
+    body: Unread,
 ) -> ApiResult<Response> {
+    let b: ProposalBody = body.json(&caller.actor(), Route::Desk).await?;
     let (target, tx) = (b.target.as_deref(), b.transaction.as_deref());
     let proposal = manager(&s).propose(&caller.actor(), &domain, (b.rule, target), tx, &b.note).await?;
     Ok((StatusCode::CREATED, Json(proposal)).into_response())

@@ -73,7 +73,7 @@ impl FormParts {
     }
 
     /// A part's text, at most `max` bytes.
-    async fn text(&mut self, mut field: Field<'static>, max: usize) -> Result<String, BodyError> {
+    pub async fn text(&mut self, mut field: Field<'static>, max: usize) -> Result<String, BodyError> {
         let name = field.name().unwrap_or_default().to_string();
         let mut out = Vec::new();
         while let Some(chunk) = field.chunk().await.map_err(error)? {

@@ -76,6 +76,15 @@ impl Unread {
         })
     }
 
+    /// As [`Unread::json`] for an optional body: `T::default()` when the request names
+    /// no body type (the body left out; anything sent without a type is not read).
+    pub async fn json_or_default<T: DeserializeOwned + Default>(self, who: &str, route: Route) -> Result<T, BodyError> {
+        if self.content_type.trim().is_empty() {
+            return Ok(T::default());
+        }
+        self.json(who, route).await
+    }
+
     /// The body read whole, with the place and memory it holds (given back when the
     /// [`Slot`] is dropped).
     pub async fn bytes(self, who: &str, route: Route) -> Result<(Bytes, Slot), BodyError> {

@@ -61,7 +61,7 @@ pub async fn list(State(console): State<Console>, person: Person) -> Result<Resp
                 } }
                 tbody { @for v in &views { tr class=[v.overdue.then_some("overdue")] {
                     td { a href={ "/requests/" (v.id) } { (v.id) } }
-                    td { (v.application.kind().label()) } td.mono { (v.application.applicant) }
+                    td { (v.application.kind().name(super::filing::desk_lang(lang))) } td.mono { (v.application.applicant) }
                     td { (v.application.state) } td { (holder(lang, v.holder)) }
                     td { @if let Some(due) = v.due { (day(lang, due)) @if v.overdue { " " strong { (lang.t("desk.overdue")) } } } }
                     td { (day(lang, v.application.received)) }
@@ -79,19 +79,23 @@ pub async fn detail(State(console): State<Console>, person: Person, Path(id): Pa
     let v = console.app.desk.view(&record, day_of(store::now_ms()));
     let (timeline, attachments) = (store.timeline(id).await?, store.attachments(id).await?);
     let a = &v.application;
+    let verified = console.app.desk.verifies_signatures();
     let body = html! {
+        @if !verified { p.hint #unverified { (lang.t("desk.signatures_unverified")) } }
         dl.facts {
-            dt { (lang.t("col.kind")) } dd { (a.kind().label()) }
+            dt { (lang.t("col.kind")) } dd { (a.kind().name(super::filing::desk_lang(lang))) }
             dt { (lang.t("col.applicant")) } dd.mono { (a.applicant) }
             dt { (lang.t("col.status")) } dd #state { (a.state) " · " (day(lang, a.since)) }
             dt { (lang.t("col.holder")) } dd #holder { (holder(lang, v.holder)) }
             dt { (lang.t("col.due")) } dd #due { @if let Some(due) = v.due { (day(lang, due)) @if v.overdue { " " strong { (lang.t("desk.overdue")) } } } @else { "—" } }
             @if let Some(from) = v.resubmit_from { dt { (lang.t("desk.resubmit_from")) } dd #resubmit { (day(lang, from)) } }
             @if let Some(reason) = &a.reason { dt { (lang.t("col.reason")) } dd { (reason) } }
-            @if let Some(c) = &a.conditions { dt { (lang.t("desk.conditions")) } dd { (c.number) " · " (day(lang, c.issued)) " → " (day(lang, c.expires)) } }
+            @if let Some(c) = &a.conditions { dt { (lang.t("desk.conditions")) } dd #conditions { (c.number) " · " (day(lang, c.issued)) " → " (day(lang, c.expires))
+                @for l in c.items.lines(super::filing::desk_lang(lang)) { br; (l.number) ". " (l.title) ": " (l.text) }
+            } }
             @if let Some(t) = a.valid_through { dt { (lang.t("desk.valid_through")) } dd { (day(lang, t)) } }
             dt { (lang.t("col.contacts")) } dd { (a.contacts.join(", ")) }
-            dt { (lang.t("col.details")) } dd.json { (serde_json::to_string(&a.fields).unwrap_or_default()) }
+            (fields(lang, &v))
             @for at in &attachments { dt { (lang.t("desk.attachment")) } dd {
                 a href={ "/requests/" (id) "/attachments/" (at.id) } { (at.name) } " (" (at.content_type) ", " (at.size) " B)"
                 @if let Some(signer) = &at.signer { " · " (lang.t("desk.signed_by")) " " (signer) }
@@ -118,6 +122,35 @@ pub async fn detail(State(console): State<Console>, person: Person, Path(id): Pa
     Ok(view::page(&person, &format!("{} {id}", lang.t("nav.requests")), "requests", body).into_response())
 }
 
+/// The application's fields as its form labels them; secrets only as sealed.
+fn fields(lang: super::i18n::Lang, v: &RequestView) -> Markup {
+    let dl = super::filing::desk_lang(lang);
+    let kind = v.application.kind();
+    let value = serde_json::to_value(&v.application.fields).unwrap_or_default();
+    let value = &value["fields"];
+    html! {
+        @for f in desk::form::fields(kind) {
+            @let shown = &value[f.key];
+            @if !shown.is_null() {
+                dt { (f.label(dl)) }
+                dd.field data-field=(f.key) {
+                    @if v.sealed.iter().any(|k| k == f.key) { em { (lang.t("desk.sealed")) } }
+                    @else if let Some(people) = shown.as_array().filter(|_| f.key == "specialists") {
+                        @for p in people { div.specialist {
+                            @for (part, ..) in desk::form::SPECIALIST { (p[part].as_str().unwrap_or("")) " · " }
+                        } }
+                    }
+                    @else if let Some(items) = shown.as_array() {
+                        (items.iter().map(|i| i.as_str().map(str::to_string).unwrap_or_else(|| i.to_string())).collect::<Vec<_>>().join(", "))
+                    }
+                    @else if let Some(text) = shown.as_str() { pre.value { (text) } }
+                    @else { (shown.to_string()) }
+                }
+            }
+        }
+    }
+}
+
 /// One form per verb the person may give: the duty team any the state allows, the
 /// applicant's own staff only `ready`; auditors none.
 fn forms(person: &Person, id: i64, applicant: &Applicant, verbs: &[&'static str]) -> Markup {
@@ -131,7 +164,12 @@ fn forms(person: &Person, id: i64, applicant: &Applicant, verbs: &[&'static str]
                     @match *verb {
                         "conditions" => {
                             label { (lang.t("desk.number")) input name="number" required; }
-                            label { (lang.t("col.details")) input name="text"; }
+                            @for l in desk::conditions::Items::default().lines(super::filing::desk_lang(lang)) {
+                                label { (l.number) ". " (l.title)
+                                    @if l.number == "2.3" { input name="connection_point" required; }
+                                    @else { textarea name=(item_name(l.number)) rows="2" { (l.text) } }
+                                }
+                            }
                         }
                         "refuse" | "nonconform" | "disconnect" | "close" => {
                             label { (lang.t("col.reason")) input name="text" required; }
@@ -145,6 +183,17 @@ fn forms(person: &Person, id: i64, applicant: &Applicant, verbs: &[&'static str]
     }
 }
 
+/// The form name of an item of technical conditions.
+fn item_name(number: &str) -> &'static str {
+    match number {
+        "2.4" => "interface",
+        "2.5" => "channels",
+        "2.6" => "patch_cords",
+        "2.7" => "labelling",
+        _ => "works",
+    }
+}
+
 #[derive(Deserialize)]
 pub struct ActForm {
     verb: String,
@@ -152,14 +201,41 @@ pub struct ActForm {
     number: String,
     #[serde(default)]
     text: String,
+    #[serde(default)]
+    connection_point: String,
+    interface: Option<String>,
+    channels: Option<String>,
+    patch_cords: Option<String>,
+    labelling: Option<String>,
+    works: Option<String>,
 }
 
 impl ActForm {
+    /// The items as typed; one left as the regulation's text (in any language) is the
+    /// regulation's, so the document gives it in each of its languages.
+    fn items(&self) -> desk::conditions::Items {
+        let defaults: Vec<Vec<desk::conditions::Line>> =
+            desk::Lang::ALL.iter().map(|l| desk::conditions::Items::default().lines(*l)).collect();
+        let own = |number: &str, typed: &Option<String>| {
+            let typed = typed.as_deref().map(str::trim).filter(|t| !t.is_empty())?;
+            let regulation = defaults.iter().flatten().any(|l| l.number == number && l.text == typed);
+            (!regulation).then(|| typed.to_string())
+        };
+        desk::conditions::Items {
+            connection_point: self.connection_point.trim().to_string(),
+            interface: own("2.4", &self.interface),
+            channels: own("2.5", &self.channels),
+            patch_cords: own("2.6", &self.patch_cords),
+            labelling: own("2.7", &self.labelling),
+            works: own("2.8", &self.works),
+        }
+    }
+
     fn action(&self) -> Result<Action> {
         let text = self.text.trim().to_string();
         Ok(match self.verb.as_str() {
             "check" => Action::Check,
-            "conditions" => Action::Conditions { number: self.number.trim().to_string(), details: text },
+            "conditions" => Action::Conditions { number: self.number.trim().to_string(), items: self.items() },
             "ready" => Action::Ready,
             "nonconform" => Action::NonConformities { reason: text },
             "extend" => Action::Extend,

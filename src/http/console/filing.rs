@@ -1,11 +1,14 @@
 //! Filing at the desk from the console: the kinds a person may file, the form of one
-//! kind (one input per field of the kind, lists comma-separated), every problem shown
-//! beside what was typed, and attaching a file to an application (read whole but never
-//! beyond the desk's limit). The duty team files for any applicant; operators' and
-//! organisations' staff only for their own; auditors not at all.
+//! kind as the regulation's form lists it (`form`), every problem shown beside what was
+//! typed, the signed application where rules 15 and 15-2 ask for one, and attaching a
+//! file to an application (read whole but never beyond the desk's limit). The duty team
+//! files for any applicant; operators' and organisations' staff only for their own;
+//! auditors not at all.
 //!
 //! Must not: check the fields itself (the desk does, naming every problem) or take a
 //! form without the session's CSRF token.
+
+mod form;
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -18,9 +21,11 @@ use serde_json::{Map, Value};
 use super::Console;
 use super::auth::Person;
 use super::error::{ConsoleError, Result};
-use super::view::{self, csrf};
+use super::view;
 use crate::app::requests::{Asker, DeskError, Filing, day_of, input};
 use crate::http::body::{Route, Unread};
+pub use form::desk_lang;
+use form::{Form, Sent, rows, with_rows};
 
 /// The kinds this person may file, with the applicant they file as (`None`: the duty
 /// team, who name the applicant).
@@ -39,7 +44,7 @@ pub struct NewQuery {
 }
 
 /// `/requests/new`: the kinds, or the form of one.
-pub async fn new(person: Person, Query(q): Query<NewQuery>) -> Result<Response> {
+pub async fn new(State(console): State<Console>, person: Person, Query(q): Query<NewQuery>) -> Result<Response> {
     let (kinds, _) = fileable(&person);
     let lang = person.lang;
     let chosen = match q.kind.as_deref().map(str::parse::<Kind>) {
@@ -47,45 +52,40 @@ pub async fn new(person: Person, Query(q): Query<NewQuery>) -> Result<Response> 
         Some(Ok(kind)) if kinds.contains(&kind) => Some(kind),
         Some(_) => return Err(ConsoleError::bad_request("you cannot file an application of this kind")),
     };
+    let dl = form::desk_lang(lang);
     let body = match chosen {
-        Some(kind) => form(&person, kind, &[], None),
+        Some(kind) => render(&console, &person, kind, &[], (None, None)),
         None => html! {
             @if kinds.is_empty() { p.empty { (lang.t("desk.cannot_file")) } }
-            ul.kinds { @for k in &kinds { li { a href={ "/requests/new?kind=" (k) } { (k.label()) } } } }
+            ul.kinds { @for k in &kinds { li { a href={ "/requests/new?kind=" (k) } { (k.name(dl)) } } } }
         },
     };
     Ok(view::page(&person, lang.t("desk.new"), "requests", body).into_response())
 }
 
 /// The form of `kind`, filled with what was sent, with the problems found.
-fn form(person: &Person, kind: Kind, sent: &[(String, String)], problems: Option<&str>) -> Markup {
-    let lang = person.lang;
+fn render(
+    console: &Console,
+    person: &Person,
+    kind: Kind,
+    sent: &Sent,
+    (problems, refusal): (Option<&desk::Problems>, Option<String>),
+) -> Markup {
     let (_, own) = fileable(person);
-    let value = |name: &str| sent.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or("");
-    html! {
-        h2 { (kind.label()) }
-        @if let Some(p) = problems { pre.problem role="alert" #problems { (p) } }
-        form.filing method="post" action="/requests/new" {
-            (csrf(person))
-            input type="hidden" name="kind" value=(kind);
-            label { (lang.t("col.applicant"))
-                @match &own {
-                    Some(own) => { input name="applicant" value=(own) readonly; }
-                    None => { input name="applicant" value=(value("applicant")) placeholder="operator:NAME | org:BIN" required; }
-                }
-            }
-            label { (lang.t("col.contacts")) input name="contacts" type="text" value=(value("contacts")) placeholder="it@org.example" required; }
-            @for field in kind.fields() {
-                @let name = format!("f.{field}");
-                label { (field) input name=(name) value=(value(&name)) type=[field.ends_with(".secret").then_some("password")]; }
-            }
-            button type="submit" { (lang.t("desk.file")) }
-        }
-    }
+    let form = Form {
+        person,
+        kind,
+        own: own.map(|o| o.to_string()),
+        sent,
+        problems,
+        refusal,
+        signatures_verified: console.app.desk.verifies_signatures(),
+    };
+    form.render()
 }
 
 /// The fields of a sent form (`f.NAME` inputs; empty ones left out).
-fn fields_of(sent: &[(String, String)]) -> Value {
+fn fields_of(sent: &Sent) -> Value {
     let mut fields = Map::new();
     for (key, value) in sent {
         if let Some(name) = key.strip_prefix("f.").filter(|_| !value.trim().is_empty()) {
@@ -95,9 +95,41 @@ fn fields_of(sent: &[(String, String)]) -> Value {
     Value::Object(fields)
 }
 
-/// Files the sent form; shows it again with every problem when the desk refuses it.
+/// The most bytes of one text field of the filing form (a certificate chain or a key in
+/// PEM fits with room to spare; the desk checks each field's own limit).
+const FIELD_BYTES: usize = 64 * 1024;
+
+/// A sent filing form: its text inputs and the signed application, if one was chosen.
+/// Multipart from the page (its CSRF token first, checked before any other part is
+/// read), urlencoded from a client without a file (read whole within the form limit).
+async fn read_form(
+    person: &Person,
+    body: Unread,
+) -> Result<(Vec<(String, String)>, Option<(String, String, Vec<u8>)>)> {
+    if !body.content_type().starts_with("multipart/form-data") {
+        return Ok((person.form(body).await?, None));
+    }
+    let mut form = person.multipart(body, Route::AttachmentForm).await?;
+    let (mut sent, mut signed) = (Vec::new(), None);
+    while let Some(field) = form.next().await? {
+        let name = field.name().unwrap_or_default().to_string();
+        if name == "signed" {
+            let file = field.file_name().unwrap_or("signed.p7s").to_string();
+            let content = form.keep(field, desk::attachment::MAX_BYTES).await?;
+            if !content.is_empty() {
+                signed = Some((file.clone(), input::guess_type(&file).to_string(), content));
+            }
+        } else {
+            sent.push((name, form.text(field, FIELD_BYTES).await?));
+        }
+    }
+    Ok((sent, signed))
+}
+
+/// Files the sent form; shows it again with every problem when the desk refuses it. A
+/// specialist added or removed shows the form again, filing nothing.
 pub async fn file(State(console): State<Console>, person: Person, body: Unread) -> Result<Response> {
-    let sent: Vec<(String, String)> = person.form(body).await?;
+    let (sent, signed) = read_form(&person, body).await?;
     let get = |name: &str| sent.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim().to_string());
     let (kinds, own) = fileable(&person);
     let kind: Kind = get("kind")
@@ -106,6 +138,22 @@ pub async fn file(State(console): State<Console>, person: Person, body: Unread) 
         .map_err(|e: desk::kind::UnknownKind| ConsoleError::bad_request(e.to_string()))?;
     if !kinds.contains(&kind) {
         return Err(ConsoleError::forbidden("you cannot file an application of this kind"));
+    }
+    let page = |status: StatusCode, sent: &Sent, shown: (Option<&desk::Problems>, Option<String>)| {
+        let body = render(&console, &person, kind, sent, shown);
+        Ok((status, view::page(&person, person.lang.t("desk.new"), "requests", body)).into_response())
+    };
+    if let Some(op) = get("op") {
+        let mut rows: Vec<_> = rows(&sent).into_values().collect();
+        match op.strip_prefix("remove:").and_then(|n| n.parse::<usize>().ok()) {
+            Some(n) if n < rows.len() && rows.len() > 1 => drop(rows.remove(n)),
+            _ if op == "add" && rows.len() < 20 => rows.push(Default::default()),
+            _ => {}
+        }
+        if rows.is_empty() {
+            rows.push(Default::default());
+        }
+        return page(StatusCode::OK, &with_rows(&sent, rows), (None, None));
     }
     let applicant = match own {
         Some(own) => own,
@@ -118,16 +166,15 @@ pub async fn file(State(console): State<Console>, person: Person, body: Unread) 
         .map(str::to_string)
         .collect();
     let today = day_of(store::now_ms());
-    let filing = Filing { kind, applicant, contacts, fields: fields_of(&sent) };
-    let refused = |status: StatusCode, text: String| {
-        let page = view::page(&person, person.lang.t("desk.new"), "requests", form(&person, kind, &sent, Some(&text)));
-        Ok((status, page).into_response())
-    };
+    let filing = Filing { kind, applicant, contacts, fields: fields_of(&sent), signed };
     match console.app.desk.file(&person.actor(), filing, today).await {
         Ok(record) => Ok(Redirect::to(&format!("/requests/{}", record.id)).into_response()),
-        Err(DeskError::Invalid(problems)) => refused(StatusCode::UNPROCESSABLE_ENTITY, problems.to_string()),
+        Err(DeskError::Invalid(problems)) => page(StatusCode::UNPROCESSABLE_ENTITY, &sent, (Some(&problems), None)),
         Err(e @ (DeskError::TooEarly { .. } | DeskError::TooMany { .. })) => {
-            refused(StatusCode::CONFLICT, e.to_string())
+            page(StatusCode::CONFLICT, &sent, (None, Some(e.to_string())))
+        }
+        Err(e @ (DeskError::Signer(_) | DeskError::Signature(_))) => {
+            page(StatusCode::UNPROCESSABLE_ENTITY, &sent, (None, Some(e.to_string())))
         }
         Err(e) => Err(crate::http::api::ApiError::from(e).into()),
     }

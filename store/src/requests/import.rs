@@ -47,7 +47,7 @@ impl Store {
         let mut ids = Vec::with_capacity(applications.len());
         let now = now_ms();
         for a in applications {
-            let id = insert(&mut tx, a, None, now).await?;
+            let id = insert(&mut tx, a, &Default::default(), now).await?;
             let note = Some("imported from the policy file".to_string());
             add_step(&mut tx, Step { id, day: a.since, actor, verb: "import", from: None, to: a.state, note }).await?;
             let record = fetch(&mut tx, id).await?;

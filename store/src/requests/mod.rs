@@ -3,7 +3,8 @@
 //! attachments, their secrets sealed (`seal`) and the e-mails they cause (`outbox`).
 //! Every filing, transition and attachment is audited under the subject `request:N`,
 //! and its e-mails recorded, in the same transaction; the 30-day wait after a refusal
-//! is checked inside the filing's transaction, so two filings at once cannot both pass.
+//! (per resource: a site's domain, a mail domain) is checked inside the filing's
+//! transaction, so two filings at once cannot both pass.
 //!
 //! Must not: decide whether an action is allowed or when a step is due: the `desk`
 //! rules do, here inside the transaction that records the result.
@@ -12,6 +13,8 @@ mod import;
 mod outbox;
 mod seal;
 
+use std::collections::BTreeMap;
+
 use desk::{Action, Applicant, Application, Kind, State};
 use policies::Bin;
 use policies::calendar::Date;
@@ -19,6 +22,7 @@ use serde::Serialize;
 use serde_json::json;
 use sqlx::Row;
 
+pub use attachments::NewAttachment;
 pub use outbox::{MailInfo, OutMail, PendingMail};
 pub use seal::Sealer;
 
@@ -30,8 +34,8 @@ pub struct ApplicationRecord {
     pub id: i64,
     #[serde(flatten)]
     pub application: Application,
-    /// Whether a sealed secret is kept with it (never shown).
-    pub secret_sealed: bool,
+    /// The fields whose secrets are kept sealed with it (never shown).
+    pub sealed: Vec<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -75,13 +79,14 @@ pub enum Visible {
     Organisation(Bin),
 }
 
-/// The result of a filing: recorded, or refused because the applicant's last refusal
-/// of this kind is less than 30 days old.
+/// The result of a filing: recorded, or refused because a resource it names was refused
+/// less than 30 days ago.
 #[derive(Clone, Debug)]
 pub enum Filed {
     Recorded(ApplicationRecord),
     TooEarly {
         refused: ApplicationRecord,
+        resource: String,
         from: Date,
     },
     /// The applicant already has `undecided` applications not yet decided, the most it may.
@@ -109,8 +114,7 @@ pub struct Acted {
     pub from: State,
 }
 
-const SELECT: &str = "SELECT id, kind, record_json, CAST(CASE WHEN sealed_secret IS NULL THEN 0 ELSE 1 END AS BIGINT) AS sealed, \
-     created_at, updated_at FROM applications";
+const SELECT: &str = "SELECT id, kind, record_json, sealed_secrets, created_at, updated_at FROM applications";
 
 fn subject(id: i64) -> String {
     format!("request:{id}")
@@ -121,11 +125,12 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<ApplicationRecord> {
     let text: String = row.try_get("record_json")?;
     let application: Application = serde_json::from_str(&text)
         .map_err(|e| StoreError::Invalid(format!("stored application {id} cannot be read: {e}")))?;
-    let sealed = row.try_get::<i64, _>("sealed")? != 0;
+    let sealed: Option<String> = row.try_get("sealed_secrets")?;
+    let sealed = sealed_map(id, sealed.as_deref())?.into_keys().collect();
     Ok(ApplicationRecord {
         id,
         application,
-        secret_sealed: sealed,
+        sealed,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -135,6 +140,11 @@ async fn fetch(conn: &mut sqlx::AnyConnection, id: i64) -> Result<ApplicationRec
     let row = sqlx::query(&format!("{SELECT} WHERE id = $1")).bind(id).fetch_optional(&mut *conn).await?;
     let row = row.ok_or_else(|| StoreError::NotFound { what: "application", name: id.to_string() })?;
     from_row(&row)
+}
+
+fn sealed_map(id: i64, text: Option<&str>) -> Result<BTreeMap<String, String>> {
+    let Some(text) = text else { return Ok(BTreeMap::new()) };
+    serde_json::from_str(text).map_err(|e| StoreError::Invalid(format!("sealed secrets of application {id}: {e}")))
 }
 
 fn record_json(app: &Application) -> Result<String> {
@@ -169,15 +179,16 @@ async fn add_step(conn: &mut sqlx::AnyConnection, s: Step<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Inserts an application as it is; returns its number.
+/// Inserts an application as it is, with the resources it names; returns its number.
 async fn insert(
     conn: &mut sqlx::AnyConnection,
     application: &Application,
-    sealed_secret: Option<String>,
+    sealed: &BTreeMap<String, String>,
     now: i64,
 ) -> Result<i64> {
+    let sealed = (!sealed.is_empty()).then(|| serde_json::to_string(sealed).unwrap_or_default());
     let row = sqlx::query(
-        "INSERT INTO applications (kind, applicant, state, received, record_json, sealed_secret, created_at, \
+        "INSERT INTO applications (kind, applicant, state, received, record_json, sealed_secrets, created_at, \
          updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
     )
     .bind(application.kind().as_str())
@@ -185,11 +196,20 @@ async fn insert(
     .bind(application.state.as_str())
     .bind(application.received.to_string())
     .bind(record_json(application)?)
-    .bind(sealed_secret)
+    .bind(sealed)
     .bind(now)
     .fetch_one(&mut *conn)
     .await?;
-    Ok(row.try_get("id")?)
+    let id: i64 = row.try_get("id")?;
+    for resource in application.fields.resources() {
+        sqlx::query("INSERT INTO application_resources (application_id, kind, resource) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(application.kind().as_str())
+            .bind(resource)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(id)
 }
 
 /// How many of the applicant's applications are not yet decided.
@@ -203,31 +223,45 @@ async fn undecided(conn: &mut sqlx::AnyConnection, applicant: &Applicant) -> Res
     Ok(row.try_get("n")?)
 }
 
-/// The applicant's latest refusal of a `kind` application, if any.
+/// The latest refusal of a `kind` application naming one of `resources`, with the
+/// resource it names (IQBSH rules 17 and 18, EPBSH rule 10: the wait is per resource,
+/// whoever applied).
 async fn last_refusal(
     conn: &mut sqlx::AnyConnection,
-    applicant: &Applicant,
     kind: Kind,
-) -> Result<Option<ApplicationRecord>> {
-    let rows = sqlx::query(&format!("{SELECT} WHERE applicant = $1 AND kind = $2 AND state = 'refused'"))
-        .bind(applicant.to_string())
+    resources: &[String],
+) -> Result<Option<(ApplicationRecord, String)>> {
+    let mut latest: Option<(ApplicationRecord, String)> = None;
+    for resource in resources {
+        let rows = sqlx::query(&format!(
+            "{SELECT} WHERE kind = $1 AND state = 'refused' AND id IN \
+             (SELECT application_id FROM application_resources WHERE kind = $1 AND resource = $2)"
+        ))
         .bind(kind.as_str())
+        .bind(resource)
         .fetch_all(&mut *conn)
         .await?;
-    let refusals = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
-    Ok(refusals.into_iter().max_by_key(|r| r.application.since))
+        for row in &rows {
+            let record = from_row(row)?;
+            if latest.as_ref().is_none_or(|(l, _)| l.application.since < record.application.since) {
+                latest = Some((record, resource.clone()));
+            }
+        }
+    }
+    Ok(latest)
 }
 
 impl Store {
-    /// Records a new application (its secret, if any, already sealed) with the e-mails
-    /// `compose` makes of it, unless the applicant's last refusal of the same kind is
-    /// less than 30 days old or it already has `undecided_limit` applications not yet
-    /// decided. The applicant must be a registered operator or organisation.
+    /// Records a new application (its secrets already sealed, by field) with the
+    /// e-mails `compose` makes of it and the signed document it came with, unless a
+    /// resource it names was refused less than 30 days ago (for the kinds where the
+    /// regulation says so) or the applicant already has `undecided_limit` applications
+    /// not yet decided. The applicant must be a registered operator or organisation.
     pub async fn file_application(
         &self,
         actor: &str,
         application: &Application,
-        sealed_secret: Option<String>,
+        (sealed, document): (&BTreeMap<String, String>, Option<NewAttachment>),
         compose: Compose<'_>,
         undecided_limit: i64,
     ) -> Result<Filed> {
@@ -237,10 +271,13 @@ impl Store {
         }
         let mut tx = self.pool.begin().await?;
         write_lock(&mut tx).await?;
-        if let Some(refused) = last_refusal(&mut tx, &application.applicant, application.kind()).await? {
+        if application.kind().waits_after_refusal()
+            && let Some((refused, resource)) =
+                last_refusal(&mut tx, application.kind(), &application.fields.resources()).await?
+        {
             let from = refused.application.resubmit_from().unwrap_or(application.received);
             if application.received < from {
-                return Ok(Filed::TooEarly { refused, from });
+                return Ok(Filed::TooEarly { refused, resource, from });
             }
         }
         let undecided = undecided(&mut tx, &application.applicant).await?;
@@ -248,9 +285,12 @@ impl Store {
             return Ok(Filed::TooMany { undecided });
         }
         let now = now_ms();
-        let id = insert(&mut tx, application, sealed_secret, now).await?;
+        let id = insert(&mut tx, application, sealed, now).await?;
         let (day, to) = (application.received, application.state);
         add_step(&mut tx, Step { id, day, actor, verb: "file", from: None, to, note: None }).await?;
+        if let Some(d) = document {
+            attachments::insert(&mut tx, actor, id, (&d.name, &d.content_type, &d.content), d.signer).await?;
+        }
         let record = fetch(&mut tx, id).await?;
         outbox::enqueue(&mut tx, id, &compose(&record), now).await?;
         audit(&mut tx, actor, "request.file", &subject(id), None, Some(json!(record))).await?;
@@ -259,14 +299,15 @@ impl Store {
     }
 
     /// Takes `action` on application `id` on `today` under the desk's rules, with the
-    /// e-mails `compose` makes of the result; a refused action is a conflict that says why.
+    /// e-mails `compose` makes of the result, each carrying `document` (the technical
+    /// conditions), which is attached to the application in the same transaction; a
+    /// refused action is a conflict that says why.
     pub async fn act_on_application(
         &self,
         actor: &str,
-        id: i64,
-        action: &Action,
-        today: Date,
+        (id, action, today): (i64, &Action, Date),
         compose: Compose<'_>,
+        document: Option<NewAttachment>,
     ) -> Result<Acted> {
         let mut tx = self.pool.begin().await?;
         write_lock(&mut tx).await?;
@@ -282,8 +323,15 @@ impl Store {
             .await?;
         let (verb, to, note) = (action.verb(), application.state, action.note());
         add_step(&mut tx, Step { id, day: today, actor, verb, from: Some(from), to, note }).await?;
+        let mut attached = Vec::new();
+        if let Some(d) = document {
+            let file = (d.name.as_str(), d.content_type.as_str(), d.content.as_slice());
+            attached.push(attachments::insert(&mut tx, actor, id, file, d.signer).await?.id);
+        }
         let record = fetch(&mut tx, id).await?;
-        outbox::enqueue(&mut tx, id, &compose(&record), now_ms()).await?;
+        let mut mails = compose(&record);
+        mails.iter_mut().for_each(|m| m.attachments.extend(&attached));
+        outbox::enqueue(&mut tx, id, &mails, now_ms()).await?;
         let action_name = format!("request.{verb}");
         audit(&mut tx, actor, &action_name, &subject(id), Some(json!(before)), Some(json!(record))).await?;
         tx.commit().await?;
@@ -384,14 +432,14 @@ impl Store {
         rows.iter().map(step_from_row).collect()
     }
 
-    /// The sealed secret of application `id`, for the service that uses it.
-    pub async fn sealed_secret(&self, id: i64) -> Result<Option<String>> {
-        let row = sqlx::query("SELECT sealed_secret FROM applications WHERE id = $1")
+    /// The sealed secrets of application `id` by field, for the service that uses them.
+    pub async fn sealed_secrets(&self, id: i64) -> Result<BTreeMap<String, String>> {
+        let row = sqlx::query("SELECT sealed_secrets FROM applications WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
             .ok_or_else(|| StoreError::NotFound { what: "application", name: id.to_string() })?;
-        Ok(row.try_get("sealed_secret")?)
+        sealed_map(id, row.try_get::<Option<String>, _>("sealed_secrets")?.as_deref())
     }
 }
 

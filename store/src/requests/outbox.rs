@@ -19,6 +19,8 @@ pub struct OutMail {
     pub recipients: Vec<String>,
     pub subject: String,
     pub body: String,
+    /// Attachments of the application sent with it (the technical conditions).
+    pub attachments: Vec<i64>,
 }
 
 /// A recorded message due to be sent.
@@ -49,7 +51,7 @@ pub(super) async fn enqueue(conn: &mut sqlx::AnyConnection, id: i64, mails: &[Ou
     for m in mails {
         sqlx::query(
             "INSERT INTO desk_mail (application_id, created_at, event, recipients, subject, body, status, attempts, \
-             next_attempt) VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $2)",
+             next_attempt, attachments) VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $2, $7)",
         )
         .bind(id)
         .bind(now)
@@ -57,6 +59,7 @@ pub(super) async fn enqueue(conn: &mut sqlx::AnyConnection, id: i64, mails: &[Ou
         .bind(serde_json::to_string(&m.recipients).unwrap_or_else(|_| "[]".into()))
         .bind(&m.subject)
         .bind(&m.body)
+        .bind((!m.attachments.is_empty()).then(|| serde_json::to_string(&m.attachments).unwrap_or_default()))
         .execute(&mut *conn)
         .await?;
     }
@@ -67,11 +70,16 @@ fn recipients(row: &sqlx::any::AnyRow) -> Result<Vec<String>> {
     Ok(serde_json::from_str(&row.try_get::<String, _>("recipients")?).unwrap_or_default())
 }
 
+fn attachments(row: &sqlx::any::AnyRow) -> Result<Vec<i64>> {
+    let text: Option<String> = row.try_get("attachments")?;
+    Ok(text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default())
+}
+
 impl Store {
     /// Messages due at `now`, oldest first.
     pub async fn due_desk_mail(&self, now: i64) -> Result<Vec<PendingMail>> {
         let rows = sqlx::query(
-            "SELECT id, application_id, event, recipients, subject, body, attempts FROM desk_mail \
+            "SELECT id, application_id, event, recipients, subject, body, attempts, attachments FROM desk_mail \
              WHERE status = 'pending' AND next_attempt <= $1 ORDER BY id LIMIT 500",
         )
         .bind(now)
@@ -87,6 +95,7 @@ impl Store {
                         recipients: recipients(r)?,
                         subject: r.try_get("subject")?,
                         body: r.try_get("body")?,
+                        attachments: attachments(r)?,
                     },
                     attempts: r.try_get("attempts")?,
                 })

@@ -15,10 +15,17 @@ document.addEventListener("DOMContentLoaded", () => {
       }
     });
   }
-  // A form sent once is not sent twice by an impatient second click.
+  // A form sent once is not sent twice by an impatient second click. Its buttons are
+  // not disabled: a disabled button is left out of what the form sends, and the button
+  // clicked may be what is asked (the filing form's "add a specialist" and "remove").
   for (const form of document.querySelectorAll("form[method=post]")) {
-    form.addEventListener("submit", () => {
-      for (const b of form.querySelectorAll("button[type=submit]")) b.disabled = true;
+    form.addEventListener("submit", (event) => {
+      if (form.dataset.sent) event.preventDefault();
+      form.dataset.sent = "yes";
     });
   }
+  // A page come back to (the browser's Back) may be sent again.
+  window.addEventListener("pageshow", () => {
+    for (const form of document.querySelectorAll("form[data-sent]")) delete form.dataset.sent;
+  });
 });
