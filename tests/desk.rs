@@ -138,10 +138,13 @@ fn every_kind_is_filed_and_answered_and_its_contacts_are_told() {
     let sink = SmtpSink::start(&[]);
     let env = env_with_smtp(sink.port);
     let cast = env.cast();
-    let mut sent = 0;
+    let (mut sent, mut waf_id) = (0, None);
     for (kind, applicant, fields, answers) in kinds(&cast.a, &cast.b) {
         let id = file(&env, "2026-03-02", kind, &applicant, &fields);
         sent += 1;
+        if kind == "waf" {
+            waf_id = Some(id.clone());
+        }
         let filed = show(&env, "2026-03-02", &id);
         assert_eq!(filed["request"]["state"], "filed", "{kind}");
         assert_eq!(filed["request"]["holder"], "duty", "{kind}");
@@ -169,6 +172,19 @@ fn every_kind_is_filed_and_answered_and_its_contacts_are_told() {
         let entries = serde_json::from_str::<Value>(&audit).unwrap().as_array().unwrap().len();
         assert_eq!(entries, 1 + answers.len() + documents, "{kind}: {audit}");
     }
+    // The connected WAF application is a protected site, owned by its applicant, its
+    // addresses the origins, its specialist told; disconnecting the application removes it.
+    let waf_id = waf_id.expect("a WAF application");
+    let sites: Value = serde_json::from_str(&env.ok(&["waf", "site", "list", "--json"])).expect("JSON");
+    let site = sites.as_array().unwrap().iter().find(|s| s["domain"] == "a.example.kz").expect("the site");
+    assert_eq!(site["application_id"].as_i64(), waf_id.parse().ok(), "{site}");
+    assert_eq!(site["owner_bin"], cast.a.as_str(), "{site}");
+    assert_eq!(site["origins"], serde_json::json!(["192.0.2.80:80"]), "{site}");
+    assert!(site["contacts"].to_string().contains("admin@a.example.kz"), "{site}");
+    ok(&env, "2026-03-05", &["disconnect", &waf_id, "--reason", "the site moved"]);
+    let sites: Value = serde_json::from_str(&env.ok(&["waf", "site", "list", "--json"])).expect("JSON");
+    assert!(!sites.to_string().contains("a.example.kz"), "removed with its application: {sites}");
+    sent += 1;
     // Plus the duty team's alert of the incident, at once.
     eventually("every transition is e-mailed", || sink.messages().len() == sent + 1);
     let mails = sink.readable();

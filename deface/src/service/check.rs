@@ -145,6 +145,18 @@ impl Deface {
                 rt.recorded = None;
                 return self.enter(rec, "protected", "as the reference", report).await;
             }
+            // A change made while this check ran can show in the pages after the files
+            // were looked at: the files are looked at once more before the pages are
+            // called a change of their own, so one change is one finding.
+            let again = scan(remote, root, &filter, &reference, &mut rt.seen, false, &self.inner.cfg).await;
+            if let Ok(again) = again
+                && !again.changes.is_empty()
+            {
+                report.changes = again.changes.len();
+                return self
+                    .put_back(rec, spec, remote, &dir, &reference, &again.changes, &page_changes, rt, report)
+                    .await;
+            }
             self.record_unrestored(rec, "pages", &[], &page_changes, rt, report).await?;
             return self.enter(rec, "changed", "pages differ with no file changed: see the findings", report).await;
         }

@@ -46,7 +46,10 @@ fn next_field(message: &[u8], start: usize) -> Option<usize> {
     loop {
         let line_end = message[end..].iter().position(|&b| b == b'\n').map_or(message.len(), |p| end + p + 1);
         end = line_end;
-        if end >= message.len() || !matches!(message[end], b' ' | b'\t') {
+        // The empty line ends the header section even when the body's first line starts
+        // with a space: it is never the start of a folded field.
+        let blank = end - start <= 2 && is_blank_line(&message[start..end]);
+        if blank || end >= message.len() || !matches!(message[end], b' ' | b'\t') {
             return Some(end);
         }
     }
@@ -130,5 +133,23 @@ mod tests {
         assert_eq!((same.as_ref(), n), (&b"Subject: x\r\n\r\nbody"[..], 0));
         let (_, n) = strip_claims(&Bytes::from_static(b"Authentication-Results: relay.test; x"), "relay.test");
         assert_eq!(n, 1, "a message of one unterminated field");
+    }
+
+    #[test]
+    fn the_empty_line_ends_the_header_section_whatever_follows_it() {
+        // A body whose first line starts with a space or a tab is not a folded field: the
+        // claims after it are the body's, left alone; so are the empty line and the body
+        // when every field is removed, or when the last kept line ends with a bare LF.
+        for ws in [" ", "\t"] {
+            let msg = format!(
+                "Authentication-Results: relay.test; spf=pass\r\n\r\n{ws}x\r\nAuthentication-Results: relay.test; y\r\n"
+            );
+            let (out, n) = strip_claims(&Bytes::from(msg.clone()), "relay.test");
+            assert_eq!(n, 1, "{msg:?}");
+            assert_eq!(out.as_ref(), msg["Authentication-Results: relay.test; spf=pass\r\n".len()..].as_bytes());
+        }
+        let msg = Bytes::from_static(b"X: a\nAuthentication-Results: relay.test; none\r\n\r\nbody");
+        let (out, n) = strip_claims(&msg, "relay.test");
+        assert_eq!((out.as_ref(), n), (&b"X: a\n\r\nbody"[..], 1));
     }
 }

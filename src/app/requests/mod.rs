@@ -256,6 +256,11 @@ impl Desk {
         trial.act(action, today).map_err(|r| StoreError::Conflict(format!("request {id}: {r}")))?;
         let document = conditions_document(id, &trial, action)?;
         effects::apply(&self.store, actor, &current, action).await?;
+        if current.application.kind() == Kind::Waf {
+            let sealer = self.sealer()?;
+            let protect = super::waf::desk::apply((&self.store, &sealer, &self.key_file), actor, &current, action);
+            protect.await.map_err(|e| DeskError::Effect(e.to_string()))?;
+        }
         if current.application.kind() == Kind::Defacement {
             let sealer = self.sealer()?;
             let protect = super::deface::desk::apply((&self.store, &sealer), actor, &current, action);

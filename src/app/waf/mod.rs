@@ -3,11 +3,13 @@
 //! says where libmodsecurity and the CRS are), the service that keeps the proxy's sites
 //! current from the store (`service`), what the API and the console see of it (`view`),
 //! the sites' settings by name (`settings`), the duty team's changes (`manage`), and the
-//! events read back from its audit log (`events`).
+//! events read back from its audit log (`events`); the desk's `connect` and `disconnect`
+//! of a WAF application (`desk`).
 //!
 //! Must not: decide what is an attack (the `waf` crate's engine does), or keep a site's
 //! private key anywhere but sealed in the store and in the running snapshot.
 
+pub mod desk;
 pub mod events;
 pub mod manage;
 pub mod service;
