@@ -2,7 +2,8 @@
 //! `connect` creates the site from the application's fields (appendix 3: 3.1 the site
 //! and its addresses as origins, 3.7 its certificate with the private key opened from
 //! the desk's seal and sealed again for the WAF, 3.9 the specialists told with the
-//! application's contacts), owned by the applicant; `disconnect` removes it. Run before
+//! application's contacts), owned by the applicant. (The desk has no `disconnect` for a
+//! WAF application: a site is removed with `perimeter waf site remove`.) Run before
 //! the transition is recorded, so a site the WAF refuses (a certificate that does not
 //! fit its key or name, a domain already protected) refuses the connection too.
 //!
@@ -60,37 +61,25 @@ pub fn site_from_application(record: &ApplicationRecord, private_key: Option<Str
 }
 
 /// What `action` on `record` does to the WAF's sites: `connect` of a WAF application
-/// protects its site, `disconnect` removes it.
+/// protects its site.
 pub async fn apply(
     (store, sealer, key_file): (&Store, &Sealer, &std::path::Path),
     actor: &str,
     record: &ApplicationRecord,
     action: &Action,
 ) -> Result<(), WafError> {
-    let Fields::Waf { resource, .. } = &record.application.fields else { return Ok(()) };
+    if !matches!(record.application.fields, Fields::Waf { .. }) {
+        return Ok(());
+    }
     // The rules are the defaults, which the engine checks when the service loads them.
     let engine = Err("checked when the WAF service loads the site".to_string());
     let manager = Manager { store, key_file, engine };
-    match action {
-        Action::Connect => {
-            let key = match store.sealed_secrets(record.id).await?.get("private_key") {
-                Some(sealed) => Some(sealer.open(sealed)?),
-                None => None,
-            };
-            manager.add(actor, site_from_application(record, key)?).await?;
-        }
-        Action::Disconnect { at: Some(at), .. } => {
-            return Err(WafError::Invalid(vec![format!(
-                "request {}: a protected site is disconnected at once, not at {at}: disconnect without a time \
-                 when the day comes",
-                record.id
-            )]));
-        }
-        Action::Disconnect { reason, at: None } => {
-            let why = format!("request {} disconnected: {reason}", record.id);
-            store.remove_waf_site(actor, &resource.site.to_ascii_lowercase(), &why).await?;
-        }
-        _ => {}
+    if *action == Action::Connect {
+        let key = match store.sealed_secrets(record.id).await?.get("private_key") {
+            Some(sealed) => Some(sealer.open(sealed)?),
+            None => None,
+        };
+        manager.add(actor, site_from_application(record, key)?).await?;
     }
     Ok(())
 }
