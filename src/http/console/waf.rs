@@ -8,7 +8,6 @@
 //!
 //! Must not: be shown to operators' staff; show a key or raw JSON.
 
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -24,6 +23,7 @@ use super::view::{self, csrf, when};
 use crate::app::waf::events::{self, Event, EventFilter, Events};
 use crate::app::waf::settings::SiteSettings;
 use crate::app::waf::{Manager, WafError};
+use crate::http::body::Unread;
 
 impl From<WafError> for ConsoleError {
     fn from(e: WafError) -> ConsoleError {
@@ -420,10 +420,11 @@ pub async fn propose(
     State(console): State<Console>,
     person: Person,
     Path(domain): Path<String>,
-    Form(f): Form<ProposeForm>,
+    body: Unread,
 ) -> Result<Response> {
-    person.check_csrf(f.csrf.as_deref())?;
     person.require_duty()?;
+    let f: ProposeForm = person.form(body).await?;
+    person.check_csrf(f.csrf.as_deref())?;
     let target = f.target.as_deref().filter(|t| !t.is_empty());
     let note = if f.note.trim().is_empty() { "false positive" } else { f.note.trim() };
     let p =
@@ -441,10 +442,11 @@ pub async fn confirm(
     State(console): State<Console>,
     person: Person,
     Path(id): Path<i64>,
-    Form(f): Form<DecideForm>,
+    body: Unread,
 ) -> Result<Response> {
-    person.check_csrf(f.csrf.as_deref())?;
     person.require_duty()?;
+    let f: DecideForm = person.form(body).await?;
+    person.check_csrf(f.csrf.as_deref())?;
     let site = manager(&console).confirm(&person.actor(), id).await?;
     Ok(Redirect::to(&format!("/waf/{}", site.domain)).into_response())
 }
@@ -454,10 +456,11 @@ pub async fn decline(
     State(console): State<Console>,
     person: Person,
     Path(id): Path<i64>,
-    Form(f): Form<DecideForm>,
+    body: Unread,
 ) -> Result<Response> {
-    person.check_csrf(f.csrf.as_deref())?;
     person.require_duty()?;
+    let f: DecideForm = person.form(body).await?;
+    person.check_csrf(f.csrf.as_deref())?;
     let p = console.app.store.decline_waf_proposal(&person.actor(), id).await?;
     Ok(Redirect::to(&format!("/waf/{}", p.site)).into_response())
 }
