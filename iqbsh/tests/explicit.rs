@@ -8,6 +8,7 @@ use common::curl::{curl, issuers};
 use common::origin::TEST_CA_NAME;
 use common::world::{BLOCK_REASON, BLOCKED, EXPLICIT_LINK, KNOWN, UNKNOWN, World};
 use iqbsh::{Action, DenyKind};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 const GATEWAY_CA_NAME: &str = "Perimeter Gateway Root CA";
 
@@ -178,6 +179,62 @@ async fn a_blocked_source_is_denied_with_the_block_reason() {
     let r = w.wait_record("blocked source", |r| r["deny"] == "blocked_source").await;
     assert!(r["reason"].as_str().unwrap_or_default().contains(BLOCK_REASON), "{r}");
     assert!(w.catalog.sightings.lock().expect("sightings").is_empty(), "blocked is not unknown");
+}
+
+/// Sends `head` and then `len` body bytes without reading anything, then reads the
+/// answer to its end: how many body bytes went out, and the answer.
+async fn upload_before_reading<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, head: &str, len: usize) -> (usize, String) {
+    s.write_all(head.as_bytes()).await.expect("head");
+    let chunk = vec![b'u'; 64 << 10];
+    let mut sent = 0;
+    while sent < len {
+        match s.write(&chunk[..(len - sent).min(chunk.len())]).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => sent += n,
+        }
+    }
+    let _ = s.flush().await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(20), s.read_to_end(&mut answer)).await;
+    (sent, String::from_utf8_lossy(&answer).into_owned())
+}
+
+/// A request refused before its body is read (by policy, plain and bumped; a blocked
+/// source), its body far larger than the sockets' buffers, sent by a client that reads
+/// nothing until it has sent everything: the proxy keeps reading and discarding until
+/// the client is done, so the client gets the whole block page, never a reset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_upload_gets_its_whole_block_page_however_large() {
+    const LEN: usize = 24 << 20;
+    let w = World::start(|_, _| {}).await;
+    let proxy = w.proxy.explicit_addr();
+    let head = |target: &str, host: &str| {
+        format!(
+            "POST {target} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {LEN}\r\nContent-Type: application/octet-stream\r\n\r\n"
+        )
+    };
+    let port = w.plain.addr.port();
+    let from = |source: &str| {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.bind(format!("{source}:0").parse().expect("source")).expect("bind");
+        socket.connect(proxy)
+    };
+    let plain = |host: &str| head(&format!("http://{host}:{port}/upload"), &format!("{host}:{port}"));
+    let mut answers = vec![
+        ("policy, plain", upload_before_reading(from(KNOWN).await.expect("connect"), &plain("casino.test"), LEN).await),
+        (
+            "blocked source",
+            upload_before_reading(from(BLOCKED).await.expect("connect"), &plain("news.test"), LEN).await,
+        ),
+    ];
+    let authority = format!("casino.test:{}", w.origin.addr.port());
+    let tcp = common::tunnel::connect(proxy, &authority).await;
+    let tls = common::tunnel::tls(tcp, "casino.test", &w.gateway_pem).await;
+    answers.push(("policy, bumped", upload_before_reading(tls, &head("/upload", &authority), LEN).await));
+    for (what, (sent, answer)) in answers {
+        assert_eq!(sent, LEN, "{what}: the client could send its whole body; answer {answer:?}");
+        assert!(answer.starts_with("HTTP/1.1 403") && answer.contains("</html>"), "{what}: {answer:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

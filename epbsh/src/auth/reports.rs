@@ -96,7 +96,7 @@ impl DmarcLog {
             report = report.with_error(format!("{} messages not reported: over {MAX_ROWS} distinct rows", log.dropped));
         }
         let mut rows: Vec<(Record, u32)> = log.rows.into_iter().collect();
-        rows.sort_by_key(|(r, _)| std::cmp::Reverse(r.count()));
+        rows.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
         for (record, n) in rows {
             report.add_record(record.with_count(n));
         }

@@ -26,6 +26,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
 use crate::accept::conn::Conn;
+use crate::accept::linger::Lingering;
 use crate::decide::denial::{Denial, DenyKind};
 use crate::decide::threats::threat;
 use crate::http::answer::refuse;
@@ -54,7 +55,7 @@ pub(crate) async fn serve(conn: Arc<Conn>, denial: Option<Denial>, stream: TcpSt
         .timer(TokioTimer::new())
         .header_read_timeout(settings.header_timeout)
         .max_buf_size(settings.max_header_bytes)
-        .serve_connection(TokioIo::new(stream), service)
+        .serve_connection(TokioIo::new(Lingering::new(stream)), service)
         .with_upgrades()
         .await;
     if let Err(e) = result {

@@ -20,6 +20,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsAcceptor;
 
 use crate::accept::conn::Conn;
+use crate::accept::linger::Lingering;
 use crate::decide::denial::Denial;
 use crate::http::answer::refuse;
 use crate::http::forward::Answer;
@@ -58,7 +59,7 @@ where
     };
     let page_conn = Arc::clone(&conn);
     let service = service_fn(move |req| page(Arc::clone(&page_conn), req, denial.clone(), !h2));
-    let io = TokioIo::new(tls);
+    let io = TokioIo::new(Lingering::new(tls));
     let served = if h2 {
         hyper::server::conn::http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())

@@ -19,6 +19,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::accept::conn::Conn;
+use crate::accept::linger::Lingering;
 use crate::decide::denial::{Denial, DenyKind};
 use crate::decide::threats::threat;
 use crate::http::answer::refuse;
@@ -44,7 +45,7 @@ where
     let settings = conn.shared.settings.clone();
     let busy = Busy::new();
     let bumped = Arc::new(Bumped { conn: Arc::clone(&conn), origin, h2, busy: Arc::clone(&busy) });
-    let io = TokioIo::new(client);
+    let io = TokioIo::new(Lingering::new(client));
     let service = service_fn(move |req| request(Arc::clone(&bumped), req));
     let result = if h2 {
         // Pings keep a client waiting for a body held for its scan from timing the connection out.

@@ -59,6 +59,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::accept::conn::Conn;
+use crate::accept::linger::Lingering;
 use crate::config::Settings;
 use crate::decide::denial::{Denial, DenyKind};
 use crate::decide::rules::Categorized;
@@ -104,8 +105,8 @@ impl ClientStream for TcpStream {
 
 impl ClientStream for TokioIo<Upgraded> {
     fn into_tcp(self) -> Result<(TcpStream, Bytes), Self> {
-        match self.into_inner().downcast::<TokioIo<TcpStream>>() {
-            Ok(parts) => Ok((parts.io.into_inner(), parts.read_buf)),
+        match self.into_inner().downcast::<TokioIo<Lingering<TcpStream>>>() {
+            Ok(parts) => Ok((parts.io.into_inner().into_inner(), parts.read_buf)),
             Err(upgraded) => Err(TokioIo::new(upgraded)),
         }
     }
