@@ -232,7 +232,10 @@ fn many_attachment_uploads_at_once_keep_the_memory_bounded_and_give_it_back() {
         let statuses: Vec<String> = uploads.into_iter().map(|u| u.join().expect("an upload thread")).collect();
         (statuses, peak)
     });
-    assert!(statuses.iter().any(|s| s.contains(" 429 ")), "a third body per caller is refused: {statuses:?}");
+    // Which of a caller's three meet its own limit (429) rather than the spent budget (503)
+    // depends on the order they arrive in; the per-caller limit alone is tested above.
+    let known = [" 408 ", " 429 ", " 503 "];
+    assert!(statuses.iter().all(|s| known.iter().any(|k| s.contains(k))), "cut or refused: {statuses:?}");
     assert!(statuses.iter().any(|s| s.contains(" 503 ")), "past the budget or the places: {statuses:?}");
     assert!(statuses.iter().all(|s| !s.contains(" 201 ")), "no half-sent attachment was filed: {statuses:?}");
     assert!(peak < before + 96 * 1024, "60 uploads of 4 MiB stayed near the 32 MiB budget: {before} → {peak} KiB");

@@ -215,9 +215,12 @@ fn an_operator_uploads_its_list_in_a_browser_and_sees_nothing_of_others() {
             text_of(&c, ".problem", "Wrong name or password").await;
         }
         login(&c, &base, "alpha1", "not my password").await;
-        text_of(&c, ".problem", "locked until").await;
+        text_of(&c, ".problem", "Wrong name or password").await;
+        // Locked now: the right password is refused with the same words (a prober learns nothing).
         login(&c, &base, "alpha1", ALPHA_PW).await;
-        text_of(&c, ".problem", "locked until").await;
+        text_of(&c, ".problem", "locked for a while").await;
+        let users = env.ok(&["user", "list"]);
+        assert!(users.lines().any(|l| l.contains("alpha1") && l.contains("locked until")), "{users}");
         screenshot(&c, "locked").await;
         c.close().await.ok();
     });

@@ -28,6 +28,10 @@ async fn requests_the_parser_refuses_get_one_line_each() {
     let huge = format!("GET http://news.test/ HTTP/1.1\r\nHost: news.test\r\nX-Big: {}\r\n\r\n", "a".repeat(20_000));
     let answer = exchange(&w, huge.as_bytes()).await;
     assert!(answer.starts_with("HTTP/1.1 431"), "{}", &answer[..answer.len().min(200)]);
+    // A connection's refusal is logged when it has ended (after the client has closed).
+    for status in [400, 431] {
+        w.wait_record(&format!("status {status}"), |r| r["status"] == status).await;
+    }
     let records = w.json_records().await;
     let refused: Vec<_> = records.iter().filter(|r| r["deny"] == "bad_request").collect();
     let statuses: Vec<_> = refused.iter().map(|r| r["status"].as_u64().unwrap_or_default()).collect();

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod body;
 pub mod console;
+mod lingered;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -72,13 +73,17 @@ impl Service for Http {
         let app = api::router(state).merge(console::router(console)).layer(axum::Extension(server.bodies));
         let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let until = async move { stop.stopped().await };
+        // `tap_io` gives the wrapped listeners their connection info (the client's address).
+        use axum::serve::ListenerExt;
         let served = match server.tls {
             Some(tls) => {
-                use axum::serve::ListenerExt;
-                let listener = api::tls::TlsListener::new(server.listener, tls)?.tap_io(|_| {});
+                let listener = lingered::Lingered(api::tls::TlsListener::new(server.listener, tls)?).tap_io(|_| {});
                 axum::serve(listener, app).with_graceful_shutdown(until).await
             }
-            None => axum::serve(server.listener, app).with_graceful_shutdown(until).await,
+            None => {
+                let listener = lingered::Lingered(server.listener).tap_io(|_| {});
+                axum::serve(listener, app).with_graceful_shutdown(until).await
+            }
         };
         served.context("the API server failed")
     }

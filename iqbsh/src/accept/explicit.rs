@@ -26,16 +26,17 @@ use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
 use crate::accept::conn::Conn;
-use crate::accept::linger::Lingering;
 use crate::decide::denial::{Denial, DenyKind};
 use crate::decide::threats::threat;
 use crate::http::answer::refuse;
-use crate::http::forward::{Answer, Upstream, to_origin};
+use crate::http::forward::{Answer, Upstream, ambiguous, to_origin};
 use crate::http::inspect::{self, Upload};
 use crate::http::page;
 use crate::http::relay::host_of;
 use crate::report::accesslog::Record;
 use crate::tls::tunnel::{self, Target, tunnel_url};
+use clientio::Lingering;
+use clientio::{FramingWatch, Watched};
 
 /// How the client reached the proxy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +50,8 @@ pub(crate) enum Mode {
 /// Serves one client connection of the explicit or the transparent plain-HTTP listener.
 pub(crate) async fn serve(conn: Arc<Conn>, denial: Option<Denial>, stream: TcpStream, mode: Mode) {
     let settings = conn.shared.settings.clone();
-    let session = Arc::new(Session { conn: Arc::clone(&conn), denial, mode, kept: Mutex::new(None) });
+    let (stream, framing) = Watched::new(stream, settings.max_header_bytes);
+    let session = Arc::new(Session { conn: Arc::clone(&conn), denial, mode, kept: Mutex::new(None), framing });
     let service = service_fn(move |req| handle(Arc::clone(&session), req));
     let result = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
@@ -70,6 +72,8 @@ struct Session {
     denial: Option<Denial>,
     mode: Mode,
     kept: Mutex<Option<Kept>>,
+    /// The notes on each request's framing, one per request in order.
+    framing: FramingWatch,
 }
 
 /// The origin connection of the previous plain request, reused for the next one to the same authority.
@@ -81,6 +85,12 @@ struct Kept {
 
 async fn handle(session: Arc<Session>, req: Request<Incoming>) -> Answer {
     let conn = Arc::clone(&session.conn);
+    // One note per request, taken first: hyper serves a connection's requests in order.
+    if let Some(denial) = ambiguous(session.framing.next()) {
+        let host = req.uri().host().map(str::to_owned).unwrap_or_default();
+        let record = conn.record(SystemTime::now(), req.method().as_str(), &host, req.uri().to_string());
+        return Ok(refuse(&conn, record, &denial, true));
+    }
     if let Some(denial) = &session.denial {
         let host = req.uri().host().map(str::to_owned).unwrap_or_default();
         let record = conn.record(SystemTime::now(), req.method().as_str(), &host, req.uri().to_string());

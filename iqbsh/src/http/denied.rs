@@ -20,13 +20,13 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsAcceptor;
 
 use crate::accept::conn::Conn;
-use crate::accept::linger::Lingering;
 use crate::decide::denial::Denial;
 use crate::http::answer::refuse;
 use crate::http::forward::Answer;
 use crate::report::accesslog::{Action, Record};
 use crate::tls::hello::ClientHello;
 use crate::tls::rewind::Rewind;
+use clientio::Lingering;
 
 const H2: &[u8] = b"h2";
 const HTTP11: &[u8] = b"http/1.1";

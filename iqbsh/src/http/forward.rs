@@ -18,6 +18,8 @@ use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use clientio::Framing;
+
 use crate::decide::denial::{Denial, DenyKind};
 use crate::http::page::{BoxError, ProxyBody};
 
@@ -179,6 +181,18 @@ pub(crate) fn to_origin(
         .map_err(BoxError::from)
         .boxed();
     Ok(Request::from_parts(parts, body))
+}
+
+/// The refusal of a request whose head was framed two ways (the framing watch's note):
+/// hyper would read it one way and close, but a request smuggled past another reader
+/// starts exactly so, and a gateway answers it 400 (RFC 9112 §6.3).
+pub(crate) fn ambiguous(note: Option<Framing>) -> Option<Denial> {
+    match note {
+        Some(Framing::Ambiguous(why)) => {
+            Some(Denial::new(DenyKind::BadRequest, format!("the request is framed two ways: {why}")))
+        }
+        _ => None,
+    }
 }
 
 /// The infallible result type of the proxy's HTTP services.

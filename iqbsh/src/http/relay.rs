@@ -19,14 +19,14 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::accept::conn::Conn;
-use crate::accept::linger::Lingering;
 use crate::decide::denial::{Denial, DenyKind};
 use crate::decide::threats::threat;
 use crate::http::answer::refuse;
-use crate::http::forward::{Answer, to_origin};
+use crate::http::forward::{Answer, ambiguous, to_origin};
 use crate::http::inspect::{self, Upload};
 use crate::http::link::OriginLink;
 use crate::http::quiet::Busy;
+use clientio::{FramingWatch, Lingering, Watched};
 
 /// One bumped connection.
 struct Bumped {
@@ -35,6 +35,8 @@ struct Bumped {
     h2: bool,
     /// Requests in flight (HTTP/2 closes after the idle limit without any).
     busy: Arc<Busy>,
+    /// The notes on each HTTP/1.1 request's framing, in order (none over HTTP/2).
+    framing: Option<FramingWatch>,
 }
 
 /// Serves the client's HTTP (HTTP/2 when `h2`) until it closes.
@@ -44,7 +46,10 @@ where
 {
     let settings = conn.shared.settings.clone();
     let busy = Busy::new();
-    let bumped = Arc::new(Bumped { conn: Arc::clone(&conn), origin, h2, busy: Arc::clone(&busy) });
+    // HTTP/1.1 framing is watched for what hyper hides (HTTP/2 frames its own messages).
+    let (client, watch) = Watched::new(client, if h2 { 0 } else { settings.max_header_bytes });
+    let framing = (!h2).then_some(watch);
+    let bumped = Arc::new(Bumped { conn: Arc::clone(&conn), origin, h2, busy: Arc::clone(&busy), framing });
     let io = TokioIo::new(Lingering::new(client));
     let service = service_fn(move |req| request(Arc::clone(&bumped), req));
     let result = if h2 {
@@ -108,6 +113,9 @@ async fn decide_and_forward(bumped: &Bumped, req: Request<Incoming>) -> Answer {
     let path = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
     let url = format!("https://{authority}{path}");
     let mut record = conn.record(SystemTime::now(), req.method().as_str(), &host, url.clone());
+    if let Some(denial) = ambiguous(bumped.framing.as_ref().and_then(FramingWatch::next)) {
+        return Ok(refuse(conn, record, &denial, true));
+    }
     if host != origin.name.trim_matches(['[', ']']) {
         let why = format!("this connection was made for {}, not {host}; open a new one", origin.name);
         return Ok(refuse(conn, record, &Denial::new(DenyKind::Misdirected, why), !bumped.h2));

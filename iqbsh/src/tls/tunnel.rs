@@ -59,7 +59,6 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::accept::conn::Conn;
-use crate::accept::linger::Lingering;
 use crate::config::Settings;
 use crate::decide::denial::{Denial, DenyKind};
 use crate::decide::rules::Categorized;
@@ -70,6 +69,7 @@ use crate::tls::hello::{self, ClientHello};
 use crate::tls::idle::Relayed;
 use crate::tls::rewind::Rewind;
 use crate::tls::zerocopy::{self, Ends, Pipes};
+use clientio::{Lingering, Watched};
 
 /// Largest ClientHello accepted (post-quantum key shares included).
 const MAX_HELLO: usize = 64 * 1024;
@@ -105,8 +105,8 @@ impl ClientStream for TcpStream {
 
 impl ClientStream for TokioIo<Upgraded> {
     fn into_tcp(self) -> Result<(TcpStream, Bytes), Self> {
-        match self.into_inner().downcast::<TokioIo<Lingering<TcpStream>>>() {
-            Ok(parts) => Ok((parts.io.into_inner().into_inner(), parts.read_buf)),
+        match self.into_inner().downcast::<TokioIo<Lingering<Watched<TcpStream>>>>() {
+            Ok(parts) => Ok((parts.io.into_inner().into_inner().into_inner(), parts.read_buf)),
             Err(upgraded) => Err(TokioIo::new(upgraded)),
         }
     }

@@ -359,14 +359,16 @@ pub async fn login(
             }
             Err(e) => ConsoleError::from(e).into_response(),
         },
-        Ok(LoginOutcome::Refused) => {
-            tracing::warn!(user = %name, %address, "console login refused");
+        // A locked account answers as a wrong password does (and so as an unknown name):
+        // the page must not tell a prober which names exist. The log and the audit say it.
+        Ok(outcome @ (LoginOutcome::Refused | LoginOutcome::Locked { .. })) => {
+            match outcome {
+                LoginOutcome::Locked { until } => {
+                    tracing::warn!(user = %name, %address, locked_until = until, "console login to a locked account")
+                }
+                _ => tracing::warn!(user = %name, %address, "console login refused"),
+            }
             login_form(lang, &next, Some(lang.t("login.refused").into()), StatusCode::UNAUTHORIZED)
-        }
-        Ok(LoginOutcome::Locked { until }) => {
-            tracing::warn!(user = %name, %address, "console login to a locked account");
-            let message = format!("{} {}", lang.t("login.locked"), view::when(lang, until));
-            login_form(lang, &next, Some(message), StatusCode::LOCKED)
         }
         Err(e) => ConsoleError::from(e).into_response(),
     }

@@ -224,15 +224,17 @@ const TEXTS: &[(&str, &str, &str, &str)] = &[
     ("list.none", "Nothing here.", "Ничего нет.", "Ештеңе жоқ."),
     ("list.title", "The list", "Список", "Тізім"),
     ("login.incomplete", "Enter your name and password.", "Введите имя и пароль.", "Атыңыз бен құпия сөзді енгізіңіз."),
-    (
-        "login.locked",
-        "Too many wrong passwords: the account is locked until",
-        "Слишком много неверных паролей: учётная запись заблокирована до",
-        "Қате құпия сөз тым көп: тіркелгі бұғатталған, мерзімі",
-    ),
     ("login.name", "Name", "Имя", "Аты"),
     ("login.password", "Password", "Пароль", "Құпия сөз"),
-    ("login.refused", "Wrong name or password.", "Неверное имя или пароль.", "Аты немесе құпия сөзі қате."),
+    (
+        "login.refused",
+        "Wrong name or password. After too many wrong passwords an account is locked for a while; the duty team can \
+         unlock it.",
+        "Неверное имя или пароль. После нескольких неверных паролей подряд учётная запись блокируется на время; дежурная \
+         смена может её разблокировать.",
+        "Аты немесе құпия сөзі қате. Бірнеше рет қате құпия сөзден кейін тіркелгі біраз уақытқа бұғатталады; \
+         кезекші топ оны аша алады.",
+    ),
     (
         "login.slow_down",
         "Too many attempts; wait a minute and try again.",

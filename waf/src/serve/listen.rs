@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use clientio::{Lingering, Watched};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -62,13 +63,19 @@ pub(crate) fn spawn_https(
                 Err(_) => return tracing::debug!(client = %peer, "no TLS handshake in time"),
             };
             let sni = stream.get_ref().1.server_name().map(|n| n.trim_end_matches('.').to_ascii_lowercase());
-            let conn = Arc::new(Conn { shared: Arc::clone(&shared), client: peer, local, sni, tls: true });
+            // HTTP/1.1 framing is watched for what hyper hides (HTTP/2 frames its own messages).
+            let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+            let max_head = if h2 { 0 } else { shared.config.limits.max_header_bytes };
+            let (stream, watch) = Watched::new(stream, max_head);
+            let framing = (!h2).then_some(watch);
+            let conn = Arc::new(Conn { shared: Arc::clone(&shared), client: peer, local, sni, tls: true, framing });
             let service = service_fn(move |req| {
                 let conn = Arc::clone(&conn);
                 async move { Ok::<_, Infallible>(request::handle(conn, req).await) }
             });
-            let serving =
-                watcher.watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned());
+            let serving = watcher.watch(
+                builder.serve_connection_with_upgrades(TokioIo::new(Lingering::new(stream)), service).into_owned(),
+            );
             until_drained(&shared, serving).await;
         }
     }))
@@ -85,7 +92,8 @@ pub(crate) fn spawn_http(listener: TcpListener, shared: Arc<Shared>) -> JoinHand
                 let answer = super::redirect::answer(&sites, port, &req);
                 async move { Ok::<_, Infallible>(answer) }
             });
-            let serving = watcher.watch(builder.serve_connection(TokioIo::new(tcp), service).into_owned());
+            let serving =
+                watcher.watch(builder.serve_connection(TokioIo::new(Lingering::new(tcp)), service).into_owned());
             until_drained(&shared, serving).await;
         }
     }))

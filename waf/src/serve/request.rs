@@ -13,6 +13,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use clientio::{Framing, FramingWatch};
 use http::{HeaderValue, Request, Response, header};
 
 use hyper::body::{Body, Incoming};
@@ -38,6 +39,8 @@ pub(crate) struct Conn {
     /// The TLS server name, lower case.
     pub sni: Option<String>,
     pub tls: bool,
+    /// The notes on each HTTP/1.1 request's framing, in order (none over HTTP/2).
+    pub framing: Option<FramingWatch>,
 }
 
 /// Answers one request.
@@ -84,6 +87,10 @@ impl Exchange {
     }
 
     async fn run(&mut self, req: Request<Incoming>) -> Response<OriginBody> {
+        // One note per request, taken first: hyper serves an HTTP/1.1 connection's requests in order.
+        if let Some(Framing::Ambiguous(why)) = self.conn.framing.as_ref().and_then(FramingWatch::next) {
+            return self.refuse(400, Reason::BadRequest, why.into(), None);
+        }
         if let Err(why) = framing(&req) {
             return self.refuse(400, Reason::BadRequest, why.into(), None);
         }

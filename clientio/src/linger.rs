@@ -1,14 +1,15 @@
-//! Lingering close of a client connection (as nginx's `lingering_close`): when the
-//! proxy ends a connection it has answered before reading everything the client
+//! Lingering close of a client connection (as nginx's `lingering_close`), for every
+//! server of the project (the web proxy, the WAF, the API and console): when a server
+//! ends a connection it has answered before reading everything the client
 //! sent (a refused upload, a body over a limit, a block page for a request still
 //! streaming), closing the socket at once with unread bytes in its receive buffer
 //! makes the kernel send a reset, and the client loses the answer it was about to
 //! read (curl: "Send failure: Broken pipe"). [`Lingering`] wraps the client's
-//! stream: its shutdown first ends the proxy's side (TLS `close_notify` and FIN),
+//! stream: its shutdown first ends the server's side (TLS `close_notify` and FIN),
 //! then reads and discards what the client still sends, until the client closes,
 //! [`LINGER_BYTES`] have been discarded or [`LINGER_TIME`] has passed.
 //!
-//! Must not: pass on anything it reads after the shutdown, or linger without bound.
+//! Must not: pass on anything it reads after the shutdown, know any protocol, or linger without bound.
 
 use std::io;
 use std::pin::Pin;
@@ -19,12 +20,12 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
 /// The longest a closing connection keeps reading what its client still sends.
-pub(crate) const LINGER_TIME: Duration = Duration::from_secs(10);
+pub const LINGER_TIME: Duration = Duration::from_secs(10);
 /// The most a closing connection discards before it gives up on the client.
-pub(crate) const LINGER_BYTES: u64 = 64 << 20;
+pub const LINGER_BYTES: u64 = 64 << 20;
 
 /// A client stream whose shutdown lingers (see the module's doc).
-pub(crate) struct Lingering<S> {
+pub struct Lingering<S> {
     inner: S,
     state: State,
 }
@@ -36,12 +37,12 @@ enum State {
 }
 
 impl<S> Lingering<S> {
-    pub(crate) fn new(inner: S) -> Self {
+    pub fn new(inner: S) -> Self {
         Self { inner, state: State::Open }
     }
 
     /// The stream under it (for a tunnel that takes the socket over before any shutdown).
-    pub(crate) fn into_inner(self) -> S {
+    pub fn into_inner(self) -> S {
         self.inner
     }
 }
