@@ -6,8 +6,15 @@
 //   unknown (in neither trie)                         -> drop, count UNKNOWN, sample
 //   known, of another operator than the interface's
 //   link (when its link names one)                    -> drop, count SPOOFED, note
-//   known, TCP to port 443 or 80 (the web proxy), or
-//   a later fragment (it has no ports to decide on)   -> pass, count PASS
+//   known, TCP to port 443 or 80 (the web proxy)      -> pass, count PASS
+//   known, a later fragment (it has no ports): passed
+//   only when the first fragment of its datagram
+//   (same source, destination, protocol and id) was
+//   passed within FRAGMENT_TTL_NS                     -> pass, count PASS
+//                                                        (else drop, count UNGRANTED;
+//                                                         an IPv4 TCP fragment at offset
+//                                                         8, which could rewrite the
+//                                                         ports, count MALFORMED)
 //   known, granted to its organisation (the
 //   "openings" trie: organisation, protocol, port,
 //   destination; not yet expired)                     -> pass, count GRANTED (QUIC too)
@@ -84,6 +91,19 @@
 // The organisation of openings every catalogued source has ([gate] allow).
 #define EVERYONE 0
 
+// Later fragments follow their first: a first fragment that passed is remembered
+// (least recently used forgotten first) for as long as a host keeps a datagram waiting
+// for its fragments.
+#define FRAGMENT_TTL_NS (60ULL * 1000000000ULL)
+#define FRAGMENTS_MAX 65536
+
+struct fragment_key {
+	__u8 src[16];
+	__u8 dst[16];
+	__u32 id;
+	__u32 proto;
+};
+
 struct lpm4_key {
 	__u32 prefixlen;
 	__u8 addr[4];
@@ -158,6 +178,14 @@ struct {
 	__type(key, __u32);
 	__array(values, struct owned4);
 } known4 SEC(".maps");
+
+// The first fragments passed: until when their later fragments may follow.
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, FRAGMENTS_MAX);
+	__type(key, struct fragment_key);
+	__type(value, __u64);
+} fragments SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
@@ -540,7 +568,72 @@ static __always_inline int ports(struct open_key *k, void *l4, void *end, struct
 	return 0;
 }
 
-static __always_inline int decide4(struct xdp_md *ctx, void *l3, void *end)
+// What a packet is of a fragmented datagram, with its key (source, destination,
+// identification and protocol: the same in every fragment of a datagram). IPv6: only a
+// fragment header right after the IPv6 header is read (where senders put it unless a
+// hop-by-hop or routing header comes first); a later fragment behind other headers is
+// never matched (dropped), and a first fragment there is not remembered.
+#define FRAG_NONE 0
+#define FRAG_FIRST 1
+#define FRAG_LATER 2
+
+static __always_inline int fragment_of(void *data, void *end, __u32 off, struct fragment_key *f)
+{
+	struct iphdr *ip = data + (off & 0x3f);
+	if ((void *)(ip + 1) > end)
+		return FRAG_NONE;
+	if (ip->version == 4) {
+		f->src[10] = f->src[11] = f->dst[10] = f->dst[11] = 0xff;
+		__builtin_memcpy(f->src + 12, &ip->saddr, 4);
+		__builtin_memcpy(f->dst + 12, &ip->daddr, 4);
+		f->id = ip->id;
+		f->proto = ip->protocol;
+		if (ip->frag_off & bpf_htons(0x1fff))
+			return FRAG_LATER;
+		return (ip->frag_off & bpf_htons(0x2000)) ? FRAG_FIRST : FRAG_NONE;
+	}
+	struct ipv6hdr *ip6 = (void *)ip;
+	__u8 *fh = (void *)(ip6 + 1);
+	if (ip->version != 6 || (void *)(fh + 8) > end || ip6->nexthdr != IPPROTO_FRAGMENT)
+		return FRAG_NONE;
+	__builtin_memcpy(f->src, &ip6->saddr, 16);
+	__builtin_memcpy(f->dst, &ip6->daddr, 16);
+	f->id = (__u32)fh[4] << 24 | (__u32)fh[5] << 16 | (__u32)fh[6] << 8 | fh[7];
+	f->proto = fh[0];
+	if ((fh[2] << 8 | fh[3]) & 0xfff8)
+		return FRAG_LATER;
+	return (fh[3] & 1) ? FRAG_FIRST : FRAG_NONE;
+}
+
+// Called for every packet passed (the IP header at `off`): a first fragment is
+// remembered, so that its later fragments may follow for FRAGMENT_TTL_NS. A global
+// function, verified once on its own, not along every path of the decision.
+__attribute__((noinline)) int first_fragment_passed(struct xdp_md *ctx, __u32 off)
+{
+	struct fragment_key f = {};
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	if (fragment_of(data, end, off, &f) != FRAG_FIRST)
+		return 0;
+	__u64 until = bpf_ktime_get_ns() + FRAGMENT_TTL_NS;
+	bpf_map_update_elem(&fragments, &f, &until, BPF_ANY);
+	return 0;
+}
+
+// Whether a later fragment (the IP header at `off`) follows a first fragment that
+// passed, recently.
+__attribute__((noinline)) int later_fragment_follows(struct xdp_md *ctx, __u32 off)
+{
+	struct fragment_key f = {};
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	if (fragment_of(data, end, off, &f) != FRAG_LATER)
+		return 0;
+	__u64 *until = bpf_map_lookup_elem(&fragments, &f);
+	return until && *until > bpf_ktime_get_ns();
+}
+
+static __always_inline int decide4(struct xdp_md *ctx, void *l3, void *end, __u32 off)
 {
 	struct iphdr *ip = l3;
 	__u32 slot = slot_of(ctx);
@@ -576,8 +669,11 @@ static __always_inline int decide4(struct xdp_md *ctx, void *l3, void *end)
 		note(ctx, slot, SAMPLE_SPOOFED, &k, src, 4);
 		return settle(ctx, slot, VERDICT_SPOOFED);
 	}
+	// RFC 1858: a TCP fragment at offset 8 bytes can only be there to rewrite the ports.
+	if (ip->protocol == IPPROTO_TCP && (ip->frag_off & bpf_htons(0x1fff)) == bpf_htons(1))
+		return settle(ctx, slot, VERDICT_MALFORMED);
 	if (ip->frag_off & bpf_htons(0x1fff))
-		return settle(ctx, slot, VERDICT_PASS);
+		return settle(ctx, slot, later_fragment_follows(ctx, off) ? VERDICT_PASS : VERDICT_UNGRANTED);
 	struct udphdr *udp = 0;
 	if (ports(&k, (void *)ip + ip->ihl * 4, end, &udp) < 0)
 		return settle(ctx, slot, VERDICT_MALFORMED);
@@ -590,7 +686,7 @@ static __always_inline int decide4(struct xdp_md *ctx, void *l3, void *end)
 	return settle(ctx, slot, VERDICT_UNGRANTED);
 }
 
-static __always_inline int decide6(struct xdp_md *ctx, void *l3, void *end)
+static __always_inline int decide6(struct xdp_md *ctx, void *l3, void *end, __u32 off)
 {
 	struct ipv6hdr *ip = l3;
 	__u32 slot = slot_of(ctx);
@@ -627,7 +723,7 @@ static __always_inline int decide6(struct xdp_md *ctx, void *l3, void *end)
 		return settle(ctx, slot, VERDICT_SPOOFED);
 	}
 	if (proto == UPPER_LATER_FRAGMENT)
-		return settle(ctx, slot, VERDICT_PASS);
+		return settle(ctx, slot, later_fragment_follows(ctx, off) ? VERDICT_PASS : VERDICT_UNGRANTED);
 	k.proto = proto;
 	struct udphdr *udp = 0;
 	if (ports(&k, l4, end, &udp) < 0)
@@ -662,10 +758,13 @@ int gate(struct xdp_md *ctx)
 		proto = tag[1];
 		l3 = tag + 2;
 	}
-	if (proto == bpf_htons(ETH_P_IP))
-		return decide4(ctx, l3, end);
-	if (proto == bpf_htons(ETH_P_IPV6))
-		return decide6(ctx, l3, end);
+	__u32 off = l3 - data;
+	if (proto == bpf_htons(ETH_P_IP) || proto == bpf_htons(ETH_P_IPV6)) {
+		int verdict = proto == bpf_htons(ETH_P_IP) ? decide4(ctx, l3, end, off) : decide6(ctx, l3, end, off);
+		if (verdict == XDP_PASS)
+			first_fragment_passed(ctx, off);
+		return verdict;
+	}
 	if (proto == bpf_htons(ETH_P_ARP) || proto == bpf_htons(ETH_P_LLDP))
 		return XDP_PASS;
 	return settle(ctx, slot_of(ctx), VERDICT_MALFORMED);

@@ -168,8 +168,11 @@ const ND: &str = "nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-n
 /// source) only to the gateway itself (a link-local or link-scope multicast destination,
 /// IPv4 broadcast, or an address of the gateway), then blocked, unknown, spoofed (when
 /// the interface's link is `bound` to an operator), then what a catalogued source may
-/// reach: later fragments and TCP 443/80, its organisation's grants, QUIC dropped, the
-/// gateway's `allow`, the gateway itself; the rest ungranted.
+/// reach: TCP 443/80, its organisation's grants, QUIC dropped, the gateway's `allow`,
+/// the gateway itself; the rest ungranted. A later fragment has no ports, so it is
+/// ungranted here: where connection tracking runs (the redirect to the proxy turns it
+/// on) the stack has put each datagram together before this chain, and elsewhere a
+/// fragment the chain cannot decide is dropped, never passed on its own.
 fn interface_chain(body: &mut String, slot: u32, bound: Option<u32>, group: u16) {
     let c = |v| format!("update @{} {{ iifname }}", count_set(v));
     let _ = write!(
@@ -206,8 +209,7 @@ fn interface_chain(body: &mut String, slot: u32, bound: Option<u32>, group: u16)
     }
     let _ = write!(
         body,
-        "\x20   ip frag-off & 0x1fff != 0 {p} accept\n\
-         \x20   tcp dport {{ 80, 443 }} {p} accept\n\
+        "\x20   tcp dport {{ 80, 443 }} {p} accept\n\
          \x20   ip saddr . meta l4proto . th dport . ip daddr @grant4 {g} accept\n\
          \x20   ip6 saddr . meta l4proto . th dport . ip6 daddr @grant6 {g} accept\n\
          \x20   udp dport {{ 80, 443 }} {q} jump quic\n\
