@@ -75,6 +75,17 @@ struct Sizes {
     bulk_mib: usize,
 }
 
+/// Ends the benchmark when a scenario counted errors: a figure measured while requests
+/// failed (refused, reset, answered with an error) is not a figure, and no table may be
+/// printed from it.
+fn fail_on_errors(proxy: &str, scenario: &str, s: &Stats) {
+    if s.errors > 0 {
+        let first = s.first_error.as_deref().unwrap_or("-");
+        eprintln!("{proxy} {scenario}: {} errors (first: {first}); the benchmark stops here", s.errors);
+        std::process::exit(1);
+    }
+}
+
 pub(crate) fn report(proxy: &str, scenario: &str, mut s: Stats, cpu: f64) {
     let (p50, p99) = (quantile_ms(&mut s.requests, 0.5), quantile_ms(&mut s.requests, 0.99));
     let setup = quantile_ms(&mut s.setups, 0.5);
@@ -83,8 +94,9 @@ pub(crate) fn report(proxy: &str, scenario: &str, mut s: Stats, cpu: f64) {
          proxy cpu {cpu:>5.2}s  errors {}{}",
         s.per_second(),
         s.errors,
-        s.first_error.map(|e| format!(" (first: {e})")).unwrap_or_default()
+        s.first_error.as_ref().map(|e| format!(" (first: {e})")).unwrap_or_default()
     );
+    fail_on_errors(proxy, scenario, &s);
 }
 
 /// A bulk run's throughput, the proxy's CPU per MiB moved and the ends' (the
@@ -101,6 +113,7 @@ pub(crate) fn report_bulk(proxy: &str, scenario: &str, s: &Stats, cpu: f64) {
         s.errors,
         s.first_error.as_ref().map(|e| format!(" (first: {e})")).unwrap_or_default()
     );
+    fail_on_errors(proxy, scenario, s);
 }
 
 /// Bulk transfers of `sizes.bulk_mib` bodies to `host` through `proxy`.
@@ -189,7 +202,10 @@ fn main() {
     // The bench's host names: the bumped one, the spliced one, one per new-host connection.
     let fresh = (0..sizes.workers * sizes.conns).map(|i| format!("c{i}.{HOST}"));
     let names: Vec<String> = [HOST.to_owned(), SPLICED.to_owned()].into_iter().chain(fresh).collect();
-    let gw = proxy_rt.block_on(gateway::start(dir.path(), &ca_pem, &[port, raw_origin.addr.port()], &names, None));
+    // Every origin's port is open to the proxy (the plain origin's too: the plain
+    // keep-alive scenario goes there).
+    let origin_ports = [port, ports.1, raw_origin.addr.port()];
+    let gw = proxy_rt.block_on(gateway::start(dir.path(), &ca_pem, &origin_ports, &names, None));
     let iqbsh_cpu = || cpu::threads(&["iqbsh", "leaf-forge"]);
     let addr = gw.handle.explicit_addr();
     if base {
