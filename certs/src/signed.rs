@@ -140,7 +140,16 @@ fn verify_over(document: &[u8], detached: Option<&[u8]>, anchors: &[Vec<u8>], at
     let parts = signed_data(document)?;
     let encap = children(expect(parts.get(2), 0x30, "encapsulated content")?.content)?;
     let content = match (encap.get(1), detached) {
-        (Some(e), _) if e.tag == 0xa0 => expect(children(e.content)?.first(), 0x04, "content octets")?.content,
+        // A document that carries its content signs that content only: given other
+        // content to check, it does not sign it, whatever its own signature says.
+        (Some(e), Some(given)) if e.tag == 0xa0 => {
+            let own = expect(children(e.content)?.first(), 0x04, "content octets")?.content;
+            if own != given {
+                return Err(SignedError::OtherContent);
+            }
+            own
+        }
+        (Some(e), None) if e.tag == 0xa0 => expect(children(e.content)?.first(), 0x04, "content octets")?.content,
         (Some(_), _) => return Err(format("encapsulated content that is not [0]")),
         (None, Some(given)) => given,
         (None, None) => return Err(SignedError::Detached),
@@ -334,5 +343,23 @@ mod tests {
         assert!(matches!(verify(&[0x30, 0x80, 0, 0], &[], 0), Err(SignedError::Unsupported(_))));
         assert!(matches!(verify(b"%PDF-1.7", &[], 0), Err(SignedError::Format(_))));
         assert_eq!(signed_sha256(b"%PDF-1.7"), None, "no digest read from what is not CMS");
+    }
+
+    /// Found by the `cms_signed` fuzz target: a document with its own content, checked as
+    /// a detached signature of other content, was accepted (its own content verified).
+    #[test]
+    fn a_document_with_its_own_content_signs_no_other() {
+        // Two length bytes, the signer's self-signed certificate (the anchor), the document.
+        let data = include_bytes!("../tests/data/cms-ec-attached.bin");
+        let len = usize::from(u16::from_be_bytes([data[0], data[1]]));
+        let (anchor, document) = data[2..].split_at(len);
+        let (anchors, at) = (vec![anchor.to_vec()], 1_800_000_000);
+        let (content, signer) = verify(document, &anchors, at).expect("a valid document");
+        assert_eq!(content, b"a letter of application\n");
+        assert_eq!(signer.bin.as_deref(), Some("980140000028"));
+        assert_eq!(verify_detached(document, &content, &anchors, at).map(|s| s.bin), Ok(signer.bin));
+        let other = verify_detached(document, b"another letter\n", &anchors, at);
+        assert_eq!(other, Err(SignedError::OtherContent));
+        assert!(verify(document, &[], at).is_err(), "no anchor, no trust");
     }
 }
