@@ -4,7 +4,10 @@
 //! organisation files a defacement application, the duty team connects it at the desk,
 //! someone overwrites the home page and drops a `shell.php` on the server; within 90 s
 //! both are put back, one incident is at the desk and one e-mail with the evidence has
-//! reached the sink, and `deface site show --json` shows the finding.
+//! reached the sink, and `deface site show --json` shows the finding. In the console the
+//! duty team and the organisation see the site, the finding with its files and diff; the
+//! organisation accepts the change (the intruder's files come back as found), another
+//! organisation is told the site does not exist and an operator is refused.
 //!
 //! Run as root, serialised with the other namespace tests:
 //! `flock /tmp/perimeter-netns.lock cargo test -p perimeter --test deface_up`.
@@ -16,7 +19,8 @@ mod lab;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::Env;
+use common::console::Browser;
+use common::{Cast, Env, Server};
 use lab::{DOMAIN, INDEX, Lab, SITE_ADDR, SMTP_PORT};
 use serde_json::Value;
 
@@ -130,7 +134,55 @@ fn a_connected_site_that_is_defaced_is_put_back_with_an_incident_and_an_email() 
         assert!(text.contains(needle), "the e-mail names {needle}: {text}");
     }
 
+    console(&env, &lab, &up, &cast);
+
     up.signal("TERM");
     let status = up.wait_exit(30).expect("perimeter up stops on SIGTERM");
     assert!(status.success(), "{status:?}");
+}
+
+/// The console's defacement pages, as the duty team and the organisations use them.
+fn console(env: &Env, lab: &Lab, server: &Server, cast: &Cast) {
+    const PW: &str = "a console password";
+    env.user("duty1", PW, &["--duty"]);
+    env.user("owner1", PW, &["--organisation", &cast.b]);
+    env.user("other1", PW, &["--organisation", &cast.a]);
+    env.user("noc1", PW, &["--operator", "alpha"]);
+    let browser = |name: &str| {
+        let mut b = Browser::new(env, server, name);
+        b.netns = Some(lab.service_ns.clone());
+        assert_eq!(b.login(name, PW).status, 303, "{name} logs in");
+        b
+    };
+    let page = format!("/deface/{DOMAIN}");
+
+    let mut duty = browser("duty1");
+    let list = duty.get("/deface");
+    assert!(list.status == 200 && list.body.contains(DOMAIN) && list.body.contains("protected"), "{}", list.body);
+    let detail = duty.get(&page);
+    for needle in ["index.html", "shell.php", "put back from the reference", "HACKED", "SHA256:", "Check now"] {
+        assert!(detail.body.contains(needle), "the duty team's page shows {needle}: {}", detail.body);
+    }
+    assert!(!detail.body.contains(&lab.password), "never the secret");
+
+    let theirs = browser("other1").get(&page);
+    assert_eq!(theirs.status, 404, "another organisation: no such site: {}", theirs.body);
+    assert_eq!(browser("noc1").get("/deface").status, 403, "operators' staff: refused");
+    let other_list = browser("other1").get("/deface");
+    assert!(!other_list.body.contains(DOMAIN), "not in another organisation's list");
+
+    // The organisation accepts the change: the intruder's files come back as found.
+    let mut owner = browser("owner1");
+    let mine = owner.get(&page);
+    assert!(mine.body.contains("Accept this change") && !mine.body.contains("Check now"), "{}", mine.body);
+    let finding = show(env)["site"]["findings"][0]["id"].as_i64().expect("the finding's number").to_string();
+    let accepted = owner.post(&format!("{page}/accept"), &[("finding", &finding)]);
+    assert_eq!(accepted.status, 303, "{}", accepted.body);
+    within(30, "the accepted change is on the server", || {
+        lab.read("index.html").is_some_and(|b| String::from_utf8_lossy(&b).contains("HACKED"))
+    });
+    let after = owner.get(&page);
+    assert!(after.body.contains("accepted by user:owner1"), "{}", after.body);
+    let audit = env.ok(&["audit", "--subject", &format!("deface:{DOMAIN}")]);
+    assert!(audit.contains("user:owner1"), "the acceptance is audited: {audit}");
 }

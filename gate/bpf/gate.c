@@ -577,8 +577,10 @@ static __always_inline int ports(struct open_key *k, void *l4, void *end, struct
 #define FRAG_FIRST 1
 #define FRAG_LATER 2
 
-static __always_inline int fragment_of(void *data, void *end, __u32 off, struct fragment_key *f)
+static __always_inline int fragment_of(struct xdp_md *ctx, __u32 off, struct fragment_key *f)
 {
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
 	struct iphdr *ip = data + (off & 0x3f);
 	if ((void *)(ip + 1) > end)
 		return FRAG_NONE;
@@ -611,9 +613,7 @@ static __always_inline int fragment_of(void *data, void *end, __u32 off, struct 
 __attribute__((noinline)) int first_fragment_passed(struct xdp_md *ctx, __u32 off)
 {
 	struct fragment_key f = {};
-	void *data = (void *)(long)ctx->data;
-	void *end = (void *)(long)ctx->data_end;
-	if (fragment_of(data, end, off, &f) != FRAG_FIRST)
+	if (fragment_of(ctx, off, &f) != FRAG_FIRST)
 		return 0;
 	__u64 until = bpf_ktime_get_ns() + FRAGMENT_TTL_NS;
 	bpf_map_update_elem(&fragments, &f, &until, BPF_ANY);
@@ -625,9 +625,7 @@ __attribute__((noinline)) int first_fragment_passed(struct xdp_md *ctx, __u32 of
 __attribute__((noinline)) int later_fragment_follows(struct xdp_md *ctx, __u32 off)
 {
 	struct fragment_key f = {};
-	void *data = (void *)(long)ctx->data;
-	void *end = (void *)(long)ctx->data_end;
-	if (fragment_of(data, end, off, &f) != FRAG_LATER)
+	if (fragment_of(ctx, off, &f) != FRAG_LATER)
 		return 0;
 	__u64 *until = bpf_map_lookup_elem(&fragments, &f);
 	return until && *until > bpf_ktime_get_ns();

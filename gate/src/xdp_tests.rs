@@ -128,19 +128,19 @@ const DSTOPTS: (u8, [u8; 8]) = (60, [0, 0, 1, 4, 0, 0, 0, 0]);
 const FIRST_FRAGMENT: (u8, [u8; 8]) = (44, [0, 0, 0, 1, 0, 0, 0, 7]);
 const LATER_FRAGMENT: (u8, [u8; 8]) = (44, [0, 0, 0, 8, 0, 0, 0, 7]);
 
+/// The program loaded for the loopback interface (where test runs deliver frames), unpinned.
+fn on_loopback() -> XdpBackend {
+    let ifaces = [Iface { name: "lo".into(), link: "test".into(), ifindex: LO, slot: 1 }];
+    let no_pins = std::path::Path::new("/nonexistent-no-pins");
+    XdpBackend::open(&ifaces, (XdpModeChoice::Auto, no_pins), Duration::from_secs(60), false).expect("loads")
+}
+
 #[test]
 fn verdicts_follow_the_catalog_in_the_kernel() {
     if !privileged() {
         return;
     }
-    let ifaces = [Iface { name: "lo".into(), link: "test".into(), ifindex: LO, slot: 1 }];
-    let mut xdp = XdpBackend::open(
-        &ifaces,
-        (XdpModeChoice::Auto, std::path::Path::new("/nonexistent-no-pins")),
-        Duration::from_secs(60),
-        false,
-    )
-    .expect("loads");
+    let mut xdp = on_loopback();
     xdp.load(&tables(1, vec![(0xc633_6409, 32)])).expect("first generation");
     let counters = xdp.take_counters().expect("counters");
     let mut ring = xdp.take_samples().expect("ring");
@@ -256,14 +256,7 @@ fn later_fragments_pass_only_behind_a_first_fragment_that_passed() {
     if !privileged() {
         return;
     }
-    let ifaces = [Iface { name: "lo".into(), link: "test".into(), ifindex: LO, slot: 1 }];
-    let mut xdp = XdpBackend::open(
-        &ifaces,
-        (XdpModeChoice::Auto, std::path::Path::new("/nonexistent-no-pins")),
-        Duration::from_secs(60),
-        false,
-    )
-    .expect("loads");
+    let mut xdp = on_loopback();
     xdp.load(&tables(1, vec![])).expect("first generation");
     let open = || udp("198.51.100.2", "203.0.113.10", 9);
     // UDP 443 (QUIC) is dropped (a closed port would pass here as addressed to the gateway:

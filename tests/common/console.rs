@@ -15,6 +15,8 @@ pub struct Browser<'s> {
     pub csrf: Option<String>,
     /// Extra curl arguments for every request (`--cacert FILE` over TLS).
     pub curl_args: Vec<String>,
+    /// The network namespace the server listens in, when not the test's own.
+    pub netns: Option<String>,
 }
 
 /// A console answer.
@@ -42,12 +44,20 @@ pub fn csrf_of(body: &str) -> Option<String> {
 
 impl<'s> Browser<'s> {
     pub fn new(env: &Env, server: &'s Server, name: &str) -> Browser<'s> {
-        Browser { server, jar: env.path(&format!("{name}.cookies")), csrf: None, curl_args: Vec::new() }
+        let jar = env.path(&format!("{name}.cookies"));
+        Browser { server, jar, csrf: None, curl_args: Vec::new(), netns: None }
     }
 
     fn run(&mut self, extra: &[String], path: &str) -> Answer {
         let headers = self.jar.with_extension("headers");
-        let mut cmd = Command::new(curl());
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut cmd = Command::new("ip");
+                cmd.args(["netns", "exec", ns]).arg(curl());
+                cmd
+            }
+            None => Command::new(curl()),
+        };
         cmd.args(["-sS", "-o", "-", "-D"])
             .arg(&headers)
             .arg("-c")

@@ -98,6 +98,17 @@ impl Person {
         &self.session.csrf
     }
 
+    /// Reads a form that is only a button (its CSRF token and nothing else) and checks
+    /// the token.
+    pub async fn button(&self, body: Unread) -> Result<()> {
+        #[derive(Deserialize)]
+        struct Button {
+            csrf: Option<String>,
+        }
+        let form: Button = self.form(body).await?;
+        self.check_csrf(form.csrf.as_deref())
+    }
+
     pub fn is_duty(&self) -> bool {
         self.session.user.role == UserRole::Duty
     }
@@ -214,7 +225,9 @@ impl FromRequestParts<Console> for Person {
 
 /// Whether a person of `role` may open `path`: an organisation's staff only the desk
 /// (`/requests…`), the root certificate (`/ca…`), the home page, language and logout,
-/// and read (GET) their own WAF sites' pages (`/waf…`; each page checks the owner).
+/// read (GET) their own WAF sites' pages (`/waf…`), and their own protected sites'
+/// pages and forms (`/deface…`: windows and acceptances are theirs to make; each
+/// handler checks the owner, and the duty team's own actions check the role).
 fn may_open(role: &UserRole, method: &Method, path: &str) -> bool {
     let under = |prefix: &str| path.strip_prefix(prefix).is_some_and(|r| r.is_empty() || r.starts_with('/'));
     match role {
@@ -223,6 +236,7 @@ fn may_open(role: &UserRole, method: &Method, path: &str) -> bool {
                 || under("/requests")
                 || path == "/ca"
                 || (method == Method::GET && under("/waf"))
+                || under("/deface")
         }
         _ => true,
     }

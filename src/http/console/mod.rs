@@ -14,6 +14,7 @@ mod assets;
 mod audit;
 mod auth;
 mod catalog;
+mod deface;
 mod desk;
 mod error;
 mod filing;
@@ -137,6 +138,12 @@ pub fn router(console: Console) -> Router {
         .route("/mail/{name}", get(mail::system))
         .route("/mail/{name}/status", post(mail::set_status))
         .route("/mail/{name}/held", post(mail::held))
+        .route("/deface", get(deface::sites))
+        .route("/deface/{domain}", get(deface::site))
+        .route("/deface/{domain}/window", post(deface::window))
+        .route("/deface/{domain}/accept", post(deface::accept))
+        .route("/deface/{domain}/hostkey", post(deface::host_key))
+        .route("/deface/{domain}/check", post(deface::check))
         .route("/waf", get(waf::sites))
         .route("/waf/tx", get(waf::find))
         .route("/waf/{domain}", get(waf::site))

@@ -28,7 +28,12 @@ pub fn page(person: &Person, title: &str, active: &str, body: Markup) -> Html<St
             ("ca", "/ca".into()),
         ],
         UserRole::Organisation { .. } => {
-            vec![("requests", "/requests".into()), ("waf", "/waf".into()), ("ca", "/ca".into())]
+            vec![
+                ("requests", "/requests".into()),
+                ("waf", "/waf".into()),
+                ("deface", "/deface".into()),
+                ("ca", "/ca".into()),
+            ]
         }
         UserRole::Duty | UserRole::Auditor => vec![
             ("today", "/today".into()),
@@ -37,6 +42,7 @@ pub fn page(person: &Person, title: &str, active: &str, body: Markup) -> Html<St
             ("blocks", "/blocks".into()),
             ("mail", "/mail".into()),
             ("waf", "/waf".into()),
+            ("deface", "/deface".into()),
             ("requests", "/requests".into()),
             ("operators", "/operators".into()),
             ("organisations", "/organisations".into()),

@@ -432,11 +432,6 @@ pub async fn propose(
     Ok(Redirect::to(&format!("/waf/{domain}#proposal-{}", p.id)).into_response())
 }
 
-#[derive(Deserialize)]
-pub struct DecideForm {
-    csrf: Option<String>,
-}
-
 /// Confirms a proposal (second click): the exclusion joins the site's settings.
 pub async fn confirm(
     State(console): State<Console>,
@@ -445,8 +440,7 @@ pub async fn confirm(
     body: Unread,
 ) -> Result<Response> {
     person.require_duty()?;
-    let f: DecideForm = person.form(body).await?;
-    person.check_csrf(f.csrf.as_deref())?;
+    person.button(body).await?;
     let site = manager(&console).confirm(&person.actor(), id).await?;
     Ok(Redirect::to(&format!("/waf/{}", site.domain)).into_response())
 }
@@ -459,8 +453,7 @@ pub async fn decline(
     body: Unread,
 ) -> Result<Response> {
     person.require_duty()?;
-    let f: DecideForm = person.form(body).await?;
-    person.check_csrf(f.csrf.as_deref())?;
+    person.button(body).await?;
     let p = console.app.store.decline_waf_proposal(&person.actor(), id).await?;
     Ok(Redirect::to(&format!("/waf/{}", p.site)).into_response())
 }
