@@ -64,7 +64,8 @@ impl Store {
 
     /// The site connected from application `id`, if any.
     pub async fn deface_domain_of_application(&self, id: i64) -> Result<Option<String>> {
-        let row = sqlx::query("SELECT domain FROM deface_sites WHERE application_id = $1")
+        // The first site connected from it, should an application ever have two.
+        let row = sqlx::query("SELECT domain FROM deface_sites WHERE application_id = $1 ORDER BY id LIMIT 1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;

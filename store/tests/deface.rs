@@ -87,7 +87,8 @@ async fn a_site_has_an_owner_and_is_removed_with_its_history() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&fresh_database(dir.path()).await).await.unwrap();
     store.add_deface_site("duty", site("a.example.kz")).await.unwrap();
-    store.add_deface_site("duty", site("b.example.kz")).await.unwrap();
+    // Added by the duty team, not from an application.
+    store.add_deface_site("duty", NewDefaceSite { application_id: None, ..site("b.example.kz") }).await.unwrap();
     assert_eq!(store.deface_owner("a.example.kz").await.unwrap(), store::DefaceOwner::default());
     let owner = store::DefaceOwner { org: Some("123456789012".into()), contacts: vec!["web@a.example.kz".into()] };
     store.set_deface_owner("duty", "a.example.kz", &owner).await.unwrap();
